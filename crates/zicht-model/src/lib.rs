@@ -1,0 +1,30 @@
+//! zicht's domain: code lists from the reference data as typed enums, identifiers, the records a
+//! regional node holds and their invariants. No I/O, no other zicht crate.
+//!
+//! Dutch domain words stay Dutch where they are the data teams' words: jeugdhulpregio (youth-care
+//! region), verblijf (residential stay), uitstroom (outflow), toekomstplan (plan for after 18),
+//! JeugdhulpPlus (secure closed care), peildatum (reference date).
+
+mod care;
+pub mod codes;
+mod date;
+mod ids;
+mod purpose;
+mod records;
+mod region;
+pub mod spuk;
+mod transition;
+
+pub use care::{CareType, Financing, LegalBasis, OutflowDestination, OutflowProfile, Setting, StayGroup};
+pub use codes::{CodeList, UnknownCode};
+pub use date::{age_on, parse_date, InvalidDate};
+pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};
+pub use purpose::Purpose;
+pub use records::{
+    Capacity, Consent, InvalidName, Name, Placement, Recipient, Transition18Check, Violation,
+};
+pub use region::{Landsdeel, Membership, Network, OriginRegion, PlacementRegion, Region};
+pub use transition::{After18Funding, Big5Domain, Big5Status};
+
+/// Re-exported so callers name dates with the same type the records use.
+pub use chrono::NaiveDate;

@@ -1,0 +1,353 @@
+//! CSV import, canonical format v1: one file per table, a header row naming exactly the table's
+//! columns in any order, UTF-8, RFC 4180 quoting, ISO dates, codes from the code lists.
+//!
+//! Import is all-or-nothing. The whole file is parsed and checked first; a bad row rejects the
+//! file with `file:line:column` and the reason (never the value, which may be youth data), and
+//! nothing is stored. A good file is stored in one transaction, upserting on the table's key, so
+//! importing the same file again changes nothing.
+
+mod load;
+mod parse;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use zicht_model::{Capacity, Consent, Placement, Transition18Check};
+
+pub use parse::parse;
+
+use crate::{Store, StoreError};
+
+/// The tables a region imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// `placements.csv`.
+    Placements,
+    /// `capacity.csv`.
+    Capacity,
+    /// `transition18.csv`.
+    Transition18,
+    /// `consents.csv`.
+    Consents,
+}
+
+impl Table {
+    /// Every table, in import order.
+    pub const ALL: &'static [Table] = &[
+        Table::Placements,
+        Table::Capacity,
+        Table::Transition18,
+        Table::Consents,
+    ];
+
+    /// The table's name (also the database table and the file stem).
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Placements => "placements",
+            Table::Capacity => "capacity",
+            Table::Transition18 => "transition18",
+            Table::Consents => "consents",
+        }
+    }
+
+    /// The canonical columns of the table's CSV file.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Placements => Placement::COLUMNS,
+            Table::Capacity => Capacity::COLUMNS,
+            Table::Transition18 => Transition18Check::COLUMNS,
+            Table::Consents => Consent::COLUMNS,
+        }
+    }
+
+    /// The columns that identify a row; a file may hold each key once.
+    pub fn key_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Placements => &["youth_id", "start_date", "care_type", "provider"],
+            Table::Capacity => &["provider", "facility", "care_type", "peildatum"],
+            Table::Transition18 => &["youth_id", "check_date"],
+            Table::Consents => &["consent_id"],
+        }
+    }
+
+    /// Parses a table name.
+    pub fn parse(name: &str) -> Option<Table> {
+        Table::ALL.iter().copied().find(|t| t.name() == name)
+    }
+
+    /// The table a file is for, from its name: `placements.csv`, `placements-2024.csv`, ...
+    pub fn from_file_name(path: &Path) -> Option<Table> {
+        let stem = path.file_stem()?.to_str()?.to_ascii_lowercase();
+        Table::ALL.iter().copied().find(|t| {
+            stem.strip_prefix(t.name())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '_', '.']))
+        })
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The checked rows of one file, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rows {
+    /// Rows of `placements.csv`.
+    Placements(Vec<Placement>),
+    /// Rows of `capacity.csv`.
+    Capacity(Vec<Capacity>),
+    /// Rows of `transition18.csv`.
+    Transition18(Vec<Transition18Check>),
+    /// Rows of `consents.csv`.
+    Consents(Vec<Consent>),
+}
+
+impl Rows {
+    /// The table the rows belong to.
+    pub fn table(&self) -> Table {
+        match self {
+            Rows::Placements(_) => Table::Placements,
+            Rows::Capacity(_) => Table::Capacity,
+            Rows::Transition18(_) => Table::Transition18,
+            Rows::Consents(_) => Table::Consents,
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Placements(rows) => rows.len(),
+            Rows::Capacity(rows) => rows.len(),
+            Rows::Transition18(rows) => rows.len(),
+            Rows::Consents(rows) => rows.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One reason a file was rejected, at `line:column` (both 1-based; the column is the field's
+/// position in the file's own column order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Line of the file (the first line of a record that spans lines).
+    pub line: u64,
+    /// Field number within the line.
+    pub column: usize,
+    /// The canonical column name, where the field is a known column.
+    pub column_name: Option<&'static str>,
+    /// What is wrong, without the offending value.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: ", self.line, self.column)?;
+        if let Some(name) = self.column_name {
+            write!(f, "{name}: ")?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// At most this many problems are collected before a file's check stops.
+pub const MAX_PROBLEMS: usize = 20;
+
+/// Why an import stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read.
+    #[error("read {file}")]
+    Read {
+        /// The file as named by the user.
+        file: String,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The table could not be told from the file name.
+    #[error("{file}: cannot tell the table from the file name; name it placements.csv, capacity.csv, transition18.csv or consents.csv, or pass the table")]
+    UnknownTable {
+        /// The file as named by the user.
+        file: String,
+    },
+    /// The file broke the format; nothing was stored.
+    #[error("{}", rejected_message(file, problems, *complete))]
+    Rejected {
+        /// The file as named by the user.
+        file: String,
+        /// The problems found, in file order.
+        problems: Vec<Problem>,
+        /// False when the check stopped at [`MAX_PROBLEMS`].
+        complete: bool,
+    },
+    /// The database refused or failed; the transaction was rolled back, nothing was stored.
+    #[error("store {file}; nothing was stored")]
+    Store {
+        /// The file as named by the user.
+        file: String,
+        /// Cause.
+        #[source]
+        source: StoreError,
+    },
+}
+
+fn rejected_message(file: &str, problems: &[Problem], complete: bool) -> String {
+    let mut message = format!("{file}: rejected, nothing was stored");
+    for problem in problems {
+        message.push_str(&format!("\n  {file}:{problem}"));
+    }
+    if !complete {
+        message.push_str(&format!(
+            "\n  (stopped after {MAX_PROBLEMS} problems; fix these and import again)"
+        ));
+    }
+    message
+}
+
+/// How to import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Replace the table's whole contents with the file (a full export), in the same
+    /// transaction; by default rows are upserted on the table's key.
+    pub replace: bool,
+}
+
+/// What an import stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The table imported into.
+    pub table: Table,
+    /// Rows in the file (all stored).
+    pub rows: u64,
+    /// Whether the table's earlier contents were replaced.
+    pub replaced: bool,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+}
+
+/// The phase an import is in, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading and checking the file: `done` and `total` count bytes.
+    Check,
+    /// Writing to the database: `done` and `total` count rows.
+    Store,
+}
+
+/// Receives progress of a long import (the CLI draws a bar on a terminal).
+pub trait Progress {
+    /// `done` of `total` units of `phase` are finished.
+    fn advance(&mut self, phase: Phase, done: u64, total: u64);
+}
+
+/// Reports no progress.
+impl Progress for () {
+    fn advance(&mut self, _: Phase, _: u64, _: u64) {}
+}
+
+/// Imports one file into the store: `table` names the table, or `None` to tell it from the
+/// file name.
+pub async fn import_file(
+    store: &Store,
+    path: &Path,
+    table: Option<Table>,
+    options: ImportOptions,
+    progress: &mut dyn Progress,
+) -> Result<ImportReport, ImportError> {
+    let file_label = path.display().to_string();
+    let table = table
+        .or_else(|| Table::from_file_name(path))
+        .ok_or_else(|| ImportError::UnknownTable {
+            file: file_label.clone(),
+        })?;
+    let read_error = |source| ImportError::Read {
+        file: file_label.clone(),
+        source,
+    };
+    let file = File::open(path).map_err(read_error)?;
+    let total = file.metadata().map_err(read_error)?.len();
+    let mut reader = HashingReader {
+        inner: BufReader::with_capacity(1 << 16, file),
+        hasher: Sha256::new(),
+        read: 0,
+        total,
+        progress,
+    };
+    let rows = parse(table, &mut reader).map_err(|rejection| match rejection {
+        parse::Rejection::Io(source) => ImportError::Read {
+            file: file_label.clone(),
+            source,
+        },
+        parse::Rejection::Problems { problems, complete } => ImportError::Rejected {
+            file: file_label.clone(),
+            problems,
+            complete,
+        },
+    })?;
+    let sha256 = hex(&reader.hasher.finalize_reset());
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    load::store_rows(store, &rows, options, &file_name, &sha256, reader.progress)
+        .await
+        .map_err(|source| ImportError::Store {
+            file: file_label,
+            source,
+        })?;
+    Ok(ImportReport {
+        table,
+        rows: rows.len() as u64,
+        replaced: options.replace,
+        sha256,
+    })
+}
+
+pub use load::store_rows;
+
+/// Reads through, hashing every byte and reporting progress by bytes.
+struct HashingReader<'p, R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+    total: u64,
+    progress: &'p mut dyn Progress,
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        self.progress.advance(Phase::Check, self.read, self.total);
+        Ok(n)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_from_file_name() {
+        let of = |name: &str| Table::from_file_name(Path::new(name));
+        assert_eq!(of("data/placements.csv"), Some(Table::Placements));
+        assert_eq!(of("PLACEMENTS-2024.csv"), Some(Table::Placements));
+        assert_eq!(of("transition18_h1.csv"), Some(Table::Transition18));
+        assert_eq!(of("capacityx.csv"), None);
+        assert_eq!(of("export.csv"), None);
+    }
+}

@@ -1,0 +1,589 @@
+//! Reading and checking one CSV file into typed rows; no database.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::hash::Hash;
+use std::io::{self, Read};
+
+use csv::ByteRecord;
+use zicht_model::{
+    codes::levenshtein, parse_date, After18Funding, Big5Status, Capacity, CareType, CodeList,
+    Consent, ConsentId, Financing, LegalBasis, Name, OriginRegion, OutflowDestination,
+    OutflowProfile, Placement, PlacementRegion, Purpose, Recipient, Region, Setting,
+    Transition18Check, Violation, YouthId,
+};
+
+use super::{Problem, Rows, Table, MAX_PROBLEMS};
+
+/// Why a file did not parse.
+#[derive(Debug)]
+pub enum Rejection {
+    /// Reading failed.
+    Io(io::Error),
+    /// The content broke the format.
+    Problems {
+        /// Problems in file order.
+        problems: Vec<Problem>,
+        /// False when checking stopped at [`MAX_PROBLEMS`].
+        complete: bool,
+    },
+}
+
+fn rejected(problem: Problem) -> Rejection {
+    Rejection::Problems {
+        problems: vec![problem],
+        complete: true,
+    }
+}
+
+/// Reads a whole CSV file of `table` and checks every row; returns all rows or the problems.
+pub fn parse(table: Table, reader: impl Read) -> Result<Rows, Rejection> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(reader);
+    let mut record = ByteRecord::new();
+    if !read_record(&mut csv, &mut record)? {
+        return Err(rejected(Problem {
+            line: 1,
+            column: 1,
+            column_name: None,
+            reason: format!(
+                "file is empty; expected a header row: {}",
+                table.columns().join(",")
+            ),
+        }));
+    }
+    let header = Header::read(table, &record).map_err(|problems| Rejection::Problems {
+        problems,
+        complete: true,
+    })?;
+    match table {
+        Table::Placements => check_rows(&mut csv, &header, placement, placement_key)
+            .map(Rows::Placements),
+        Table::Capacity => {
+            check_rows(&mut csv, &header, capacity, capacity_key).map(Rows::Capacity)
+        }
+        Table::Transition18 => check_rows(&mut csv, &header, transition18, transition18_key)
+            .map(Rows::Transition18),
+        Table::Consents => {
+            check_rows(&mut csv, &header, consent, consent_key).map(Rows::Consents)
+        }
+    }
+}
+
+fn read_record<R: Read>(
+    csv: &mut csv::Reader<R>,
+    record: &mut ByteRecord,
+) -> Result<bool, Rejection> {
+    csv.read_byte_record(record).map_err(|error| {
+        let line = error.position().map(|p| p.line()).unwrap_or(0);
+        match error.into_kind() {
+            csv::ErrorKind::Io(io) => Rejection::Io(io),
+            _ => rejected(Problem {
+                line,
+                column: 1,
+                column_name: None,
+                reason: "malformed CSV (check RFC 4180 quoting)".to_owned(),
+            }),
+        }
+    })
+}
+
+/// Where each canonical column sits in this file.
+struct Header {
+    table: Table,
+    /// `positions[i]` is the file's field index of canonical column `i`.
+    positions: Vec<usize>,
+    width: usize,
+}
+
+impl Header {
+    fn read(table: Table, record: &ByteRecord) -> Result<Header, Vec<Problem>> {
+        let columns = table.columns();
+        let mut positions = vec![usize::MAX; columns.len()];
+        let mut problems = Vec::new();
+        for (index, field) in record.iter().enumerate() {
+            let field = if index == 0 {
+                field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
+            } else {
+                field
+            };
+            let problem = |reason: String| Problem {
+                line: 1,
+                column: index + 1,
+                column_name: None,
+                reason,
+            };
+            let Ok(name) = std::str::from_utf8(field) else {
+                problems.push(problem("invalid UTF-8 in header".to_owned()));
+                continue;
+            };
+            let name = name.trim();
+            match columns.iter().position(|&c| c == name) {
+                Some(canonical) if positions[canonical] != usize::MAX => {
+                    problems.push(problem(format!("column `{}` appears twice", columns[canonical])));
+                }
+                Some(canonical) => positions[canonical] = index,
+                None => {
+                    // The unknown name is not repeated: a file without a header row would put
+                    // a youth's data here.
+                    let closest = columns
+                        .iter()
+                        .min_by_key(|c| levenshtein(c, name))
+                        .copied()
+                        .unwrap_or_default();
+                    problems.push(problem(format!(
+                        "unknown column for {table}.csv; closest expected column is `{closest}`"
+                    )));
+                }
+            }
+        }
+        let missing: Vec<&str> = columns
+            .iter()
+            .zip(&positions)
+            .filter(|(_, &p)| p == usize::MAX)
+            .map(|(&c, _)| c)
+            .collect();
+        if !missing.is_empty() {
+            problems.push(Problem {
+                line: 1,
+                column: record.len() + 1,
+                column_name: None,
+                reason: format!("missing column(s): {}", missing.join(", ")),
+            });
+        }
+        if problems.is_empty() {
+            Ok(Header {
+                table,
+                positions,
+                width: record.len(),
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// One record's fields, looked up by canonical column name.
+struct Cells<'a> {
+    header: &'a Header,
+    record: &'a ByteRecord,
+    line: u64,
+}
+
+impl<'a> Cells<'a> {
+    fn problem(&self, column: &'static str, reason: impl Into<String>) -> Problem {
+        let canonical = self
+            .header
+            .table
+            .columns()
+            .iter()
+            .position(|&c| c == column)
+            .unwrap_or(0);
+        Problem {
+            line: self.line,
+            column: self.header.positions.get(canonical).map_or(0, |p| p + 1),
+            column_name: Some(column),
+            reason: reason.into(),
+        }
+    }
+
+    /// The trimmed text of a column; empty means absent.
+    fn text(&self, column: &'static str) -> Result<&'a str, Problem> {
+        let columns = self.header.table.columns();
+        let canonical = columns.iter().position(|&c| c == column).unwrap_or(0);
+        let bytes = self
+            .header
+            .positions
+            .get(canonical)
+            .and_then(|&p| self.record.get(p))
+            .unwrap_or_default();
+        std::str::from_utf8(bytes)
+            .map(str::trim)
+            .map_err(|_| self.problem(column, "invalid UTF-8"))
+    }
+
+    fn optional<T, E: Display>(
+        &self,
+        column: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, Problem> {
+        let text = self.text(column)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        parse(text)
+            .map(Some)
+            .map_err(|error| self.problem(column, error.to_string()))
+    }
+
+    fn required<T, E: Display>(
+        &self,
+        column: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, Problem> {
+        self.optional(column, parse)?
+            .ok_or_else(|| self.problem(column, "required value is missing"))
+    }
+
+    fn violation(&self, violation: Violation) -> Problem {
+        self.problem(violation.column, violation.rule)
+    }
+}
+
+fn check_rows<R: Read, T, K: Hash + Eq>(
+    csv: &mut csv::Reader<R>,
+    header: &Header,
+    row: fn(&Cells<'_>) -> Result<T, Problem>,
+    key: fn(&T) -> K,
+) -> Result<Vec<T>, Rejection> {
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen: HashMap<K, u64> = HashMap::new();
+    let mut record = ByteRecord::new();
+    while read_record(csv, &mut record)? {
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() == 1 && record.get(0).is_some_and(<[u8]>::is_empty) {
+            continue; // a blank line
+        }
+        let result = if record.len() != header.width {
+            Err(Problem {
+                line,
+                column: record.len().min(header.width) + 1,
+                column_name: None,
+                reason: format!(
+                    "expected {} fields as in the header, found {}",
+                    header.width,
+                    record.len()
+                ),
+            })
+        } else {
+            let cells = Cells {
+                header,
+                record: &record,
+                line,
+            };
+            row(&cells).and_then(|value| match seen.entry(key(&value)) {
+                Entry::Occupied(first) => Err(cells.problem(
+                    header.table.key_columns()[0],
+                    format!(
+                        "duplicate key ({}): same as line {}",
+                        header.table.key_columns().join(", "),
+                        first.get()
+                    ),
+                )),
+                Entry::Vacant(slot) => {
+                    slot.insert(line);
+                    Ok(value)
+                }
+            })
+        };
+        match result {
+            Ok(value) if problems.is_empty() => rows.push(value),
+            Ok(_) => {}
+            Err(problem) => {
+                problems.push(problem);
+                if problems.len() == MAX_PROBLEMS {
+                    return Err(Rejection::Problems {
+                        problems,
+                        complete: false,
+                    });
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(Rejection::Problems {
+            problems,
+            complete: true,
+        })
+    }
+}
+
+fn yes_no(text: &str) -> Result<bool, &'static str> {
+    match text.to_ascii_lowercase().as_str() {
+        "ja" => Ok(true),
+        "nee" => Ok(false),
+        _ => Err("must be `ja` or `nee`"),
+    }
+}
+
+fn count(text: &str) -> Result<u32, &'static str> {
+    const RULE: &str = "must be a whole number from 0 to 2147483647";
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RULE);
+    }
+    text.parse::<u32>()
+        .ok()
+        .filter(|&n| i32::try_from(n).is_ok())
+        .ok_or(RULE)
+}
+
+fn placement(c: &Cells<'_>) -> Result<Placement, Problem> {
+    let placement = Placement {
+        youth_id: c.required("youth_id", YouthId::parse)?,
+        birth_date: c.required("birth_date", parse_date)?,
+        origin_region: c.required("origin_region", OriginRegion::parse)?,
+        origin_municipality: c.optional("origin_municipality", Name::parse)?,
+        provider: c.required("provider", Name::parse)?,
+        location_municipality: c.optional("location_municipality", Name::parse)?,
+        placement_region: c.required("placement_region", PlacementRegion::parse)?,
+        care_type: c.required("care_type", CareType::parse)?,
+        setting: c.optional("setting", Setting::parse)?,
+        legal_basis: c.required("legal_basis", LegalBasis::parse)?,
+        start_date: c.required("start_date", parse_date)?,
+        end_date: c.optional("end_date", parse_date)?,
+        outflow_destination: c.optional("outflow_destination", OutflowDestination::parse)?,
+        outflow_profile: c.optional("outflow_profile", OutflowProfile::parse)?,
+    };
+    placement.check().map_err(|v| c.violation(v))?;
+    Ok(placement)
+}
+
+type PlacementKey = (YouthId, zicht_model::NaiveDate, CareType, Name);
+
+fn placement_key(p: &Placement) -> PlacementKey {
+    (p.youth_id.clone(), p.start_date, p.care_type, p.provider.clone())
+}
+
+fn capacity(c: &Cells<'_>) -> Result<Capacity, Problem> {
+    let capacity = Capacity {
+        provider: c.required("provider", Name::parse)?,
+        facility: c.required("facility", Name::parse)?,
+        location_municipality: c.required("location_municipality", Name::parse)?,
+        placement_region: c.required("placement_region", Region::parse)?,
+        care_type: c.required("care_type", CareType::parse)?,
+        setting: c.optional("setting", Setting::parse)?,
+        peildatum: c.required("peildatum", parse_date)?,
+        places: c.required("places", count)?,
+        occupied: c.required("occupied", count)?,
+        financing: c.optional("financing", Financing::parse)?,
+    };
+    capacity.check().map_err(|v| c.violation(v))?;
+    Ok(capacity)
+}
+
+fn capacity_key(c: &Capacity) -> (Name, Name, CareType, zicht_model::NaiveDate) {
+    (c.provider.clone(), c.facility.clone(), c.care_type, c.peildatum)
+}
+
+fn transition18(c: &Cells<'_>) -> Result<Transition18Check, Problem> {
+    Ok(Transition18Check {
+        youth_id: c.required("youth_id", YouthId::parse)?,
+        check_date: c.required("check_date", parse_date)?,
+        toekomstplan: c.required("toekomstplan", yes_no)?,
+        lokaal_team: c.required("lokaal_team", yes_no)?,
+        clientondersteuner: c.required("clientondersteuner", yes_no)?,
+        after18_funding: c.required("after18_funding", After18Funding::parse)?,
+        big5_support: c.required("big5_support", Big5Status::parse)?,
+        big5_wonen: c.required("big5_wonen", Big5Status::parse)?,
+        big5_werk_school: c.required("big5_werk_school", Big5Status::parse)?,
+        big5_inkomen_schulden: c.required("big5_inkomen_schulden", Big5Status::parse)?,
+        big5_zorg_ondersteuning: c.required("big5_zorg_ondersteuning", Big5Status::parse)?,
+        uit_beeld: c.required("uit_beeld", yes_no)?,
+    })
+}
+
+fn transition18_key(t: &Transition18Check) -> (YouthId, zicht_model::NaiveDate) {
+    (t.youth_id.clone(), t.check_date)
+}
+
+fn consent(c: &Cells<'_>) -> Result<Consent, Problem> {
+    let consent = Consent {
+        consent_id: c.required("consent_id", ConsentId::parse)?,
+        youth_id: c.required("youth_id", YouthId::parse)?,
+        purpose: c.required("purpose", Purpose::parse)?,
+        recipient: c.required("recipient", Recipient::parse)?,
+        fields: c.required("fields", Consent::parse_fields)?,
+        granted_at: c.required("granted_at", parse_date)?,
+        expires_at: c.optional("expires_at", parse_date)?,
+        revoked_at: c.optional("revoked_at", parse_date)?,
+        evidence_ref: c.optional("evidence_ref", Name::parse)?,
+    };
+    consent.check().map_err(|v| c.violation(v))?;
+    Ok(consent)
+}
+
+fn consent_key(c: &Consent) -> ConsentId {
+    c.consent_id.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLACEMENTS_HEADER: &str = "youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_type,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile\n";
+
+    /// Parses `placements.csv` content and renders the outcome as one string per problem.
+    fn check(content: &[u8], expect: &[&str]) {
+        let outcome = match parse(Table::Placements, content) {
+            Ok(rows) => vec![format!("ok: {} rows", rows.len())],
+            Err(Rejection::Problems { problems, .. }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            Err(Rejection::Io(error)) => vec![format!("io: {error}")],
+        };
+        assert_eq!(outcome, expect);
+    }
+
+    fn with_rows(rows: &[&str]) -> Vec<u8> {
+        let mut content = PLACEMENTS_HEADER.to_owned();
+        for row in rows {
+            content.push_str(row);
+            content.push('\n');
+        }
+        content.into_bytes()
+    }
+
+    const GOOD: &str = "Y1,2008-03-01,drenthe,Assen,Yorneo,Assen,drenthe,open_residentieel,,vrijwillig,2022-01-01,2022-06-30,thuis,2";
+
+    #[test]
+    fn accepts_good_rows_aliases_and_quoting() {
+        check(&with_rows(&[GOOD]), &["ok: 1 rows"]);
+        check(
+            &with_rows(&[
+                "Y2,2008-03-01,Fryslân,\"Súdwest-Fryslân\",\"Fier, Leeuwarden\",,SD Fryslan,pleegzorg,,ots,2022-01-01,,,",
+            ]),
+            &["ok: 1 rows"],
+        );
+    }
+
+    #[test]
+    fn header_in_any_order_with_bom() {
+        let content = "\u{feff}start_date,youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_type,setting,legal_basis,end_date,outflow_destination,outflow_profile\n2022-01-01,Y1,2008-03-01,drenthe,,P,,drenthe,pleegzorg,,ots,,,\n";
+        check(content.as_bytes(), &["ok: 1 rows"]);
+    }
+
+    #[test]
+    fn header_problems() {
+        check(b"", &["1:1: file is empty; expected a header row: youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_type,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile"]);
+        check(
+            b"youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_typ,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile,youth_id\n",
+            &[
+                "1:8: unknown column for placements.csv; closest expected column is `care_type`",
+                "1:15: column `youth_id` appears twice",
+                "1:16: missing column(s): care_type",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_code_suggests_closest() {
+        check(
+            &with_rows(&[&GOOD.replace("open_residentieel", "open-residentiel")]),
+            &["2:8: care_type: unknown care_type code; closest valid code is `open_residentieel`"],
+        );
+        check(
+            &with_rows(&[&GOOD.replacen("drenthe", "drente", 1)]),
+            &["2:3: origin_region: unknown origin_region code; closest valid code is `drenthe`"],
+        );
+    }
+
+    #[test]
+    fn bad_dates_and_order() {
+        check(
+            &with_rows(&[&GOOD.replace("2022-06-30", "2022-02-30")]),
+            &["2:12: end_date: not a date in YYYY-MM-DD form"],
+        );
+        check(
+            &with_rows(&[&GOOD.replace("2022-06-30", "2021-12-31")]),
+            &["2:12: end_date: end_date is before start_date"],
+        );
+        check(
+            &with_rows(&[&GOOD.replace(",thuis,", ",,")]),
+            &["2:13: outflow_destination: outflow_destination is required when end_date is set"],
+        );
+    }
+
+    #[test]
+    fn duplicate_key_names_first_line() {
+        check(
+            &with_rows(&[GOOD, GOOD]),
+            &["3:1: youth_id: duplicate key (youth_id, start_date, care_type, provider): same as line 2"],
+        );
+    }
+
+    #[test]
+    fn wrong_column_count() {
+        check(
+            &with_rows(&["Y1,2008-03-01,drenthe"]),
+            &["2:4: expected 14 fields as in the header, found 3"],
+        );
+        check(
+            &with_rows(&[&format!("{GOOD},extra")]),
+            &["2:15: expected 14 fields as in the header, found 15"],
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_column() {
+        let mut content = with_rows(&[]);
+        content.extend_from_slice(b"Y1,2008-03-01,drenthe,Ass\xffen,Yorneo,Assen,drenthe,pleegzorg,,ots,2022-01-01,,,\n");
+        check(&content, &["2:4: origin_municipality: invalid UTF-8"]);
+    }
+
+    #[test]
+    fn problems_never_repeat_values() {
+        let secret = "SECRET-PSEUDONYM-0042";
+        let row = GOOD.replace("Y1", secret).replace("2008-03-01", "2008-13-01");
+        let content = with_rows(&[&row, &row.replace("vrijwillig", "vrijwilig")]);
+        let Err(Rejection::Problems { problems, .. }) = parse(Table::Placements, &content[..]) else {
+            panic!("expected problems");
+        };
+        for problem in problems {
+            assert!(!problem.to_string().contains(secret), "{problem}");
+            assert!(!problem.to_string().contains("2008-13"), "{problem}");
+        }
+    }
+
+    #[test]
+    fn stops_after_max_problems() {
+        let bad = GOOD.replace("vrijwillig", "x");
+        let rows: Vec<&str> = std::iter::repeat_n(bad.as_str(), 50).collect();
+        match parse(Table::Placements, &with_rows(&rows)[..]) {
+            Err(Rejection::Problems { problems, complete }) => {
+                assert_eq!(problems.len(), MAX_PROBLEMS);
+                assert!(!complete);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_quoting_is_a_problem() {
+        check(
+            &with_rows(&["\"Y1,2008-03-01"]),
+            &["2:2: expected 14 fields as in the header, found 1"],
+        );
+    }
+
+    #[test]
+    fn other_tables_parse() {
+        let capacity = "provider,facility,location_municipality,placement_region,care_type,setting,peildatum,places,occupied,financing\nElker,Groep 1,Groningen,groningen,open_residentieel,op_terrein,2024-01-01,12,13,capaciteit\n";
+        match parse(Table::Capacity, capacity.as_bytes()) {
+            Err(Rejection::Problems { problems, .. }) => {
+                assert_eq!(problems[0].to_string(), "2:9: occupied: occupied is more than places");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let transition = "youth_id,check_date,toekomstplan,lokaal_team,clientondersteuner,after18_funding,big5_support,big5_wonen,big5_werk_school,big5_inkomen_schulden,big5_zorg_ondersteuning,uit_beeld\nY1,2024-07-01,ja,nee,JA,wmo,op_orde,wankel,niet_op_orde,onbekend,op_orde,misschien\n";
+        match parse(Table::Transition18, transition.as_bytes()) {
+            Err(Rejection::Problems { problems, .. }) => {
+                assert_eq!(problems[0].to_string(), "2:12: uit_beeld: must be `ja` or `nee`");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let consents = "consent_id,youth_id,purpose,recipient,fields,granted_at,expires_at,revoked_at,evidence_ref\nC1,Y1,warme-overdracht,00000099000000000002,care_type|toekomstplan,2024-01-01,,,dossier 7\nC2,Y1,triage-plaatsing,jenn,care_type,2024-01-01,2023-01-01,,\n";
+        match parse(Table::Consents, consents.as_bytes()) {
+            Err(Rejection::Problems { problems, .. }) => {
+                assert_eq!(problems.len(), 1);
+                assert_eq!(problems[0].to_string(), "3:7: expires_at: expires_at is before granted_at");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The regional store: one interface over an embedded SQLite file (the default, zero set-up)
+//! and PostgreSQL (production), with versioned migrations and the CSV import.
+//!
+//! Every statement the node runs is written once and runs on both backends: portable SQL with
+//! `$N` placeholders (SQLite reads them by number too), dates bound as `chrono::NaiveDate`
+//! (ISO text in SQLite, DATE in PostgreSQL), and [`on_pool!`] to compile a body per backend.
+
+pub mod import;
+mod migrations;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// Errors of the store. Messages never contain the database URL (it may hold a password) nor
+/// any record values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is neither `sqlite:`, `postgres:`/`postgresql:` nor a plain file path.
+    #[error("database URL must start with sqlite:, postgres: or postgresql:, or be a file path")]
+    UnsupportedUrl,
+    /// The URL has the right scheme but could not be understood.
+    #[error("database URL is not valid")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// The database could not be reached or opened.
+    #[error("connect to {backend} database")]
+    Connect {
+        /// Engine that was being connected.
+        backend: Backend,
+        /// Cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying the schema migrations failed.
+    #[error("migrate {backend} database")]
+    Migrate {
+        /// Engine being migrated.
+        backend: Backend,
+        /// Cause.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed.
+    #[error("{action}")]
+    Query {
+        /// What the store was doing, e.g. `insert placements`.
+        action: &'static str,
+        /// Cause.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// Builds a [`StoreError::Query`] for `map_err`.
+pub(crate) fn query_error(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { action, source }
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend,
+/// so one piece of SQL-building code serves both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// A connection pool to a region's database on either backend.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend()).finish()
+    }
+}
+
+/// Row counts of a store, for summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Placement rows.
+    pub placements: i64,
+    /// Distinct youths with a placement.
+    pub youths: i64,
+    /// Placements still going on.
+    pub ongoing: i64,
+    /// Capacity rows.
+    pub capacity_rows: i64,
+    /// Sum of places over the latest peildatum per facility and care type.
+    pub places: i64,
+    /// Sum of occupied places over the same rows.
+    pub occupied: i64,
+    /// Transition checks of 16- and 17-year-olds.
+    pub transition18_checks: i64,
+    /// Consent records.
+    pub consents: i64,
+}
+
+impl Store {
+    /// Opens (and for SQLite, creates) the database at `url`: `sqlite:PATH`, `sqlite://PATH`,
+    /// `postgres://...`, or a plain file path for SQLite. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let pool = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(StoreError::InvalidUrl)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(|source| StoreError::Connect {
+                    backend: Backend::Postgres,
+                    source,
+                })?;
+            Pool::Postgres(pool)
+        } else {
+            let options = if url.starts_with("sqlite:") {
+                SqliteConnectOptions::from_str(url).map_err(StoreError::InvalidUrl)?
+            } else if url.contains("://") {
+                return Err(StoreError::UnsupportedUrl);
+            } else {
+                SqliteConnectOptions::new().filename(url)
+            };
+            // WAL lets readers run beside the writer; FULL syncs every commit, because a node
+            // must never lose data it acknowledged.
+            let options = options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(|source| StoreError::Connect {
+                    backend: Backend::Sqlite,
+                    source,
+                })?;
+            Pool::Sqlite(pool)
+        };
+        Ok(Store { pool })
+    }
+
+    /// Opens the database and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies every migration not yet applied (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let backend = self.backend();
+        let to_error = |source| StoreError::Migrate { backend, source };
+        let migrator = migrations::migrator(backend).await.map_err(to_error)?;
+        on_pool!(self, pool => migrator.run(pool).await.map_err(to_error))
+    }
+
+    /// Closes every connection (flushes SQLite's WAL on the last one).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Counts what the store holds.
+    pub async fn summary(&self) -> Result<Summary, StoreError> {
+        const PLACEMENTS: &str = "SELECT COUNT(*), COUNT(DISTINCT youth_id), \
+             COUNT(*) - COUNT(end_date) FROM placements";
+        // Latest peildatum per facility and care type, so repeated counts are not summed.
+        const CAPACITY: &str = "SELECT (SELECT COUNT(*) FROM capacity), \
+             COALESCE(SUM(c.places), 0), COALESCE(SUM(c.occupied), 0) \
+             FROM capacity c WHERE c.peildatum = (SELECT MAX(l.peildatum) FROM capacity l \
+             WHERE l.provider = c.provider AND l.facility = c.facility \
+             AND l.care_type = c.care_type)";
+        const OTHERS: &str = "SELECT (SELECT COUNT(*) FROM transition18), \
+             (SELECT COUNT(*) FROM consents)";
+        on_pool!(self, pool => {
+            let (placements, youths, ongoing): (i64, i64, i64) = sqlx::query_as(PLACEMENTS)
+                .fetch_one(pool)
+                .await
+                .map_err(query_error("count placements"))?;
+            let (capacity_rows, places, occupied): (i64, i64, i64) = sqlx::query_as(CAPACITY)
+                .fetch_one(pool)
+                .await
+                .map_err(query_error("count capacity"))?;
+            let (transition18_checks, consents): (i64, i64) = sqlx::query_as(OTHERS)
+                .fetch_one(pool)
+                .await
+                .map_err(query_error("count transition checks and consents"))?;
+            Ok(Summary {
+                placements,
+                youths,
+                ongoing,
+                capacity_rows,
+                places,
+                occupied,
+                transition18_checks,
+                consents,
+            })
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! Versioned schema migrations, embedded in the binary (one folder per backend).
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
+
+use crate::Backend;
+
+/// `(version, description, sql)` per migration, in order. A new migration gets the next version
+/// in both lists; an applied migration is never edited (sqlx refuses a changed checksum).
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "regional store",
+    include_str!("../migrations/sqlite/0001_regional_store.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "regional store",
+    include_str!("../migrations/postgres/0001_regional_store.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// The migrator for a backend.
+pub(crate) async fn migrator(backend: Backend) -> Result<Migrator, MigrateError> {
+    Migrator::new(Embedded(match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_have_the_same_versions() {
+        fn versions(list: &[(i64, &'static str, &str)]) -> Vec<(i64, &'static str)> {
+            list.iter().map(|m| (m.0, m.1)).collect()
+        }
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests of the `zicht` binary live in `cli.rs`; this library is empty.
