@@ -123,7 +123,9 @@ impl OutflowProfile {
 
     /// The profile with this number, if it is 1 to 4.
     pub fn from_number(number: i64) -> Option<Self> {
-        Self::ALL.get(usize::try_from(number).ok()?.checked_sub(1)?).copied()
+        Self::ALL
+            .get(usize::try_from(number).ok()?.checked_sub(1)?)
+            .copied()
     }
 }
 

@@ -171,7 +171,10 @@ mod tests {
 
     /// Rows of an embedded reference CSV (simple: the reference files quote nothing).
     fn rows(csv: &str) -> Vec<Vec<&str>> {
-        csv.lines().skip(1).map(|l| l.split(',').collect()).collect()
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect()
     }
 
     fn codes_of<T: CodeList>() -> Vec<(&'static str, &'static str)> {
@@ -183,17 +186,30 @@ mod tests {
         let pairs = |csv: &'static str| -> Vec<(&'static str, &'static str)> {
             rows(csv).into_iter().map(|r| (r[0], r[1])).collect()
         };
-        assert_eq!(codes_of::<CareType>(), pairs(include_str!("../reference/care_types.csv")));
-        assert_eq!(codes_of::<LegalBasis>(), pairs(include_str!("../reference/legal_bases.csv")));
+        assert_eq!(
+            codes_of::<CareType>(),
+            pairs(include_str!("../reference/care_types.csv"))
+        );
+        assert_eq!(
+            codes_of::<LegalBasis>(),
+            pairs(include_str!("../reference/legal_bases.csv"))
+        );
         assert_eq!(
             codes_of::<OutflowDestination>(),
             pairs(include_str!("../reference/outflow_destinations.csv"))
         );
-        assert_eq!(codes_of::<Region>(), pairs(include_str!("../reference/regions.csv")));
+        assert_eq!(
+            codes_of::<Region>(),
+            pairs(include_str!("../reference/regions.csv"))
+        );
 
         let transition = rows(include_str!("../reference/transition18.csv"));
         let of_kind = |kind: &str| -> Vec<(&str, &str)> {
-            transition.iter().filter(|r| r[0] == kind).map(|r| (r[1], r[2])).collect()
+            transition
+                .iter()
+                .filter(|r| r[0] == kind)
+                .map(|r| (r[1], r[2]))
+                .collect()
         };
         assert_eq!(codes_of::<After18Funding>(), of_kind("after18_funding"));
         assert_eq!(codes_of::<Big5Domain>(), of_kind("big5_domain"));
@@ -228,7 +244,12 @@ mod tests {
     fn network_membership_matches_reference_csv() {
         let mut expected = Vec::new();
         for row in rows(include_str!("../reference/networks.csv")) {
-            expected.push((row[0].to_owned(), row[2].to_owned(), row[3].to_owned(), row[4].to_owned()));
+            expected.push((
+                row[0].to_owned(),
+                row[2].to_owned(),
+                row[3].to_owned(),
+                row[4].to_owned(),
+            ));
         }
         let mut actual = Vec::new();
         for &network in Network::ALL {
@@ -248,15 +269,27 @@ mod tests {
 
     #[test]
     fn parsing_folds_case_separators_and_diacritics() {
-        assert_eq!(CareType::parse("Jeugdhulp-Plus"), Ok(CareType::JeugdhulpPlus));
+        assert_eq!(
+            CareType::parse("Jeugdhulp-Plus"),
+            Ok(CareType::JeugdhulpPlus)
+        );
         assert_eq!(CareType::parse(" pleegzorg "), Ok(CareType::Pleegzorg));
         assert_eq!(Region::parse("Fryslân"), Ok(Region::Friesland));
         assert_eq!(Region::parse("fryslan"), Ok(Region::Friesland));
         assert_eq!(Region::parse("Midden-Kennemerland"), Ok(Region::Ijmond));
         assert_eq!(Region::parse("Noord-Kennemerland"), Ok(Region::Alkmaar));
-        assert_eq!(Region::parse("Amsterdam/Amstelland"), Ok(Region::AmsterdamAmstelland));
-        assert_eq!(Region::parse("Gooi- en Vechtstreek"), Ok(Region::GooiEnVechtstreek));
-        assert_eq!(Region::parse("Kop van Noord-Holland"), Ok(Region::KopVanNoordHolland));
+        assert_eq!(
+            Region::parse("Amsterdam/Amstelland"),
+            Ok(Region::AmsterdamAmstelland)
+        );
+        assert_eq!(
+            Region::parse("Gooi- en Vechtstreek"),
+            Ok(Region::GooiEnVechtstreek)
+        );
+        assert_eq!(
+            Region::parse("Kop van Noord-Holland"),
+            Ok(Region::KopVanNoordHolland)
+        );
         assert_eq!(Region::parse("RIGG"), Ok(Region::Groningen));
         assert_eq!(OutflowProfile::parse("3"), Ok(OutflowProfile::P3));
     }
@@ -270,7 +303,10 @@ mod tests {
             "unknown care_type code; closest valid code is `pleegzorg`"
         );
         assert_eq!(Region::parse("Frieslnd").unwrap_err().closest, "friesland");
-        assert_eq!(Region::parse("Midden Kenemerland").unwrap_err().closest, "ijmond");
+        assert_eq!(
+            Region::parse("Midden Kenemerland").unwrap_err().closest,
+            "ijmond"
+        );
         assert_eq!(LegalBasis::parse("voogd").unwrap_err().closest, "voogdij");
         assert!(OutflowProfile::parse("5").is_err());
     }

@@ -49,8 +49,15 @@ mod tests {
             Ok(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap())
         );
         for bad in [
-            "2023-02-29", "2024-13-01", "2024-1-01", "24-01-01", "2024/01/01", "2024-01-01 ",
-            "", "01-02-2024", "２０２４-01-01",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "24-01-01",
+            "2024/01/01",
+            "2024-01-01 ",
+            "",
+            "01-02-2024",
+            "２０２４-01-01",
         ] {
             assert_eq!(parse_date(bad), Err(InvalidDate), "{bad}");
         }
@@ -59,7 +66,13 @@ mod tests {
     #[test]
     fn age_counts_whole_years() {
         let born = NaiveDate::from_ymd_opt(2006, 7, 1).unwrap();
-        assert_eq!(age_on(born, NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()), 17);
-        assert_eq!(age_on(born, NaiveDate::from_ymd_opt(2024, 7, 1).unwrap()), 18);
+        assert_eq!(
+            age_on(born, NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()),
+            17
+        );
+        assert_eq!(
+            age_on(born, NaiveDate::from_ymd_opt(2024, 7, 1).unwrap()),
+            18
+        );
     }
 }

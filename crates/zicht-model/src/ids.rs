@@ -167,7 +167,10 @@ mod tests {
     fn peer_ids_are_twenty_digits() {
         assert!(PeerId::parse("00000001234567890000").is_ok());
         assert_eq!(PeerId::parse("0000000123456789000"), Err(InvalidId::PeerId));
-        assert_eq!(PeerId::parse("0000000123456789000a"), Err(InvalidId::PeerId));
+        assert_eq!(
+            PeerId::parse("0000000123456789000a"),
+            Err(InvalidId::PeerId)
+        );
     }
 
     #[test]

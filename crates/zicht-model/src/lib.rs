@@ -15,7 +15,9 @@ mod region;
 pub mod spuk;
 mod transition;
 
-pub use care::{CareType, Financing, LegalBasis, OutflowDestination, OutflowProfile, Setting, StayGroup};
+pub use care::{
+    CareType, Financing, LegalBasis, OutflowDestination, OutflowProfile, Setting, StayGroup,
+};
 pub use codes::{CodeList, UnknownCode};
 pub use date::{age_on, parse_date, InvalidDate};
 pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};

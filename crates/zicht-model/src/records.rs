@@ -36,7 +36,9 @@ impl Name {
     /// Validates and trims a name.
     pub fn parse(text: &str) -> Result<Self, InvalidName> {
         let trimmed = text.trim();
-        if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control)
+        if trimmed.is_empty()
+            || trimmed.chars().count() > 200
+            || trimmed.chars().any(char::is_control)
         {
             return Err(InvalidName);
         }
@@ -313,10 +315,16 @@ impl Consent {
 
     /// Checks the rules that span more than one column.
     pub fn check(&self) -> Result<(), Violation> {
-        if self.expires_at.is_some_and(|expires| expires < self.granted_at) {
+        if self
+            .expires_at
+            .is_some_and(|expires| expires < self.granted_at)
+        {
             return Err(violation("expires_at", "expires_at is before granted_at"));
         }
-        if self.revoked_at.is_some_and(|revoked| revoked < self.granted_at) {
+        if self
+            .revoked_at
+            .is_some_and(|revoked| revoked < self.granted_at)
+        {
             return Err(violation("revoked_at", "revoked_at is before granted_at"));
         }
         Ok(())

@@ -56,7 +56,10 @@ impl Landsdeel {
 
     /// Regions in this landsdeel, in reference order.
     pub fn regions(self) -> impl Iterator<Item = Region> {
-        Region::ALL.iter().copied().filter(move |r| r.landsdeel() == self)
+        Region::ALL
+            .iter()
+            .copied()
+            .filter(move |r| r.landsdeel() == self)
     }
 }
 
@@ -68,11 +71,11 @@ impl Region {
             Drenthe | Friesland | Groningen => Landsdeel::NoordNederland,
             Twente | Ijsselland => Landsdeel::Overijssel,
             AmsterdamAmstelland | ZaanstreekWaterland | ZuidKennemerland | Ijmond
-            | Haarlemmermeer | Alkmaar | KopVanNoordHolland | WestFriesland
-            | GooiEnVechtstreek => Landsdeel::NoordHolland,
+            | Haarlemmermeer | Alkmaar | KopVanNoordHolland | WestFriesland | GooiEnVechtstreek => {
+                Landsdeel::NoordHolland
+            }
         }
     }
-
 }
 
 /// Where a youth comes from: a region of the federation, or `onbekend` (unknown, e.g. under
@@ -99,10 +102,12 @@ impl OriginRegion {
         if crate::codes::fold(text) == "onbekend" {
             return Ok(OriginRegion::Onbekend);
         }
-        Region::parse(text).map(OriginRegion::Region).map_err(|e| UnknownCode {
-            list: "origin_region",
-            ..e
-        })
+        Region::parse(text)
+            .map(OriginRegion::Region)
+            .map_err(|e| UnknownCode {
+                list: "origin_region",
+                ..e
+            })
     }
 }
 
@@ -130,10 +135,12 @@ impl PlacementRegion {
         if crate::codes::fold(text) == "buiten-federatie" {
             return Ok(PlacementRegion::BuitenFederatie);
         }
-        Region::parse(text).map(PlacementRegion::Region).map_err(|e| UnknownCode {
-            list: "placement_region",
-            ..e
-        })
+        Region::parse(text)
+            .map(PlacementRegion::Region)
+            .map_err(|e| UnknownCode {
+                list: "placement_region",
+                ..e
+            })
     }
 }
 

@@ -42,19 +42,73 @@ macro_rules! spuk {
 
 /// The SPUK 2021 table (reference `spuk_capacity_2021.csv`).
 pub const SPUK_2021: &[SpukProvider] = &[
-    spuk!("Yorneo", ["Assen", "Meppel", "Emmen"], [Drenthe], "Assen", Some(36)),
+    spuk!(
+        "Yorneo",
+        ["Assen", "Meppel", "Emmen"],
+        [Drenthe],
+        "Assen",
+        Some(36)
+    ),
     spuk!("Elker", ["Groningen"], [Groningen], "Groningen", Some(41)),
-    spuk!("Alliade (incl. Talant)", ["Drachten", "Leeuwarden"], [Friesland], "Leeuwarden", Some(32)),
+    spuk!(
+        "Alliade (incl. Talant)",
+        ["Drachten", "Leeuwarden"],
+        [Friesland],
+        "Leeuwarden",
+        Some(32)
+    ),
     spuk!("Fier", ["Leeuwarden"], [Friesland], "Leeuwarden", Some(72)),
-    spuk!("Jeugdhulp Friesland", ["Kortehemmen", "Drachten", "Leeuwarden"], [Friesland], "Leeuwarden", Some(70)),
-    spuk!("Ambiq (Hoogeveen)", ["Hoogeveen"], [Drenthe], "Enschede", Some(40)),
-    spuk!("Leger des Heils (Veendam)", ["Veendam"], [Groningen], "Utrecht", Some(8)),
-    spuk!("Ambiq (Hengelo)", ["Hengelo"], [Twente], "Enschede", Some(42)),
-    spuk!("Jarabee", ["Hengelo", "Enschede", "Oldenzaal"], [Twente], "Enschede", Some(39)),
+    spuk!(
+        "Jeugdhulp Friesland",
+        ["Kortehemmen", "Drachten", "Leeuwarden"],
+        [Friesland],
+        "Leeuwarden",
+        Some(70)
+    ),
+    spuk!(
+        "Ambiq (Hoogeveen)",
+        ["Hoogeveen"],
+        [Drenthe],
+        "Enschede",
+        Some(40)
+    ),
+    spuk!(
+        "Leger des Heils (Veendam)",
+        ["Veendam"],
+        [Groningen],
+        "Utrecht",
+        Some(8)
+    ),
+    spuk!(
+        "Ambiq (Hengelo)",
+        ["Hengelo"],
+        [Twente],
+        "Enschede",
+        Some(42)
+    ),
+    spuk!(
+        "Jarabee",
+        ["Hengelo", "Enschede", "Oldenzaal"],
+        [Twente],
+        "Enschede",
+        Some(39)
+    ),
     spuk!("Pluryn (deels)", ["Almelo"], [Twente], "Enschede", Some(62)),
-    spuk!("Trias Jeugdhulp", ["Zwolle", "Hellendoorn"], [Ijsselland, Twente], "Enschede", Some(42)),
+    spuk!(
+        "Trias Jeugdhulp",
+        ["Zwolle", "Hellendoorn"],
+        [Ijsselland, Twente],
+        "Enschede",
+        Some(42)
+    ),
     spuk!("Pactum", ["Deventer"], [Ijsselland], "Arnhem", None),
-    spuk!("Triade Vitree", ["Zwolle", "Kampen"], [Ijsselland], "Utrecht", None),
+    spuk!(
+        "Triade Vitree",
+        ["Zwolle", "Kampen"],
+        [Ijsselland],
+        "Utrecht",
+        None
+    ),
 ];
 
 #[cfg(test)]
@@ -65,7 +119,11 @@ mod tests {
     #[test]
     fn matches_reference_csv() {
         let csv = include_str!("../reference/spuk_capacity_2021.csv");
-        let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+        let rows: Vec<Vec<&str>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
         assert_eq!(rows.len(), SPUK_2021.len());
         for (row, spuk) in rows.iter().zip(SPUK_2021) {
             assert_eq!(row[0], spuk.provider);
@@ -73,7 +131,10 @@ mod tests {
             let regions: Vec<&str> = spuk.placement_regions.iter().map(|r| r.code()).collect();
             assert_eq!(row[2], regions.join("|"));
             assert_eq!(row[3], spuk.coordinating_municipality);
-            assert_eq!(row[4], spuk.spuk_places.map(|p| p.to_string()).unwrap_or_default());
+            assert_eq!(
+                row[4],
+                spuk.spuk_places.map(|p| p.to_string()).unwrap_or_default()
+            );
             assert_eq!(row[5], spuk.peildatum.to_string());
         }
     }

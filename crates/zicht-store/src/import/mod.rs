@@ -36,7 +36,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, in import order.
-    pub const ALL: &'static [Table] = &[
+    pub const ALL: [Table; 4] = [
         Table::Placements,
         Table::Capacity,
         Table::Transition18,

@@ -60,16 +60,16 @@ pub fn parse(table: Table, reader: impl Read) -> Result<Rows, Rejection> {
         complete: true,
     })?;
     match table {
-        Table::Placements => check_rows(&mut csv, &header, placement, placement_key)
-            .map(Rows::Placements),
+        Table::Placements => {
+            check_rows(&mut csv, &header, placement, placement_key).map(Rows::Placements)
+        }
         Table::Capacity => {
             check_rows(&mut csv, &header, capacity, capacity_key).map(Rows::Capacity)
         }
-        Table::Transition18 => check_rows(&mut csv, &header, transition18, transition18_key)
-            .map(Rows::Transition18),
-        Table::Consents => {
-            check_rows(&mut csv, &header, consent, consent_key).map(Rows::Consents)
+        Table::Transition18 => {
+            check_rows(&mut csv, &header, transition18, transition18_key).map(Rows::Transition18)
         }
+        Table::Consents => check_rows(&mut csv, &header, consent, consent_key).map(Rows::Consents),
     }
 }
 
@@ -123,7 +123,10 @@ impl Header {
             let name = name.trim();
             match columns.iter().position(|&c| c == name) {
                 Some(canonical) if positions[canonical] != usize::MAX => {
-                    problems.push(problem(format!("column `{}` appears twice", columns[canonical])));
+                    problems.push(problem(format!(
+                        "column `{}` appears twice",
+                        columns[canonical]
+                    )));
                 }
                 Some(canonical) => positions[canonical] = index,
                 None => {
@@ -347,7 +350,12 @@ fn placement(c: &Cells<'_>) -> Result<Placement, Problem> {
 type PlacementKey = (YouthId, zicht_model::NaiveDate, CareType, Name);
 
 fn placement_key(p: &Placement) -> PlacementKey {
-    (p.youth_id.clone(), p.start_date, p.care_type, p.provider.clone())
+    (
+        p.youth_id.clone(),
+        p.start_date,
+        p.care_type,
+        p.provider.clone(),
+    )
 }
 
 fn capacity(c: &Cells<'_>) -> Result<Capacity, Problem> {
@@ -368,7 +376,12 @@ fn capacity(c: &Cells<'_>) -> Result<Capacity, Problem> {
 }
 
 fn capacity_key(c: &Capacity) -> (Name, Name, CareType, zicht_model::NaiveDate) {
-    (c.provider.clone(), c.facility.clone(), c.care_type, c.peildatum)
+    (
+        c.provider.clone(),
+        c.facility.clone(),
+        c.care_type,
+        c.peildatum,
+    )
 }
 
 fn transition18(c: &Cells<'_>) -> Result<Transition18Check, Problem> {
@@ -522,16 +535,21 @@ mod tests {
     #[test]
     fn invalid_utf8_names_the_column() {
         let mut content = with_rows(&[]);
-        content.extend_from_slice(b"Y1,2008-03-01,drenthe,Ass\xffen,Yorneo,Assen,drenthe,pleegzorg,,ots,2022-01-01,,,\n");
+        content.extend_from_slice(
+            b"Y1,2008-03-01,drenthe,Ass\xffen,Yorneo,Assen,drenthe,pleegzorg,,ots,2022-01-01,,,\n",
+        );
         check(&content, &["2:4: origin_municipality: invalid UTF-8"]);
     }
 
     #[test]
     fn problems_never_repeat_values() {
         let secret = "SECRET-PSEUDONYM-0042";
-        let row = GOOD.replace("Y1", secret).replace("2008-03-01", "2008-13-01");
+        let row = GOOD
+            .replace("Y1", secret)
+            .replace("2008-03-01", "2008-13-01");
         let content = with_rows(&[&row, &row.replace("vrijwillig", "vrijwilig")]);
-        let Err(Rejection::Problems { problems, .. }) = parse(Table::Placements, &content[..]) else {
+        let Err(Rejection::Problems { problems, .. }) = parse(Table::Placements, &content[..])
+        else {
             panic!("expected problems");
         };
         for problem in problems {
@@ -566,14 +584,20 @@ mod tests {
         let capacity = "provider,facility,location_municipality,placement_region,care_type,setting,peildatum,places,occupied,financing\nElker,Groep 1,Groningen,groningen,open_residentieel,op_terrein,2024-01-01,12,13,capaciteit\n";
         match parse(Table::Capacity, capacity.as_bytes()) {
             Err(Rejection::Problems { problems, .. }) => {
-                assert_eq!(problems[0].to_string(), "2:9: occupied: occupied is more than places");
+                assert_eq!(
+                    problems[0].to_string(),
+                    "2:9: occupied: occupied is more than places"
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
         let transition = "youth_id,check_date,toekomstplan,lokaal_team,clientondersteuner,after18_funding,big5_support,big5_wonen,big5_werk_school,big5_inkomen_schulden,big5_zorg_ondersteuning,uit_beeld\nY1,2024-07-01,ja,nee,JA,wmo,op_orde,wankel,niet_op_orde,onbekend,op_orde,misschien\n";
         match parse(Table::Transition18, transition.as_bytes()) {
             Err(Rejection::Problems { problems, .. }) => {
-                assert_eq!(problems[0].to_string(), "2:12: uit_beeld: must be `ja` or `nee`");
+                assert_eq!(
+                    problems[0].to_string(),
+                    "2:12: uit_beeld: must be `ja` or `nee`"
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -581,7 +605,10 @@ mod tests {
         match parse(Table::Consents, consents.as_bytes()) {
             Err(Rejection::Problems { problems, .. }) => {
                 assert_eq!(problems.len(), 1);
-                assert_eq!(problems[0].to_string(), "3:7: expires_at: expires_at is before granted_at");
+                assert_eq!(
+                    problems[0].to_string(),
+                    "3:7: expires_at: expires_at is before granted_at"
+                );
             }
             other => panic!("unexpected {other:?}"),
         }

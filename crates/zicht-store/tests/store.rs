@@ -1,0 +1,250 @@
+//! The store on both backends: migrations, imports of every table, idempotence, all-or-nothing.
+
+use std::path::{Path, PathBuf};
+
+use zicht_model::{CodeList, Region};
+use zicht_store::import::{
+    import_file, parse, store_rows, ImportError, ImportOptions, Rows, Table,
+};
+use zicht_store::Store;
+use zicht_synth::{generate, Config, Sinks};
+use zicht_testkit::{both_backends, TestDb};
+
+/// Writes a synthetic region's four CSV files into `dir`.
+fn synthetic_region(dir: &Path, region: Region, seed: u64) -> [PathBuf; 4] {
+    let paths = Table::ALL.map(|t| dir.join(format!("{}.csv", t.name())));
+    let mut files = paths.clone().map(|p| std::fs::File::create(p).unwrap());
+    let [p, c, t, k] = &mut files;
+    generate(
+        &Config::new(region, seed),
+        Sinks {
+            placements: p,
+            capacity: c,
+            transition18: t,
+            consents: k,
+        },
+    )
+    .unwrap();
+    paths
+}
+
+async fn import(store: &Store, path: &Path, options: ImportOptions) -> Result<u64, ImportError> {
+    import_file(store, path, None, options, &mut ())
+        .await
+        .map(|r| r.rows)
+}
+
+/// Every placement as one portable text line, sorted, for comparing contents.
+async fn placement_lines(db: &TestDb) -> Vec<String> {
+    db.strings(
+        "SELECT youth_id || '|' || CAST(birth_date AS TEXT) || '|' || origin_region || '|' \
+         || COALESCE(origin_municipality, '') || '|' || provider || '|' || care_type || '|' \
+         || CAST(start_date AS TEXT) || '|' || COALESCE(CAST(end_date AS TEXT), '') || '|' \
+         || COALESCE(outflow_destination, '') || '|' || COALESCE(CAST(outflow_profile AS TEXT), '') \
+         FROM placements ORDER BY 1",
+    )
+    .await
+}
+
+both_backends!(migrations_are_idempotent, |db| async move {
+    db.store.migrate().await.unwrap();
+    db.store.migrate().await.unwrap();
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM placements").await, 0);
+});
+
+both_backends!(
+    synthetic_region_imports_and_reimport_is_idempotent,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let files = synthetic_region(dir.path(), Region::Ijmond, 11);
+        let mut counts = Vec::new();
+        for file in &files {
+            counts.push(
+                import(&db.store, file, ImportOptions::default())
+                    .await
+                    .unwrap(),
+            );
+        }
+        let summary = db.store.summary().await.unwrap();
+        assert_eq!(summary.placements as u64, counts[0]);
+        assert_eq!(summary.capacity_rows as u64, counts[1]);
+        assert_eq!(summary.transition18_checks as u64, counts[2]);
+        assert_eq!(summary.consents as u64, counts[3]);
+        assert!(summary.youths > 0 && summary.youths < summary.placements);
+        assert!(summary.occupied <= summary.places && summary.places > 0);
+        let before = placement_lines(&db).await;
+
+        for file in &files {
+            import(&db.store, file, ImportOptions::default())
+                .await
+                .unwrap();
+        }
+        assert_eq!(db.store.summary().await.unwrap(), summary);
+        assert_eq!(placement_lines(&db).await, before);
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM imports").await, 8);
+    }
+);
+
+const HEADER: &str = "youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_type,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile";
+
+fn write(dir: &Path, name: &str, rows: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    let mut content = format!("{HEADER}\n");
+    for row in rows {
+        content.push_str(row);
+        content.push('\n');
+    }
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn row(youth: usize, end: &str, destination: &str) -> String {
+    format!("Y{youth},2008-03-01,Midden-Kennemerland,Velsen,Provider A,Velsen,ijmond,pleegzorg,,ots,2022-01-01,{end},{destination},")
+}
+
+both_backends!(
+    a_bad_row_late_in_a_big_file_stores_nothing,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows: Vec<String> = (0..2500).map(|i| row(i, "", "")).collect();
+        rows[2400] = row(2400, "2021-01-01", "thuis"); // ends before it starts
+        let path = write(dir.path(), "placements.csv", &rows);
+        let error = import(&db.store, &path, ImportOptions::default())
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("placements.csv:2402:12: end_date: end_date is before start_date"),
+            "{message}"
+        );
+        assert!(message.contains("nothing was stored"), "{message}");
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM placements").await, 0);
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM imports").await, 0);
+    }
+);
+
+both_backends!(a_database_failure_rolls_back_every_batch, |db| async move {
+    // Rows that bypass the parser's checks: the database's own CHECK refuses the last one,
+    // after several batches were sent. Nothing may remain.
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..2500).map(|i| row(i, "", "")).collect();
+    let path = write(dir.path(), "placements.csv", &rows);
+    let Rows::Placements(mut parsed) =
+        parse(Table::Placements, std::fs::File::open(&path).unwrap()).unwrap()
+    else {
+        panic!("placements expected");
+    };
+    parsed[2499].end_date = Some(zicht_model::parse_date("2000-01-01").unwrap());
+    parsed[2499].outflow_destination = Some(zicht_model::OutflowDestination::Thuis);
+    let result = store_rows(
+        &db.store,
+        &Rows::Placements(parsed),
+        ImportOptions::default(),
+        "x.csv",
+        "00",
+        &mut (),
+    )
+    .await;
+    assert!(result.is_err());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM placements").await, 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM imports").await, 0);
+});
+
+both_backends!(upsert_updates_and_replace_replaces, |db| async move {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(
+        dir.path(),
+        "placements.csv",
+        &[row(1, "", ""), row(2, "", "")],
+    );
+    assert_eq!(
+        import(&db.store, &first, ImportOptions::default())
+            .await
+            .unwrap(),
+        2
+    );
+    // Same keys, placement 1 has now ended: upsert changes it in place.
+    let second = write(
+        dir.path(),
+        "placements-2.csv",
+        &[row(1, "2023-05-01", "thuis"), row(3, "", "")],
+    );
+    import(&db.store, &second, ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM placements").await, 3);
+    assert_eq!(
+        db.strings("SELECT outflow_destination FROM placements WHERE youth_id = 'Y1'")
+            .await,
+        vec!["thuis".to_owned()]
+    );
+    // A full export replaces the table.
+    import(&db.store, &second, ImportOptions { replace: true })
+        .await
+        .unwrap();
+    assert_eq!(
+        db.strings("SELECT youth_id FROM placements ORDER BY youth_id")
+            .await,
+        vec!["Y1".to_owned(), "Y3".to_owned()]
+    );
+});
+
+both_backends!(values_round_trip_on_every_table, |db| async move {
+    let dir = tempfile::tempdir().unwrap();
+    let placements = write(dir.path(), "placements.csv", &[
+        "Y9,2007-02-28,Noord-Kennemerland,,\"Fier, Leeuwarden\",,buiten_federatie,open_residentieel,op_terrein,voogdij,2023-03-01,2024-02-29,begeleid_wonen,3".to_owned(),
+    ]);
+    import(&db.store, &placements, ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        placement_lines(&db).await,
+        vec!["Y9|2007-02-28|alkmaar||Fier, Leeuwarden|open_residentieel|2023-03-01|2024-02-29|begeleid_wonen|3".to_owned()]
+    );
+    let transition = dir.path().join("transition18.csv");
+    std::fs::write(&transition, "youth_id,check_date,toekomstplan,lokaal_team,clientondersteuner,after18_funding,big5_support,big5_wonen,big5_werk_school,big5_inkomen_schulden,big5_zorg_ondersteuning,uit_beeld\nY9,2024-01-01,ja,nee,Nee,Verlengde-Jeugdhulp,op_orde,wankel,niet_op_orde,onbekend,op_orde,nee\n").unwrap();
+    import(&db.store, &transition, ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.strings("SELECT CASE WHEN toekomstplan THEN 'ja' ELSE 'nee' END || CASE WHEN lokaal_team THEN 'ja' ELSE 'nee' END || '|' || after18_funding || '|' || big5_wonen FROM transition18").await,
+        vec!["janee|verlengde_jeugdhulp|wankel".to_owned()]
+    );
+    let capacity = dir.path().join("capacity.csv");
+    std::fs::write(&capacity, "provider,facility,location_municipality,placement_region,care_type,setting,peildatum,places,occupied,financing\nElker,Elker Groningen,Groningen,RIGG,open_residentieel,op_terrein,2024-01-01,41,39,capaciteit\n").unwrap();
+    import(&db.store, &capacity, ImportOptions::default())
+        .await
+        .unwrap();
+    let summary = db.store.summary().await.unwrap();
+    assert_eq!((summary.places, summary.occupied), (41, 39));
+    let consents = dir.path().join("consents.csv");
+    std::fs::write(&consents, format!("consent_id,youth_id,purpose,recipient,fields,granted_at,expires_at,revoked_at,evidence_ref\nC1,Y9,warme-overdracht,{},care_type|toekomstplan,2024-01-01,2024-12-31,,dossier 1\n", zicht_model::NodeName::Region(Region::Twente).dev_peer_id())).unwrap();
+    import(&db.store, &consents, ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.strings(
+            "SELECT recipient || '|' || fields || '|' || CAST(expires_at AS TEXT) FROM consents"
+        )
+        .await,
+        vec![format!(
+            "{}|care_type|toekomstplan|2024-12-31",
+            zicht_model::NodeName::Region(Region::Twente).dev_peer_id()
+        )]
+    );
+});
+
+#[test]
+fn every_synthetic_region_passes_the_importer() {
+    let dir = tempfile::tempdir().unwrap();
+    for (seed, &region) in Region::ALL.iter().enumerate() {
+        let region_dir = dir.path().join(region.code());
+        std::fs::create_dir(&region_dir).unwrap();
+        let files = synthetic_region(&region_dir, region, seed as u64);
+        for (table, file) in Table::ALL.iter().zip(&files) {
+            let rows = parse(*table, std::fs::File::open(file).unwrap())
+                .unwrap_or_else(|e| panic!("{region} {table}: {e:?}"));
+            assert!(!rows.is_empty(), "{region} {table}");
+        }
+    }
+}
