@@ -1,1 +1,3 @@
-//! End-to-end tests of the `zicht` binary live in `cli.rs`; this library is empty.
+//! End-to-end tests of zicht as its users run it. The tests are the `[[test]]` targets of this
+//! crate (`demo.rs`, and the multi-node federation tests as the node is built); this library is
+//! empty.

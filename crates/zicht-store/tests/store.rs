@@ -7,25 +7,13 @@ use zicht_store::import::{
     import_file, parse, store_rows, ImportError, ImportOptions, Rows, Table,
 };
 use zicht_store::Store;
-use zicht_synth::{generate, Config, Sinks};
+use zicht_synth::{generate_to_dir, Config, FILE_NAMES};
 use zicht_testkit::{both_backends, TestDb};
 
 /// Writes a synthetic region's four CSV files into `dir`.
 fn synthetic_region(dir: &Path, region: Region, seed: u64) -> [PathBuf; 4] {
-    let paths = Table::ALL.map(|t| dir.join(format!("{}.csv", t.name())));
-    let mut files = paths.clone().map(|p| std::fs::File::create(p).unwrap());
-    let [p, c, t, k] = &mut files;
-    generate(
-        &Config::new(region, seed),
-        Sinks {
-            placements: p,
-            capacity: c,
-            transition18: t,
-            consents: k,
-        },
-    )
-    .unwrap();
-    paths
+    generate_to_dir(&Config::new(region, seed), dir).unwrap();
+    FILE_NAMES.map(|name| dir.join(name))
 }
 
 async fn import(store: &Store, path: &Path, options: ImportOptions) -> Result<u64, ImportError> {

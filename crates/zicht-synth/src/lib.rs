@@ -114,6 +114,51 @@ pub fn generate(config: &Config, sinks: Sinks<'_>) -> io::Result<Counts> {
     Ok(generator.counts)
 }
 
+/// File names of the four tables, in [`Sinks`] order.
+pub const FILE_NAMES: [&str; 4] = [
+    "placements.csv",
+    "capacity.csv",
+    "transition18.csv",
+    "consents.csv",
+];
+
+/// Generates a region's four files into `dir` (created if missing). Each file is written to a
+/// temporary name and renamed into place, so a failed run leaves no half-written file.
+pub fn generate_to_dir(config: &Config, dir: &std::path::Path) -> io::Result<Counts> {
+    std::fs::create_dir_all(dir)?;
+    let temporary = FILE_NAMES.map(|name| dir.join(format!(".{name}.partial")));
+    let mut writers = Vec::with_capacity(4);
+    for path in &temporary {
+        writers.push(io::BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(path)?,
+        ));
+    }
+    let [p, c, t, k]: &mut [io::BufWriter<std::fs::File>; 4] = writers
+        .as_mut_slice()
+        .try_into()
+        .map_err(|_| io::Error::other("four writers expected"))?;
+    let counts = generate(
+        config,
+        Sinks {
+            placements: p,
+            capacity: c,
+            transition18: t,
+            consents: k,
+        },
+    )?;
+    for writer in writers {
+        writer
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+    }
+    for (path, name) in temporary.iter().zip(FILE_NAMES) {
+        std::fs::rename(path, dir.join(name))?;
+    }
+    Ok(counts)
+}
+
 struct Generator {
     config: Config,
     region_index: u64,

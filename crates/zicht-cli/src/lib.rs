@@ -1,0 +1,215 @@
+//! The `zicht` command line: subcommands and what they print. `main` only parses and calls
+//! [`run`].
+
+mod demo;
+mod progress;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use zicht_model::{CodeList, Region};
+use zicht_store::import::{import_file, ImportError, ImportOptions, Table};
+use zicht_store::Store;
+
+/// zicht: a federated data-exchange gateway for Dutch youth-care regions (jeugdhulpregio's).
+#[derive(Debug, Parser)]
+#[command(name = "zicht", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate synthetic regions and import them into embedded databases, then summarise.
+    Demo(DemoArgs),
+    /// Import canonical CSV files (placements, capacity, transition18, consents); all-or-nothing.
+    Import(ImportArgs),
+    /// Generate deterministic synthetic CSV files for one or more regions.
+    Generate(GenerateArgs),
+    /// Create or upgrade a region's database schema.
+    Migrate(DatabaseArg),
+    /// Show what a region's database holds.
+    Summary(DatabaseArg),
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArg {
+    /// Database: a SQLite file path, sqlite://PATH, or postgres://... (never printed).
+    #[arg(long, env = "ZICHT_DATABASE_URL", default_value = "zicht.db")]
+    database: String,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// Table of every file (placements, capacity, transition18, consents); default: from each
+    /// file's name.
+    #[arg(long, value_parser = parse_table)]
+    table: Option<Table>,
+    /// Replace the table's contents with the file (a full export) instead of upserting rows.
+    #[arg(long)]
+    replace: bool,
+    /// CSV files to import, each in its own transaction.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Regions to generate (codes or aliases, repeatable); `all` for all 14.
+    #[arg(long = "region", required = true, value_parser = parse_regions)]
+    regions: Vec<Vec<Region>>,
+    /// Seed; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Output folder; each region gets a sub-folder with four CSV files.
+    #[arg(long, default_value = "synthetic")]
+    out: PathBuf,
+    /// Exact number of placement rows per region (for benchmarks) instead of the natural size.
+    #[arg(long)]
+    placements: Option<u64>,
+    /// First year of the reporting window.
+    #[arg(long, default_value_t = 2021)]
+    first_year: i32,
+    /// Last year of the reporting window (its 31 December is the export date).
+    #[arg(long, default_value_t = 2025)]
+    last_year: i32,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Folder for the demo's CSV files and databases (re-running replaces its contents).
+    #[arg(long, default_value = "zicht-demo")]
+    dir: PathBuf,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+}
+
+fn parse_table(text: &str) -> Result<Table, String> {
+    Table::parse(text)
+        .ok_or_else(|| "must be one of placements, capacity, transition18, consents".to_owned())
+}
+
+fn parse_regions(text: &str) -> Result<Vec<Region>, String> {
+    if text == "all" {
+        return Ok(Region::ALL.to_vec());
+    }
+    Region::parse(text)
+        .map(|region| vec![region])
+        .map_err(|error| error.to_string())
+}
+
+/// Parses `args` (the first is the program name) and runs them, as `main` does.
+pub async fn run_from<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    run(Cli::try_parse_from(args)?).await
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&args.dir, args.seed).await,
+        Command::Import(args) => import(args).await,
+        Command::Generate(args) => generate(args),
+        Command::Migrate(args) => {
+            Store::open(&args.database).await.context("open database")?;
+            println!("schema is up to date");
+            Ok(())
+        }
+        Command::Summary(args) => {
+            let store = Store::open(&args.database).await.context("open database")?;
+            let summary = store.summary().await?;
+            println!("placements           {:>9}", summary.placements);
+            println!("  distinct youths    {:>9}", summary.youths);
+            println!("  ongoing            {:>9}", summary.ongoing);
+            println!("capacity rows        {:>9}", summary.capacity_rows);
+            println!("  places (latest)    {:>9}", summary.places);
+            println!("  occupied (latest)  {:>9}", summary.occupied);
+            println!("transition18 checks  {:>9}", summary.transition18_checks);
+            println!("consents             {:>9}", summary.consents);
+            Ok(())
+        }
+    }
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let store = Store::open(&args.database.database)
+        .await
+        .context("open database")?;
+    let options = ImportOptions {
+        replace: args.replace,
+    };
+    let mut failed = 0;
+    for file in &args.files {
+        let mut bar = progress::Bar::for_file(file);
+        let started = std::time::Instant::now();
+        let result = import_file(&store, file, args.table, options, &mut bar).await;
+        bar.finish();
+        match result {
+            Ok(report) => println!(
+                "{}: imported {} {} rows{} in {:.1}s (sha256 {})",
+                file.display(),
+                report.rows,
+                report.table,
+                if report.replaced {
+                    ", replacing the table"
+                } else {
+                    ""
+                },
+                started.elapsed().as_secs_f64(),
+                &report.sha256[..16],
+            ),
+            Err(error @ ImportError::Rejected { .. }) => {
+                eprintln!("{error}");
+                failed += 1;
+            }
+            Err(error) => {
+                eprintln!("error: {:#}", anyhow::Error::from(error));
+                failed += 1;
+            }
+        }
+    }
+    store.close().await;
+    if failed > 0 {
+        bail!("{failed} of {} file(s) not imported", args.files.len());
+    }
+    Ok(())
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    if args.first_year > args.last_year {
+        bail!("--first-year must not be after --last-year");
+    }
+    let mut regions: Vec<Region> = args.regions.into_iter().flatten().collect();
+    regions.sort();
+    regions.dedup();
+    for region in regions {
+        let config = zicht_synth::Config {
+            region,
+            seed: args.seed,
+            first_year: args.first_year,
+            last_year: args.last_year,
+            placements: args.placements,
+        };
+        let dir = args.out.join(region.code());
+        let counts = zicht_synth::generate_to_dir(&config, &dir)
+            .with_context(|| format!("write {}", dir.display()))?;
+        println!(
+            "{}: {} youths, {} placements, {} capacity rows, {} transition18 checks, {} consents",
+            dir.display(),
+            counts.youths,
+            counts.placements,
+            counts.capacity,
+            counts.transition18,
+            counts.consents
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The `zicht` binary against real files and databases (SQLite and PostgreSQL).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use zicht_testkit::both_backends;
+
+fn zicht(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zicht"))
+        .args(args)
+        .env_remove("ZICHT_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn generate(out: &Path, seed: &str) {
+    let output = zicht(&[
+        "generate",
+        "--region",
+        "IJmond",
+        "--region",
+        "twente",
+        "--seed",
+        seed,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+#[test]
+fn generate_is_deterministic_by_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    generate(&a, "7");
+    generate(&b, "7");
+    generate(&c, "8");
+    for region in ["ijmond", "twente"] {
+        for file in zicht_synth_files() {
+            let read = |root: &Path| std::fs::read(root.join(region).join(file)).unwrap();
+            assert_eq!(read(&a), read(&b), "{region}/{file}");
+            if file == "placements.csv" {
+                assert_ne!(read(&a), read(&c), "{region}/{file}");
+            }
+        }
+    }
+}
+
+fn zicht_synth_files() -> [&'static str; 4] {
+    [
+        "placements.csv",
+        "capacity.csv",
+        "transition18.csv",
+        "consents.csv",
+    ]
+}
+
+both_backends!(import_then_summary, |db| async move {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "3");
+    let region = dir.path().join("ijmond");
+    let files: Vec<String> = zicht_synth_files()
+        .iter()
+        .map(|f| region.join(f).display().to_string())
+        .collect();
+    let mut args = vec!["import", "--database", &db.url];
+    args.extend(files.iter().map(String::as_str));
+    let output = zicht(&args);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.matches(": imported ").count(), 4, "{stdout}");
+    let placements = db.scalar("SELECT COUNT(*) FROM placements").await;
+    assert!(
+        stdout.contains(&format!("imported {placements} placements rows")),
+        "{stdout}"
+    );
+
+    let summary = zicht(&["summary", "--database", &db.url]);
+    assert!(summary.status.success(), "{}", text(&summary.stderr));
+    assert!(text(&summary.stdout).contains(&format!("placements           {placements:>9}")));
+});
+
+both_backends!(
+    rejected_file_exits_nonzero_names_the_place_and_stores_nothing,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("placements.csv");
+        std::fs::write(
+        &path,
+        "youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_type,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile\n\
+         SECRETYOUTH1,2008-03-01,drenthe,Assen,Yorneo,Assen,drenthe,pleegzorg,,ots,2022-01-01,,,\n\
+         SECRETYOUTH2,2008-03-01,drenthe,Assen,Yorneo,Assen,drenthe,pleegzrg,,ots,2022-01-01,,,\n",
+    )
+    .unwrap();
+        let output = zicht(&["import", "--database", &db.url, path.to_str().unwrap()]);
+        assert!(!output.status.success());
+        let stderr = text(&output.stderr);
+        let expected = format!(
+            "{}:3:8: care_type: unknown care_type code; closest valid code is `pleegzorg`",
+            path.display()
+        );
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(stderr.contains("1 of 1 file(s) not imported"), "{stderr}");
+        assert!(!stderr.contains("SECRETYOUTH"), "{stderr}");
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM placements").await, 0);
+    }
+);
+
+#[test]
+fn unknown_table_and_bad_database_url_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.csv");
+    std::fs::write(&path, "a,b\n").unwrap();
+    let database = dir.path().join("r.db");
+    let output = zicht(&[
+        "import",
+        "--database",
+        database.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("cannot tell the table from the file name"));
+
+    let output = zicht(&["summary", "--database", "mysql://user:hunter2@127.0.0.1/x"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("database URL must start with sqlite:, postgres:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn unknown_region_suggests_the_closest() {
+    let output = zicht(&["generate", "--region", "Frieslnd"]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("closest valid code is `friesland`"));
+}
