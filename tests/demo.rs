@@ -1,5 +1,7 @@
 //! `zicht demo`, the README's main command, run to completion against real SQLite files.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use zicht_model::{CodeList, Region};
 use zicht_store::Store;
 

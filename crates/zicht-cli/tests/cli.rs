@@ -1,5 +1,7 @@
 //! The `zicht` binary against real files and databases (SQLite and PostgreSQL).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -99,15 +99,17 @@ impl OriginRegion {
 
     /// Parses a region code or alias, or `onbekend`.
     pub fn parse(text: &str) -> Result<Self, UnknownCode> {
-        if crate::codes::fold(text) == "onbekend" {
+        if text == "onbekend" {
             return Ok(OriginRegion::Onbekend);
         }
-        Region::parse(text)
-            .map(OriginRegion::Region)
-            .map_err(|e| UnknownCode {
+        match Region::parse(text) {
+            Ok(region) => Ok(OriginRegion::Region(region)),
+            Err(_) if crate::codes::fold(text) == "onbekend" => Ok(OriginRegion::Onbekend),
+            Err(error) => Err(UnknownCode {
                 list: "origin_region",
-                ..e
-            })
+                ..error
+            }),
+        }
     }
 }
 
@@ -132,15 +134,19 @@ impl PlacementRegion {
 
     /// Parses a region code or alias, or `buiten_federatie`.
     pub fn parse(text: &str) -> Result<Self, UnknownCode> {
-        if crate::codes::fold(text) == "buiten-federatie" {
+        if text == "buiten_federatie" {
             return Ok(PlacementRegion::BuitenFederatie);
         }
-        Region::parse(text)
-            .map(PlacementRegion::Region)
-            .map_err(|e| UnknownCode {
+        match Region::parse(text) {
+            Ok(region) => Ok(PlacementRegion::Region(region)),
+            Err(_) if crate::codes::fold(text) == "buiten-federatie" => {
+                Ok(PlacementRegion::BuitenFederatie)
+            }
+            Err(error) => Err(UnknownCode {
                 list: "placement_region",
-                ..e
-            })
+                ..error
+            }),
+        }
     }
 }
 

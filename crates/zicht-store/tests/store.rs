@@ -1,5 +1,7 @@
 //! The store on both backends: migrations, imports of every table, idempotence, all-or-nothing.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 
 use zicht_model::{CodeList, Region};
@@ -235,4 +237,23 @@ fn every_synthetic_region_passes_the_importer() {
             assert!(!rows.is_empty(), "{region} {table}");
         }
     }
+}
+
+/// Every example in docs/import-format.md is a file the importer accepts.
+#[test]
+fn documented_examples_import_cleanly() {
+    let doc = include_str!("../../../docs/import-format.md");
+    let mut examples = 0;
+    for block in doc.split("```csv\n").skip(1) {
+        let csv = block.split("```").next().unwrap();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let table = Table::ALL
+            .into_iter()
+            .find(|t| t.columns() == header.as_slice())
+            .unwrap_or_else(|| panic!("no table has header {header:?}"));
+        let rows = parse(table, csv.as_bytes()).unwrap_or_else(|e| panic!("{table}: {e:?}"));
+        assert_eq!(rows.len(), csv.lines().count() - 1);
+        examples += 1;
+    }
+    assert_eq!(examples, 4);
 }

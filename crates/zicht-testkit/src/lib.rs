@@ -155,11 +155,8 @@ impl Drop for TestDb {
 }
 
 /// Declares a module with one `#[tokio::test]` per backend that runs `$body` with a fresh,
-/// migrated [`TestDb`] bound to `$db`.
-///
-/// ```ignore
-/// both_backends!(imports_are_idempotent, |db| async move { ... });
-/// ```
+/// migrated [`TestDb`] bound to `$db`, for example
+/// `both_backends!(imports_are_idempotent, |db| async move { /* use db.store */ });`.
 #[macro_export]
 macro_rules! both_backends {
     ($name:ident, |$db:ident| $body:expr) => {
