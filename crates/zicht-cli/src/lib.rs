@@ -32,6 +32,28 @@ enum Command {
     Migrate(DatabaseArg),
     /// Show what a region's database holds.
     Summary(DatabaseArg),
+    /// Development PKI: federation root, node and person certificates, revocation.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Create a dev federation: root CA, 17 node certificates, an analyst per region, an
+    /// auditor and an empty CRL (keys are written 0600; never commit them).
+    DevFederation {
+        /// Folder for the PKI files.
+        #[arg(long, default_value = "certs/dev")]
+        dir: PathBuf,
+    },
+    /// Revoke a certificate: add it to the federation's CRL (nodes reload it without restart).
+    Revoke {
+        /// Folder of the dev federation.
+        #[arg(long, default_value = "certs/dev")]
+        dir: PathBuf,
+        /// The certificate (PEM) to revoke.
+        cert: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("schema is up to date");
             Ok(())
         }
+        Command::Pki(command) => pki(command),
         Command::Summary(args) => {
             let store = Store::open(&args.database).await.context("open database")?;
             let summary = store.summary().await?;
@@ -179,6 +202,33 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     store.close().await;
     if failed > 0 {
         bail!("{failed} of {} file(s) not imported", args.files.len());
+    }
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn pki(command: PkiCommand) -> anyhow::Result<()> {
+    match command {
+        PkiCommand::DevFederation { dir } => {
+            let federation = zicht_pki::write_dev_federation(&dir, now())?;
+            println!(
+                "dev federation in {}: ca.pem (trust bundle), crl.pem, nodes/*.pem|key for 17 nodes, people/analyst-<region> and people/auditor",
+                federation.dir.display()
+            );
+        }
+        PkiCommand::Revoke { dir, cert } => {
+            let federation = zicht_pki::DevFederation { dir };
+            let serial = federation.revoke(&cert, now())?;
+            println!(
+                "revoked serial {serial}; {} updated",
+                federation.crl().display()
+            );
+        }
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 mod care;
 pub mod codes;
 mod date;
+mod identity;
 mod ids;
 mod purpose;
 mod records;
@@ -20,6 +21,7 @@ pub use care::{
 };
 pub use codes::{CodeList, UnknownCode};
 pub use date::{age_on, parse_date, InvalidDate};
+pub use identity::{InvalidRole, PeerIdentity, Role};
 pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};
 pub use purpose::Purpose;
 pub use records::{

@@ -1,0 +1,159 @@
+//! Who is calling: a peer's identity as its certificate states it (PeerID, organisation, role).
+
+use std::fmt;
+
+use crate::codes::CodeList;
+use crate::ids::PeerId;
+use crate::region::{Network, Region};
+
+/// What a certificate holder is in the federation, carried as a SAN URI.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// A regional node: `urn:zicht:region:<region>`.
+    Region(Region),
+    /// A network aggregator node: `urn:zicht:network:<network>`.
+    Network(Network),
+    /// A person on a region's data team: `urn:zicht:analyst:<region>:<name>`.
+    Analyst {
+        /// The region the analyst works for.
+        region: Region,
+        /// A short account name (`a-z0-9._-`).
+        name: String,
+    },
+    /// An auditor (FG, external auditor, inspectorate): `urn:zicht:auditor:<name>`.
+    Auditor {
+        /// A short account name (`a-z0-9._-`).
+        name: String,
+    },
+}
+
+/// A SAN URI that is not a zicht role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a zicht role URI (urn:zicht:region:<code>, urn:zicht:network:<code>, urn:zicht:analyst:<region>:<name>, urn:zicht:auditor:<name>)")]
+pub struct InvalidRole;
+
+fn valid_account(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+impl Role {
+    /// The URI as written into the certificate.
+    pub fn uri(&self) -> String {
+        match self {
+            Role::Region(region) => format!("urn:zicht:region:{}", region.code()),
+            Role::Network(network) => format!("urn:zicht:network:{}", network.code()),
+            Role::Analyst { region, name } => {
+                format!("urn:zicht:analyst:{}:{name}", region.code())
+            }
+            Role::Auditor { name } => format!("urn:zicht:auditor:{name}"),
+        }
+    }
+
+    /// Parses a role URI; codes must be canonical (no aliases inside certificates).
+    pub fn parse_uri(uri: &str) -> Result<Role, InvalidRole> {
+        let rest = uri.strip_prefix("urn:zicht:").ok_or(InvalidRole)?;
+        let parts: Vec<&str> = rest.split(':').collect();
+        let region = |code: &str| {
+            Region::ALL
+                .iter()
+                .copied()
+                .find(|r| r.code() == code)
+                .ok_or(InvalidRole)
+        };
+        match parts.as_slice() {
+            ["region", code] => region(code).map(Role::Region),
+            ["network", code] => Network::ALL
+                .iter()
+                .copied()
+                .find(|n| n.code() == *code)
+                .map(Role::Network)
+                .ok_or(InvalidRole),
+            ["analyst", code, name] if valid_account(name) => Ok(Role::Analyst {
+                region: region(code)?,
+                name: (*name).to_owned(),
+            }),
+            ["auditor", name] if valid_account(name) => Ok(Role::Auditor {
+                name: (*name).to_owned(),
+            }),
+            _ => Err(InvalidRole),
+        }
+    }
+
+    /// The role's kind as policy files name it: `region`, `network`, `analyst`, `auditor`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Role::Region(_) => "region",
+            Role::Network(_) => "network",
+            Role::Analyst { .. } => "analyst",
+            Role::Auditor { .. } => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.uri())
+    }
+}
+
+/// A verified peer: derived once per connection from its certificate, handed to every handler.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerIdentity {
+    /// Subject serialNumber.
+    pub peer_id: PeerId,
+    /// Subject O (organisation name).
+    pub organisation: String,
+    /// The role from the SAN URI.
+    pub role: Role,
+}
+
+impl fmt::Display for PeerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.peer_id, self.role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_uris_round_trip() {
+        let roles = [
+            Role::Region(Region::GooiEnVechtstreek),
+            Role::Network(Network::BenNh),
+            Role::Analyst {
+                region: Region::Drenthe,
+                name: "j.de-vries".to_owned(),
+            },
+            Role::Auditor {
+                name: "fg-twente".to_owned(),
+            },
+        ];
+        for role in roles {
+            assert_eq!(Role::parse_uri(&role.uri()), Ok(role.clone()), "{role}");
+        }
+        assert_eq!(
+            Role::Region(Region::Ijmond).uri(),
+            "urn:zicht:region:ijmond"
+        );
+    }
+
+    #[test]
+    fn rejects_foreign_or_malformed_uris() {
+        for bad in [
+            "https://example.org",
+            "urn:zicht:region:gelderland",
+            "urn:zicht:region:IJmond",
+            "urn:zicht:analyst:drenthe",
+            "urn:zicht:analyst:drenthe:Has Space",
+            "urn:zicht:auditor:",
+            "urn:zicht:admin:root",
+        ] {
+            assert_eq!(Role::parse_uri(bad), Err(InvalidRole), "{bad}");
+        }
+    }
+}
