@@ -1,6 +1,9 @@
-//! Compiles `proto/zicht/v1/*.proto` with protox (pure Rust), so no system `protoc` is needed.
+//! Compiles `proto/zicht/v1/*.proto` with protox (pure Rust), so no system `protoc` is needed,
+//! into prost messages, tonic clients and servers, and a descriptor set for server reflection.
 
 use std::path::PathBuf;
+
+use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
@@ -9,6 +12,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }
     let descriptors = protox::compile(files, [&root])?;
-    prost_build::Config::new().compile_fds(descriptors)?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("zicht_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
     Ok(())
 }

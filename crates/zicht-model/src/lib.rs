@@ -14,6 +14,7 @@ mod purpose;
 mod records;
 mod region;
 pub mod spuk;
+mod templates;
 mod transition;
 
 pub use care::{
@@ -28,6 +29,7 @@ pub use records::{
     Capacity, Consent, InvalidName, Name, Placement, Recipient, Transition18Check, Violation,
 };
 pub use region::{Landsdeel, Membership, Network, OriginRegion, PlacementRegion, Region};
+pub use templates::{Dimension, Template};
 pub use transition::{After18Funding, Big5Domain, Big5Status};
 
 /// Re-exported so callers name dates with the same type the records use.

@@ -1,0 +1,552 @@
+//! The node's policy: a TOML file the region owns, default deny. A grant names who (a PeerID or
+//! a role), which templates, for which purposes (doelbinding), how fine (group-by dimensions),
+//! and how often (a quota per minute).
+//!
+//! ```toml
+//! [[grant]]
+//! role = "network:jenn"              # or peer = "00000099000000000101"
+//! templates = ["capacity", "youth_in_care"]
+//! purposes = ["capaciteitsmonitoring", "bovenregionale-sturing"]
+//! group_by = ["care_type", "placement_region"]
+//! quota_per_minute = 120
+//! ```
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Deserialize;
+use toml::Spanned;
+use zicht_model::{
+    CodeList, Dimension, Network, PeerId, PeerIdentity, Purpose, Region, Role, Template,
+};
+
+/// Who a grant is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// One certificate holder by PeerID.
+    Peer(PeerId),
+    /// Any regional node (`region:*`) or one (`region:<code>`).
+    Region(Option<Region>),
+    /// Any network aggregator (`network:*`) or one (`network:<code>`).
+    Network(Option<Network>),
+    /// Analysts of any region (`analyst:*`) or of one (`analyst:<region>`).
+    Analyst(Option<Region>),
+    /// Auditors (`auditor`).
+    Auditor,
+}
+
+impl Who {
+    fn parse_role(text: &str) -> Option<Who> {
+        let region = |code: &str| -> Option<Option<Region>> {
+            if code == "*" {
+                Some(None)
+            } else {
+                Region::ALL
+                    .iter()
+                    .copied()
+                    .find(|r| r.code() == code)
+                    .map(Some)
+            }
+        };
+        match text.split_once(':') {
+            Some(("region", code)) => region(code).map(Who::Region),
+            Some(("analyst", code)) => region(code).map(Who::Analyst),
+            Some(("network", "*")) => Some(Who::Network(None)),
+            Some(("network", code)) => Network::ALL
+                .iter()
+                .copied()
+                .find(|n| n.code() == code)
+                .map(|n| Who::Network(Some(n))),
+            None if text == "auditor" => Some(Who::Auditor),
+            _ => None,
+        }
+    }
+
+    /// Whether `identity` is covered.
+    pub fn matches(&self, identity: &PeerIdentity) -> bool {
+        match (self, &identity.role) {
+            (Who::Peer(peer), _) => *peer == identity.peer_id,
+            (Who::Region(wanted), Role::Region(region)) => wanted.is_none_or(|w| w == *region),
+            (Who::Network(wanted), Role::Network(network)) => wanted.is_none_or(|w| w == *network),
+            (Who::Analyst(wanted), Role::Analyst { region, .. }) => {
+                wanted.is_none_or(|w| w == *region)
+            }
+            (Who::Auditor, Role::Auditor { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+/// One permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Who may call.
+    pub who: Who,
+    /// Which templates.
+    pub templates: BTreeSet<Template>,
+    /// For which purposes.
+    pub purposes: BTreeSet<Purpose>,
+    /// The finest grouping allowed: the request's group-by must be a subset.
+    pub group_by: BTreeSet<Dimension>,
+    /// Requests per minute per caller (burst up to the same number).
+    pub quota_per_minute: u32,
+}
+
+/// A default-deny policy: the grants, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// The grants.
+    pub grants: Vec<Grant>,
+}
+
+/// Why a request was refused. Messages name the rule or the missing grant, never data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// The request named no purpose.
+    #[error("a purpose (processing activity) is required")]
+    NoPurpose,
+    /// The purpose is not in the register.
+    #[error("unknown purpose; closest registered purpose is `{closest}`")]
+    UnknownPurpose {
+        /// Closest registered purpose code.
+        closest: &'static str,
+    },
+    /// The template is not in the catalogue.
+    #[error("unknown template; closest template is `{closest}`")]
+    UnknownTemplate {
+        /// Closest template code.
+        closest: &'static str,
+    },
+    /// No grant covers the caller at all.
+    #[error("no grant for {caller}")]
+    NoGrantForCaller {
+        /// The caller (PeerID and role URI).
+        caller: String,
+    },
+    /// Grants cover the caller but not this template.
+    #[error("missing grant: {caller} may not call template {template}")]
+    TemplateNotGranted {
+        /// The caller.
+        caller: String,
+        /// The template asked.
+        template: Template,
+    },
+    /// Grants cover caller and template but not this purpose.
+    #[error("missing grant: {caller} may not call {template} for purpose {purpose}")]
+    PurposeNotGranted {
+        /// The caller.
+        caller: String,
+        /// The template asked.
+        template: Template,
+        /// The purpose asked.
+        purpose: Purpose,
+    },
+    /// The grouping is finer than any matching grant allows.
+    #[error(
+        "missing grant: {caller} may not group {template} by {dimension} for purpose {purpose}"
+    )]
+    TooFine {
+        /// The caller.
+        caller: String,
+        /// The template asked.
+        template: Template,
+        /// The purpose asked.
+        purpose: Purpose,
+        /// A dimension no matching grant allows.
+        dimension: Dimension,
+    },
+}
+
+impl Policy {
+    /// Finds the grant that allows `identity` to call `template` for `purpose` grouped by
+    /// `group_by`, or says which grant is missing.
+    pub fn authorize(
+        &self,
+        identity: &PeerIdentity,
+        template: Template,
+        purpose: Purpose,
+        group_by: &[Dimension],
+    ) -> Result<(usize, &Grant), Denied> {
+        let caller = identity.to_string();
+        let mine: Vec<(usize, &Grant)> = self
+            .grants
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.who.matches(identity))
+            .collect();
+        if mine.is_empty() {
+            return Err(Denied::NoGrantForCaller { caller });
+        }
+        let with_template: Vec<_> = mine
+            .into_iter()
+            .filter(|(_, g)| g.templates.contains(&template))
+            .collect();
+        if with_template.is_empty() {
+            return Err(Denied::TemplateNotGranted { caller, template });
+        }
+        let with_purpose: Vec<_> = with_template
+            .into_iter()
+            .filter(|(_, g)| g.purposes.contains(&purpose))
+            .collect();
+        if with_purpose.is_empty() {
+            return Err(Denied::PurposeNotGranted {
+                caller,
+                template,
+                purpose,
+            });
+        }
+        let mut too_fine = None;
+        for (index, grant) in with_purpose {
+            match group_by.iter().find(|d| !grant.group_by.contains(d)) {
+                None => return Ok((index, grant)),
+                Some(&dimension) => too_fine = too_fine.or(Some(dimension)),
+            }
+        }
+        Err(Denied::TooFine {
+            caller,
+            template,
+            purpose,
+            dimension: too_fine.unwrap_or(Dimension::CareType),
+        })
+    }
+}
+
+/// One problem in a policy file, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProblem {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for PolicyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    grant: Vec<Spanned<GrantFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantFile {
+    peer: Option<Spanned<String>>,
+    role: Option<Spanned<String>>,
+    templates: Vec<Spanned<String>>,
+    purposes: Vec<Spanned<String>>,
+    #[serde(default)]
+    group_by: Vec<Spanned<String>>,
+    quota_per_minute: Spanned<u32>,
+}
+
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
+/// Parses and checks a policy file against the code lists and, when given, the PeerIDs of the
+/// federation manifest. Returns every problem with its line, or the policy.
+pub fn parse_policy(
+    text: &str,
+    known_peers: Option<&[PeerId]>,
+) -> Result<Policy, Vec<PolicyProblem>> {
+    let file: PolicyFile = toml::from_str(text).map_err(|error| {
+        let (line, column) = error
+            .span()
+            .map_or((1, 1), |span| position(text, span.start));
+        vec![PolicyProblem {
+            line,
+            column,
+            message: error.message().to_owned(),
+        }]
+    })?;
+    let mut problems = Vec::new();
+    let mut problem = |offset: usize, message: String| {
+        let (line, column) = position(text, offset);
+        problems.push(PolicyProblem {
+            line,
+            column,
+            message,
+        });
+    };
+    let mut grants = Vec::new();
+    for spanned in &file.grant {
+        let grant = spanned.get_ref();
+        let who = match (&grant.peer, &grant.role) {
+            (Some(peer), None) => match PeerId::parse(peer.get_ref()) {
+                Ok(id) if known_peers.is_none_or(|known| known.contains(&id)) => {
+                    Some(Who::Peer(id))
+                }
+                Ok(_) => {
+                    problem(
+                        peer.span().start,
+                        "peer is not in the federation manifest".to_owned(),
+                    );
+                    None
+                }
+                Err(error) => {
+                    problem(peer.span().start, format!("peer {error}"));
+                    None
+                }
+            },
+            (None, Some(role)) => {
+                let who = Who::parse_role(role.get_ref());
+                if who.is_none() {
+                    problem(
+                        role.span().start,
+                        "role must be region:<code>|*, network:<code>|*, analyst:<region>|* or auditor".to_owned(),
+                    );
+                }
+                who
+            }
+            _ => {
+                problem(
+                    spanned.span().start,
+                    "a grant names exactly one of `peer` or `role`".to_owned(),
+                );
+                None
+            }
+        };
+        let mut templates = BTreeSet::new();
+        for template in &grant.templates {
+            match Template::ALL
+                .iter()
+                .find(|t| t.code() == template.get_ref())
+            {
+                Some(&t) => {
+                    templates.insert(t);
+                }
+                None => problem(
+                    template.span().start,
+                    format!(
+                        "unknown template; closest is `{}`",
+                        closest::<Template>(template.get_ref())
+                    ),
+                ),
+            }
+        }
+        if grant.templates.is_empty() {
+            problem(
+                spanned.span().start,
+                "templates must name at least one template".to_owned(),
+            );
+        }
+        let mut purposes = BTreeSet::new();
+        for purpose in &grant.purposes {
+            match Purpose::ALL.iter().find(|p| p.code() == purpose.get_ref()) {
+                Some(&p) => {
+                    purposes.insert(p);
+                }
+                None => problem(
+                    purpose.span().start,
+                    format!(
+                        "unknown purpose; closest registered purpose is `{}`",
+                        closest::<Purpose>(purpose.get_ref())
+                    ),
+                ),
+            }
+        }
+        if grant.purposes.is_empty() {
+            problem(
+                spanned.span().start,
+                "purposes must name at least one purpose".to_owned(),
+            );
+        }
+        let mut group_by = BTreeSet::new();
+        for dimension in &grant.group_by {
+            match Dimension::ALL
+                .iter()
+                .find(|d| d.code() == dimension.get_ref())
+            {
+                Some(&d) if templates.iter().any(|t| t.dimensions().contains(&d)) => {
+                    group_by.insert(d);
+                }
+                Some(_) => problem(
+                    dimension.span().start,
+                    "no template of this grant can group by this dimension".to_owned(),
+                ),
+                None => problem(
+                    dimension.span().start,
+                    format!(
+                        "unknown dimension; closest is `{}`",
+                        closest::<Dimension>(dimension.get_ref())
+                    ),
+                ),
+            }
+        }
+        if *grant.quota_per_minute.get_ref() == 0 {
+            problem(
+                grant.quota_per_minute.span().start,
+                "quota_per_minute must be at least 1".to_owned(),
+            );
+        }
+        if let Some(who) = who {
+            grants.push(Grant {
+                who,
+                templates,
+                purposes,
+                group_by,
+                quota_per_minute: *grant.quota_per_minute.get_ref(),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(Policy { grants })
+    } else {
+        problems.sort_by_key(|p| (p.line, p.column));
+        Err(problems)
+    }
+}
+
+fn closest<T: CodeList>(text: &str) -> &'static str {
+    T::parse(text)
+        .map(|t| t.code())
+        .unwrap_or_else(|e| e.closest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zicht_model::NodeName;
+
+    const POLICY: &str = r#"
+[[grant]]
+role = "network:jenn"
+templates = ["capacity", "youth_in_care"]
+purposes = ["capaciteitsmonitoring", "bovenregionale-sturing"]
+group_by = ["care_type", "placement_region"]
+quota_per_minute = 60
+
+[[grant]]
+peer = "00000099000000000002"
+templates = ["capacity"]
+purposes = ["capaciteitsmonitoring"]
+quota_per_minute = 10
+"#;
+
+    fn identity(node: NodeName) -> PeerIdentity {
+        PeerIdentity {
+            peer_id: node.dev_peer_id(),
+            organisation: "test".to_owned(),
+            role: match node {
+                NodeName::Region(r) => Role::Region(r),
+                NodeName::Network(n) => Role::Network(n),
+            },
+        }
+    }
+
+    #[test]
+    fn authorizes_and_names_the_missing_grant() {
+        let policy = parse_policy(POLICY, None).unwrap();
+        let jenn = identity(NodeName::Network(Network::Jenn));
+        let friesland = identity(NodeName::Region(Region::Friesland));
+        let twente = identity(NodeName::Region(Region::Twente));
+        assert!(policy
+            .authorize(
+                &jenn,
+                Template::YouthInCare,
+                Purpose::BovenregionaleSturing,
+                &[Dimension::CareType]
+            )
+            .is_ok());
+        assert!(policy
+            .authorize(
+                &friesland,
+                Template::Capacity,
+                Purpose::Capaciteitsmonitoring,
+                &[]
+            )
+            .is_ok());
+        let check =
+            |who: &PeerIdentity, template, purpose, group_by: &[Dimension], expect: &str| {
+                let denied = policy
+                    .authorize(who, template, purpose, group_by)
+                    .unwrap_err();
+                assert_eq!(denied.to_string(), expect);
+            };
+        check(
+            &twente,
+            Template::Capacity,
+            Purpose::Capaciteitsmonitoring,
+            &[],
+            "no grant for 00000099000000000004 (urn:zicht:region:twente)",
+        );
+        check(&friesland, Template::YouthInCare, Purpose::Capaciteitsmonitoring, &[],
+            "missing grant: 00000099000000000002 (urn:zicht:region:friesland) may not call template youth_in_care");
+        check(&jenn, Template::YouthInCare, Purpose::TriagePlaatsing, &[],
+            "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not call youth_in_care for purpose triage-plaatsing");
+        check(&jenn, Template::YouthInCare, Purpose::BovenregionaleSturing, &[Dimension::CareType, Dimension::AgeBand],
+            "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not group youth_in_care by age_band for purpose bovenregionale-sturing");
+    }
+
+    #[test]
+    fn check_reports_every_problem_with_its_line() {
+        let text = r#"[[grant]]
+role = "network:jen"
+templates = ["capacty"]
+purposes = ["triage"]
+group_by = ["age_band"]
+quota_per_minute = 0
+
+[[grant]]
+peer = "00000099000000000999"
+templates = ["capacity"]
+purposes = ["capaciteitsmonitoring"]
+quota_per_minute = 5
+"#;
+        let known: Vec<PeerId> = NodeName::all().map(|n| n.dev_peer_id()).collect();
+        let problems: Vec<String> = parse_policy(text, Some(&known))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            vec![
+                "2:8: role must be region:<code>|*, network:<code>|*, analyst:<region>|* or auditor",
+                "3:14: unknown template; closest is `capacity`",
+                "4:13: unknown purpose; closest registered purpose is `triage-plaatsing`",
+                "5:13: no template of this grant can group by this dimension",
+                "6:20: quota_per_minute must be at least 1",
+                "9:8: peer is not in the federation manifest",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_keys_have_a_line() {
+        let problems =
+            parse_policy("[[grant]]\nrole = \"auditor\"\ntemplate = []\n", None).unwrap_err();
+        assert_eq!(problems[0].line, 3, "{problems:?}");
+        let problems = parse_policy("[[grant]\n", None).unwrap_err();
+        assert_eq!(problems[0].line, 1, "{problems:?}");
+    }
+
+    #[test]
+    fn an_empty_policy_denies_everything() {
+        let policy = parse_policy("", None).unwrap();
+        let jenn = identity(NodeName::Network(Network::Jenn));
+        assert!(matches!(
+            policy.authorize(
+                &jenn,
+                Template::Capacity,
+                Purpose::Capaciteitsmonitoring,
+                &[]
+            ),
+            Err(Denied::NoGrantForCaller { .. })
+        ));
+    }
+}
