@@ -2,3 +2,9 @@
 //! with purpose binding, quotas and limits.
 
 pub mod policy;
+pub mod server;
+pub mod service;
+pub mod tls;
+
+pub use server::{start, NodeSettings, PeerInfo, RunningNode, StartError};
+pub use service::Limits;

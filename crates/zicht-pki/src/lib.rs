@@ -292,6 +292,52 @@ impl CertificateAuthority {
         })
     }
 
+    /// Issues a certificate from this CA that carries no zicht identity (only a common name):
+    /// what a non-zicht TLS client of the same CA would hold. Nodes refuse it in the handshake.
+    pub fn issue_without_identity(
+        &self,
+        common_name: &str,
+        validity: Validity,
+    ) -> Result<Issued, PkiError> {
+        let action = "issue certificate";
+        let key = new_key()?;
+        let mut name = X509NameBuilder::new().map_err(ssl(action))?;
+        name.append_entry_by_nid(Nid::COMMONNAME, common_name)
+            .map_err(ssl(action))?;
+        let name = name.build();
+        let serial = random_serial()?;
+        let mut builder = X509Builder::new().map_err(ssl(action))?;
+        builder.set_version(2).map_err(ssl(action))?;
+        builder.set_serial_number(&serial).map_err(ssl(action))?;
+        builder.set_subject_name(&name).map_err(ssl(action))?;
+        builder
+            .set_issuer_name(self.cert.subject_name())
+            .map_err(ssl(action))?;
+        builder
+            .set_not_before(&*time(validity.not_before)?)
+            .map_err(ssl(action))?;
+        builder
+            .set_not_after(&*time(validity.not_after)?)
+            .map_err(ssl(action))?;
+        builder.set_pubkey(&key).map_err(ssl(action))?;
+        let extended = ExtendedKeyUsage::new()
+            .client_auth()
+            .build()
+            .map_err(ssl(action))?;
+        builder.append_extension(extended).map_err(ssl(action))?;
+        builder
+            .sign(&self.key, MessageDigest::sha256())
+            .map_err(ssl("sign certificate"))?;
+        Ok(Issued {
+            cert_pem: builder.build().to_pem().map_err(ssl(action))?,
+            key_pem: key.private_key_to_pem_pkcs8().map_err(ssl(action))?,
+            serial_hex: serial
+                .to_bn()
+                .and_then(|bn| bn.to_hex_str().map(|s| s.to_string()))
+                .map_err(ssl(action))?,
+        })
+    }
+
     /// Issues a CRL listing `revoked_serials_hex` (revoked at `now`), numbered `number`, valid
     /// until `now + next_update_days`. A newer CRL needs a higher number.
     pub fn crl(

@@ -5,8 +5,11 @@
 //! `$N` placeholders (SQLite reads them by number too), dates bound as `chrono::NaiveDate`
 //! (ISO text in SQLite, DATE in PostgreSQL), and [`on_pool!`] to compile a body per backend.
 
+mod capacity;
 pub mod import;
 mod migrations;
+
+pub use capacity::{CapacityRow, UnsupportedDimension};
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,264 @@
+//! The node's listener: TLS handshakes (identity checked there), one verified [`PeerInfo`] per
+//! connection handed to every handler, gRPC services, health and reflection.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use governor::clock::DefaultClock;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
+use zicht_model::PeerIdentity;
+use zicht_proto::v1::inway_server::InwayServer;
+use zicht_store::Store;
+
+use crate::policy::Policy;
+use crate::service::{Inway, Limits, Quotas};
+use crate::tls::{ReloadingTls, TlsError, TlsFiles};
+
+/// What a handler knows about the caller: derived once per connection from the verified
+/// certificate. Handlers never read raw certificates.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// The caller's identity.
+    pub identity: PeerIdentity,
+    /// The caller's address.
+    pub remote: SocketAddr,
+}
+
+/// A TLS connection whose client certificate was verified and carries a zicht identity.
+pub struct PeerStream {
+    inner: TlsStream<TcpStream>,
+    info: PeerInfo,
+}
+
+impl Connected for PeerStream {
+    type ConnectInfo = PeerInfo;
+
+    fn connect_info(&self) -> PeerInfo {
+        self.info.clone()
+    }
+}
+
+impl AsyncRead for PeerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PeerStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Everything a node needs to serve, as validated values.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// TLS files.
+    pub tls: TlsFiles,
+    /// How often to look for changed certificate/CRL files.
+    pub tls_reload_interval: Duration,
+    /// The policy.
+    pub policy: Policy,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// TLS files are missing or wrong.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listen address could not be bound.
+    #[error("listen on {address}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The reflection service could not be built from the descriptors.
+    #[error("build reflection service: {0}")]
+    Reflection(String),
+}
+
+/// A running node.
+pub struct RunningNode {
+    /// The address it listens on.
+    pub address: SocketAddr,
+    /// The TLS state (to force a reload check).
+    pub tls: Arc<ReloadingTls>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Stops accepting, drains open connections and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a node: binds, then serves until stopped.
+pub async fn start(
+    settings: NodeSettings,
+    store: Option<Store>,
+) -> Result<RunningNode, StartError> {
+    let tls = Arc::new(ReloadingTls::new(settings.tls.clone())?);
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            address: settings.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| StartError::Bind {
+        address: settings.listen,
+        source,
+    })?;
+
+    let policy = Arc::new(settings.policy);
+    let inway = Inway {
+        quotas: Arc::new(Quotas::new(&policy, DefaultClock::default())),
+        policy,
+        limits: settings.limits,
+        store,
+    };
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<InwayServer<Inway>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(zicht_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+    // tonic refuses far larger messages itself; up to twice the limit reaches the handler,
+    // which refuses with INVALID_ARGUMENT naming the limit.
+    let inway =
+        InwayServer::new(inway).max_decoding_message_size(settings.limits.max_request_bytes * 2);
+
+    let (connections, incoming) = mpsc::channel::<Result<PeerStream, io::Error>>(64);
+    let accept_tls = tls.clone();
+    let accept_task = tokio::spawn(accept_loop(listener, accept_tls, connections));
+    let reload_tls = tls.clone();
+    let interval = settings.tls_reload_interval;
+    let reload_task = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            match reload_tls.reload_if_changed() {
+                Ok(true) => eprintln!("zicht node: reloaded certificates and CRL"),
+                Ok(false) => {}
+                Err(error) => eprintln!("zicht node: keeping current TLS; {error}"),
+            }
+        }
+    });
+
+    let (shutdown, shutdown_signal) = oneshot::channel::<()>();
+    let max_deadline = settings.limits.max_deadline;
+    let task = tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
+            .timeout(max_deadline)
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(inway)
+            .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async {
+                let _ = shutdown_signal.await;
+            })
+            .await;
+        accept_task.abort();
+        reload_task.abort();
+        if let Err(error) = served {
+            eprintln!("zicht node: server ended: {error}");
+        }
+    });
+    Ok(RunningNode {
+        address,
+        tls,
+        shutdown: Some(shutdown),
+        task,
+    })
+}
+
+/// Accepts TCP connections and completes TLS handshakes concurrently; only connections with a
+/// verified zicht identity reach the gRPC server.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<ReloadingTls>,
+    connections: mpsc::Sender<Result<PeerStream, io::Error>>,
+) {
+    loop {
+        let (tcp, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                eprintln!("zicht node: accept: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = TlsAcceptor::from(tls.current());
+        let connections = connections.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    // Refused handshakes (no/foreign/expired/revoked certificate, no identity) end
+                    // here; the client sees the TLS alert.
+                    Ok(Err(_)) | Err(_) => return,
+                };
+            let identity = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| zicht_pki::identity_of(cert).ok());
+            let Some(identity) = identity else {
+                return;
+            };
+            let _ = connections
+                .send(Ok(PeerStream {
+                    inner: stream,
+                    info: PeerInfo { identity, remote },
+                }))
+                .await;
+        });
+    }
+}

@@ -1,0 +1,448 @@
+//! The peer-facing `Inway` service: limits, then policy (who, template, purpose, granularity),
+//! then quota, then the template. Every refusal has one status kind, mapped in [`Refusal`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+use tonic::{Request, Response, Status};
+use zicht_model::{CodeList, Dimension, NaiveDate, PeerId, PeerIdentity, Purpose, Template};
+use zicht_proto::v1 as pb;
+use zicht_store::Store;
+
+use crate::policy::{Denied, Policy};
+use crate::server::PeerInfo;
+
+/// Request limits a node enforces before it does any work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest encoded request, in bytes.
+    pub max_request_bytes: usize,
+    /// Longest deadline a caller may set; a request must set one.
+    pub max_deadline: Duration,
+    /// Most group-by dimensions in one request.
+    pub max_group_by: usize,
+    /// Most filters in one request, and most values in one filter.
+    pub max_filters: usize,
+    /// Most result cells a request may ask for (product of the dimensions' sizes).
+    pub max_cells: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 16 * 1024,
+            max_deadline: Duration::from_secs(30),
+            max_group_by: 3,
+            max_filters: 8,
+            max_cells: 5_000,
+        }
+    }
+}
+
+/// Why a request is refused, and the one place where that becomes a gRPC status.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The connection carried no verified identity (cannot happen behind the TLS acceptor).
+    #[error("no verified peer identity on this connection")]
+    NoIdentity,
+    /// A request limit was exceeded or a parameter is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The policy refused.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The caller's quota is used up.
+    #[error("quota of {per_minute} requests per minute exceeded; retry after {retry_after_ms} ms")]
+    Quota {
+        /// The grant's quota.
+        per_minute: u32,
+        /// When the next request will be allowed.
+        retry_after_ms: u64,
+    },
+    /// The template is registered but this node cannot run it yet.
+    #[error("template {0} is registered but not executable on this node yet")]
+    NotExecutable(Template),
+    /// The store failed; details go to the node's log, not to the caller.
+    #[error("the node could not run the query")]
+    Store(#[source] zicht_store::StoreError),
+}
+
+impl From<Refusal> for Status {
+    fn from(refusal: Refusal) -> Status {
+        let message = refusal.to_string();
+        match refusal {
+            Refusal::NoIdentity => Status::unauthenticated(message),
+            Refusal::Invalid(_) => Status::invalid_argument(message),
+            Refusal::Denied(_) => Status::permission_denied(message),
+            Refusal::Quota { retry_after_ms, .. } => {
+                let mut status = Status::resource_exhausted(message);
+                if let Ok(value) = retry_after_ms.to_string().parse() {
+                    status.metadata_mut().insert("retry-after-ms", value);
+                }
+                status
+            }
+            Refusal::NotExecutable(_) => Status::unimplemented(message),
+            Refusal::Store(source) => {
+                eprintln!("zicht node: query failed: {:#}", anyhow_chain(&source));
+                Status::internal(message)
+            }
+        }
+    }
+}
+
+fn anyhow_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+type PeerLimiter<C> = RateLimiter<
+    PeerId,
+    HashMapStateStore<PeerId>,
+    C,
+    governor::middleware::NoOpMiddleware<<C as Clock>::Instant>,
+>;
+
+/// Per-grant, per-caller rate limits (governor's GCRA), burst up to the per-minute quota.
+pub struct Quotas<C: Clock = DefaultClock> {
+    limiters: Vec<(u32, PeerLimiter<C>)>,
+    clock: C,
+}
+
+impl<C: Clock + Clone> Quotas<C> {
+    /// One limiter per grant of `policy`.
+    pub fn new(policy: &Policy, clock: C) -> Quotas<C> {
+        let limiters = policy
+            .grants
+            .iter()
+            .map(|grant| {
+                let per_minute = std::num::NonZeroU32::new(grant.quota_per_minute)
+                    .unwrap_or(std::num::NonZeroU32::MIN);
+                (
+                    grant.quota_per_minute,
+                    RateLimiter::hashmap_with_clock(Quota::per_minute(per_minute), clock.clone()),
+                )
+            })
+            .collect();
+        Quotas { limiters, clock }
+    }
+
+    /// Takes one request from `peer`'s quota under grant `grant`.
+    pub fn check(&self, grant: usize, peer: PeerId) -> Result<(), Refusal> {
+        let Some((per_minute, limiter)) = self.limiters.get(grant) else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&peer)
+            .map_err(|not_until| Refusal::Quota {
+                per_minute: *per_minute,
+                retry_after_ms: not_until.wait_time_from(self.clock.now()).as_millis() as u64,
+            })
+    }
+}
+
+/// The `Inway` service of one node.
+pub struct Inway {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) quotas: Arc<Quotas>,
+    pub(crate) limits: Limits,
+    pub(crate) store: Option<Store>,
+}
+
+/// Upper bound of distinct values of a dimension (free-text ones are estimated).
+fn cardinality(dimension: Dimension) -> u64 {
+    match dimension {
+        Dimension::OriginRegion | Dimension::PlacementRegion => 16,
+        Dimension::CareType => zicht_model::CareType::ALL.len() as u64,
+        Dimension::StayGroup => 4,
+        Dimension::LandsdeelInside => 2,
+        Dimension::AgeBand => 6,
+        Dimension::LegalBasis => zicht_model::LegalBasis::ALL.len() as u64,
+        Dimension::Provider => 100,
+        Dimension::Setting => 3,
+        Dimension::LocationMunicipality => 100,
+        Dimension::FlowKind => 3,
+        Dimension::OutflowDestination => zicht_model::OutflowDestination::ALL.len() as u64,
+        Dimension::OutflowProfile => 5,
+        Dimension::Toekomstplan => 2,
+        Dimension::After18Funding => zicht_model::After18Funding::ALL.len() as u64,
+        Dimension::Big5Domain => 5,
+        Dimension::Big5Status => 4,
+    }
+}
+
+/// A checked request.
+#[derive(Debug)]
+struct Checked {
+    template: Template,
+    purpose: Purpose,
+    group_by: Vec<Dimension>,
+}
+
+impl Inway {
+    /// Checks limits and shape; never looks at data.
+    fn check_request(&self, request: &Request<pb::QueryRequest>) -> Result<Checked, Refusal> {
+        let limits = self.limits;
+        let invalid = |text: String| Refusal::Invalid(text);
+        let size = prost::Message::encoded_len(request.get_ref());
+        if size > limits.max_request_bytes {
+            return Err(invalid(format!(
+                "request is {size} bytes; the limit max_request_bytes is {}",
+                limits.max_request_bytes
+            )));
+        }
+        match request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+        {
+            None => {
+                return Err(invalid(
+                    "a deadline is required (set a gRPC timeout)".to_owned(),
+                ))
+            }
+            Some(deadline) if deadline > limits.max_deadline => {
+                return Err(invalid(format!(
+                    "deadline is longer than the limit max_deadline of {} ms",
+                    limits.max_deadline.as_millis()
+                )))
+            }
+            Some(_) => {}
+        }
+        let query = request.get_ref();
+        let template = Template::ALL
+            .iter()
+            .copied()
+            .find(|t| t.code() == query.template)
+            .ok_or_else(|| Denied::UnknownTemplate {
+                closest: Template::parse(&query.template)
+                    .map(|t| t.code())
+                    .unwrap_or_else(|e| e.closest),
+            })?;
+        if query.template_version != 0 && query.template_version != template.version() {
+            return Err(invalid(format!(
+                "template {template} has version {}, not {}",
+                template.version(),
+                query.template_version
+            )));
+        }
+        if query.purpose.is_empty() {
+            return Err(Denied::NoPurpose.into());
+        }
+        let purpose = Purpose::ALL
+            .iter()
+            .copied()
+            .find(|p| p.code() == query.purpose)
+            .ok_or_else(|| Denied::UnknownPurpose {
+                closest: Purpose::parse(&query.purpose)
+                    .map(|p| p.code())
+                    .unwrap_or_else(|e| e.closest),
+            })?;
+        if query.group_by.len() > limits.max_group_by {
+            return Err(invalid(format!(
+                "group_by has {} dimensions; the limit max_group_by is {}",
+                query.group_by.len(),
+                limits.max_group_by
+            )));
+        }
+        if query.filters.len() > limits.max_filters
+            || query.filters.iter().any(|f| f.values.len() > 50)
+        {
+            return Err(invalid(format!(
+                "too many filters; the limit max_filters is {} (50 values each)",
+                limits.max_filters
+            )));
+        }
+        let mut group_by = Vec::with_capacity(query.group_by.len());
+        for name in &query.group_by {
+            let dimension = Dimension::ALL
+                .iter()
+                .copied()
+                .find(|d| d.code() == name)
+                .filter(|d| template.dimensions().contains(d))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "template {template} cannot group by this dimension"
+                    ))
+                })?;
+            if group_by.contains(&dimension) {
+                return Err(invalid(format!("group_by names {dimension} twice")));
+            }
+            group_by.push(dimension);
+        }
+        let cells: u64 = group_by.iter().map(|&d| cardinality(d)).product();
+        if cells > limits.max_cells {
+            return Err(invalid(format!(
+                "result could have {cells} cells; the limit max_cells is {}",
+                limits.max_cells
+            )));
+        }
+        Ok(Checked {
+            template,
+            purpose,
+            group_by,
+        })
+    }
+
+    async fn capacity(
+        &self,
+        query: &pb::QueryRequest,
+        group_by: &[Dimension],
+    ) -> Result<pb::ProtectedResult, Refusal> {
+        let Some(store) = &self.store else {
+            return Err(Refusal::NotExecutable(Template::Capacity));
+        };
+        let peildatum = match &query.scope {
+            Some(pb::query_request::Scope::Peildatum(date)) => to_date(date)?,
+            _ => return Err(Refusal::Invalid("capacity needs a peildatum".to_owned())),
+        };
+        let rows = store
+            .capacity(peildatum, group_by)
+            .await
+            .map_err(Refusal::Store)?
+            .map_err(|e| Refusal::Invalid(e.to_string()))?;
+        let exact = |n: i64| pb::CellValue {
+            value: Some(pb::cell_value::Value::Exact(n.max(0) as u64)),
+            rounding_base: 0,
+        };
+        let statistic = |name: &str, value: i64| pb::Statistic {
+            name: name.to_owned(),
+            value: Some(value as f64),
+        };
+        Ok(pb::ProtectedResult {
+            template: Template::Capacity.code().to_owned(),
+            template_version: Template::Capacity.version(),
+            dimensions: group_by.iter().map(|d| d.code().to_owned()).collect(),
+            rows: rows
+                .iter()
+                .map(|row| pb::ResultRow {
+                    key: row.key.clone(),
+                    count: Some(exact(row.facilities)),
+                    statistics: vec![
+                        statistic("places", row.places),
+                        statistic("occupied", row.occupied),
+                        statistic("available", row.places - row.occupied),
+                    ],
+                })
+                .collect(),
+            total: Some(exact(rows.iter().map(|r| r.facilities).sum())),
+            rules_applied: vec!["capacity is facility data: released exactly".to_owned()],
+            placements: Vec::new(),
+            transition18: Vec::new(),
+            capacity: Vec::new(),
+        })
+    }
+}
+
+fn to_date(date: &pb::Date) -> Result<NaiveDate, Refusal> {
+    let month = u32::try_from(date.month).unwrap_or(0);
+    let day = u32::try_from(date.day).unwrap_or(0);
+    NaiveDate::from_ymd_opt(date.year, month, day)
+        .ok_or_else(|| Refusal::Invalid("not a valid calendar date".to_owned()))
+}
+
+/// Parses a `grpc-timeout` header value (`<digits><unit>`, unit H M S m u n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+fn identity(request: &Request<pb::QueryRequest>) -> Result<PeerIdentity, Refusal> {
+    request
+        .extensions()
+        .get::<PeerInfo>()
+        .map(|info| info.identity.clone())
+        .ok_or(Refusal::NoIdentity)
+}
+
+#[tonic::async_trait]
+impl pb::inway_server::Inway for Inway {
+    async fn query(
+        &self,
+        request: Request<pb::QueryRequest>,
+    ) -> Result<Response<pb::ProtectedResult>, Status> {
+        let identity = identity(&request)?;
+        let checked = self.check_request(&request)?;
+        let (grant, _) = self
+            .policy
+            .authorize(
+                &identity,
+                checked.template,
+                checked.purpose,
+                &checked.group_by,
+            )
+            .map_err(Refusal::from)?;
+        self.quotas.check(grant, identity.peer_id)?;
+        let result = match checked.template {
+            Template::Capacity => self.capacity(request.get_ref(), &checked.group_by).await?,
+            other => return Err(Refusal::NotExecutable(other).into()),
+        };
+        Ok(Response::new(result))
+    }
+
+    async fn get_disclosure_settings(
+        &self,
+        _request: Request<pb::DisclosureSettingsRequest>,
+    ) -> Result<Response<pb::DisclosureSettings>, Status> {
+        Err(Status::unimplemented(
+            "disclosure settings are not enforced on this node yet: no person-data template is executable",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+    }
+
+    #[test]
+    fn quotas_refill_with_the_clock() {
+        let policy = crate::policy::parse_policy(
+            "[[grant]]\nrole = \"auditor\"\ntemplates = [\"capacity\"]\npurposes = [\"capaciteitsmonitoring\"]\nquota_per_minute = 2\n",
+            None,
+        )
+        .unwrap();
+        let clock = governor::clock::FakeRelativeClock::default();
+        let quotas = Quotas::new(&policy, clock.clone());
+        let peer = zicht_model::NodeName::Region(zicht_model::Region::Drenthe).dev_peer_id();
+        let other = zicht_model::NodeName::Region(zicht_model::Region::Twente).dev_peer_id();
+        assert!(quotas.check(0, peer).is_ok());
+        assert!(quotas.check(0, peer).is_ok());
+        match quotas.check(0, peer) {
+            Err(Refusal::Quota {
+                per_minute: 2,
+                retry_after_ms,
+            }) => assert_eq!(retry_after_ms, 30_000),
+            other => panic!("{other:?}"),
+        }
+        assert!(quotas.check(0, other).is_ok(), "quotas are per caller");
+        clock.advance(Duration::from_secs(30));
+        assert!(quotas.check(0, peer).is_ok());
+    }
+}

@@ -1,0 +1,241 @@
+//! TLS 1.3 with required client certificates: the trust bundle, the CRL, and a zicht identity
+//! are all checked during the handshake. Certificates and CRL are re-read when their files
+//! change, without a restart.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
+
+/// The files a node's TLS is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Trust bundle: the federation root(s), PEM.
+    pub ca: PathBuf,
+    /// The node's certificate (chain), PEM.
+    pub cert: PathBuf,
+    /// The node's private key, PEM.
+    pub key: PathBuf,
+    /// The federation's CRL, PEM (optional).
+    pub crl: Option<PathBuf>,
+}
+
+/// Why TLS could not be set up. Names the file, never key material.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read or held nothing usable.
+    #[error("{what} {path}: {reason}")]
+    File {
+        /// Which file (trust bundle, certificate, key, CRL).
+        what: &'static str,
+        /// Its path.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// rustls refused the configuration.
+    #[error("configure TLS: {0}")]
+    Config(String),
+}
+
+fn file_error(what: &'static str, path: &std::path::Path, reason: impl ToString) -> TlsError {
+    TlsError::File {
+        what,
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads the trust bundle into a root store.
+pub fn load_roots(path: &std::path::Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(path).map_err(|e| file_error("trust bundle", path, e))?
+    {
+        let cert = cert.map_err(|e| file_error("trust bundle", path, e))?;
+        roots
+            .add(cert)
+            .map_err(|e| file_error("trust bundle", path, e))?;
+    }
+    if roots.is_empty() {
+        return Err(file_error("trust bundle", path, "holds no certificate"));
+    }
+    Ok(roots)
+}
+
+/// Reads a certificate chain and its private key.
+pub fn load_identity(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| file_error("certificate", cert, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error("certificate", cert, e))?;
+    if chain.is_empty() {
+        return Err(file_error("certificate", cert, "holds no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error("private key", key, e))?;
+    Ok((chain, key))
+}
+
+/// Wraps the WebPKI verifier (trust bundle, validity period, CRL) and also requires a zicht
+/// identity, so a certificate without one fails the handshake rather than a later request.
+#[derive(Debug)]
+struct IdentityVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for IdentityVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        zicht_pki::identity_of(end_entity).map_err(|_| {
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )
+        })?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Builds the server configuration: TLS 1.3 only, client certificate required and checked
+/// against trust bundle, CRL and zicht identity; HTTP/2 for gRPC.
+pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    let roots = Arc::new(load_roots(&files.ca)?);
+    let mut crls = Vec::new();
+    if let Some(path) = &files.crl {
+        for crl in CertificateRevocationListDer::pem_file_iter(path)
+            .map_err(|e| file_error("CRL", path, e))?
+        {
+            crls.push(crl.map_err(|e| file_error("CRL", path, e))?);
+        }
+    }
+    let inner = WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .with_crls(crls)
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let (chain, key) = load_identity(&files.cert, &files.key)?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(Arc::new(IdentityVerifier { inner }))
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The current server configuration, rebuilt when a file changes.
+#[derive(Debug)]
+pub struct ReloadingTls {
+    files: TlsFiles,
+    current: RwLock<(Arc<ServerConfig>, Vec<Option<SystemTime>>)>,
+}
+
+fn stamps(files: &TlsFiles) -> Vec<Option<SystemTime>> {
+    [
+        Some(&files.ca),
+        Some(&files.cert),
+        Some(&files.key),
+        files.crl.as_ref(),
+    ]
+    .into_iter()
+    .map(|path| path.and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()))
+    .collect()
+}
+
+impl ReloadingTls {
+    /// Loads the files once; fails if they do not make a valid configuration.
+    pub fn new(files: TlsFiles) -> Result<ReloadingTls, TlsError> {
+        let config = server_config(&files)?;
+        let stamp = stamps(&files);
+        Ok(ReloadingTls {
+            files,
+            current: RwLock::new((config, stamp)),
+        })
+    }
+
+    /// The configuration new connections use.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        match self.current.read() {
+            Ok(guard) => guard.0.clone(),
+            Err(poisoned) => poisoned.into_inner().0.clone(),
+        }
+    }
+
+    /// Rebuilds the configuration if a file changed. On a bad new file the old configuration
+    /// stays in force and the error is returned for the log. Returns whether it reloaded.
+    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        let stamp = stamps(&self.files);
+        let unchanged = match self.current.read() {
+            Ok(guard) => guard.1 == stamp,
+            Err(poisoned) => poisoned.into_inner().1 == stamp,
+        };
+        if unchanged {
+            return Ok(false);
+        }
+        let rebuilt = server_config(&self.files);
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Remember the new stamps even when the files are bad, so a broken file is reported
+        // once, not on every check; fixing it changes the stamps again.
+        guard.1 = stamp;
+        guard.0 = rebuilt?;
+        Ok(true)
+    }
+}

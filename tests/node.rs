@@ -1,0 +1,546 @@
+//! A node over mutual TLS on 127.0.0.1 with a PKI made in the test: who gets in, who is
+//! refused in the handshake, what the policy and limits refuse, and reloads without restart.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::Code;
+use zicht_model::{NodeName, PeerIdentity, Region, Role};
+use zicht_node::tls::TlsFiles;
+use zicht_node::{Limits, NodeSettings, RunningNode};
+use zicht_pki::{CertificateAuthority, DevFederation, Subject, Validity};
+use zicht_proto::v1 as pb;
+use zicht_store::Backend;
+use zicht_testkit::TestDb;
+
+const POLICY: &str = r#"
+[[grant]]
+role = "analyst:drenthe"
+templates = ["capacity"]
+purposes = ["capaciteitsmonitoring"]
+group_by = ["care_type", "placement_region", "provider", "setting", "location_municipality"]
+quota_per_minute = 1000
+
+[[grant]]
+role = "network:jenn"
+templates = ["capacity"]
+purposes = ["capaciteitsmonitoring", "bovenregionale-sturing"]
+group_by = ["care_type", "placement_region"]
+quota_per_minute = 3
+"#;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A dev federation, the drenthe node serving its (synthetic) capacity, and its database.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    pki: DevFederation,
+    node: RunningNode,
+    db: TestDb,
+}
+
+async fn fixture(limits: Limits) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now()).unwrap();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let data = dir.path().join("data");
+    zicht_synth::generate_to_dir(&zicht_synth::Config::new(Region::Drenthe, 1), &data).unwrap();
+    zicht_store::import::import_file(
+        &db.store,
+        &data.join("capacity.csv"),
+        None,
+        Default::default(),
+        &mut (),
+    )
+    .await
+    .unwrap();
+    let (cert, key) = pki.node(NodeName::Region(Region::Drenthe));
+    let settings = NodeSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: TlsFiles {
+            ca: pki.ca_cert(),
+            cert,
+            key,
+            crl: Some(pki.crl()),
+        },
+        tls_reload_interval: Duration::from_secs(3600),
+        policy: zicht_node::policy::parse_policy(POLICY, None).unwrap(),
+        limits,
+    };
+    let node = zicht_node::start(settings, Some(db.store.clone()))
+        .await
+        .unwrap();
+    Fixture {
+        _dir: dir,
+        pki,
+        node,
+        db,
+    }
+}
+
+async fn channel(
+    pki: &DevFederation,
+    holder: (std::path::PathBuf, std::path::PathBuf),
+    address: SocketAddr,
+) -> Channel {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(pki.ca_cert()).unwrap()))
+        .identity(Identity::from_pem(
+            std::fs::read(holder.0).unwrap(),
+            std::fs::read(holder.1).unwrap(),
+        ))
+        .domain_name("localhost");
+    Channel::from_shared(format!("https://{address}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn query(template: &str, purpose: &str, group_by: &[&str]) -> tonic::Request<pb::QueryRequest> {
+    let mut request = tonic::Request::new(pb::QueryRequest {
+        template: template.to_owned(),
+        template_version: 1,
+        purpose: purpose.to_owned(),
+        scope: Some(pb::query_request::Scope::Peildatum(pb::Date {
+            year: 2025,
+            month: 7,
+            day: 1,
+        })),
+        filters: Vec::new(),
+        group_by: group_by.iter().map(|s| (*s).to_owned()).collect(),
+        consent_recipient: String::new(),
+    });
+    request.set_timeout(Duration::from_secs(5));
+    request
+}
+
+/// A raw TLS 1.3 handshake as `client` (cert and key PEM, or none). Returns the server's
+/// certificate, or the error the client saw. In TLS 1.3 the server judges the client
+/// certificate after the client's Finished, so its verdict arrives on the first read.
+async fn handshake(
+    address: SocketAddr,
+    ca_pem: &[u8],
+    client: Option<(&[u8], &[u8])>,
+) -> Result<CertificateDer<'static>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            builder
+                .with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(key).unwrap())
+                .unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let server_cert = tls.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned();
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(Duration::from_secs(5), tls.read(&mut byte)).await {
+        Ok(Ok(n)) if n > 0 => Ok(server_cert),
+        Ok(Ok(_)) => Err("closed".to_owned()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer".to_owned()),
+    }
+}
+
+fn read_pair(paths: (std::path::PathBuf, std::path::PathBuf)) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(paths.0).unwrap(),
+        std::fs::read(paths.1).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_peer_is_served_exact_capacity() {
+    let f = fixture(Limits::default()).await;
+    let channel = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
+    let mut client = pb::inway_client::InwayClient::new(channel);
+    let result = client
+        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(result.dimensions, vec!["care_type"]);
+    let places: f64 = result
+        .rows
+        .iter()
+        .flat_map(|r| &r.statistics)
+        .filter(|s| s.name == "places")
+        .filter_map(|s| s.value)
+        .sum();
+    // The same figure straight from the database: latest count per facility on 2025-07-01.
+    let expected =
+        f.db.scalar("SELECT SUM(places) FROM capacity WHERE peildatum = '2025-07-01'")
+            .await;
+    assert_eq!(places as i64, expected);
+    assert!(result.rows.len() >= 3, "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_refuse_missing_foreign_expired_revoked_and_identityless_certificates() {
+    let f = fixture(Limits::default()).await;
+    let ca_pem = std::fs::read(f.pki.ca_cert()).unwrap();
+    let address = f.node.address;
+    let (cert, key) = read_pair(f.pki.person("analyst-drenthe"));
+    assert!(handshake(address, &ca_pem, Some((&cert, &key)))
+        .await
+        .is_ok());
+
+    let error = handshake(address, &ca_pem, None).await.unwrap_err();
+    assert!(error.contains("CertificateRequired"), "{error}");
+
+    let analyst = Subject {
+        identity: PeerIdentity {
+            peer_id: zicht_model::PeerId::parse("00000098000000000777").unwrap(),
+            organisation: "Jeugdhulpregio Drenthe".to_owned(),
+            role: Role::Analyst {
+                region: Region::Drenthe,
+                name: "mallory".to_owned(),
+            },
+        },
+        dns_names: Vec::new(),
+        ips: Vec::new(),
+    };
+    let foreign =
+        CertificateAuthority::create("foreign root", Validity::days_from(now(), 10)).unwrap();
+    let issued = foreign
+        .issue(&analyst, Validity::days_from(now(), 1))
+        .unwrap();
+    let error = handshake(address, &ca_pem, Some((&issued.cert_pem, &issued.key_pem)))
+        .await
+        .unwrap_err();
+    assert!(error.contains("UnknownCA"), "{error}");
+
+    let ca = f.pki.authority().unwrap();
+    let expired = ca
+        .issue(
+            &analyst,
+            Validity {
+                not_before: now() - 10 * 86_400,
+                not_after: now() - 86_400,
+            },
+        )
+        .unwrap();
+    let error = handshake(
+        address,
+        &ca_pem,
+        Some((&expired.cert_pem, &expired.key_pem)),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.contains("CertificateExpired"), "{error}");
+
+    let not_yet = ca
+        .issue(
+            &analyst,
+            Validity {
+                not_before: now() + 86_400,
+                not_after: now() + 10 * 86_400,
+            },
+        )
+        .unwrap();
+    let error = handshake(
+        address,
+        &ca_pem,
+        Some((&not_yet.cert_pem, &not_yet.key_pem)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.contains("CertificateExpired") || error.contains("BadCertificate"),
+        "{error}"
+    );
+
+    let plain = ca
+        .issue_without_identity("some tls client", Validity::days_from(now(), 1))
+        .unwrap();
+    let error = handshake(address, &ca_pem, Some((&plain.cert_pem, &plain.key_pem)))
+        .await
+        .unwrap_err();
+    assert!(error.contains("fatal alert"), "{error}");
+
+    // Revocation takes effect on the running node once it sees the new CRL.
+    f.pki
+        .revoke(&f.pki.person("analyst-drenthe").0, now())
+        .unwrap();
+    assert!(f.node.tls.reload_if_changed().unwrap());
+    let error = handshake(address, &ca_pem, Some((&cert, &key)))
+        .await
+        .unwrap_err();
+    assert!(error.contains("CertificateRevoked"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_node_certificate_is_served_without_restart() {
+    let f = fixture(Limits::default()).await;
+    let ca_pem = std::fs::read(f.pki.ca_cert()).unwrap();
+    let (analyst_cert, analyst_key) = read_pair(f.pki.person("analyst-drenthe"));
+    let before = handshake(f.node.address, &ca_pem, Some((&analyst_cert, &analyst_key)))
+        .await
+        .unwrap();
+
+    let drenthe = NodeName::Region(Region::Drenthe);
+    let subject = Subject {
+        identity: PeerIdentity {
+            peer_id: drenthe.dev_peer_id(),
+            organisation: "Jeugdhulpregio Drenthe".to_owned(),
+            role: Role::Region(Region::Drenthe),
+        },
+        dns_names: vec!["localhost".to_owned()],
+        ips: vec![[127, 0, 0, 1].into()],
+    };
+    let rotated = f
+        .pki
+        .authority()
+        .unwrap()
+        .issue(&subject, Validity::days_from(now(), 30))
+        .unwrap();
+    let (cert_path, key_path) = f.pki.node(drenthe);
+    zicht_pki::write_private(&key_path, &rotated.key_pem).unwrap();
+    std::fs::write(&cert_path, &rotated.cert_pem).unwrap();
+    assert!(f.node.tls.reload_if_changed().unwrap());
+
+    let after = handshake(f.node.address, &ca_pem, Some((&analyst_cert, &analyst_key)))
+        .await
+        .unwrap();
+    assert_ne!(before, after);
+    assert_eq!(
+        after.as_ref(),
+        zicht_pki::pem_to_der(&rotated.cert_pem).unwrap().as_slice()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_refusals_are_permission_denied_and_name_the_grant() {
+    let f = fixture(Limits::default()).await;
+    let jenn = channel(
+        &f.pki,
+        f.pki.node(NodeName::Network(zicht_model::Network::Jenn)),
+        f.node.address,
+    )
+    .await;
+    let mut client = pb::inway_client::InwayClient::new(jenn);
+    let check = |status: tonic::Status, expect: &str| {
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+        assert_eq!(status.message(), expect);
+    };
+    check(
+        client.query(query("capacity", "", &[])).await.unwrap_err(),
+        "a purpose (processing activity) is required",
+    );
+    check(
+        client
+            .query(query("capacity", "nieuwsgierigheid", &[]))
+            .await
+            .unwrap_err(),
+        "unknown purpose; closest registered purpose is `18plus-monitoring`",
+    );
+    check(
+        client.query(query("youth_in_care", "bovenregionale-sturing", &[])).await.unwrap_err(),
+        "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not call template youth_in_care",
+    );
+    check(
+        client.query(query("capacity", "triage-plaatsing", &[])).await.unwrap_err(),
+        "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not call capacity for purpose triage-plaatsing",
+    );
+    check(
+        client.query(query("capacity", "capaciteitsmonitoring", &["care_type", "provider"])).await.unwrap_err(),
+        "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not group capacity by provider for purpose capaciteitsmonitoring",
+    );
+    // A node without any grant is refused by name too.
+    let twente = channel(
+        &f.pki,
+        f.pki.node(NodeName::Region(Region::Twente)),
+        f.node.address,
+    )
+    .await;
+    let status = pb::inway_client::InwayClient::new(twente)
+        .query(query("capacity", "capaciteitsmonitoring", &[]))
+        .await
+        .unwrap_err();
+    check(
+        status,
+        "no grant for 00000099000000000004 (urn:zicht:region:twente)",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_exhaustion_is_resource_exhausted_with_retry_information() {
+    let f = fixture(Limits::default()).await;
+    let jenn = channel(
+        &f.pki,
+        f.pki.node(NodeName::Network(zicht_model::Network::Jenn)),
+        f.node.address,
+    )
+    .await;
+    let mut client = pb::inway_client::InwayClient::new(jenn);
+    for _ in 0..3 {
+        client
+            .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
+            .await
+            .unwrap();
+    }
+    let status = client
+        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("quota of 3 requests per minute exceeded; retry after "),
+        "{}",
+        status.message()
+    );
+    let retry: u64 = status
+        .metadata()
+        .get("retry-after-ms")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 20_000, "{retry}");
+    // Another caller's quota is its own.
+    let analyst = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
+    pb::inway_client::InwayClient::new(analyst)
+        .query(query("capacity", "capaciteitsmonitoring", &[]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_over_complex_and_deadline_less_requests_are_invalid_argument() {
+    let limits = Limits {
+        max_request_bytes: 1024,
+        ..Limits::default()
+    };
+    let f = fixture(limits).await;
+    let analyst = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
+    let mut client = pb::inway_client::InwayClient::new(analyst);
+    let check = |status: tonic::Status, expect: &str| {
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(expect), "{}", status.message());
+    };
+    let mut big = query("capacity", "capaciteitsmonitoring", &[]);
+    big.get_mut().filters.push(pb::Filter {
+        dimension: "provider".to_owned(),
+        values: vec!["x".repeat(1500)],
+    });
+    check(
+        client.query(big).await.unwrap_err(),
+        "the limit max_request_bytes is 1024",
+    );
+    check(
+        client
+            .query(query(
+                "capacity",
+                "capaciteitsmonitoring",
+                &["care_type", "provider", "setting", "placement_region"],
+            ))
+            .await
+            .unwrap_err(),
+        "group_by has 4 dimensions; the limit max_group_by is 3",
+    );
+    check(
+        client
+            .query(query(
+                "capacity",
+                "capaciteitsmonitoring",
+                &["provider", "location_municipality", "care_type"],
+            ))
+            .await
+            .unwrap_err(),
+        "the limit max_cells is 5000",
+    );
+    let mut no_deadline = query("capacity", "capaciteitsmonitoring", &[]);
+    no_deadline.metadata_mut().remove("grpc-timeout");
+    check(
+        client.query(no_deadline).await.unwrap_err(),
+        "a deadline is required",
+    );
+    let mut long = query("capacity", "capaciteitsmonitoring", &[]);
+    long.set_timeout(Duration::from_secs(3600));
+    check(
+        client.query(long).await.unwrap_err(),
+        "the limit max_deadline of 30000 ms",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_answer() {
+    let f = fixture(Limits::default()).await;
+    let channel = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "zicht.v1.Inway".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"zicht.v1.Inway".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_owned()),
+        "{names:?}"
+    );
+}
