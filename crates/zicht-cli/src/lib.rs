@@ -2,6 +2,7 @@
 //! [`run`].
 
 mod demo;
+mod node;
 mod progress;
 
 use std::path::PathBuf;
@@ -35,6 +36,29 @@ enum Command {
     /// Development PKI: federation root, node and person certificates, revocation.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Run a node: gRPC over mutual TLS for its peers (stops on Ctrl-C or SIGTERM; SIGHUP
+    /// reloads certificates and CRL at once).
+    Node {
+        /// The node's configuration file (see deploy/nodes/).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Check a policy file against the code lists (and a federation manifest's PeerIDs);
+    /// reports every problem with its line.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+        /// The federation manifest whose PeerIDs grants may name.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +170,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pki(command) => pki(command),
+        Command::Node { config } => node::run(&config).await,
+        Command::Policy(PolicyCommand::Check { file, manifest }) => {
+            policy_check(&file, manifest.as_deref())
+        }
         Command::Summary(args) => {
             let store = Store::open(&args.database).await.context("open database")?;
             let summary = store.summary().await?;
@@ -204,6 +232,35 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         bail!("{failed} of {} file(s) not imported", args.files.len());
     }
     Ok(())
+}
+
+fn policy_check(file: &std::path::Path, manifest: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let known = match manifest {
+        Some(path) => Some(
+            zicht_node::config::load_manifest(path)?
+                .into_iter()
+                .map(|peer| peer.peer_id)
+                .collect::<Vec<_>>(),
+        ),
+        None => None,
+    };
+    let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
+    match zicht_node::policy::parse_policy(&text, known.as_deref()) {
+        Ok(policy) => {
+            println!(
+                "{}: ok, {} grant(s); everything else is denied",
+                file.display(),
+                policy.grants.len()
+            );
+            Ok(())
+        }
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("{}:{problem}", file.display());
+            }
+            bail!("{} problem(s) in {}", problems.len(), file.display())
+        }
+    }
 }
 
 fn now() -> i64 {

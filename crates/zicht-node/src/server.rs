@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use governor::clock::DefaultClock;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -22,7 +21,7 @@ use zicht_proto::v1::inway_server::InwayServer;
 use zicht_store::Store;
 
 use crate::policy::Policy;
-use crate::service::{Inway, Limits, Quotas};
+use crate::service::{Inway, Limits};
 use crate::tls::{ReloadingTls, TlsError, TlsFiles};
 
 /// What a handler knows about the caller: derived once per connection from the verified
@@ -155,13 +154,7 @@ pub async fn start(
         source,
     })?;
 
-    let policy = Arc::new(settings.policy);
-    let inway = Inway {
-        quotas: Arc::new(Quotas::new(&policy, DefaultClock::default())),
-        policy,
-        limits: settings.limits,
-        store,
-    };
+    let inway = Inway::new(settings.policy, settings.limits, store);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<InwayServer<Inway>>().await;
     let reflection = tonic_reflection::server::Builder::configure()

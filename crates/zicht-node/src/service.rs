@@ -157,6 +157,20 @@ pub struct Inway {
     pub(crate) store: Option<Store>,
 }
 
+impl Inway {
+    /// The service for `policy`, `limits` and (regional nodes) `store`. [`crate::start`] builds
+    /// one behind mutual TLS; benchmarks build one to compare transports.
+    pub fn new(policy: Policy, limits: Limits, store: Option<Store>) -> Inway {
+        let policy = Arc::new(policy);
+        Inway {
+            quotas: Arc::new(Quotas::new(&policy, DefaultClock::default())),
+            policy,
+            limits,
+            store,
+        }
+    }
+}
+
 /// Upper bound of distinct values of a dimension (free-text ones are estimated).
 fn cardinality(dimension: Dimension) -> u64 {
     match dimension {

@@ -1,0 +1,40 @@
+//! `zicht node`: load the configuration, open the store, serve until told to stop.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use zicht_store::Store;
+
+/// Runs a node from its configuration file until Ctrl-C or SIGTERM.
+pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+    let environment = |name: &str| std::env::var(name).ok();
+    let config = zicht_node::config::load(config_path, &environment)?;
+    let store = match &config.database {
+        Some(url) => Some(Store::open(url).await.context("open database")?),
+        None => None,
+    };
+    let node = zicht_node::start(config.settings.clone(), store).await?;
+    println!(
+        "zicht node {} listening on {} (mutual TLS 1.3; {} grant(s), default deny)",
+        config.node,
+        node.address,
+        config.settings.policy.grants.len()
+    );
+    let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => match node.tls.reload_if_changed() {
+                Ok(true) => println!("reloaded certificates and CRL"),
+                Ok(false) => println!("certificates and CRL unchanged"),
+                Err(error) => eprintln!("keeping current TLS: {error}"),
+            },
+        }
+    }
+    println!("stopping");
+    node.stop().await;
+    Ok(())
+}

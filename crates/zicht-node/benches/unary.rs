@@ -1,0 +1,207 @@
+//! Unary requests per second of one node: over mutual TLS 1.3 (the real listener), next to the
+//! same `Inway` handler served over plaintext HTTP/2 with the caller's identity injected, in the
+//! same run. The request is a `capacity` query grouped by care type on SQLite.
+//!
+//! `cargo bench -p zicht-node --bench unary`; `ZICHT_BENCH_REQUESTS` (default 20,000) and
+//! `ZICHT_BENCH_CONCURRENCY` (default 32) change the load. Loopback only.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use zicht_model::{NodeName, Region};
+use zicht_node::service::Inway;
+use zicht_node::tls::TlsFiles;
+use zicht_node::{Limits, NodeSettings, PeerInfo};
+use zicht_proto::v1 as pb;
+use zicht_store::Backend;
+use zicht_testkit::TestDb;
+
+const POLICY: &str = r#"
+[[grant]]
+role = "analyst:drenthe"
+templates = ["capacity"]
+purposes = ["capaciteitsmonitoring"]
+group_by = ["care_type"]
+quota_per_minute = 100000000
+"#;
+
+fn request() -> tonic::Request<pb::QueryRequest> {
+    let mut request = tonic::Request::new(pb::QueryRequest {
+        template: "capacity".to_owned(),
+        template_version: 1,
+        purpose: "capaciteitsmonitoring".to_owned(),
+        scope: Some(pb::query_request::Scope::Peildatum(pb::Date {
+            year: 2025,
+            month: 7,
+            day: 1,
+        })),
+        filters: Vec::new(),
+        group_by: vec!["care_type".to_owned()],
+        consent_recipient: String::new(),
+    });
+    request.set_timeout(Duration::from_secs(10));
+    request
+}
+
+/// Runs `total` requests with `concurrency` in flight; returns requests/s, p50 and p99.
+async fn load(channel: Channel, total: usize, concurrency: usize) -> (f64, Duration, Duration) {
+    let per_task = total / concurrency;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let mut client = pb::inway_client::InwayClient::new(channel.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_task);
+            for _ in 0..per_task {
+                let one = Instant::now();
+                client.query(request()).await.unwrap();
+                latencies.push(one.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let total: usize = std::env::var("ZICHT_BENCH_REQUESTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let concurrency: usize = std::env::var("ZICHT_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32);
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now).unwrap();
+    let db = TestDb::new(Backend::Sqlite).await;
+    zicht_synth::generate_to_dir(
+        &zicht_synth::Config::new(Region::Drenthe, 1),
+        &dir.path().join("data"),
+    )
+    .unwrap();
+    zicht_store::import::import_file(
+        &db.store,
+        &dir.path().join("data/capacity.csv"),
+        None,
+        Default::default(),
+        &mut (),
+    )
+    .await
+    .unwrap();
+    let policy = || zicht_node::policy::parse_policy(POLICY, None).unwrap();
+    let (analyst_cert, analyst_key) = pki.person("analyst-drenthe");
+
+    // Plaintext: the same service, identity added by an interceptor instead of a handshake.
+    let identity = zicht_pki::identity_of(
+        &zicht_pki::pem_to_der(&std::fs::read(&analyst_cert).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let inway = Inway::new(policy(), Limits::default(), Some(db.store.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_address: SocketAddr = listener.local_addr().unwrap();
+    let info = PeerInfo {
+        identity,
+        remote: plain_address,
+    };
+    let service = pb::inway_server::InwayServer::with_interceptor(
+        inway,
+        move |mut request: tonic::Request<()>| {
+            request.extensions_mut().insert(info.clone());
+            Ok(request)
+        },
+    );
+    // TCP_NODELAY as on the TLS listener, or Nagle's algorithm dominates the baseline.
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |stream| {
+            stream.inspect(|s| {
+                let _ = s.set_nodelay(true);
+            })
+        },
+    );
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    let plain = Channel::from_shared(format!("http://{plain_address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    // Mutual TLS: the real node.
+    let (cert, key) = pki.node(NodeName::Region(Region::Drenthe));
+    let node = zicht_node::start(
+        NodeSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: TlsFiles {
+                ca: pki.ca_cert(),
+                cert,
+                key,
+                crl: Some(pki.crl()),
+            },
+            tls_reload_interval: Duration::from_secs(3600),
+            policy: policy(),
+            limits: Limits::default(),
+        },
+        Some(db.store.clone()),
+    )
+    .await
+    .unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(pki.ca_cert()).unwrap()))
+        .identity(Identity::from_pem(
+            std::fs::read(&analyst_cert).unwrap(),
+            std::fs::read(&analyst_key).unwrap(),
+        ))
+        .domain_name("localhost");
+    let mtls = Channel::from_shared(format!("https://{}", node.address))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    println!("unary capacity queries, {total} requests, {concurrency} in flight, one HTTP/2 connection each\n");
+    // Warm both up, then alternate so drift on a shared machine hits both alike.
+    load(plain.clone(), 1_000, concurrency).await;
+    load(mtls.clone(), 1_000, concurrency).await;
+    let mut plain_rates = Vec::new();
+    let mut mtls_rates = Vec::new();
+    for round in 1..=2 {
+        let (rate, p50, p99) = load(plain.clone(), total / 2, concurrency).await;
+        println!("round {round} plaintext h2 (baseline)  {rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+        plain_rates.push(rate);
+        let (rate, p50, p99) = load(mtls.clone(), total / 2, concurrency).await;
+        println!("round {round} mutual TLS 1.3           {rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+        mtls_rates.push(rate);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "\nmutual TLS / plaintext throughput: {:.2}",
+        mean(&mtls_rates) / mean(&plain_rates)
+    );
+    node.stop().await;
+}

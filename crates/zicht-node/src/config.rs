@@ -1,0 +1,505 @@
+//! Node configuration: one TOML file per node, overridable by `ZICHT_*` environment variables,
+//! validated into typed settings at start. A bad value fails with the file (and line) or the
+//! variable, the key, and the reason. This is the only code that reads configuration files and
+//! the environment; callers pass the environment in as a function, so tests never mutate it.
+//!
+//! ```toml
+//! node = "drenthe"
+//! listen = "127.0.0.1:7401"
+//! database = "sqlite://../../data/drenthe.db"   # regions only; aggregators hold no youth data
+//! policy = "../policies/drenthe.toml"
+//! manifest = "../federation.toml"
+//!
+//! [tls]
+//! ca = "../../certs/dev/ca.pem"
+//! cert = "../../certs/dev/nodes/drenthe.pem"
+//! key = "../../certs/dev/nodes/drenthe.key"
+//! crl = "../../certs/dev/crl.pem"
+//! reload_seconds = 5
+//!
+//! [limits]            # optional; defaults shown
+//! max_request_bytes = 16384
+//! max_deadline_ms = 30000
+//! max_group_by = 3
+//! max_filters = 8
+//! max_cells = 5000
+//! ```
+//!
+//! Relative paths are relative to the config file's folder.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use zicht_model::{NodeName, PeerId};
+
+use crate::policy::parse_policy;
+use crate::server::NodeSettings;
+use crate::service::Limits;
+use crate::tls::TlsFiles;
+
+/// Where a bad value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A file, at a line.
+    File {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+    },
+    /// An environment variable.
+    Env(&'static str),
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::File { path, line } => write!(f, "{path}:{line}"),
+            Place::Env(var) => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: key `{key}`: {reason}")]
+pub struct ConfigError {
+    /// File and line, or environment variable.
+    pub place: Place,
+    /// The key, e.g. `tls.cert`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// One peer of the federation manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestPeer {
+    /// The node.
+    pub node: NodeName,
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Its PeerID (certificate serialNumber).
+    pub peer_id: PeerId,
+}
+
+/// A node's validated configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Which node this is.
+    pub node: NodeName,
+    /// The database URL (regional nodes).
+    pub database: Option<String>,
+    /// The federation manifest: every node's address and PeerID.
+    pub manifest: Vec<ManifestPeer>,
+    /// What the server needs.
+    pub settings: NodeSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    node: Spanned<String>,
+    listen: Spanned<String>,
+    database: Option<Spanned<String>>,
+    policy: Spanned<String>,
+    manifest: Spanned<String>,
+    tls: Spanned<TlsSection>,
+    limits: Option<LimitsSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    ca: Spanned<String>,
+    cert: Spanned<String>,
+    key: Spanned<String>,
+    crl: Option<Spanned<String>>,
+    reload_seconds: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_request_bytes: Option<Spanned<u64>>,
+    max_deadline_ms: Option<Spanned<u64>>,
+    max_group_by: Option<Spanned<u64>>,
+    max_filters: Option<Spanned<u64>>,
+    max_cells: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    peer: Vec<Spanned<ManifestEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestEntry {
+    node: Spanned<String>,
+    address: Spanned<String>,
+    peer_id: Spanned<String>,
+}
+
+/// A value with where it came from.
+struct Value<T> {
+    value: T,
+    place: Place,
+    key: &'static str,
+}
+
+impl<T> Value<T> {
+    fn error(&self, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            place: self.place.clone(),
+            key: self.key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+struct Reader<'a> {
+    path: &'a Path,
+    text: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Reader<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn file_place(&self, offset: usize) -> Place {
+        Place::File {
+            path: self.path.display().to_string(),
+            line: self.line(offset),
+        }
+    }
+
+    /// The file's string value, or the environment's when `var` is set.
+    fn string(
+        &self,
+        key: &'static str,
+        var: &'static str,
+        file: Option<&Spanned<String>>,
+    ) -> Option<Value<String>> {
+        if let Some(value) = (self.env)(var) {
+            return Some(Value {
+                value,
+                place: Place::Env(var),
+                key,
+            });
+        }
+        file.map(|s| Value {
+            value: s.get_ref().clone(),
+            place: self.file_place(s.span().start),
+            key,
+        })
+    }
+
+    fn required(
+        &self,
+        key: &'static str,
+        var: &'static str,
+        file: &Spanned<String>,
+    ) -> Value<String> {
+        self.string(key, var, Some(file)).unwrap_or_else(|| Value {
+            value: file.get_ref().clone(),
+            place: self.file_place(file.span().start),
+            key,
+        })
+    }
+
+    fn number(
+        &self,
+        key: &'static str,
+        var: &'static str,
+        file: Option<&Spanned<u64>>,
+    ) -> Result<Option<Value<u64>>, ConfigError> {
+        if let Some(text) = (self.env)(var) {
+            let value = text.trim().parse().map_err(|_| ConfigError {
+                place: Place::Env(var),
+                key: key.to_owned(),
+                reason: "must be a whole number".to_owned(),
+            })?;
+            return Ok(Some(Value {
+                value,
+                place: Place::Env(var),
+                key,
+            }));
+        }
+        Ok(file.map(|s| Value {
+            value: *s.get_ref(),
+            place: self.file_place(s.span().start),
+            key,
+        }))
+    }
+
+    /// Resolves a path relative to the config file's folder and checks that it is readable.
+    fn file(&self, value: &Value<String>) -> Result<PathBuf, ConfigError> {
+        let path = Path::new(&value.value);
+        let path = if path.is_relative() {
+            self.path.parent().unwrap_or(Path::new(".")).join(path)
+        } else {
+            path.to_owned()
+        };
+        std::fs::File::open(&path)
+            .map_err(|e| value.error(format!("cannot read {}: {e}", path.display())))?;
+        Ok(path)
+    }
+}
+
+fn positive(value: Option<Value<u64>>, default: u64) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) if v.value == 0 => Err(v.error("must be at least 1")),
+        Some(v) => Ok(v.value),
+    }
+}
+
+/// Loads and validates a node's configuration.
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeConfig, ConfigError> {
+    let whole_file = |reason: String| ConfigError {
+        place: Place::File {
+            path: path.display().to_string(),
+            line: 1,
+        },
+        key: "(file)".to_owned(),
+        reason,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|error| {
+        let line = error.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
+        ConfigError {
+            place: Place::File {
+                path: path.display().to_string(),
+                line,
+            },
+            key: "(syntax)".to_owned(),
+            reason: error.message().to_owned(),
+        }
+    })?;
+    let reader = Reader {
+        path,
+        text: &text,
+        env,
+    };
+
+    let node_value = reader.required("node", "ZICHT_NODE", &file.node);
+    let node = NodeName::parse(&node_value.value)
+        .ok()
+        .filter(|n| n.code() == node_value.value)
+        .ok_or_else(|| node_value.error("must be a region or network code (e.g. drenthe, jenn)"))?;
+    let listen_value = reader.required("listen", "ZICHT_LISTEN", &file.listen);
+    let listen: SocketAddr = listen_value
+        .value
+        .parse()
+        .map_err(|_| listen_value.error("must be an address such as 127.0.0.1:7401"))?;
+    let database = reader.string("database", "ZICHT_DATABASE_URL", file.database.as_ref());
+    let database = match (node, database) {
+        (NodeName::Network(_), Some(value)) => {
+            return Err(value.error("network aggregator nodes hold no youth data; remove it"))
+        }
+        (NodeName::Region(_), None) => {
+            return Err(ConfigError {
+                place: reader.file_place(0),
+                key: "database".to_owned(),
+                reason: "a regional node needs its database URL".to_owned(),
+            })
+        }
+        (_, value) => value.map(|v| resolve_sqlite(path, &v.value)),
+    };
+
+    let tls = file.tls.get_ref();
+    let ca = reader.file(&reader.required("tls.ca", "ZICHT_TLS_CA", &tls.ca))?;
+    let cert = reader.file(&reader.required("tls.cert", "ZICHT_TLS_CERT", &tls.cert))?;
+    let key = reader.file(&reader.required("tls.key", "ZICHT_TLS_KEY", &tls.key))?;
+    let crl = match reader.string("tls.crl", "ZICHT_TLS_CRL", tls.crl.as_ref()) {
+        Some(value) => Some(reader.file(&value)?),
+        None => None,
+    };
+    let reload = positive(
+        reader.number(
+            "tls.reload_seconds",
+            "ZICHT_TLS_RELOAD_SECONDS",
+            tls.reload_seconds.as_ref(),
+        )?,
+        5,
+    )?;
+
+    let manifest_value = reader.required("manifest", "ZICHT_MANIFEST", &file.manifest);
+    let manifest_path = reader.file(&manifest_value)?;
+    let manifest = load_manifest(&manifest_path)?;
+    if !manifest.iter().any(|p| p.node == node) {
+        return Err(manifest_value.error(format!("the manifest does not list this node ({node})")));
+    }
+    let policy_value = reader.required("policy", "ZICHT_POLICY", &file.policy);
+    let policy_path = reader.file(&policy_value)?;
+    let policy_text = std::fs::read_to_string(&policy_path)
+        .map_err(|e| policy_value.error(format!("cannot read {}: {e}", policy_path.display())))?;
+    let known: Vec<PeerId> = manifest.iter().map(|p| p.peer_id).collect();
+    let policy = parse_policy(&policy_text, Some(&known)).map_err(|problems| {
+        let first = &problems[0];
+        ConfigError {
+            place: Place::File {
+                path: policy_path.display().to_string(),
+                line: first.line,
+            },
+            key: "policy".to_owned(),
+            reason: format!(
+                "{} (and {} more; run `zicht policy check`)",
+                first.message,
+                problems.len() - 1
+            ),
+        }
+    })?;
+
+    let limits_file = file.limits.unwrap_or_default();
+    let defaults = Limits::default();
+    let number =
+        |key, var, spanned: &Option<Spanned<u64>>, default: u64| -> Result<u64, ConfigError> {
+            positive(reader.number(key, var, spanned.as_ref())?, default)
+        };
+    let limits = Limits {
+        max_request_bytes: number(
+            "limits.max_request_bytes",
+            "ZICHT_LIMITS_MAX_REQUEST_BYTES",
+            &limits_file.max_request_bytes,
+            defaults.max_request_bytes as u64,
+        )? as usize,
+        max_deadline: Duration::from_millis(number(
+            "limits.max_deadline_ms",
+            "ZICHT_LIMITS_MAX_DEADLINE_MS",
+            &limits_file.max_deadline_ms,
+            defaults.max_deadline.as_millis() as u64,
+        )?),
+        max_group_by: number(
+            "limits.max_group_by",
+            "ZICHT_LIMITS_MAX_GROUP_BY",
+            &limits_file.max_group_by,
+            defaults.max_group_by as u64,
+        )? as usize,
+        max_filters: number(
+            "limits.max_filters",
+            "ZICHT_LIMITS_MAX_FILTERS",
+            &limits_file.max_filters,
+            defaults.max_filters as u64,
+        )? as usize,
+        max_cells: number(
+            "limits.max_cells",
+            "ZICHT_LIMITS_MAX_CELLS",
+            &limits_file.max_cells,
+            defaults.max_cells,
+        )?,
+    };
+    Ok(NodeConfig {
+        node,
+        database,
+        manifest,
+        settings: NodeSettings {
+            listen,
+            tls: TlsFiles { ca, cert, key, crl },
+            tls_reload_interval: Duration::from_secs(reload),
+            policy,
+            limits,
+        },
+    })
+}
+
+/// A SQLite URL or file path with a relative path is made relative to the config file's
+/// folder, like every other path in the file; PostgreSQL URLs stay as they are.
+fn resolve_sqlite(config: &Path, url: &str) -> String {
+    let (prefix, rest) = if let Some(rest) = url.strip_prefix("sqlite://") {
+        ("sqlite://", rest)
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        ("sqlite:", rest)
+    } else if url.contains("://") {
+        return url.to_owned();
+    } else {
+        ("", url)
+    };
+    let (file, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(f, q)| (f, Some(q)));
+    if file.is_empty() || file.starts_with('/') || file.starts_with(':') {
+        return url.to_owned();
+    }
+    let joined = config.parent().unwrap_or(Path::new(".")).join(file);
+    match query {
+        Some(query) => format!("{prefix}{}?{query}", joined.display()),
+        None => format!("{prefix}{}", joined.display()),
+    }
+}
+
+/// Loads a federation manifest: `[[peer]]` tables with `node`, `address`, `peer_id`.
+pub fn load_manifest(path: &Path) -> Result<Vec<ManifestPeer>, ConfigError> {
+    let place = |text: &str, offset: usize| Place::File {
+        path: path.display().to_string(),
+        line: text[..offset.min(text.len())].matches('\n').count() + 1,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        place: Place::File {
+            path: path.display().to_string(),
+            line: 1,
+        },
+        key: "(file)".to_owned(),
+        reason: format!("cannot read: {e}"),
+    })?;
+    let file: ManifestFile = toml::from_str(&text).map_err(|error| ConfigError {
+        place: place(&text, error.span().map_or(0, |s| s.start)),
+        key: "(syntax)".to_owned(),
+        reason: error.message().to_owned(),
+    })?;
+    let mut peers: Vec<ManifestPeer> = Vec::new();
+    for entry in &file.peer {
+        let entry = entry.get_ref();
+        let error = |spanned_start: usize, key: &str, reason: &str| ConfigError {
+            place: place(&text, spanned_start),
+            key: format!("peer.{key}"),
+            reason: reason.to_owned(),
+        };
+        let node = NodeName::parse(entry.node.get_ref())
+            .ok()
+            .filter(|n| n.code() == entry.node.get_ref())
+            .ok_or_else(|| {
+                error(
+                    entry.node.span().start,
+                    "node",
+                    "must be a region or network code",
+                )
+            })?;
+        let address = entry.address.get_ref().parse().map_err(|_| {
+            error(
+                entry.address.span().start,
+                "address",
+                "must be an address such as 127.0.0.1:7401",
+            )
+        })?;
+        let peer_id = PeerId::parse(entry.peer_id.get_ref())
+            .map_err(|_| error(entry.peer_id.span().start, "peer_id", "must be 20 digits"))?;
+        if peers.iter().any(|p| p.node == node || p.peer_id == peer_id) {
+            return Err(error(
+                entry.node.span().start,
+                "node",
+                "node or PeerID listed twice",
+            ));
+        }
+        peers.push(ManifestPeer {
+            node,
+            address,
+            peer_id,
+        });
+    }
+    Ok(peers)
+}

@@ -1,0 +1,122 @@
+//! Node configuration: every example in deploy/ loads; bad values name file or variable, key and
+//! reason. The environment is passed in as a function, never mutated.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use zicht_model::NodeName;
+use zicht_node::config::{load, ConfigError};
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+/// Environment that points a node's TLS files at a dev federation made for the test.
+fn tls_env(pki: &zicht_pki::DevFederation, node: NodeName) -> HashMap<&'static str, String> {
+    let (cert, key) = pki.node(node);
+    HashMap::from([
+        ("ZICHT_TLS_CA", pki.ca_cert().display().to_string()),
+        ("ZICHT_TLS_CERT", cert.display().to_string()),
+        ("ZICHT_TLS_KEY", key.display().to_string()),
+        ("ZICHT_TLS_CRL", pki.crl().display().to_string()),
+    ])
+}
+
+fn load_with(
+    path: &Path,
+    env: &HashMap<&'static str, String>,
+) -> Result<zicht_node::config::NodeConfig, ConfigError> {
+    load(path, &|name: &str| env.get(name).cloned())
+}
+
+#[test]
+fn every_example_node_config_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = zicht_pki::write_dev_federation(dir.path(), 1_790_000_000).unwrap();
+    for node in NodeName::all() {
+        let path = deploy().join("nodes").join(format!("{}.toml", node.code()));
+        let config =
+            load_with(&path, &tls_env(&pki, node)).unwrap_or_else(|e| panic!("{node}: {e}"));
+        assert_eq!(config.node, node);
+        assert_eq!(config.manifest.len(), 17);
+        assert_eq!(
+            config.database.is_some(),
+            matches!(node, NodeName::Region(_)),
+            "{node}"
+        );
+        assert!(!config.settings.policy.grants.is_empty(), "{node}");
+        let own = config.manifest.iter().find(|p| p.node == node).unwrap();
+        assert_eq!(own.peer_id, node.dev_peer_id());
+        assert_eq!(own.address, config.settings.listen);
+    }
+}
+
+#[test]
+fn bad_values_name_place_key_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), 1_790_000_000).unwrap();
+    let node = NodeName::Region(zicht_model::Region::Drenthe);
+    let example = deploy().join("nodes").join("drenthe.toml");
+    let env = tls_env(&pki, node);
+
+    // A copy of the example with one bad line; its relative policy and manifest paths are
+    // pointed back at deploy/ through the environment.
+    let bad = dir.path().join("drenthe.toml");
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:7401\"", "listen = \"localhost\"");
+    std::fs::write(&bad, text).unwrap();
+    let mut moved = env.clone();
+    moved.insert(
+        "ZICHT_POLICY",
+        deploy().join("policies/drenthe.toml").display().to_string(),
+    );
+    moved.insert(
+        "ZICHT_MANIFEST",
+        deploy().join("federation.toml").display().to_string(),
+    );
+    let error = load_with(&bad, &moved).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}:4: key `listen`: must be an address such as 127.0.0.1:7401",
+            bad.display()
+        )
+    );
+
+    let mut overridden = env.clone();
+    overridden.insert("ZICHT_LIMITS_MAX_CELLS", "many".to_owned());
+    assert_eq!(
+        load_with(&example, &overridden).unwrap_err().to_string(),
+        "environment variable ZICHT_LIMITS_MAX_CELLS: key `limits.max_cells`: must be a whole number"
+    );
+
+    let mut missing = env.clone();
+    missing.insert("ZICHT_TLS_CERT", "/nonexistent/drenthe.pem".to_owned());
+    let error = load_with(&example, &missing).unwrap_err();
+    assert_eq!(error.key, "tls.cert");
+    assert!(
+        error
+            .reason
+            .starts_with("cannot read /nonexistent/drenthe.pem"),
+        "{error}"
+    );
+
+    let mut listen = env.clone();
+    listen.insert("ZICHT_LISTEN", "127.0.0.1:0".to_owned());
+    let config = load_with(&example, &listen).unwrap();
+    assert_eq!(config.settings.listen.port(), 0);
+
+    let error = load_with(&deploy().join("nodes").join("jenn.toml"), &{
+        let mut env = tls_env(&pki, NodeName::Network(zicht_model::Network::Jenn));
+        env.insert("ZICHT_DATABASE_URL", "sqlite://x.db".to_owned());
+        env
+    })
+    .unwrap_err();
+    assert_eq!(
+        error.reason,
+        "network aggregator nodes hold no youth data; remove it"
+    );
+}
