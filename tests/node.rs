@@ -213,6 +213,40 @@ async fn a_valid_peer_is_served_exact_capacity() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_logged_first_and_no_log_means_no_answer() {
+    let f = fixture(Limits::default()).await;
+    let channel = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
+    let mut client = pb::inway_client::InwayClient::new(channel);
+    let released = client
+        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .query(query("youth_in_care", "capaciteitsmonitoring", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        f.db.strings("SELECT peer_id || ' ' || template || ' ' || group_by || ' ' || outcome || ' ' || CAST(result_rows AS TEXT) FROM release_log ORDER BY entry_id").await,
+        vec![
+            format!("00000098000000000001 capacity care_type released {}", released.rows.len()),
+            "00000098000000000001 youth_in_care  refused: policy 0".to_owned(),
+        ]
+    );
+
+    f.db.execute("DROP TABLE release_log").await;
+    let status = client
+        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "the node could not write its release log; nothing was released"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshakes_refuse_missing_foreign_expired_revoked_and_identityless_certificates() {
     let f = fixture(Limits::default()).await;
     let ca_pem = std::fs::read(f.pki.ca_cert()).unwrap();

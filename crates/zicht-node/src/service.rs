@@ -10,7 +10,7 @@ use governor::{Quota, RateLimiter};
 use tonic::{Request, Response, Status};
 use zicht_model::{CodeList, Dimension, NaiveDate, PeerId, PeerIdentity, Purpose, Template};
 use zicht_proto::v1 as pb;
-use zicht_store::Store;
+use zicht_store::{ReleaseEntry, Store};
 
 use crate::policy::{Denied, Policy};
 use crate::server::PeerInfo;
@@ -68,6 +68,20 @@ pub enum Refusal {
     /// The store failed; details go to the node's log, not to the caller.
     #[error("the node could not run the query")]
     Store(#[source] zicht_store::StoreError),
+}
+
+impl Refusal {
+    /// A short name of the refusing rule, for the release log.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Refusal::NoIdentity => "no-identity",
+            Refusal::Invalid(_) => "limit-or-invalid",
+            Refusal::Denied(_) => "policy",
+            Refusal::Quota { .. } => "quota",
+            Refusal::NotExecutable(_) => "not-executable",
+            Refusal::Store(_) => "store-error",
+        }
+    }
 }
 
 impl From<Refusal> for Status {
@@ -307,6 +321,26 @@ impl Inway {
         })
     }
 
+    /// Limits, policy, quota, then the template.
+    async fn answer(
+        &self,
+        identity: &PeerIdentity,
+        request: &Request<pb::QueryRequest>,
+    ) -> Result<pb::ProtectedResult, Refusal> {
+        let checked = self.check_request(request)?;
+        let (grant, _) = self.policy.authorize(
+            identity,
+            checked.template,
+            checked.purpose,
+            &checked.group_by,
+        )?;
+        self.quotas.check(grant, identity.peer_id)?;
+        match checked.template {
+            Template::Capacity => self.capacity(request.get_ref(), &checked.group_by).await,
+            other => Err(Refusal::NotExecutable(other)),
+        }
+    }
+
     async fn capacity(
         &self,
         query: &pb::QueryRequest,
@@ -394,22 +428,31 @@ impl pb::inway_server::Inway for Inway {
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::ProtectedResult>, Status> {
         let identity = identity(&request)?;
-        let checked = self.check_request(&request)?;
-        let (grant, _) = self
-            .policy
-            .authorize(
-                &identity,
-                checked.template,
-                checked.purpose,
-                &checked.group_by,
-            )
-            .map_err(Refusal::from)?;
-        self.quotas.check(grant, identity.peer_id)?;
-        let result = match checked.template {
-            Template::Capacity => self.capacity(request.get_ref(), &checked.group_by).await?,
-            other => return Err(Refusal::NotExecutable(other).into()),
-        };
-        Ok(Response::new(result))
+        let outcome = self.answer(&identity, &request).await;
+        // Logged before anything leaves, the answer or the refusal; no log, no answer.
+        if let Some(store) = &self.store {
+            let query = request.get_ref();
+            let short = |text: &str| text.chars().take(64).collect::<String>();
+            let entry = ReleaseEntry {
+                peer_id: identity.peer_id.to_string(),
+                role: identity.role.uri(),
+                template: short(&query.template),
+                purpose: short(&query.purpose),
+                group_by: short(&query.group_by.join(",")),
+                outcome: match &outcome {
+                    Ok(_) => "released".to_owned(),
+                    Err(refusal) => format!("refused: {}", refusal.rule()),
+                },
+                result_rows: outcome.as_ref().map_or(0, |r| r.rows.len() as i64),
+            };
+            if let Err(error) = store.log_release(&entry).await {
+                eprintln!("zicht node: {}", anyhow_chain(&error));
+                return Err(Status::unavailable(
+                    "the node could not write its release log; nothing was released",
+                ));
+            }
+        }
+        outcome.map(Response::new).map_err(Status::from)
     }
 
     async fn get_disclosure_settings(

@@ -8,8 +8,10 @@
 mod capacity;
 pub mod import;
 mod migrations;
+mod release_log;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
+pub use release_log::ReleaseEntry;
 
 use std::fmt;
 use std::str::FromStr;

@@ -11,16 +11,30 @@ use crate::Backend;
 
 /// `(version, description, sql)` per migration, in order. A new migration gets the next version
 /// in both lists; an applied migration is never edited (sqlx refuses a changed checksum).
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "regional store",
-    include_str!("../migrations/sqlite/0001_regional_store.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "regional store",
-    include_str!("../migrations/postgres/0001_regional_store.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "regional store",
+        include_str!("../migrations/sqlite/0001_regional_store.sql"),
+    ),
+    (
+        2,
+        "release log",
+        include_str!("../migrations/sqlite/0002_release_log.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "regional store",
+        include_str!("../migrations/postgres/0001_regional_store.sql"),
+    ),
+    (
+        2,
+        "release log",
+        include_str!("../migrations/postgres/0002_release_log.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);

@@ -115,6 +115,17 @@ impl TestDb {
         }
     }
 
+    /// Runs a statement (for tests that break the database on purpose).
+    pub async fn execute(&self, sql: &str) {
+        if let Some((_, _)) = &self.postgres {
+            let mut conn = PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+    }
+
     /// Runs a query returning one text column (write it portably: `||`, `CAST(x AS TEXT)`,
     /// `CASE WHEN flag THEN 'ja' ELSE 'nee' END`).
     pub async fn strings(&self, sql: &str) -> Vec<String> {
