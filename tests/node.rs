@@ -10,15 +10,12 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::Code;
 use zicht_model::{NodeName, PeerIdentity, Region, Role};
-use zicht_node::tls::TlsFiles;
-use zicht_node::{Limits, NodeSettings, RunningNode};
-use zicht_pki::{CertificateAuthority, DevFederation, Subject, Validity};
+use zicht_node::Limits;
+use zicht_pki::{CertificateAuthority, Subject, Validity};
 use zicht_proto::v1 as pb;
-use zicht_store::Backend;
-use zicht_testkit::TestDb;
+use zicht_testkit::node::{channel, now, spawn_node, NodeFixture};
 
 const POLICY: &str = r#"
 [[grant]]
@@ -36,79 +33,8 @@ group_by = ["care_type", "placement_region"]
 quota_per_minute = 3
 "#;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// A dev federation, the drenthe node serving its (synthetic) capacity, and its database.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    pki: DevFederation,
-    node: RunningNode,
-    db: TestDb,
-}
-
-async fn fixture(limits: Limits) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now()).unwrap();
-    let db = TestDb::new(Backend::Sqlite).await;
-    let data = dir.path().join("data");
-    zicht_synth::generate_to_dir(&zicht_synth::Config::new(Region::Drenthe, 1), &data).unwrap();
-    zicht_store::import::import_file(
-        &db.store,
-        &data.join("capacity.csv"),
-        None,
-        Default::default(),
-        &mut (),
-    )
-    .await
-    .unwrap();
-    let (cert, key) = pki.node(NodeName::Region(Region::Drenthe));
-    let settings = NodeSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: TlsFiles {
-            ca: pki.ca_cert(),
-            cert,
-            key,
-            crl: Some(pki.crl()),
-        },
-        tls_reload_interval: Duration::from_secs(3600),
-        policy: zicht_node::policy::parse_policy(POLICY, None).unwrap(),
-        limits,
-    };
-    let node = zicht_node::start(settings, Some(db.store.clone()))
-        .await
-        .unwrap();
-    Fixture {
-        _dir: dir,
-        pki,
-        node,
-        db,
-    }
-}
-
-async fn channel(
-    pki: &DevFederation,
-    holder: (std::path::PathBuf, std::path::PathBuf),
-    address: SocketAddr,
-) -> Channel {
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(std::fs::read(pki.ca_cert()).unwrap()))
-        .identity(Identity::from_pem(
-            std::fs::read(holder.0).unwrap(),
-            std::fs::read(holder.1).unwrap(),
-        ))
-        .domain_name("localhost");
-    Channel::from_shared(format!("https://{address}"))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+async fn fixture(limits: Limits) -> NodeFixture {
+    spawn_node(POLICY, limits).await
 }
 
 fn query(template: &str, purpose: &str, group_by: &[&str]) -> tonic::Request<pb::QueryRequest> {

@@ -10,14 +10,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-use zicht_model::{NodeName, Region};
+use tonic::transport::Channel;
 use zicht_node::service::Inway;
-use zicht_node::tls::TlsFiles;
-use zicht_node::{Limits, NodeSettings, PeerInfo};
+use zicht_node::{Limits, PeerInfo};
 use zicht_proto::v1 as pb;
-use zicht_store::Backend;
-use zicht_testkit::TestDb;
 
 const POLICY: &str = r#"
 [[grant]]
@@ -87,28 +83,9 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(32);
-    let dir = tempfile::tempdir().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now).unwrap();
-    let db = TestDb::new(Backend::Sqlite).await;
-    zicht_synth::generate_to_dir(
-        &zicht_synth::Config::new(Region::Drenthe, 1),
-        &dir.path().join("data"),
-    )
-    .unwrap();
-    zicht_store::import::import_file(
-        &db.store,
-        &dir.path().join("data/capacity.csv"),
-        None,
-        Default::default(),
-        &mut (),
-    )
-    .await
-    .unwrap();
-    let policy = || zicht_node::policy::parse_policy(POLICY, None).unwrap();
+    // Mutual TLS: the real node, from the testkit.
+    let fixture = zicht_testkit::node::spawn_node(POLICY, Limits::default()).await;
+    let (pki, db) = (&fixture.pki, &fixture.db);
     let (analyst_cert, analyst_key) = pki.person("analyst-drenthe");
 
     // Plaintext: the same service, identity added by an interceptor instead of a handshake.
@@ -116,7 +93,11 @@ async fn main() {
         &zicht_pki::pem_to_der(&std::fs::read(&analyst_cert).unwrap()).unwrap(),
     )
     .unwrap();
-    let inway = Inway::new(policy(), Limits::default(), Some(db.store.clone()));
+    let inway = Inway::new(
+        zicht_node::policy::parse_policy(POLICY, None).unwrap(),
+        Limits::default(),
+        Some(db.store.clone()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plain_address: SocketAddr = listener.local_addr().unwrap();
     let info = PeerInfo {
@@ -150,39 +131,8 @@ async fn main() {
         .await
         .unwrap();
 
-    // Mutual TLS: the real node.
-    let (cert, key) = pki.node(NodeName::Region(Region::Drenthe));
-    let node = zicht_node::start(
-        NodeSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: TlsFiles {
-                ca: pki.ca_cert(),
-                cert,
-                key,
-                crl: Some(pki.crl()),
-            },
-            tls_reload_interval: Duration::from_secs(3600),
-            policy: policy(),
-            limits: Limits::default(),
-        },
-        Some(db.store.clone()),
-    )
-    .await
-    .unwrap();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(std::fs::read(pki.ca_cert()).unwrap()))
-        .identity(Identity::from_pem(
-            std::fs::read(&analyst_cert).unwrap(),
-            std::fs::read(&analyst_key).unwrap(),
-        ))
-        .domain_name("localhost");
-    let mtls = Channel::from_shared(format!("https://{}", node.address))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let mtls =
+        zicht_testkit::node::channel(pki, (analyst_cert, analyst_key), fixture.node.address).await;
 
     println!("unary capacity queries, {total} requests, {concurrency} in flight, one HTTP/2 connection each\n");
     // Warm both up, then alternate so drift on a shared machine hits both alike.
@@ -203,5 +153,4 @@ async fn main() {
         "\nmutual TLS / plaintext throughput: {:.2}",
         mean(&mtls_rates) / mean(&plain_rates)
     );
-    node.stop().await;
 }

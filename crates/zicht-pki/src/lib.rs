@@ -212,6 +212,37 @@ impl CertificateAuthority {
             .map_err(ssl("encode CA key"))
     }
 
+    /// A builder for a certificate signed by this CA: random serial (returned as hex), subject,
+    /// issuer, validity and public key set; extensions and signature are the caller's.
+    fn leaf(
+        &self,
+        subject: &openssl::x509::X509NameRef,
+        validity: Validity,
+        key: &PKey<Private>,
+    ) -> Result<(X509Builder, String), PkiError> {
+        let action = "build certificate";
+        let serial = random_serial()?;
+        let serial_hex = serial
+            .to_bn()
+            .and_then(|bn| bn.to_hex_str().map(|s| s.to_string()))
+            .map_err(ssl(action))?;
+        let mut builder = X509Builder::new().map_err(ssl(action))?;
+        builder.set_version(2).map_err(ssl(action))?;
+        builder.set_serial_number(&serial).map_err(ssl(action))?;
+        builder.set_subject_name(subject).map_err(ssl(action))?;
+        builder
+            .set_issuer_name(self.cert.subject_name())
+            .map_err(ssl(action))?;
+        builder
+            .set_not_before(&*time(validity.not_before)?)
+            .map_err(ssl(action))?;
+        builder
+            .set_not_after(&*time(validity.not_after)?)
+            .map_err(ssl(action))?;
+        builder.set_pubkey(key).map_err(ssl(action))?;
+        Ok((builder, serial_hex))
+    }
+
     /// Issues a certificate for `subject`, usable as TLS server and client.
     pub fn issue(&self, subject: &Subject, validity: Validity) -> Result<Issued, PkiError> {
         let action = "issue certificate";
@@ -224,26 +255,7 @@ impl CertificateAuthority {
             .map_err(ssl(action))?;
         name.append_entry_by_nid(Nid::SERIALNUMBER, identity.peer_id.as_str())
             .map_err(ssl(action))?;
-        let name = name.build();
-        let serial = random_serial()?;
-        let serial_hex = serial
-            .to_bn()
-            .and_then(|bn| bn.to_hex_str().map(|s| s.to_string()))
-            .map_err(ssl(action))?;
-        let mut builder = X509Builder::new().map_err(ssl(action))?;
-        builder.set_version(2).map_err(ssl(action))?;
-        builder.set_serial_number(&serial).map_err(ssl(action))?;
-        builder.set_subject_name(&name).map_err(ssl(action))?;
-        builder
-            .set_issuer_name(self.cert.subject_name())
-            .map_err(ssl(action))?;
-        builder
-            .set_not_before(&*time(validity.not_before)?)
-            .map_err(ssl(action))?;
-        builder
-            .set_not_after(&*time(validity.not_after)?)
-            .map_err(ssl(action))?;
-        builder.set_pubkey(&key).map_err(ssl(action))?;
+        let (mut builder, serial_hex) = self.leaf(&name.build(), validity, &key)?;
         let constraints = BasicConstraints::new()
             .critical()
             .build()
@@ -304,22 +316,7 @@ impl CertificateAuthority {
         let mut name = X509NameBuilder::new().map_err(ssl(action))?;
         name.append_entry_by_nid(Nid::COMMONNAME, common_name)
             .map_err(ssl(action))?;
-        let name = name.build();
-        let serial = random_serial()?;
-        let mut builder = X509Builder::new().map_err(ssl(action))?;
-        builder.set_version(2).map_err(ssl(action))?;
-        builder.set_serial_number(&serial).map_err(ssl(action))?;
-        builder.set_subject_name(&name).map_err(ssl(action))?;
-        builder
-            .set_issuer_name(self.cert.subject_name())
-            .map_err(ssl(action))?;
-        builder
-            .set_not_before(&*time(validity.not_before)?)
-            .map_err(ssl(action))?;
-        builder
-            .set_not_after(&*time(validity.not_after)?)
-            .map_err(ssl(action))?;
-        builder.set_pubkey(&key).map_err(ssl(action))?;
+        let (mut builder, serial_hex) = self.leaf(&name.build(), validity, &key)?;
         let extended = ExtendedKeyUsage::new()
             .client_auth()
             .build()
@@ -331,10 +328,7 @@ impl CertificateAuthority {
         Ok(Issued {
             cert_pem: builder.build().to_pem().map_err(ssl(action))?,
             key_pem: key.private_key_to_pem_pkcs8().map_err(ssl(action))?,
-            serial_hex: serial
-                .to_bn()
-                .and_then(|bn| bn.to_hex_str().map(|s| s.to_string()))
-                .map_err(ssl(action))?,
+            serial_hex,
         })
     }
 

@@ -1,0 +1,96 @@
+//! A running node for tests and benchmarks: a dev federation made for the occasion, the drenthe
+//! node on 127.0.0.1 (ephemeral port) serving synthetic capacity from a fresh SQLite database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use zicht_model::{NodeName, Region};
+use zicht_node::tls::TlsFiles;
+use zicht_node::{Limits, NodeSettings, RunningNode};
+use zicht_pki::DevFederation;
+use zicht_store::Backend;
+
+use crate::TestDb;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A dev federation and the drenthe node running with `policy`.
+pub struct NodeFixture {
+    /// The PKI (certificates of every node and person).
+    pub pki: DevFederation,
+    /// The running node.
+    pub node: RunningNode,
+    /// Its database.
+    pub db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the drenthe node with the policy text and limits, over its synthetic capacity.
+pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now()).unwrap();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let data = dir.path().join("data");
+    zicht_synth::generate_to_dir(&zicht_synth::Config::new(Region::Drenthe, 1), &data).unwrap();
+    zicht_store::import::import_file(
+        &db.store,
+        &data.join("capacity.csv"),
+        None,
+        Default::default(),
+        &mut (),
+    )
+    .await
+    .unwrap();
+    let (cert, key) = pki.node(NodeName::Region(Region::Drenthe));
+    let settings = NodeSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: TlsFiles {
+            ca: pki.ca_cert(),
+            cert,
+            key,
+            crl: Some(pki.crl()),
+        },
+        tls_reload_interval: Duration::from_secs(3600),
+        policy: zicht_node::policy::parse_policy(policy, None).unwrap(),
+        limits,
+    };
+    let node = zicht_node::start(settings, Some(db.store.clone()))
+        .await
+        .unwrap();
+    NodeFixture {
+        pki,
+        node,
+        db,
+        _dir: dir,
+    }
+}
+
+/// A gRPC channel to `address` over mutual TLS as the holder of `(cert, key)`.
+pub async fn channel(
+    pki: &DevFederation,
+    holder: (PathBuf, PathBuf),
+    address: SocketAddr,
+) -> Channel {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(pki.ca_cert()).unwrap()))
+        .identity(Identity::from_pem(
+            std::fs::read(holder.0).unwrap(),
+            std::fs::read(holder.1).unwrap(),
+        ))
+        .domain_name("localhost");
+    Channel::from_shared(format!("https://{address}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
