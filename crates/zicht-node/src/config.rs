@@ -191,31 +191,33 @@ impl Reader<'_> {
         var: &'static str,
         file: Option<&Spanned<String>>,
     ) -> Option<Value<String>> {
-        if let Some(value) = (self.env)(var) {
-            return Some(Value {
+        match (self.env)(var) {
+            Some(value) => Some(Value {
                 value,
                 place: Place::Env(var),
                 key,
-            });
+            }),
+            None => file.map(|s| Value {
+                value: s.get_ref().clone(),
+                place: self.file_place(s.span().start),
+                key,
+            }),
         }
-        file.map(|s| Value {
-            value: s.get_ref().clone(),
-            place: self.file_place(s.span().start),
-            key,
-        })
     }
 
+    /// A key the file must have (the environment may still override it).
     fn required(
         &self,
         key: &'static str,
         var: &'static str,
         file: &Spanned<String>,
     ) -> Value<String> {
-        self.string(key, var, Some(file)).unwrap_or_else(|| Value {
+        let from_file = || Value {
             value: file.get_ref().clone(),
             place: self.file_place(file.span().start),
             key,
-        })
+        };
+        self.string(key, var, None).unwrap_or_else(from_file)
     }
 
     fn number(
