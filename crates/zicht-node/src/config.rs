@@ -6,6 +6,7 @@
 //! ```toml
 //! node = "drenthe"
 //! listen = "127.0.0.1:7401"
+//! health_listen = "127.0.0.1:8401"             # optional: plaintext, grpc.health.v1 only
 //! database = "sqlite://../../data/drenthe.db"   # regions only; aggregators hold no youth data
 //! policy = "../policies/drenthe.toml"
 //! manifest = "../federation.toml"
@@ -105,6 +106,7 @@ pub struct NodeConfig {
 struct ConfigFile {
     node: Spanned<String>,
     listen: Spanned<String>,
+    health_listen: Option<Spanned<String>>,
     database: Option<Spanned<String>>,
     policy: Spanned<String>,
     manifest: Spanned<String>,
@@ -308,6 +310,19 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         .value
         .parse()
         .map_err(|_| listen_value.error("must be an address such as 127.0.0.1:7401"))?;
+    let health_listen = match reader.string(
+        "health_listen",
+        "ZICHT_HEALTH_LISTEN",
+        file.health_listen.as_ref(),
+    ) {
+        Some(value) => Some(
+            value
+                .value
+                .parse::<SocketAddr>()
+                .map_err(|_| value.error("must be an address such as 127.0.0.1:8401"))?,
+        ),
+        None => None,
+    };
     let database = reader.string("database", "ZICHT_DATABASE_URL", file.database.as_ref());
     let database = match (node, database) {
         (NodeName::Network(_), Some(value)) => {
@@ -411,6 +426,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         manifest,
         settings: NodeSettings {
             listen,
+            health_listen,
             tls: TlsFiles { ca, cert, key, crl },
             tls_reload_interval: Duration::from_secs(reload),
             policy,

@@ -81,6 +81,9 @@ impl AsyncWrite for PeerStream {
 pub struct NodeSettings {
     /// Address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// Optional plaintext port that serves only `grpc.health.v1` (no data, so no client
+    /// certificate): for Kubernetes probes, which cannot present one.
+    pub health_listen: Option<SocketAddr>,
     /// TLS files.
     pub tls: TlsFiles,
     /// How often to look for changed certificate/CRL files.
@@ -115,6 +118,8 @@ pub enum StartError {
 pub struct RunningNode {
     /// The address it listens on.
     pub address: SocketAddr,
+    /// The health-only plaintext address, if configured.
+    pub health_address: Option<SocketAddr>,
     /// The TLS state (to force a reload check).
     pub tls: Arc<ReloadingTls>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -157,6 +162,21 @@ pub async fn start(
     let inway = Inway::new(settings.policy, settings.limits, store);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<InwayServer<Inway>>().await;
+    let (health_address, health_task) = match settings.health_listen {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|source| StartError::Bind { address, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { address, source })?;
+            let probe_only = tonic::transport::Server::builder()
+                .add_service(health.clone())
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+            (Some(bound), Some(tokio::spawn(probe_only)))
+        }
+        None => (None, None),
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(zicht_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -198,12 +218,16 @@ pub async fn start(
             .await;
         accept_task.abort();
         reload_task.abort();
+        if let Some(task) = health_task {
+            task.abort();
+        }
         if let Err(error) = served {
             eprintln!("zicht node: server ended: {error}");
         }
     });
     Ok(RunningNode {
         address,
+        health_address,
         tls,
         shutdown: Some(shutdown),
         task,

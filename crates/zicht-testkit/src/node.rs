@@ -52,6 +52,7 @@ pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
     let (cert, key) = pki.node(NodeName::Region(Region::Drenthe));
     let settings = NodeSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
+        health_listen: Some("127.0.0.1:0".parse().unwrap()),
         tls: TlsFiles {
             ca: pki.ca_cert(),
             cert,
