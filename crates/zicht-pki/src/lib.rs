@@ -243,6 +243,28 @@ impl CertificateAuthority {
         Ok((builder, serial_hex))
     }
 
+    /// Signs a finished builder and packages certificate, key and serial.
+    fn signed(
+        &self,
+        mut builder: X509Builder,
+        key: &PKey<Private>,
+        serial_hex: String,
+    ) -> Result<Issued, PkiError> {
+        builder
+            .sign(&self.key, MessageDigest::sha256())
+            .map_err(ssl("sign certificate"))?;
+        Ok(Issued {
+            cert_pem: builder
+                .build()
+                .to_pem()
+                .map_err(ssl("encode certificate"))?,
+            key_pem: key
+                .private_key_to_pem_pkcs8()
+                .map_err(ssl("encode private key"))?,
+            serial_hex,
+        })
+    }
+
     /// Issues a certificate for `subject`, usable as TLS server and client.
     pub fn issue(&self, subject: &Subject, validity: Validity) -> Result<Issued, PkiError> {
         let action = "issue certificate";
@@ -294,14 +316,7 @@ impl CertificateAuthority {
             .build(&builder.x509v3_context(Some(&self.cert), None))
             .map_err(ssl(action))?;
         builder.append_extension(aki).map_err(ssl(action))?;
-        builder
-            .sign(&self.key, MessageDigest::sha256())
-            .map_err(ssl("sign certificate"))?;
-        Ok(Issued {
-            cert_pem: builder.build().to_pem().map_err(ssl(action))?,
-            key_pem: key.private_key_to_pem_pkcs8().map_err(ssl(action))?,
-            serial_hex,
-        })
+        self.signed(builder, &key, serial_hex)
     }
 
     /// Issues a certificate from this CA that carries no zicht identity (only a common name):
@@ -322,14 +337,7 @@ impl CertificateAuthority {
             .build()
             .map_err(ssl(action))?;
         builder.append_extension(extended).map_err(ssl(action))?;
-        builder
-            .sign(&self.key, MessageDigest::sha256())
-            .map_err(ssl("sign certificate"))?;
-        Ok(Issued {
-            cert_pem: builder.build().to_pem().map_err(ssl(action))?,
-            key_pem: key.private_key_to_pem_pkcs8().map_err(ssl(action))?,
-            serial_hex,
-        })
+        self.signed(builder, &key, serial_hex)
     }
 
     /// Issues a CRL listing `revoked_serials_hex` (revoked at `now`), numbered `number`, valid

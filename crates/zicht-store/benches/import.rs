@@ -73,37 +73,7 @@ async fn main() {
     );
     drop(baseline_db);
     let parsed = Rows::Placements(rows);
-    let db = TestDb::new(Backend::Sqlite).await;
-    let started = Instant::now();
-    store_rows(
-        &db.store,
-        &parsed,
-        ImportOptions::default(),
-        "placements.csv",
-        "-",
-        &mut (),
-    )
-    .await
-    .unwrap();
-    line(
-        "sqlite: zicht store only (checked rows)",
-        started.elapsed(),
-        size,
-        Some(sqlite_baseline),
-    );
-    drop(db);
-    let db = TestDb::new(Backend::Sqlite).await;
-    let started = Instant::now();
-    import_file(&db.store, &csv, None, ImportOptions::default(), &mut ())
-        .await
-        .unwrap();
-    line(
-        "sqlite: zicht import (read, check, store)",
-        started.elapsed(),
-        size,
-        Some(sqlite_baseline),
-    );
-    drop(db);
+    measure_zicht(Backend::Sqlite, &csv, &parsed, size, sqlite_baseline).await;
 
     // PostgreSQL.
     if std::env::var(zicht_testkit::POSTGRES_URL_VAR).is_err() {
@@ -124,11 +94,23 @@ async fn main() {
         None,
     );
     drop(baseline_db);
-    let db = TestDb::new(Backend::Postgres).await;
+    measure_zicht(Backend::Postgres, &csv, &parsed, size, postgres_baseline).await;
+}
+
+/// zicht's own paths on `backend`, each on a fresh database, against that backend's baseline:
+/// storing already checked rows, and the whole import of the file.
+async fn measure_zicht(
+    backend: Backend,
+    csv: &std::path::Path,
+    parsed: &Rows,
+    size: u64,
+    baseline: Duration,
+) {
+    let db = TestDb::new(backend).await;
     let started = Instant::now();
     store_rows(
         &db.store,
-        &parsed,
+        parsed,
         ImportOptions::default(),
         "placements.csv",
         "-",
@@ -137,22 +119,22 @@ async fn main() {
     .await
     .unwrap();
     line(
-        "postgres: zicht store only (checked rows)",
+        &format!("{backend}: zicht store only (checked rows)"),
         started.elapsed(),
         size,
-        Some(postgres_baseline),
+        Some(baseline),
     );
     drop(db);
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = TestDb::new(backend).await;
     let started = Instant::now();
-    import_file(&db.store, &csv, None, ImportOptions::default(), &mut ())
+    import_file(&db.store, csv, None, ImportOptions::default(), &mut ())
         .await
         .unwrap();
     line(
-        "postgres: zicht import (read, check, store)",
+        &format!("{backend}: zicht import (read, check, store)"),
         started.elapsed(),
         size,
-        Some(postgres_baseline),
+        Some(baseline),
     );
 }
 
