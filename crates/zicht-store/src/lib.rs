@@ -217,27 +217,27 @@ impl Store {
     pub async fn summary(&self) -> Result<Summary, StoreError> {
         const PLACEMENTS: &str = "SELECT COUNT(*), COUNT(DISTINCT youth_id), \
              COUNT(*) - COUNT(end_date) FROM placements";
-        // Latest peildatum per facility and care type, so repeated counts are not summed.
-        const CAPACITY: &str = "SELECT (SELECT COUNT(*) FROM capacity), \
-             COALESCE(SUM(c.places), 0), COALESCE(SUM(c.occupied), 0) \
-             FROM capacity c WHERE c.peildatum = (SELECT MAX(l.peildatum) FROM capacity l \
-             WHERE l.provider = c.provider AND l.facility = c.facility \
-             AND l.care_type = c.care_type)";
-        const OTHERS: &str = "SELECT (SELECT COUNT(*) FROM transition18), \
-             (SELECT COUNT(*) FROM consents)";
+        const OTHERS: &str = "SELECT (SELECT COUNT(*) FROM capacity), \
+             (SELECT COUNT(*) FROM transition18), (SELECT COUNT(*) FROM consents)";
+        // Places and occupancy as the `capacity` template computes them: the latest count per
+        // facility and care type (no peildatum in the data lies after 9999-12-31).
+        let latest = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
+        let (places, occupied) = match self.capacity(latest, &[]).await? {
+            Ok(rows) => rows
+                .iter()
+                .fold((0, 0), |(p, o), row| (p + row.places, o + row.occupied)),
+            Err(_) => (0, 0), // no dimensions asked: cannot happen
+        };
         on_pool!(self, pool => {
             let (placements, youths, ongoing): (i64, i64, i64) = sqlx::query_as(PLACEMENTS)
                 .fetch_one(pool)
                 .await
                 .map_err(query_error("count placements"))?;
-            let (capacity_rows, places, occupied): (i64, i64, i64) = sqlx::query_as(CAPACITY)
-                .fetch_one(pool)
-                .await
-                .map_err(query_error("count capacity"))?;
-            let (transition18_checks, consents): (i64, i64) = sqlx::query_as(OTHERS)
-                .fetch_one(pool)
-                .await
-                .map_err(query_error("count transition checks and consents"))?;
+            let (capacity_rows, transition18_checks, consents): (i64, i64, i64) =
+                sqlx::query_as(OTHERS)
+                    .fetch_one(pool)
+                    .await
+                    .map_err(query_error("count capacity, transition checks and consents"))?;
             Ok(Summary {
                 placements,
                 youths,
