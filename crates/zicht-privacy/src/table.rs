@@ -162,13 +162,7 @@ pub fn protect(
     }
 
     let base = u64::from(settings.rounding_base);
-    let round = |n: u64| {
-        if base == 0 {
-            n
-        } else {
-            (n + base / 2) / base * base
-        }
-    };
+    let round = |n: u64| (n + base / 2).checked_div(base).map_or(n, |q| q * base);
     let cells: Vec<Cell> = status
         .iter()
         .zip(&table.counts)
@@ -246,8 +240,8 @@ fn cheapest_box(
             continue;
         }
         chosen.extend(&candidate.corners);
-        low += candidate.low;
-        high += candidate.high;
+        low = low.saturating_add(candidate.low);
+        high = high.saturating_add(candidate.high);
         if within(low, high) >= width {
             return Some(chosen);
         }
