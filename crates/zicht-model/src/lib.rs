@@ -29,7 +29,9 @@ pub use records::{
     Capacity, Consent, InvalidName, Name, Placement, Recipient, Transition18Check, Violation,
 };
 pub use region::{Landsdeel, Membership, Network, OriginRegion, PlacementRegion, Region};
-pub use templates::{Dimension, Template};
+pub use templates::{
+    AgeBand, Dimension, FlowKind, LandsdeelInside, Template, NOT_APPLICABLE, UNKNOWN,
+};
 pub use transition::{After18Funding, Big5Domain, Big5Status};
 
 /// Re-exported so callers name dates with the same type the records use.

@@ -1,7 +1,11 @@
 //! The allow-listed query templates and the closed list of group-by dimensions each allows.
 //! Peers can only ask these; never free SQL.
 
-use crate::codes::code_list;
+use crate::codes::{code_list, CodeList};
+use crate::{
+    After18Funding, Big5Domain, Big5Status, CareType, LegalBasis, OutflowDestination,
+    OutflowProfile, PlacementRegion, Region, StayGroup,
+};
 
 code_list! {
     /// A registered, versioned query template.
@@ -35,6 +39,109 @@ code_list! {
         After18Funding = ("after18_funding", "Financiering na 18"),
         Big5Domain = ("big5_domain", "BIG5-domein"),
         Big5Status = ("big5_status", "BIG5-status"),
+    }
+}
+
+code_list! {
+    /// Age band at the reference date (the end of the period, or the peildatum).
+    pub enum AgeBand: "age_band" {
+        Age0To5 = ("0-5", "0 tot 6 jaar"),
+        Age6To11 = ("6-11", "6 tot 12 jaar"),
+        Age12To15 = ("12-15", "12 tot 16 jaar"),
+        Age16To17 = ("16-17", "16 en 17 jaar"),
+        Age18Plus = ("18+", "18 jaar en ouder"),
+    }
+}
+
+impl AgeBand {
+    /// The youngest age in the band.
+    pub fn min_age(self) -> u32 {
+        match self {
+            AgeBand::Age0To5 => 0,
+            AgeBand::Age6To11 => 6,
+            AgeBand::Age12To15 => 12,
+            AgeBand::Age16To17 => 16,
+            AgeBand::Age18Plus => 18,
+        }
+    }
+}
+
+code_list! {
+    /// Whether a youth is placed inside the landsdeel of their origin region.
+    pub enum LandsdeelInside: "landsdeel_inside" {
+        Binnen = ("binnen", "Binnen eigen landsdeel"),
+        Buiten = ("buiten", "Buiten eigen landsdeel"),
+        Onbekend = ("onbekend", "Herkomst onbekend"),
+    }
+}
+
+code_list! {
+    /// A care movement in a period: instroom (into care), doorplaatsing (a placement ends
+    /// and another starts within [`FlowKind::TRANSFER_DAYS`] days), uitstroom (out of care).
+    pub enum FlowKind: "flow_kind" {
+        Instroom = ("instroom", "Instroom"),
+        Doorplaatsing = ("doorplaatsing", "Doorplaatsing"),
+        Uitstroom = ("uitstroom", "Uitstroom"),
+    }
+}
+
+impl FlowKind {
+    /// A placement that starts at most this many days after another one ended continues care
+    /// (doorplaatsing) rather than starting it anew (instroom).
+    pub const TRANSFER_DAYS: i64 = 30;
+}
+
+/// The value of `outflow_destination` and `outflow_profile` for flows without an ending
+/// placement (instroom): not applicable.
+pub const NOT_APPLICABLE: &str = "nvt";
+
+/// The value of `outflow_profile` for an ended placement without a recorded profile.
+pub const UNKNOWN: &str = "onbekend";
+
+impl Dimension {
+    /// Every value a person-count dimension can take, in reference order: a grouped result
+    /// lists each combination, zeros too. `origin_region` lists every region and `onbekend`
+    /// (a node narrows it to what it can hold); `None` for the facility dimensions of
+    /// `capacity`, whose values are not a closed list.
+    pub fn domain(self) -> Option<Vec<&'static str>> {
+        fn codes<T: CodeList>() -> Vec<&'static str> {
+            T::ALL.iter().map(|c| c.code()).collect()
+        }
+        Some(match self {
+            Dimension::OriginRegion => {
+                let mut values = codes::<Region>();
+                values.push("onbekend");
+                values
+            }
+            Dimension::PlacementRegion => {
+                let mut values = codes::<Region>();
+                values.push(PlacementRegion::BuitenFederatie.code());
+                values
+            }
+            Dimension::CareType => codes::<CareType>(),
+            Dimension::StayGroup => codes::<StayGroup>(),
+            Dimension::LandsdeelInside => codes::<LandsdeelInside>(),
+            Dimension::AgeBand => codes::<AgeBand>(),
+            Dimension::LegalBasis => codes::<LegalBasis>(),
+            Dimension::FlowKind => codes::<FlowKind>(),
+            Dimension::OutflowDestination => {
+                let mut values = codes::<OutflowDestination>();
+                values.push(NOT_APPLICABLE);
+                values
+            }
+            Dimension::OutflowProfile => {
+                let mut values = codes::<OutflowProfile>();
+                values.extend([UNKNOWN, NOT_APPLICABLE]);
+                values
+            }
+            Dimension::Toekomstplan => vec!["ja", "nee"],
+            Dimension::After18Funding => codes::<After18Funding>(),
+            Dimension::Big5Domain => codes::<Big5Domain>(),
+            Dimension::Big5Status => codes::<Big5Status>(),
+            Dimension::Provider | Dimension::Setting | Dimension::LocationMunicipality => {
+                return None
+            }
+        })
     }
 }
 
@@ -87,7 +194,19 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codes::CodeList;
+
+    #[test]
+    fn every_person_dimension_has_a_domain_without_repeats() {
+        for &template in Template::ALL.iter().filter(|t| t.is_person_data()) {
+            for &dimension in template.dimensions() {
+                let mut values = dimension.domain().expect("person dimensions are closed");
+                let len = values.len();
+                values.sort_unstable();
+                values.dedup();
+                assert_eq!(values.len(), len, "{dimension}");
+            }
+        }
+    }
 
     #[test]
     fn every_dimension_is_used_by_some_template() {

@@ -24,6 +24,15 @@
 //! max_group_by = 3
 //! max_filters = 8
 //! max_cells = 5000
+//!
+//! [privacy]           # optional; defaults shown; a region may only make them stricter
+//! min_cell_count = 10
+//! protection_width = 5
+//! rounding_base = 0   # or 5, 10
+//! population_floor = 10
+//! differencing_window_days = 365
+//! dominance_min_contributors = 10
+//! dominance_max_share_percent = 50
 //! ```
 //!
 //! Relative paths are relative to the config file's folder.
@@ -112,6 +121,19 @@ struct ConfigFile {
     manifest: Spanned<String>,
     tls: Spanned<TlsSection>,
     limits: Option<LimitsSection>,
+    privacy: Option<PrivacySection>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PrivacySection {
+    min_cell_count: Option<Spanned<u64>>,
+    protection_width: Option<Spanned<u64>>,
+    rounding_base: Option<Spanned<u64>>,
+    population_floor: Option<Spanned<u64>>,
+    differencing_window_days: Option<Spanned<u64>>,
+    dominance_min_contributors: Option<Spanned<u64>>,
+    dominance_max_share_percent: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -420,6 +442,11 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             defaults.max_cells,
         )?,
     };
+    let privacy = privacy_settings(&reader, &file.privacy.unwrap_or_default())?;
+    let region = match node {
+        NodeName::Region(region) => Some(region),
+        NodeName::Network(_) => None,
+    };
     Ok(NodeConfig {
         node,
         database,
@@ -431,8 +458,85 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             tls_reload_interval: Duration::from_secs(reload),
             policy,
             limits,
+            disclosure: crate::Disclosure {
+                settings: privacy,
+                region,
+            },
         },
     })
+}
+
+/// The `[privacy]` section: defaults where absent, and no value looser than the network floor.
+fn privacy_settings(
+    reader: &Reader<'_>,
+    section: &PrivacySection,
+) -> Result<zicht_privacy::Settings, ConfigError> {
+    let mut settings = zicht_privacy::Settings::default();
+    let mut places: Vec<(&'static str, Place)> = Vec::new();
+    let fields: [(&'static str, &'static str, &Option<Spanned<u64>>, &mut u32); 7] = [
+        (
+            "privacy.min_cell_count",
+            "ZICHT_PRIVACY_MIN_CELL_COUNT",
+            &section.min_cell_count,
+            &mut settings.min_cell_count,
+        ),
+        (
+            "privacy.protection_width",
+            "ZICHT_PRIVACY_PROTECTION_WIDTH",
+            &section.protection_width,
+            &mut settings.protection_width,
+        ),
+        (
+            "privacy.rounding_base",
+            "ZICHT_PRIVACY_ROUNDING_BASE",
+            &section.rounding_base,
+            &mut settings.rounding_base,
+        ),
+        (
+            "privacy.population_floor",
+            "ZICHT_PRIVACY_POPULATION_FLOOR",
+            &section.population_floor,
+            &mut settings.population_floor,
+        ),
+        (
+            "privacy.differencing_window_days",
+            "ZICHT_PRIVACY_DIFFERENCING_WINDOW_DAYS",
+            &section.differencing_window_days,
+            &mut settings.differencing_window_days,
+        ),
+        (
+            "privacy.dominance_min_contributors",
+            "ZICHT_PRIVACY_DOMINANCE_MIN_CONTRIBUTORS",
+            &section.dominance_min_contributors,
+            &mut settings.dominance_min_contributors,
+        ),
+        (
+            "privacy.dominance_max_share_percent",
+            "ZICHT_PRIVACY_DOMINANCE_MAX_SHARE_PERCENT",
+            &section.dominance_max_share_percent,
+            &mut settings.dominance_max_share_percent,
+        ),
+    ];
+    for (key, var, spanned, target) in fields {
+        if let Some(value) = reader.number(key, var, spanned.as_ref())? {
+            *target = u32::try_from(value.value).map_err(|_| value.error("is too large"))?;
+            places.push((key, value.place));
+        }
+    }
+    if let Some(problem) = settings.problems().into_iter().next() {
+        let key = format!("privacy.{}", problem.key);
+        let place = places
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, place)| place)
+            .unwrap_or_else(|| reader.file_place(0));
+        return Err(ConfigError {
+            place,
+            key,
+            reason: problem.reason,
+        });
+    }
+    Ok(settings)
 }
 
 /// A SQLite URL or file path with a relative path is made relative to the config file's

@@ -1,11 +1,13 @@
 //! The zicht node: gRPC over mutual TLS, peer identity from certificates, a default-deny policy
-//! with purpose binding, quotas and limits.
+//! with purpose binding, quotas and limits, and templates run under disclosure control.
 
 pub mod config;
+pub mod execute;
 pub mod policy;
 pub mod server;
 pub mod service;
 pub mod tls;
 
+pub use execute::{execute, Disclosure, ExecuteError, Released};
 pub use server::{start, NodeSettings, PeerInfo, RunningNode, StartError};
-pub use service::Limits;
+pub use service::{today, Limits};

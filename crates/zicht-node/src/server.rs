@@ -92,6 +92,8 @@ pub struct NodeSettings {
     pub policy: Policy,
     /// Request limits.
     pub limits: Limits,
+    /// Disclosure control for person counts.
+    pub disclosure: crate::Disclosure,
 }
 
 /// Why a node could not start.
@@ -159,7 +161,8 @@ pub async fn start(
         source,
     })?;
 
-    let inway = Inway::new(settings.policy, settings.limits, store);
+    let inway =
+        Inway::new(settings.policy, settings.limits, store).with_disclosure(settings.disclosure);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<InwayServer<Inway>>().await;
     let (health_address, health_task) = match settings.health_listen {

@@ -12,6 +12,7 @@ use zicht_model::{CodeList, Dimension, NaiveDate, PeerId, PeerIdentity, Purpose,
 use zicht_proto::v1 as pb;
 use zicht_store::{ReleaseEntry, Store};
 
+use crate::execute::{execute, Disclosure, ExecuteError, Released};
 use crate::policy::{Denied, Policy};
 use crate::server::PeerInfo;
 
@@ -65,6 +66,9 @@ pub enum Refusal {
     /// The template is registered but this node cannot run it yet.
     #[error("template {0} is registered but not executable on this node yet")]
     NotExecutable(Template),
+    /// Disclosure control refused the result; the message names the rule, never a cell.
+    #[error("refused by disclosure control: {0}")]
+    Disclosure(zicht_privacy::Refusal),
     /// The store failed; details go to the node's log, not to the caller.
     #[error("the node could not run the query")]
     Store(#[source] zicht_store::StoreError),
@@ -79,7 +83,19 @@ impl Refusal {
             Refusal::Denied(_) => "policy",
             Refusal::Quota { .. } => "quota",
             Refusal::NotExecutable(_) => "not-executable",
+            Refusal::Disclosure(refusal) => refusal.rule(),
             Refusal::Store(_) => "store-error",
+        }
+    }
+}
+
+impl From<ExecuteError> for Refusal {
+    fn from(error: ExecuteError) -> Refusal {
+        match error {
+            ExecuteError::Invalid(text) => Refusal::Invalid(text),
+            ExecuteError::Refused(refusal) => Refusal::Disclosure(refusal),
+            ExecuteError::NotExecutable(template) => Refusal::NotExecutable(template),
+            ExecuteError::Store(source) => Refusal::Store(source),
         }
     }
 }
@@ -99,6 +115,7 @@ impl From<Refusal> for Status {
                 status
             }
             Refusal::NotExecutable(_) => Status::unimplemented(message),
+            Refusal::Disclosure(_) => Status::failed_precondition(message),
             Refusal::Store(source) => {
                 eprintln!("zicht node: query failed: {:#}", anyhow_chain(&source));
                 Status::internal(message)
@@ -169,11 +186,16 @@ pub struct Inway {
     pub(crate) quotas: Arc<Quotas>,
     pub(crate) limits: Limits,
     pub(crate) store: Option<Store>,
+    pub(crate) disclosure: Disclosure,
+    /// Held from reading a requester's ledger until the release is recorded, so two
+    /// concurrent queries cannot both pass the differencing guard against the same past.
+    release_lock: tokio::sync::Mutex<()>,
 }
 
 impl Inway {
-    /// The service for `policy`, `limits` and (regional nodes) `store`. [`crate::start`] builds
-    /// one behind mutual TLS; benchmarks build one to compare transports.
+    /// The service for `policy`, `limits` and (regional nodes) `store`, with the default
+    /// disclosure settings. [`crate::start`] builds one behind mutual TLS; benchmarks build one
+    /// to compare transports.
     pub fn new(policy: Policy, limits: Limits, store: Option<Store>) -> Inway {
         let policy = Arc::new(policy);
         Inway {
@@ -181,8 +203,25 @@ impl Inway {
             policy,
             limits,
             store,
+            disclosure: Disclosure::default(),
+            release_lock: tokio::sync::Mutex::new(()),
         }
     }
+
+    /// The same service enforcing `disclosure`.
+    pub fn with_disclosure(self, disclosure: Disclosure) -> Inway {
+        Inway { disclosure, ..self }
+    }
+}
+
+/// Today's date (UTC), for the ledger's window.
+pub fn today() -> NaiveDate {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_days(chrono::Days::new(seconds / 86_400)))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// Upper bound of distinct values of a dimension (free-text ones are estimated).
@@ -326,7 +365,7 @@ impl Inway {
         &self,
         identity: &PeerIdentity,
         request: &Request<pb::QueryRequest>,
-    ) -> Result<pb::ProtectedResult, Refusal> {
+    ) -> Result<Released, Refusal> {
         let checked = self.check_request(request)?;
         let (grant, _) = self.policy.authorize(
             identity,
@@ -335,67 +374,20 @@ impl Inway {
             &checked.group_by,
         )?;
         self.quotas.check(grant, identity.peer_id)?;
-        match checked.template {
-            Template::Capacity => self.capacity(request.get_ref(), &checked.group_by).await,
-            other => Err(Refusal::NotExecutable(other)),
-        }
-    }
-
-    async fn capacity(
-        &self,
-        query: &pb::QueryRequest,
-        group_by: &[Dimension],
-    ) -> Result<pb::ProtectedResult, Refusal> {
         let Some(store) = &self.store else {
-            return Err(Refusal::NotExecutable(Template::Capacity));
+            return Err(Refusal::NotExecutable(checked.template));
         };
-        let peildatum = match &query.scope {
-            Some(pb::query_request::Scope::Peildatum(date)) => to_date(date)?,
-            _ => return Err(Refusal::Invalid("capacity needs a peildatum".to_owned())),
-        };
-        let rows = store
-            .capacity(peildatum, group_by)
-            .await
-            .map_err(Refusal::Store)?
-            .map_err(|e| Refusal::Invalid(e.to_string()))?;
-        let exact = |n: i64| pb::CellValue {
-            value: Some(pb::cell_value::Value::Exact(n.max(0) as u64)),
-            rounding_base: 0,
-        };
-        let statistic = |name: &str, value: i64| pb::Statistic {
-            name: name.to_owned(),
-            value: Some(value as f64),
-        };
-        Ok(pb::ProtectedResult {
-            template: Template::Capacity.code().to_owned(),
-            template_version: Template::Capacity.version(),
-            dimensions: group_by.iter().map(|d| d.code().to_owned()).collect(),
-            rows: rows
-                .iter()
-                .map(|row| pb::ResultRow {
-                    key: row.key.clone(),
-                    count: Some(exact(row.facilities)),
-                    statistics: vec![
-                        statistic("places", row.places),
-                        statistic("occupied", row.occupied),
-                        statistic("available", row.places - row.occupied),
-                    ],
-                })
-                .collect(),
-            total: Some(exact(rows.iter().map(|r| r.facilities).sum())),
-            rules_applied: vec!["capacity is facility data: released exactly".to_owned()],
-            placements: Vec::new(),
-            transition18: Vec::new(),
-            capacity: Vec::new(),
-        })
+        Ok(execute(
+            store,
+            &self.disclosure,
+            checked.template,
+            request.get_ref(),
+            &checked.group_by,
+            &identity.peer_id.to_string(),
+            today(),
+        )
+        .await?)
     }
-}
-
-fn to_date(date: &pb::Date) -> Result<NaiveDate, Refusal> {
-    let month = u32::try_from(date.month).unwrap_or(0);
-    let day = u32::try_from(date.day).unwrap_or(0);
-    NaiveDate::from_ymd_opt(date.year, month, day)
-        .ok_or_else(|| Refusal::Invalid("not a valid calendar date".to_owned()))
 }
 
 /// Parses a `grpc-timeout` header value (`<digits><unit>`, unit H M S m u n).
@@ -428,6 +420,12 @@ impl pb::inway_server::Inway for Inway {
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::ProtectedResult>, Status> {
         let identity = identity(&request)?;
+        // Person counts consult and extend the requester's ledger: one release at a time.
+        let _serial = if request.get_ref().template != Template::Capacity.code() {
+            Some(self.release_lock.lock().await)
+        } else {
+            None
+        };
         let outcome = self.answer(&identity, &request).await;
         // Logged before anything leaves, the answer or the refusal; no log, no answer.
         if let Some(store) = &self.store {
@@ -443,25 +441,41 @@ impl pb::inway_server::Inway for Inway {
                     Ok(_) => "released".to_owned(),
                     Err(refusal) => format!("refused: {}", refusal.rule()),
                 },
-                result_rows: outcome.as_ref().map_or(0, |r| r.rows.len() as i64),
+                result_rows: outcome.as_ref().map_or(0, |r| r.result.rows.len() as i64),
             };
-            if let Err(error) = store.log_release(&entry).await {
+            let ledger = outcome.as_ref().map_or(&[][..], |r| &r.ledger[..]);
+            if let Err(error) = store.record_release(&entry, ledger).await {
                 eprintln!("zicht node: {}", anyhow_chain(&error));
                 return Err(Status::unavailable(
                     "the node could not write its release log; nothing was released",
                 ));
             }
         }
-        outcome.map(Response::new).map_err(Status::from)
+        outcome
+            .map(|released| Response::new(released.result))
+            .map_err(Status::from)
     }
 
     async fn get_disclosure_settings(
         &self,
         _request: Request<pb::DisclosureSettingsRequest>,
     ) -> Result<Response<pb::DisclosureSettings>, Status> {
-        Err(Status::unimplemented(
-            "disclosure settings are not enforced on this node yet: no person-data template is executable",
-        ))
+        Ok(Response::new(settings_message(&self.disclosure.settings)))
+    }
+}
+
+/// The settings as the `DisclosureSettings` message.
+pub fn settings_message(settings: &zicht_privacy::Settings) -> pb::DisclosureSettings {
+    pb::DisclosureSettings {
+        min_cell_count: settings.min_cell_count,
+        min_cell_count_floor: zicht_privacy::Settings::FLOOR.min_cell_count,
+        secondary_suppression: true,
+        rounding_base: settings.rounding_base,
+        population_floor: settings.population_floor,
+        differencing_window: settings.differencing_window_days,
+        dominance_min_contributors: settings.dominance_min_contributors,
+        dominance_max_share_percent: settings.dominance_max_share_percent,
+        protection_width: settings.protection_width,
     }
 }
 

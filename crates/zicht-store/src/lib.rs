@@ -6,12 +6,14 @@
 //! (ISO text in SQLite, DATE in PostgreSQL), and [`on_pool!`] to compile a body per backend.
 
 mod capacity;
+mod counts;
 pub mod import;
 mod migrations;
 mod release_log;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
-pub use release_log::ReleaseEntry;
+pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
+pub use release_log::{LedgerEntry, ReleaseEntry};
 
 use std::fmt;
 use std::str::FromStr;

@@ -22,6 +22,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "release log",
         include_str!("../migrations/sqlite/0002_release_log.sql"),
     ),
+    (
+        3,
+        "privacy ledger",
+        include_str!("../migrations/sqlite/0003_privacy_ledger.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -33,6 +38,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "release log",
         include_str!("../migrations/postgres/0002_release_log.sql"),
+    ),
+    (
+        3,
+        "privacy ledger",
+        include_str!("../migrations/postgres/0003_privacy_ledger.sql"),
     ),
 ];
 

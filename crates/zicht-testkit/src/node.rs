@@ -1,5 +1,5 @@
 //! A running node for tests and benchmarks: a dev federation made for the occasion, the drenthe
-//! node on 127.0.0.1 (ephemeral port) serving synthetic capacity from a fresh SQLite database.
+//! node on 127.0.0.1 (ephemeral port) serving synthetic data from a fresh SQLite database.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,22 +33,24 @@ pub struct NodeFixture {
     _dir: tempfile::TempDir,
 }
 
-/// Starts the drenthe node with the policy text and limits, over its synthetic capacity.
+/// Starts the drenthe node with the policy text and limits, over its synthetic data.
 pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
     let dir = tempfile::tempdir().unwrap();
     let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now()).unwrap();
     let db = TestDb::new(Backend::Sqlite).await;
     let data = dir.path().join("data");
     zicht_synth::generate_to_dir(&zicht_synth::Config::new(Region::Drenthe, 1), &data).unwrap();
-    zicht_store::import::import_file(
-        &db.store,
-        &data.join("capacity.csv"),
-        None,
-        Default::default(),
-        &mut (),
-    )
-    .await
-    .unwrap();
+    for name in zicht_synth::FILE_NAMES {
+        zicht_store::import::import_file(
+            &db.store,
+            &data.join(name),
+            None,
+            Default::default(),
+            &mut (),
+        )
+        .await
+        .unwrap();
+    }
     let (cert, key) = pki.node(NodeName::Region(Region::Drenthe));
     let settings = NodeSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -62,6 +64,10 @@ pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
         tls_reload_interval: Duration::from_secs(3600),
         policy: zicht_node::policy::parse_policy(policy, None).unwrap(),
         limits,
+        disclosure: zicht_node::Disclosure {
+            settings: zicht_privacy::Settings::default(),
+            region: Some(Region::Drenthe),
+        },
     };
     let node = zicht_node::start(settings, Some(db.store.clone()))
         .await

@@ -1,0 +1,479 @@
+//! The person-count templates as SQL on the store: `youth_in_care`, `flows`,
+//! `length_of_stay` and `transition18`. Rows never come into memory unaggregated; the node
+//! puts the counts through disclosure control before anything leaves.
+//!
+//! Every template counts each youth at most once per cell and once in the whole table (for
+//! `flows`: once per flow kind; for `transition18` grouped by BIG5 domain: once per domain),
+//! so a table's cells add up to its total and margins, which disclosure control relies on.
+//! - `youth_in_care`: youths with a placement overlapping the period (start on or before its
+//!   last day, no end or an end on or after its first day), each counted with their most
+//!   recent such placement that matches the filters. Age is taken at the last day.
+//! - `flows`: instroom is a placement starting in the period with no placement of the youth
+//!   ending in the [`FlowKind::TRANSFER_DAYS`] days before; a placement ending in the period
+//!   is doorplaatsing when another placement of the youth starts within that many days after
+//!   its end, else uitstroom. Each youth counts once per kind, with their latest such event.
+//! - `length_of_stay`: youths whose placement ended in the period, each with their most
+//!   recently ended stay; days are end minus start. Median and p90 are the values at ranks
+//!   ceil(n/2) and ceil(0.9 n) (as `percentile_disc`).
+//! - `transition18`: youths with a check in the half year up to the peildatum, each with their
+//!   latest check.
+
+use chrono::{Months, NaiveDate};
+use zicht_model::{
+    AgeBand, Big5Domain, CareType, CodeList, Dimension, FlowKind, Region, Template, NOT_APPLICABLE,
+    UNKNOWN,
+};
+
+use crate::{on_pool, query_error, Backend, Store, StoreError};
+
+/// The scope of a person-count query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountScope {
+    /// An inclusive period (`youth_in_care`, `flows`, `length_of_stay`).
+    Period {
+        /// First day.
+        from: NaiveDate,
+        /// Last day.
+        to: NaiveDate,
+    },
+    /// A reference date (`transition18`).
+    Peildatum(NaiveDate),
+}
+
+/// A person-count query: the template, its scope, filters (dimension and allowed values) and
+/// group-by dimensions.
+#[derive(Debug, Clone, Copy)]
+pub struct CountQuery<'a> {
+    /// The template.
+    pub template: Template,
+    /// Period or peildatum.
+    pub scope: CountScope,
+    /// Keep only units whose dimension takes one of the values.
+    pub filters: &'a [(Dimension, Vec<String>)],
+    /// Group by these, in order.
+    pub group_by: &'a [Dimension],
+}
+
+/// Length-of-stay figures of one group, before the dominance rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StayFigures {
+    /// Sum of days over the group's stays.
+    pub sum_days: i64,
+    /// The longest stay.
+    pub max_days: i64,
+    /// Median days (the value at rank ceil(n/2)).
+    pub median_days: i64,
+    /// 90th percentile days (the value at rank ceil(0.9 n)).
+    pub p90_days: i64,
+}
+
+/// One non-empty group of a person-count result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountRow {
+    /// One value per group-by dimension, in request order.
+    pub key: Vec<String>,
+    /// Youths counted in the group.
+    pub youths: i64,
+    /// `length_of_stay` only.
+    pub stay: Option<StayFigures>,
+}
+
+/// Why a person-count query cannot be built. Messages name the parameter, never data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidCountQuery {
+    /// The template does not count persons this way.
+    #[error("template {0} is not a person-count template")]
+    NotCounting(&'static str),
+    /// The dimension is not in the template's closed list.
+    #[error("template {template} cannot group or filter by {dimension}")]
+    Dimension {
+        /// Template code.
+        template: &'static str,
+        /// Dimension code.
+        dimension: &'static str,
+    },
+    /// A period template got a peildatum or the other way round, or the period is reversed.
+    #[error("template {template} needs {needs}")]
+    Scope {
+        /// Template code.
+        template: &'static str,
+        /// What it needs.
+        needs: &'static str,
+    },
+    /// BIG5 statuses only add up within one domain.
+    #[error("big5_status needs big5_domain in group_by or a filter on exactly one big5_domain")]
+    Big5StatusWithoutDomain,
+}
+
+#[derive(Debug, Clone)]
+enum Param {
+    Date(NaiveDate),
+    Text(String),
+}
+
+/// SQL text with its parameters, numbered `$1..` in the order they were added.
+struct Sql {
+    backend: Backend,
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn param(&mut self, param: Param) -> String {
+        self.params.push(param);
+        format!("${}", self.params.len())
+    }
+
+    fn date(&mut self, date: NaiveDate) -> String {
+        self.param(Param::Date(date))
+    }
+
+    /// `column` moved by `days` days, as a date.
+    fn shifted(&self, column: &str, days: i64) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("date({column}, '{days:+} days')"),
+            Backend::Postgres => format!("({column} + ({days}))"),
+        }
+    }
+
+    /// Days from `from` to `to` (two date columns).
+    fn days_between(&self, from: &str, to: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("CAST(julianday({to}) - julianday({from}) AS INTEGER)"),
+            Backend::Postgres => format!("({to} - {from})"),
+        }
+    }
+}
+
+fn quoted(code: &str) -> String {
+    // Codes come from the code lists (letters, digits, `_`, `-`, `+`), never from a request.
+    format!("'{code}'")
+}
+
+/// `CASE column WHEN 'a' THEN 'x' ... ELSE fallback END` over a mapping of codes.
+fn case<'a>(
+    column: &str,
+    pairs: impl IntoIterator<Item = (&'a str, String)>,
+    fallback: &str,
+) -> String {
+    let arms: String = pairs
+        .into_iter()
+        .map(|(code, value)| format!(" WHEN {} THEN {value}", quoted(code)))
+        .collect();
+    format!("CASE {column}{arms} ELSE {fallback} END")
+}
+
+fn landsdeel_number(column: &str) -> String {
+    case(
+        column,
+        Region::ALL.iter().map(|r| {
+            let number = zicht_model::Landsdeel::ALL
+                .iter()
+                .position(|l| *l == r.landsdeel())
+                .unwrap_or(0)
+                + 1;
+            (r.code(), number.to_string())
+        }),
+        "0",
+    )
+}
+
+/// The SQL expression of `dimension` over the template's unit row.
+fn expression(
+    template: Template,
+    dimension: Dimension,
+    reference: NaiveDate,
+    sql: &mut Sql,
+) -> Result<String, InvalidCountQuery> {
+    if !template.dimensions().contains(&dimension) {
+        return Err(InvalidCountQuery::Dimension {
+            template: template.code(),
+            dimension: dimension.code(),
+        });
+    }
+    Ok(match dimension {
+        Dimension::StayGroup => case(
+            "care_type",
+            CareType::ALL
+                .iter()
+                .map(|c| (c.code(), quoted(c.stay_group().code()))),
+            "''",
+        ),
+        Dimension::LandsdeelInside => format!(
+            "CASE WHEN origin_region = 'onbekend' THEN 'onbekend' WHEN {} = {} THEN 'binnen' ELSE 'buiten' END",
+            landsdeel_number("origin_region"),
+            landsdeel_number("placement_region")
+        ),
+        Dimension::AgeBand => {
+            // Born after the day the band's lower age was reached on the reference date:
+            // younger than that age.
+            let mut arms = String::new();
+            let bands = AgeBand::ALL;
+            for window in bands.windows(2) {
+                let (band, next) = (window[0], window[1]);
+                let cutoff = reference
+                    .checked_sub_months(Months::new(12 * next.min_age()))
+                    .unwrap_or(NaiveDate::MIN);
+                let cutoff = sql.date(cutoff);
+                arms.push_str(&format!(
+                    " WHEN birth_date > {cutoff} THEN {}",
+                    quoted(band.code())
+                ));
+            }
+            let oldest = bands.last().map_or("", |b| b.code());
+            format!("CASE{arms} ELSE {} END", quoted(oldest))
+        }
+        Dimension::Toekomstplan => "CASE WHEN toekomstplan THEN 'ja' ELSE 'nee' END".to_owned(),
+        Dimension::Big5Status => case(
+            "big5_domain",
+            Big5Domain::ALL
+                .iter()
+                .map(|d| (d.code(), format!("big5_{}", d.code()))),
+            "''",
+        ),
+        other => other.code().to_owned(),
+    })
+}
+
+/// `AND expr IN (...)` for every filter.
+fn filter_clauses(
+    template: Template,
+    filters: &[(Dimension, Vec<String>)],
+    reference: NaiveDate,
+    sql: &mut Sql,
+) -> Result<String, InvalidCountQuery> {
+    let mut text = String::new();
+    for (dimension, values) in filters {
+        let expr = expression(template, *dimension, reference, sql)?;
+        if values.is_empty() {
+            text.push_str(" AND 1 = 0");
+            continue;
+        }
+        let list: Vec<String> = values
+            .iter()
+            .map(|v| sql.param(Param::Text(v.clone())))
+            .collect();
+        text.push_str(&format!(" AND {expr} IN ({})", list.join(", ")));
+    }
+    Ok(text)
+}
+
+/// `expr AS k0, expr AS k1, ` for the group-by dimensions, and the key list `k0, k1`.
+fn keys(
+    query: &CountQuery<'_>,
+    reference: NaiveDate,
+    sql: &mut Sql,
+) -> Result<(String, Vec<String>), InvalidCountQuery> {
+    let mut select = String::new();
+    let mut names = Vec::new();
+    for (i, &dimension) in query.group_by.iter().enumerate() {
+        let expr = expression(query.template, dimension, reference, sql)?;
+        select.push_str(&format!("{expr} AS k{i}, "));
+        names.push(format!("k{i}"));
+    }
+    Ok((select, names))
+}
+
+fn group_clause(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {0} ORDER BY {0}", names.join(", "))
+    }
+}
+
+fn key_prefix(names: &[String]) -> String {
+    names.iter().map(|n| format!("{n}, ")).collect()
+}
+
+/// Builds the SQL of a person-count query.
+fn build(
+    query: &CountQuery<'_>,
+    backend: Backend,
+) -> Result<(String, Vec<Param>), InvalidCountQuery> {
+    let template = query.template;
+    let needs = |needs| InvalidCountQuery::Scope {
+        template: template.code(),
+        needs,
+    };
+    let period = match query.scope {
+        CountScope::Period { from, to } if from <= to => Some((from, to)),
+        CountScope::Period { .. } => {
+            return Err(needs("a period whose first day is not after its last"))
+        }
+        CountScope::Peildatum(_) => None,
+    };
+    let mut sql = Sql {
+        backend,
+        params: Vec::new(),
+    };
+    let text = match template {
+        Template::YouthInCare => {
+            let (from, to) = period.ok_or_else(|| needs("a period"))?;
+            let (select, names) = keys(query, to, &mut sql)?;
+            let (to_p, from_p) = (sql.date(to), sql.date(from));
+            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
+            format!(
+                "SELECT {keys}COUNT(*) FROM (SELECT {select}ROW_NUMBER() OVER (PARTITION BY youth_id \
+                 ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements \
+                 WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p}){filters}) u \
+                 WHERE rn = 1{group}",
+                keys = key_prefix(&names),
+                group = group_clause(&names),
+            )
+        }
+        Template::Flows => {
+            let (from, to) = period.ok_or_else(|| needs("a period"))?;
+            let (select, names) = keys(query, to, &mut sql)?;
+            let (from_p, to_p) = (sql.date(from), sql.date(to));
+            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
+            let days = FlowKind::TRANSFER_DAYS;
+            let before = sql.shifted("p.start_date", -days);
+            let after = sql.shifted("p.end_date", days);
+            format!(
+                "SELECT {keys}COUNT(*) FROM (SELECT {select}ROW_NUMBER() OVER (PARTITION BY youth_id, flow_kind \
+                 ORDER BY event_date DESC, care_type DESC) AS rn FROM (\
+                 SELECT p.youth_id, 'instroom' AS flow_kind, p.start_date AS event_date, p.care_type, \
+                 p.origin_region, '{na}' AS outflow_destination, '{na}' AS outflow_profile \
+                 FROM placements p WHERE p.start_date >= {from_p} AND p.start_date <= {to_p} \
+                 AND NOT EXISTS (SELECT 1 FROM placements q WHERE q.youth_id = p.youth_id \
+                 AND q.start_date < p.start_date AND (q.end_date IS NULL OR q.end_date >= {before})) \
+                 UNION ALL \
+                 SELECT p.youth_id, CASE WHEN EXISTS (SELECT 1 FROM placements q \
+                 WHERE q.youth_id = p.youth_id AND q.start_date > p.start_date AND q.start_date <= {after}) \
+                 THEN 'doorplaatsing' ELSE 'uitstroom' END, p.end_date, p.care_type, p.origin_region, \
+                 p.outflow_destination, COALESCE(CAST(p.outflow_profile AS TEXT), '{unknown}') \
+                 FROM placements p WHERE p.end_date >= {from_p} AND p.end_date <= {to_p}\
+                 ) e WHERE 1 = 1{filters}) u WHERE rn = 1{group}",
+                keys = key_prefix(&names),
+                group = group_clause(&names),
+                na = NOT_APPLICABLE,
+                unknown = UNKNOWN,
+            )
+        }
+        Template::LengthOfStay => {
+            let (from, to) = period.ok_or_else(|| needs("a period"))?;
+            let (select, names) = keys(query, to, &mut sql)?;
+            let (from_p, to_p) = (sql.date(from), sql.date(to));
+            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
+            let days = sql.days_between("start_date", "end_date");
+            let partition = if names.is_empty() {
+                String::new()
+            } else {
+                format!("PARTITION BY {} ", names.join(", "))
+            };
+            format!(
+                "SELECT {keys}COUNT(*), CAST(SUM(days) AS BIGINT), CAST(MAX(days) AS BIGINT), \
+                 CAST(MAX(CASE WHEN pos = (n + 1) / 2 THEN days END) AS BIGINT), \
+                 CAST(MAX(CASE WHEN pos = (n * 9 + 9) / 10 THEN days END) AS BIGINT) FROM (\
+                 SELECT {keys}days, ROW_NUMBER() OVER ({partition}ORDER BY days) AS pos, \
+                 COUNT(*) OVER ({partition_all}) AS n FROM (\
+                 SELECT {select}{days} AS days, ROW_NUMBER() OVER (PARTITION BY youth_id \
+                 ORDER BY end_date DESC, start_date DESC, care_type DESC) AS rn FROM placements \
+                 WHERE end_date >= {from_p} AND end_date <= {to_p}{filters}) s WHERE rn = 1) v{group}",
+                keys = key_prefix(&names),
+                partition_all = partition.trim_end(),
+                group = group_clause(&names),
+            )
+        }
+        Template::Transition18 => {
+            let CountScope::Peildatum(peildatum) = query.scope else {
+                return Err(needs("a peildatum"));
+            };
+            let uses = |d: Dimension| {
+                query.group_by.contains(&d) || query.filters.iter().any(|(f, _)| *f == d)
+            };
+            if uses(Dimension::Big5Status)
+                && !query.group_by.contains(&Dimension::Big5Domain)
+                && !query
+                    .filters
+                    .iter()
+                    .any(|(d, values)| *d == Dimension::Big5Domain && values.len() == 1)
+            {
+                return Err(InvalidCountQuery::Big5StatusWithoutDomain);
+            }
+            let (select, names) = keys(query, peildatum, &mut sql)?;
+            let since = peildatum
+                .checked_sub_months(Months::new(6))
+                .unwrap_or(NaiveDate::MIN);
+            let (peil_p, since_p) = (sql.date(peildatum), sql.date(since));
+            let filters = filter_clauses(template, query.filters, peildatum, &mut sql)?;
+            let domains = if uses(Dimension::Big5Domain) || uses(Dimension::Big5Status) {
+                let rows: Vec<String> = Big5Domain::ALL
+                    .iter()
+                    .map(|d| format!("SELECT {} AS big5_domain", quoted(d.code())))
+                    .collect();
+                format!(" CROSS JOIN ({}) d", rows.join(" UNION ALL "))
+            } else {
+                String::new()
+            };
+            format!(
+                "SELECT {keys}COUNT(*) FROM (SELECT {select}1 AS one FROM (SELECT t.*, \
+                 ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY check_date DESC) AS rn \
+                 FROM transition18 t WHERE check_date <= {peil_p} AND check_date > {since_p}) c\
+                 {domains} WHERE rn = 1{filters}) u{group}",
+                keys = key_prefix(&names),
+                group = group_clause(&names),
+            )
+        }
+        Template::Capacity | Template::ConsentedRecords => {
+            return Err(InvalidCountQuery::NotCounting(template.code()))
+        }
+    };
+    Ok((text, sql.params))
+}
+
+impl Store {
+    /// Runs a person-count template. The outer `Result` is the store failing; the inner one a
+    /// query the template cannot answer. Only non-empty groups are returned.
+    pub async fn person_counts(
+        &self,
+        query: &CountQuery<'_>,
+    ) -> Result<Result<Vec<CountRow>, InvalidCountQuery>, StoreError> {
+        let (text, params) = match build(query, self.backend()) {
+            Ok(built) => built,
+            Err(invalid) => return Ok(Err(invalid)),
+        };
+        let width = query.group_by.len();
+        let stays = query.template == Template::LengthOfStay;
+        let rows = on_pool!(self, pool => {
+            use sqlx::Row;
+            let mut statement = sqlx::query(&text);
+            for param in params {
+                statement = match param {
+                    Param::Date(date) => statement.bind(date),
+                    Param::Text(text) => statement.bind(text),
+                };
+            }
+            statement
+                .fetch_all(pool)
+                .await
+                .map_err(query_error("query person counts"))?
+                .into_iter()
+                .map(|row| -> Result<CountRow, sqlx::Error> {
+                    let mut key = Vec::with_capacity(width);
+                    for i in 0..width {
+                        key.push(row.try_get::<String, _>(i)?);
+                    }
+                    let stay = if stays {
+                        Some(StayFigures {
+                            sum_days: row.try_get(width + 1)?,
+                            max_days: row.try_get(width + 2)?,
+                            median_days: row.try_get(width + 3)?,
+                            p90_days: row.try_get(width + 4)?,
+                        })
+                    } else {
+                        None
+                    };
+                    Ok(CountRow {
+                        key,
+                        youths: row.try_get(width)?,
+                        stay,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(query_error("read person counts"))?
+        });
+        // Without groups, an empty population gives one row of zeros; say "nothing" instead.
+        Ok(Ok(rows.into_iter().filter(|r| r.youths > 0).collect()))
+    }
+}
