@@ -93,6 +93,32 @@ fn bad_values_name_place_key_and_reason() {
         "environment variable ZICHT_LIMITS_MAX_CELLS: key `limits.max_cells`: must be a whole number"
     );
 
+    // Privacy settings may be raised, never lowered below the network floor.
+    let lowered = dir.path().join("lowered.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    std::fs::write(
+        &lowered,
+        format!("{text}\n[privacy]\nrounding_base = 5\nmin_cell_count = 3\n"),
+    )
+    .unwrap();
+    let line = text.lines().count() + 4;
+    assert_eq!(
+        load_with(&lowered, &moved).unwrap_err().to_string(),
+        format!(
+            "{}:{line}: key `privacy.min_cell_count`: 3 is below the network floor of 5; a region may only raise it",
+            lowered.display()
+        )
+    );
+    let mut raised = moved.clone();
+    raised.insert("ZICHT_PRIVACY_MIN_CELL_COUNT", "15".to_owned());
+    let config = load_with(&lowered, &raised).unwrap();
+    assert_eq!(config.settings.disclosure.settings.min_cell_count, 15);
+    assert_eq!(config.settings.disclosure.settings.rounding_base, 5);
+    assert_eq!(
+        config.settings.disclosure.region,
+        Some(zicht_model::Region::Drenthe)
+    );
+
     let mut missing = env.clone();
     missing.insert("ZICHT_TLS_CERT", "/nonexistent/drenthe.pem".to_owned());
     let error = load_with(&example, &missing).unwrap_err();

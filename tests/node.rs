@@ -504,3 +504,95 @@ async fn health_and_reflection_answer() {
         "{names:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_counts_leave_only_after_disclosure_control() {
+    let policy = format!(
+        "{POLICY}\n[[grant]]\nrole = \"analyst:drenthe\"\ntemplates = [\"youth_in_care\", \"transition18\"]\npurposes = [\"bovenregionale-sturing\"]\ngroup_by = [\"stay_group\", \"origin_region\", \"toekomstplan\"]\nquota_per_minute = 1000\n"
+    );
+    let f = spawn_node(&policy, Limits::default()).await;
+    let channel = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
+    let mut client = pb::inway_client::InwayClient::new(channel);
+
+    let mut request = query(
+        "youth_in_care",
+        "bovenregionale-sturing",
+        &["origin_region", "stay_group"],
+    );
+    request.get_mut().scope = Some(pb::query_request::Scope::Period(pb::Period {
+        from: Some(pb::Date {
+            year: 2024,
+            month: 1,
+            day: 1,
+        }),
+        to: Some(pb::Date {
+            year: 2024,
+            month: 12,
+            day: 31,
+        }),
+    }));
+    let result = client.query(request).await.unwrap().into_inner();
+    // Every combination is listed (drenthe and onbekend x four stay groups), zeros too.
+    assert_eq!(result.rows.len(), 8, "{result:?}");
+    let mut released = 0;
+    for row in &result.rows {
+        match row.count.as_ref().unwrap().value.as_ref().unwrap() {
+            pb::cell_value::Value::Exact(n) => {
+                assert!(*n >= 10, "{row:?}");
+                released += 1;
+            }
+            pb::cell_value::Value::Small(small) => assert_eq!(small.threshold, 10),
+            pb::cell_value::Value::Suppressed(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(released >= 2, "{result:?}");
+    let youths = f
+        .db
+        .scalar("SELECT COUNT(DISTINCT youth_id) FROM placements WHERE start_date <= '2024-12-31' AND (end_date IS NULL OR end_date >= '2024-01-01')")
+        .await;
+    assert_eq!(
+        result.total.unwrap().value,
+        Some(pb::cell_value::Value::Exact(youths as u64))
+    );
+    assert!(result
+        .rules_applied
+        .iter()
+        .any(|r| r == "min-cell-count 10"));
+
+    // No checks at all on that day: refused by the population floor, naming only the rule.
+    let mut request = query("transition18", "bovenregionale-sturing", &["toekomstplan"]);
+    request.get_mut().scope = Some(pb::query_request::Scope::Peildatum(pb::Date {
+        year: 1990,
+        month: 1,
+        day: 1,
+    }));
+    let status = client.query(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "refused by disclosure control: population-floor: the query covers fewer than 10 youths"
+    );
+    assert_eq!(
+        f.db.strings("SELECT template || ' ' || outcome FROM release_log ORDER BY entry_id")
+            .await,
+        vec![
+            "youth_in_care released".to_owned(),
+            "transition18 refused: population-floor".to_owned()
+        ]
+    );
+    let ledger =
+        f.db.scalar("SELECT COUNT(*) FROM privacy_ledger WHERE requester = '00000098000000000001'")
+            .await;
+    assert_eq!(ledger, released + 1, "the total and every released cell");
+
+    let settings = client
+        .get_disclosure_settings(pb::DisclosureSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(settings.min_cell_count, 10);
+    assert_eq!(settings.min_cell_count_floor, 5);
+    assert_eq!(settings.protection_width, 5);
+    assert!(settings.secondary_suppression);
+}

@@ -3,7 +3,9 @@
 
 mod demo;
 mod node;
+mod output;
 mod progress;
+mod query;
 
 use std::path::PathBuf;
 
@@ -46,6 +48,18 @@ enum Command {
     /// Policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run a template on a region's own database under disclosure control and print the
+    /// protected result (table, JSON or CSV).
+    Query(query::QueryArgs),
+    /// Disclosure control.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PrivacyCommand {
+    /// Show the disclosure settings a node enforces, next to the network floor.
+    Settings(query::Target),
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +154,10 @@ fn parse_table(text: &str) -> Result<Table, String> {
         .ok_or_else(|| "must be one of placements, capacity, transition18, consents".to_owned())
 }
 
+fn parse_region(text: &str) -> Result<Region, String> {
+    Region::parse(text).map_err(|error| error.to_string())
+}
+
 fn parse_regions(text: &str) -> Result<Vec<Region>, String> {
     if text == "all" {
         return Ok(Region::ALL.to_vec());
@@ -174,6 +192,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(PolicyCommand::Check { file, manifest }) => {
             policy_check(&file, manifest.as_deref())
         }
+        Command::Query(args) => query::run(args).await,
+        Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Summary(args) => {
             let store = Store::open(&args.database).await.context("open database")?;
             let summary = store.summary().await?;

@@ -147,3 +147,104 @@ fn unknown_region_suggests_the_closest() {
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("closest valid code is `friesland`"));
 }
+
+#[test]
+fn query_prints_protected_results_as_table_json_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "3");
+    let database = dir.path().join("twente.db");
+    let database = database.to_str().unwrap();
+    let files: Vec<String> = zicht_synth_files()
+        .iter()
+        .map(|f| dir.path().join("twente").join(f).display().to_string())
+        .collect();
+    let mut import = vec!["import", "--database", database];
+    import.extend(files.iter().map(String::as_str));
+    assert!(zicht(&import).status.success());
+
+    let query = |format: &str| {
+        let output = zicht(&[
+            "query",
+            "youth_in_care",
+            "--database",
+            database,
+            "--region",
+            "twente",
+            "--purpose",
+            "bovenregionale-sturing",
+            "--period",
+            "2024",
+            "--by",
+            "origin_region",
+            "--by",
+            "stay_group",
+            "--format",
+            format,
+        ]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let table = query("table");
+    assert!(
+        table.starts_with("youth_in_care (v1)\norigin_region  stay_group"),
+        "{table}"
+    );
+    assert!(
+        table.contains("\nrules: population-floor 10; min-cell-count 10"),
+        "{table}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&query("json")).unwrap();
+    let total = json["total"]["value"].as_u64().unwrap();
+    assert!(table.contains(&format!("\ntotal: {total}\n")), "{table}");
+    assert_eq!(json["rows"].as_array().unwrap().len(), 8);
+    let csv = query("csv");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("origin_region,stay_group,youths"));
+    assert_eq!(lines.count(), 8);
+    // Small cells are marked, never printed as numbers below the threshold.
+    for line in csv.lines().skip(1) {
+        let count = line.rsplit(',').next().unwrap();
+        assert!(
+            count == "<10" || count == "x" || count.parse::<u64>().unwrap() >= 10,
+            "{line}"
+        );
+    }
+
+    // A refusal names the rule and exits non-zero.
+    let refused = zicht(&[
+        "query",
+        "transition18",
+        "--database",
+        database,
+        "--purpose",
+        "18plus-monitoring",
+        "--peildatum",
+        "1990-01-01",
+    ]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        text(&refused.stderr).trim(),
+        "error: refused: population-floor: the query covers fewer than 10 youths"
+    );
+    let wrong = zicht(&[
+        "query",
+        "flows",
+        "--database",
+        database,
+        "--purpose",
+        "bovenregionale-sturing",
+        "--period",
+        "2024",
+        "--by",
+        "stay_group",
+    ]);
+    assert!(text(&wrong.stderr).contains("--by: flows cannot use stay_group; it allows flow_kind, care_type, origin_region, outflow_destination, outflow_profile"), "{}", text(&wrong.stderr));
+
+    let settings = zicht(&["privacy", "settings"]);
+    assert!(settings.status.success());
+    assert!(
+        text(&settings.stdout).contains("min_cell_count                       10        5"),
+        "{}",
+        text(&settings.stdout)
+    );
+}

@@ -14,7 +14,7 @@ use zicht_store::{
 };
 
 /// What a node enforces when it releases person counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Disclosure {
     /// The disclosure settings (checked against the network floor when loaded).
     pub settings: Settings,
@@ -22,15 +22,6 @@ pub struct Disclosure {
     /// (and any other origin present), since under the woonplaatsbeginsel a region holds its
     /// own youths. `None` lists every region.
     pub region: Option<Region>,
-}
-
-impl Default for Disclosure {
-    fn default() -> Self {
-        Disclosure {
-            settings: Settings::default(),
-            region: None,
-        }
-    }
 }
 
 /// A result ready to leave, and the populations to record in the ledger when it does.

@@ -161,6 +161,12 @@ pub fn protect(
         }
     }
 
+    if !status.contains(&Status::Exact) {
+        // Protecting the small cells hid every other one.
+        return Err(Refusal::NoReleasableCell {
+            threshold: settings.min_cell_count,
+        });
+    }
     let base = u64::from(settings.rounding_base);
     let round = |n: u64| (n + base / 2).checked_div(base).map_or(n, |q| q * base);
     let cells: Vec<Cell> = status

@@ -1,0 +1,244 @@
+//! `zicht query`: run a template on the node's own database, under the same disclosure control
+//! a peer gets, and print the protected result. `zicht privacy settings`: what a node enforces.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use zicht_model::{parse_date, CodeList, Dimension, Purpose, Region, Template};
+use zicht_node::{execute, Disclosure};
+use zicht_proto::v1 as pb;
+use zicht_store::{ReleaseEntry, Store};
+
+use crate::output::{render, Format};
+
+/// Where a local query runs and what it enforces.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// A node configuration file: its database, its region and its [privacy] settings.
+    #[arg(long, conflicts_with_all = ["database", "region"])]
+    config: Option<PathBuf>,
+    /// Database (SQLite path, sqlite://PATH or postgres://...; never printed), with the
+    /// default privacy settings.
+    #[arg(long, env = "ZICHT_DATABASE_URL")]
+    database: Option<String>,
+    /// The region whose data the database holds (origin_region then lists it and onbekend).
+    #[arg(long, value_parser = crate::parse_region)]
+    region: Option<Region>,
+}
+
+impl Target {
+    /// The database URL and the disclosure rules.
+    fn resolve(&self) -> anyhow::Result<(Option<String>, Disclosure)> {
+        match &self.config {
+            Some(path) => {
+                let environment = |name: &str| std::env::var(name).ok();
+                let config = zicht_node::config::load(path, &environment)?;
+                Ok((config.database, config.settings.disclosure))
+            }
+            None => Ok((
+                self.database.clone(),
+                Disclosure {
+                    settings: zicht_privacy::Settings::default(),
+                    region: self.region,
+                },
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Template: capacity, youth_in_care, flows, length_of_stay or transition18.
+    template: String,
+    #[command(flatten)]
+    target: Target,
+    /// Purpose from the register (doelbinding), e.g. capaciteitsmonitoring.
+    #[arg(long)]
+    purpose: String,
+    /// Period: a year (2024) or FROM..TO in ISO dates (youth_in_care, flows, length_of_stay).
+    #[arg(long)]
+    period: Option<String>,
+    /// Reference date YYYY-MM-DD (capacity, transition18).
+    #[arg(long)]
+    peildatum: Option<String>,
+    /// Keep only DIMENSION=VALUE[,VALUE...]; repeatable.
+    #[arg(long = "filter", value_name = "DIMENSION=VALUES")]
+    filters: Vec<String>,
+    /// Group by a dimension; repeat for more, in order.
+    #[arg(long = "by", value_name = "DIMENSION")]
+    group_by: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
+    let date = parse_date(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    Ok(zicht_node::execute::from_date(date))
+}
+
+fn period(text: &str) -> anyhow::Result<pb::Period> {
+    let (from, to) = match text.split_once("..") {
+        Some((from, to)) => (from.to_owned(), to.to_owned()),
+        None if text.len() == 4 && text.chars().all(|c| c.is_ascii_digit()) => {
+            (format!("{text}-01-01"), format!("{text}-12-31"))
+        }
+        None => bail!("--period: give a year (2024) or FROM..TO (2024-01-01..2024-06-30)"),
+    };
+    Ok(pb::Period {
+        from: Some(date(&from, "--period")?),
+        to: Some(date(&to, "--period")?),
+    })
+}
+
+fn dimension(template: Template, text: &str, option: &str) -> anyhow::Result<Dimension> {
+    let dimension = Dimension::parse(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))?;
+    if !template.dimensions().contains(&dimension) {
+        let allowed: Vec<&str> = template.dimensions().iter().map(|d| d.code()).collect();
+        bail!(
+            "{option}: {template} cannot use {dimension}; it allows {}",
+            allowed.join(", ")
+        );
+    }
+    Ok(dimension)
+}
+
+/// Runs `zicht query`.
+pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
+    let template = Template::parse(&args.template).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let purpose = Purpose::parse(&args.purpose).map_err(|e| anyhow::anyhow!("--purpose: {e}"))?;
+    let group_by = args
+        .group_by
+        .iter()
+        .map(|d| dimension(template, d, "--by"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut filters = Vec::new();
+    for filter in &args.filters {
+        let Some((name, values)) = filter.split_once('=') else {
+            bail!("--filter: write DIMENSION=VALUE[,VALUE...]");
+        };
+        let dimension = dimension(template, name, "--filter")?;
+        filters.push(pb::Filter {
+            dimension: dimension.code().to_owned(),
+            values: values.split(',').map(|v| v.trim().to_owned()).collect(),
+        });
+    }
+    let scope = match (&args.period, &args.peildatum) {
+        (Some(text), None) => Some(pb::query_request::Scope::Period(period(text)?)),
+        (None, Some(text)) => Some(pb::query_request::Scope::Peildatum(date(
+            text,
+            "--peildatum",
+        )?)),
+        (Some(_), Some(_)) => bail!("give --period or --peildatum, not both"),
+        (None, None) => match template {
+            Template::Capacity | Template::Transition18 => bail!("{template} needs --peildatum"),
+            _ => bail!("{template} needs --period"),
+        },
+    };
+    let request = pb::QueryRequest {
+        template: template.code().to_owned(),
+        template_version: template.version(),
+        purpose: purpose.code().to_owned(),
+        scope,
+        filters,
+        group_by: group_by.iter().map(|d| d.code().to_owned()).collect(),
+        consent_recipient: String::new(),
+    };
+
+    let (database, disclosure) = args.target.resolve()?;
+    let Some(database) = database else {
+        bail!("give --database (or ZICHT_DATABASE_URL) or --config of a regional node");
+    };
+    let store = Store::open(&database).await.context("open database")?;
+    const REQUESTER: &str = "local";
+    let outcome = execute(
+        &store,
+        &disclosure,
+        template,
+        &request,
+        &group_by,
+        REQUESTER,
+        zicht_node::today(),
+    )
+    .await;
+    // The same log and ledger as a peer's query: the printed result may be passed on.
+    let entry = ReleaseEntry {
+        peer_id: REQUESTER.to_owned(),
+        role: REQUESTER.to_owned(),
+        template: template.code().to_owned(),
+        purpose: purpose.code().to_owned(),
+        group_by: request.group_by.join(","),
+        outcome: match &outcome {
+            Ok(_) => "released".to_owned(),
+            Err(zicht_node::ExecuteError::Refused(refusal)) => {
+                format!("refused: {}", refusal.rule())
+            }
+            Err(_) => "refused: invalid".to_owned(),
+        },
+        result_rows: outcome.as_ref().map_or(0, |r| r.result.rows.len() as i64),
+    };
+    let ledger = outcome.as_ref().map_or(&[][..], |r| &r.ledger[..]);
+    store
+        .record_release(&entry, ledger)
+        .await
+        .context("write the release log; nothing is shown")?;
+    match outcome {
+        Ok(released) => {
+            print!("{}", render(&released.result, args.format));
+            Ok(())
+        }
+        Err(zicht_node::ExecuteError::Store(error)) => {
+            Err(anyhow::Error::new(error).context("run the query"))
+        }
+        Err(error) => bail!("refused: {error}"),
+    }
+}
+
+/// Runs `zicht privacy settings`.
+pub fn settings(target: &Target) -> anyhow::Result<()> {
+    let (_, disclosure) = target.resolve()?;
+    let settings = disclosure.settings;
+    let floor = zicht_privacy::Settings::FLOOR;
+    println!("{:<30} {:>8} {:>8}", "setting", "enforced", "floor");
+    let rows = [
+        (
+            "min_cell_count",
+            settings.min_cell_count,
+            floor.min_cell_count,
+        ),
+        (
+            "protection_width",
+            settings.protection_width,
+            floor.protection_width,
+        ),
+        ("rounding_base", settings.rounding_base, floor.rounding_base),
+        (
+            "population_floor",
+            settings.population_floor,
+            floor.population_floor,
+        ),
+        (
+            "differencing_window_days",
+            settings.differencing_window_days,
+            floor.differencing_window_days,
+        ),
+        (
+            "dominance_min_contributors",
+            settings.dominance_min_contributors,
+            floor.dominance_min_contributors,
+        ),
+    ];
+    for (name, value, floor) in rows {
+        println!("{name:<30} {value:>8} {floor:>8}");
+    }
+    println!(
+        "{:<30} {:>8} {:>8}",
+        "dominance_max_share_percent",
+        settings.dominance_max_share_percent,
+        format!("<= {}", floor.dominance_max_share_percent)
+    );
+    println!("secondary suppression is always on; capacity is facility data and released exactly");
+    println!("rules: {}", settings.rules().join("; "));
+    Ok(())
+}

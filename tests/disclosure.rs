@@ -1,0 +1,254 @@
+//! Disclosure control end to end on the node's query path, on both backends: the differencing
+//! guard refuses pairs of queries that differ by one youth (by filter, by period edge, by
+//! group-by) and lets legitimate repeats through; refusals name the rule, never a cell.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use zicht_model::{Dimension, Region, Template};
+use zicht_node::{execute, Disclosure, ExecuteError, Released};
+use zicht_privacy::Refusal;
+use zicht_proto::v1 as pb;
+use zicht_store::import::{import_file, ImportOptions};
+use zicht_store::{ReleaseEntry, Store};
+use zicht_testkit::both_backends;
+
+/// 67 youths in care in 2021, all in drenthe pleegzorg: 25 ots, 11 voogdij, 1 vrijwillig and
+/// 30 strafrechtelijk, one of whom left care on 1 January 2021.
+async fn fixture(store: &Store) {
+    let mut csv = String::from("youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_type,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile\n");
+    let mut youth = 0;
+    for (legal_basis, count) in [
+        ("ots", 25),
+        ("voogdij", 11),
+        ("vrijwillig", 1),
+        ("strafrechtelijk", 30),
+    ] {
+        for i in 0..count {
+            youth += 1;
+            let end = if legal_basis == "strafrechtelijk" && i == 0 {
+                "2021-01-01,thuis,"
+            } else {
+                ",,"
+            };
+            csv.push_str(&format!(
+                "Y{youth},2008-01-01,drenthe,Assen,P,Assen,drenthe,pleegzorg,,{legal_basis},2020-06-01,{end}\n"
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("placements.csv");
+    std::fs::write(&path, csv).unwrap();
+    import_file(store, &path, None, ImportOptions::default(), &mut ())
+        .await
+        .unwrap();
+}
+
+fn date(year: i32, month: i32, day: i32) -> pb::Date {
+    pb::Date { year, month, day }
+}
+
+fn request(from: pb::Date, filters: &[&str], group_by: &[Dimension]) -> pb::QueryRequest {
+    pb::QueryRequest {
+        template: "youth_in_care".to_owned(),
+        template_version: 1,
+        purpose: "bovenregionale-sturing".to_owned(),
+        scope: Some(pb::query_request::Scope::Period(pb::Period {
+            from: Some(from),
+            to: Some(date(2021, 12, 31)),
+        })),
+        filters: if filters.is_empty() {
+            Vec::new()
+        } else {
+            vec![pb::Filter {
+                dimension: "legal_basis".to_owned(),
+                values: filters.iter().map(|v| v.to_string()).collect(),
+            }]
+        },
+        group_by: group_by.iter().map(|d| d.to_string()).collect(),
+        consent_recipient: String::new(),
+    }
+}
+
+/// Runs the query for `requester` and records what was released, as the node does.
+async fn ask(
+    store: &Store,
+    requester: &str,
+    query: pb::QueryRequest,
+) -> Result<Released, ExecuteError> {
+    let group_by: Vec<Dimension> = query
+        .group_by
+        .iter()
+        .map(|d| zicht_model::CodeList::parse(d).unwrap())
+        .collect();
+    let disclosure = Disclosure {
+        region: Some(Region::Drenthe),
+        ..Disclosure::default()
+    };
+    let outcome = execute(
+        store,
+        &disclosure,
+        Template::YouthInCare,
+        &query,
+        &group_by,
+        requester,
+        zicht_node::today(),
+    )
+    .await;
+    if let Ok(released) = &outcome {
+        let entry = ReleaseEntry {
+            peer_id: requester.to_owned(),
+            role: "test".to_owned(),
+            template: "youth_in_care".to_owned(),
+            purpose: query.purpose.clone(),
+            group_by: query.group_by.join(","),
+            outcome: "released".to_owned(),
+            result_rows: released.result.rows.len() as i64,
+        };
+        store
+            .record_release(&entry, &released.ledger)
+            .await
+            .unwrap();
+    }
+    outcome
+}
+
+fn refused_by(outcome: Result<Released, ExecuteError>) -> Refusal {
+    match outcome {
+        Err(ExecuteError::Refused(refusal)) => refusal,
+        Err(other) => panic!("{other}"),
+        Ok(released) => panic!("released {:?}", released.result),
+    }
+}
+
+fn total(released: &Released) -> u64 {
+    match released
+        .result
+        .total
+        .as_ref()
+        .and_then(|c| c.value.as_ref())
+    {
+        Some(pb::cell_value::Value::Exact(n)) => *n,
+        other => panic!("{other:?}"),
+    }
+}
+
+const DIFFERENCING: Refusal = Refusal::Differencing { threshold: 10 };
+
+both_backends!(
+    differing_by_one_youth_through_a_filter_is_refused,
+    |db| async move {
+        fixture(&db.store).await;
+        let start = date(2021, 1, 1);
+        let both = ask(
+            &db.store,
+            "a",
+            request(start, &["voogdij", "vrijwillig"], &[]),
+        )
+        .await;
+        assert_eq!(total(&both.unwrap()), 12);
+        let one = ask(&db.store, "a", request(start, &["voogdij"], &[])).await;
+        assert_eq!(refused_by(one), DIFFERENCING);
+        // Another requester never saw the first result.
+        let other = ask(&db.store, "b", request(start, &["voogdij"], &[])).await;
+        assert_eq!(total(&other.unwrap()), 11);
+    }
+);
+
+both_backends!(
+    differing_by_one_youth_at_a_period_edge_is_refused,
+    |db| async move {
+        fixture(&db.store).await;
+        let year = ask(&db.store, "a", request(date(2021, 1, 1), &[], &[])).await;
+        assert_eq!(total(&year.unwrap()), 67);
+        let later = ask(&db.store, "a", request(date(2021, 1, 2), &[], &[])).await;
+        assert_eq!(refused_by(later), DIFFERENCING);
+        let error = ask(&db.store, "a", request(date(2021, 1, 2), &[], &[]))
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+        error,
+        "differencing: the result differs from an earlier result released to you by fewer than 10 youths"
+    );
+    }
+);
+
+both_backends!(
+    differing_by_one_youth_through_a_grouping_is_refused,
+    |db| async move {
+        fixture(&db.store).await;
+        let start = date(2021, 1, 1);
+        // Grouped by legal basis, the lone vrijwillig youth is protected by hiding ots (25, the
+        // cheapest cell that can shift by 5); voogdij (11) could only shift by 1 and is released.
+        let grouped = ask(
+            &db.store,
+            "b",
+            request(start, &[], &[Dimension::LegalBasis]),
+        )
+        .await;
+        let cells: Vec<String> = grouped
+            .unwrap()
+            .result
+            .rows
+            .iter()
+            .map(|r| format!("{}={:?}", r.key[0], r.count.as_ref().unwrap().value))
+            .collect();
+        assert!(
+            cells.contains(&"voogdij=Some(Exact(11))".to_owned()),
+            "{cells:?}"
+        );
+        assert!(cells.contains(&"ots=Some(Suppressed(Suppressed))".to_owned()));
+        // Having seen voogdij + vrijwillig = 12, the grouped table would give voogdij = 11.
+        let both = ask(
+            &db.store,
+            "a",
+            request(start, &["voogdij", "vrijwillig"], &[]),
+        )
+        .await;
+        assert!(both.is_ok());
+        let grouped = ask(
+            &db.store,
+            "a",
+            request(start, &[], &[Dimension::LegalBasis]),
+        )
+        .await;
+        assert_eq!(refused_by(grouped), DIFFERENCING);
+    }
+);
+
+both_backends!(
+    legitimate_repeats_and_other_periods_are_answered,
+    |db| async move {
+        fixture(&db.store).await;
+        let start = date(2021, 1, 1);
+        for _ in 0..3 {
+            let again = ask(
+                &db.store,
+                "a",
+                request(start, &[], &[Dimension::LegalBasis]),
+            )
+            .await;
+            assert!(again.is_ok(), "the same query again reveals nothing new");
+        }
+        let total_again = ask(&db.store, "a", request(start, &[], &[])).await;
+        assert_eq!(total(&total_again.unwrap()), 67);
+        // A filter whose complement within the region is 1 to 9 youths is refused on its own.
+        let almost_all = ask(
+            &db.store,
+            "c",
+            request(start, &["ots", "voogdij", "strafrechtelijk"], &[]),
+        )
+        .await;
+        assert_eq!(
+            refused_by(almost_all),
+            Refusal::ComplementFloor { floor: 10 }
+        );
+        let tiny = ask(&db.store, "c", request(start, &["vrijwillig"], &[])).await;
+        assert_eq!(refused_by(tiny), Refusal::PopulationFloor { floor: 10 });
+        // The ledger is in the database: a new connection remembers it.
+        let reopened = Store::connect(&db.url).await.unwrap();
+        let later = ask(&reopened, "a", request(date(2021, 1, 2), &[], &[])).await;
+        assert_eq!(refused_by(later), DIFFERENCING);
+    }
+);
