@@ -5,11 +5,11 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use zicht_model::{Dimension, Region, Template};
-use zicht_node::{execute, Disclosure, ExecuteError, Released};
+use zicht_node::{execute, log_outcome, Call, Disclosure, ExecuteError, Released};
 use zicht_privacy::Refusal;
 use zicht_proto::v1 as pb;
 use zicht_store::import::{import_file, ImportOptions};
-use zicht_store::{ReleaseEntry, Store};
+use zicht_store::Store;
 use zicht_testkit::both_backends;
 
 /// 67 youths in care in 2021, all in drenthe pleegzorg: 25 ots, 11 voogdij, 1 vrijwillig and
@@ -84,31 +84,25 @@ async fn ask(
         region: Some(Region::Drenthe),
         ..Disclosure::default()
     };
-    let outcome = execute(
+    let call = Call {
         store,
-        &disclosure,
-        Template::YouthInCare,
-        &query,
-        &group_by,
+        disclosure: &disclosure,
+        template: Template::YouthInCare,
+        query: &query,
+        group_by: &group_by,
         requester,
-        zicht_node::today(),
+        today: zicht_node::today(),
+    };
+    let outcome = execute(&call).await;
+    log_outcome(
+        store,
+        requester,
+        "test",
+        &query,
+        outcome.as_ref().map_err(|e| e.rule()),
     )
-    .await;
-    if let Ok(released) = &outcome {
-        let entry = ReleaseEntry {
-            peer_id: requester.to_owned(),
-            role: "test".to_owned(),
-            template: "youth_in_care".to_owned(),
-            purpose: query.purpose.clone(),
-            group_by: query.group_by.join(","),
-            outcome: "released".to_owned(),
-            result_rows: released.result.rows.len() as i64,
-        };
-        store
-            .record_release(&entry, &released.ledger)
-            .await
-            .unwrap();
-    }
+    .await
+    .unwrap();
     outcome
 }
 

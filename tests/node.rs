@@ -519,18 +519,9 @@ async fn person_counts_leave_only_after_disclosure_control() {
         "bovenregionale-sturing",
         &["origin_region", "stay_group"],
     );
-    request.get_mut().scope = Some(pb::query_request::Scope::Period(pb::Period {
-        from: Some(pb::Date {
-            year: 2024,
-            month: 1,
-            day: 1,
-        }),
-        to: Some(pb::Date {
-            year: 2024,
-            month: 12,
-            day: 31,
-        }),
-    }));
+    request.get_mut().scope = Some(pb::query_request::Scope::Period(
+        zicht_node::execute::calendar_year(2024),
+    ));
     let result = client.query(request).await.unwrap().into_inner();
     // Every combination is listed (drenthe and onbekend x four stay groups), zeros too.
     assert_eq!(result.rows.len(), 8, "{result:?}");

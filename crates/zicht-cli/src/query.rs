@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use zicht_model::{parse_date, CodeList, Dimension, Purpose, Region, Template};
-use zicht_node::{execute, Disclosure};
+use zicht_node::{execute, log_outcome, Call, Disclosure};
 use zicht_proto::v1 as pb;
-use zicht_store::{ReleaseEntry, Store};
+use zicht_store::Store;
 
 use crate::output::{render, Format};
 
@@ -82,7 +82,8 @@ fn period(text: &str) -> anyhow::Result<pb::Period> {
     let (from, to) = match text.split_once("..") {
         Some((from, to)) => (from.to_owned(), to.to_owned()),
         None if text.len() == 4 && text.chars().all(|c| c.is_ascii_digit()) => {
-            (format!("{text}-01-01"), format!("{text}-12-31"))
+            let year = text.parse().context("--period: a year")?;
+            return Ok(zicht_node::execute::calendar_year(year));
         }
         None => bail!("--period: give a year (2024) or FROM..TO (2024-01-01..2024-06-30)"),
     };
@@ -152,37 +153,26 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     };
     let store = Store::open(&database).await.context("open database")?;
     const REQUESTER: &str = "local";
-    let outcome = execute(
-        &store,
-        &disclosure,
+    let call = Call {
+        store: &store,
+        disclosure: &disclosure,
         template,
-        &request,
-        &group_by,
-        REQUESTER,
-        zicht_node::today(),
-    )
-    .await;
-    // The same log and ledger as a peer's query: the printed result may be passed on.
-    let entry = ReleaseEntry {
-        peer_id: REQUESTER.to_owned(),
-        role: REQUESTER.to_owned(),
-        template: template.code().to_owned(),
-        purpose: purpose.code().to_owned(),
-        group_by: request.group_by.join(","),
-        outcome: match &outcome {
-            Ok(_) => "released".to_owned(),
-            Err(zicht_node::ExecuteError::Refused(refusal)) => {
-                format!("refused: {}", refusal.rule())
-            }
-            Err(_) => "refused: invalid".to_owned(),
-        },
-        result_rows: outcome.as_ref().map_or(0, |r| r.result.rows.len() as i64),
+        query: &request,
+        group_by: &group_by,
+        requester: REQUESTER,
+        today: zicht_node::today(),
     };
-    let ledger = outcome.as_ref().map_or(&[][..], |r| &r.ledger[..]);
-    store
-        .record_release(&entry, ledger)
-        .await
-        .context("write the release log; nothing is shown")?;
+    let outcome = execute(&call).await;
+    // The same log and ledger as a peer's query: the printed result may be passed on.
+    log_outcome(
+        &store,
+        REQUESTER,
+        REQUESTER,
+        &request,
+        outcome.as_ref().map_err(|e| e.rule()),
+    )
+    .await
+    .context("write the release log; nothing is shown")?;
     match outcome {
         Ok(released) => {
             print!("{}", render(&released.result, args.format));

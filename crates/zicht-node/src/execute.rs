@@ -10,7 +10,8 @@ use zicht_model::{CareType, CodeList, Dimension, NaiveDate, Region, Template};
 use zicht_privacy::{differencing, magnitudes, protect, Cell, Magnitudes, Scope, Settings, Table};
 use zicht_proto::v1 as pb;
 use zicht_store::{
-    CountQuery, CountRow, CountScope, LedgerEntry, Store, StoreError, UnsupportedDimension,
+    CountQuery, CountRow, CountScope, LedgerEntry, ReleaseEntry, Store, StoreError,
+    UnsupportedDimension,
 };
 
 /// What a node enforces when it releases person counts.
@@ -50,25 +51,87 @@ pub enum ExecuteError {
     Store(#[source] StoreError),
 }
 
-/// Runs `query` (already checked against limits and policy) for `requester` on `today`.
-pub async fn execute(
-    store: &Store,
-    disclosure: &Disclosure,
-    template: Template,
-    query: &pb::QueryRequest,
-    group_by: &[Dimension],
-    requester: &str,
-    today: NaiveDate,
-) -> Result<Released, ExecuteError> {
-    match template {
-        Template::Capacity => capacity(store, query, group_by).await,
-        Template::ConsentedRecords => Err(ExecuteError::NotExecutable(template)),
-        _ => {
-            person_counts(
-                store, disclosure, template, query, group_by, requester, today,
-            )
-            .await
+impl ExecuteError {
+    /// The short name of what refused, for the release log.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            ExecuteError::Invalid(_) => "limit-or-invalid",
+            ExecuteError::Refused(refusal) => refusal.rule(),
+            ExecuteError::NotExecutable(_) => "not-executable",
+            ExecuteError::Store(_) => "store-error",
         }
+    }
+}
+
+/// One template call on a node's own data.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The node's store.
+    pub store: &'a Store,
+    /// What the node enforces.
+    pub disclosure: &'a Disclosure,
+    /// The template (already checked against limits and policy).
+    pub template: Template,
+    /// The request as it came.
+    pub query: &'a pb::QueryRequest,
+    /// Its group-by dimensions, checked against the template.
+    pub group_by: &'a [Dimension],
+    /// Whose ledger the differencing guard reads and extends (a PeerID, or `local`).
+    pub requester: &'a str,
+    /// The day of the release, for the ledger's window.
+    pub today: NaiveDate,
+}
+
+/// Runs a template call: the template's SQL, then disclosure control for person counts.
+pub async fn execute(call: &Call<'_>) -> Result<Released, ExecuteError> {
+    match call.template {
+        Template::Capacity => capacity(call.store, call.query, call.group_by).await,
+        Template::ConsentedRecords => Err(ExecuteError::NotExecutable(call.template)),
+        _ => person_counts(call).await,
+    }
+}
+
+/// Writes the release log entry of one request and, when something is released, its ledger
+/// rows, in one transaction. Call it before the answer leaves; an error means it must not.
+/// `outcome` is the released result or the name of the refusing rule.
+pub async fn log_outcome(
+    store: &Store,
+    requester: &str,
+    role: &str,
+    query: &pb::QueryRequest,
+    outcome: Result<&Released, &str>,
+) -> Result<(), StoreError> {
+    // The request's own strings may be anything: logged shortened, never echoed to callers.
+    let short = |text: &str| text.chars().take(64).collect::<String>();
+    let entry = ReleaseEntry {
+        peer_id: requester.to_owned(),
+        role: role.to_owned(),
+        template: short(&query.template),
+        purpose: short(&query.purpose),
+        group_by: short(&query.group_by.join(",")),
+        outcome: match outcome {
+            Ok(_) => "released".to_owned(),
+            Err(rule) => format!("refused: {rule}"),
+        },
+        result_rows: outcome.map_or(0, |r| r.result.rows.len() as i64),
+    };
+    let ledger = outcome.map_or(&[][..], |r| &r.ledger[..]);
+    store.record_release(&entry, ledger).await
+}
+
+/// A calendar year as a period.
+pub fn calendar_year(year: i32) -> pb::Period {
+    pb::Period {
+        from: Some(pb::Date {
+            year,
+            month: 1,
+            day: 1,
+        }),
+        to: Some(pb::Date {
+            year,
+            month: 12,
+            day: 31,
+        }),
     }
 }
 
@@ -291,15 +354,16 @@ fn domain(
     values
 }
 
-async fn person_counts(
-    store: &Store,
-    disclosure: &Disclosure,
-    template: Template,
-    query: &pb::QueryRequest,
-    group_by: &[Dimension],
-    requester: &str,
-    today: NaiveDate,
-) -> Result<Released, ExecuteError> {
+async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
+    let Call {
+        store,
+        disclosure,
+        template,
+        query,
+        group_by,
+        requester,
+        today,
+    } = *call;
     let settings = &disclosure.settings;
     let filters = filters(template, query)?;
     let (scope, from, to) = count_scope(template, query)?;

@@ -8,6 +8,6 @@ pub mod server;
 pub mod service;
 pub mod tls;
 
-pub use execute::{execute, Disclosure, ExecuteError, Released};
+pub use execute::{execute, log_outcome, Call, Disclosure, ExecuteError, Released};
 pub use server::{start, NodeSettings, PeerInfo, RunningNode, StartError};
 pub use service::{today, Limits};

@@ -10,9 +10,9 @@ use governor::{Quota, RateLimiter};
 use tonic::{Request, Response, Status};
 use zicht_model::{CodeList, Dimension, NaiveDate, PeerId, PeerIdentity, Purpose, Template};
 use zicht_proto::v1 as pb;
-use zicht_store::{ReleaseEntry, Store};
+use zicht_store::Store;
 
-use crate::execute::{execute, Disclosure, ExecuteError, Released};
+use crate::execute::{execute, log_outcome, Call, Disclosure, ExecuteError, Released};
 use crate::policy::{Denied, Policy};
 use crate::server::PeerInfo;
 
@@ -377,16 +377,17 @@ impl Inway {
         let Some(store) = &self.store else {
             return Err(Refusal::NotExecutable(checked.template));
         };
-        Ok(execute(
+        let requester = identity.peer_id.to_string();
+        let call = Call {
             store,
-            &self.disclosure,
-            checked.template,
-            request.get_ref(),
-            &checked.group_by,
-            &identity.peer_id.to_string(),
-            today(),
-        )
-        .await?)
+            disclosure: &self.disclosure,
+            template: checked.template,
+            query: request.get_ref(),
+            group_by: &checked.group_by,
+            requester: &requester,
+            today: today(),
+        };
+        Ok(execute(&call).await?)
     }
 }
 
@@ -429,22 +430,15 @@ impl pb::inway_server::Inway for Inway {
         let outcome = self.answer(&identity, &request).await;
         // Logged before anything leaves, the answer or the refusal; no log, no answer.
         if let Some(store) = &self.store {
-            let query = request.get_ref();
-            let short = |text: &str| text.chars().take(64).collect::<String>();
-            let entry = ReleaseEntry {
-                peer_id: identity.peer_id.to_string(),
-                role: identity.role.uri(),
-                template: short(&query.template),
-                purpose: short(&query.purpose),
-                group_by: short(&query.group_by.join(",")),
-                outcome: match &outcome {
-                    Ok(_) => "released".to_owned(),
-                    Err(refusal) => format!("refused: {}", refusal.rule()),
-                },
-                result_rows: outcome.as_ref().map_or(0, |r| r.result.rows.len() as i64),
-            };
-            let ledger = outcome.as_ref().map_or(&[][..], |r| &r.ledger[..]);
-            if let Err(error) = store.record_release(&entry, ledger).await {
+            let logged = log_outcome(
+                store,
+                &identity.peer_id.to_string(),
+                &identity.role.uri(),
+                request.get_ref(),
+                outcome.as_ref().map_err(Refusal::rule),
+            )
+            .await;
+            if let Err(error) = logged {
                 eprintln!("zicht node: {}", anyhow_chain(&error));
                 return Err(Status::unavailable(
                     "the node could not write its release log; nothing was released",

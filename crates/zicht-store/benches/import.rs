@@ -33,16 +33,8 @@ fn line(label: &str, elapsed: Duration, rows: u64, baseline: Option<Duration>) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let size: u64 = std::env::var("ZICHT_BENCH_PLACEMENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let config = zicht_synth::Config {
-        placements: Some(size),
-        ..zicht_synth::Config::new(Region::AmsterdamAmstelland, 1)
-    };
-    zicht_synth::generate_to_dir(&config, dir.path()).unwrap();
+    let size = zicht_testkit::bench_region(dir.path());
     let csv = dir.path().join("placements.csv");
     let bytes = std::fs::metadata(&csv).unwrap().len();
     println!(

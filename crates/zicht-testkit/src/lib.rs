@@ -17,6 +17,26 @@ use zicht_store::{Backend, Store};
 /// Environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_URL_VAR: &str = "ZICHT_TEST_POSTGRES_URL";
 
+/// A whole number from the environment variable `name`, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Writes the benchmarks' synthetic region into `dir`: Amsterdam-Amstelland, seed 1, with
+/// `ZICHT_BENCH_PLACEMENTS` placements (default 1,000,000). Returns that number.
+pub fn bench_region(dir: &std::path::Path) -> u64 {
+    let size = env_number("ZICHT_BENCH_PLACEMENTS", 1_000_000);
+    let config = zicht_synth::Config {
+        placements: Some(size),
+        ..zicht_synth::Config::new(zicht_model::Region::AmsterdamAmstelland, 1)
+    };
+    zicht_synth::generate_to_dir(&config, dir).unwrap();
+    size
+}
+
 /// The admin URL of the test PostgreSQL server; panics with what to do when it is not set.
 pub fn postgres_admin_url() -> String {
     std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {

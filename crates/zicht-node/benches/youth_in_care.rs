@@ -1,0 +1,153 @@
+//! `youth_in_care` grouped by origin region x stay group over generated placements, through
+//! zicht's whole local query path (request checks, SQL built from the template, disclosure
+//! control, differencing guard against the ledger, the durable release log and ledger write),
+//! next to the same query written by hand and run directly on the same database, in the same
+//! run. On SQLite and, when `ZICHT_TEST_POSTGRES_URL` is set, PostgreSQL.
+//!
+//! `cargo bench -p zicht-node --bench youth_in_care`; `ZICHT_BENCH_PLACEMENTS` sets the size
+//! (default 1,000,000), `ZICHT_BENCH_ROUNDS` the measured rounds (default 7).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use zicht_model::{Dimension, Region, Template};
+use zicht_node::{execute, log_outcome, Call, Disclosure};
+use zicht_proto::v1 as pb;
+use zicht_store::import::import_file;
+use zicht_store::Backend;
+use zicht_testkit::TestDb;
+
+/// The same semantics by hand: each youth in care in 2024 once, with their most recent
+/// placement, counted per origin region and stay group.
+const HAND_WRITTEN: &str =
+    "SELECT origin_region, CASE care_type WHEN 'pleegzorg' THEN 'pleegzorg' \
+    WHEN 'jeugdhulp_plus' THEN 'jeugdhulp_plus' WHEN 'ambulant_intensief' THEN 'ambulant' \
+    ELSE 'andere_verblijfzorg' END AS stay_group, COUNT(*) AS youths FROM (\
+    SELECT origin_region, care_type, ROW_NUMBER() OVER (PARTITION BY youth_id \
+    ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements \
+    WHERE start_date <= '2024-12-31' AND (end_date IS NULL OR end_date >= '2024-01-01')) u \
+    WHERE rn = 1 GROUP BY 1, 2";
+
+fn request() -> pb::QueryRequest {
+    pb::QueryRequest {
+        template: "youth_in_care".to_owned(),
+        template_version: 1,
+        purpose: "bovenregionale-sturing".to_owned(),
+        scope: Some(pb::query_request::Scope::Period(
+            zicht_node::execute::calendar_year(2024),
+        )),
+        filters: Vec::new(),
+        group_by: vec!["origin_region".to_owned(), "stay_group".to_owned()],
+        consent_recipient: String::new(),
+    }
+}
+
+/// The sum of the hand-written query's counts (to check both agree).
+async fn hand_written(url: &str, backend: Backend) -> (Duration, i64) {
+    macro_rules! run {
+        ($connection:ty) => {{
+            let mut connection = <$connection>::connect(url).await.unwrap();
+            if backend == Backend::Sqlite {
+                // The store's page cache, for a like-for-like baseline.
+                sqlx::query("PRAGMA cache_size = -65536")
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            let started = Instant::now();
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(HAND_WRITTEN)
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+            (started.elapsed(), rows.iter().map(|r| r.2).sum())
+        }};
+    }
+    match backend {
+        Backend::Sqlite => run!(sqlx::SqliteConnection),
+        Backend::Postgres => run!(sqlx::PgConnection),
+    }
+}
+
+async fn through_zicht(db: &TestDb) -> (Duration, u64) {
+    let query = request();
+    let group_by = [Dimension::OriginRegion, Dimension::StayGroup];
+    let disclosure = Disclosure {
+        region: Some(Region::AmsterdamAmstelland),
+        ..Disclosure::default()
+    };
+    let call = Call {
+        store: &db.store,
+        disclosure: &disclosure,
+        template: Template::YouthInCare,
+        query: &query,
+        group_by: &group_by,
+        requester: "bench",
+        today: zicht_node::today(),
+    };
+    let started = Instant::now();
+    let released = execute(&call).await.unwrap();
+    log_outcome(&db.store, "bench", "bench", &query, Ok(&released))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    let total = match released.result.total.and_then(|c| c.value) {
+        Some(pb::cell_value::Value::Exact(n)) => n,
+        other => panic!("{other:?}"),
+    };
+    (elapsed, total)
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+async fn measure(backend: Backend, dir: &std::path::Path, rounds: usize) {
+    let db = TestDb::new(backend).await;
+    import_file(
+        &db.store,
+        &dir.join("placements.csv"),
+        None,
+        Default::default(),
+        &mut (),
+    )
+    .await
+    .unwrap();
+    // Warm both paths once (page cache, statement cache).
+    let (_, expected) = hand_written(&db.url, backend).await;
+    let (_, total) = through_zicht(&db).await;
+    assert_eq!(total as i64, expected, "both count the same youths");
+    let (mut hand, mut zicht) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        hand.push(hand_written(&db.url, backend).await.0);
+        zicht.push(through_zicht(&db).await.0);
+    }
+    let (hand, zicht) = (median(hand), median(zicht));
+    println!(
+        "{backend:<8} hand-written SQL {:>8.1} ms   zicht query path {:>8.1} ms   ratio {:.2}x   ({expected} youths)",
+        hand.as_secs_f64() * 1e3,
+        zicht.as_secs_f64() * 1e3,
+        zicht.as_secs_f64() / hand.as_secs_f64()
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rounds = zicht_testkit::env_number("ZICHT_BENCH_ROUNDS", 7) as usize;
+    let dir = tempfile::tempdir().unwrap();
+    let size = zicht_testkit::bench_region(dir.path());
+    println!(
+        "youth_in_care 2024 by origin_region x stay_group: {size} placements, median of {rounds} rounds\n"
+    );
+    measure(Backend::Sqlite, dir.path(), rounds).await;
+    if std::env::var(zicht_testkit::POSTGRES_URL_VAR).is_ok() {
+        measure(Backend::Postgres, dir.path(), rounds).await;
+    } else {
+        println!(
+            "postgres: skipped (set {})",
+            zicht_testkit::POSTGRES_URL_VAR
+        );
+    }
+}
