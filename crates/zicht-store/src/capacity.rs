@@ -72,10 +72,7 @@ impl Store {
                 .map_err(query_error("query capacity"))?
                 .into_iter()
                 .map(|row| -> Result<CapacityRow, sqlx::Error> {
-                    let mut key = Vec::with_capacity(width);
-                    for i in 0..width {
-                        key.push(row.try_get::<String, _>(i)?);
-                    }
+                    let key = crate::read_key(&row, width)?;
                     Ok(CapacityRow {
                         key,
                         facilities: row.try_get(width)?,

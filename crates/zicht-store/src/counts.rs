@@ -450,10 +450,7 @@ impl Store {
                 .map_err(query_error("query person counts"))?
                 .into_iter()
                 .map(|row| -> Result<CountRow, sqlx::Error> {
-                    let mut key = Vec::with_capacity(width);
-                    for i in 0..width {
-                        key.push(row.try_get::<String, _>(i)?);
-                    }
+                    let key = crate::read_key(&row, width)?;
                     let stay = if stays {
                         Some(StayFigures {
                             sum_days: row.try_get(width + 1)?,

@@ -81,6 +81,16 @@ pub enum StoreError {
     },
 }
 
+/// The first `width` columns of a result row: a grouped result's key, as text.
+pub(crate) fn read_key<R>(row: &R, width: usize) -> Result<Vec<String>, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    (0..width).map(|i| row.try_get::<String, _>(i)).collect()
+}
+
 /// Builds a [`StoreError::Query`] for `map_err`.
 pub(crate) fn query_error(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { action, source }
