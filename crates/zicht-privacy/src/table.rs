@@ -149,10 +149,14 @@ pub fn protect(
             threshold: settings.min_cell_count,
         });
     }
+    let active: Vec<usize> = (0..table.shape.len())
+        .filter(|&j| table.shape[j] > 1)
+        .collect();
+    let margins = Margins::of(table, &active);
     for index in 0..table.counts.len() {
         if status[index] == Status::Primary && table.counts[index] > 0 {
-            let corners =
-                cheapest_box(table, &status, index, settings).ok_or(Refusal::CannotProtect)?;
+            let corners = cheapest_box(table, &status, &margins, index, settings)
+                .ok_or(Refusal::CannotProtect)?;
             for corner in corners {
                 if status[corner] == Status::Exact {
                     status[corner] = Status::Secondary;
@@ -201,21 +205,51 @@ pub fn protect(
 }
 
 /// A box around cell `a`: its other corners, and the range of shifts `[low, high]` of `a`
-/// that keep each of them within what the attacker knows of it.
+/// that keep each of them, and every margin the shift moves, within what the attacker knows.
 struct Box_ {
     corners: Vec<usize>,
     low: i64,
     high: i64,
     /// Youths in corners that are still released (they would be hidden).
     cost: u64,
+    /// Whether the box moves margins (it spans fewer dimensions than the table has).
+    moves_margins: bool,
+}
+
+/// Every margin of the table: for each non-empty set of collapsed dimensions, the sums, keyed
+/// by the coordinates with the collapsed ones set to `usize::MAX`.
+struct Margins(std::collections::HashMap<Vec<usize>, u64>);
+
+impl Margins {
+    fn of(table: &Table, active: &[usize]) -> Margins {
+        let mut sums = std::collections::HashMap::new();
+        for collapsed in 1u32..(1 << active.len()) {
+            for (index, &count) in table.counts.iter().enumerate() {
+                let key = collapse(table.coordinates(index), active, collapsed);
+                *sums.entry(key).or_insert(0) += count;
+            }
+        }
+        Margins(sums)
+    }
+}
+
+/// `coordinates` with the active dimensions in `collapsed` (bits over `active`) collapsed.
+fn collapse(mut coordinates: Vec<usize>, active: &[usize], collapsed: u32) -> Vec<usize> {
+    for (bit, &j) in active.iter().enumerate() {
+        if collapsed & (1 << bit) != 0 {
+            coordinates[j] = usize::MAX;
+        }
+    }
+    coordinates
 }
 
 /// The corners that protect cell `a` at least `protection_width` wide while hiding the fewest
-/// youths that are still released: one box if one suffices, else boxes that share no corner
-/// but `a`, whose shifts add up. `None` when no combination does.
+/// youths that are still released: one box if one suffices, else full boxes that share no
+/// corner but `a`, whose shifts add up. `None` when no combination does.
 fn cheapest_box(
     table: &Table,
     status: &[Status],
+    margins: &Margins,
     a: usize,
     settings: &Settings,
 ) -> Option<Vec<usize>> {
@@ -225,7 +259,7 @@ fn cheapest_box(
     // What `<threshold` already tells about `a`, as a range of shifts.
     let (own_low, own_high) = (-value, threshold - 1 - value);
     let within = |low: i64, high: i64| high.min(own_high) - low.max(own_low);
-    let mut boxes = boxes_around(table, status, a, threshold);
+    let mut boxes = boxes_around(table, status, margins, a, threshold);
     let single = boxes
         .iter()
         .filter(|b| within(b.low, b.high) >= width)
@@ -233,8 +267,9 @@ fn cheapest_box(
     if let Some(best) = single {
         return Some(best.corners.clone());
     }
-    // Several boxes: cheapest youths hidden per unit of shift first.
-    boxes.retain(|b| b.high > b.low);
+    // Several full boxes (they move no margin, so their shifts are independent): cheapest
+    // youths hidden per unit of shift first.
+    boxes.retain(|b| !b.moves_margins && b.high > b.low);
     boxes.sort_by(|x, y| {
         let per = |b: &Box_| b.cost as f64 / (b.high - b.low) as f64;
         per(x).total_cmp(&per(y))
@@ -255,72 +290,103 @@ fn cheapest_box(
     None
 }
 
-/// Every box around `a`: one alternative value per dimension that has one.
-fn boxes_around(table: &Table, status: &[Status], a: usize, threshold: i64) -> Vec<Box_> {
+/// Every box around `a`: a non-empty set of the dimensions that have alternative values, and
+/// one alternative value for each of them. A box over every such dimension moves no margin; a
+/// box over fewer moves the margins that keep its dimensions, which works only where those
+/// margins are small (the attacker knows them as `<threshold`, not exactly).
+fn boxes_around(
+    table: &Table,
+    status: &[Status],
+    margins: &Margins,
+    a: usize,
+    threshold: i64,
+) -> Vec<Box_> {
     let origin = table.coordinates(a);
     let active: Vec<usize> = (0..table.shape.len())
         .filter(|&j| table.shape[j] > 1)
         .collect();
+    let all = (1u32 << active.len()) - 1;
     let mut boxes = Vec::new();
-    if active.is_empty() {
-        return boxes;
-    }
-    let alternative = |j: usize, k: usize| if k < origin[j] { k } else { k + 1 };
-    let corner_count = 1usize << active.len();
-    // An odometer over the alternative values.
-    let mut choice: Vec<usize> = vec![0; active.len()];
-    let mut coordinates = origin.clone();
-    loop {
-        let (mut low, mut high) = (i64::MIN, i64::MAX);
-        let mut cost = 0u64;
-        let mut corners = Vec::with_capacity(corner_count - 1);
-        for mask in 1..corner_count {
-            for (bit, &j) in active.iter().enumerate() {
-                coordinates[j] = if mask & (1 << bit) != 0 {
-                    alternative(j, choice[bit])
-                } else {
-                    origin[j]
-                };
-            }
-            let corner = table.index(&coordinates);
-            let x = table.counts[corner] as i64;
-            // What the attacker knows of this corner once the box is suppressed.
-            let (lo, hi) = match status[corner] {
-                Status::Primary => (0, threshold - 1),
-                Status::Exact | Status::Secondary => (threshold, i64::MAX),
-            };
-            // Corners an even number of steps from `a` move with it, odd ones against it.
-            if mask.count_ones() % 2 == 0 {
-                low = low.max(lo - x);
-                high = high.min(hi.saturating_sub(x));
-            } else {
-                low = low.max(x.saturating_sub(hi));
-                high = high.min(x - lo);
-            }
-            if status[corner] == Status::Exact {
-                cost += x as u64;
-            }
-            corners.push(corner);
-        }
-        boxes.push(Box_ {
-            corners,
-            low,
-            high,
-            cost,
-        });
-        let mut bit = 0;
+    for spanned in 1..=all {
+        let dims: Vec<usize> = (0..active.len())
+            .filter(|bit| spanned & (1 << bit) != 0)
+            .collect();
+        // Margins the box moves: those that collapse only dimensions it does not span.
+        let free = all & !spanned;
+        let moved: Vec<u32> = (1..=free).filter(|m| m & !free == 0).collect();
+        let alternative =
+            |bit: usize, k: usize| if k < origin[active[bit]] { k } else { k + 1 };
+        let mut choice: Vec<usize> = vec![0; dims.len()];
         loop {
-            if bit == active.len() {
-                return boxes;
+            let mut candidate = Box_ {
+                corners: Vec::with_capacity((1 << dims.len()) - 1),
+                low: i64::MIN,
+                high: i64::MAX,
+                cost: 0,
+                moves_margins: !moved.is_empty(),
+            };
+            for mask in 0..(1usize << dims.len()) {
+                let mut coordinates = origin.clone();
+                for (i, &bit) in dims.iter().enumerate() {
+                    if mask & (1 << i) != 0 {
+                        coordinates[active[bit]] = alternative(bit, choice[i]);
+                    }
+                }
+                // Corners an even number of steps from `a` move with it, odd ones against it.
+                let along = mask.count_ones() % 2 == 0;
+                let mut bound = |x: i64, lo: i64, hi: i64| {
+                    if along {
+                        candidate.low = candidate.low.max(lo - x);
+                        candidate.high = candidate.high.min(hi.saturating_sub(x));
+                    } else {
+                        candidate.low = candidate.low.max(x.saturating_sub(hi));
+                        candidate.high = candidate.high.min(x - lo);
+                    }
+                };
+                for &collapsed in &moved {
+                    let key = collapse(coordinates.clone(), &active, collapsed);
+                    let m = margins.0.get(&key).copied().unwrap_or(0) as i64;
+                    // A margin of at least the threshold is known exactly: it cannot move.
+                    let hi = if m >= threshold { m } else { threshold - 1 };
+                    let lo = if m >= threshold { m } else { 0 };
+                    bound(m, lo, hi);
+                }
+                if mask != 0 {
+                    let corner = table.index(&coordinates);
+                    let x = table.counts[corner] as i64;
+                    // What the attacker knows of this corner once the box is suppressed.
+                    let (lo, hi) = match status[corner] {
+                        Status::Primary => (0, threshold - 1),
+                        Status::Exact | Status::Secondary => (threshold, i64::MAX),
+                    };
+                    bound(x, lo, hi);
+                    if status[corner] == Status::Exact {
+                        candidate.cost += x as u64;
+                    }
+                    candidate.corners.push(corner);
+                }
             }
-            choice[bit] += 1;
-            if choice[bit] < table.shape[active[bit]] - 1 {
+            if candidate.high > candidate.low {
+                boxes.push(candidate);
+            }
+            let mut i = 0;
+            loop {
+                if i == dims.len() {
+                    break;
+                }
+                choice[i] += 1;
+                if choice[i] < table.shape[active[dims[i]]] - 1 {
+                    break;
+                }
+                choice[i] = 0;
+                i += 1;
+            }
+            if i == dims.len() {
                 break;
             }
-            choice[bit] = 0;
-            bit += 1;
         }
     }
+    boxes
 }
 
 #[cfg(test)]

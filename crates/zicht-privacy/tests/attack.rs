@@ -1,7 +1,8 @@
 //! Property tests of disclosure control against an attacker who knows the algorithm, every
-//! released cell and, stronger than any release, every margin of the table exactly. The attacker
-//! bounds each suppressed cell by linear programming over everything consistent with what was
-//! released (the `attack()` of sdcTable).
+//! released cell, the total and every margin of the table (each can be asked as a query of its
+//! own): exactly where it reaches the threshold, as `<threshold` where it does not, as its own
+//! query releases it. The attacker bounds each suppressed cell by linear programming over
+//! everything consistent with that (the `attack()` of sdcTable).
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem, Variable};
 use proptest::prelude::*;
@@ -52,8 +53,15 @@ fn attack(table: &Table, protected: &Protected, target: usize) -> (f64, f64) {
                     }
                 }
                 let margin: f64 = cells.iter().map(|&i| table.counts()[i] as f64).sum();
-                if !terms.is_empty() {
+                if terms.is_empty() {
+                    continue;
+                }
+                if margin >= threshold {
                     problem.add_constraint(terms, ComparisonOp::Eq, margin - known);
+                } else {
+                    // A small margin is released as `<threshold` by its own query.
+                    problem.add_constraint(terms.clone(), ComparisonOp::Ge, -known);
+                    problem.add_constraint(terms, ComparisonOp::Le, threshold - 1.0 - known);
                 }
             }
         }
