@@ -64,8 +64,8 @@ fn lines(result: &pb::ProtectedResult) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The footer lines: the total and the rules.
-fn footer(result: &pb::ProtectedResult) -> Vec<String> {
+/// The footer lines: the total, what the marks mean, and the rules.
+pub fn footer(result: &pb::ProtectedResult) -> Vec<String> {
     let mut footer = vec![format!("total: {}", cell_text(result.total.as_ref()))];
     let marks: Vec<&str> = result
         .rows

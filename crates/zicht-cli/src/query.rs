@@ -176,6 +176,12 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     match outcome {
         Ok(released) => {
             print!("{}", render(&released.result, args.format));
+            if args.format == Format::Csv {
+                // CSV stays machine-readable; the footer goes to the terminal.
+                for line in crate::output::footer(&released.result) {
+                    eprintln!("{line}");
+                }
+            }
             Ok(())
         }
         Err(zicht_node::ExecuteError::Store(error)) => {

@@ -162,7 +162,7 @@ fn query_prints_protected_results_as_table_json_and_csv() {
     import.extend(files.iter().map(String::as_str));
     assert!(zicht(&import).status.success());
 
-    let query = |format: &str| {
+    let query_output = |format: &str| {
         let output = zicht(&[
             "query",
             "youth_in_care",
@@ -182,8 +182,9 @@ fn query_prints_protected_results_as_table_json_and_csv() {
             format,
         ]);
         assert!(output.status.success(), "{}", text(&output.stderr));
-        text(&output.stdout)
+        output
     };
+    let query = |format: &str| text(&query_output(format).stdout);
     let table = query("table");
     assert!(
         table.starts_with("youth_in_care (v1)\norigin_region  stay_group"),
@@ -197,7 +198,9 @@ fn query_prints_protected_results_as_table_json_and_csv() {
     let total = json["total"]["value"].as_u64().unwrap();
     assert!(table.contains(&format!("\ntotal: {total}\n")), "{table}");
     assert_eq!(json["rows"].as_array().unwrap().len(), 8);
-    let csv = query("csv");
+    let csv_output = query_output("csv");
+    assert!(text(&csv_output.stderr).contains("rules: population-floor 10"));
+    let csv = text(&csv_output.stdout);
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("origin_region,stay_group,youths"));
     assert_eq!(lines.count(), 8);

@@ -314,8 +314,7 @@ fn boxes_around(
         // Margins the box moves: those that collapse only dimensions it does not span.
         let free = all & !spanned;
         let moved: Vec<u32> = (1..=free).filter(|m| m & !free == 0).collect();
-        let alternative =
-            |bit: usize, k: usize| if k < origin[active[bit]] { k } else { k + 1 };
+        let alternative = |bit: usize, k: usize| if k < origin[active[bit]] { k } else { k + 1 };
         let mut choice: Vec<usize> = vec![0; dims.len()];
         loop {
             let mut candidate = Box_ {
