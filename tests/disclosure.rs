@@ -246,3 +246,52 @@ both_backends!(
         assert_eq!(refused_by(later), DIFFERENCING);
     }
 );
+
+both_backends!(
+    length_of_stay_figures_need_enough_youths_and_no_dominant_one,
+    |db| async move {
+        // Stays ended in 2021: twelve in pleegzorg of 30 days but one of 2,000 (86% of the
+        // days); twelve in a gezinshuis of 100 days each.
+        let mut csv = String::from("youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_type,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile\n");
+        for i in 0..12 {
+            let start = if i == 0 { "2015-07-15" } else { "2021-05-01" };
+            csv.push_str(&format!("P{i},2008-01-01,drenthe,Assen,P,Assen,drenthe,pleegzorg,,ots,{start},2021-05-31,thuis,\n"));
+            csv.push_str(&format!("G{i},2008-01-01,drenthe,Assen,P,Assen,drenthe,gezinshuis,,ots,2021-03-01,2021-06-09,thuis,\n"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("placements.csv");
+        std::fs::write(&path, csv).unwrap();
+        import_file(&db.store, &path, None, ImportOptions::default(), &mut ())
+            .await
+            .unwrap();
+        let mut query = request(date(2021, 1, 1), &[], &[Dimension::StayGroup]);
+        query.template = "length_of_stay".to_owned();
+        let call = Call {
+            store: &db.store,
+            disclosure: &Disclosure::default(),
+            template: Template::LengthOfStay,
+            query: &query,
+            group_by: &[Dimension::StayGroup],
+            requester: "a",
+            today: zicht_node::today(),
+        };
+        let released = execute(&call).await.unwrap().result;
+        let figures = |group: &str| -> Vec<Option<f64>> {
+            let row = released.rows.iter().find(|r| r.key[0] == group).unwrap();
+            row.statistics.iter().map(|s| s.value).collect()
+        };
+        assert_eq!(
+            figures("andere_verblijfzorg"),
+            [Some(100.0), Some(100.0), Some(100.0)]
+        );
+        assert_eq!(
+            figures("pleegzorg"),
+            [None, None, None],
+            "one youth dominates"
+        );
+        assert!(released
+            .rules_applied
+            .iter()
+            .any(|r| r == "dominance: at least 10 youths, none over 50% of the days"));
+    }
+);
