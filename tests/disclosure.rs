@@ -238,6 +238,16 @@ both_backends!(
             refused_by(almost_all),
             Refusal::ComplementFloor { floor: 10 }
         );
+        // Grouping by a filtered dimension lists only the values asked for.
+        let two = ask(
+            &db.store,
+            "d",
+            request(start, &["strafrechtelijk", "ots"], &[Dimension::LegalBasis]),
+        )
+        .await
+        .unwrap();
+        let keys: Vec<&str> = two.result.rows.iter().map(|r| r.key[0].as_str()).collect();
+        assert_eq!(keys, ["ots", "strafrechtelijk"]);
         let tiny = ask(&db.store, "c", request(start, &["vrijwillig"], &[])).await;
         assert_eq!(refused_by(tiny), Refusal::PopulationFloor { floor: 10 });
         // The ledger is in the database: a new connection remembers it.

@@ -328,15 +328,26 @@ fn narrowed(scope: Scope, dimension: Dimension, values: BTreeSet<String>) -> Sco
 }
 
 /// Every value of `dimension` a grouped result lists: its domain (for `origin_region`, the
-/// node's own region and `onbekend`) plus anything present in the data.
+/// node's own region and `onbekend`; for a filtered dimension, the values asked for) plus
+/// anything present in the data.
 fn domain(
     dimension: Dimension,
     region: Option<Region>,
+    filters: &[(Dimension, Vec<String>)],
     rows: &[CountRow],
     i: usize,
 ) -> Vec<String> {
-    let mut values: Vec<String> = match (dimension, region) {
-        (Dimension::OriginRegion, Some(region)) => {
+    let filtered = filters.iter().find(|(d, _)| *d == dimension);
+    let mut values: Vec<String> = match (dimension, region, filtered) {
+        // A filtered dimension lists the values asked for, in domain order.
+        (_, _, Some((_, allowed))) => dimension
+            .domain()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| allowed.iter().any(|a| a == v))
+            .map(str::to_owned)
+            .collect(),
+        (Dimension::OriginRegion, Some(region), None) => {
             vec![region.code().to_owned(), "onbekend".to_owned()]
         }
         _ => dimension
@@ -402,7 +413,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
     let domains: Vec<Vec<String>> = group_by
         .iter()
         .enumerate()
-        .map(|(i, &d)| domain(d, disclosure.region, &rows, i))
+        .map(|(i, &d)| domain(d, disclosure.region, &filters, &rows, i))
         .collect();
     let shape: Vec<usize> = domains.iter().map(Vec::len).collect();
     let cells: usize = shape.iter().product();

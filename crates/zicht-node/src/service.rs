@@ -1,6 +1,7 @@
 //! The peer-facing `Inway` service: limits, then policy (who, template, purpose, granularity),
 //! then quota, then the template. Every refusal has one status kind, mapped in [`Refusal`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -189,7 +190,7 @@ pub struct Inway {
     pub(crate) disclosure: Disclosure,
     /// Held from reading a requester's ledger until the release is recorded, so two
     /// concurrent queries cannot both pass the differencing guard against the same past.
-    release_lock: tokio::sync::Mutex<()>,
+    release_locks: std::sync::Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Inway {
@@ -204,13 +205,24 @@ impl Inway {
             limits,
             store,
             disclosure: Disclosure::default(),
-            release_lock: tokio::sync::Mutex::new(()),
+            release_locks: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// The same service enforcing `disclosure`.
     pub fn with_disclosure(self, disclosure: Disclosure) -> Inway {
         Inway { disclosure, ..self }
+    }
+}
+
+impl Inway {
+    /// The lock of one requester's ledger (other requesters' queries run beside it).
+    fn release_lock(&self, requester: PeerId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .release_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(requester).or_default().clone()
     }
 }
 
@@ -423,7 +435,7 @@ impl pb::inway_server::Inway for Inway {
         let identity = identity(&request)?;
         // Person counts consult and extend the requester's ledger: one release at a time.
         let _serial = if request.get_ref().template != Template::Capacity.code() {
-            Some(self.release_lock.lock().await)
+            Some(self.release_lock(identity.peer_id).lock_owned().await)
         } else {
             None
         };
