@@ -250,6 +250,11 @@ both_backends!(
         assert_eq!(keys, ["ots", "strafrechtelijk"]);
         let tiny = ask(&db.store, "c", request(start, &["vrijwillig"], &[])).await;
         assert_eq!(refused_by(tiny), Refusal::PopulationFloor { floor: 10 });
+        // A ledger entry that cannot be read back fails closed.
+        db.execute("UPDATE privacy_ledger SET filters = 'unreadable' WHERE requester = 'd'")
+            .await;
+        let unreadable = ask(&db.store, "d", request(start, &[], &[])).await;
+        assert!(matches!(unreadable, Err(ExecuteError::CorruptLedger)));
         // The ledger is in the database: a new connection remembers it.
         let reopened = Store::connect(&db.url).await.unwrap();
         let later = ask(&reopened, "a", request(date(2021, 1, 2), &[], &[])).await;

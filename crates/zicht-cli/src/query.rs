@@ -114,6 +114,13 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         .iter()
         .map(|d| dimension(template, d, "--by"))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let limits = zicht_node::Limits::default();
+    if group_by.len() > limits.max_group_by {
+        bail!(
+            "--by: at most {} dimensions, as a node allows",
+            limits.max_group_by
+        );
+    }
     let mut filters = Vec::new();
     for filter in &args.filters {
         let Some((name, values)) = filter.split_once('=') else {

@@ -49,6 +49,9 @@ pub enum ExecuteError {
     /// The store failed.
     #[error("the node could not run the query")]
     Store(#[source] StoreError),
+    /// A ledger entry cannot be read back; the guard fails closed.
+    #[error("the node's privacy ledger holds an entry it cannot read; nothing was released")]
+    CorruptLedger,
 }
 
 impl ExecuteError {
@@ -59,6 +62,7 @@ impl ExecuteError {
             ExecuteError::Refused(refusal) => refusal.rule(),
             ExecuteError::NotExecutable(_) => "not-executable",
             ExecuteError::Store(_) => "store-error",
+            ExecuteError::CorruptLedger => "ledger-error",
         }
     }
 }
@@ -458,18 +462,19 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
         .await
         .map_err(ExecuteError::Store)?
         .into_iter()
-        .filter_map(|entry| {
-            Some((
+        .map(|entry| {
+            Ok((
                 Scope {
                     template: entry.template,
                     from: day_number(entry.period_from),
                     to: day_number(entry.period_to),
-                    filters: Scope::parse_filters(&entry.filters)?,
+                    filters: Scope::parse_filters(&entry.filters)
+                        .ok_or(ExecuteError::CorruptLedger)?,
                 },
                 entry.population.max(0) as u64,
             ))
         })
-        .collect();
+        .collect::<Result<_, ExecuteError>>()?;
     differencing(&released, &earlier, settings.min_cell_count)?;
 
     let mut rules = protected.rules.clone();

@@ -70,6 +70,9 @@ pub enum Refusal {
     /// Disclosure control refused the result; the message names the rule, never a cell.
     #[error("refused by disclosure control: {0}")]
     Disclosure(zicht_privacy::Refusal),
+    /// A privacy ledger entry could not be read back; nothing is released.
+    #[error("the node's privacy ledger holds an entry it cannot read; nothing was released")]
+    CorruptLedger,
     /// The store failed; details go to the node's log, not to the caller.
     #[error("the node could not run the query")]
     Store(#[source] zicht_store::StoreError),
@@ -85,6 +88,7 @@ impl Refusal {
             Refusal::Quota { .. } => "quota",
             Refusal::NotExecutable(_) => "not-executable",
             Refusal::Disclosure(refusal) => refusal.rule(),
+            Refusal::CorruptLedger => "ledger-error",
             Refusal::Store(_) => "store-error",
         }
     }
@@ -97,6 +101,7 @@ impl From<ExecuteError> for Refusal {
             ExecuteError::Refused(refusal) => Refusal::Disclosure(refusal),
             ExecuteError::NotExecutable(template) => Refusal::NotExecutable(template),
             ExecuteError::Store(source) => Refusal::Store(source),
+            ExecuteError::CorruptLedger => Refusal::CorruptLedger,
         }
     }
 }
@@ -117,6 +122,7 @@ impl From<Refusal> for Status {
             }
             Refusal::NotExecutable(_) => Status::unimplemented(message),
             Refusal::Disclosure(_) => Status::failed_precondition(message),
+            Refusal::CorruptLedger => Status::internal(message),
             Refusal::Store(source) => {
                 eprintln!("zicht node: query failed: {:#}", anyhow_chain(&source));
                 Status::internal(message)
