@@ -57,13 +57,16 @@ pub async fn run(dir: &Path, seed: u64) -> anyhow::Result<()> {
         summaries.len(),
         elapsed.as_secs_f64()
     );
+    let drenthe = dir.join("drenthe").join("region.db");
     println!(
         "look inside one:  zicht summary --database {}",
-        dir.join("drenthe").join("region.db").display()
+        drenthe.display()
     );
     println!(
-        "not yet part of the demo: nodes over mutual TLS, disclosure control and federated queries"
+        "ask it under disclosure control:  zicht query youth_in_care --database {} --region drenthe --purpose bovenregionale-sturing --period 2024 --by origin_region --by stay_group",
+        drenthe.display()
     );
+    println!("not yet part of the demo: nodes over mutual TLS and federated queries");
     Ok(())
 }
 
