@@ -37,6 +37,14 @@ async fn fixture(limits: Limits) -> NodeFixture {
     spawn_node(POLICY, limits).await
 }
 
+/// An `Inway` client of the fixture's node as drenthe's analyst.
+async fn analyst_client(
+    f: &NodeFixture,
+) -> pb::inway_client::InwayClient<tonic::transport::Channel> {
+    let analyst = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
+    pb::inway_client::InwayClient::new(analyst)
+}
+
 fn query(template: &str, purpose: &str, group_by: &[&str]) -> tonic::Request<pb::QueryRequest> {
     let mut request = tonic::Request::new(pb::QueryRequest {
         template: template.to_owned(),
@@ -115,8 +123,7 @@ fn read_pair(paths: (std::path::PathBuf, std::path::PathBuf)) -> (Vec<u8>, Vec<u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_peer_is_served_exact_capacity() {
     let f = fixture(Limits::default()).await;
-    let channel = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
-    let mut client = pb::inway_client::InwayClient::new(channel);
+    let mut client = analyst_client(&f).await;
     let result = client
         .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
         .await
@@ -141,8 +148,7 @@ async fn a_valid_peer_is_served_exact_capacity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_is_logged_first_and_no_log_means_no_answer() {
     let f = fixture(Limits::default()).await;
-    let channel = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
-    let mut client = pb::inway_client::InwayClient::new(channel);
+    let mut client = analyst_client(&f).await;
     let released = client
         .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
         .await
@@ -398,8 +404,8 @@ async fn quota_exhaustion_is_resource_exhausted_with_retry_information() {
         .unwrap();
     assert!(retry > 0 && retry <= 20_000, "{retry}");
     // Another caller's quota is its own.
-    let analyst = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
-    pb::inway_client::InwayClient::new(analyst)
+    analyst_client(&f)
+        .await
         .query(query("capacity", "capaciteitsmonitoring", &[]))
         .await
         .unwrap();
@@ -412,8 +418,7 @@ async fn oversize_over_complex_and_deadline_less_requests_are_invalid_argument()
         ..Limits::default()
     };
     let f = fixture(limits).await;
-    let analyst = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
-    let mut client = pb::inway_client::InwayClient::new(analyst);
+    let mut client = analyst_client(&f).await;
     let check = |status: tonic::Status, expect: &str| {
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
         assert!(status.message().contains(expect), "{}", status.message());
@@ -511,8 +516,7 @@ async fn person_counts_leave_only_after_disclosure_control() {
         "{POLICY}\n[[grant]]\nrole = \"analyst:drenthe\"\ntemplates = [\"youth_in_care\", \"transition18\"]\npurposes = [\"bovenregionale-sturing\"]\ngroup_by = [\"stay_group\", \"origin_region\", \"toekomstplan\"]\nquota_per_minute = 1000\n"
     );
     let f = spawn_node(&policy, Limits::default()).await;
-    let channel = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
-    let mut client = pb::inway_client::InwayClient::new(channel);
+    let mut client = analyst_client(&f).await;
 
     let mut request = query(
         "youth_in_care",

@@ -478,10 +478,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
     differencing(&released, &earlier, settings.min_cell_count)?;
 
     let mut rules = protected.rules.clone();
-    rules.push(format!(
-        "differencing-guard {} days",
-        settings.differencing_window_days
-    ));
+    rules.push(settings.differencing_rule());
     let stays = template == Template::LengthOfStay;
     if stays {
         rules.push(format!(

@@ -140,16 +140,33 @@ impl Settings {
 
     /// The rules these settings apply to person counts, as named in results and logs.
     pub fn rules(&self) -> Vec<String> {
+        let mut rules = self.table_rules(true);
+        rules.push(self.differencing_rule());
+        rules
+    }
+
+    /// The rules [`crate::protect`] applied to one table; secondary suppression only when it
+    /// hid a cell.
+    pub(crate) fn table_rules(&self, suppressed: bool) -> Vec<String> {
         let mut rules = vec![
-            format!("min-cell-count {}", self.min_cell_count),
-            format!("secondary-suppression (width {})", self.protection_width),
             format!("population-floor {}", self.population_floor),
-            format!("differencing-guard {} days", self.differencing_window_days),
+            format!("min-cell-count {}", self.min_cell_count),
         ];
+        if suppressed {
+            rules.push(format!(
+                "secondary-suppression (width {})",
+                self.protection_width
+            ));
+        }
         if self.rounding_base > 0 {
             rules.push(format!("rounding base {}", self.rounding_base));
         }
         rules
+    }
+
+    /// The differencing guard, as named in results.
+    pub fn differencing_rule(&self) -> String {
+        format!("differencing-guard {} days", self.differencing_window_days)
     }
 }
 

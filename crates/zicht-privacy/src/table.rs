@@ -89,24 +89,6 @@ pub struct Protected {
     pub rules: Vec<String>,
 }
 
-impl Protected {
-    /// Cells that were hidden to protect others.
-    pub fn secondary(&self) -> usize {
-        self.cells
-            .iter()
-            .filter(|c| matches!(c, Cell::Suppressed))
-            .count()
-    }
-
-    /// Cells below the threshold.
-    pub fn small(&self) -> usize {
-        self.cells
-            .iter()
-            .filter(|c| matches!(c, Cell::Small))
-            .count()
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Exact,
@@ -152,7 +134,13 @@ pub fn protect(
     let active: Vec<usize> = (0..table.shape.len())
         .filter(|&j| table.shape[j] > 1)
         .collect();
-    let margins = Margins::of(table, &active);
+    let needs_protection =
+        (0..table.counts.len()).any(|i| status[i] == Status::Primary && table.counts[i] > 0);
+    let margins = if needs_protection {
+        Margins::of(table, &active)
+    } else {
+        Margins(Default::default())
+    };
     for index in 0..table.counts.len() {
         if status[index] == Status::Primary && table.counts[index] > 0 {
             let corners = cheapest_box(table, &status, &margins, index, settings)
@@ -182,19 +170,7 @@ pub fn protect(
             Status::Secondary => Cell::Suppressed,
         })
         .collect();
-    let mut rules = vec![
-        format!("population-floor {floor}"),
-        format!("min-cell-count {threshold}"),
-    ];
-    if cells.contains(&Cell::Suppressed) {
-        rules.push(format!(
-            "secondary-suppression (width {})",
-            settings.protection_width
-        ));
-    }
-    if base > 0 {
-        rules.push(format!("rounding base {base}"));
-    }
+    let rules = settings.table_rules(cells.contains(&Cell::Suppressed));
     Ok(Protected {
         cells,
         total: round(total),

@@ -46,11 +46,6 @@ pub struct LedgerEntry {
 }
 
 impl Store {
-    /// Appends one release log entry; an error means the answer must not leave.
-    pub async fn log_release(&self, entry: &ReleaseEntry) -> Result<(), StoreError> {
-        self.record_release(entry, &[]).await
-    }
-
     /// Appends one release log entry and the populations released with it, atomically; an
     /// error means the answer must not leave.
     pub async fn record_release(
