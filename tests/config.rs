@@ -41,9 +41,8 @@ fn every_example_node_config_loads() {
             load_with(&path, &tls_env(&pki, node)).unwrap_or_else(|e| panic!("{node}: {e}"));
         assert_eq!(config.node, node);
         assert_eq!(config.manifest.len(), 17);
-        assert_eq!(
-            config.database.is_some(),
-            matches!(node, NodeName::Region(_)),
+        assert!(
+            config.database.ends_with(&format!("{}.db", node.code())),
             "{node}"
         );
         assert!(!config.settings.policy.grants.is_empty(), "{node}");
@@ -135,14 +134,19 @@ fn bad_values_name_place_key_and_reason() {
     let config = load_with(&example, &listen).unwrap();
     assert_eq!(config.settings.listen.port(), 0);
 
-    let error = load_with(&deploy().join("nodes").join("jenn.toml"), &{
-        let mut env = tls_env(&pki, NodeName::Network(zicht_model::Network::Jenn));
-        env.insert("ZICHT_DATABASE_URL", "sqlite://x.db".to_owned());
-        env
-    })
-    .unwrap_err();
-    assert_eq!(
-        error.reason,
-        "network aggregator nodes hold no youth data; remove it"
-    );
+    // An aggregator's database holds only its release log, but it must have one.
+    let jenn = NodeName::Network(zicht_model::Network::Jenn);
+    let text = std::fs::read_to_string(deploy().join("nodes").join("jenn.toml")).unwrap();
+    let without = dir.path().join("jenn.toml");
+    std::fs::write(
+        &without,
+        text.lines()
+            .filter(|line| !line.starts_with("database"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let error = load_with(&without, &tls_env(&pki, jenn)).unwrap_err();
+    assert_eq!(error.key, "database");
+    assert!(error.reason.contains("release log"), "{error}");
 }

@@ -10,11 +10,10 @@ use zicht_store::Store;
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let environment = |name: &str| std::env::var(name).ok();
     let config = zicht_node::config::load(config_path, &environment)?;
-    let store = match &config.database {
-        Some(url) => Some(Store::open(url).await.context("open database")?),
-        None => None,
-    };
-    let node = zicht_node::start(config.settings.clone(), store).await?;
+    let store = Store::open(&config.database)
+        .await
+        .context("open database")?;
+    let node = zicht_node::start(config.settings.clone(), Some(store)).await?;
     println!(
         "zicht node {} listening on {} (mutual TLS 1.3; {} grant(s), default deny)",
         config.node,

@@ -34,7 +34,7 @@ impl Target {
             Some(path) => {
                 let environment = |name: &str| std::env::var(name).ok();
                 let config = zicht_node::config::load(path, &environment)?;
-                Ok((config.database, config.settings.disclosure))
+                Ok((Some(config.database), config.settings.disclosure))
             }
             None => Ok((
                 self.database.clone(),

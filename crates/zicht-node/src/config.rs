@@ -7,7 +7,7 @@
 //! node = "drenthe"
 //! listen = "127.0.0.1:7401"
 //! health_listen = "127.0.0.1:8401"             # optional: plaintext, grpc.health.v1 only
-//! database = "sqlite://../../data/drenthe.db"   # regions only; aggregators hold no youth data
+//! database = "sqlite://../../data/drenthe.db"   # aggregators: only their release log
 //! policy = "../policies/drenthe.toml"
 //! manifest = "../federation.toml"
 //!
@@ -102,8 +102,8 @@ pub struct ManifestPeer {
 pub struct NodeConfig {
     /// Which node this is.
     pub node: NodeName,
-    /// The database URL (regional nodes).
-    pub database: Option<String>,
+    /// The database URL (an aggregator's holds only its release log).
+    pub database: String,
     /// The federation manifest: every node's address and PeerID.
     pub manifest: Vec<ManifestPeer>,
     /// What the server needs.
@@ -346,18 +346,22 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         None => None,
     };
     let database = reader.string("database", "ZICHT_DATABASE_URL", file.database.as_ref());
-    let database = match (node, database) {
-        (NodeName::Network(_), Some(value)) => {
-            return Err(value.error("network aggregator nodes hold no youth data; remove it"))
-        }
-        (NodeName::Region(_), None) => {
+    // Every node logs what leaves it; an aggregator's database holds only its logs.
+    let database = match database {
+        Some(value) => resolve_sqlite(path, &value.value),
+        None => {
             return Err(ConfigError {
                 place: reader.file_place(0),
                 key: "database".to_owned(),
-                reason: "a regional node needs its database URL".to_owned(),
+                reason: match node {
+                    NodeName::Region(_) => "a regional node needs its database URL",
+                    NodeName::Network(_) => {
+                        "a network aggregator needs a database for its release log (it holds no youth data)"
+                    }
+                }
+                .to_owned(),
             })
         }
-        (_, value) => value.map(|v| resolve_sqlite(path, &v.value)),
     };
 
     let tls = file.tls.get_ref();
@@ -450,8 +454,10 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
     Ok(NodeConfig {
         node,
         database,
-        manifest,
+        manifest: manifest.clone(),
         settings: NodeSettings {
+            node,
+            manifest,
             listen,
             health_listen,
             tls: TlsFiles { ca, cert, key, crl },

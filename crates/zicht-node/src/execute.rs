@@ -105,6 +105,28 @@ pub async fn log_outcome(
     query: &pb::QueryRequest,
     outcome: Result<&Released, &str>,
 ) -> Result<(), StoreError> {
+    let (text, rows, ledger) = match outcome {
+        Ok(released) => (
+            "released".to_owned(),
+            released.result.rows.len(),
+            &released.ledger[..],
+        ),
+        Err(rule) => (format!("refused: {rule}"), 0, &[][..]),
+    };
+    log_entry(store, requester, role, query, text, rows, ledger).await
+}
+
+/// Writes one release log entry with outcome `outcome` (e.g. `released`, `refused: <rule>`,
+/// `forwarded to ...`) and `ledger`, in one transaction.
+pub async fn log_entry(
+    store: &Store,
+    requester: &str,
+    role: &str,
+    query: &pb::QueryRequest,
+    outcome: String,
+    result_rows: usize,
+    ledger: &[LedgerEntry],
+) -> Result<(), StoreError> {
     // The request's own strings may be anything: logged shortened, never echoed to callers.
     let short = |text: &str| text.chars().take(64).collect::<String>();
     let entry = ReleaseEntry {
@@ -113,13 +135,9 @@ pub async fn log_outcome(
         template: short(&query.template),
         purpose: short(&query.purpose),
         group_by: short(&query.group_by.join(",")),
-        outcome: match outcome {
-            Ok(_) => "released".to_owned(),
-            Err(rule) => format!("refused: {rule}"),
-        },
-        result_rows: outcome.map_or(0, |r| r.result.rows.len() as i64),
+        outcome,
+        result_rows: i64::try_from(result_rows).unwrap_or(i64::MAX),
     };
-    let ledger = outcome.map_or(&[][..], |r| &r.ledger[..]);
     store.record_release(&entry, ledger).await
 }
 

@@ -3,11 +3,14 @@
 
 pub mod config;
 pub mod execute;
+pub mod merge;
+pub mod outway;
+pub mod peers;
 pub mod policy;
 pub mod server;
 pub mod service;
 pub mod tls;
 
 pub use execute::{execute, log_outcome, Call, Disclosure, ExecuteError, Released};
-pub use server::{start, NodeSettings, PeerInfo, RunningNode, StartError};
+pub use server::{start, start_on, NodeSettings, PeerInfo, RunningNode, StartError};
 pub use service::{today, Limits};

@@ -18,8 +18,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 use zicht_model::PeerIdentity;
 use zicht_proto::v1::inway_server::InwayServer;
+use zicht_proto::v1::outway_server::OutwayServer;
 use zicht_store::Store;
 
+use crate::outway::Outway;
+use crate::peers::Peers;
 use crate::policy::Policy;
 use crate::service::{Inway, Limits};
 use crate::tls::{ReloadingTls, TlsError, TlsFiles};
@@ -79,6 +82,11 @@ impl AsyncWrite for PeerStream {
 /// Everything a node needs to serve, as validated values.
 #[derive(Debug, Clone)]
 pub struct NodeSettings {
+    /// Which node this is (an aggregator's `Inway` answers no template: it holds no youth
+    /// data; its `Outway` asks its network's members).
+    pub node: zicht_model::NodeName,
+    /// The federation manifest: every node's address and PeerID, for the `Outway`.
+    pub manifest: Vec<crate::config::ManifestPeer>,
     /// Address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
     /// Optional plaintext port that serves only `grpc.health.v1` (no data, so no client
@@ -149,20 +157,37 @@ pub async fn start(
     settings: NodeSettings,
     store: Option<Store>,
 ) -> Result<RunningNode, StartError> {
-    let tls = Arc::new(ReloadingTls::new(settings.tls.clone())?);
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|source| StartError::Bind {
             address: settings.listen,
             source,
         })?;
+    start_on(settings, listener, store).await
+}
+
+/// Starts a node on a listener bound beforehand (so a whole federation can learn its
+/// addresses before any node starts).
+pub async fn start_on(
+    settings: NodeSettings,
+    listener: TcpListener,
+    store: Option<Store>,
+) -> Result<RunningNode, StartError> {
+    let tls = Arc::new(ReloadingTls::new(settings.tls.clone())?);
     let address = listener.local_addr().map_err(|source| StartError::Bind {
         address: settings.listen,
         source,
     })?;
 
-    let inway =
+    let mut inway =
         Inway::new(settings.policy, settings.limits, store).with_disclosure(settings.disclosure);
+    if let zicht_model::NodeName::Network(_) = settings.node {
+        inway = inway.without_data();
+    }
+    let inway = Arc::new(inway);
+    let peers = Peers::new(settings.node, &settings.manifest, &settings.tls);
+    let outway = OutwayServer::new(Outway::new(inway.clone(), settings.node, peers))
+        .max_decoding_message_size(settings.limits.max_request_bytes * 2);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<InwayServer<Inway>>().await;
     let (health_address, health_task) = match settings.health_listen {
@@ -187,8 +212,8 @@ pub async fn start(
         .map_err(|e| StartError::Reflection(e.to_string()))?;
     // tonic refuses far larger messages itself; up to twice the limit reaches the handler,
     // which refuses with INVALID_ARGUMENT naming the limit.
-    let inway =
-        InwayServer::new(inway).max_decoding_message_size(settings.limits.max_request_bytes * 2);
+    let inway = InwayServer::from_arc(inway)
+        .max_decoding_message_size(settings.limits.max_request_bytes * 2);
 
     let (connections, incoming) = mpsc::channel::<Result<PeerStream, io::Error>>(64);
     let accept_tls = tls.clone();
@@ -215,6 +240,7 @@ pub async fn start(
             .add_service(health)
             .add_service(reflection)
             .add_service(inway)
+            .add_service(outway)
             .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async {
                 let _ = shutdown_signal.await;
             })

@@ -64,6 +64,9 @@ pub enum Refusal {
         /// When the next request will be allowed.
         retry_after_ms: u64,
     },
+    /// The node is a network aggregator: it holds no youth data.
+    #[error("this node is a network aggregator and holds no youth data; analysts ask its Outway")]
+    NoData,
     /// The template is registered but this node cannot run it yet.
     #[error("template {0} is registered but not executable on this node yet")]
     NotExecutable(Template),
@@ -86,6 +89,7 @@ impl Refusal {
             Refusal::Invalid(_) => "limit-or-invalid",
             Refusal::Denied(_) => "policy",
             Refusal::Quota { .. } => "quota",
+            Refusal::NoData => "no-data",
             Refusal::NotExecutable(_) => "not-executable",
             Refusal::Disclosure(refusal) => refusal.rule(),
             Refusal::CorruptLedger => "ledger-error",
@@ -120,7 +124,7 @@ impl From<Refusal> for Status {
                 }
                 status
             }
-            Refusal::NotExecutable(_) => Status::unimplemented(message),
+            Refusal::NoData | Refusal::NotExecutable(_) => Status::unimplemented(message),
             Refusal::Disclosure(_) => Status::failed_precondition(message),
             Refusal::CorruptLedger => Status::internal(message),
             Refusal::Store(source) => {
@@ -131,7 +135,7 @@ impl From<Refusal> for Status {
     }
 }
 
-fn anyhow_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn anyhow_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -194,6 +198,8 @@ pub struct Inway {
     pub(crate) limits: Limits,
     pub(crate) store: Option<Store>,
     pub(crate) disclosure: Disclosure,
+    /// Whether the store holds youth data (an aggregator's holds only its log).
+    holds_data: bool,
     /// Held from reading a requester's ledger until the release is recorded, so two
     /// concurrent queries cannot both pass the differencing guard against the same past.
     release_locks: std::sync::Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
@@ -211,6 +217,7 @@ impl Inway {
             limits,
             store,
             disclosure: Disclosure::default(),
+            holds_data: true,
             release_locks: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -219,11 +226,20 @@ impl Inway {
     pub fn with_disclosure(self, disclosure: Disclosure) -> Inway {
         Inway { disclosure, ..self }
     }
+
+    /// The same service for an aggregator: its store holds only its log, so it runs no
+    /// template.
+    pub fn without_data(self) -> Inway {
+        Inway {
+            holds_data: false,
+            ..self
+        }
+    }
 }
 
 impl Inway {
     /// The lock of one requester's ledger (other requesters' queries run beside it).
-    fn release_lock(&self, requester: PeerId) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn release_lock(&self, requester: PeerId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
             .release_locks
             .lock()
@@ -266,26 +282,30 @@ fn cardinality(dimension: Dimension) -> u64 {
 
 /// A checked request.
 #[derive(Debug)]
-struct Checked {
-    template: Template,
-    purpose: Purpose,
-    group_by: Vec<Dimension>,
+pub(crate) struct Checked {
+    pub(crate) template: Template,
+    pub(crate) purpose: Purpose,
+    pub(crate) group_by: Vec<Dimension>,
 }
 
 impl Inway {
-    /// Checks limits and shape; never looks at data.
-    fn check_request(&self, request: &Request<pb::QueryRequest>) -> Result<Checked, Refusal> {
+    /// Checks limits and shape of `query` (whose whole request is `size` bytes); never looks
+    /// at data. Returns the checked request and the caller's deadline.
+    pub(crate) fn check_query(
+        &self,
+        query: &pb::QueryRequest,
+        size: usize,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(Checked, Duration), Refusal> {
         let limits = self.limits;
         let invalid = |text: String| Refusal::Invalid(text);
-        let size = prost::Message::encoded_len(request.get_ref());
         if size > limits.max_request_bytes {
             return Err(invalid(format!(
                 "request is {size} bytes; the limit max_request_bytes is {}",
                 limits.max_request_bytes
             )));
         }
-        match request
-            .metadata()
+        let deadline = match metadata
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
@@ -301,9 +321,8 @@ impl Inway {
                     limits.max_deadline.as_millis()
                 )))
             }
-            Some(_) => {}
-        }
-        let query = request.get_ref();
+            Some(deadline) => deadline,
+        };
         let template = Template::ALL
             .iter()
             .copied()
@@ -371,20 +390,26 @@ impl Inway {
                 limits.max_cells
             )));
         }
-        Ok(Checked {
-            template,
-            purpose,
-            group_by,
-        })
+        Ok((
+            Checked {
+                template,
+                purpose,
+                group_by,
+            },
+            deadline,
+        ))
     }
 
-    /// Limits, policy, quota, then the template.
-    async fn answer(
+    /// Limits, policy and quota for one call of `identity`; returns the checked query and
+    /// the caller's deadline.
+    pub(crate) fn admit(
         &self,
         identity: &PeerIdentity,
-        request: &Request<pb::QueryRequest>,
-    ) -> Result<Released, Refusal> {
-        let checked = self.check_request(request)?;
+        query: &pb::QueryRequest,
+        size: usize,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(Checked, Duration), Refusal> {
+        let (checked, deadline) = self.check_query(query, size, metadata)?;
         let (grant, _) = self.policy.authorize(
             identity,
             checked.template,
@@ -392,15 +417,62 @@ impl Inway {
             &checked.group_by,
         )?;
         self.quotas.check(grant, identity.peer_id)?;
-        let Some(store) = &self.store else {
-            return Err(Refusal::NotExecutable(checked.template));
+        Ok((checked, deadline))
+    }
+
+    /// Runs an admitted query on the node's own data, with the requester's ledger locked
+    /// for person counts, and logs the outcome (answer or refusal) before returning it: no
+    /// log, no answer.
+    pub(crate) async fn run_logged(
+        &self,
+        identity: &PeerIdentity,
+        query: &pb::QueryRequest,
+        admitted: Result<Checked, Refusal>,
+    ) -> Result<Released, Status> {
+        // Person counts consult and extend the requester's ledger: one release at a time.
+        let _serial = if query.template != Template::Capacity.code() {
+            Some(self.release_lock(identity.peer_id).lock_owned().await)
+        } else {
+            None
+        };
+        let outcome = match admitted {
+            Ok(checked) => self.execute_checked(identity, query, &checked).await,
+            Err(refusal) => Err(refusal),
+        };
+        if let Some(store) = &self.store {
+            let logged = log_outcome(
+                store,
+                &identity.peer_id.to_string(),
+                &identity.role.uri(),
+                query,
+                outcome.as_ref().map_err(Refusal::rule),
+            )
+            .await;
+            if let Err(error) = logged {
+                eprintln!("zicht node: {}", anyhow_chain(&error));
+                return Err(Status::unavailable(
+                    "the node could not write its release log; nothing was released",
+                ));
+            }
+        }
+        outcome.map_err(Status::from)
+    }
+
+    async fn execute_checked(
+        &self,
+        identity: &PeerIdentity,
+        query: &pb::QueryRequest,
+        checked: &Checked,
+    ) -> Result<Released, Refusal> {
+        let Some(store) = self.store.as_ref().filter(|_| self.holds_data) else {
+            return Err(Refusal::NoData);
         };
         let requester = identity.peer_id.to_string();
         let call = Call {
             store,
             disclosure: &self.disclosure,
             template: checked.template,
-            query: request.get_ref(),
+            query,
             group_by: &checked.group_by,
             requester: &requester,
             today: today(),
@@ -424,7 +496,8 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-fn identity(request: &Request<pb::QueryRequest>) -> Result<PeerIdentity, Refusal> {
+/// The caller's verified identity, as the accept loop attached it to the request.
+pub(crate) fn identity<T>(request: &Request<T>) -> Result<PeerIdentity, Refusal> {
     request
         .extensions()
         .get::<PeerInfo>()
@@ -439,33 +512,14 @@ impl pb::inway_server::Inway for Inway {
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::ProtectedResult>, Status> {
         let identity = identity(&request)?;
-        // Person counts consult and extend the requester's ledger: one release at a time.
-        let _serial = if request.get_ref().template != Template::Capacity.code() {
-            Some(self.release_lock(identity.peer_id).lock_owned().await)
-        } else {
-            None
-        };
-        let outcome = self.answer(&identity, &request).await;
-        // Logged before anything leaves, the answer or the refusal; no log, no answer.
-        if let Some(store) = &self.store {
-            let logged = log_outcome(
-                store,
-                &identity.peer_id.to_string(),
-                &identity.role.uri(),
-                request.get_ref(),
-                outcome.as_ref().map_err(Refusal::rule),
-            )
-            .await;
-            if let Err(error) = logged {
-                eprintln!("zicht node: {}", anyhow_chain(&error));
-                return Err(Status::unavailable(
-                    "the node could not write its release log; nothing was released",
-                ));
-            }
-        }
-        outcome
-            .map(|released| Response::new(released.result))
-            .map_err(Status::from)
+        let size = prost::Message::encoded_len(request.get_ref());
+        let admitted = self
+            .admit(&identity, request.get_ref(), size, request.metadata())
+            .map(|(checked, _)| checked);
+        let released = self
+            .run_logged(&identity, request.get_ref(), admitted)
+            .await?;
+        Ok(Response::new(released.result))
     }
 
     async fn get_disclosure_settings(

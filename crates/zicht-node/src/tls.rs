@@ -155,16 +155,8 @@ impl ClientCertVerifier for IdentityVerifier {
 /// against trust bundle, CRL and zicht identity; HTTP/2 for gRPC.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let roots = Arc::new(load_roots(&files.ca)?);
-    let mut crls = Vec::new();
-    if let Some(path) = &files.crl {
-        for crl in CertificateRevocationListDer::pem_file_iter(path)
-            .map_err(|e| file_error("CRL", path, e))?
-        {
-            crls.push(crl.map_err(|e| file_error("CRL", path, e))?);
-        }
-    }
     let inner = WebPkiClientVerifier::builder_with_provider(roots, provider())
-        .with_crls(crls)
+        .with_crls(load_crls(files)?)
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let (chain, key) = load_identity(&files.cert, &files.key)?;
@@ -238,4 +230,99 @@ impl ReloadingTls {
         guard.0 = rebuilt?;
         Ok(true)
     }
+}
+
+/// Wraps the WebPKI server verifier (trust bundle, validity, CRL, address) and also requires
+/// the PeerID the federation manifest lists for the address, so a valid certificate of another
+/// node cannot answer in a peer's name.
+#[derive(Debug)]
+struct PeerVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    expected: zicht_model::PeerId,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        match zicht_pki::identity_of(end_entity) {
+            Ok(identity) if identity.peer_id == self.expected => Ok(verified),
+            _ => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn load_crls(
+    files: &TlsFiles,
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let mut crls = Vec::new();
+    if let Some(path) = &files.crl {
+        for crl in CertificateRevocationListDer::pem_file_iter(path)
+            .map_err(|e| file_error("CRL", path, e))?
+        {
+            crls.push(crl.map_err(|e| file_error("CRL", path, e))?);
+        }
+    }
+    Ok(crls)
+}
+
+/// Builds the client configuration for calling the peer whose PeerID is `expected`: TLS 1.3,
+/// our certificate as client identity, the server checked against trust bundle, CRL, its
+/// address and the expected PeerID; HTTP/2 for gRPC. Read from the files on every call, so
+/// rotated certificates and a new CRL take effect on the next connection.
+pub fn client_config(
+    files: &TlsFiles,
+    expected: zicht_model::PeerId,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let roots = Arc::new(load_roots(&files.ca)?);
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+        .with_crls(load_crls(files)?)
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let (chain, key) = load_identity(&files.cert, &files.key)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PeerVerifier { inner, expected }))
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
 }

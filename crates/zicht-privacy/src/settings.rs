@@ -147,7 +147,7 @@ impl Settings {
 
     /// The rules [`crate::protect`] applied to one table; secondary suppression only when it
     /// hid a cell.
-    pub(crate) fn table_rules(&self, suppressed: bool) -> Vec<String> {
+    pub fn table_rules(&self, suppressed: bool) -> Vec<String> {
         let mut rules = vec![
             format!("population-floor {}", self.population_floor),
             format!("min-cell-count {}", self.min_cell_count),

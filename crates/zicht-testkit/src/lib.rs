@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod federation;
 pub mod node;
 
 use std::sync::atomic::{AtomicU32, Ordering};

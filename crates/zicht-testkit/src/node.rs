@@ -38,36 +38,11 @@ pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
     let dir = tempfile::tempdir().unwrap();
     let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now()).unwrap();
     let db = TestDb::new(Backend::Sqlite).await;
-    let data = dir.path().join("data");
-    zicht_synth::generate_to_dir(&zicht_synth::Config::new(Region::Drenthe, 1), &data).unwrap();
-    for name in zicht_synth::FILE_NAMES {
-        zicht_store::import::import_file(
-            &db.store,
-            &data.join(name),
-            None,
-            Default::default(),
-            &mut (),
-        )
-        .await
-        .unwrap();
-    }
-    let (cert, key) = pki.node(NodeName::Region(Region::Drenthe));
+    import_synthetic(&db, Region::Drenthe, &dir.path().join("data")).await;
     let settings = NodeSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
         health_listen: Some("127.0.0.1:0".parse().unwrap()),
-        tls: TlsFiles {
-            ca: pki.ca_cert(),
-            cert,
-            key,
-            crl: Some(pki.crl()),
-        },
-        tls_reload_interval: Duration::from_secs(3600),
-        policy: zicht_node::policy::parse_policy(policy, None).unwrap(),
         limits,
-        disclosure: zicht_node::Disclosure {
-            settings: zicht_privacy::Settings::default(),
-            region: Some(Region::Drenthe),
-        },
+        ..settings(&pki, NodeName::Region(Region::Drenthe), policy, Vec::new())
     };
     let node = zicht_node::start(settings, Some(db.store.clone()))
         .await
@@ -77,6 +52,49 @@ pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
         node,
         db,
         _dir: dir,
+    }
+}
+
+/// Generates `region`'s synthetic files (seed 1) in `dir` and imports them into `db`.
+pub async fn import_synthetic(db: &TestDb, region: Region, dir: &std::path::Path) {
+    zicht_synth::generate_to_dir(&zicht_synth::Config::new(region, 1), dir).unwrap();
+    for name in zicht_synth::FILE_NAMES {
+        zicht_store::import::import_file(&db.store, &dir.join(name), None, Default::default(), &mut ())
+            .await
+            .unwrap();
+    }
+}
+
+/// A node's settings for tests: its dev certificate, `policy`, default limits and disclosure,
+/// listening on 127.0.0.1.
+pub fn settings(
+    pki: &DevFederation,
+    node: NodeName,
+    policy: &str,
+    manifest: Vec<zicht_node::config::ManifestPeer>,
+) -> NodeSettings {
+    let (cert, key) = pki.node(node);
+    NodeSettings {
+        node,
+        manifest,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        health_listen: None,
+        tls: TlsFiles {
+            ca: pki.ca_cert(),
+            cert,
+            key,
+            crl: Some(pki.crl()),
+        },
+        tls_reload_interval: Duration::from_secs(3600),
+        policy: zicht_node::policy::parse_policy(policy, None).unwrap(),
+        limits: Limits::default(),
+        disclosure: zicht_node::Disclosure {
+            settings: zicht_privacy::Settings::default(),
+            region: match node {
+                NodeName::Region(region) => Some(region),
+                NodeName::Network(_) => None,
+            },
+        },
     }
 }
 

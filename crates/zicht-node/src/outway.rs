@@ -1,0 +1,361 @@
+//! The `Outway` service: a node's own analysts ask it for a federated answer. It admits the
+//! request under the node's policy, logs what it forwards, asks the targeted nodes in
+//! parallel under one deadline (its own data through the same disclosure control a peer
+//! gets), merges what came back honestly, protects the merged table again, logs the answer,
+//! and states for every targeted node whether it answered and, if not, why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+use zicht_model::{CodeList, NaiveDate, Network, NodeName, PeerIdentity, Region, Role};
+use zicht_proto::v1 as pb;
+use zicht_proto::v1::inway_client::InwayClient;
+
+use crate::execute::{log_entry, to_date};
+use crate::merge::{check_answer, merge};
+use crate::peers::Peers;
+use crate::service::{anyhow_chain, identity, Checked, Inway, Refusal};
+
+/// What one targeted node did with the query.
+#[derive(Debug, Clone)]
+pub enum PeerOutcome {
+    /// It released a protected result.
+    Answered(pb::ProtectedResult),
+    /// It refused; the reason names the rule or the missing grant.
+    Refused(String),
+    /// It could not be reached (or its answer could not be used).
+    Unreachable(String),
+    /// It did not answer before the deadline; the call was cancelled.
+    TimedOut,
+}
+
+impl PeerOutcome {
+    fn status(&self, node: NodeName) -> pb::PeerStatus {
+        use pb::peer_status::Status as S;
+        let (status, reason) = match self {
+            PeerOutcome::Answered(_) => (S::Answered, String::new()),
+            PeerOutcome::Refused(reason) => (S::Refused, reason.clone()),
+            PeerOutcome::Unreachable(reason) => (S::Unreachable, reason.clone()),
+            PeerOutcome::TimedOut => (S::TimedOut, "no answer before the deadline".to_owned()),
+        };
+        pb::PeerStatus {
+            node: node.code().to_owned(),
+            status: status as i32,
+            reason,
+        }
+    }
+}
+
+/// A peer's status message, shortened: it names a rule or grant, but it is the peer's text.
+fn reason(status: &Status) -> String {
+    status.message().chars().take(300).collect()
+}
+
+/// Sorts a peer's error into the coverage statuses.
+fn classify(status: &Status) -> PeerOutcome {
+    match status.code() {
+        Code::DeadlineExceeded | Code::Cancelled => PeerOutcome::TimedOut,
+        Code::PermissionDenied
+        | Code::FailedPrecondition
+        | Code::ResourceExhausted
+        | Code::InvalidArgument
+        | Code::Unimplemented
+        | Code::Unauthenticated
+        | Code::OutOfRange => PeerOutcome::Refused(reason(status)),
+        Code::Unavailable => PeerOutcome::Unreachable(match status.message() {
+            "" => "unavailable".to_owned(),
+            _ => format!("unavailable: {}", reason(status)),
+        }),
+        code => PeerOutcome::Unreachable(format!("{code:?}: {}", reason(status))),
+    }
+}
+
+/// Asks one peer under `deadline`, retrying once when the call failed before the peer could
+/// act on it (UNAVAILABLE: refused or reset connection). A query is idempotent: a repeat
+/// releases the same populations. Past the deadline the call is dropped, which cancels it.
+pub async fn ask_peer(channel: Channel, query: pb::QueryRequest, deadline: Instant) -> PeerOutcome {
+    let mut client = InwayClient::new(channel);
+    let mut last = None;
+    for attempt in 0..2 {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return PeerOutcome::TimedOut;
+        }
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(25).min(remaining / 4)).await;
+        }
+        let mut request = Request::new(query.clone());
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout_at(deadline, client.query(request)).await {
+            Err(_) => return PeerOutcome::TimedOut,
+            Ok(Ok(response)) => return PeerOutcome::Answered(response.into_inner()),
+            Ok(Err(status)) if status.code() == Code::Unavailable => last = Some(status),
+            Ok(Err(status)) => return classify(&status),
+        }
+    }
+    last.map_or(PeerOutcome::TimedOut, |status| classify(&status))
+}
+
+/// The `Outway` service of one node.
+pub struct Outway {
+    inway: Arc<Inway>,
+    node: NodeName,
+    peers: Peers,
+}
+
+impl Outway {
+    /// The outway of `node`, answering for its own data through `inway`.
+    pub fn new(inway: Arc<Inway>, node: NodeName, peers: Peers) -> Outway {
+        Outway { inway, node, peers }
+    }
+
+    /// The day a query is about: its period's last day or its peildatum.
+    fn reference_date(query: &pb::QueryRequest) -> Result<NaiveDate, Refusal> {
+        use pb::query_request::Scope;
+        let date = match &query.scope {
+            Some(Scope::Period(period)) => period.to.as_ref(),
+            Some(Scope::Peildatum(date)) => Some(date),
+            None => None,
+        };
+        let invalid = || Refusal::Invalid("the query needs a period or a peildatum".to_owned());
+        to_date(date.ok_or_else(invalid)?).map_err(|_| invalid())
+    }
+
+    /// The regional nodes a request targets, in federation order.
+    fn targets(
+        &self,
+        request: &pb::FederatedQueryRequest,
+        on: NaiveDate,
+    ) -> Result<Vec<NodeName>, Refusal> {
+        let invalid = |text: String| Refusal::Invalid(text);
+        let network = match request.network.as_str() {
+            "" => None,
+            code => Some(
+                Network::ALL
+                    .iter()
+                    .copied()
+                    .find(|n| n.code() == code)
+                    .ok_or_else(|| invalid("network is not one of jenn, ben-nh, overijssel".into()))?,
+            ),
+        };
+        let mut peers = Vec::with_capacity(request.peers.len());
+        for code in &request.peers {
+            let region = Region::ALL
+                .iter()
+                .copied()
+                .find(|r| r.code() == code)
+                .ok_or_else(|| invalid("a peer is not a regional node of the federation".into()))?;
+            if !peers.contains(&region) {
+                peers.push(region);
+            }
+        }
+        if network.is_some() && !peers.is_empty() {
+            return Err(invalid("give peers or a network, not both".to_owned()));
+        }
+        let members = |network: Network| network.members_on(on).collect::<Vec<Region>>();
+        let mut regions: Vec<Region> = match self.node {
+            // An aggregator asks its own network's members only.
+            NodeName::Network(own) => {
+                if network.is_some_and(|n| n != own) {
+                    return Err(invalid(format!("this node aggregates {own} only")));
+                }
+                let members = members(own);
+                if let Some(outside) = peers.iter().find(|p| !members.contains(p)) {
+                    return Err(invalid(format!(
+                        "{outside} is not a member of {own} on {on}"
+                    )));
+                }
+                if peers.is_empty() {
+                    members
+                } else {
+                    peers
+                }
+            }
+            NodeName::Region(own) => match network {
+                Some(network) => members(network),
+                // All: every regional node of the manifest, this one included.
+                None if peers.is_empty() => std::iter::once(own)
+                    .chain(self.peers.nodes().filter_map(|node| match node {
+                        NodeName::Region(region) => Some(region),
+                        NodeName::Network(_) => None,
+                    }))
+                    .collect(),
+                None => peers,
+            },
+        };
+        regions.sort();
+        Ok(regions.into_iter().map(NodeName::Region).collect())
+    }
+
+    async fn answer(
+        &self,
+        request: Request<pb::FederatedQueryRequest>,
+    ) -> Result<pb::FederatedResult, Status> {
+        let identity = identity(&request)?;
+        // The outway serves people of this node; nodes ask each other through Inway.Query.
+        if !matches!(identity.role, Role::Analyst { .. }) {
+            return Err(Status::permission_denied(format!(
+                "missing grant: the outway serves analysts; {} asks peers through Inway.Query",
+                identity.role.uri()
+            )));
+        }
+        let size = prost::Message::encoded_len(request.get_ref());
+        let query = request.get_ref().query.clone().unwrap_or_default();
+        let (checked, deadline) = self
+            .inway
+            .admit(&identity, &query, size, request.metadata())
+            .map_err(Status::from)?;
+        let on = Self::reference_date(&query).map_err(Status::from)?;
+        let targets = self.targets(request.get_ref(), on).map_err(Status::from)?;
+        let Some(store) = self.inway.store.clone() else {
+            return Err(Status::unavailable(
+                "this node has no database for its release log; nothing was asked",
+            ));
+        };
+        // Leave a tenth of the caller's deadline (at least 20 ms) to merge and log.
+        let budget = deadline.saturating_sub((deadline / 10).max(Duration::from_millis(20)));
+        let fan_out_deadline = Instant::now() + budget;
+
+        let requester = identity.peer_id.to_string();
+        let role = identity.role.uri();
+        let names: Vec<&str> = targets.iter().map(|n| n.code()).collect();
+        // What leaves: the query to each target. Logged first; no log, nothing asked.
+        let forwarded = format!("forwarded to {}", names.join(","));
+        if let Err(error) = log_entry(&store, &requester, &role, &query, forwarded, 0, &[]).await {
+            eprintln!("zicht node: {}", anyhow_chain(&error));
+            return Err(Status::unavailable(
+                "the node could not write its release log; nothing was asked",
+            ));
+        }
+
+        let outcomes = self
+            .fan_out(&identity, &query, &checked, &targets, fan_out_deadline)
+            .await;
+        let mut coverage = Vec::with_capacity(outcomes.len());
+        let mut parts = Vec::new();
+        for (node, outcome) in &outcomes {
+            let outcome = match outcome {
+                PeerOutcome::Answered(result) => {
+                    match check_answer(result, checked.template, &checked.group_by) {
+                        Ok(()) => {
+                            parts.push(result);
+                            outcome.clone()
+                        }
+                        Err(mismatch) => PeerOutcome::Unreachable(mismatch.to_string()),
+                    }
+                }
+                other => other.clone(),
+            };
+            coverage.push(outcome.status(*node));
+        }
+        let answered = parts.len();
+        let merged = if parts.is_empty() {
+            Ok(pb::ProtectedResult {
+                template: checked.template.code().to_owned(),
+                template_version: checked.template.version(),
+                dimensions: query.group_by.clone(),
+                rules_applied: vec!["no targeted node answered".to_owned()],
+                ..Default::default()
+            })
+        } else {
+            merge(
+                checked.template,
+                &checked.group_by,
+                &parts,
+                &self.inway.disclosure.settings,
+            )
+        };
+        let (outcome, rows) = match &merged {
+            Ok(result) => (
+                format!("released merged: {answered} of {} answered", targets.len()),
+                result.rows.len(),
+            ),
+            Err(refusal) => (format!("refused: {}", refusal.rule()), 0),
+        };
+        if let Err(error) = log_entry(&store, &requester, &role, &query, outcome, rows, &[]).await
+        {
+            eprintln!("zicht node: {}", anyhow_chain(&error));
+            return Err(Status::unavailable(
+                "the node could not write its release log; nothing was released",
+            ));
+        }
+        let result = merged.map_err(|refusal| Status::from(Refusal::Disclosure(refusal)))?;
+        Ok(pb::FederatedResult {
+            result: Some(result),
+            coverage,
+        })
+    }
+
+    /// Asks every target at once; returns their outcomes in target order.
+    async fn fan_out(
+        &self,
+        identity: &PeerIdentity,
+        query: &pb::QueryRequest,
+        checked: &Checked,
+        targets: &[NodeName],
+        deadline: Instant,
+    ) -> Vec<(NodeName, PeerOutcome)> {
+        let mut calls = JoinSet::new();
+        for (position, &node) in targets.iter().enumerate() {
+            let query = query.clone();
+            if node == self.node {
+                // Its own data: the same disclosure control and log, with the analyst's ledger.
+                let inway = self.inway.clone();
+                let identity = identity.clone();
+                let checked = Checked {
+                    template: checked.template,
+                    purpose: checked.purpose,
+                    group_by: checked.group_by.clone(),
+                };
+                calls.spawn(async move {
+                    let released = tokio::time::timeout_at(
+                        deadline,
+                        inway.run_logged(&identity, &query, Ok(checked)),
+                    )
+                    .await;
+                    let outcome = match released {
+                        Err(_) => PeerOutcome::TimedOut,
+                        Ok(Ok(released)) => PeerOutcome::Answered(released.result),
+                        Ok(Err(status)) => classify(&status),
+                    };
+                    (position, outcome)
+                });
+            } else if let Some(channel) = self.peers.channel(node) {
+                calls.spawn(async move { (position, ask_peer(channel, query, deadline).await) });
+            } else {
+                calls.spawn(async move {
+                    let missing = "not in this node's federation manifest".to_owned();
+                    (position, PeerOutcome::Unreachable(missing))
+                });
+            }
+        }
+        let mut outcomes: Vec<Option<PeerOutcome>> = vec![None; targets.len()];
+        while let Some(joined) = calls.join_next().await {
+            if let Ok((position, outcome)) = joined {
+                outcomes[position] = Some(outcome);
+            }
+        }
+        targets
+            .iter()
+            .zip(outcomes)
+            .map(|(&node, outcome)| {
+                let lost = || PeerOutcome::Unreachable("the call ended without an outcome".into());
+                (node, outcome.unwrap_or_else(lost))
+            })
+            .collect()
+    }
+}
+
+#[tonic::async_trait]
+impl pb::outway_server::Outway for Outway {
+    async fn federated_query(
+        &self,
+        request: Request<pb::FederatedQueryRequest>,
+    ) -> Result<Response<pb::FederatedResult>, Status> {
+        self.answer(request).await.map(Response::new)
+    }
+}

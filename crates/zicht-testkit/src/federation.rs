@@ -1,0 +1,140 @@
+//! A federation on loopback for tests and benchmarks: regional nodes over synthetic data (each
+//! its own SQLite database), aggregators with a log-only database, and peers that are down or
+//! hang, all in one manifest.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use zicht_model::{CodeList, NodeName, Region};
+use zicht_node::config::ManifestPeer;
+use zicht_node::RunningNode;
+use zicht_pki::DevFederation;
+use zicht_store::Backend;
+
+use crate::node::{import_synthetic, now, settings};
+use crate::TestDb;
+
+/// How a node of the test federation behaves.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// A real node with this policy (regions get their synthetic data).
+    Serve(String),
+    /// Listed in the manifest, but nothing listens (connections are refused).
+    Down,
+    /// Accepts TCP connections and never answers (not even the TLS handshake).
+    Hang,
+}
+
+/// A running test federation.
+pub struct Federation {
+    /// The PKI.
+    pub pki: DevFederation,
+    /// The running nodes.
+    pub nodes: BTreeMap<NodeName, RunningNode>,
+    /// Every node's database (regions: synthetic data; aggregators: only their log).
+    pub dbs: BTreeMap<NodeName, TestDb>,
+    /// The manifest every node holds.
+    pub manifest: Vec<ManifestPeer>,
+    hang: Vec<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Federation {
+    /// Starts `nodes`, each knowing all of them through one manifest.
+    pub async fn start(nodes: &[(NodeName, Behaviour)]) -> Federation {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now()).unwrap();
+        let mut listeners = Vec::new();
+        let mut manifest = Vec::new();
+        for (node, _) in nodes {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            manifest.push(ManifestPeer {
+                node: *node,
+                address: listener.local_addr().unwrap(),
+                peer_id: node.dev_peer_id(),
+            });
+            listeners.push(listener);
+        }
+        let mut running = BTreeMap::new();
+        let mut dbs = BTreeMap::new();
+        let mut hang = Vec::new();
+        for ((node, behaviour), listener) in nodes.iter().zip(listeners) {
+            match behaviour {
+                Behaviour::Serve(policy) => {
+                    let db = TestDb::new(Backend::Sqlite).await;
+                    if let NodeName::Region(region) = node {
+                        import_synthetic(&db, *region, &dir.path().join(region.code())).await;
+                    }
+                    let settings = settings(&pki, *node, policy, manifest.clone());
+                    let started = zicht_node::start_on(settings, listener, Some(db.store.clone()))
+                        .await
+                        .unwrap();
+                    running.insert(*node, started);
+                    dbs.insert(*node, db);
+                }
+                Behaviour::Down => drop(listener),
+                Behaviour::Hang => hang.push(tokio::spawn(async move {
+                    let mut held = Vec::new();
+                    while let Ok((socket, _)) = listener.accept().await {
+                        held.push(socket);
+                    }
+                })),
+            }
+        }
+        Federation {
+            pki,
+            nodes: running,
+            dbs,
+            manifest,
+            hang,
+            _dir: dir,
+        }
+    }
+
+    /// Where `node` listens.
+    pub fn address(&self, node: NodeName) -> SocketAddr {
+        self.manifest
+            .iter()
+            .find(|p| p.node == node)
+            .map(|p| p.address)
+            .unwrap()
+    }
+
+    /// Stops `node` (its address then refuses connections).
+    pub async fn stop(&mut self, node: NodeName) {
+        if let Some(running) = self.nodes.remove(&node) {
+            running.stop().await;
+        }
+    }
+}
+
+impl Drop for Federation {
+    fn drop(&mut self) {
+        for task in &self.hang {
+            task.abort();
+        }
+    }
+}
+
+/// A region's policy for tests: its own analysts and `callers` (role patterns such as
+/// `network:jenn` or `region:*`) may ask every person-count template and capacity for every
+/// purpose, grouped by the dimensions listed.
+pub fn open_policy(callers: &[&str], group_by: &[&str]) -> String {
+    let group_by = group_by
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    callers
+        .iter()
+        .map(|role| {
+            format!(
+                "[[grant]]\nrole = \"{role}\"\ntemplates = [\"capacity\", \"youth_in_care\", \"flows\", \"length_of_stay\", \"transition18\"]\npurposes = [\"capaciteitsmonitoring\", \"bovenregionale-sturing\", \"18plus-monitoring\"]\ngroup_by = [{group_by}]\nquota_per_minute = 100000\n\n"
+            )
+        })
+        .collect()
+}
+
+/// The regions of jenn (Drenthe, Friesland, Groningen).
+pub const JENN: [Region; 3] = [Region::Drenthe, Region::Friesland, Region::Groningen];

@@ -1,0 +1,355 @@
+//! Federated queries over mutual TLS on loopback: regional nodes over synthetic data, the jenn
+//! aggregator, a peer that is down and one that hangs. Every merged figure is checked against
+//! the members' own released answers and against the true counts in their databases.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::Code;
+use zicht_model::{CodeList, Dimension, NaiveDate, Network, NodeName, Region, Template};
+use zicht_node::merge::{span_of, Span};
+use zicht_proto::v1 as pb;
+use zicht_proto::v1::peer_status::Status;
+use zicht_store::{CountQuery, CountScope};
+use zicht_testkit::federation::{open_policy, Behaviour, Federation, JENN};
+use zicht_testkit::node::channel;
+
+const DIMS: &[&str] = &["stay_group", "origin_region", "care_type", "placement_region"];
+const JENN_NODE: NodeName = NodeName::Network(Network::Jenn);
+
+fn region(region: Region) -> NodeName {
+    NodeName::Region(region)
+}
+
+/// drenthe and friesland grant jenn everything; groningen lets jenn group only by
+/// stay_group, origin_region and placement_region; twente is down; ijsselland hangs.
+async fn federation() -> Federation {
+    let groningen = format!(
+        "{}{}",
+        open_policy(&["network:jenn"], &["stay_group", "origin_region", "placement_region"]),
+        open_policy(&["region:*"], &[])
+    );
+    Federation::start(&[
+        (
+            region(Region::Drenthe),
+            Behaviour::Serve(open_policy(&["analyst:drenthe", "network:jenn", "region:*"], DIMS)),
+        ),
+        (
+            region(Region::Friesland),
+            Behaviour::Serve(open_policy(&["network:jenn", "region:*"], DIMS)),
+        ),
+        (region(Region::Groningen), Behaviour::Serve(groningen)),
+        (
+            JENN_NODE,
+            Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
+        ),
+        (region(Region::Twente), Behaviour::Down),
+        (region(Region::Ijsselland), Behaviour::Hang),
+    ])
+    .await
+}
+
+fn youth_in_care(group_by: &[&str]) -> pb::QueryRequest {
+    pb::QueryRequest {
+        template: "youth_in_care".to_owned(),
+        template_version: 1,
+        purpose: "bovenregionale-sturing".to_owned(),
+        scope: Some(pb::query_request::Scope::Period(
+            zicht_node::execute::calendar_year(2024),
+        )),
+        group_by: group_by.iter().map(|d| (*d).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+async fn outway(
+    f: &Federation,
+    person: &str,
+    node: NodeName,
+) -> pb::outway_client::OutwayClient<tonic::transport::Channel> {
+    let channel = channel(&f.pki, f.pki.person(person), f.address(node)).await;
+    pb::outway_client::OutwayClient::new(channel)
+}
+
+async fn ask(
+    client: &mut pb::outway_client::OutwayClient<tonic::transport::Channel>,
+    query: pb::QueryRequest,
+    peers: &[&str],
+    network: &str,
+    deadline: Duration,
+) -> Result<pb::FederatedResult, tonic::Status> {
+    let mut request = tonic::Request::new(pb::FederatedQueryRequest {
+        query: Some(query),
+        peers: peers.iter().map(|p| (*p).to_owned()).collect(),
+        network: network.to_owned(),
+    });
+    request.set_timeout(deadline);
+    client
+        .federated_query(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn coverage(result: &pb::FederatedResult) -> HashMap<String, (Status, String)> {
+    result
+        .coverage
+        .iter()
+        .map(|c| {
+            (
+                c.node.clone(),
+                (Status::try_from(c.status).unwrap(), c.reason.clone()),
+            )
+        })
+        .collect()
+}
+
+fn cells(result: &pb::ProtectedResult) -> HashMap<Vec<String>, Span> {
+    result
+        .rows
+        .iter()
+        .map(|row| (row.key.clone(), span_of(row.count.as_ref().unwrap(), u64::MAX)))
+        .collect()
+}
+
+/// The true counts of `region`'s database for youth_in_care 2024 grouped by `group_by`.
+async fn truth(f: &Federation, region: Region, group_by: &[Dimension]) -> HashMap<Vec<String>, u64> {
+    let store = &f.dbs[&NodeName::Region(region)].store;
+    let query = CountQuery {
+        template: Template::YouthInCare,
+        scope: CountScope::Period {
+            from: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(),
+        },
+        filters: &[],
+        group_by,
+    };
+    store
+        .person_counts(&query)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.key, row.youths as u64))
+        .collect()
+}
+
+/// What a member releases to jenn itself, asked with jenn's node certificate.
+async fn member_answer(f: &Federation, member: Region, query: &pb::QueryRequest) -> pb::ProtectedResult {
+    let channel = channel(
+        &f.pki,
+        f.pki.node(JENN_NODE),
+        f.address(NodeName::Region(member)),
+    )
+    .await;
+    let mut client = pb::inway_client::InwayClient::new(channel);
+    let mut request = tonic::Request::new(query.clone());
+    request.set_timeout(Duration::from_secs(10));
+    client.query(request).await.unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_total_is_the_sum_of_its_members_and_small_members_make_intervals() {
+    let f = federation().await;
+    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    // Youths of a region placed in far regions are few: small cells in every member.
+    let query = youth_in_care(&["placement_region"]);
+    let answer = ask(&mut analyst, query.clone(), &[], "", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let status = coverage(&answer);
+    assert_eq!(status.len(), 3, "jenn asks its three members: {status:?}");
+    for member in JENN {
+        assert_eq!(status[member.code()].0, Status::Answered, "{status:?}");
+    }
+    let merged = answer.result.unwrap();
+
+    // The members' own releases to jenn, merged by hand.
+    let mut expected: HashMap<Vec<String>, Span> = HashMap::new();
+    let mut total = 0;
+    for member in JENN {
+        let part = member_answer(&f, member, &query).await;
+        total += span_of(part.total.as_ref().unwrap(), 0).low;
+        let room = |row: &pb::ResultRow| {
+            let lows: u64 = part
+                .rows
+                .iter()
+                .filter(|r| r.key != row.key)
+                .map(|r| span_of(r.count.as_ref().unwrap(), 0).low)
+                .sum();
+            span_of(part.total.as_ref().unwrap(), 0).high - lows
+        };
+        for row in &part.rows {
+            let span = span_of(row.count.as_ref().unwrap(), room(row));
+            let entry = expected.entry(row.key.clone()).or_insert(Span::exact(0));
+            *entry = Span {
+                low: entry.low + span.low,
+                high: entry.high + span.high,
+            };
+        }
+    }
+    assert_eq!(
+        merged.total,
+        Some(pb::CellValue {
+            value: Some(pb::cell_value::Value::Exact(total)),
+            rounding_base: 0
+        }),
+        "the network total is the sum of the members' totals"
+    );
+    let shown = cells(&merged);
+    assert_eq!(shown.len(), expected.len());
+    let mut intervals = 0;
+    for (key, span) in &expected {
+        let got = shown[key];
+        if span.high < 10 {
+            assert_eq!(got, Span { low: 0, high: 9 }, "{key:?} reads <10");
+        } else {
+            assert_eq!(got, *span, "{key:?}");
+        }
+        if !got.is_exact() && got.high >= 10 {
+            intervals += 1;
+        }
+    }
+    assert!(intervals > 0, "a small member cell makes an interval: {shown:?}");
+
+    // Honest: the true count of every merged cell lies in what is shown.
+    let mut true_counts: HashMap<Vec<String>, u64> = HashMap::new();
+    for member in JENN {
+        for (key, n) in truth(&f, member, &[Dimension::PlacementRegion]).await {
+            *true_counts.entry(key).or_default() += n;
+        }
+    }
+    for (key, span) in &shown {
+        let n = true_counts.get(key).copied().unwrap_or(0);
+        assert!(span.low <= n && n <= span.high, "{key:?}: {n} not in {span:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coverage_names_every_peer_that_did_not_answer_and_why() {
+    let f = federation().await;
+    let mut analyst = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
+    let started = std::time::Instant::now();
+    let answer = ask(
+        &mut analyst,
+        youth_in_care(&["stay_group"]),
+        &[],
+        "",
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let waited = started.elapsed();
+    let status = coverage(&answer);
+    assert_eq!(status["drenthe"].0, Status::Answered, "its own data");
+    assert_eq!(status["friesland"].0, Status::Answered);
+    // groningen grants other regions capacity only.
+    assert_eq!(status["groningen"].0, Status::Refused);
+    assert!(
+        status["groningen"].1.starts_with("missing grant:"),
+        "{:?}",
+        status["groningen"]
+    );
+    assert_eq!(status["twente"].0, Status::Unreachable, "{:?}", status["twente"]);
+    assert_eq!(status["ijsselland"].0, Status::TimedOut);
+    assert!(waited < Duration::from_secs(4), "cancelled at the deadline: {waited:?}");
+    assert_eq!(status.len(), 5, "jenn is an aggregator, not a target");
+
+    // The total covers only who answered, and says so.
+    let mut answered_total = 0;
+    for member in [Region::Drenthe, Region::Friesland] {
+        answered_total += truth(&f, member, &[]).await.values().sum::<u64>();
+    }
+    let result = answer.result.unwrap();
+    assert_eq!(cells(&result).values().map(|s| s.low).sum::<u64>() <= answered_total, true);
+    assert_eq!(
+        span_of(result.total.as_ref().unwrap(), 0),
+        Span::exact(answered_total)
+    );
+    assert!(result.rules_applied[0].starts_with("merged over 2 node(s)"), "{:?}", result.rules_applied);
+
+    // Logged before it left: what was forwarded, then what was released.
+    let outcomes = f.dbs[&region(Region::Drenthe)]
+        .strings("SELECT outcome FROM release_log ORDER BY entry_id")
+        .await;
+    assert!(
+        outcomes.iter().any(|o| o == "forwarded to drenthe,friesland,groningen,twente,ijsselland"),
+        "{outcomes:?}"
+    );
+    assert!(outcomes.iter().any(|o| o == "released merged: 2 of 5 answered"), "{outcomes:?}");
+
+    // One peer, by name.
+    let one = ask(
+        &mut analyst,
+        youth_in_care(&["stay_group"]),
+        &["friesland"],
+        "",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(coverage(&one).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
+    let mut f = federation().await;
+    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    // jenn's policy allows care_type; groningen's grant to jenn does not.
+    let answer = ask(
+        &mut analyst,
+        youth_in_care(&["care_type"]),
+        &[],
+        "",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let status = coverage(&answer);
+    assert_eq!(status["groningen"].0, Status::Refused);
+    assert!(status["groningen"].1.contains("missing grant"), "{status:?}");
+    assert_eq!(status["drenthe"].0, Status::Answered);
+
+    // A member that is stopped is reported, not hidden in the total.
+    f.stop(region(Region::Friesland)).await;
+    let answer = ask(
+        &mut analyst,
+        youth_in_care(&["stay_group"]),
+        &[],
+        "",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(coverage(&answer)["friesland"].0, Status::Unreachable);
+
+    // Not a member of jenn, not a network jenn aggregates.
+    let error = ask(&mut analyst, youth_in_care(&["stay_group"]), &["twente"], "", Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert!(error.message().contains("not a member of jenn"), "{error:?}");
+
+    // Analysts jenn does not grant, and nodes, cannot use its outway.
+    let mut other = outway(&f, "analyst-twente", JENN_NODE).await;
+    let error = ask(&mut other, youth_in_care(&["stay_group"]), &[], "", Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
+    let node = channel(&f.pki, f.pki.node(region(Region::Drenthe)), f.address(JENN_NODE)).await;
+    let error = ask(
+        &mut pb::outway_client::OutwayClient::new(node.clone()),
+        youth_in_care(&["stay_group"]),
+        &[],
+        "",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
+    // And jenn's own Inway answers nothing: it holds no youth data.
+    let mut inway = pb::inway_client::InwayClient::new(node);
+    let mut request = tonic::Request::new(youth_in_care(&["stay_group"]));
+    request.set_timeout(Duration::from_secs(5));
+    let error = inway.query(request).await.unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied, "drenthe's node has no grant at jenn: {error:?}");
+}
