@@ -1,17 +1,26 @@
-//! `zicht demo`, the README's main command, run to completion against real SQLite files.
+//! `zicht demo --once`, the README's main command, run to completion: 17 nodes over mutual TLS
+//! on loopback, real SQLite files, the headline queries and their logs.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use zicht_model::{CodeList, Region};
 use zicht_store::Store;
 
+async fn outcomes(database: &std::path::Path) -> Vec<String> {
+    let store = Store::open(database.to_str().unwrap()).await.unwrap();
+    let rows = store.release_outcomes().await.unwrap();
+    store.close().await;
+    rows
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_builds_every_region_and_reruns_identically() {
+async fn demo_runs_a_federation_and_its_headline_queries() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
     let args = [
         "zicht",
         "demo",
+        "--once",
         "--dir",
         demo_dir.to_str().unwrap(),
         "--seed",
@@ -19,7 +28,6 @@ async fn demo_builds_every_region_and_reruns_identically() {
     ];
     zicht_cli::run_from(args).await.unwrap();
 
-    let mut first = Vec::new();
     for &region in Region::ALL {
         let database = demo_dir.join(region.code()).join("region.db");
         let store = Store::open(database.to_str().unwrap()).await.unwrap();
@@ -38,15 +46,34 @@ async fn demo_builds_every_region_and_reruns_identically() {
             "{region}"
         );
         assert_eq!(summary.consents as u64, counts.consents, "{region}");
-        first.push(summary);
     }
 
-    // A second run replaces, never adds.
-    zicht_cli::run_from(args).await.unwrap();
-    for (&region, before) in Region::ALL.iter().zip(&first) {
-        let database = demo_dir.join(region.code()).join("region.db");
-        let store = Store::open(database.to_str().unwrap()).await.unwrap();
-        assert_eq!(&store.summary().await.unwrap(), before, "{region}");
-        store.close().await;
+    // Every region answered the capacity question over mutual TLS.
+    let drenthe = outcomes(&demo_dir.join("drenthe").join("region.db")).await;
+    assert!(
+        drenthe
+            .iter()
+            .any(|o| o == "released merged: 14 of 14 answered"),
+        "{drenthe:?}"
+    );
+    // jenn forwarded to its members and released merged answers; the last one without
+    // friesland, which the demo stopped.
+    let jenn = outcomes(&demo_dir.join("jenn").join("log.db")).await;
+    assert!(
+        jenn.iter()
+            .any(|o| o == "forwarded to drenthe,friesland,groningen"),
+        "{jenn:?}"
+    );
+    assert_eq!(
+        jenn.last().map(String::as_str),
+        Some("released merged: 2 of 3 answered"),
+        "{jenn:?}"
+    );
+    // A member refused the differencing attempt, and logged why.
+    let mut refused = 0;
+    for region in ["drenthe", "friesland", "groningen"] {
+        let log = outcomes(&demo_dir.join(region).join("region.db")).await;
+        refused += log.iter().filter(|o| *o == "refused: differencing").count();
     }
+    assert!(refused > 0, "the demo shows a refused differencing attempt");
 }

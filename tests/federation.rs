@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 //! Federated queries over mutual TLS on loopback: regional nodes over synthetic data, the jenn
 //! aggregator, a peer that is down and one that hangs. Every merged figure is checked against
 //! the members' own released answers and against the true counts in their databases.
@@ -14,7 +15,12 @@ use zicht_store::{CountQuery, CountScope};
 use zicht_testkit::federation::{open_policy, Behaviour, Federation, JENN};
 use zicht_testkit::node::channel;
 
-const DIMS: &[&str] = &["stay_group", "origin_region", "care_type", "placement_region"];
+const DIMS: &[&str] = &[
+    "stay_group",
+    "origin_region",
+    "care_type",
+    "placement_region",
+];
 const JENN_NODE: NodeName = NodeName::Network(Network::Jenn);
 
 fn region(region: Region) -> NodeName {
@@ -26,13 +32,19 @@ fn region(region: Region) -> NodeName {
 async fn federation() -> Federation {
     let groningen = format!(
         "{}{}",
-        open_policy(&["network:jenn"], &["stay_group", "origin_region", "placement_region"]),
+        open_policy(
+            &["network:jenn"],
+            &["stay_group", "origin_region", "placement_region"]
+        ),
         open_policy(&["region:*"], &[])
     );
     Federation::start(&[
         (
             region(Region::Drenthe),
-            Behaviour::Serve(open_policy(&["analyst:drenthe", "network:jenn", "region:*"], DIMS)),
+            Behaviour::Serve(open_policy(
+                &["analyst:drenthe", "network:jenn", "region:*"],
+                DIMS,
+            )),
         ),
         (
             region(Region::Friesland),
@@ -107,12 +119,21 @@ fn cells(result: &pb::ProtectedResult) -> HashMap<Vec<String>, Span> {
     result
         .rows
         .iter()
-        .map(|row| (row.key.clone(), span_of(row.count.as_ref().unwrap(), u64::MAX)))
+        .map(|row| {
+            (
+                row.key.clone(),
+                span_of(row.count.as_ref().unwrap(), u64::MAX),
+            )
+        })
         .collect()
 }
 
 /// The true counts of `region`'s database for youth_in_care 2024 grouped by `group_by`.
-async fn truth(f: &Federation, region: Region, group_by: &[Dimension]) -> HashMap<Vec<String>, u64> {
+async fn truth(
+    f: &Federation,
+    region: Region,
+    group_by: &[Dimension],
+) -> HashMap<Vec<String>, u64> {
     let store = &f.dbs[&NodeName::Region(region)].store;
     let query = CountQuery {
         template: Template::YouthInCare,
@@ -134,7 +155,11 @@ async fn truth(f: &Federation, region: Region, group_by: &[Dimension]) -> HashMa
 }
 
 /// What a member releases to jenn itself, asked with jenn's node certificate.
-async fn member_answer(f: &Federation, member: Region, query: &pb::QueryRequest) -> pb::ProtectedResult {
+async fn member_answer(
+    f: &Federation,
+    member: Region,
+    query: &pb::QueryRequest,
+) -> pb::ProtectedResult {
     let channel = channel(
         &f.pki,
         f.pki.node(JENN_NODE),
@@ -153,9 +178,15 @@ async fn a_network_total_is_the_sum_of_its_members_and_small_members_make_interv
     let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
     // Youths of a region placed in far regions are few: small cells in every member.
     let query = youth_in_care(&["placement_region"]);
-    let answer = ask(&mut analyst, query.clone(), &[], "", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = ask(
+        &mut analyst,
+        query.clone(),
+        &[],
+        "",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     let status = coverage(&answer);
     assert_eq!(status.len(), 3, "jenn asks its three members: {status:?}");
     for member in JENN {
@@ -209,7 +240,10 @@ async fn a_network_total_is_the_sum_of_its_members_and_small_members_make_interv
             intervals += 1;
         }
     }
-    assert!(intervals > 0, "a small member cell makes an interval: {shown:?}");
+    assert!(
+        intervals > 0,
+        "a small member cell makes an interval: {shown:?}"
+    );
 
     // Honest: the true count of every merged cell lies in what is shown.
     let mut true_counts: HashMap<Vec<String>, u64> = HashMap::new();
@@ -220,7 +254,10 @@ async fn a_network_total_is_the_sum_of_its_members_and_small_members_make_interv
     }
     for (key, span) in &shown {
         let n = true_counts.get(key).copied().unwrap_or(0);
-        assert!(span.low <= n && n <= span.high, "{key:?}: {n} not in {span:?}");
+        assert!(
+            span.low <= n && n <= span.high,
+            "{key:?}: {n} not in {span:?}"
+        );
     }
 }
 
@@ -249,9 +286,17 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
         "{:?}",
         status["groningen"]
     );
-    assert_eq!(status["twente"].0, Status::Unreachable, "{:?}", status["twente"]);
+    assert_eq!(
+        status["twente"].0,
+        Status::Unreachable,
+        "{:?}",
+        status["twente"]
+    );
     assert_eq!(status["ijsselland"].0, Status::TimedOut);
-    assert!(waited < Duration::from_secs(4), "cancelled at the deadline: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(4),
+        "cancelled at the deadline: {waited:?}"
+    );
     assert_eq!(status.len(), 5, "jenn is an aggregator, not a target");
 
     // The total covers only who answered, and says so.
@@ -260,22 +305,33 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
         answered_total += truth(&f, member, &[]).await.values().sum::<u64>();
     }
     let result = answer.result.unwrap();
-    assert_eq!(cells(&result).values().map(|s| s.low).sum::<u64>() <= answered_total, true);
+    assert!(cells(&result).values().map(|s| s.low).sum::<u64>() <= answered_total);
     assert_eq!(
         span_of(result.total.as_ref().unwrap(), 0),
         Span::exact(answered_total)
     );
-    assert!(result.rules_applied[0].starts_with("merged over 2 node(s)"), "{:?}", result.rules_applied);
+    assert!(
+        result.rules_applied[0].starts_with("merged over 2 node(s)"),
+        "{:?}",
+        result.rules_applied
+    );
 
     // Logged before it left: what was forwarded, then what was released.
     let outcomes = f.dbs[&region(Region::Drenthe)]
         .strings("SELECT outcome FROM release_log ORDER BY entry_id")
         .await;
     assert!(
-        outcomes.iter().any(|o| o == "forwarded to drenthe,friesland,groningen,twente,ijsselland"),
+        outcomes
+            .iter()
+            .any(|o| o == "forwarded to drenthe,friesland,groningen,twente,ijsselland"),
         "{outcomes:?}"
     );
-    assert!(outcomes.iter().any(|o| o == "released merged: 2 of 5 answered"), "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o == "released merged: 2 of 5 answered"),
+        "{outcomes:?}"
+    );
 
     // One peer, by name.
     let one = ask(
@@ -306,7 +362,10 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
     .unwrap();
     let status = coverage(&answer);
     assert_eq!(status["groningen"].0, Status::Refused);
-    assert!(status["groningen"].1.contains("missing grant"), "{status:?}");
+    assert!(
+        status["groningen"].1.contains("missing grant"),
+        "{status:?}"
+    );
     assert_eq!(status["drenthe"].0, Status::Answered);
 
     // A member that is stopped is reported, not hidden in the total.
@@ -323,19 +382,39 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
     assert_eq!(coverage(&answer)["friesland"].0, Status::Unreachable);
 
     // Not a member of jenn, not a network jenn aggregates.
-    let error = ask(&mut analyst, youth_in_care(&["stay_group"]), &["twente"], "", Duration::from_secs(5))
-        .await
-        .unwrap_err();
+    let error = ask(
+        &mut analyst,
+        youth_in_care(&["stay_group"]),
+        &["twente"],
+        "",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
-    assert!(error.message().contains("not a member of jenn"), "{error:?}");
+    assert!(
+        error.message().contains("not a member of jenn"),
+        "{error:?}"
+    );
 
     // Analysts jenn does not grant, and nodes, cannot use its outway.
     let mut other = outway(&f, "analyst-twente", JENN_NODE).await;
-    let error = ask(&mut other, youth_in_care(&["stay_group"]), &[], "", Duration::from_secs(5))
-        .await
-        .unwrap_err();
+    let error = ask(
+        &mut other,
+        youth_in_care(&["stay_group"]),
+        &[],
+        "",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
-    let node = channel(&f.pki, f.pki.node(region(Region::Drenthe)), f.address(JENN_NODE)).await;
+    let node = channel(
+        &f.pki,
+        f.pki.node(region(Region::Drenthe)),
+        f.address(JENN_NODE),
+    )
+    .await;
     let error = ask(
         &mut pb::outway_client::OutwayClient::new(node.clone()),
         youth_in_care(&["stay_group"]),
@@ -351,5 +430,9 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
     let mut request = tonic::Request::new(youth_in_care(&["stay_group"]));
     request.set_timeout(Duration::from_secs(5));
     let error = inway.query(request).await.unwrap_err();
-    assert_eq!(error.code(), Code::PermissionDenied, "drenthe's node has no grant at jenn: {error:?}");
+    assert_eq!(
+        error.code(),
+        Code::PermissionDenied,
+        "drenthe's node has no grant at jenn: {error:?}"
+    );
 }

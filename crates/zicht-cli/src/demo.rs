@@ -1,24 +1,145 @@
-//! `zicht demo`: synthetic data for all 14 regions, each imported into its own embedded
-//! database, and a summary per region and per network.
-//!
-//! Today this is the data layer of the federation; nodes, mTLS and federated queries join it as
-//! they are built.
+//! `zicht demo`: a whole federation on loopback. It makes a dev PKI, generates and imports
+//! synthetic data for all 14 regions (one embedded SQLite database each), starts the 14
+//! regional nodes and the 3 network aggregators over mutual TLS, and asks the headline
+//! questions of the supra-regional plans as their analysts would, with the coverage of every
+//! answer. Then it exits (`--once`) or keeps the federation running for `zicht query`.
 
-use std::path::Path;
-use std::time::Instant;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use zicht_model::{CodeList, Network, Region};
+use tokio::net::TcpListener;
+use zicht_model::{CodeList, Landsdeel, Network, NodeName, Region};
+use zicht_node::config::{load_client, ClientProfile, ManifestPeer};
+use zicht_node::tls::TlsFiles;
+use zicht_node::{Disclosure, Limits, NodeSettings, RunningNode};
+use zicht_proto::v1 as pb;
 use zicht_store::import::{import_file, ImportOptions};
 use zicht_store::{Store, Summary};
 
-/// Runs the demo in `dir`.
-pub async fn run(dir: &Path, seed: u64) -> anyhow::Result<()> {
+use crate::output::{render_federated, Format};
+
+/// The federation's policies, as deploy/policies/ ships them (each region owns its own).
+const POLICIES: [(&str, &str); 17] = [
+    (
+        "drenthe",
+        include_str!("../../../deploy/policies/drenthe.toml"),
+    ),
+    (
+        "friesland",
+        include_str!("../../../deploy/policies/friesland.toml"),
+    ),
+    (
+        "groningen",
+        include_str!("../../../deploy/policies/groningen.toml"),
+    ),
+    (
+        "twente",
+        include_str!("../../../deploy/policies/twente.toml"),
+    ),
+    (
+        "ijsselland",
+        include_str!("../../../deploy/policies/ijsselland.toml"),
+    ),
+    (
+        "amsterdam-amstelland",
+        include_str!("../../../deploy/policies/amsterdam-amstelland.toml"),
+    ),
+    (
+        "zaanstreek-waterland",
+        include_str!("../../../deploy/policies/zaanstreek-waterland.toml"),
+    ),
+    (
+        "zuid-kennemerland",
+        include_str!("../../../deploy/policies/zuid-kennemerland.toml"),
+    ),
+    (
+        "ijmond",
+        include_str!("../../../deploy/policies/ijmond.toml"),
+    ),
+    (
+        "haarlemmermeer",
+        include_str!("../../../deploy/policies/haarlemmermeer.toml"),
+    ),
+    (
+        "alkmaar",
+        include_str!("../../../deploy/policies/alkmaar.toml"),
+    ),
+    (
+        "kop-van-noord-holland",
+        include_str!("../../../deploy/policies/kop-van-noord-holland.toml"),
+    ),
+    (
+        "west-friesland",
+        include_str!("../../../deploy/policies/west-friesland.toml"),
+    ),
+    (
+        "gooi-en-vechtstreek",
+        include_str!("../../../deploy/policies/gooi-en-vechtstreek.toml"),
+    ),
+    ("jenn", include_str!("../../../deploy/policies/jenn.toml")),
+    (
+        "ben-nh",
+        include_str!("../../../deploy/policies/ben-nh.toml"),
+    ),
+    (
+        "overijssel",
+        include_str!("../../../deploy/policies/overijssel.toml"),
+    ),
+];
+
+/// Runs the demo in `dir`; with `once`, stops the federation after the headline queries.
+pub async fn run(dir: &Path, seed: u64, once: bool) -> anyhow::Result<()> {
     println!(
-        "zicht demo: one embedded SQLite database per jeugdhulpregio, synthetic data (seed {seed})"
+        "zicht demo: 14 jeugdhulpregio nodes and 3 network aggregators on loopback, mutual TLS, \
+         synthetic data (seed {seed})"
     );
     println!("folder: {}\n", dir.display());
     let started = Instant::now();
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolve {}", dir.display()))?;
+    let pki = zicht_pki::write_dev_federation(&dir.join("pki"), crate::now())
+        .context("create the dev PKI")?;
+    let (summaries, rows_imported) = import_regions(&dir, seed).await?;
+    print_regions(&summaries);
+    println!(
+        "\ngenerated and imported {rows_imported} rows into 14 databases in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut federation = start_federation(&dir, &pki).await?;
+    println!(
+        "started {} nodes on 127.0.0.1 (manifest: {})\n",
+        federation.nodes.len(),
+        dir.join("federation.toml").display()
+    );
+    let asked = headlines(&dir, &mut federation).await;
+    if let Err(error) = &asked {
+        eprintln!("demo query failed: {error:#}");
+    }
+    if once {
+        federation.stop().await;
+        return asked;
+    }
+    println!("the federation keeps running; ask it from another terminal, e.g.:");
+    println!(
+        "  zicht query youth_in_care --client {} --node jenn --purpose bovenregionale-sturing --period 2025 --by stay_group",
+        client_path(&dir, Region::Drenthe).display()
+    );
+    println!(
+        "  zicht query capacity --client {} --purpose capaciteitsmonitoring --peildatum 2025-07-01 --by placement_region",
+        client_path(&dir, Region::Twente).display()
+    );
+    println!("stop it with Ctrl-C");
+    tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
+    federation.stop().await;
+    asked
+}
+
+async fn import_regions(dir: &Path, seed: u64) -> anyhow::Result<(Vec<(Region, Summary)>, u64)> {
     let mut summaries = Vec::new();
     let mut rows_imported = 0;
     for &region in Region::ALL {
@@ -30,6 +151,7 @@ pub async fn run(dir: &Path, seed: u64) -> anyhow::Result<()> {
             .context("generate synthetic data")?
             .with_context(|| format!("write {}", region_dir.display()))?;
         let database = region_dir.join("region.db");
+        remove_database(&database)?;
         let store = Store::open(&database.display().to_string())
             .await
             .with_context(|| format!("open {}", database.display()))?;
@@ -48,26 +170,392 @@ pub async fn run(dir: &Path, seed: u64) -> anyhow::Result<()> {
         summaries.push((region, store.summary().await?));
         store.close().await;
     }
-    let elapsed = started.elapsed();
+    Ok((summaries, rows_imported))
+}
 
-    print_regions(&summaries);
-    print_networks(&summaries);
-    println!(
-        "\ngenerated and imported {rows_imported} rows into {} databases in {:.1}s",
-        summaries.len(),
-        elapsed.as_secs_f64()
-    );
-    let drenthe = dir.join("drenthe").join("region.db");
-    println!(
-        "look inside one:  zicht summary --database {}",
-        drenthe.display()
-    );
-    println!(
-        "ask it under disclosure control:  zicht query youth_in_care --database {} --region drenthe --purpose bovenregionale-sturing --period 2024 --by origin_region --by stay_group",
-        drenthe.display()
-    );
-    println!("not yet part of the demo: nodes over mutual TLS and federated queries");
+/// Removes a demo database (and SQLite's side files), so a re-run starts from the same state:
+/// the same data, and release logs and ledgers as fresh as the data.
+fn remove_database(path: &Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("remove {}", file.display()));
+            }
+        }
+    }
     Ok(())
+}
+
+/// The running federation of the demo.
+struct Federation {
+    nodes: Vec<(NodeName, RunningNode)>,
+}
+
+impl Federation {
+    async fn stop_node(&mut self, node: NodeName) {
+        if let Some(position) = self.nodes.iter().position(|(n, _)| *n == node) {
+            let (_, running) = self.nodes.remove(position);
+            running.stop().await;
+        }
+    }
+
+    async fn stop(self) {
+        for (_, running) in self.nodes {
+            running.stop().await;
+        }
+    }
+}
+
+fn client_path(dir: &Path, region: Region) -> PathBuf {
+    dir.join("clients")
+        .join(format!("analyst-{}.toml", region.code()))
+}
+
+fn quoted(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+/// Binds every node's port, writes the manifest and a client profile per region's analyst,
+/// then starts all 17 nodes.
+async fn start_federation(
+    dir: &Path,
+    pki: &zicht_pki::DevFederation,
+) -> anyhow::Result<Federation> {
+    let mut listeners = Vec::new();
+    let mut manifest = Vec::new();
+    let mut manifest_text =
+        String::from("# Federation manifest of this demo run: every node's address and PeerID.\n");
+    for node in NodeName::all() {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("bind a loopback port")?;
+        let address = listener.local_addr().context("read the bound port")?;
+        let peer_id = node.dev_peer_id();
+        let _ = write!(
+            manifest_text,
+            "\n[[peer]]\nnode = \"{node}\"\naddress = \"{address}\"\npeer_id = \"{peer_id}\"\n"
+        );
+        manifest.push(ManifestPeer {
+            node,
+            address,
+            peer_id,
+        });
+        listeners.push((node, listener));
+    }
+    let manifest_path = dir.join("federation.toml");
+    std::fs::write(&manifest_path, manifest_text).context("write the manifest")?;
+    std::fs::create_dir_all(dir.join("clients")).context("create the clients folder")?;
+    for &region in Region::ALL {
+        let (cert, key) = pki.person(&format!("analyst-{}", region.code()));
+        let profile = format!(
+            "# The data team of {} asks its own node; `--node jenn` asks an aggregator.\nnode = \"{}\"\nmanifest = {}\n\n[tls]\nca = {}\ncert = {}\nkey = {}\ncrl = {}\n",
+            region.name_nl(),
+            region.code(),
+            quoted(&manifest_path),
+            quoted(&pki.ca_cert()),
+            quoted(&cert),
+            quoted(&key),
+            quoted(&pki.crl()),
+        );
+        std::fs::write(client_path(dir, region), profile).context("write a client profile")?;
+    }
+
+    let mut nodes = Vec::new();
+    for (node, listener) in listeners {
+        let policy_text = POLICIES
+            .iter()
+            .find(|(name, _)| *name == node.code())
+            .map(|(_, text)| *text)
+            .context("a policy for every node")?;
+        let policy = zicht_node::policy::parse_policy(policy_text, None)
+            .map_err(|problems| anyhow::anyhow!("policy of {node}: {}", problems[0].message))?;
+        let (cert, key) = pki.node(node);
+        let (database, region) = match node {
+            NodeName::Region(region) => (dir.join(region.code()).join("region.db"), Some(region)),
+            NodeName::Network(network) => {
+                // An aggregator's database holds only its release log.
+                let folder = dir.join(network.code());
+                std::fs::create_dir_all(&folder).context("create an aggregator's folder")?;
+                let database = folder.join("log.db");
+                remove_database(&database)?;
+                (database, None)
+            }
+        };
+        let store = Store::open(&database.display().to_string())
+            .await
+            .with_context(|| format!("open {}", database.display()))?;
+        let settings = NodeSettings {
+            node,
+            manifest: manifest.clone(),
+            listen: listener.local_addr().context("read the bound port")?,
+            health_listen: None,
+            tls: TlsFiles {
+                ca: pki.ca_cert(),
+                cert,
+                key,
+                crl: Some(pki.crl()),
+            },
+            tls_reload_interval: Duration::from_secs(3600),
+            policy,
+            limits: Limits::default(),
+            disclosure: Disclosure {
+                settings: zicht_privacy::Settings::default(),
+                region,
+            },
+        };
+        let running = zicht_node::start_on(settings, listener, Some(store))
+            .await
+            .with_context(|| format!("start node {node}"))?;
+        nodes.push((node, running));
+    }
+    Ok(Federation { nodes })
+}
+
+fn query(
+    template: &str,
+    purpose: &str,
+    scope: pb::query_request::Scope,
+    filters: &[(&str, &[&str])],
+    group_by: &[&str],
+) -> pb::QueryRequest {
+    pb::QueryRequest {
+        template: template.to_owned(),
+        template_version: 1,
+        purpose: purpose.to_owned(),
+        scope: Some(scope),
+        filters: filters
+            .iter()
+            .map(|(dimension, values)| pb::Filter {
+                dimension: (*dimension).to_owned(),
+                values: values.iter().map(|v| (*v).to_owned()).collect(),
+            })
+            .collect(),
+        group_by: group_by.iter().map(|d| (*d).to_owned()).collect(),
+        consent_recipient: String::new(),
+    }
+}
+
+fn period(from: (i32, i32, i32), to: (i32, i32, i32)) -> pb::query_request::Scope {
+    let date = |(year, month, day)| pb::Date { year, month, day };
+    pb::query_request::Scope::Period(pb::Period {
+        from: Some(date(from)),
+        to: Some(date(to)),
+    })
+}
+
+fn peildatum(year: i32, month: i32, day: i32) -> pb::query_request::Scope {
+    pb::query_request::Scope::Peildatum(pb::Date { year, month, day })
+}
+
+async fn ask(
+    profile: &ClientProfile,
+    node: NodeName,
+    query: pb::QueryRequest,
+    peers: &[Region],
+) -> anyhow::Result<pb::FederatedResult> {
+    let request = pb::FederatedQueryRequest {
+        query: Some(query),
+        peers: peers.iter().map(|r| r.code().to_owned()).collect(),
+        network: String::new(),
+    };
+    crate::query::ask(profile, node, request, Duration::from_secs(10)).await
+}
+
+fn section(number: u32, title: &str, how: &str) {
+    println!("== {number}. {title}");
+    println!("   {how}\n");
+}
+
+/// The headline questions of the supra-regional plans, asked as their analysts would.
+async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()> {
+    let no_env = |_: &str| None;
+    let profile = |region| load_client(&client_path(dir, region), &no_env);
+    let drenthe = profile(Region::Drenthe)?;
+    let amsterdam = profile(Region::AmsterdamAmstelland)?;
+    let twente = profile(Region::Twente)?;
+    let jenn = NodeName::Network(Network::Jenn);
+
+    section(
+        1,
+        "Capacity and occupancy per landsdeel (peildatum 2025-07-01)",
+        "analyst of Drenthe asks its node, which asks all 14 regions (capacity is facility data, released exactly)",
+    );
+    let answer = ask(
+        &drenthe,
+        NodeName::Region(Region::Drenthe),
+        query(
+            "capacity",
+            "capaciteitsmonitoring",
+            peildatum(2025, 7, 1),
+            &[],
+            &["placement_region"],
+        ),
+        &[],
+    )
+    .await?;
+    print_landsdelen(&answer);
+
+    section(
+        2,
+        "JeugdhulpPlus: youths in care in 2025 by origin region, via JENN",
+        "analyst of Drenthe asks the jenn aggregator, which asks Drenthe, Friesland and Groningen",
+    );
+    let jhp = query(
+        "youth_in_care",
+        "bovenregionale-sturing",
+        period((2025, 1, 1), (2025, 12, 31)),
+        &[
+            ("stay_group", &["jeugdhulp_plus"]),
+            ("origin_region", &["drenthe", "friesland", "groningen"]),
+        ],
+        &["origin_region"],
+    );
+    let answer = ask(&drenthe, jenn, jhp.clone(), &[]).await?;
+    print!("{}", render_federated(&answer, Format::Table));
+    println!();
+
+    section(
+        3,
+        "Where youths leaving open residential care went, 2021-2025, via BEN-NH",
+        "analyst of Amsterdam-Amstelland asks the ben-nh aggregator, which asks the nine Noord-Holland regions",
+    );
+    let answer = ask(
+        &amsterdam,
+        NodeName::Network(Network::BenNh),
+        query(
+            "flows",
+            "bovenregionale-sturing",
+            period((2021, 1, 1), (2025, 12, 31)),
+            &[
+                ("flow_kind", &["uitstroom"]),
+                ("care_type", &["open_residentieel"]),
+            ],
+            &["outflow_destination"],
+        ),
+        &[],
+    )
+    .await?;
+    print!("{}", render_federated(&answer, Format::Table));
+    println!();
+
+    section(
+        4,
+        "16- and 17-year-olds without a toekomstplan, per Overijssel region (peildatum 2025-07-01)",
+        "analyst of Twente asks the overijssel aggregator, one member region at a time",
+    );
+    for member in [Region::Twente, Region::Ijsselland] {
+        let answer = ask(
+            &twente,
+            NodeName::Network(Network::Overijssel),
+            query(
+                "transition18",
+                "18plus-monitoring",
+                peildatum(2025, 7, 1),
+                &[],
+                &["toekomstplan"],
+            ),
+            &[member],
+        )
+        .await?;
+        print_toekomstplan(member, &answer);
+    }
+    println!();
+
+    section(
+        5,
+        "A differencing attempt: the same question with the period one day shorter",
+        "analyst of Drenthe asks jenn for 2025, then for 2025-01-01..2025-12-30; a member that would reveal the few youths in between refuses",
+    );
+    let year = query(
+        "youth_in_care",
+        "bovenregionale-sturing",
+        period((2025, 1, 1), (2025, 12, 31)),
+        &[],
+        &["stay_group"],
+    );
+    let shorter = pb::QueryRequest {
+        scope: Some(period((2025, 1, 1), (2025, 12, 30))),
+        ..year.clone()
+    };
+    ask(&drenthe, jenn, year, &[]).await?;
+    let answer = ask(&drenthe, jenn, shorter, &[]).await?;
+    print!("{}", render_federated(&answer, Format::Table));
+    println!();
+
+    section(
+        6,
+        "A region goes down: question 2 again with the Friesland node stopped",
+        "the answer covers the regions that answered and names the one that did not",
+    );
+    federation
+        .stop_node(NodeName::Region(Region::Friesland))
+        .await;
+    let answer = ask(&drenthe, jenn, jhp, &[]).await?;
+    print!("{}", render_federated(&answer, Format::Table));
+    println!();
+    Ok(())
+}
+
+fn statistic(row: &pb::ResultRow, name: &str) -> f64 {
+    row.statistics
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.value)
+        .unwrap_or(0.0)
+}
+
+fn print_landsdelen(answer: &pb::FederatedResult) {
+    let rows = answer.result.as_ref().map_or(&[][..], |r| &r.rows[..]);
+    println!(
+        "{:<22} {:>8} {:>9} {:>7}",
+        "landsdeel", "places", "occupied", "bezet%"
+    );
+    for &landsdeel in Landsdeel::ALL {
+        let (places, occupied) = rows
+            .iter()
+            .filter(|row| {
+                row.key
+                    .first()
+                    .and_then(|code| Region::ALL.iter().find(|r| r.code() == code))
+                    .is_some_and(|r| r.landsdeel() == landsdeel)
+            })
+            .fold((0.0, 0.0), |(p, o), row| {
+                (p + statistic(row, "places"), o + statistic(row, "occupied"))
+            });
+        let rate = if places > 0.0 {
+            format!("{:.0}%", 100.0 * occupied / places)
+        } else {
+            "-".to_owned()
+        };
+        println!(
+            "{:<22} {places:>8.0} {occupied:>9.0} {rate:>7}",
+            landsdeel.name()
+        );
+    }
+    for line in crate::output::coverage_lines(&answer.coverage) {
+        println!("{line}");
+    }
+    println!();
+}
+
+fn print_toekomstplan(region: Region, answer: &pb::FederatedResult) {
+    let result = answer.result.clone().unwrap_or_default();
+    let without = result
+        .rows
+        .iter()
+        .find(|row| row.key.first().is_some_and(|k| k == "nee"))
+        .map(|row| crate::output::cell_text(row.count.as_ref()));
+    let status = crate::output::coverage_lines(&answer.coverage);
+    println!(
+        "{:<12} without toekomstplan: {:>6}   of {:>6} youths checked   ({})",
+        region.name_nl(),
+        without.unwrap_or_else(|| "-".to_owned()),
+        crate::output::cell_text(result.total.as_ref()),
+        status.get(1).map_or("", |s| s.trim())
+    );
 }
 
 fn row(name: &str, landsdeel: &str, s: &Summary) {
@@ -89,17 +577,6 @@ fn row(name: &str, landsdeel: &str, s: &Summary) {
     );
 }
 
-fn add(total: &mut Summary, s: &Summary) {
-    total.placements += s.placements;
-    total.youths += s.youths;
-    total.ongoing += s.ongoing;
-    total.capacity_rows += s.capacity_rows;
-    total.places += s.places;
-    total.occupied += s.occupied;
-    total.transition18_checks += s.transition18_checks;
-    total.consents += s.consents;
-}
-
 fn print_regions(summaries: &[(Region, Summary)]) {
     println!(
         "{:<22} {:<15} {:>7} {:>10} {:>8} {:>7} {:>9} {:>6} {:>9} {:>6}",
@@ -114,29 +591,7 @@ fn print_regions(summaries: &[(Region, Summary)]) {
         "occupied",
         "bezet%"
     );
-    let mut total = Summary::default();
     for (region, summary) in summaries {
         row(region.name_nl(), region.landsdeel().name(), summary);
-        add(&mut total, summary);
-    }
-    row("total", "", &total);
-}
-
-fn print_networks(summaries: &[(Region, Summary)]) {
-    let today = zicht_model::NaiveDate::from_ymd_opt(2025, 12, 31).unwrap_or_default();
-    println!(
-        "\nnetworks on {today} (members by time-bound membership; youths are per region, summed)"
-    );
-    for &network in Network::ALL {
-        let members: Vec<Region> = network.members_on(today).collect();
-        let mut total = Summary::default();
-        for (_, summary) in summaries.iter().filter(|(r, _)| members.contains(r)) {
-            add(&mut total, summary);
-        }
-        row(
-            network.code(),
-            &format!("{} regions", members.len()),
-            &total,
-        );
     }
 }

@@ -25,7 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate synthetic regions and import them into embedded databases, then summarise.
+    /// A whole federation on loopback: dev PKI, synthetic data for 14 regions, 17 nodes over
+    /// mutual TLS, and the headline queries with their coverage.
     Demo(DemoArgs),
     /// Import canonical CSV files (placements, capacity, transition18, consents); all-or-nothing.
     Import(ImportArgs),
@@ -50,7 +51,7 @@ enum Command {
     Policy(PolicyCommand),
     /// Run a template on a region's own database under disclosure control and print the
     /// protected result (table, JSON or CSV).
-    Query(query::QueryArgs),
+    Query(Box<query::QueryArgs>),
     /// Disclosure control.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
@@ -147,6 +148,9 @@ struct DemoArgs {
     /// Seed of the synthetic data.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// Stop the federation after the headline queries instead of keeping it running.
+    #[arg(long)]
+    once: bool,
 }
 
 fn parse_table(text: &str) -> Result<Table, String> {
@@ -179,7 +183,7 @@ where
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo(args) => demo::run(&args.dir, args.seed).await,
+        Command::Demo(args) => demo::run(&args.dir, args.seed, args.once).await,
         Command::Import(args) => import(args).await,
         Command::Generate(args) => generate(args),
         Command::Migrate(args) => {
@@ -192,7 +196,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(PolicyCommand::Check { file, manifest }) => {
             policy_check(&file, manifest.as_deref())
         }
-        Command::Query(args) => query::run(args).await,
+        Command::Query(args) => query::run(*args).await,
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Summary(args) => {
             let store = Store::open(&args.database).await.context("open database")?;

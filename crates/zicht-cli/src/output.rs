@@ -77,6 +77,23 @@ pub fn footer(result: &pb::ProtectedResult) -> Vec<String> {
             _ => None,
         })
         .collect();
+    let interval = "[a, b] = between a and b: a region's contribution was small or suppressed";
+    if result
+        .rows
+        .iter()
+        .chain(std::iter::once(&pb::ResultRow {
+            count: result.total,
+            ..Default::default()
+        }))
+        .any(|r| {
+            matches!(
+                r.count.and_then(|c| c.value),
+                Some(pb::cell_value::Value::Interval(_))
+            )
+        })
+    {
+        footer.push(interval.to_owned());
+    }
     for mark in [
         "<n = fewer than n youths (zeros too)",
         "x = suppressed to protect another cell",
@@ -94,6 +111,72 @@ pub fn footer(result: &pb::ProtectedResult) -> Vec<String> {
     }
     footer.push(format!("rules: {}", result.rules_applied.join("; ")));
     footer
+}
+
+/// The coverage of a federated answer: every targeted node, whether it answered, and why not.
+pub fn coverage_lines(coverage: &[pb::PeerStatus]) -> Vec<String> {
+    let answered = coverage
+        .iter()
+        .filter(|c| c.status == pb::peer_status::Status::Answered as i32)
+        .count();
+    let width = coverage.iter().map(|c| c.node.len()).max().unwrap_or(0);
+    let mut lines = vec![format!(
+        "coverage: {answered} of {} regions answered",
+        coverage.len()
+    )];
+    for peer in coverage {
+        let status = status_name(peer.status);
+        let line = if peer.reason.is_empty() {
+            format!("  {:<width$}  {status}", peer.node)
+        } else {
+            format!("  {:<width$}  {status}: {}", peer.node, peer.reason)
+        };
+        lines.push(line);
+    }
+    lines
+}
+
+fn status_name(status: i32) -> &'static str {
+    use pb::peer_status::Status;
+    match Status::try_from(status) {
+        Ok(Status::Answered) => "answered",
+        Ok(Status::Refused) => "refused",
+        Ok(Status::Unreachable) => "unreachable",
+        Ok(Status::TimedOut) => "timed out",
+        _ => "unknown",
+    }
+}
+
+/// A federated answer as JSON: the result plus its coverage.
+pub fn federated_json(answer: &pb::FederatedResult) -> serde_json::Value {
+    let mut value = answer.result.as_ref().map_or(serde_json::json!({}), json);
+    let coverage: Vec<serde_json::Value> = answer
+        .coverage
+        .iter()
+        .map(|c| serde_json::json!({"node": c.node, "status": status_name(c.status), "reason": c.reason}))
+        .collect();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("coverage".to_owned(), serde_json::Value::Array(coverage));
+    }
+    value
+}
+
+/// Renders a federated answer in `format`: the merged result, then its coverage (for CSV the
+/// coverage goes with the footer to stderr, see [`footer`]).
+pub fn render_federated(answer: &pb::FederatedResult, format: Format) -> String {
+    let result = answer.result.clone().unwrap_or_default();
+    match format {
+        Format::Json => federated_json(answer).to_string(),
+        Format::Csv => render(&result, format),
+        Format::Table => {
+            let mut out = render(&result, format);
+            for line in coverage_lines(&answer.coverage) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            out
+        }
+    }
 }
 
 /// Renders `result` in `format`.

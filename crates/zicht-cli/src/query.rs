@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use zicht_model::{parse_date, CodeList, Dimension, Purpose, Region, Template};
+use zicht_model::{parse_date, CodeList, Dimension, Network, NodeName, Purpose, Region, Template};
 use zicht_node::{execute, log_outcome, Call, Disclosure};
 use zicht_proto::v1 as pb;
 use zicht_store::Store;
@@ -47,12 +47,37 @@ impl Target {
     }
 }
 
+/// Where a federated query goes: a node asked over mutual TLS as the person of a client
+/// profile, and which regions it asks.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Ask over the network as the person of this client profile (see deploy/clients/): the
+    /// node's Outway asks the targeted regions and merges their protected answers.
+    #[arg(long, conflicts_with_all = ["config", "database", "region"])]
+    client: Option<PathBuf>,
+    /// The node to ask instead of the profile's own, e.g. an aggregator: jenn, ben-nh,
+    /// overijssel.
+    #[arg(long, requires = "client")]
+    node: Option<String>,
+    /// Ask this region (repeatable); default: every region (an aggregator: its members).
+    #[arg(long = "peer", value_name = "REGION", requires = "client", value_parser = crate::parse_region)]
+    peers: Vec<Region>,
+    /// Ask the members of this network on the query's last day or peildatum.
+    #[arg(long, requires = "client", conflicts_with = "peers")]
+    network: Option<String>,
+    /// How long the federated query may take, in milliseconds.
+    #[arg(long, default_value_t = 10_000, requires = "client")]
+    deadline_ms: u64,
+}
+
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// Template: capacity, youth_in_care, flows, length_of_stay or transition18.
     template: String,
     #[command(flatten)]
     target: Target,
+    #[command(flatten)]
+    remote: Remote,
     /// Purpose from the register (doelbinding), e.g. capaciteitsmonitoring.
     #[arg(long)]
     purpose: String,
@@ -107,6 +132,85 @@ fn dimension(template: Template, text: &str, option: &str) -> anyhow::Result<Dim
 
 /// Runs `zicht query`.
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
+    let (template, group_by, request) = request(&args)?;
+    match &args.remote.client {
+        Some(path) => remote(&args, path, request).await,
+        None => local(&args, template, &group_by, request).await,
+    }
+}
+
+/// Asks `node` as the person of `profile` for a federated answer within `deadline`.
+pub async fn ask(
+    profile: &zicht_node::config::ClientProfile,
+    node: NodeName,
+    request: pb::FederatedQueryRequest,
+    deadline: std::time::Duration,
+) -> anyhow::Result<pb::FederatedResult> {
+    let peer = profile
+        .manifest
+        .iter()
+        .find(|p| p.node == node)
+        .with_context(|| format!("the manifest does not list {node}"))?;
+    let channel = zicht_node::peers::channel_to(peer, &profile.tls);
+    let mut client = pb::outway_client::OutwayClient::new(channel);
+    let mut call = tonic::Request::new(request);
+    call.set_timeout(deadline);
+    match client.federated_query(call).await {
+        Ok(answer) => Ok(answer.into_inner()),
+        Err(status) if status.code() == tonic::Code::Unavailable => bail!(
+            "could not reach {node} at {}: {}",
+            peer.address,
+            status.message()
+        ),
+        Err(status) => bail!("{node} refused: {}", status.message()),
+    }
+}
+
+async fn remote(
+    args: &QueryArgs,
+    path: &std::path::Path,
+    query: pb::QueryRequest,
+) -> anyhow::Result<()> {
+    let environment = |name: &str| std::env::var(name).ok();
+    let profile = zicht_node::config::load_client(path, &environment)?;
+    let node = match &args.remote.node {
+        Some(text) => NodeName::parse(text).map_err(|e| anyhow::anyhow!("--node: {e}"))?,
+        None => profile.node,
+    };
+    let network = match &args.remote.network {
+        Some(text) => Network::parse(text)
+            .map_err(|e| anyhow::anyhow!("--network: {e}"))?
+            .code()
+            .to_owned(),
+        None => String::new(),
+    };
+    let request = pb::FederatedQueryRequest {
+        query: Some(query),
+        peers: args
+            .remote
+            .peers
+            .iter()
+            .map(|r| r.code().to_owned())
+            .collect(),
+        network,
+    };
+    let deadline = std::time::Duration::from_millis(args.remote.deadline_ms);
+    let answer = ask(&profile, node, request, deadline).await?;
+    print!("{}", crate::output::render_federated(&answer, args.format));
+    if args.format == Format::Csv {
+        let result = answer.result.unwrap_or_default();
+        for line in crate::output::footer(&result)
+            .into_iter()
+            .chain(crate::output::coverage_lines(&answer.coverage))
+        {
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// The request `args` describe, checked against the code lists.
+fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::QueryRequest)> {
     let template = Template::parse(&args.template).map_err(|e| anyhow::anyhow!("{e}"))?;
     let purpose = Purpose::parse(&args.purpose).map_err(|e| anyhow::anyhow!("--purpose: {e}"))?;
     let group_by = args
@@ -153,7 +257,15 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         group_by: group_by.iter().map(|d| d.code().to_owned()).collect(),
         consent_recipient: String::new(),
     };
+    Ok((template, group_by, request))
+}
 
+async fn local(
+    args: &QueryArgs,
+    template: Template,
+    group_by: &[Dimension],
+    request: pb::QueryRequest,
+) -> anyhow::Result<()> {
     let (database, disclosure) = args.target.resolve()?;
     let Some(database) = database else {
         bail!("give --database (or ZICHT_DATABASE_URL) or --config of a regional node");
@@ -165,7 +277,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         disclosure: &disclosure,
         template,
         query: &request,
-        group_by: &group_by,
+        group_by,
         requester: REQUESTER,
         today: zicht_node::today(),
     };

@@ -291,19 +291,17 @@ fn positive(value: Option<Value<u64>>, default: u64) -> Result<u64, ConfigError>
     }
 }
 
-/// Loads and validates a node's configuration.
-pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeConfig, ConfigError> {
-    let whole_file = |reason: String| ConfigError {
+/// Reads a TOML file into `T`; syntax errors name the file and line.
+fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         place: Place::File {
             path: path.display().to_string(),
             line: 1,
         },
         key: "(file)".to_owned(),
-        reason,
-    };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
-    let file: ConfigFile = toml::from_str(&text).map_err(|error| {
+        reason: format!("cannot read: {e}"),
+    })?;
+    let file: T = toml::from_str(&text).map_err(|error| {
         let line = error.span().map_or(1, |s| {
             text[..s.start.min(text.len())].matches('\n').count() + 1
         });
@@ -316,17 +314,95 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             reason: error.message().to_owned(),
         }
     })?;
+    Ok((text, file))
+}
+
+/// The `[tls]` section's files, each checked readable.
+fn tls_files(reader: &Reader<'_>, tls: &TlsSection) -> Result<TlsFiles, ConfigError> {
+    let ca = reader.file(&reader.required("tls.ca", "ZICHT_TLS_CA", &tls.ca))?;
+    let cert = reader.file(&reader.required("tls.cert", "ZICHT_TLS_CERT", &tls.cert))?;
+    let key = reader.file(&reader.required("tls.key", "ZICHT_TLS_KEY", &tls.key))?;
+    let crl = match reader.string("tls.crl", "ZICHT_TLS_CRL", tls.crl.as_ref()) {
+        Some(value) => Some(reader.file(&value)?),
+        None => None,
+    };
+    Ok(TlsFiles { ca, cert, key, crl })
+}
+
+/// A node name as written in a file: an exact region or network code.
+fn node_name(value: &Value<String>) -> Result<NodeName, ConfigError> {
+    NodeName::parse(&value.value)
+        .ok()
+        .filter(|n| n.code() == value.value)
+        .ok_or_else(|| value.error("must be a region or network code (e.g. drenthe, jenn)"))
+}
+
+/// How a person (an analyst) reaches a node: the node to ask, the federation manifest that
+/// gives its address and PeerID, and the person's own certificate.
+///
+/// ```toml
+/// node = "drenthe"               # the node to ask; `zicht query --node jenn` asks another
+/// manifest = "../federation.toml"
+///
+/// [tls]
+/// ca = "../../certs/dev/ca.pem"
+/// cert = "../../certs/dev/people/analyst-drenthe.pem"
+/// key = "../../certs/dev/people/analyst-drenthe.key"
+/// crl = "../../certs/dev/crl.pem"
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientProfile {
+    /// The node asked by default.
+    pub node: NodeName,
+    /// Every node's address and PeerID.
+    pub manifest: Vec<ManifestPeer>,
+    /// The person's certificate, key, and the trust bundle and CRL.
+    pub tls: TlsFiles,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFile {
+    node: Spanned<String>,
+    manifest: Spanned<String>,
+    tls: Spanned<TlsSection>,
+}
+
+/// Loads and validates a client profile.
+pub fn load_client(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClientProfile, ConfigError> {
+    let (text, file) = parse_file::<ClientFile>(path)?;
+    let reader = Reader {
+        path,
+        text: &text,
+        env,
+    };
+    let node = node_name(&reader.required("node", "ZICHT_NODE", &file.node))?;
+    let manifest_value = reader.required("manifest", "ZICHT_MANIFEST", &file.manifest);
+    let manifest = load_manifest(&reader.file(&manifest_value)?)?;
+    if !manifest.iter().any(|p| p.node == node) {
+        return Err(manifest_value.error(format!("the manifest does not list {node}")));
+    }
+    let tls = tls_files(&reader, file.tls.get_ref())?;
+    Ok(ClientProfile {
+        node,
+        manifest,
+        tls,
+    })
+}
+
+/// Loads and validates a node's configuration.
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeConfig, ConfigError> {
+    let (text, file) = parse_file::<ConfigFile>(path)?;
     let reader = Reader {
         path,
         text: &text,
         env,
     };
 
-    let node_value = reader.required("node", "ZICHT_NODE", &file.node);
-    let node = NodeName::parse(&node_value.value)
-        .ok()
-        .filter(|n| n.code() == node_value.value)
-        .ok_or_else(|| node_value.error("must be a region or network code (e.g. drenthe, jenn)"))?;
+    let node = node_name(&reader.required("node", "ZICHT_NODE", &file.node))?;
     let listen_value = reader.required("listen", "ZICHT_LISTEN", &file.listen);
     let listen: SocketAddr = listen_value
         .value
@@ -365,13 +441,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
     };
 
     let tls = file.tls.get_ref();
-    let ca = reader.file(&reader.required("tls.ca", "ZICHT_TLS_CA", &tls.ca))?;
-    let cert = reader.file(&reader.required("tls.cert", "ZICHT_TLS_CERT", &tls.cert))?;
-    let key = reader.file(&reader.required("tls.key", "ZICHT_TLS_KEY", &tls.key))?;
-    let crl = match reader.string("tls.crl", "ZICHT_TLS_CRL", tls.crl.as_ref()) {
-        Some(value) => Some(reader.file(&value)?),
-        None => None,
-    };
+    let tls_files = tls_files(&reader, tls)?;
     let reload = positive(
         reader.number(
             "tls.reload_seconds",
@@ -460,7 +530,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             manifest,
             listen,
             health_listen,
-            tls: TlsFiles { ca, cert, key, crl },
+            tls: tls_files,
             tls_reload_interval: Duration::from_secs(reload),
             policy,
             limits,

@@ -349,6 +349,9 @@ fn narrowed(scope: Scope, dimension: Dimension, values: BTreeSet<String>) -> Sco
     scope.narrowed(dimension.code(), values)
 }
 
+/// The origin of a youth whose municipality is not known.
+const UNKNOWN_ORIGIN: &str = zicht_model::UNKNOWN;
+
 /// Every value of `dimension` a grouped result lists: its domain (for `origin_region`, the
 /// node's own region and `onbekend`; for a filtered dimension, the values asked for) plus
 /// anything present in the data.
@@ -361,6 +364,15 @@ fn domain(
 ) -> Vec<String> {
     let filtered = filters.iter().find(|(d, _)| *d == dimension);
     let mut values: Vec<String> = match (dimension, region, filtered) {
+        // Asked for origins: of those, the ones a region holds (its own and onbekend). Other
+        // regions' youths are not in its data, so they are no cells of its table.
+        (Dimension::OriginRegion, Some(region), Some((_, allowed))) => {
+            [region.code(), UNKNOWN_ORIGIN]
+                .into_iter()
+                .filter(|v| allowed.iter().any(|a| a == v))
+                .map(str::to_owned)
+                .collect()
+        }
         // A filtered dimension lists the values asked for, in domain order.
         (_, _, Some((_, allowed))) => dimension
             .domain()
@@ -370,7 +382,7 @@ fn domain(
             .map(str::to_owned)
             .collect(),
         (Dimension::OriginRegion, Some(region), None) => {
-            vec![region.code().to_owned(), "onbekend".to_owned()]
+            vec![region.code().to_owned(), UNKNOWN_ORIGIN.to_owned()]
         }
         _ => dimension
             .domain()

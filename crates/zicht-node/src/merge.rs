@@ -113,8 +113,11 @@ pub fn check_answer(
 
 /// One node's answer as spans per key, and its total.
 fn spans(result: &pb::ProtectedResult) -> (Vec<(Vec<String>, Span)>, Span) {
-    let total = span_of(result.total.as_ref().unwrap_or(&pb::CellValue::default()), 0);
-    let count = |row: &pb::ResultRow| row.count.clone().unwrap_or_default();
+    let total = span_of(
+        result.total.as_ref().unwrap_or(&pb::CellValue::default()),
+        0,
+    );
+    let count = |row: &pb::ResultRow| row.count.unwrap_or_default();
     // What the total leaves for a suppressed cell once every other cell's least is taken.
     let lows: u64 = result
         .rows
@@ -212,7 +215,12 @@ pub fn merge(
                 .to_owned(),
         );
     }
-    applied.extend(rules.into_iter().map(|rule| format!("at the data-owning node: {rule}")));
+    let repeated: Vec<String> = rules
+        .into_iter()
+        .filter(|rule| !applied.contains(rule))
+        .map(|rule| format!("at the data-owning nodes: {rule}"))
+        .collect();
+    applied.extend(repeated);
     let rows = keys
         .into_iter()
         .zip(cells)
@@ -274,7 +282,10 @@ fn round(n: u64, base: u32) -> u64 {
 
 fn total_value(total: Span, settings: &Settings) -> pb::CellValue {
     if total.is_exact() {
-        shown(round(total.low, settings.rounding_base), settings.rounding_base)
+        shown(
+            round(total.low, settings.rounding_base),
+            settings.rounding_base,
+        )
     } else {
         interval(total)
     }
@@ -353,7 +364,10 @@ fn protect_merged(
             // The reader's bounds through the total: total minus what the others can hold.
             let others_high = highs - knowns[i].high;
             let others_low = lows - knowns[i].low;
-            let low = shown_total.low.saturating_sub(others_high).max(knowns[i].low);
+            let low = shown_total
+                .low
+                .saturating_sub(others_high)
+                .max(knowns[i].low);
             let high = shown_total
                 .high
                 .saturating_sub(others_low)
@@ -413,7 +427,9 @@ mod tests {
 
     fn small() -> pb::CellValue {
         pb::CellValue {
-            value: Some(pb::cell_value::Value::Small(pb::SmallCell { threshold: 10 })),
+            value: Some(pb::cell_value::Value::Small(pb::SmallCell {
+                threshold: 10,
+            })),
             rounding_base: 0,
         }
     }
@@ -434,7 +450,7 @@ mod tests {
                 .iter()
                 .map(|(key, count)| pb::ResultRow {
                     key: vec![(*key).to_owned()],
-                    count: Some(count.clone()),
+                    count: Some(*count),
                     statistics: Vec::new(),
                 })
                 .collect(),
@@ -465,8 +481,14 @@ mod tests {
 
     #[test]
     fn released_counts_add_exactly() {
-        let a = result(&[("jeugdhulp_plus", exact(12)), ("pleegzorg", exact(30))], 42);
-        let b = result(&[("jeugdhulp_plus", exact(15)), ("pleegzorg", exact(20))], 35);
+        let a = result(
+            &[("jeugdhulp_plus", exact(12)), ("pleegzorg", exact(30))],
+            42,
+        );
+        let b = result(
+            &[("jeugdhulp_plus", exact(15)), ("pleegzorg", exact(20))],
+            35,
+        );
         let m = merged(&[&a, &b]);
         assert_eq!(cell(&m, "jeugdhulp_plus"), &exact(27));
         assert_eq!(cell(&m, "pleegzorg"), &exact(50));
@@ -476,17 +498,34 @@ mod tests {
     #[test]
     fn a_small_contribution_makes_an_interval() {
         let a = result(
-            &[("jeugdhulp_plus", exact(120)), ("pleegzorg", exact(30)), ("andere_verblijfzorg", small())],
+            &[
+                ("jeugdhulp_plus", exact(120)),
+                ("pleegzorg", exact(30)),
+                ("andere_verblijfzorg", small()),
+            ],
             153,
         );
         let b = result(
-            &[("jeugdhulp_plus", small()), ("pleegzorg", exact(20)), ("andere_verblijfzorg", exact(11))],
+            &[
+                ("jeugdhulp_plus", small()),
+                ("pleegzorg", exact(20)),
+                ("andere_verblijfzorg", exact(11)),
+            ],
             35,
         );
         let m = merged(&[&a, &b]);
         // 120 plus something below 10.
-        assert_eq!(span(cell(&m, "jeugdhulp_plus")), Span { low: 120, high: 129 });
-        assert_eq!(span(cell(&m, "andere_verblijfzorg")), Span { low: 11, high: 20 });
+        assert_eq!(
+            span(cell(&m, "jeugdhulp_plus")),
+            Span {
+                low: 120,
+                high: 129
+            }
+        );
+        assert_eq!(
+            span(cell(&m, "andere_verblijfzorg")),
+            Span { low: 11, high: 20 }
+        );
         assert_eq!(m.total, Some(exact(188)));
     }
 
@@ -494,13 +533,23 @@ mod tests {
     fn a_suppressed_contribution_is_bounded_by_its_total() {
         // b hides "pleegzorg" (secondary) to protect "andere_verblijfzorg": open <= 40 - 25 - 0.
         let b = result(
-            &[("jeugdhulp_plus", exact(25)), ("pleegzorg", suppressed()), ("andere_verblijfzorg", small())],
+            &[
+                ("jeugdhulp_plus", exact(25)),
+                ("pleegzorg", suppressed()),
+                ("andere_verblijfzorg", small()),
+            ],
             40,
         );
-        let a = result(&[("jeugdhulp_plus", exact(12)), ("pleegzorg", exact(30))], 42);
+        let a = result(
+            &[("jeugdhulp_plus", exact(12)), ("pleegzorg", exact(30))],
+            42,
+        );
         let m = merged(&[&a, &b]);
         assert_eq!(span(cell(&m, "pleegzorg")), Span { low: 30, high: 45 });
-        assert_eq!(span(cell(&m, "andere_verblijfzorg")), Span { low: 0, high: 9 });
+        assert_eq!(
+            span(cell(&m, "andere_verblijfzorg")),
+            Span { low: 0, high: 9 }
+        );
     }
 
     #[test]
@@ -536,7 +585,14 @@ mod tests {
     #[test]
     fn a_stricter_merging_node_hides_and_protects_what_a_member_released() {
         // Members release 12 (min-cell-count 10); the merging node asks 15.
-        let a = result(&[("jeugdhulp_plus", exact(12)), ("pleegzorg", exact(30)), ("andere_verblijfzorg", exact(40))], 82);
+        let a = result(
+            &[
+                ("jeugdhulp_plus", exact(12)),
+                ("pleegzorg", exact(30)),
+                ("andere_verblijfzorg", exact(40)),
+            ],
+            82,
+        );
         let settings = Settings {
             min_cell_count: 15,
             ..Settings::default()
@@ -546,7 +602,10 @@ mod tests {
         // Without a second hidden cell, 82 - 30 - 40 would give it back.
         assert_eq!(cell(&m, "pleegzorg"), &suppressed());
         assert_eq!(cell(&m, "andere_verblijfzorg"), &exact(40));
-        assert!(m.rules_applied.iter().any(|r| r.starts_with("secondary-suppression")));
+        assert!(m
+            .rules_applied
+            .iter()
+            .any(|r| r.starts_with("secondary-suppression")));
     }
 
     #[test]

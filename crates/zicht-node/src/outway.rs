@@ -139,7 +139,9 @@ impl Outway {
                     .iter()
                     .copied()
                     .find(|n| n.code() == code)
-                    .ok_or_else(|| invalid("network is not one of jenn, ben-nh, overijssel".into()))?,
+                    .ok_or_else(|| {
+                        invalid("network is not one of jenn, ben-nh, overijssel".into())
+                    })?,
             ),
         };
         let mut peers = Vec::with_capacity(request.peers.len());
@@ -276,8 +278,7 @@ impl Outway {
             ),
             Err(refusal) => (format!("refused: {}", refusal.rule()), 0),
         };
-        if let Err(error) = log_entry(&store, &requester, &role, &query, outcome, rows, &[]).await
-        {
+        if let Err(error) = log_entry(&store, &requester, &role, &query, outcome, rows, &[]).await {
             eprintln!("zicht node: {}", anyhow_chain(&error));
             return Err(Status::unavailable(
                 "the node could not write its release log; nothing was released",

@@ -52,6 +52,22 @@ impl tower_service::Service<Uri> for Dialer {
     }
 }
 
+/// A lazily connected channel to `peer` over mutual TLS as the holder of `tls`'s certificate;
+/// the peer must present the PeerID the manifest lists. Reconnects by itself after a failure.
+pub fn channel_to(peer: &ManifestPeer, tls: &TlsFiles) -> Channel {
+    let dialer = Dialer {
+        tls: tls.clone(),
+        peer: peer.clone(),
+    };
+    // The URI only names the peer for HTTP/2; the dialer decides where to connect.
+    Endpoint::from_shared(format!("http://{}", peer.address))
+        .unwrap_or_else(|_| Endpoint::from_static("http://127.0.0.1"))
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_with_connector_lazy(dialer)
+}
+
 /// The node's channels to its peers, made once at start and reused by every query.
 #[derive(Debug, Clone, Default)]
 pub struct Peers {
@@ -66,17 +82,7 @@ impl Peers {
             .iter()
             .filter(|peer| peer.node != own)
             .map(|peer| {
-                let dialer = Dialer {
-                    tls: tls.clone(),
-                    peer: peer.clone(),
-                };
-                // The URI only names the peer for HTTP/2; the dialer decides where to connect.
-                let endpoint = Endpoint::from_shared(format!("http://{}", peer.address))
-                    .unwrap_or_else(|_| Endpoint::from_static("http://127.0.0.1"))
-                    .connect_timeout(Duration::from_secs(5))
-                    .http2_keep_alive_interval(Duration::from_secs(30))
-                    .keep_alive_while_idle(true);
-                let channel = endpoint.connect_with_connector_lazy(dialer);
+                let channel = channel_to(peer, tls);
                 (peer.node, (peer.clone(), channel))
             })
             .collect();

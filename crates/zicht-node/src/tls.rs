@@ -288,9 +288,7 @@ impl rustls::client::danger::ServerCertVerifier for PeerVerifier {
     }
 }
 
-fn load_crls(
-    files: &TlsFiles,
-) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+fn load_crls(files: &TlsFiles) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
     let mut crls = Vec::new();
     if let Some(path) = &files.crl {
         for crl in CertificateRevocationListDer::pem_file_iter(path)

@@ -87,6 +87,18 @@ impl Store {
         })
     }
 
+    /// The outcome of every logged request, oldest first (`released`, `refused: <rule>`,
+    /// `forwarded to ...`, `released merged: ...`).
+    pub async fn release_outcomes(&self) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT outcome FROM release_log ORDER BY entry_id";
+        on_pool!(self, pool => {
+            sqlx::query_scalar(SQL)
+                .fetch_all(pool)
+                .await
+                .map_err(query_error("read release log"))
+        })
+    }
+
     /// What `requester` was given of `template` on or after `since`.
     pub async fn ledger(
         &self,

@@ -59,9 +59,15 @@ pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
 pub async fn import_synthetic(db: &TestDb, region: Region, dir: &std::path::Path) {
     zicht_synth::generate_to_dir(&zicht_synth::Config::new(region, 1), dir).unwrap();
     for name in zicht_synth::FILE_NAMES {
-        zicht_store::import::import_file(&db.store, &dir.join(name), None, Default::default(), &mut ())
-            .await
-            .unwrap();
+        zicht_store::import::import_file(
+            &db.store,
+            &dir.join(name),
+            None,
+            Default::default(),
+            &mut (),
+        )
+        .await
+        .unwrap();
     }
 }
 
