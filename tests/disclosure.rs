@@ -216,6 +216,7 @@ both_backends!(
     |db| async move {
         fixture(&db.store).await;
         let start = date(2021, 1, 1);
+        let mut rows = Vec::new();
         for _ in 0..3 {
             let again = ask(
                 &db.store,
@@ -224,7 +225,16 @@ both_backends!(
             )
             .await;
             assert!(again.is_ok(), "the same query again reveals nothing new");
+            rows.push(
+                db.scalar("SELECT COUNT(*) FROM privacy_ledger WHERE requester = 'a'")
+                    .await,
+            );
         }
+        assert!(rows[0] > 0);
+        assert_eq!(
+            rows[0], rows[2],
+            "a repeat refreshes its ledger rows, adds none"
+        );
         let total_again = ask(&db.store, "a", request(start, &[], &[])).await;
         assert_eq!(total(&total_again.unwrap()), 67);
         // A filter whose complement within the region is 1 to 9 youths is refused on its own.

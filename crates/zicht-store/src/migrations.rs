@@ -27,6 +27,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "privacy ledger",
         include_str!("../migrations/sqlite/0003_privacy_ledger.sql"),
     ),
+    (
+        4,
+        "privacy ledger scope index",
+        include_str!("../migrations/sqlite/0004_privacy_ledger_scope.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -43,6 +48,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "privacy ledger",
         include_str!("../migrations/postgres/0003_privacy_ledger.sql"),
+    ),
+    (
+        4,
+        "privacy ledger scope index",
+        include_str!("../migrations/postgres/0004_privacy_ledger_scope.sql"),
     ),
 ];
 

@@ -55,6 +55,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         const LOG: &str = "INSERT INTO release_log (logged_at, peer_id, role, template, purpose, \
              group_by, outcome, result_rows) VALUES (CURRENT_TIMESTAMP, $1, $2, $3, $4, $5, $6, $7)";
+        // A population released before is refreshed, not added again.
+        const REFRESH: &str = "UPDATE privacy_ledger SET recorded_on = $2 WHERE requester = $1 \
+             AND template = $3 AND period_from = $4 AND period_to = $5 AND filters = $6 \
+             AND population = $7";
         const LEDGER: &str = "INSERT INTO privacy_ledger (requester, recorded_on, template, \
              period_from, period_to, filters, population) VALUES ($1, $2, $3, $4, $5, $6, $7)";
         on_pool!(self, pool => {
@@ -71,6 +75,20 @@ impl Store {
                 .await
                 .map_err(query_error("write release log"))?;
             for row in ledger {
+                let refreshed = sqlx::query(REFRESH)
+                    .bind(&row.requester)
+                    .bind(row.recorded_on)
+                    .bind(&row.template)
+                    .bind(row.period_from)
+                    .bind(row.period_to)
+                    .bind(&row.filters)
+                    .bind(row.population)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("write privacy ledger"))?;
+                if refreshed.rows_affected() > 0 {
+                    continue;
+                }
                 sqlx::query(LEDGER)
                     .bind(&row.requester)
                     .bind(row.recorded_on)
