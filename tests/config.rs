@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use zicht_model::NodeName;
+use zicht_model::{CodeList, NodeName};
 use zicht_node::config::{load, ConfigError};
 
 fn deploy() -> PathBuf {
@@ -149,4 +149,44 @@ fn bad_values_name_place_key_and_reason() {
     let error = load_with(&without, &tls_env(&pki, jenn)).unwrap_err();
     assert_eq!(error.key, "database");
     assert!(error.reason.contains("release log"), "{error}");
+}
+
+#[test]
+fn every_example_client_profile_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = zicht_pki::write_dev_federation(dir.path(), 1_790_000_000).unwrap();
+    for &region in zicht_model::Region::ALL {
+        let path = deploy()
+            .join("clients")
+            .join(format!("analyst-{}.toml", region.code()));
+        let (cert, key) = pki.person(&format!("analyst-{}", region.code()));
+        let env = HashMap::from([
+            ("ZICHT_TLS_CA", pki.ca_cert().display().to_string()),
+            ("ZICHT_TLS_CERT", cert.display().to_string()),
+            ("ZICHT_TLS_KEY", key.display().to_string()),
+            ("ZICHT_TLS_CRL", pki.crl().display().to_string()),
+        ]);
+        let profile = zicht_node::config::load_client(&path, &|name: &str| env.get(name).cloned())
+            .unwrap_or_else(|e| panic!("{region}: {e}"));
+        assert_eq!(profile.node, NodeName::Region(region));
+        assert_eq!(profile.tls.cert, cert);
+    }
+    // A profile naming a node the manifest does not list says where.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "node = \"utrecht\"\nmanifest = {:?}\n\n[tls]\nca = \"x\"\ncert = \"x\"\nkey = \"x\"\n",
+            deploy().join("federation.toml").display().to_string()
+        ),
+    )
+    .unwrap();
+    let error = zicht_node::config::load_client(&bad, &|_: &str| None).unwrap_err();
+    assert_eq!(error.key, "node");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("{}:1:", bad.display())),
+        "{error}"
+    );
 }
