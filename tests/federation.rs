@@ -368,6 +368,39 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
     );
     assert_eq!(status["drenthe"].0, Status::Answered);
 
+    // Members apply their disclosure control to jenn as to anyone: a population too small
+    // to release is refused there, not merged here.
+    let mut tiny = youth_in_care(&["stay_group"]);
+    tiny.filters = vec![
+        pb::Filter {
+            dimension: "stay_group".to_owned(),
+            values: vec!["jeugdhulp_plus".to_owned()],
+        },
+        pb::Filter {
+            dimension: "legal_basis".to_owned(),
+            values: vec!["strafrechtelijk".to_owned()],
+        },
+    ];
+    let answer = ask(&mut analyst, tiny, &[], "", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let status = coverage(&answer);
+    for member in ["drenthe", "friesland"] {
+        assert_eq!(status[member].0, Status::Refused, "{status:?}");
+        assert!(status[member].1.contains("population-floor"), "{status:?}");
+    }
+    // ... and remember what they released to jenn in their ledgers (jenn's PeerID).
+    let jenn_id = JENN_NODE.dev_peer_id().to_string();
+    let ledger = f.dbs[&region(Region::Drenthe)]
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM privacy_ledger WHERE requester = '{jenn_id}'"
+        ))
+        .await;
+    assert!(
+        ledger > 0,
+        "drenthe's differencing guard keeps jenn's releases"
+    );
+
     // A member that is stopped is reported, not hidden in the total.
     f.stop(region(Region::Friesland)).await;
     let answer = ask(

@@ -12,8 +12,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use zicht_model::{CodeList, Landsdeel, Network, NodeName, Region};
 use zicht_node::config::{load_client, ClientProfile, ManifestPeer};
-use zicht_node::tls::TlsFiles;
-use zicht_node::{Disclosure, Limits, NodeSettings, RunningNode};
+use zicht_node::{NodeSettings, RunningNode};
 use zicht_proto::v1 as pb;
 use zicht_store::import::{import_file, ImportOptions};
 use zicht_store::{Store, Summary};
@@ -272,39 +271,23 @@ async fn start_federation(
             .context("a policy for every node")?;
         let policy = zicht_node::policy::parse_policy(policy_text, None)
             .map_err(|problems| anyhow::anyhow!("policy of {node}: {}", problems[0].message))?;
-        let (cert, key) = pki.node(node);
-        let (database, region) = match node {
-            NodeName::Region(region) => (dir.join(region.code()).join("region.db"), Some(region)),
+        let database = match node {
+            NodeName::Region(region) => dir.join(region.code()).join("region.db"),
             NodeName::Network(network) => {
                 // An aggregator's database holds only its release log.
                 let folder = dir.join(network.code());
                 std::fs::create_dir_all(&folder).context("create an aggregator's folder")?;
                 let database = folder.join("log.db");
                 remove_database(&database)?;
-                (database, None)
+                database
             }
         };
         let store = Store::open(&database.display().to_string())
             .await
             .with_context(|| format!("open {}", database.display()))?;
         let settings = NodeSettings {
-            node,
-            manifest: manifest.clone(),
             listen: listener.local_addr().context("read the bound port")?,
-            health_listen: None,
-            tls: TlsFiles {
-                ca: pki.ca_cert(),
-                cert,
-                key,
-                crl: Some(pki.crl()),
-            },
-            tls_reload_interval: Duration::from_secs(3600),
-            policy,
-            limits: Limits::default(),
-            disclosure: Disclosure {
-                settings: zicht_privacy::Settings::default(),
-                region,
-            },
+            ..NodeSettings::dev(pki, node, policy, manifest.clone())
         };
         let running = zicht_node::start_on(settings, listener, Some(store))
             .await

@@ -179,7 +179,13 @@ pub fn merge(
             let entry = statistics.entry(row.key.clone()).or_default();
             add_statistics(entry, &row.statistics);
         }
-        for rule in &part.rules_applied {
+        // A region's own words about its rules, kept short (it is its text, not ours).
+        for rule in part
+            .rules_applied
+            .iter()
+            .filter(|r| r.len() <= 200)
+            .take(20)
+        {
             if !rules.contains(rule) {
                 rules.push(rule.clone());
             }

@@ -104,6 +104,42 @@ pub struct NodeSettings {
     pub disclosure: crate::Disclosure,
 }
 
+impl NodeSettings {
+    /// The settings of `node` in a dev federation (`zicht pki dev-federation`): its own
+    /// certificate, the federation's trust bundle and CRL, `policy`, default limits and
+    /// disclosure, on 127.0.0.1 (a free port), no probe port.
+    pub fn dev(
+        pki: &zicht_pki::DevFederation,
+        node: zicht_model::NodeName,
+        policy: Policy,
+        manifest: Vec<crate::config::ManifestPeer>,
+    ) -> NodeSettings {
+        let (cert, key) = pki.node(node);
+        NodeSettings {
+            node,
+            manifest,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            health_listen: None,
+            tls: TlsFiles {
+                ca: pki.ca_cert(),
+                cert,
+                key,
+                crl: Some(pki.crl()),
+            },
+            tls_reload_interval: Duration::from_secs(3600),
+            policy,
+            limits: Limits::default(),
+            disclosure: crate::Disclosure {
+                settings: zicht_privacy::Settings::default(),
+                region: match node {
+                    zicht_model::NodeName::Region(region) => Some(region),
+                    zicht_model::NodeName::Network(_) => None,
+                },
+            },
+        }
+    }
+}
+
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

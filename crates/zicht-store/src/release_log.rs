@@ -75,31 +75,23 @@ impl Store {
                 .await
                 .map_err(query_error("write release log"))?;
             for row in ledger {
-                let refreshed = sqlx::query(REFRESH)
-                    .bind(&row.requester)
-                    .bind(row.recorded_on)
-                    .bind(&row.template)
-                    .bind(row.period_from)
-                    .bind(row.period_to)
-                    .bind(&row.filters)
-                    .bind(row.population)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_error("write privacy ledger"))?;
-                if refreshed.rows_affected() > 0 {
-                    continue;
+                // Refresh first; insert only when the population was never released before.
+                for sql in [REFRESH, LEDGER] {
+                    let written = sqlx::query(sql)
+                        .bind(&row.requester)
+                        .bind(row.recorded_on)
+                        .bind(&row.template)
+                        .bind(row.period_from)
+                        .bind(row.period_to)
+                        .bind(&row.filters)
+                        .bind(row.population)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_error("write privacy ledger"))?;
+                    if written.rows_affected() > 0 {
+                        break;
+                    }
                 }
-                sqlx::query(LEDGER)
-                    .bind(&row.requester)
-                    .bind(row.recorded_on)
-                    .bind(&row.template)
-                    .bind(row.period_from)
-                    .bind(row.period_to)
-                    .bind(&row.filters)
-                    .bind(row.population)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_error("write privacy ledger"))?;
             }
             tx.commit().await.map_err(query_error("commit release"))
         })

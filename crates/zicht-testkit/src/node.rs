@@ -3,11 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use zicht_model::{NodeName, Region};
-use zicht_node::tls::TlsFiles;
 use zicht_node::{Limits, NodeSettings, RunningNode};
 use zicht_pki::DevFederation;
 use zicht_store::Backend;
@@ -79,29 +77,12 @@ pub fn settings(
     policy: &str,
     manifest: Vec<zicht_node::config::ManifestPeer>,
 ) -> NodeSettings {
-    let (cert, key) = pki.node(node);
-    NodeSettings {
+    NodeSettings::dev(
+        pki,
         node,
+        zicht_node::policy::parse_policy(policy, None).unwrap(),
         manifest,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        health_listen: None,
-        tls: TlsFiles {
-            ca: pki.ca_cert(),
-            cert,
-            key,
-            crl: Some(pki.crl()),
-        },
-        tls_reload_interval: Duration::from_secs(3600),
-        policy: zicht_node::policy::parse_policy(policy, None).unwrap(),
-        limits: Limits::default(),
-        disclosure: zicht_node::Disclosure {
-            settings: zicht_privacy::Settings::default(),
-            region: match node {
-                NodeName::Region(region) => Some(region),
-                NodeName::Network(_) => None,
-            },
-        },
-    }
+    )
 }
 
 /// A gRPC channel to `address` over mutual TLS as the holder of `(cert, key)`.
