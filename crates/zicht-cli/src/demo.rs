@@ -123,7 +123,9 @@ pub async fn run(dir: &Path, seed: u64, once: bool) -> anyhow::Result<()> {
         federation.stop().await;
         return asked;
     }
-    println!("the federation keeps running; ask it from another terminal, e.g.:");
+    println!(
+        "the federation keeps running (friesland's node stays stopped, as in question 6); ask it from another terminal, e.g.:"
+    );
     println!(
         "  zicht query youth_in_care --client {} --node jenn --purpose bovenregionale-sturing --period 2025 --by stay_group",
         client_path(&dir, Region::Drenthe).display()
