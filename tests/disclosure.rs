@@ -96,6 +96,7 @@ async fn ask(
     let outcome = execute(&call).await;
     log_outcome(
         store,
+        &zicht_node::audit::Operation::start("test", "test"),
         requester,
         "test",
         &query,

@@ -285,6 +285,7 @@ async fn local(
     // The same log and ledger as a peer's query: the printed result may be passed on.
     log_outcome(
         &store,
+        &zicht_node::audit::Operation::start("zicht query", REQUESTER),
         REQUESTER,
         REQUESTER,
         &request,

@@ -88,9 +88,17 @@ async fn through_zicht(db: &TestDb) -> (Duration, u64) {
     };
     let started = Instant::now();
     let released = execute(&call).await.unwrap();
-    log_outcome(&db.store, "bench", "bench", &query, Ok(&released))
-        .await
-        .unwrap();
+    let operation = zicht_node::audit::Operation::start("bench", "bench");
+    log_outcome(
+        &db.store,
+        &operation,
+        "bench",
+        "bench",
+        &query,
+        Ok(&released),
+    )
+    .await
+    .unwrap();
     let elapsed = started.elapsed();
     let total = match released.result.total.and_then(|c| c.value) {
         Some(pb::cell_value::Value::Exact(n)) => n,

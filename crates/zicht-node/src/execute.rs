@@ -9,6 +9,8 @@ use chrono::{Datelike, Days, Months};
 use zicht_model::{CareType, CodeList, Dimension, NaiveDate, Region, Template};
 use zicht_privacy::{differencing, magnitudes, protect, Cell, Magnitudes, Scope, Settings, Table};
 use zicht_proto::v1 as pb;
+
+use crate::audit::{entries, Logged, Operation};
 use zicht_store::{
     CountQuery, CountRow, CountScope, LedgerEntry, ReleaseEntry, Store, StoreError,
     UnsupportedDimension,
@@ -95,50 +97,53 @@ pub async fn execute(call: &Call<'_>) -> Result<Released, ExecuteError> {
     }
 }
 
-/// Writes the release log entry of one request and, when something is released, its ledger
-/// rows, in one transaction. Call it before the answer leaves; an error means it must not.
-/// `outcome` is the released result or the name of the refusing rule.
+/// Writes the release log entry of one request, its audit records and, when something is
+/// released, its ledger rows, in one transaction. Call it before the answer leaves; an error
+/// means it must not. `outcome` is the released result or the name of the refusing rule.
 pub async fn log_outcome(
     store: &Store,
+    operation: &Operation,
     requester: &str,
     role: &str,
     query: &pb::QueryRequest,
     outcome: Result<&Released, &str>,
 ) -> Result<(), StoreError> {
-    let (text, rows, ledger) = match outcome {
-        Ok(released) => (
-            "released".to_owned(),
-            released.result.rows.len(),
-            &released.ledger[..],
-        ),
-        Err(rule) => (format!("refused: {rule}"), 0, &[][..]),
+    let text = match outcome {
+        Ok(_) => "released".to_owned(),
+        Err(rule) => format!("refused: {rule}"),
     };
-    log_entry(store, requester, role, query, text, rows, ledger).await
+    let logged = Logged {
+        operation,
+        requester,
+        role,
+        query,
+        outcome: &text,
+        result: outcome.ok().map(|released| &released.result),
+        ledger: outcome.map_or(&[][..], |released| &released.ledger[..]),
+    };
+    log_entry(store, &logged).await
 }
 
-/// Writes one release log entry with outcome `outcome` (e.g. `released`, `refused: <rule>`,
-/// `forwarded to ...`) and `ledger`, in one transaction.
-pub async fn log_entry(
-    store: &Store,
-    requester: &str,
-    role: &str,
-    query: &pb::QueryRequest,
-    outcome: String,
-    result_rows: usize,
-    ledger: &[LedgerEntry],
-) -> Result<(), StoreError> {
+/// Writes one release log entry (outcome `released`, `refused: <rule>`, `forwarded to ...`),
+/// its processing and access records, and its ledger rows, in one transaction.
+pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreError> {
     // The request's own strings may be anything: logged shortened, never echoed to callers.
     let short = |text: &str| text.chars().take(64).collect::<String>();
+    let query = logged.query;
     let entry = ReleaseEntry {
-        peer_id: requester.to_owned(),
-        role: role.to_owned(),
+        peer_id: logged.requester.to_owned(),
+        role: logged.role.to_owned(),
         template: short(&query.template),
         purpose: short(&query.purpose),
         group_by: short(&query.group_by.join(",")),
-        outcome,
-        result_rows: i64::try_from(result_rows).unwrap_or(i64::MAX),
+        outcome: logged.outcome.to_owned(),
+        result_rows: logged
+            .result
+            .map_or(0, |r| i64::try_from(r.rows.len()).unwrap_or(i64::MAX)),
     };
-    store.record_release(&entry, ledger).await
+    store
+        .record_release(&entry, logged.ledger, &entries(logged))
+        .await
 }
 
 /// A calendar year as a period.

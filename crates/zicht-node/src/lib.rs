@@ -1,6 +1,7 @@
 //! The zicht node: gRPC over mutual TLS, peer identity from certificates, a default-deny policy
 //! with purpose binding, quotas and limits, and templates run under disclosure control.
 
+pub mod audit;
 pub mod config;
 pub mod execute;
 pub mod merge;

@@ -15,6 +15,7 @@ use zicht_model::{CodeList, NaiveDate, Network, NodeName, PeerIdentity, Region, 
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::inway_client::InwayClient;
 
+use crate::audit::{Logged, Operation};
 use crate::execute::{log_entry, to_date};
 use crate::merge::{check_answer, merge};
 use crate::peers::Peers;
@@ -224,10 +225,21 @@ impl Outway {
 
         let requester = identity.peer_id.to_string();
         let role = identity.role.uri();
+        let operation = Operation::start("zicht.v1.Outway/FederatedQuery", &self.inway.resource);
         let names: Vec<&str> = targets.iter().map(|n| n.code()).collect();
         // What leaves: the query to each target. Logged first; no log, nothing asked.
         let forwarded = format!("forwarded to {}", names.join(","));
-        if let Err(error) = log_entry(&store, &requester, &role, &query, forwarded, 0, &[]).await {
+        let forward = operation.child("zicht.v1.Outway/Forward");
+        let logged = Logged {
+            operation: &forward,
+            requester: &requester,
+            role: &role,
+            query: &query,
+            outcome: &forwarded,
+            result: None,
+            ledger: &[],
+        };
+        if let Err(error) = log_entry(&store, &logged).await {
             eprintln!("zicht node: {}", anyhow_chain(&error));
             return Err(Status::unavailable(
                 "the node could not write its release log; nothing was asked",
@@ -235,7 +247,14 @@ impl Outway {
         }
 
         let outcomes = self
-            .fan_out(&identity, &query, &checked, &targets, fan_out_deadline)
+            .fan_out(
+                &operation,
+                &identity,
+                &query,
+                &checked,
+                &targets,
+                fan_out_deadline,
+            )
             .await;
         let mut coverage = Vec::with_capacity(outcomes.len());
         let mut parts = Vec::new();
@@ -271,14 +290,20 @@ impl Outway {
                 &self.inway.disclosure.settings,
             )
         };
-        let (outcome, rows) = match &merged {
-            Ok(result) => (
-                format!("released merged: {answered} of {} answered", targets.len()),
-                result.rows.len(),
-            ),
-            Err(refusal) => (format!("refused: {}", refusal.rule()), 0),
+        let outcome = match &merged {
+            Ok(_) => format!("released merged: {answered} of {} answered", targets.len()),
+            Err(refusal) => format!("refused: {}", refusal.rule()),
         };
-        if let Err(error) = log_entry(&store, &requester, &role, &query, outcome, rows, &[]).await {
+        let logged = Logged {
+            operation: &operation,
+            requester: &requester,
+            role: &role,
+            query: &query,
+            outcome: &outcome,
+            result: merged.as_ref().ok(),
+            ledger: &[],
+        };
+        if let Err(error) = log_entry(&store, &logged).await {
             eprintln!("zicht node: {}", anyhow_chain(&error));
             return Err(Status::unavailable(
                 "the node could not write its release log; nothing was released",
@@ -294,6 +319,7 @@ impl Outway {
     /// Asks every target at once; returns their outcomes in target order.
     async fn fan_out(
         &self,
+        operation: &Operation,
         identity: &PeerIdentity,
         query: &pb::QueryRequest,
         checked: &Checked,
@@ -307,6 +333,7 @@ impl Outway {
                 // Its own data: the same disclosure control and log, with the analyst's ledger.
                 let inway = self.inway.clone();
                 let identity = identity.clone();
+                let local = operation.child("zicht.v1.Inway/Query");
                 let checked = Checked {
                     template: checked.template,
                     purpose: checked.purpose,
@@ -315,7 +342,7 @@ impl Outway {
                 calls.spawn(async move {
                     let released = tokio::time::timeout_at(
                         deadline,
-                        inway.run_logged(&identity, &query, Ok(checked)),
+                        inway.run_logged(&local, &identity, &query, Ok(checked)),
                     )
                     .await;
                     let outcome = match released {

@@ -215,8 +215,9 @@ pub async fn start_on(
         source,
     })?;
 
-    let mut inway =
-        Inway::new(settings.policy, settings.limits, store).with_disclosure(settings.disclosure);
+    let mut inway = Inway::new(settings.policy, settings.limits, store)
+        .with_disclosure(settings.disclosure)
+        .with_resource(crate::audit::node_uri(settings.node));
     if let zicht_model::NodeName::Network(_) = settings.node {
         inway = inway.without_data();
     }

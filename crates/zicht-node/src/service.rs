@@ -13,6 +13,7 @@ use zicht_model::{CodeList, Dimension, NaiveDate, PeerId, PeerIdentity, Purpose,
 use zicht_proto::v1 as pb;
 use zicht_store::Store;
 
+use crate::audit::Operation;
 use crate::execute::{execute, log_outcome, Call, Disclosure, ExecuteError, Released};
 use crate::policy::{Denied, Policy};
 use crate::server::PeerInfo;
@@ -200,6 +201,8 @@ pub struct Inway {
     pub(crate) disclosure: Disclosure,
     /// Whether the store holds youth data (an aggregator's holds only its log).
     holds_data: bool,
+    /// The node's entity URI, as its audit records name it.
+    pub(crate) resource: String,
     /// Held from reading a requester's ledger until the release is recorded, so two
     /// concurrent queries cannot both pass the differencing guard against the same past.
     release_locks: std::sync::Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
@@ -218,6 +221,7 @@ impl Inway {
             store,
             disclosure: Disclosure::default(),
             holds_data: true,
+            resource: "urn:zicht:node".to_owned(),
             release_locks: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -225,6 +229,11 @@ impl Inway {
     /// The same service enforcing `disclosure`.
     pub fn with_disclosure(self, disclosure: Disclosure) -> Inway {
         Inway { disclosure, ..self }
+    }
+
+    /// The same service naming itself `resource` (its entity URI) in its audit records.
+    pub fn with_resource(self, resource: String) -> Inway {
+        Inway { resource, ..self }
     }
 
     /// The same service for an aggregator: its store holds only its log, so it runs no
@@ -425,6 +434,7 @@ impl Inway {
     /// log, no answer.
     pub(crate) async fn run_logged(
         &self,
+        operation: &Operation,
         identity: &PeerIdentity,
         query: &pb::QueryRequest,
         admitted: Result<Checked, Refusal>,
@@ -442,6 +452,7 @@ impl Inway {
         if let Some(store) = &self.store {
             let logged = log_outcome(
                 store,
+                operation,
                 &identity.peer_id.to_string(),
                 &identity.role.uri(),
                 query,
@@ -516,8 +527,9 @@ impl pb::inway_server::Inway for Inway {
         let admitted = self
             .admit(&identity, request.get_ref(), size, request.metadata())
             .map(|(checked, _)| checked);
+        let operation = Operation::start("zicht.v1.Inway/Query", &self.resource);
         let released = self
-            .run_logged(&identity, request.get_ref(), admitted)
+            .run_logged(&operation, &identity, request.get_ref(), admitted)
             .await?;
         Ok(Response::new(released.result))
     }

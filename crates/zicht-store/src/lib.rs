@@ -13,7 +13,7 @@ mod release_log;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
 pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
-pub use release_log::{LedgerEntry, ReleaseEntry};
+pub use release_log::{AuditEntries, AuditLog, LedgerEntry, ReleaseEntry};
 
 use std::fmt;
 use std::str::FromStr;
@@ -118,6 +118,9 @@ pub(crate) use on_pool;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Held while appending to the audit chains, so this process never forks them (the
+    /// unique `prev_hash` refuses a fork by another process).
+    pub(crate) audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for Store {
@@ -194,7 +197,10 @@ impl Store {
                 })?;
             Pool::Sqlite(pool)
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            audit_lock: Default::default(),
+        })
     }
 
     /// Opens the database and brings its schema up to date.

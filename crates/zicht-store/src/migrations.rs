@@ -32,6 +32,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "privacy ledger scope index",
         include_str!("../migrations/sqlite/0004_privacy_ledger_scope.sql"),
     ),
+    (
+        5,
+        "audit chains",
+        include_str!("../migrations/sqlite/0005_audit_chains.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -53,6 +58,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "privacy ledger scope index",
         include_str!("../migrations/postgres/0004_privacy_ledger_scope.sql"),
+    ),
+    (
+        5,
+        "audit chains",
+        include_str!("../migrations/postgres/0005_audit_chains.sql"),
     ),
 ];
 

@@ -45,14 +45,58 @@ pub struct LedgerEntry {
     pub population: i64,
 }
 
+/// The audit entries of one request (see `zicht_audit`): its processing record and its access
+/// record as canonical bodies, and the columns the auditor searches by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntries {
+    /// The processing record's trace id.
+    pub trace_id: String,
+    /// The processing record's operation id (the access record links to it).
+    pub operation_id: String,
+    /// When, milliseconds since the Unix epoch.
+    pub recorded_at: i64,
+    /// The processing record's canonical body.
+    pub processing: String,
+    /// The access record's canonical body.
+    pub access: String,
+}
+
+/// Which audit chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditLog {
+    /// The processing log (Logboek Dataverwerkingen records).
+    Processing,
+    /// The access log.
+    Access,
+}
+
+impl AuditLog {
+    fn table(self) -> &'static str {
+        match self {
+            AuditLog::Processing => "processing_log",
+            AuditLog::Access => "access_log",
+        }
+    }
+}
+
 impl Store {
-    /// Appends one release log entry and the populations released with it, atomically; an
-    /// error means the answer must not leave.
+    /// Appends one release log entry, the populations released with it, and its processing
+    /// and access records to their hash chains, atomically; an error means the answer must
+    /// not leave.
     pub async fn record_release(
         &self,
         entry: &ReleaseEntry,
         ledger: &[LedgerEntry],
+        audit: &AuditEntries,
     ) -> Result<(), StoreError> {
+        const HEAD_PROCESSING: &str =
+            "SELECT seq, hash FROM processing_log ORDER BY seq DESC LIMIT 1";
+        const HEAD_ACCESS: &str = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1";
+        const PROCESSING: &str = "INSERT INTO processing_log (seq, trace_id, operation_id, \
+             recorded_at, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        const ACCESS: &str = "INSERT INTO access_log (seq, operation_id, recorded_at, body, \
+             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)";
+        let _chains = self.audit_lock.lock().await;
         const LOG: &str = "INSERT INTO release_log (logged_at, peer_id, role, template, purpose, \
              group_by, outcome, result_rows) VALUES (CURRENT_TIMESTAMP, $1, $2, $3, $4, $5, $6, $7)";
         // A population released before is refreshed, not added again.
@@ -93,7 +137,61 @@ impl Store {
                     }
                 }
             }
+            let head: Option<(i64, String)> = sqlx::query_as(HEAD_PROCESSING)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(query_error("read processing log head"))?;
+            let (seq, prev) = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
+            sqlx::query(PROCESSING)
+                .bind(seq + 1)
+                .bind(&audit.trace_id)
+                .bind(&audit.operation_id)
+                .bind(audit.recorded_at)
+                .bind(&audit.processing)
+                .bind(&prev)
+                .bind(zicht_audit::chain_hash(&prev, &audit.processing))
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("write processing log"))?;
+            let head: Option<(i64, String)> = sqlx::query_as(HEAD_ACCESS)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(query_error("read access log head"))?;
+            let (seq, prev) = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
+            sqlx::query(ACCESS)
+                .bind(seq + 1)
+                .bind(&audit.operation_id)
+                .bind(audit.recorded_at)
+                .bind(&audit.access)
+                .bind(&prev)
+                .bind(zicht_audit::chain_hash(&prev, &audit.access))
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("write access log"))?;
             tx.commit().await.map_err(query_error("commit release"))
+        })
+    }
+
+    /// Every entry of an audit chain in order, for verification.
+    pub async fn audit_chain(&self, log: AuditLog) -> Result<Vec<zicht_audit::Entry>, StoreError> {
+        let sql = format!(
+            "SELECT seq, body, prev_hash, hash FROM {} ORDER BY seq",
+            log.table()
+        );
+        on_pool!(self, pool => {
+            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(&sql)
+                .fetch_all(pool)
+                .await
+                .map_err(query_error("read audit chain"))?;
+            Ok(rows
+                .into_iter()
+                .map(|(seq, body, prev_hash, hash)| zicht_audit::Entry {
+                    seq,
+                    body,
+                    prev_hash,
+                    hash,
+                })
+                .collect())
         })
     }
 

@@ -1,0 +1,268 @@
+//! Audit records and their hash chains, as pure functions.
+//!
+//! A node keeps two append-only logs (see the audit design):
+//! - the **processing log** ([`ProcessingRecord`]) follows the Dutch standard *Logboek
+//!   Dataverwerkingen* (Logius): trace and operation ids, status, the processing activity
+//!   (the purpose's URI), the resource, and zicht's own fields (template and version, a hash
+//!   of the parameters, population size, the disclosure decisions, a hash of the result).
+//!   It never holds data values and never names people;
+//! - the **access log** ([`AccessRecord`]): which certificate (PeerID and role) did what,
+//!   linked to the processing log by operation id.
+//!
+//! Each entry is stored as its canonical JSON body with `hash = SHA-256(prev_hash || body)`,
+//! the first entry chaining from [`GENESIS`]. [`verify`] recomputes a chain and names the
+//! first entry that does not fit: an edited body, a deleted or reordered entry. A chain cut
+//! off at the end still verifies on its own; that is what checkpoints held by peers are for.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of a chain's first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The operation of another node that caused this one (its trace and operation id and the
+/// node's entity URI), as the standard's `foreign_operation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignOperation {
+    /// The other node's trace id (32 hex digits).
+    pub trace_id: String,
+    /// The other node's operation id (16 hex digits).
+    pub operation_id: String,
+    /// The other node's entity URI (its role URI).
+    pub entity: String,
+}
+
+/// One processing operation, as the Logboek Dataverwerkingen record plus zicht's fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessingRecord {
+    /// 16 bytes as 32 hex digits; shared by every node a federated query touches.
+    pub trace_id: String,
+    /// 8 bytes as 16 hex digits; this operation.
+    pub operation_id: String,
+    /// The operation on this node that started this one, if any.
+    pub parent_operation_id: Option<String>,
+    /// `OK` or `ERROR` (a refusal is an error with the rule in `decisions`).
+    pub status_code: String,
+    /// What was done, e.g. `zicht.v1.Inway/Query`, `zicht.v1.Outway/FederatedQuery`.
+    pub name: String,
+    /// Start, milliseconds since the Unix epoch.
+    pub start_time: i64,
+    /// End, milliseconds since the Unix epoch.
+    pub end_time: i64,
+    /// The caller's operation on another node, when there is one.
+    pub foreign_operation: Option<ForeignOperation>,
+    /// The node that processed (its entity URI).
+    pub resource: String,
+    /// `dpl.core.processing_activity_id`: the purpose's URI.
+    pub processing_activity_id: String,
+    /// Template code.
+    pub template: String,
+    /// Template version.
+    pub template_version: u32,
+    /// SHA-256 of the encoded request parameters, hex.
+    pub parameter_hash: String,
+    /// Youths in the released population (the unrounded total), when something was released.
+    pub population: Option<u64>,
+    /// The disclosure decisions and outcome: rules applied or the refusing rule.
+    pub decisions: String,
+    /// SHA-256 of the encoded released result, hex, when something was released.
+    pub result_hash: Option<String>,
+}
+
+/// One access: who (certificate) did what, linked to the processing log by operation id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// The processing operation this access caused.
+    pub operation_id: String,
+    /// The caller's PeerID (certificate serialNumber), or `local`.
+    pub peer_id: String,
+    /// The caller's role URI.
+    pub role: String,
+    /// What was asked, e.g. `zicht.v1.Inway/Query`.
+    pub action: String,
+    /// `released`, `refused: <rule>`, `forwarded to ...`.
+    pub outcome: String,
+    /// When, milliseconds since the Unix epoch.
+    pub time: i64,
+}
+
+/// The canonical body of a record: its JSON with fields in declaration order.
+pub fn body<T: Serialize>(record: &T) -> String {
+    // Serialising these plain structs cannot fail (no maps with non-string keys).
+    serde_json::to_string(record).unwrap_or_default()
+}
+
+/// The hash of an entry: SHA-256 over the previous hash (hex) and the body, hex.
+pub fn chain_hash(prev_hash: &str, body: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(body.as_bytes());
+    hex(&hasher.finalize())
+}
+
+/// SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    text
+}
+
+/// One stored entry of a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Position, 1-based and without gaps.
+    pub seq: i64,
+    /// The canonical body.
+    pub body: String,
+    /// The hash of the entry before (or [`GENESIS`]).
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// Where and why a chain is broken. Names the entry, never its contents.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {seq}: {reason}")]
+pub struct Broken {
+    /// The first entry that does not fit.
+    pub seq: i64,
+    /// What does not fit.
+    pub reason: &'static str,
+}
+
+/// A verified chain: how many entries and the hash of the last (the chain head).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Entries checked.
+    pub entries: u64,
+    /// The last entry's hash, or [`GENESIS`] for an empty chain.
+    pub head: String,
+}
+
+/// Checks `entries` (in `seq` order) as one chain from [`GENESIS`].
+pub fn verify(entries: impl IntoIterator<Item = Entry>) -> Result<Verified, Broken> {
+    let mut head = GENESIS.to_owned();
+    let mut count = 0u64;
+    for entry in entries {
+        count += 1;
+        let expected_seq = i64::try_from(count).unwrap_or(i64::MAX);
+        if entry.seq != expected_seq {
+            return Err(Broken {
+                seq: entry.seq,
+                reason: if entry.seq > expected_seq {
+                    "an entry before it is missing"
+                } else {
+                    "out of order"
+                },
+            });
+        }
+        if entry.prev_hash != head {
+            return Err(Broken {
+                seq: entry.seq,
+                reason: "does not follow the entry before it",
+            });
+        }
+        if chain_hash(&entry.prev_hash, &entry.body) != entry.hash {
+            return Err(Broken {
+                seq: entry.seq,
+                reason: "its hash does not match its contents",
+            });
+        }
+        head = entry.hash;
+    }
+    Ok(Verified {
+        entries: count,
+        head,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(bodies: &[&str]) -> Vec<Entry> {
+        let mut prev = GENESIS.to_owned();
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let hash = chain_hash(&prev, body);
+                let entry = Entry {
+                    seq: i as i64 + 1,
+                    body: (*body).to_owned(),
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
+                prev = hash;
+                entry
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_to_its_head() {
+        let entries = chain(&["a", "b", "c"]);
+        let head = entries[2].hash.clone();
+        assert_eq!(verify(entries), Ok(Verified { entries: 3, head }));
+        assert_eq!(verify(Vec::new()).map(|v| v.head), Ok(GENESIS.to_owned()));
+    }
+
+    #[test]
+    fn edits_deletions_and_reorders_name_the_first_broken_entry() {
+        let mut edited = chain(&["a", "b", "c"]);
+        edited[1].body = "B".to_owned();
+        assert_eq!(verify(edited).unwrap_err().seq, 2);
+
+        let mut deleted = chain(&["a", "b", "c"]);
+        deleted.remove(1);
+        assert_eq!(
+            verify(deleted).unwrap_err(),
+            Broken {
+                seq: 3,
+                reason: "an entry before it is missing"
+            }
+        );
+
+        let mut reordered = chain(&["a", "b", "c"]);
+        reordered.swap(1, 2);
+        assert_eq!(verify(reordered).unwrap_err().seq, 3);
+
+        // Rewriting an entry and its own hash still breaks the next one.
+        let mut rehashed = chain(&["a", "b", "c"]);
+        rehashed[1].body = "B".to_owned();
+        rehashed[1].hash = chain_hash(&rehashed[1].prev_hash, "B");
+        assert_eq!(
+            verify(rehashed).unwrap_err(),
+            Broken {
+                seq: 3,
+                reason: "does not follow the entry before it"
+            }
+        );
+    }
+
+    #[test]
+    fn bodies_are_canonical_json_in_field_order() {
+        let access = AccessRecord {
+            operation_id: "00000000000000ff".to_owned(),
+            peer_id: "00000099000000000001".to_owned(),
+            role: "urn:zicht:region:drenthe".to_owned(),
+            action: "zicht.v1.Inway/Query".to_owned(),
+            outcome: "released".to_owned(),
+            time: 1,
+        };
+        assert_eq!(
+            body(&access),
+            r#"{"operation_id":"00000000000000ff","peer_id":"00000099000000000001","role":"urn:zicht:region:drenthe","action":"zicht.v1.Inway/Query","outcome":"released","time":1}"#
+        );
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

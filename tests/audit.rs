@@ -1,0 +1,124 @@
+//! The audit chains on both backends: every logged request appends one processing record and
+//! one access record, hash-chained, in the release's transaction; `zicht audit verify` finds
+//! an edited, deleted or reordered entry and names it; a failed audit write writes nothing.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use zicht_node::audit::{Logged, Operation};
+use zicht_node::execute::log_entry;
+use zicht_proto::v1 as pb;
+use zicht_testkit::{both_backends, TestDb};
+
+/// Logs `n` requests the way a node does.
+async fn fill(db: &TestDb, n: usize) {
+    let query = pb::QueryRequest {
+        template: "youth_in_care".to_owned(),
+        template_version: 1,
+        purpose: "bovenregionale-sturing".to_owned(),
+        ..Default::default()
+    };
+    for i in 0..n {
+        let operation = Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:drenthe");
+        let outcome = if i % 2 == 0 {
+            "released"
+        } else {
+            "refused: differencing"
+        };
+        let logged = Logged {
+            operation: &operation,
+            requester: "00000099000000000002",
+            role: "urn:zicht:region:friesland",
+            query: &query,
+            outcome,
+            result: None,
+            ledger: &[],
+        };
+        log_entry(&db.store, &logged).await.unwrap();
+    }
+}
+
+async fn verify(db: &TestDb) -> Result<(), String> {
+    zicht_cli::run_from(["zicht", "audit", "verify", "--database", db.url.as_str()])
+        .await
+        .map_err(|e| e.to_string())
+}
+
+both_backends!(intact_chains_verify, |db| async move {
+    fill(&db, 5).await;
+    assert_eq!(verify(&db).await, Ok(()));
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM processing_log").await, 5);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM access_log").await, 5);
+    // Linked by operation id, and never a data value or a person's name in the processing log.
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM processing_log p JOIN access_log a ON a.operation_id = p.operation_id"
+        )
+        .await,
+        5
+    );
+    let bodies = db.strings("SELECT body FROM processing_log").await;
+    assert!(
+        bodies.iter().all(|b| !b.contains("00000099000000000002")),
+        "{bodies:?}"
+    );
+    assert!(bodies[0]
+        .contains("\"processing_activity_id\":\"urn:zicht:purpose:bovenregionale-sturing\""));
+});
+
+both_backends!(an_edited_entry_is_named, |db| async move {
+    fill(&db, 5).await;
+    db.execute(
+        "UPDATE processing_log SET body = REPLACE(body, 'refused', 'released') WHERE seq = 4",
+    )
+    .await;
+    assert_eq!(
+        verify(&db).await,
+        Err(
+            "audit chain broken: processing log: entry 4: its hash does not match its contents"
+                .to_owned()
+        )
+    );
+});
+
+both_backends!(a_deleted_entry_is_named, |db| async move {
+    fill(&db, 5).await;
+    db.execute("DELETE FROM access_log WHERE seq = 2").await;
+    assert_eq!(
+        verify(&db).await,
+        Err("audit chain broken: access log: entry 3: an entry before it is missing".to_owned())
+    );
+});
+
+both_backends!(reordered_entries_are_named, |db| async move {
+    fill(&db, 5).await;
+    db.execute("UPDATE processing_log SET seq = -seq WHERE seq IN (2, 3)")
+        .await;
+    db.execute("UPDATE processing_log SET seq = 5 + seq WHERE seq < 0")
+        .await;
+    assert_eq!(
+        verify(&db).await,
+        Err(
+            "audit chain broken: processing log: entry 2: does not follow the entry before it"
+                .to_owned()
+        )
+    );
+});
+
+both_backends!(a_failed_audit_write_writes_nothing, |db| async move {
+    fill(&db, 2).await;
+    db.execute("DROP TABLE access_log").await;
+    let query = pb::QueryRequest::default();
+    let operation = Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:drenthe");
+    let logged = Logged {
+        operation: &operation,
+        requester: "x",
+        role: "y",
+        query: &query,
+        outcome: "released",
+        result: None,
+        ledger: &[],
+    };
+    assert!(log_entry(&db.store, &logged).await.is_err());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM release_log").await, 2);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM processing_log").await, 2);
+});
