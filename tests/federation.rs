@@ -333,6 +333,36 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
         "{outcomes:?}"
     );
 
+    // Both sides log the call in one trace: the peers' processing records carry drenthe's
+    // trace id and name drenthe's forwarding operation as their foreign operation, whether
+    // they answered (friesland) or refused (groningen).
+    let drenthe_db = &f.dbs[&region(Region::Drenthe)];
+    let forward = drenthe_db
+        .strings("SELECT trace_id || ' ' || operation_id FROM processing_log WHERE body LIKE '%Outway/Forward%'")
+        .await;
+    let (trace, operation) = forward[0].split_once(' ').unwrap();
+    let foreign = format!(
+        "\"foreign_operation\":{{\"trace_id\":\"{trace}\",\"operation_id\":\"{operation}\",\"entity\":\"urn:zicht:region:drenthe\"}}"
+    );
+    for peer in [Region::Friesland, Region::Groningen] {
+        let records = f.dbs[&region(peer)]
+            .strings(&format!(
+                "SELECT body FROM processing_log WHERE trace_id = '{trace}'"
+            ))
+            .await;
+        assert_eq!(records.len(), 1, "{peer}: {records:?}");
+        assert!(records[0].contains(&foreign), "{peer}: {}", records[0]);
+    }
+    let merged = drenthe_db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM processing_log WHERE trace_id = '{trace}'"
+        ))
+        .await;
+    assert_eq!(
+        merged, 3,
+        "forward, drenthe's own part, and the merged answer"
+    );
+
     // One peer, by name.
     let one = ask(
         &mut analyst,

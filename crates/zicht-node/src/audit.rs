@@ -72,6 +72,33 @@ impl Operation {
         }
     }
 
+    /// An operation caused by another node's call: in the caller's trace when the call
+    /// carried a valid W3C `traceparent`, with the caller's operation as `foreign_operation`;
+    /// otherwise in a new trace.
+    pub fn called(
+        name: &'static str,
+        resource: &str,
+        traceparent: Option<&str>,
+        caller: &str,
+    ) -> Operation {
+        let mut operation = Operation::start(name, resource);
+        if let Some((trace_id, parent)) = traceparent.and_then(parse_traceparent) {
+            operation.trace_id = trace_id.clone();
+            operation.foreign = Some(ForeignOperation {
+                trace_id,
+                operation_id: parent,
+                entity: caller.chars().take(200).collect(),
+            });
+        }
+        operation
+    }
+
+    /// This operation as a W3C `traceparent` header (version 00, sampled), for the calls it
+    /// makes to other nodes.
+    pub fn traceparent(&self) -> String {
+        format!("00-{}-{}-01", self.trace_id, self.operation_id)
+    }
+
     /// An operation started by this one, in the same trace.
     pub fn child(&self, name: &'static str) -> Operation {
         Operation {
@@ -82,6 +109,32 @@ impl Operation {
             started_ms: now_ms(),
             ..self.clone()
         }
+    }
+}
+
+/// The trace id and parent id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`,
+/// lower case, ids not all zero).
+pub fn parse_traceparent(text: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = text.trim().split('-').collect();
+    let hex = |part: &str, len: usize| {
+        part.len() == len
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    match parts.as_slice() {
+        [version, trace, parent, flags]
+            if hex(version, 2)
+                && *version != "ff"
+                && hex(trace, 32)
+                && hex(parent, 16)
+                && hex(flags, 2)
+                && trace.bytes().any(|b| b != b'0')
+                && parent.bytes().any(|b| b != b'0') =>
+        {
+            Some(((*trace).to_owned(), (*parent).to_owned()))
+        }
+        _ => None,
     }
 }
 
@@ -154,5 +207,44 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         recorded_at: end,
         processing: body(&processing),
         access: body(&access),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparents_round_trip_and_bad_ones_start_a_new_trace() {
+        let outway = Operation::start("zicht.v1.Outway/FederatedQuery", "urn:zicht:network:jenn");
+        let header = outway.traceparent();
+        let inway = Operation::called(
+            "zicht.v1.Inway/Query",
+            "urn:zicht:region:drenthe",
+            Some(&header),
+            "urn:zicht:network:jenn",
+        );
+        assert_eq!(inway.trace_id, outway.trace_id);
+        let foreign = inway.foreign.unwrap();
+        assert_eq!(foreign.operation_id, outway.operation_id);
+        assert_eq!(foreign.entity, "urn:zicht:network:jenn");
+        assert_ne!(inway.operation_id, outway.operation_id);
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        ] {
+            let fresh = Operation::called("x", "y", Some(bad), "z");
+            assert!(fresh.foreign.is_none(), "{bad}");
+        }
+        assert_eq!(
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            Some((
+                "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
+                "00f067aa0ba902b7".to_owned()
+            ))
+        );
     }
 }

@@ -78,7 +78,12 @@ fn classify(status: &Status) -> PeerOutcome {
 /// Asks one peer under `deadline`, retrying once when the call failed before the peer could
 /// act on it (UNAVAILABLE: refused or reset connection). A query is idempotent: a repeat
 /// releases the same populations. Past the deadline the call is dropped, which cancels it.
-pub async fn ask_peer(channel: Channel, query: pb::QueryRequest, deadline: Instant) -> PeerOutcome {
+pub async fn ask_peer(
+    channel: Channel,
+    query: pb::QueryRequest,
+    deadline: Instant,
+    traceparent: &str,
+) -> PeerOutcome {
     let mut client = InwayClient::new(channel);
     let mut last = None;
     for attempt in 0..2 {
@@ -91,6 +96,10 @@ pub async fn ask_peer(channel: Channel, query: pb::QueryRequest, deadline: Insta
         }
         let mut request = Request::new(query.clone());
         request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        // W3C trace context: the peer logs this node's operation as its foreign operation.
+        if let Ok(value) = traceparent.parse() {
+            request.metadata_mut().insert("traceparent", value);
+        }
         match tokio::time::timeout_at(deadline, client.query(request)).await {
             Err(_) => return PeerOutcome::TimedOut,
             Ok(Ok(response)) => return PeerOutcome::Answered(response.into_inner()),
@@ -248,7 +257,7 @@ impl Outway {
 
         let outcomes = self
             .fan_out(
-                &operation,
+                &forward,
                 &identity,
                 &query,
                 &checked,
@@ -316,10 +325,11 @@ impl Outway {
         })
     }
 
-    /// Asks every target at once; returns their outcomes in target order.
+    /// Asks every target at once under `forward` (the logged operation whose trace the peers
+    /// continue); returns their outcomes in target order.
     async fn fan_out(
         &self,
-        operation: &Operation,
+        forward: &Operation,
         identity: &PeerIdentity,
         query: &pb::QueryRequest,
         checked: &Checked,
@@ -333,7 +343,7 @@ impl Outway {
                 // Its own data: the same disclosure control and log, with the analyst's ledger.
                 let inway = self.inway.clone();
                 let identity = identity.clone();
-                let local = operation.child("zicht.v1.Inway/Query");
+                let local = forward.child("zicht.v1.Inway/Query");
                 let checked = Checked {
                     template: checked.template,
                     purpose: checked.purpose,
@@ -353,7 +363,11 @@ impl Outway {
                     (position, outcome)
                 });
             } else if let Some(channel) = self.peers.channel(node) {
-                calls.spawn(async move { (position, ask_peer(channel, query, deadline).await) });
+                let traceparent = forward.traceparent();
+                calls.spawn(async move {
+                    let outcome = ask_peer(channel, query, deadline, &traceparent).await;
+                    (position, outcome)
+                });
             } else {
                 calls.spawn(async move {
                     let missing = "not in this node's federation manifest".to_owned();

@@ -527,7 +527,16 @@ impl pb::inway_server::Inway for Inway {
         let admitted = self
             .admit(&identity, request.get_ref(), size, request.metadata())
             .map(|(checked, _)| checked);
-        let operation = Operation::start("zicht.v1.Inway/Query", &self.resource);
+        let traceparent = request
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok());
+        let operation = Operation::called(
+            "zicht.v1.Inway/Query",
+            &self.resource,
+            traceparent,
+            &identity.role.uri(),
+        );
         let released = self
             .run_logged(&operation, &identity, request.get_ref(), admitted)
             .await?;
