@@ -122,3 +122,38 @@ both_backends!(a_failed_audit_write_writes_nothing, |db| async move {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM release_log").await, 2);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM processing_log").await, 2);
 });
+
+both_backends!(concurrent_releases_chain_in_one_order, |db| async move {
+    // Many releases at once are group-committed; each is durable and chained exactly once.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let query = pb::QueryRequest::default();
+            for _ in 0..10 {
+                let operation = Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:twente");
+                let logged = Logged {
+                    operation: &operation,
+                    requester: "a",
+                    role: "b",
+                    query: &query,
+                    outcome: "released",
+                    result: None,
+                    ledger: &[],
+                };
+                log_entry(&store, &logged).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(verify(&db).await, Ok(()));
+    for table in ["release_log", "processing_log", "access_log"] {
+        assert_eq!(
+            db.scalar(&format!("SELECT COUNT(*) FROM {table}")).await,
+            200,
+            "{table}"
+        );
+    }
+});

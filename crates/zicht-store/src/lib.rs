@@ -121,6 +121,8 @@ pub struct Store {
     /// Held while appending to the audit chains, so this process never forks them (the
     /// unique `prev_hash` refuses a fork by another process).
     pub(crate) audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Releases waiting for the next group commit (see `record_release`).
+    pub(crate) release_queue: std::sync::Arc<std::sync::Mutex<Vec<release_log::Pending>>>,
 }
 
 impl fmt::Debug for Store {
@@ -200,6 +202,7 @@ impl Store {
         Ok(Store {
             pool,
             audit_lock: Default::default(),
+            release_queue: Default::default(),
         })
     }
 

@@ -61,6 +61,23 @@ pub struct AuditEntries {
     pub access: String,
 }
 
+/// The error of a release whose batch ended without an outcome (its writer was cancelled).
+fn lost() -> StoreError {
+    StoreError::Query {
+        action: "write release",
+        source: sqlx::Error::PoolClosed,
+    }
+}
+
+/// A release waiting for the next group commit.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    entry: ReleaseEntry,
+    ledger: Vec<LedgerEntry>,
+    audit: AuditEntries,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
 /// Which audit chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditLog {
@@ -81,24 +98,75 @@ impl AuditLog {
 
 impl Store {
     /// Appends one release log entry, the populations released with it, and its processing
-    /// and access records to their hash chains, atomically; an error means the answer must
-    /// not leave.
+    /// and access records to their hash chains, durably; an error means the answer must not
+    /// leave.
+    ///
+    /// Group commit: each call queues its release, then whoever holds the chain lock writes
+    /// everything queued so far in one transaction (one sync for many releases) and tells
+    /// each caller the outcome. A failed transaction fails every release in it.
     pub async fn record_release(
         &self,
         entry: &ReleaseEntry,
         ledger: &[LedgerEntry],
         audit: &AuditEntries,
     ) -> Result<(), StoreError> {
+        let (done, mut outcome) = tokio::sync::oneshot::channel();
+        self.lock_queue().push(Pending {
+            entry: entry.clone(),
+            ledger: ledger.to_vec(),
+            audit: audit.clone(),
+            done,
+        });
+        // Either a leader writes this release with its batch, or this call becomes the leader.
+        let chains = tokio::select! {
+            biased;
+            written = &mut outcome => return written.unwrap_or_else(|_| Err(lost())),
+            chains = self.audit_lock.lock() => chains,
+        };
+        let batch = std::mem::take(&mut *self.lock_queue());
+        if !batch.is_empty() {
+            let written = self.write_batch(&batch).await;
+            let failure = written.as_ref().err().map(ToString::to_string);
+            if let Some(error) = &failure {
+                eprintln!(
+                    "zicht store: a batch of {} releases failed: {error}",
+                    batch.len()
+                );
+            }
+            for pending in batch {
+                let result = match &failure {
+                    None => Ok(()),
+                    Some(text) => Err(StoreError::Query {
+                        action: "write release",
+                        source: sqlx::Error::Protocol(text.clone()),
+                    }),
+                };
+                let _ = pending.done.send(result);
+            }
+        }
+        drop(chains);
+        outcome.await.unwrap_or_else(|_| Err(lost()))
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.release_queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes queued releases in one transaction, chaining their audit records in order.
+    async fn write_batch(&self, batch: &[Pending]) -> Result<(), StoreError> {
         const HEAD_PROCESSING: &str =
             "SELECT seq, hash FROM processing_log ORDER BY seq DESC LIMIT 1";
         const HEAD_ACCESS: &str = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1";
-        const PROCESSING: &str = "INSERT INTO processing_log (seq, trace_id, operation_id, \
-             recorded_at, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        const ACCESS: &str = "INSERT INTO access_log (seq, operation_id, recorded_at, body, \
-             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)";
-        let _chains = self.audit_lock.lock().await;
-        const LOG: &str = "INSERT INTO release_log (logged_at, peer_id, role, template, purpose, \
-             group_by, outcome, result_rows) VALUES (CURRENT_TIMESTAMP, $1, $2, $3, $4, $5, $6, $7)";
+        const PROCESSING_ROWS: &str = "INSERT INTO processing_log (seq, trace_id, \
+             operation_id, recorded_at, body, prev_hash, hash) ";
+        const ACCESS_ROWS: &str = "INSERT INTO access_log (seq, operation_id, recorded_at, \
+             body, prev_hash, hash) ";
+        const LOG_ROWS: &str = "INSERT INTO release_log (logged_at, peer_id, role, template, \
+             purpose, group_by, outcome, result_rows) ";
+        // Bind parameters per statement stay far below both engines' limits (7 per row).
+        const ROWS_PER_STATEMENT: usize = 200;
         // A population released before is refreshed, not added again.
         const REFRESH: &str = "UPDATE privacy_ledger SET recorded_on = $2 WHERE requester = $1 \
              AND template = $3 AND period_from = $4 AND period_to = $5 AND filters = $6 \
@@ -107,67 +175,96 @@ impl Store {
              period_from, period_to, filters, population) VALUES ($1, $2, $3, $4, $5, $6, $7)";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(query_error("begin release"))?;
-            sqlx::query(LOG)
-                .bind(&entry.peer_id)
-                .bind(&entry.role)
-                .bind(&entry.template)
-                .bind(&entry.purpose)
-                .bind(&entry.group_by)
-                .bind(&entry.outcome)
-                .bind(entry.result_rows)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_error("write release log"))?;
-            for row in ledger {
-                // Refresh first; insert only when the population was never released before.
-                for sql in [REFRESH, LEDGER] {
-                    let written = sqlx::query(sql)
-                        .bind(&row.requester)
-                        .bind(row.recorded_on)
-                        .bind(&row.template)
-                        .bind(row.period_from)
-                        .bind(row.period_to)
-                        .bind(&row.filters)
-                        .bind(row.population)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(query_error("write privacy ledger"))?;
-                    if written.rows_affected() > 0 {
-                        break;
-                    }
-                }
-            }
             let head: Option<(i64, String)> = sqlx::query_as(HEAD_PROCESSING)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(query_error("read processing log head"))?;
-            let (seq, prev) = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
-            sqlx::query(PROCESSING)
-                .bind(seq + 1)
-                .bind(&audit.trace_id)
-                .bind(&audit.operation_id)
-                .bind(audit.recorded_at)
-                .bind(&audit.processing)
-                .bind(&prev)
-                .bind(zicht_audit::chain_hash(&prev, &audit.processing))
-                .execute(&mut *tx)
-                .await
-                .map_err(query_error("write processing log"))?;
+            let mut processing = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
             let head: Option<(i64, String)> = sqlx::query_as(HEAD_ACCESS)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(query_error("read access log head"))?;
-            let (seq, prev) = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
-            sqlx::query(ACCESS)
-                .bind(seq + 1)
-                .bind(&audit.operation_id)
-                .bind(audit.recorded_at)
-                .bind(&audit.access)
-                .bind(&prev)
-                .bind(zicht_audit::chain_hash(&prev, &audit.access))
-                .execute(&mut *tx)
-                .await
-                .map_err(query_error("write access log"))?;
+            let mut access = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
+            // The chain hashes, in batch order.
+            let mut chained = Vec::with_capacity(batch.len());
+            for Pending { audit, .. } in batch {
+                let processing_hash = zicht_audit::chain_hash(&processing.1, &audit.processing);
+                let access_hash = zicht_audit::chain_hash(&access.1, &audit.access);
+                chained.push((
+                    (processing.0 + 1, std::mem::replace(&mut processing.1, processing_hash.clone()), processing_hash),
+                    (access.0 + 1, std::mem::replace(&mut access.1, access_hash.clone()), access_hash),
+                ));
+                processing.0 += 1;
+                access.0 += 1;
+            }
+            // Many rows per statement: one round trip per table and chunk, not per release.
+            for (pendings, hashes) in batch.chunks(ROWS_PER_STATEMENT).zip(chained.chunks(ROWS_PER_STATEMENT)) {
+                let mut log = sqlx::QueryBuilder::new(LOG_ROWS);
+                log.push_values(pendings, |mut row, Pending { entry, .. }| {
+                    row.push("CURRENT_TIMESTAMP")
+                        .push_bind(entry.peer_id.clone())
+                        .push_bind(entry.role.clone())
+                        .push_bind(entry.template.clone())
+                        .push_bind(entry.purpose.clone())
+                        .push_bind(entry.group_by.clone())
+                        .push_bind(entry.outcome.clone())
+                        .push_bind(entry.result_rows);
+                });
+                log.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("write release log"))?;
+                let mut chain = sqlx::QueryBuilder::new(PROCESSING_ROWS);
+                chain.push_values(pendings.iter().zip(hashes), |mut row, (pending, ((seq, prev, hash), _))| {
+                    row.push_bind(*seq)
+                        .push_bind(pending.audit.trace_id.clone())
+                        .push_bind(pending.audit.operation_id.clone())
+                        .push_bind(pending.audit.recorded_at)
+                        .push_bind(pending.audit.processing.clone())
+                        .push_bind(prev.clone())
+                        .push_bind(hash.clone());
+                });
+                chain
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("write processing log"))?;
+                let mut chain = sqlx::QueryBuilder::new(ACCESS_ROWS);
+                chain.push_values(pendings.iter().zip(hashes), |mut row, (pending, (_, (seq, prev, hash)))| {
+                    row.push_bind(*seq)
+                        .push_bind(pending.audit.operation_id.clone())
+                        .push_bind(pending.audit.recorded_at)
+                        .push_bind(pending.audit.access.clone())
+                        .push_bind(prev.clone())
+                        .push_bind(hash.clone());
+                });
+                chain
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("write access log"))?;
+            }
+            for Pending { ledger, .. } in batch {
+                for row in ledger {
+                    // Refresh first; insert only when the population was never released before.
+                    for sql in [REFRESH, LEDGER] {
+                        let written = sqlx::query(sql)
+                            .bind(&row.requester)
+                            .bind(row.recorded_on)
+                            .bind(&row.template)
+                            .bind(row.period_from)
+                            .bind(row.period_to)
+                            .bind(&row.filters)
+                            .bind(row.population)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(query_error("write privacy ledger"))?;
+                        if written.rows_affected() > 0 {
+                            break;
+                        }
+                    }
+                }
+            }
             tx.commit().await.map_err(query_error("commit release"))
         })
     }
