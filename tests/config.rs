@@ -24,6 +24,17 @@ fn tls_env(pki: &zicht_pki::DevFederation, node: NodeName) -> HashMap<&'static s
     ])
 }
 
+/// The TLS variables of a person's client profile.
+fn person_env(pki: &zicht_pki::DevFederation, name: &str) -> HashMap<&'static str, String> {
+    let (cert, key) = pki.person(name);
+    HashMap::from([
+        ("ZICHT_TLS_CA", pki.ca_cert().display().to_string()),
+        ("ZICHT_TLS_CERT", cert.display().to_string()),
+        ("ZICHT_TLS_KEY", key.display().to_string()),
+        ("ZICHT_TLS_CRL", pki.crl().display().to_string()),
+    ])
+}
+
 fn load_with(
     path: &Path,
     env: &HashMap<&'static str, String>,
@@ -159,18 +170,20 @@ fn every_example_client_profile_loads() {
         let path = deploy()
             .join("clients")
             .join(format!("analyst-{}.toml", region.code()));
-        let (cert, key) = pki.person(&format!("analyst-{}", region.code()));
-        let env = HashMap::from([
-            ("ZICHT_TLS_CA", pki.ca_cert().display().to_string()),
-            ("ZICHT_TLS_CERT", cert.display().to_string()),
-            ("ZICHT_TLS_KEY", key.display().to_string()),
-            ("ZICHT_TLS_CRL", pki.crl().display().to_string()),
-        ]);
+        let (cert, _) = pki.person(&format!("analyst-{}", region.code()));
+        let env = person_env(&pki, &format!("analyst-{}", region.code()));
         let profile = zicht_node::config::load_client(&path, &|name: &str| env.get(name).cloned())
             .unwrap_or_else(|e| panic!("{region}: {e}"));
         assert_eq!(profile.node, NodeName::Region(region));
         assert_eq!(profile.tls.cert, cert);
     }
+    let env = person_env(&pki, "auditor");
+    let auditor = zicht_node::config::load_client(
+        &deploy().join("clients").join("auditor.toml"),
+        &|name: &str| env.get(name).cloned(),
+    )
+    .unwrap();
+    assert_eq!(auditor.manifest.len(), 17);
     // A profile naming a node the manifest does not list says where.
     let bad = dir.path().join("bad.toml");
     std::fs::write(

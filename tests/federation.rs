@@ -499,3 +499,101 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
         "drenthe's node has no grant at jenn: {error:?}"
     );
 }
+
+fn profile(f: &Federation, person: &str) -> zicht_node::config::ClientProfile {
+    let (cert, key) = f.pki.person(person);
+    zicht_node::config::ClientProfile {
+        node: region(Region::Drenthe),
+        manifest: f.manifest.clone(),
+        tls: zicht_node::tls::TlsFiles {
+            ca: f.pki.ca_cert(),
+            cert,
+            key,
+            crl: Some(f.pki.crl()),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_follows_one_query_across_every_node_it_touched() {
+    let member = || Behaviour::Serve(open_policy(&["network:jenn"], DIMS));
+    let f = Federation::start(&[
+        (region(Region::Drenthe), member()),
+        (region(Region::Friesland), member()),
+        (region(Region::Groningen), member()),
+        (
+            JENN_NODE,
+            Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
+        ),
+    ])
+    .await;
+    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    ask(
+        &mut analyst,
+        youth_in_care(&["stay_group"]),
+        &[],
+        "",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let jenn_db = &f.dbs[&JENN_NODE];
+    let trace = jenn_db
+        .strings("SELECT trace_id FROM processing_log WHERE body LIKE '%Outway/FederatedQuery%'")
+        .await
+        .remove(0);
+    let forward = jenn_db
+        .strings("SELECT operation_id FROM processing_log WHERE body LIKE '%Outway/Forward%'")
+        .await
+        .remove(0);
+
+    let traced = zicht_cli::audit::trace(&profile(&f, "auditor"), &trace).await;
+    assert_eq!(traced.len(), 4, "every node of the manifest was asked");
+    for node in &traced {
+        assert!(node.status.starts_with("chains intact"), "{node:?}");
+        assert!(node.bad_entries.is_empty());
+        match node.node {
+            JENN_NODE => {
+                let names: Vec<&str> = node.records.iter().map(|r| r.name.as_str()).collect();
+                assert_eq!(
+                    names,
+                    ["zicht.v1.Outway/Forward", "zicht.v1.Outway/FederatedQuery"]
+                );
+            }
+            _ => {
+                assert_eq!(node.records.len(), 1, "{node:?}");
+                let record = &node.records[0];
+                assert_eq!(record.name, "zicht.v1.Inway/Query");
+                assert_eq!(record.status_code, "OK");
+                let foreign = record.foreign_operation.as_ref().unwrap();
+                assert_eq!(foreign.operation_id, forward);
+                assert_eq!(foreign.entity, "urn:zicht:network:jenn");
+            }
+        }
+    }
+
+    // An analyst cannot read audit logs (and the refusal is itself logged) ...
+    let refused = zicht_cli::audit::trace(&profile(&f, "analyst-drenthe"), &trace).await;
+    for node in &refused {
+        assert!(node.records.is_empty());
+        assert!(node.status.contains("missing grant"), "{node:?}");
+    }
+    let logged = jenn_db
+        .scalar("SELECT COUNT(*) FROM release_log WHERE outcome = 'refused: not-auditor'")
+        .await;
+    assert_eq!(logged, 1);
+    // ... and an auditor cannot query data.
+    let auditor = channel(
+        &f.pki,
+        f.pki.person("auditor"),
+        f.address(region(Region::Drenthe)),
+    )
+    .await;
+    let mut request = tonic::Request::new(youth_in_care(&["stay_group"]));
+    request.set_timeout(Duration::from_secs(5));
+    let error = pb::inway_client::InwayClient::new(auditor)
+        .query(request)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
+}

@@ -7,7 +7,11 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["zicht/v1/domain.proto", "zicht/v1/query.proto"];
+    let files = [
+        "zicht/v1/domain.proto",
+        "zicht/v1/query.proto",
+        "zicht/v1/audit.proto",
+    ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }

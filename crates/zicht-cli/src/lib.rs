@@ -1,6 +1,7 @@
 //! The `zicht` command line: subcommands and what they print. `main` only parses and calls
 //! [`run`].
 
+pub mod audit;
 mod demo;
 mod node;
 mod output;
@@ -65,6 +66,15 @@ enum AuditCommand {
     /// Check a node's audit chains (processing log and access log) offline: every entry's hash,
     /// its link to the one before, no gaps. Names the first broken entry and exits non-zero.
     Verify(DatabaseArg),
+    /// Follow one federated query across every node of the manifest it touched, as an
+    /// auditor: each node's operations, how they link, and each node's chain verification.
+    Trace {
+        /// The trace id (32 hex digits), e.g. from a node's processing log.
+        trace_id: String,
+        /// Client profile of an auditor (see deploy/clients/auditor.toml).
+        #[arg(long)]
+        client: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +245,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Query(args) => query::run(*args).await,
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(&args.database).await,
+        Command::Audit(AuditCommand::Trace { trace_id, client }) => {
+            audit::run_trace(&client, &trace_id).await
+        }
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Summary(args) => {
             let store = Store::open(&args.database).await.context("open database")?;

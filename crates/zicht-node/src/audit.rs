@@ -166,10 +166,14 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         decisions.push_str("; ");
         decisions.push_str(&result.rules_applied.join("; "));
     }
-    let purpose = Purpose::ALL
-        .iter()
-        .find(|p| p.code() == logged.query.purpose)
-        .map_or_else(|| "unregistered".to_owned(), |p| p.uri());
+    let purpose = match logged.query.template.as_str() {
+        // Reading the audit logs is its own processing activity, not a query purpose.
+        "audit" => "urn:zicht:activity:audit".to_owned(),
+        _ => Purpose::ALL
+            .iter()
+            .find(|p| p.code() == logged.query.purpose)
+            .map_or_else(|| "unregistered".to_owned(), |p| p.uri()),
+    };
     let processing = ProcessingRecord {
         trace_id: operation.trace_id.clone(),
         operation_id: operation.operation_id.clone(),

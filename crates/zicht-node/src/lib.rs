@@ -2,6 +2,7 @@
 //! with purpose binding, quotas and limits, and templates run under disclosure control.
 
 pub mod audit;
+pub mod auditor;
 pub mod config;
 pub mod execute;
 pub mod merge;

@@ -17,10 +17,12 @@ use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 use zicht_model::PeerIdentity;
+use zicht_proto::v1::audit_server::AuditServer;
 use zicht_proto::v1::inway_server::InwayServer;
 use zicht_proto::v1::outway_server::OutwayServer;
 use zicht_store::Store;
 
+use crate::auditor::Auditor;
 use crate::outway::Outway;
 use crate::peers::Peers;
 use crate::policy::Policy;
@@ -223,6 +225,7 @@ pub async fn start_on(
     }
     let inway = Arc::new(inway);
     let peers = Peers::new(settings.node, &settings.manifest, &settings.tls);
+    let auditor = AuditServer::new(Auditor::new(inway.clone()));
     let outway = OutwayServer::new(Outway::new(inway.clone(), settings.node, peers))
         .max_decoding_message_size(settings.limits.max_request_bytes * 2);
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -278,6 +281,7 @@ pub async fn start_on(
             .add_service(reflection)
             .add_service(inway)
             .add_service(outway)
+            .add_service(auditor)
             .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async {
                 let _ = shutdown_signal.await;
             })

@@ -269,6 +269,49 @@ impl Store {
         })
     }
 
+    /// Entries of an audit chain in order, for auditors: those of one trace (the access log
+    /// by the operations of that trace), recorded in `[since, until)` (ms; 0 = open), at most
+    /// `limit`.
+    pub async fn audit_entries(
+        &self,
+        log: AuditLog,
+        trace_id: Option<&str>,
+        since: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<zicht_audit::Entry>, StoreError> {
+        let trace = match log {
+            AuditLog::Processing => "trace_id = $1",
+            AuditLog::Access => {
+                "operation_id IN (SELECT operation_id FROM processing_log WHERE trace_id = $1)"
+            }
+        };
+        let sql = format!(
+            "SELECT seq, body, prev_hash, hash FROM {} WHERE ($1 = '' OR {trace}) \
+             AND recorded_at >= $2 AND ($3 = 0 OR recorded_at < $3) ORDER BY seq LIMIT $4",
+            log.table()
+        );
+        on_pool!(self, pool => {
+            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(&sql)
+                .bind(trace_id.unwrap_or(""))
+                .bind(since)
+                .bind(until)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+                .map_err(query_error("read audit entries"))?;
+            Ok(rows
+                .into_iter()
+                .map(|(seq, body, prev_hash, hash)| zicht_audit::Entry {
+                    seq,
+                    body,
+                    prev_hash,
+                    hash,
+                })
+                .collect())
+        })
+    }
+
     /// Every entry of an audit chain in order, for verification.
     pub async fn audit_chain(&self, log: AuditLog) -> Result<Vec<zicht_audit::Entry>, StoreError> {
         let sql = format!(

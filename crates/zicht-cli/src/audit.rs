@@ -1,0 +1,164 @@
+//! `zicht audit`: verify a node's chains offline, and follow one federated query across every
+//! node it touched (as an auditor, over mutual TLS).
+
+use std::time::Duration;
+
+use zicht_audit::{chain_hash, ProcessingRecord};
+use zicht_model::NodeName;
+use zicht_node::config::ClientProfile;
+use zicht_proto::v1 as pb;
+
+/// What one node holds of a trace.
+#[derive(Debug, Clone)]
+pub struct NodeTrace {
+    /// The node.
+    pub node: NodeName,
+    /// Its chains as it verified them, or why it could not be asked.
+    pub status: String,
+    /// Its processing records of the trace, in chain order.
+    pub records: Vec<ProcessingRecord>,
+    /// Entries whose hash did not match their body as received.
+    pub bad_entries: Vec<i64>,
+}
+
+/// Asks every node of the profile's manifest, as the profile's person (an auditor), for its
+/// processing records of `trace_id` and for its own chain verification.
+pub async fn trace(profile: &ClientProfile, trace_id: &str) -> Vec<NodeTrace> {
+    let mut traces = Vec::new();
+    for peer in &profile.manifest {
+        let channel = zicht_node::peers::channel_to(peer, &profile.tls);
+        let mut client = pb::audit_client::AuditClient::new(channel);
+        let mut found = NodeTrace {
+            node: peer.node,
+            status: String::new(),
+            records: Vec::new(),
+            bad_entries: Vec::new(),
+        };
+        let mut request = tonic::Request::new(pb::AuditQuery {
+            log: pb::AuditLogKind::Processing as i32,
+            trace_id: trace_id.to_owned(),
+            ..Default::default()
+        });
+        request.set_timeout(Duration::from_secs(10));
+        let entries = match client.entries(request).await {
+            Ok(stream) => collect(stream.into_inner()).await,
+            Err(status) => Err(status),
+        };
+        match entries {
+            Ok(entries) => {
+                for entry in entries {
+                    if chain_hash(&entry.prev_hash, &entry.body) != entry.hash {
+                        found.bad_entries.push(entry.seq);
+                    }
+                    if let Ok(record) = serde_json::from_str::<ProcessingRecord>(&entry.body) {
+                        found.records.push(record);
+                    }
+                }
+            }
+            Err(status) => {
+                found.status = format!("not asked: {}", status.message());
+                traces.push(found);
+                continue;
+            }
+        }
+        let mut request = tonic::Request::new(pb::VerifyRequest {});
+        request.set_timeout(Duration::from_secs(30));
+        found.status = match client.verify(request).await {
+            Ok(result) => chain_text(&result.into_inner()),
+            Err(status) => format!("could not verify: {}", status.message()),
+        };
+        traces.push(found);
+    }
+    traces
+}
+
+async fn collect(
+    mut stream: tonic::Streaming<pb::AuditEntry>,
+) -> Result<Vec<pb::AuditEntry>, tonic::Status> {
+    let mut entries = Vec::new();
+    while let Some(entry) = stream.message().await? {
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+fn chain_text(result: &pb::VerifyResult) -> String {
+    let broken: Vec<String> = result
+        .chains
+        .iter()
+        .filter(|c| !c.broken.is_empty())
+        .map(|c| format!("{} log broken at {}", log_name(c.log), c.broken))
+        .collect();
+    if !broken.is_empty() {
+        return broken.join("; ");
+    }
+    let counts: Vec<String> = result
+        .chains
+        .iter()
+        .map(|c| format!("{} {}", c.entries, log_name(c.log)))
+        .collect();
+    format!("chains intact ({} entries)", counts.join(", "))
+}
+
+fn log_name(kind: i32) -> &'static str {
+    match pb::AuditLogKind::try_from(kind) {
+        Ok(pb::AuditLogKind::Access) => "access",
+        _ => "processing",
+    }
+}
+
+/// Runs `zicht audit trace`: prints every node that took part, its verification, and its
+/// operations with the links between them.
+pub async fn run_trace(client: &std::path::Path, trace_id: &str) -> anyhow::Result<()> {
+    let environment = |name: &str| std::env::var(name).ok();
+    let profile = zicht_node::config::load_client(client, &environment)?;
+    if zicht_node::audit::parse_traceparent(&format!("00-{trace_id}-0000000000000001-01")).is_none()
+    {
+        anyhow::bail!("TRACE_ID: give the 32 lower-case hex digits of a trace id");
+    }
+    let traces = trace(&profile, trace_id).await;
+    let involved: Vec<&NodeTrace> = traces.iter().filter(|t| !t.records.is_empty()).collect();
+    println!(
+        "trace {trace_id}: {} node(s) took part (asked {})",
+        involved.len(),
+        traces.len()
+    );
+    for node in &involved {
+        println!("\n{}  {}", node.node.code(), node.status);
+        if !node.bad_entries.is_empty() {
+            println!(
+                "  entries whose hash does not match as received: {:?}",
+                node.bad_entries
+            );
+        }
+        for record in &node.records {
+            let link = match (&record.foreign_operation, &record.parent_operation_id) {
+                (Some(foreign), _) => {
+                    format!("called by {} op {}", foreign.entity, foreign.operation_id)
+                }
+                (None, Some(parent)) => format!("within op {parent}"),
+                (None, None) => "started here".to_owned(),
+            };
+            println!(
+                "  op {}  {:<32} {:<5} {}  [{}]",
+                record.operation_id,
+                record.name,
+                record.status_code,
+                link,
+                record.decisions.split(';').next().unwrap_or("")
+            );
+        }
+    }
+    let unreachable: Vec<String> = traces
+        .iter()
+        .filter(|t| t.records.is_empty() && t.status.starts_with("not asked"))
+        .map(|t| format!("{} ({})", t.node.code(), t.status))
+        .collect();
+    if !unreachable.is_empty() {
+        println!("\nnot asked: {}", unreachable.join("; "));
+    }
+    if involved.is_empty() {
+        anyhow::bail!("no node holds records of trace {trace_id}");
+    }
+    Ok(())
+}
