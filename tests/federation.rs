@@ -597,3 +597,115 @@ async fn an_auditor_follows_one_query_across_every_node_it_touched() {
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
 }
+
+/// Writes the federation's manifest and `person`'s client profile into `dir`.
+fn write_profile(f: &Federation, person: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let manifest: String = f
+        .manifest
+        .iter()
+        .map(|p| {
+            format!(
+                "[[peer]]\nnode = \"{}\"\naddress = \"{}\"\npeer_id = \"{}\"\n\n",
+                p.node.code(),
+                p.address,
+                p.peer_id
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("federation.toml"), manifest).unwrap();
+    let (cert, key) = f.pki.person(person);
+    let path = dir.join(format!("{person}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "node = \"drenthe\"\nmanifest = \"federation.toml\"\n\n[tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n",
+            f.pki.ca_cert().display().to_string(),
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
+    let open = || Behaviour::Serve(open_policy(&["region:*"], DIMS));
+    let f = Federation::start(&[
+        (region(Region::Drenthe), open()),
+        (region(Region::Friesland), open()),
+    ])
+    .await;
+    let drenthe = &f.nodes[&region(Region::Drenthe)];
+    for _ in 0..3 {
+        let pushed = drenthe.checkpoint_now().await.unwrap();
+        assert_eq!(pushed.len(), 1);
+        assert!(pushed[0].1.is_ok(), "{pushed:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = write_profile(&f, "auditor", dir.path());
+    let db = &f.dbs[&region(Region::Drenthe)];
+    let verify = |against: bool| {
+        let mut args = vec![
+            "zicht".to_owned(),
+            "audit".to_owned(),
+            "verify".to_owned(),
+            "--database".to_owned(),
+            db.url.clone(),
+        ];
+        if against {
+            args.extend([
+                "--client".to_owned(),
+                auditor.display().to_string(),
+                "--node".to_owned(),
+                "drenthe".to_owned(),
+            ]);
+        }
+        async move { zicht_cli::run_from(args).await.map_err(|e| e.to_string()) }
+    };
+    assert_eq!(verify(true).await, Ok(()));
+
+    // drenthe rewrites its first entry and recomputes every hash after it: intact on its own.
+    let mut entries = db
+        .store
+        .audit_chain(zicht_store::AuditLog::Processing)
+        .await
+        .unwrap();
+    entries[0].body = entries[0]
+        .body
+        .replace("\"requester\"", "\"someone\"")
+        .replace("OK", "ERROR");
+    let mut prev = zicht_audit::GENESIS.to_owned();
+    for entry in &mut entries {
+        entry.prev_hash = prev.clone();
+        entry.hash = zicht_audit::chain_hash(&prev, &entry.body);
+        prev = entry.hash.clone();
+    }
+    for entry in entries.iter().rev() {
+        db.execute(&format!(
+            "UPDATE processing_log SET body = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {}",
+            entry.body.replace('\'', "''"),
+            entry.prev_hash,
+            entry.hash,
+            entry.seq
+        ))
+        .await;
+    }
+    // ... and cuts its access log short.
+    db.execute("DELETE FROM access_log WHERE seq = (SELECT MAX(seq) FROM access_log)")
+        .await;
+    assert_eq!(
+        verify(false).await,
+        Ok(()),
+        "both chains still verify on their own"
+    );
+    let error = verify(true).await.unwrap_err();
+    assert!(
+        error.contains("processing log: entry 1: differs from the checkpoint a peer holds (history was rewritten) (checkpoint held by friesland)"),
+        "{error}"
+    );
+    assert!(
+        error.contains("access log: entry 3: missing, though a peer holds a checkpoint of it (the log was cut) (checkpoint held by friesland)"),
+        "{error}"
+    );
+}

@@ -116,6 +116,17 @@ pub fn hex(bytes: &[u8]) -> String {
     text
 }
 
+/// The bytes of lower-case or upper-case hex, if it is hex.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// One stored entry of a chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -183,6 +194,49 @@ pub fn verify(entries: impl IntoIterator<Item = Entry>) -> Result<Verified, Brok
         entries: count,
         head,
     })
+}
+
+/// The head of one chain: its last entry's position and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// The last entry's `seq` (0 for an empty chain).
+    pub seq: i64,
+    /// The last entry's hash ([`GENESIS`] for an empty chain).
+    pub head: String,
+}
+
+/// What a node signs and sends to its peers: the heads of both its chains at a moment. A peer
+/// that holds it can later show that the node's history up to there was rewritten or cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The node's entity URI.
+    pub node: String,
+    /// Its processing log head.
+    pub processing: ChainHead,
+    /// Its access log head.
+    pub access: ChainHead,
+    /// When, milliseconds since the Unix epoch.
+    pub time: i64,
+}
+
+/// Checks a chain against a head a peer holds: the entry at `head.seq` must exist and have
+/// that hash. An empty head (seq 0) says nothing.
+pub fn check_head(entries: &[Entry], head: &ChainHead) -> Result<(), Broken> {
+    if head.seq <= 0 {
+        return Ok(());
+    }
+    let position = usize::try_from(head.seq - 1).unwrap_or(usize::MAX);
+    match entries.get(position) {
+        None => Err(Broken {
+            seq: head.seq,
+            reason: "missing, though a peer holds a checkpoint of it (the log was cut)",
+        }),
+        Some(entry) if entry.seq != head.seq || entry.hash != head.head => Err(Broken {
+            seq: head.seq,
+            reason: "differs from the checkpoint a peer holds (history was rewritten)",
+        }),
+        Some(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -264,5 +318,22 @@ mod tests {
             r#"{"operation_id":"00000000000000ff","peer_id":"00000099000000000001","role":"urn:zicht:region:drenthe","action":"zicht.v1.Inway/Query","outcome":"released","time":1}"#
         );
         assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+
+    #[test]
+    fn a_rewritten_or_cut_chain_misses_a_peers_checkpoint() {
+        let entries = chain(&["a", "b", "c"]);
+        let head = ChainHead {
+            seq: 2,
+            head: entries[1].hash.clone(),
+        };
+        assert_eq!(check_head(&entries, &head), Ok(()));
+        // Rewritten from the start, every hash recomputed: intact on its own, not against
+        // the checkpoint.
+        let rewritten = chain(&["A", "b", "c"]);
+        assert!(verify(rewritten.clone()).is_ok());
+        assert_eq!(check_head(&rewritten, &head).unwrap_err().seq, 2);
+        let cut = chain(&["a"]);
+        assert!(check_head(&cut, &head).unwrap_err().reason.contains("cut"));
     }
 }

@@ -162,3 +162,59 @@ pub async fn run_trace(client: &std::path::Path, trace_id: &str) -> anyhow::Resu
     }
     Ok(())
 }
+
+/// The checkpoints of `node` that the other nodes of the manifest hold, asked as the
+/// profile's person (an auditor). Only checkpoints whose signature matches a certificate of
+/// `node` (its PeerID in the manifest) and that name `node` are returned.
+pub async fn held_checkpoints(
+    profile: &ClientProfile,
+    node: NodeName,
+) -> Vec<(NodeName, Result<Vec<zicht_audit::Checkpoint>, String>)> {
+    let uri = zicht_node::audit::node_uri(node);
+    let peer_id = profile
+        .manifest
+        .iter()
+        .find(|p| p.node == node)
+        .map(|p| p.peer_id);
+    let mut held = Vec::new();
+    for holder in profile.manifest.iter().filter(|p| p.node != node) {
+        let channel = zicht_node::peers::channel_to(holder, &profile.tls);
+        let mut client = pb::checkpoints_client::CheckpointsClient::new(channel);
+        let mut request = tonic::Request::new(pb::CheckpointQuery { node: uri.clone() });
+        request.set_timeout(Duration::from_secs(10));
+        let received = match client.held(request).await {
+            Ok(response) => {
+                let mut stream = response.into_inner();
+                let mut checkpoints = Vec::new();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(signed)) => checkpoints.push(signed),
+                        Ok(None) => break Ok(checkpoints),
+                        Err(status) => break Err(status.message().to_owned()),
+                    }
+                }
+            }
+            Err(status) => Err(status.message().to_owned()),
+        };
+        let checked = received.map(|signed| {
+            signed
+                .into_iter()
+                .filter(|s| {
+                    zicht_pki::identity_of(&s.certificate)
+                        .ok()
+                        .map(|i| i.peer_id)
+                        == peer_id
+                        && zicht_pki::signature_valid(
+                            &s.certificate,
+                            s.body.as_bytes(),
+                            &s.signature,
+                        )
+                })
+                .filter_map(|s| serde_json::from_str::<zicht_audit::Checkpoint>(&s.body).ok())
+                .filter(|c| c.node == uri)
+                .collect()
+        });
+        held.push((holder.node, checked));
+    }
+    held
+}

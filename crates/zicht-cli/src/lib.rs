@@ -61,11 +61,25 @@ enum Command {
     Audit(AuditCommand),
 }
 
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// Client profile of an auditor, to fetch the checkpoints peers hold of this node.
+    #[arg(long, requires = "node")]
+    client: Option<PathBuf>,
+    /// The node whose database this is (its checkpoints are fetched from the others).
+    #[arg(long, requires = "client")]
+    node: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check a node's audit chains (processing log and access log) offline: every entry's hash,
-    /// its link to the one before, no gaps. Names the first broken entry and exits non-zero.
-    Verify(DatabaseArg),
+    /// its link to the one before, no gaps; with --client and --node also against the signed
+    /// checkpoints the other nodes hold of it, which shows a rewritten or cut history. Names
+    /// the first broken entry and exits non-zero.
+    Verify(VerifyArgs),
     /// Follow one federated query across every node of the manifest it touched, as an
     /// auditor: each node's operations, how they link, and each node's chain verification.
     Trace {
@@ -173,16 +187,29 @@ struct DemoArgs {
     once: bool,
 }
 
-/// `zicht audit verify`: both chains, each reported; the first broken entry fails the command.
-async fn audit_verify(database: &str) -> anyhow::Result<()> {
-    let store = Store::open(database).await.context("open database")?;
+/// `zicht audit verify`: both chains, each reported, then the checkpoints peers hold; the
+/// first broken entry fails the command.
+async fn audit_verify(args: &VerifyArgs) -> anyhow::Result<()> {
+    let store = Store::open(&args.database.database)
+        .await
+        .context("open database")?;
+    let held = match (&args.client, &args.node) {
+        (Some(client), Some(node)) => {
+            let environment = |name: &str| std::env::var(name).ok();
+            let profile = zicht_node::config::load_client(client, &environment)?;
+            let node =
+                zicht_model::NodeName::parse(node).map_err(|e| anyhow::anyhow!("--node: {e}"))?;
+            audit::held_checkpoints(&profile, node).await
+        }
+        _ => Vec::new(),
+    };
     let mut broken = Vec::new();
     for (name, log) in [
         ("processing log", zicht_store::AuditLog::Processing),
         ("access log", zicht_store::AuditLog::Access),
     ] {
         let entries = store.audit_chain(log).await?;
-        match zicht_audit::verify(entries) {
+        match zicht_audit::verify(entries.clone()) {
             Ok(verified) => println!(
                 "{name}: {} entries, chain intact, head {}",
                 verified.entries, verified.head
@@ -190,6 +217,36 @@ async fn audit_verify(database: &str) -> anyhow::Result<()> {
             Err(error) => {
                 println!("{name}: broken at {error}");
                 broken.push(format!("{name}: {error}"));
+                continue;
+            }
+        }
+        for (holder, checkpoints) in &held {
+            let checkpoints = match checkpoints {
+                Ok(checkpoints) => checkpoints,
+                Err(reason) => {
+                    println!("{name}: checkpoints held by {holder}: not asked ({reason})");
+                    continue;
+                }
+            };
+            let mut first = None;
+            for checkpoint in checkpoints {
+                let head = match log {
+                    zicht_store::AuditLog::Processing => &checkpoint.processing,
+                    zicht_store::AuditLog::Access => &checkpoint.access,
+                };
+                if let Err(error) = zicht_audit::check_head(&entries, head) {
+                    first = first.or(Some(error));
+                }
+            }
+            match first {
+                None => println!(
+                    "{name}: matches the {} checkpoint(s) held by {holder}",
+                    checkpoints.len()
+                ),
+                Some(error) => {
+                    println!("{name}: broken at {error} (checkpoint held by {holder})");
+                    broken.push(format!("{name}: {error} (checkpoint held by {holder})"));
+                }
             }
         }
     }
@@ -244,7 +301,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             policy_check(&file, manifest.as_deref())
         }
         Command::Query(args) => query::run(*args).await,
-        Command::Audit(AuditCommand::Verify(args)) => audit_verify(&args.database).await,
+        Command::Audit(AuditCommand::Verify(args)) => audit_verify(&args).await,
         Command::Audit(AuditCommand::Trace { trace_id, client }) => {
             audit::run_trace(&client, &trace_id).await
         }

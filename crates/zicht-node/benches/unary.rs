@@ -103,6 +103,7 @@ async fn main() {
     let info = PeerInfo {
         identity,
         remote: plain_address,
+        certificate: Vec::new(),
     };
     let service = pb::inway_server::InwayServer::with_interceptor(
         inway,

@@ -153,3 +153,164 @@ impl pb::audit_server::Audit for Auditor {
         }))
     }
 }
+
+/// The `Checkpoints` service: keeps the signed chain heads peers send, and shows them to
+/// auditors.
+pub struct Checkpoints {
+    inway: Arc<Inway>,
+}
+
+impl Checkpoints {
+    /// The service over the node's store (through its `Inway`).
+    pub fn new(inway: Arc<Inway>) -> Checkpoints {
+        Checkpoints { inway }
+    }
+}
+
+type CheckpointStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SignedCheckpoint, Status>> + Send>>;
+
+fn unreadable(error: &zicht_store::StoreError) -> Status {
+    eprintln!("zicht node: {}", anyhow_chain(error));
+    Status::internal("the node could not read or write its checkpoints")
+}
+
+#[tonic::async_trait]
+impl pb::checkpoints_server::Checkpoints for Checkpoints {
+    type HeldStream = CheckpointStream;
+
+    async fn push(
+        &self,
+        request: Request<pb::SignedCheckpoint>,
+    ) -> Result<Response<pb::CheckpointAck>, Status> {
+        let info = request
+            .extensions()
+            .get::<crate::PeerInfo>()
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("no verified peer identity"))?;
+        let role = info.identity.role.uri();
+        if !matches!(info.identity.role, Role::Region(_) | Role::Network(_)) {
+            return Err(Status::permission_denied(
+                "missing grant: only nodes hand in checkpoints",
+            ));
+        }
+        let signed = request.into_inner();
+        let checkpoint: zicht_audit::Checkpoint = serde_json::from_str(&signed.body)
+            .map_err(|_| Status::invalid_argument("the checkpoint body is not a checkpoint"))?;
+        if checkpoint.node != role {
+            return Err(Status::invalid_argument(
+                "a checkpoint must name the node that sends it",
+            ));
+        }
+        if !zicht_pki::signature_valid(&info.certificate, signed.body.as_bytes(), &signed.signature)
+        {
+            return Err(Status::invalid_argument(
+                "the signature does not match the sender's certificate",
+            ));
+        }
+        let Some(store) = &self.inway.store else {
+            return Err(Status::unavailable("this node has no database"));
+        };
+        store
+            .store_checkpoint(&zicht_store::StoredCheckpoint {
+                node: role,
+                received_at: crate::audit::now_ms(),
+                body: signed.body,
+                signature: zicht_audit::hex(&signed.signature),
+                certificate: zicht_audit::hex(&info.certificate),
+            })
+            .await
+            .map_err(|e| unreadable(&e))?;
+        Ok(Response::new(pb::CheckpointAck {}))
+    }
+
+    async fn held(
+        &self,
+        request: Request<pb::CheckpointQuery>,
+    ) -> Result<Response<CheckpointStream>, Status> {
+        let identity = identity(&request)?;
+        let auditor = Auditor::new(self.inway.clone());
+        let store = auditor
+            .admit(&identity, "zicht.v1.Checkpoints/Held")
+            .await?;
+        let held = store
+            .checkpoints_of(&request.get_ref().node)
+            .await
+            .map_err(|e| unreadable(&e))?;
+        let stream = tokio_stream::iter(held.into_iter().map(|checkpoint| {
+            Ok(pb::SignedCheckpoint {
+                body: checkpoint.body,
+                signature: zicht_audit::unhex(&checkpoint.signature).unwrap_or_default(),
+                certificate: zicht_audit::unhex(&checkpoint.certificate).unwrap_or_default(),
+            })
+        }));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Signs this node's chain heads with its node key and hands them to every peer of the
+/// manifest. Logged before it leaves (no log, nothing sent). Returns each peer's outcome.
+pub async fn push_checkpoint(
+    inway: &Inway,
+    key: &std::path::Path,
+    peers: &crate::peers::Peers,
+) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, Status> {
+    let Some(store) = &inway.store else {
+        return Err(Status::unavailable("this node has no database"));
+    };
+    let failed = |error: zicht_store::StoreError| {
+        eprintln!("zicht node: {}", anyhow_chain(&error));
+        Status::unavailable("the node could not read or log its chains; no checkpoint was sent")
+    };
+    let operation = Operation::start("zicht.v1.Checkpoints/Push", &inway.resource);
+    let query = zicht_proto::v1::QueryRequest {
+        template: "audit".to_owned(),
+        ..Default::default()
+    };
+    let outcome = format!("forwarded checkpoint to {} peers", peers.nodes().count());
+    let logged = Logged {
+        operation: &operation,
+        requester: "self",
+        role: &inway.resource,
+        query: &query,
+        outcome: &outcome,
+        result: None,
+        ledger: &[],
+    };
+    log_entry(store, &logged).await.map_err(failed)?;
+    // The heads after the log entry of this push, so the checkpoint covers it.
+    let checkpoint = zicht_audit::Checkpoint {
+        node: inway.resource.clone(),
+        processing: store
+            .chain_head(AuditLog::Processing)
+            .await
+            .map_err(failed)?,
+        access: store.chain_head(AuditLog::Access).await.map_err(failed)?,
+        time: crate::audit::now_ms(),
+    };
+    let body = zicht_audit::body(&checkpoint);
+    let key_pem = std::fs::read(key)
+        .map_err(|_| Status::unavailable("the node could not read its key; no checkpoint"))?;
+    let signature = zicht_pki::sign(&key_pem, body.as_bytes())
+        .map_err(|_| Status::unavailable("the node could not sign; no checkpoint"))?;
+    let mut outcomes = Vec::new();
+    for node in peers.nodes() {
+        let Some(channel) = peers.channel(node) else {
+            continue;
+        };
+        let mut client = pb::checkpoints_client::CheckpointsClient::new(channel);
+        let mut request = Request::new(pb::SignedCheckpoint {
+            body: body.clone(),
+            signature: signature.clone(),
+            certificate: Vec::new(),
+        });
+        request.set_timeout(std::time::Duration::from_secs(5));
+        let outcome = client
+            .push(request)
+            .await
+            .map(|_| ())
+            .map_err(|status| status.message().chars().take(200).collect());
+        outcomes.push((node, outcome));
+    }
+    Ok(outcomes)
+}

@@ -10,6 +10,7 @@
 //! database = "sqlite://../../data/drenthe.db"   # aggregators: only their release log
 //! policy = "../policies/drenthe.toml"
 //! manifest = "../federation.toml"
+//! checkpoint_seconds = 300                    # optional: how often to sign chain heads for peers
 //!
 //! [tls]
 //! ca = "../../certs/dev/ca.pem"
@@ -122,6 +123,7 @@ struct ConfigFile {
     tls: Spanned<TlsSection>,
     limits: Option<LimitsSection>,
     privacy: Option<PrivacySection>,
+    checkpoint_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -451,6 +453,15 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         5,
     )?;
 
+    let checkpoint_seconds = positive(
+        reader.number(
+            "checkpoint_seconds",
+            "ZICHT_CHECKPOINT_SECONDS",
+            file.checkpoint_seconds.as_ref(),
+        )?,
+        300,
+    )?;
+
     let manifest_value = reader.required("manifest", "ZICHT_MANIFEST", &file.manifest);
     let manifest_path = reader.file(&manifest_value)?;
     let manifest = load_manifest(&manifest_path)?;
@@ -531,6 +542,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             listen,
             health_listen,
             tls: tls_files,
+            checkpoint_interval: Duration::from_secs(checkpoint_seconds),
             tls_reload_interval: Duration::from_secs(reload),
             policy,
             limits,

@@ -18,11 +18,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 use zicht_model::PeerIdentity;
 use zicht_proto::v1::audit_server::AuditServer;
+use zicht_proto::v1::checkpoints_server::CheckpointsServer;
 use zicht_proto::v1::inway_server::InwayServer;
 use zicht_proto::v1::outway_server::OutwayServer;
 use zicht_store::Store;
 
-use crate::auditor::Auditor;
+use crate::auditor::{Auditor, Checkpoints};
 use crate::outway::Outway;
 use crate::peers::Peers;
 use crate::policy::Policy;
@@ -37,6 +38,9 @@ pub struct PeerInfo {
     pub identity: PeerIdentity,
     /// The caller's address.
     pub remote: SocketAddr,
+    /// The caller's certificate (DER), as verified in the handshake: checkpoints a peer signs
+    /// are checked against it.
+    pub certificate: Vec<u8>,
 }
 
 /// A TLS connection whose client certificate was verified and carries a zicht identity.
@@ -104,6 +108,8 @@ pub struct NodeSettings {
     pub limits: Limits,
     /// Disclosure control for person counts.
     pub disclosure: crate::Disclosure,
+    /// How often the node signs its chain heads and hands them to its peers.
+    pub checkpoint_interval: Duration,
 }
 
 impl NodeSettings {
@@ -131,6 +137,7 @@ impl NodeSettings {
             tls_reload_interval: Duration::from_secs(3600),
             policy,
             limits: Limits::default(),
+            checkpoint_interval: Duration::from_secs(300),
             disclosure: crate::Disclosure {
                 settings: zicht_privacy::Settings::default(),
                 region: match node {
@@ -170,11 +177,22 @@ pub struct RunningNode {
     pub health_address: Option<SocketAddr>,
     /// The TLS state (to force a reload check).
     pub tls: Arc<ReloadingTls>,
+    inway: Arc<Inway>,
+    key: std::path::PathBuf,
+    peers: Peers,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
 impl RunningNode {
+    /// Signs the node's chain heads now and hands them to every peer (as the periodic task
+    /// does); returns each peer's outcome.
+    pub async fn checkpoint_now(
+        &self,
+    ) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, tonic::Status> {
+        crate::auditor::push_checkpoint(&self.inway, &self.key, &self.peers).await
+    }
+
     /// Stops accepting, drains open connections and waits for the server to end.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -226,7 +244,8 @@ pub async fn start_on(
     let inway = Arc::new(inway);
     let peers = Peers::new(settings.node, &settings.manifest, &settings.tls);
     let auditor = AuditServer::new(Auditor::new(inway.clone()));
-    let outway = OutwayServer::new(Outway::new(inway.clone(), settings.node, peers))
+    let checkpoints = CheckpointsServer::new(Checkpoints::new(inway.clone()));
+    let outway = OutwayServer::new(Outway::new(inway.clone(), settings.node, peers.clone()))
         .max_decoding_message_size(settings.limits.max_request_bytes * 2);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<InwayServer<Inway>>().await;
@@ -252,7 +271,7 @@ pub async fn start_on(
         .map_err(|e| StartError::Reflection(e.to_string()))?;
     // tonic refuses far larger messages itself; up to twice the limit reaches the handler,
     // which refuses with INVALID_ARGUMENT naming the limit.
-    let inway = InwayServer::from_arc(inway)
+    let inway_server = InwayServer::from_arc(inway.clone())
         .max_decoding_message_size(settings.limits.max_request_bytes * 2);
 
     let (connections, incoming) = mpsc::channel::<Result<PeerStream, io::Error>>(64);
@@ -272,6 +291,21 @@ pub async fn start_on(
         }
     });
 
+    // Signed chain heads to every peer, now and then; a peer that is down misses one.
+    let checkpoint_task = {
+        let (inway, key, peers) = (inway.clone(), settings.tls.key.clone(), peers.clone());
+        let interval = settings.checkpoint_interval;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                if let Err(status) = crate::auditor::push_checkpoint(&inway, &key, &peers).await {
+                    eprintln!("zicht node: checkpoint: {}", status.message());
+                }
+            }
+        })
+    };
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
     let max_deadline = settings.limits.max_deadline;
     let task = tokio::spawn(async move {
@@ -279,15 +313,17 @@ pub async fn start_on(
             .timeout(max_deadline)
             .add_service(health)
             .add_service(reflection)
-            .add_service(inway)
+            .add_service(inway_server)
             .add_service(outway)
             .add_service(auditor)
+            .add_service(checkpoints)
             .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async {
                 let _ = shutdown_signal.await;
             })
             .await;
         accept_task.abort();
         reload_task.abort();
+        checkpoint_task.abort();
         if let Some(task) = health_task {
             task.abort();
         }
@@ -299,6 +335,9 @@ pub async fn start_on(
         address,
         health_address,
         tls,
+        inway,
+        key: settings.tls.key.clone(),
+        peers,
         shutdown: Some(shutdown),
         task,
     })
@@ -331,19 +370,25 @@ async fn accept_loop(
                     // here; the client sees the TLS alert.
                     Ok(Err(_)) | Err(_) => return,
                 };
-            let identity = stream
+            let certificate = stream
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .and_then(|cert| zicht_pki::identity_of(cert).ok());
-            let Some(identity) = identity else {
+                .map(|cert| cert.as_ref().to_vec());
+            let Some((identity, certificate)) =
+                certificate.and_then(|cert| Some((zicht_pki::identity_of(&cert).ok()?, cert)))
+            else {
                 return;
             };
             let _ = connections
                 .send(Ok(PeerStream {
                     inner: stream,
-                    info: PeerInfo { identity, remote },
+                    info: PeerInfo {
+                        identity,
+                        remote,
+                        certificate,
+                    },
                 }))
                 .await;
         });

@@ -462,6 +462,27 @@ pub fn identity_of(cert_der: &[u8]) -> Result<PeerIdentity, PkiError> {
     })
 }
 
+/// Signs `data` (ECDSA with SHA-256) with a PEM private key, such as a node's key.
+pub fn sign(key_pem: &[u8], data: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let key = PKey::private_key_from_pem(key_pem).map_err(ssl("read private key"))?;
+    let mut signer =
+        openssl::sign::Signer::new(MessageDigest::sha256(), &key).map_err(ssl("sign"))?;
+    signer.update(data).map_err(ssl("sign"))?;
+    signer.sign_to_vec().map_err(ssl("sign"))
+}
+
+/// Whether `signature` over `data` was made with the key of the DER certificate `cert_der`.
+/// (Whether that certificate is trusted is the TLS handshake's business.)
+pub fn signature_valid(cert_der: &[u8], data: &[u8], signature: &[u8]) -> bool {
+    let verify = || -> Result<bool, openssl::error::ErrorStack> {
+        let key = X509::from_der(cert_der)?.public_key()?;
+        let mut verifier = openssl::sign::Verifier::new(MessageDigest::sha256(), &key)?;
+        verifier.update(data)?;
+        verifier.verify(signature)
+    };
+    verify().unwrap_or(false)
+}
+
 /// The DER bytes of the first certificate in a PEM bundle.
 pub fn pem_to_der(cert_pem: &[u8]) -> Result<Vec<u8>, PkiError> {
     X509::from_pem(cert_pem)

@@ -13,7 +13,7 @@ mod release_log;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
 pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
-pub use release_log::{AuditEntries, AuditLog, LedgerEntry, ReleaseEntry};
+pub use release_log::{AuditEntries, AuditLog, LedgerEntry, ReleaseEntry, StoredCheckpoint};
 
 use std::fmt;
 use std::str::FromStr;

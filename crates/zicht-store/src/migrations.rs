@@ -37,6 +37,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit chains",
         include_str!("../migrations/sqlite/0005_audit_chains.sql"),
     ),
+    (
+        6,
+        "checkpoints",
+        include_str!("../migrations/sqlite/0006_checkpoints.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -63,6 +68,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "audit chains",
         include_str!("../migrations/postgres/0005_audit_chains.sql"),
+    ),
+    (
+        6,
+        "checkpoints",
+        include_str!("../migrations/postgres/0006_checkpoints.sql"),
     ),
 ];
 

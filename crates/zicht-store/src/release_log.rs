@@ -78,6 +78,21 @@ pub(crate) struct Pending {
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
+/// A checkpoint as a node holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The entity URI of the node that signed it.
+    pub node: String,
+    /// When it arrived, ms since the Unix epoch.
+    pub received_at: i64,
+    /// The signed body (`zicht_audit::Checkpoint` as canonical JSON).
+    pub body: String,
+    /// The signature, hex.
+    pub signature: String,
+    /// The signer's certificate (DER), hex.
+    pub certificate: String,
+}
+
 /// Which audit chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditLog {
@@ -307,6 +322,63 @@ impl Store {
                     body,
                     prev_hash,
                     hash,
+                })
+                .collect())
+        })
+    }
+
+    /// The head of an audit chain: its last entry's seq and hash.
+    pub async fn chain_head(&self, log: AuditLog) -> Result<zicht_audit::ChainHead, StoreError> {
+        let sql = format!(
+            "SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1",
+            log.table()
+        );
+        on_pool!(self, pool => {
+            let head: Option<(i64, String)> = sqlx::query_as(&sql)
+                .fetch_optional(pool)
+                .await
+                .map_err(query_error("read audit chain head"))?;
+            let (seq, head) = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
+            Ok(zicht_audit::ChainHead { seq, head })
+        })
+    }
+
+    /// Keeps a checkpoint another node sent (its body, signature and certificate, hex).
+    pub async fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO checkpoints (node, received_at, body, signature, \
+             certificate) VALUES ($1, $2, $3, $4, $5)";
+        on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(&checkpoint.node)
+                .bind(checkpoint.received_at)
+                .bind(&checkpoint.body)
+                .bind(&checkpoint.signature)
+                .bind(&checkpoint.certificate)
+                .execute(pool)
+                .await
+                .map_err(query_error("store checkpoint"))?;
+            Ok(())
+        })
+    }
+
+    /// The checkpoints this node holds of `node` (an entity URI), oldest first.
+    pub async fn checkpoints_of(&self, node: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        const SQL: &str = "SELECT node, received_at, body, signature, certificate \
+             FROM checkpoints WHERE node = $1 ORDER BY id";
+        on_pool!(self, pool => {
+            let rows: Vec<(String, i64, String, String, String)> = sqlx::query_as(SQL)
+                .bind(node)
+                .fetch_all(pool)
+                .await
+                .map_err(query_error("read checkpoints"))?;
+            Ok(rows
+                .into_iter()
+                .map(|(node, received_at, body, signature, certificate)| StoredCheckpoint {
+                    node,
+                    received_at,
+                    body,
+                    signature,
+                    certificate,
                 })
                 .collect())
         })
