@@ -591,3 +591,43 @@ async fn person_counts_leave_only_after_disclosure_control() {
     assert_eq!(settings.protection_width, 5);
     assert!(settings.secondary_suppression);
 }
+
+/// `GET path` on a plaintext port; the whole response.
+async fn http_get(address: SocketAddr, path: &str) -> String {
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_count_requests_refusals_and_audit_writes() {
+    let f = fixture(Limits::default()).await;
+    let mut client = analyst_client(&f).await;
+    client
+        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
+        .await
+        .unwrap();
+    client
+        .query(query("youth_in_care", "capaciteitsmonitoring", &[]))
+        .await
+        .unwrap_err();
+    let address = f.node.metrics_address.unwrap();
+    let response = http_get(address, "/metrics").await;
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    for line in [
+        "zicht_requests_total{rpc=\"zicht.v1.Inway/Query\",outcome=\"released\"} 1",
+        "zicht_requests_total{rpc=\"zicht.v1.Inway/Query\",outcome=\"policy\"} 1",
+        "zicht_request_duration_seconds_count{rpc=\"zicht.v1.Inway/Query\"} 2",
+        "zicht_audit_write_duration_seconds_count{} 2",
+    ] {
+        assert!(response.contains(line), "{line} in\n{response}");
+    }
+    assert!(http_get(address, "/other")
+        .await
+        .starts_with("HTTP/1.1 404"));
+}

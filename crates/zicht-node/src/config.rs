@@ -11,6 +11,7 @@
 //! policy = "../policies/drenthe.toml"
 //! manifest = "../federation.toml"
 //! checkpoint_seconds = 300                    # optional: how often to sign chain heads for peers
+//! metrics_listen = "127.0.0.1:9401"           # optional: plaintext, Prometheus /metrics only
 //!
 //! [tls]
 //! ca = "../../certs/dev/ca.pem"
@@ -124,6 +125,7 @@ struct ConfigFile {
     limits: Option<LimitsSection>,
     privacy: Option<PrivacySection>,
     checkpoint_seconds: Option<Spanned<u64>>,
+    metrics_listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -423,6 +425,19 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         ),
         None => None,
     };
+    let metrics_listen = match reader.string(
+        "metrics_listen",
+        "ZICHT_METRICS_LISTEN",
+        file.metrics_listen.as_ref(),
+    ) {
+        Some(value) => Some(
+            value
+                .value
+                .parse::<SocketAddr>()
+                .map_err(|_| value.error("must be an address such as 127.0.0.1:9401"))?,
+        ),
+        None => None,
+    };
     let database = reader.string("database", "ZICHT_DATABASE_URL", file.database.as_ref());
     // Every node logs what leaves it; an aggregator's database holds only its logs.
     let database = match database {
@@ -543,6 +558,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             health_listen,
             tls: tls_files,
             checkpoint_interval: Duration::from_secs(checkpoint_seconds),
+            metrics_listen,
             tls_reload_interval: Duration::from_secs(reload),
             policy,
             limits,

@@ -6,6 +6,7 @@ pub mod auditor;
 pub mod config;
 pub mod execute;
 pub mod merge;
+pub mod metrics;
 pub mod outway;
 pub mod peers;
 pub mod policy;

@@ -398,6 +398,17 @@ impl pb::outway_server::Outway for Outway {
         &self,
         request: Request<pb::FederatedQueryRequest>,
     ) -> Result<Response<pb::FederatedResult>, Status> {
-        self.answer(request).await.map(Response::new)
+        let started = std::time::Instant::now();
+        let answer = self.answer(request).await;
+        let outcome = match &answer {
+            Ok(_) => "released".to_owned(),
+            Err(status) => format!("{:?}", status.code()),
+        };
+        self.inway.metrics.request(
+            "zicht.v1.Outway/FederatedQuery",
+            &outcome,
+            started.elapsed(),
+        );
+        answer.map(Response::new)
     }
 }

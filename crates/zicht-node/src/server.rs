@@ -110,6 +110,8 @@ pub struct NodeSettings {
     pub disclosure: crate::Disclosure,
     /// How often the node signs its chain heads and hands them to its peers.
     pub checkpoint_interval: Duration,
+    /// Optional plaintext port serving Prometheus metrics at `/metrics` (no data).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl NodeSettings {
@@ -138,6 +140,7 @@ impl NodeSettings {
             policy,
             limits: Limits::default(),
             checkpoint_interval: Duration::from_secs(300),
+            metrics_listen: None,
             disclosure: crate::Disclosure {
                 settings: zicht_privacy::Settings::default(),
                 region: match node {
@@ -175,6 +178,8 @@ pub struct RunningNode {
     pub address: SocketAddr,
     /// The health-only plaintext address, if configured.
     pub health_address: Option<SocketAddr>,
+    /// The metrics address, if configured.
+    pub metrics_address: Option<SocketAddr>,
     /// The TLS state (to force a reload check).
     pub tls: Arc<ReloadingTls>,
     inway: Arc<Inway>,
@@ -242,6 +247,19 @@ pub async fn start_on(
         inway = inway.without_data();
     }
     let inway = Arc::new(inway);
+    let (metrics_address, metrics_task) = match settings.metrics_listen {
+        Some(address) => {
+            let listener = crate::metrics::bind(address)
+                .await
+                .map_err(|source| StartError::Bind { address, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { address, source })?;
+            let task = tokio::spawn(crate::metrics::serve(listener, inway.metrics.clone()));
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
     let peers = Peers::new(settings.node, &settings.manifest, &settings.tls);
     let auditor = AuditServer::new(Auditor::new(inway.clone()));
     let checkpoints = CheckpointsServer::new(Checkpoints::new(inway.clone()));
@@ -324,6 +342,9 @@ pub async fn start_on(
         accept_task.abort();
         reload_task.abort();
         checkpoint_task.abort();
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         if let Some(task) = health_task {
             task.abort();
         }
@@ -334,6 +355,7 @@ pub async fn start_on(
     Ok(RunningNode {
         address,
         health_address,
+        metrics_address,
         tls,
         inway,
         key: settings.tls.key.clone(),

@@ -203,6 +203,8 @@ pub struct Inway {
     holds_data: bool,
     /// The node's entity URI, as its audit records name it.
     pub(crate) resource: String,
+    /// Request and audit-write metrics.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// Held from reading a requester's ledger until the release is recorded, so two
     /// concurrent queries cannot both pass the differencing guard against the same past.
     release_locks: std::sync::Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
@@ -222,6 +224,7 @@ impl Inway {
             disclosure: Disclosure::default(),
             holds_data: true,
             resource: "urn:zicht:node".to_owned(),
+            metrics: Arc::default(),
             release_locks: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -445,11 +448,18 @@ impl Inway {
         } else {
             None
         };
+        let started = std::time::Instant::now();
         let outcome = match admitted {
             Ok(checked) => self.execute_checked(identity, query, &checked).await,
             Err(refusal) => Err(refusal),
         };
+        self.metrics.request(
+            operation.name,
+            outcome.as_ref().map_or_else(Refusal::rule, |_| "released"),
+            started.elapsed(),
+        );
         if let Some(store) = &self.store {
+            let write = std::time::Instant::now();
             let logged = log_outcome(
                 store,
                 operation,
@@ -459,6 +469,7 @@ impl Inway {
                 outcome.as_ref().map_err(Refusal::rule),
             )
             .await;
+            self.metrics.audit_write(write.elapsed());
             if let Err(error) = logged {
                 eprintln!("zicht node: {}", anyhow_chain(&error));
                 return Err(Status::unavailable(

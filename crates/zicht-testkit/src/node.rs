@@ -39,6 +39,7 @@ pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
     import_synthetic(&db, Region::Drenthe, &dir.path().join("data")).await;
     let settings = NodeSettings {
         health_listen: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         limits,
         ..settings(&pki, NodeName::Region(Region::Drenthe), policy, Vec::new())
     };

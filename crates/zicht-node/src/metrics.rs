@@ -1,0 +1,153 @@
+//! Prometheus metrics of a node: requests by RPC and outcome (refusals by rule), request
+//! latency, and audit write latency, served as text on an optional plaintext port that
+//! carries nothing else (no data, so no client certificate). Counting costs a lock and a few
+//! additions per request; with no metrics port nothing reads them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Upper bounds of the latency buckets, in milliseconds.
+const BUCKETS_MS: [f64; 11] = [
+    0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS_MS.len()],
+    count: u64,
+    sum_ms: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, elapsed: Duration) {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        for (bound, count) in BUCKETS_MS.iter().zip(self.counts.iter_mut()) {
+            if ms <= *bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum_ms += ms;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, count) in BUCKETS_MS.iter().zip(self.counts) {
+            let le = bound / 1000.0;
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_ms / 1000.0);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    requests: BTreeMap<(&'static str, String), u64>,
+    latency: BTreeMap<&'static str, Histogram>,
+    audit_write: Histogram,
+}
+
+/// A node's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    state: Mutex<State>,
+}
+
+impl Metrics {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts one request of `rpc` with `outcome` (`released` or the refusing rule) that took
+    /// `elapsed`.
+    pub fn request(&self, rpc: &'static str, outcome: &str, elapsed: Duration) {
+        let mut state = self.state();
+        *state.requests.entry((rpc, outcome.to_owned())).or_default() += 1;
+        state.latency.entry(rpc).or_default().observe(elapsed);
+    }
+
+    /// Records how long one durable audit write took.
+    pub fn audit_write(&self, elapsed: Duration) {
+        self.state().audit_write.observe(elapsed);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let state = self.state();
+        let mut out = String::new();
+        out.push_str("# HELP zicht_requests_total Requests by RPC and outcome (released, or the refusing rule).\n");
+        out.push_str("# TYPE zicht_requests_total counter\n");
+        for ((rpc, outcome), count) in &state.requests {
+            let _ = writeln!(
+                out,
+                "zicht_requests_total{{rpc=\"{rpc}\",outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP zicht_request_duration_seconds Request latency by RPC.\n");
+        out.push_str("# TYPE zicht_request_duration_seconds histogram\n");
+        for (rpc, histogram) in &state.latency {
+            histogram.render(
+                &mut out,
+                "zicht_request_duration_seconds",
+                &format!("rpc=\"{rpc}\""),
+            );
+        }
+        out.push_str("# HELP zicht_audit_write_duration_seconds Durable audit write latency (group commit included).\n");
+        out.push_str("# TYPE zicht_audit_write_duration_seconds histogram\n");
+        state
+            .audit_write
+            .render(&mut out, "zicht_audit_write_duration_seconds", "");
+        out
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until the task is aborted.
+pub async fn serve(listener: TcpListener, metrics: std::sync::Arc<Metrics>) {
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut request = [0u8; 1024];
+            let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut request))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0);
+            let line = String::from_utf8_lossy(&request[..read]);
+            let response = if line.starts_with("GET /metrics ") {
+                let body = metrics.render();
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_owned()
+            };
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        });
+    }
+}
+
+/// Binds the metrics port.
+pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address).await
+}
