@@ -386,25 +386,7 @@ impl Store {
 
     /// Every entry of an audit chain in order, for verification.
     pub async fn audit_chain(&self, log: AuditLog) -> Result<Vec<zicht_audit::Entry>, StoreError> {
-        let sql = format!(
-            "SELECT seq, body, prev_hash, hash FROM {} ORDER BY seq",
-            log.table()
-        );
-        on_pool!(self, pool => {
-            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(&sql)
-                .fetch_all(pool)
-                .await
-                .map_err(query_error("read audit chain"))?;
-            Ok(rows
-                .into_iter()
-                .map(|(seq, body, prev_hash, hash)| zicht_audit::Entry {
-                    seq,
-                    body,
-                    prev_hash,
-                    hash,
-                })
-                .collect())
-        })
+        self.audit_entries(log, None, 0, 0, i64::MAX).await
     }
 
     /// The outcome of every logged request, oldest first (`released`, `refused: <rule>`,
