@@ -157,3 +157,42 @@ both_backends!(concurrent_releases_chain_in_one_order, |db| async move {
         );
     }
 });
+
+both_backends!(cancelled_callers_do_not_fail_the_others, |db| async move {
+    // Callers whose requests are cancelled (a deadline) while others' releases wait in the
+    // same group commit: the others are still written, and the chain stays whole.
+    let mut tasks = Vec::new();
+    for _ in 0..60 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let query = pb::QueryRequest::default();
+            let operation = Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:twente");
+            let logged = Logged {
+                operation: &operation,
+                requester: "a",
+                role: "b",
+                query: &query,
+                outcome: "released",
+                result: None,
+                ledger: &[],
+            };
+            log_entry(&store, &logged).await
+        }));
+    }
+    for (i, task) in tasks.iter().enumerate() {
+        if i % 3 == 0 {
+            task.abort();
+        }
+    }
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await {
+            Ok(written) => assert!(written.is_ok(), "{i}: {written:?}"),
+            Err(error) => assert!(error.is_cancelled() && i % 3 == 0, "{i}"),
+        }
+    }
+    assert_eq!(verify(&db).await, Ok(()));
+    let logged = db.scalar("SELECT COUNT(*) FROM processing_log").await;
+    assert!((40..=60).contains(&logged), "{logged}");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM access_log").await, logged);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM release_log").await, logged);
+});

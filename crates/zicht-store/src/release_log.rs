@@ -136,30 +136,39 @@ impl Store {
         let chains = tokio::select! {
             biased;
             written = &mut outcome => return written.unwrap_or_else(|_| Err(lost())),
-            chains = self.audit_lock.lock() => chains,
+            chains = self.audit_lock.clone().lock_owned() => chains,
         };
         let batch = std::mem::take(&mut *self.lock_queue());
         if !batch.is_empty() {
-            let written = self.write_batch(&batch).await;
-            let failure = written.as_ref().err().map(ToString::to_string);
-            if let Some(error) = &failure {
-                eprintln!(
-                    "zicht store: a batch of {} releases failed: {error}",
-                    batch.len()
-                );
-            }
-            for pending in batch {
-                let result = match &failure {
-                    None => Ok(()),
-                    Some(text) => Err(StoreError::Query {
-                        action: "write release",
-                        source: sqlx::Error::Protocol(text.clone()),
-                    }),
-                };
-                let _ = pending.done.send(result);
-            }
+            // The write runs on its own task holding the chain lock, so a leader whose request
+            // is cancelled (a caller's deadline) neither aborts the others' releases nor lets a
+            // second writer start before this batch is committed.
+            let store = self.clone();
+            let write = tokio::spawn(async move {
+                let written = store.write_batch(&batch).await;
+                let failure = written.as_ref().err().map(ToString::to_string);
+                if let Some(error) = &failure {
+                    eprintln!(
+                        "zicht store: a batch of {} releases failed: {error}",
+                        batch.len()
+                    );
+                }
+                for pending in batch {
+                    let result = match &failure {
+                        None => Ok(()),
+                        Some(text) => Err(StoreError::Query {
+                            action: "write release",
+                            source: sqlx::Error::Protocol(text.clone()),
+                        }),
+                    };
+                    let _ = pending.done.send(result);
+                }
+                drop(chains);
+            });
+            let _ = write.await;
+        } else {
+            drop(chains);
         }
-        drop(chains);
         outcome.await.unwrap_or_else(|_| Err(lost()))
     }
 
