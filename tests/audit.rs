@@ -32,9 +32,27 @@ async fn fill(db: &TestDb, n: usize) {
             outcome,
             result: None,
             ledger: &[],
+            activity: None,
         };
         log_entry(&db.store, &logged).await.unwrap();
     }
+}
+
+/// Logs one released request, as a node does.
+async fn release(store: &zicht_store::Store) -> Result<(), zicht_store::StoreError> {
+    let query = pb::QueryRequest::default();
+    let operation = Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:twente");
+    let logged = Logged {
+        operation: &operation,
+        requester: "a",
+        role: "b",
+        query: &query,
+        outcome: "released",
+        result: None,
+        ledger: &[],
+        activity: None,
+    };
+    log_entry(store, &logged).await
 }
 
 async fn verify(db: &TestDb) -> Result<(), String> {
@@ -107,18 +125,7 @@ both_backends!(reordered_entries_are_named, |db| async move {
 both_backends!(a_failed_audit_write_writes_nothing, |db| async move {
     fill(&db, 2).await;
     db.execute("DROP TABLE access_log").await;
-    let query = pb::QueryRequest::default();
-    let operation = Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:drenthe");
-    let logged = Logged {
-        operation: &operation,
-        requester: "x",
-        role: "y",
-        query: &query,
-        outcome: "released",
-        result: None,
-        ledger: &[],
-    };
-    assert!(log_entry(&db.store, &logged).await.is_err());
+    assert!(release(&db.store).await.is_err());
     assert_eq!(db.scalar("SELECT COUNT(*) FROM release_log").await, 2);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM processing_log").await, 2);
 });
@@ -129,19 +136,8 @@ both_backends!(concurrent_releases_chain_in_one_order, |db| async move {
     for _ in 0..20 {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
-            let query = pb::QueryRequest::default();
             for _ in 0..10 {
-                let operation = Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:twente");
-                let logged = Logged {
-                    operation: &operation,
-                    requester: "a",
-                    role: "b",
-                    query: &query,
-                    outcome: "released",
-                    result: None,
-                    ledger: &[],
-                };
-                log_entry(&store, &logged).await.unwrap();
+                release(&store).await.unwrap();
             }
         }));
     }
@@ -164,20 +160,7 @@ both_backends!(cancelled_callers_do_not_fail_the_others, |db| async move {
     let mut tasks = Vec::new();
     for _ in 0..60 {
         let store = db.store.clone();
-        tasks.push(tokio::spawn(async move {
-            let query = pb::QueryRequest::default();
-            let operation = Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:twente");
-            let logged = Logged {
-                operation: &operation,
-                requester: "a",
-                role: "b",
-                query: &query,
-                outcome: "released",
-                result: None,
-                ledger: &[],
-            };
-            log_entry(&store, &logged).await
-        }));
+        tasks.push(tokio::spawn(async move { release(&store).await }));
     }
     for (i, task) in tasks.iter().enumerate() {
         if i % 3 == 0 {

@@ -15,18 +15,19 @@ fn deploy() -> PathBuf {
 
 /// Environment that points a node's TLS files at a dev federation made for the test.
 fn tls_env(pki: &zicht_pki::DevFederation, node: NodeName) -> HashMap<&'static str, String> {
-    let (cert, key) = pki.node(node);
-    HashMap::from([
-        ("ZICHT_TLS_CA", pki.ca_cert().display().to_string()),
-        ("ZICHT_TLS_CERT", cert.display().to_string()),
-        ("ZICHT_TLS_KEY", key.display().to_string()),
-        ("ZICHT_TLS_CRL", pki.crl().display().to_string()),
-    ])
+    files_env(pki, pki.node(node))
 }
 
 /// The TLS variables of a person's client profile.
 fn person_env(pki: &zicht_pki::DevFederation, name: &str) -> HashMap<&'static str, String> {
-    let (cert, key) = pki.person(name);
+    files_env(pki, pki.person(name))
+}
+
+/// The TLS variables for a certificate and key of the dev federation.
+fn files_env(
+    pki: &zicht_pki::DevFederation,
+    (cert, key): (PathBuf, PathBuf),
+) -> HashMap<&'static str, String> {
     HashMap::from([
         ("ZICHT_TLS_CA", pki.ca_cert().display().to_string()),
         ("ZICHT_TLS_CERT", cert.display().to_string()),

@@ -43,6 +43,7 @@ async fn appends(db: &TestDb, total: usize, concurrency: usize) -> f64 {
                     outcome: "released",
                     result: None,
                     ledger: &[],
+                    activity: None,
                 };
                 log_entry(&store, &logged).await.unwrap();
             }

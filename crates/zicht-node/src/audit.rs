@@ -154,6 +154,9 @@ pub struct Logged<'a> {
     pub result: Option<&'a pb::ProtectedResult>,
     /// The populations released with it (the first is the total).
     pub ledger: &'a [LedgerEntry],
+    /// The processing activity's URI when the operation is not a query under a registered
+    /// purpose (reading or checkpointing the audit logs); `None` takes the query's purpose.
+    pub activity: Option<&'a str>,
 }
 
 /// The processing and access records of one logged request.
@@ -166,10 +169,9 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         decisions.push_str("; ");
         decisions.push_str(&result.rules_applied.join("; "));
     }
-    let purpose = match logged.query.template.as_str() {
-        // Reading the audit logs is its own processing activity, not a query purpose.
-        "audit" => "urn:zicht:activity:audit".to_owned(),
-        _ => Purpose::ALL
+    let purpose = match logged.activity {
+        Some(activity) => activity.to_owned(),
+        None => Purpose::ALL
             .iter()
             .find(|p| p.code() == logged.query.purpose)
             .map_or_else(|| "unregistered".to_owned(), |p| p.uri()),

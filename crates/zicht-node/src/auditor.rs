@@ -27,47 +27,69 @@ impl Auditor {
     pub fn new(inway: Arc<Inway>) -> Auditor {
         Auditor { inway }
     }
+}
 
-    /// Checks the role, logs the call, and returns the store to read.
-    async fn admit(&self, identity: &PeerIdentity, action: &'static str) -> Result<Store, Status> {
-        let allowed = matches!(identity.role, Role::Auditor { .. });
-        let Some(store) = self.inway.store.clone() else {
-            return Err(Status::unavailable("this node has no database"));
-        };
-        let operation = Operation::start(action, &self.inway.resource);
-        let query = zicht_proto::v1::QueryRequest {
-            template: "audit".to_owned(),
-            ..Default::default()
-        };
-        let outcome = if allowed {
-            "released audit entries"
-        } else {
-            "refused: not-auditor"
-        };
-        let logged = Logged {
-            operation: &operation,
-            requester: &identity.peer_id.to_string(),
-            role: &identity.role.uri(),
-            query: &query,
-            outcome,
-            result: None,
-            ledger: &[],
-        };
-        if let Err(error) = log_entry(&store, &logged).await {
-            eprintln!("zicht node: {}", anyhow_chain(&error));
-            return Err(Status::unavailable(
-                "the node could not write its access log; nothing was read",
-            ));
-        }
-        if !allowed {
-            return Err(Status::permission_denied(format!(
-                "missing grant: {} ({}) may not read audit logs; only the auditor role may",
-                identity.peer_id,
-                identity.role.uri()
-            )));
-        }
-        Ok(store)
+/// The processing activity of operations on the audit logs themselves.
+const AUDIT_ACTIVITY: &str = "urn:zicht:activity:audit";
+
+/// Logs one operation on the audit logs themselves (a read, a checkpoint push).
+async fn log_audit(
+    store: &Store,
+    operation: &Operation,
+    requester: &str,
+    role: &str,
+    outcome: &str,
+) -> Result<(), zicht_store::StoreError> {
+    let query = pb::QueryRequest {
+        template: "audit".to_owned(),
+        ..Default::default()
+    };
+    let logged = Logged {
+        operation,
+        requester,
+        role,
+        query: &query,
+        outcome,
+        result: None,
+        ledger: &[],
+        activity: Some(AUDIT_ACTIVITY),
+    };
+    log_entry(store, &logged).await
+}
+
+/// Checks that the caller has the auditor role, logs the call either way (fail-closed), and
+/// returns the store to read.
+async fn admit_auditor(
+    inway: &Inway,
+    identity: &PeerIdentity,
+    action: &'static str,
+) -> Result<Store, Status> {
+    let allowed = matches!(identity.role, Role::Auditor { .. });
+    let Some(store) = inway.store.clone() else {
+        return Err(Status::unavailable("this node has no database"));
+    };
+    let operation = Operation::start(action, &inway.resource);
+    let outcome = if allowed {
+        "released audit entries"
+    } else {
+        "refused: not-auditor"
+    };
+    let requester = identity.peer_id.to_string();
+    let role = identity.role.uri();
+    if let Err(error) = log_audit(&store, &operation, &requester, &role, outcome).await {
+        eprintln!("zicht node: {}", anyhow_chain(&error));
+        return Err(Status::unavailable(
+            "the node could not write its access log; nothing was read",
+        ));
     }
+    if !allowed {
+        return Err(Status::permission_denied(format!(
+            "missing grant: {} ({}) may not read audit logs; only the auditor role may",
+            identity.peer_id,
+            identity.role.uri()
+        )));
+    }
+    Ok(store)
 }
 
 fn kind(log: AuditLog) -> pb::AuditLogKind {
@@ -88,7 +110,7 @@ impl pb::audit_server::Audit for Auditor {
         request: Request<pb::AuditQuery>,
     ) -> Result<Response<EntryStream>, Status> {
         let identity = identity(&request)?;
-        let store = self.admit(&identity, "zicht.v1.Audit/Entries").await?;
+        let store = admit_auditor(&self.inway, &identity, "zicht.v1.Audit/Entries").await?;
         let query = request.into_inner();
         let log = match pb::AuditLogKind::try_from(query.log) {
             Ok(pb::AuditLogKind::Access) => AuditLog::Access,
@@ -124,7 +146,7 @@ impl pb::audit_server::Audit for Auditor {
         request: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResult>, Status> {
         let identity = identity(&request)?;
-        let store = self.admit(&identity, "zicht.v1.Audit/Verify").await?;
+        let store = admit_auditor(&self.inway, &identity, "zicht.v1.Audit/Verify").await?;
         let mut chains = Vec::new();
         for log in [AuditLog::Processing, AuditLog::Access] {
             let entries = store.audit_chain(log).await.map_err(|error| {
@@ -229,10 +251,7 @@ impl pb::checkpoints_server::Checkpoints for Checkpoints {
         request: Request<pb::CheckpointQuery>,
     ) -> Result<Response<CheckpointStream>, Status> {
         let identity = identity(&request)?;
-        let auditor = Auditor::new(self.inway.clone());
-        let store = auditor
-            .admit(&identity, "zicht.v1.Checkpoints/Held")
-            .await?;
+        let store = admit_auditor(&self.inway, &identity, "zicht.v1.Checkpoints/Held").await?;
         let held = store
             .checkpoints_of(&request.get_ref().node)
             .await
@@ -263,21 +282,10 @@ pub async fn push_checkpoint(
         Status::unavailable("the node could not read or log its chains; no checkpoint was sent")
     };
     let operation = Operation::start("zicht.v1.Checkpoints/Push", &inway.resource);
-    let query = zicht_proto::v1::QueryRequest {
-        template: "audit".to_owned(),
-        ..Default::default()
-    };
     let outcome = format!("forwarded checkpoint to {} peers", peers.nodes().count());
-    let logged = Logged {
-        operation: &operation,
-        requester: "self",
-        role: &inway.resource,
-        query: &query,
-        outcome: &outcome,
-        result: None,
-        ledger: &[],
-    };
-    log_entry(store, &logged).await.map_err(failed)?;
+    log_audit(store, &operation, "self", &inway.resource, &outcome)
+        .await
+        .map_err(failed)?;
     // The heads after the log entry of this push, so the checkpoint covers it.
     let checkpoint = zicht_audit::Checkpoint {
         node: inway.resource.clone(),

@@ -120,6 +120,7 @@ pub async fn log_outcome(
         outcome: &text,
         result: outcome.ok().map(|released| &released.result),
         ledger: outcome.map_or(&[][..], |released| &released.ledger[..]),
+        activity: None,
     };
     log_entry(store, &logged).await
 }

@@ -247,6 +247,7 @@ impl Outway {
             outcome: &forwarded,
             result: None,
             ledger: &[],
+            activity: None,
         };
         if let Err(error) = log_entry(&store, &logged).await {
             eprintln!("zicht node: {}", anyhow_chain(&error));
@@ -311,6 +312,7 @@ impl Outway {
             outcome: &outcome,
             result: merged.as_ref().ok(),
             ledger: &[],
+            activity: None,
         };
         if let Err(error) = log_entry(&store, &logged).await {
             eprintln!("zicht node: {}", anyhow_chain(&error));
