@@ -572,6 +572,47 @@ async fn an_auditor_follows_one_query_across_every_node_it_touched() {
         }
     }
 
+    // An auditor exports a node's entries as JSON lines, filtered by caller, trace, purpose;
+    // each line's hash can be recomputed from the line.
+    let dir = tempfile::tempdir().unwrap();
+    let client = write_profile(&f, "auditor", dir.path());
+    let jenn_id = f
+        .manifest
+        .iter()
+        .find(|p| p.node == JENN_NODE)
+        .unwrap()
+        .peer_id;
+    let jenn_id = jenn_id.to_string();
+    let export = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        export_lines(client.clone(), dir.path().join("export.jsonl"), args)
+    };
+    let by_jenn = export(&["--node", "drenthe", "--peer", &jenn_id]).await;
+    assert_eq!(by_jenn.len(), 1, "{by_jenn:?}");
+    assert_eq!(by_jenn[0]["name"], "zicht.v1.Inway/Query");
+    assert_eq!(
+        by_jenn[0]["foreign_operation"]["operation_id"],
+        forward.as_str()
+    );
+    let by_jenn = export(&["--node", "drenthe", "--log", "access", "--peer", &jenn_id]).await;
+    assert_eq!(by_jenn.len(), 1);
+    assert_eq!(by_jenn[0]["peer_id"], jenn_id.as_str());
+    let of_trace = export(&["--node", "jenn", "--log", "access", "--trace", &trace]).await;
+    assert_eq!(of_trace.len(), 2, "forward and merge: {of_trace:?}");
+    let reads = export(&[
+        "--node",
+        "drenthe",
+        "--purpose",
+        zicht_node::auditor::AUDIT_ACTIVITY,
+    ])
+    .await;
+    assert!(reads.len() >= 3, "{reads:?}");
+    assert!(reads
+        .iter()
+        .all(|r| r["name"].as_str().unwrap().starts_with("zicht.v1.Audit/")));
+    let none = export(&["--node", "drenthe", "--template", "capacity"]).await;
+    assert!(none.is_empty());
+
     // An analyst cannot read audit logs (and the refusal is itself logged) ...
     let refused = zicht_cli::audit::trace(&profile(&f, "analyst-drenthe"), &trace).await;
     for node in &refused {
@@ -596,6 +637,36 @@ async fn an_auditor_follows_one_query_across_every_node_it_touched() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
+}
+
+/// Runs `zicht audit export` with `args` into `out`; checks each line's hash against the line
+/// and returns the bodies.
+async fn export_lines(
+    client: std::path::PathBuf,
+    out: std::path::PathBuf,
+    args: Vec<String>,
+) -> Vec<serde_json::Value> {
+    let mut argv: Vec<String> = ["zicht", "audit", "export", "--client"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    argv.push(client.display().to_string());
+    argv.extend(args);
+    argv.extend(["--output".to_owned(), out.display().to_string()]);
+    zicht_cli::run_from(argv).await.unwrap();
+    std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            // The body is the line's last field, as stored: its hash can be recomputed.
+            let (head, body) = line.split_once(",\"body\":").unwrap();
+            let body = body.strip_suffix('}').unwrap();
+            let head: serde_json::Value = serde_json::from_str(&format!("{head}}}")).unwrap();
+            let hash = zicht_audit::chain_hash(head["prev_hash"].as_str().unwrap(), body);
+            assert_eq!(head["hash"].as_str().unwrap(), hash, "{line}");
+            serde_json::from_str(body).unwrap()
+        })
+        .collect()
 }
 
 /// Writes the federation's manifest and `person`'s client profile into `dir`.

@@ -1,7 +1,11 @@
 //! `zicht audit`: verify a node's chains offline, and follow one federated query across every
 //! node it touched (as an auditor, over mutual TLS).
 
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use anyhow::{bail, Context as _};
 
 use zicht_audit::{chain_hash, ProcessingRecord};
 use zicht_model::NodeName;
@@ -217,4 +221,200 @@ pub async fn held_checkpoints(
         held.push((holder.node, checked));
     }
     held
+}
+
+/// Which log `zicht audit export` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogArg {
+    /// The processing log (Logboek Dataverwerkingen records).
+    Processing,
+    /// The access log (which certificate did what).
+    Access,
+}
+
+/// `zicht audit export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Client profile of an auditor (see deploy/clients/auditor.toml).
+    #[arg(long)]
+    pub client: PathBuf,
+    /// The node whose log to export (a region or network code of the manifest).
+    #[arg(long)]
+    pub node: String,
+    /// Which log.
+    #[arg(long, value_enum, default_value = "processing")]
+    pub log: LogArg,
+    /// Only this trace (32 hex digits).
+    #[arg(long)]
+    pub trace: Option<String>,
+    /// Only operations of this caller (PeerID, the certificate's serialNumber).
+    #[arg(long)]
+    pub peer: Option<String>,
+    /// Only this purpose (code, e.g. bovenregionale-sturing, or processing activity URI).
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// Only this template (code, e.g. youth_in_care).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Recorded at or after: YYYY-MM-DD (00:00 UTC) or RFC 3339.
+    #[arg(long, value_parser = parse_instant)]
+    pub since: Option<i64>,
+    /// Recorded before: YYYY-MM-DD (00:00 UTC) or RFC 3339.
+    #[arg(long, value_parser = parse_instant)]
+    pub until: Option<i64>,
+    /// Write to this file instead of standard output (complete or not at all).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Milliseconds since the Unix epoch of `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant.
+fn parse_instant(text: &str) -> Result<i64, String> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|instant| instant.timestamp_millis())
+        .map_err(|_| "give YYYY-MM-DD or an RFC 3339 instant like 2026-11-23T09:30:00Z".to_owned())
+}
+
+/// Entries asked per call while paging through a log.
+const PAGE: u32 = 10_000;
+
+/// Streams the entries of one node's log that match, page by page, re-checking each entry's
+/// hash as received and the link between consecutive entries; calls `line` with each entry
+/// as one JSON line. Returns how many were exported.
+pub async fn export(
+    profile: &ClientProfile,
+    args: &ExportArgs,
+    mut line: impl FnMut(&str) -> std::io::Result<()>,
+) -> anyhow::Result<u64> {
+    let node = NodeName::parse(&args.node).map_err(|e| anyhow::anyhow!("--node: {e}"))?;
+    let peer = profile
+        .manifest
+        .iter()
+        .find(|p| p.node == node)
+        .with_context(|| {
+            format!(
+                "--node: {} is not in the client profile's manifest",
+                node.code()
+            )
+        })?;
+    let (kind, log_name) = match args.log {
+        LogArg::Processing => (pb::AuditLogKind::Processing, "processing"),
+        LogArg::Access => (pb::AuditLogKind::Access, "access"),
+    };
+    let mut client =
+        pb::audit_client::AuditClient::new(zicht_node::peers::channel_to(peer, &profile.tls));
+    let mut after_seq = 0;
+    let mut last: Option<(i64, String)> = None;
+    let mut exported = 0u64;
+    loop {
+        let mut request = tonic::Request::new(pb::AuditQuery {
+            log: kind as i32,
+            trace_id: args.trace.clone().unwrap_or_default(),
+            peer_id: args.peer.clone().unwrap_or_default(),
+            purpose: args.purpose.clone().unwrap_or_default(),
+            template: args.template.clone().unwrap_or_default(),
+            since_ms: args.since.unwrap_or(0),
+            until_ms: args.until.unwrap_or(0),
+            after_seq,
+            limit: PAGE,
+        });
+        request.set_timeout(Duration::from_secs(60));
+        let stream = client
+            .entries(request)
+            .await
+            .map_err(|status| anyhow::anyhow!("{}: {}", node.code(), status.message()))?;
+        let entries = collect(stream.into_inner())
+            .await
+            .map_err(|status| anyhow::anyhow!("{}: {}", node.code(), status.message()))?;
+        let received = entries.len();
+        for entry in entries {
+            if chain_hash(&entry.prev_hash, &entry.body) != entry.hash {
+                bail!(
+                    "{}: {log_name} log: entry {}: its hash does not match its body as received",
+                    node.code(),
+                    entry.seq
+                );
+            }
+            if let Some((seq, hash)) = &last {
+                if entry.seq == seq + 1 && &entry.prev_hash != hash {
+                    bail!(
+                        "{}: {log_name} log: entry {}: does not link to entry {seq}",
+                        node.code(),
+                        entry.seq
+                    );
+                }
+            }
+            // The body is inserted as stored, so SHA-256(prev_hash || body) can be recomputed
+            // from the line.
+            line(&format!(
+                "{{\"node\":\"{}\",\"log\":\"{log_name}\",\"seq\":{},\"prev_hash\":\"{}\",\"hash\":\"{}\",\"body\":{}}}",
+                node.code(),
+                entry.seq,
+                entry.prev_hash,
+                entry.hash,
+                entry.body
+            ))
+            .context("write export")?;
+            exported += 1;
+            after_seq = entry.seq;
+            last = Some((entry.seq, entry.hash));
+        }
+        if received < PAGE as usize {
+            return Ok(exported);
+        }
+    }
+}
+
+/// Runs `zicht audit export`: JSON lines to standard output or, complete or not at all, to
+/// `--output`; the count to standard error.
+pub async fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
+    let environment = |name: &str| std::env::var(name).ok();
+    let profile = zicht_node::config::load_client(&args.client, &environment)?;
+    if let Some(trace) = &args.trace {
+        if zicht_node::audit::parse_traceparent(&format!("00-{trace}-0000000000000001-01"))
+            .is_none()
+        {
+            bail!("--trace: give the 32 lower-case hex digits of a trace id");
+        }
+    }
+    let exported = match &args.output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            let exported = export(&profile, args, |text| writeln!(out, "{text}")).await?;
+            out.flush().context("write export")?;
+            exported
+        }
+        Some(path) => {
+            let directory = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let file = tempfile::NamedTempFile::new_in(directory)
+                .with_context(|| format!("--output: create a file in {}", directory.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let exported = export(&profile, args, |text| writeln!(out, "{text}")).await?;
+            let file = out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .context("write export")?;
+            file.as_file().sync_all().context("write export")?;
+            file.persist(path)
+                .with_context(|| format!("--output: write {}", path.display()))?;
+            exported
+        }
+    };
+    eprintln!(
+        "exported {exported} entries of {}'s {} log",
+        args.node,
+        match args.log {
+            LogArg::Processing => "processing",
+            LogArg::Access => "access",
+        }
+    );
+    Ok(())
 }

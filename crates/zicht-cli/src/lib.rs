@@ -89,6 +89,10 @@ enum AuditCommand {
         #[arg(long)]
         client: PathBuf,
     },
+    /// Export one node's audit entries as JSON lines, as an auditor: by log, trace, caller
+    /// (PeerID), purpose, template and time. Each line holds the entry's seq, hashes and body
+    /// as stored; every hash is re-checked as received.
+    Export(audit::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +309,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Trace { trace_id, client }) => {
             audit::run_trace(&client, &trace_id).await
         }
+        Command::Audit(AuditCommand::Export(args)) => audit::run_export(&args).await,
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Summary(args) => {
             let store = Store::open(&args.database).await.context("open database")?;

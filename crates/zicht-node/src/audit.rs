@@ -159,6 +159,14 @@ pub struct Logged<'a> {
     pub activity: Option<&'a str>,
 }
 
+/// The processing activity URI of a registered purpose's code.
+pub fn purpose_uri(code: &str) -> Option<String> {
+    Purpose::ALL
+        .iter()
+        .find(|p| p.code() == code)
+        .map(|p| p.uri())
+}
+
 /// The processing and access records of one logged request.
 pub fn entries(logged: &Logged<'_>) -> AuditEntries {
     let operation = logged.operation;
@@ -171,10 +179,7 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
     }
     let purpose = match logged.activity {
         Some(activity) => activity.to_owned(),
-        None => Purpose::ALL
-            .iter()
-            .find(|p| p.code() == logged.query.purpose)
-            .map_or_else(|| "unregistered".to_owned(), |p| p.uri()),
+        None => purpose_uri(&logged.query.purpose).unwrap_or_else(|| "unregistered".to_owned()),
     };
     let processing = ProcessingRecord {
         trace_id: operation.trace_id.clone(),
@@ -213,6 +218,9 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         recorded_at: end,
         processing: body(&processing),
         access: body(&access),
+        template: processing.template,
+        activity: processing.processing_activity_id,
+        peer_id: access.peer_id,
     }
 }
 

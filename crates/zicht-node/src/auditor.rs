@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use zicht_model::{PeerIdentity, Role};
 use zicht_proto::v1 as pb;
-use zicht_store::{AuditLog, Store};
+use zicht_store::{AuditFilter, AuditLog, Store};
 
 use crate::audit::{Logged, Operation};
 use crate::execute::log_entry;
@@ -30,7 +30,7 @@ impl Auditor {
 }
 
 /// The processing activity of operations on the audit logs themselves.
-const AUDIT_ACTIVITY: &str = "urn:zicht:activity:audit";
+pub const AUDIT_ACTIVITY: &str = "urn:zicht:activity:audit";
 
 /// Logs one operation on the audit logs themselves (a read, a checkpoint push).
 async fn log_audit(
@@ -92,6 +92,12 @@ async fn admit_auditor(
     Ok(store)
 }
 
+/// The processing activity a purpose filter names: a registered purpose's code becomes its
+/// URI; anything else (a URI, `urn:zicht:activity:audit`) is taken as given.
+fn activity_of(purpose: &str) -> String {
+    crate::audit::purpose_uri(purpose).unwrap_or_else(|| purpose.to_owned())
+}
+
 fn kind(log: AuditLog) -> pb::AuditLogKind {
     match log {
         AuditLog::Processing => pb::AuditLogKind::Processing,
@@ -116,17 +122,29 @@ impl pb::audit_server::Audit for Auditor {
             Ok(pb::AuditLogKind::Access) => AuditLog::Access,
             _ => AuditLog::Processing,
         };
-        let trace = (!query.trace_id.is_empty()).then_some(query.trace_id.as_str());
         let limit = match query.limit {
             0 => MAX_ENTRIES,
             n => n.min(MAX_ENTRIES),
         };
+        let filter = AuditFilter {
+            activity: activity_of(&query.purpose),
+            trace_id: query.trace_id,
+            peer_id: query.peer_id,
+            template: query.template,
+            since: query.since_ms,
+            until: query.until_ms,
+            after_seq: query.after_seq,
+            limit: i64::from(limit),
+        };
         let entries = store
-            .audit_entries(log, trace, query.since_ms, query.until_ms, i64::from(limit))
+            .audit_entries(log, &filter)
             .await
-            .map_err(|error| {
-                eprintln!("zicht node: {}", anyhow_chain(&error));
-                Status::internal("the node could not read its audit log")
+            .map_err(|error| match error {
+                zicht_store::StoreError::Tampered { .. } => Status::data_loss(error.to_string()),
+                error => {
+                    eprintln!("zicht node: {}", anyhow_chain(&error));
+                    Status::internal("the node could not read its audit log")
+                }
             })?;
         let kind = kind(log) as i32;
         let stream = tokio_stream::iter(entries.into_iter().map(move |entry| {

@@ -13,7 +13,9 @@ mod release_log;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
 pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
-pub use release_log::{AuditEntries, AuditLog, LedgerEntry, ReleaseEntry, StoredCheckpoint};
+pub use release_log::{
+    AuditEntries, AuditFilter, AuditLog, LedgerEntry, ReleaseEntry, StoredCheckpoint,
+};
 
 use std::fmt;
 use std::str::FromStr;
@@ -79,6 +81,14 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A stored audit entry's search columns disagree with its body: the row was altered.
+    #[error("{log}: entry {seq}: its search columns disagree with its body (the row was altered)")]
+    Tampered {
+        /// `processing log` or `access log`.
+        log: &'static str,
+        /// The entry.
+        seq: i64,
+    },
 }
 
 /// The first `width` columns of a result row: a grouped result's key, as text.
@@ -123,7 +133,13 @@ pub struct Store {
     pub(crate) audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Releases waiting for the next group commit (see `record_release`).
     pub(crate) release_queue: std::sync::Arc<std::sync::Mutex<Vec<release_log::Pending>>>,
+    /// Told of every release once it is committed (see [`Store::on_committed`]).
+    pub(crate) committed: std::sync::Arc<std::sync::RwLock<Option<Committed>>>,
 }
+
+/// What a node does with each release's audit entries once they are durable (export them as
+/// telemetry, say): never before, so nothing describes a release that was not logged.
+pub type Committed = std::sync::Arc<dyn Fn(&AuditEntries) + Send + Sync>;
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -203,6 +219,7 @@ impl Store {
             pool,
             audit_lock: Default::default(),
             release_queue: Default::default(),
+            committed: Default::default(),
         })
     }
 

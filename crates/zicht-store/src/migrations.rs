@@ -42,6 +42,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "checkpoints",
         include_str!("../migrations/sqlite/0006_checkpoints.sql"),
     ),
+    (
+        7,
+        "audit search",
+        include_str!("../migrations/sqlite/0007_audit_search.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -73,6 +78,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "checkpoints",
         include_str!("../migrations/postgres/0006_checkpoints.sql"),
+    ),
+    (
+        7,
+        "audit search",
+        include_str!("../migrations/postgres/0007_audit_search.sql"),
     ),
 ];
 

@@ -59,6 +59,35 @@ pub struct AuditEntries {
     pub processing: String,
     /// The access record's canonical body.
     pub access: String,
+    /// The processing record's template (a search column).
+    pub template: String,
+    /// The processing record's processing activity, the purpose's URI (a search column).
+    pub activity: String,
+    /// The access record's PeerID (a search column).
+    pub peer_id: String,
+}
+
+/// Which audit entries an auditor asks for; every field left empty or zero matches any.
+/// Filters select operations: the processing log by its records, the access log by the
+/// records of the same operation, and the other way round for `peer_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// One trace (32 hex digits).
+    pub trace_id: String,
+    /// The caller's PeerID (access records).
+    pub peer_id: String,
+    /// The processing activity, the purpose's URI (processing records).
+    pub activity: String,
+    /// The template code (processing records).
+    pub template: String,
+    /// Recorded at or after, ms since the Unix epoch (0: any).
+    pub since: i64,
+    /// Recorded before, ms since the Unix epoch (0: any).
+    pub until: i64,
+    /// Only entries after this position (0: from the start), for paging.
+    pub after_seq: i64,
+    /// At most this many entries.
+    pub limit: i64,
 }
 
 /// The error of a release whose batch ended without an outcome (its writer was cancelled).
@@ -109,6 +138,33 @@ impl AuditLog {
             AuditLog::Access => "access_log",
         }
     }
+
+    /// `processing log` or `access log`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditLog::Processing => "processing log",
+            AuditLog::Access => "access log",
+        }
+    }
+}
+
+/// Whether an entry's body agrees with the filter's fields that apply to its own log (the
+/// other log's fields were matched through the operation id).
+fn body_matches(log: AuditLog, filter: &AuditFilter, body: &str) -> bool {
+    let Ok(record) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    let field = |name: &str, wanted: &str| {
+        wanted.is_empty() || record.get(name).and_then(|v| v.as_str()) == Some(wanted)
+    };
+    match log {
+        AuditLog::Processing => {
+            field("trace_id", &filter.trace_id)
+                && field("template", &filter.template)
+                && field("processing_activity_id", &filter.activity)
+        }
+        AuditLog::Access => field("peer_id", &filter.peer_id),
+    }
 }
 
 impl Store {
@@ -133,43 +189,74 @@ impl Store {
             done,
         });
         // Either a leader writes this release with its batch, or this call becomes the leader.
-        let chains = tokio::select! {
+        let written = tokio::select! {
             biased;
-            written = &mut outcome => return written.unwrap_or_else(|_| Err(lost())),
-            chains = self.audit_lock.clone().lock_owned() => chains,
+            written = &mut outcome => written,
+            chains = self.audit_lock.clone().lock_owned() => {
+                self.write_queued(chains).await;
+                outcome.await
+            }
         };
-        let batch = std::mem::take(&mut *self.lock_queue());
-        if !batch.is_empty() {
-            // The write runs on its own task holding the chain lock, so a leader whose request
-            // is cancelled (a caller's deadline) neither aborts the others' releases nor lets a
-            // second writer start before this batch is committed.
-            let store = self.clone();
-            let write = tokio::spawn(async move {
-                let written = store.write_batch(&batch).await;
-                let failure = written.as_ref().err().map(ToString::to_string);
-                if let Some(error) = &failure {
-                    eprintln!(
-                        "zicht store: a batch of {} releases failed: {error}",
-                        batch.len()
-                    );
-                }
-                for pending in batch {
-                    let result = match &failure {
-                        None => Ok(()),
-                        Some(text) => Err(StoreError::Query {
-                            action: "write release",
-                            source: sqlx::Error::Protocol(text.clone()),
-                        }),
-                    };
-                    let _ = pending.done.send(result);
-                }
-                drop(chains);
-            });
-            let _ = write.await;
-        } else {
-            drop(chains);
+        let written = written.unwrap_or_else(|_| Err(lost()));
+        if written.is_ok() {
+            self.tell_committed(audit);
         }
-        outcome.await.unwrap_or_else(|_| Err(lost()))
+        written
+    }
+
+    /// As the leader holding the chain lock: writes every queued release in one batch and
+    /// tells each caller the outcome.
+    async fn write_queued(&self, chains: tokio::sync::OwnedMutexGuard<()>) {
+        let batch = std::mem::take(&mut *self.lock_queue());
+        if batch.is_empty() {
+            return;
+        }
+        // The write runs on its own task holding the chain lock, so a leader whose request is
+        // cancelled (a caller's deadline) neither aborts the others' releases nor lets a
+        // second writer start before this batch is committed.
+        let store = self.clone();
+        let write = tokio::spawn(async move {
+            let written = store.write_batch(&batch).await;
+            let failure = written.as_ref().err().map(ToString::to_string);
+            if let Some(error) = &failure {
+                eprintln!(
+                    "zicht store: a batch of {} releases failed: {error}",
+                    batch.len()
+                );
+            }
+            for pending in batch {
+                let result = match &failure {
+                    None => Ok(()),
+                    Some(text) => Err(StoreError::Query {
+                        action: "write release",
+                        source: sqlx::Error::Protocol(text.clone()),
+                    }),
+                };
+                let _ = pending.done.send(result);
+            }
+            drop(chains);
+        });
+        let _ = write.await;
+    }
+
+    /// Sets what to do with each release's audit entries once they are committed (replacing
+    /// what was set before).
+    pub fn on_committed(&self, committed: crate::Committed) {
+        *self
+            .committed
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(committed);
+    }
+
+    fn tell_committed(&self, audit: &AuditEntries) {
+        let committed = self
+            .committed
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(committed) = committed {
+            committed(audit);
+        }
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
@@ -184,12 +271,12 @@ impl Store {
             "SELECT seq, hash FROM processing_log ORDER BY seq DESC LIMIT 1";
         const HEAD_ACCESS: &str = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1";
         const PROCESSING_ROWS: &str = "INSERT INTO processing_log (seq, trace_id, \
-             operation_id, recorded_at, body, prev_hash, hash) ";
+             operation_id, recorded_at, body, prev_hash, hash, template, activity) ";
         const ACCESS_ROWS: &str = "INSERT INTO access_log (seq, operation_id, recorded_at, \
-             body, prev_hash, hash) ";
+             body, prev_hash, hash, peer_id) ";
         const LOG_ROWS: &str = "INSERT INTO release_log (logged_at, peer_id, role, template, \
              purpose, group_by, outcome, result_rows) ";
-        // Bind parameters per statement stay far below both engines' limits (7 per row).
+        // Bind parameters per statement stay far below both engines' limits (9 per row).
         const ROWS_PER_STATEMENT: usize = 200;
         // A population released before is refreshed, not added again.
         const REFRESH: &str = "UPDATE privacy_ledger SET recorded_on = $2 WHERE requester = $1 \
@@ -246,7 +333,9 @@ impl Store {
                         .push_bind(pending.audit.recorded_at)
                         .push_bind(pending.audit.processing.clone())
                         .push_bind(prev.clone())
-                        .push_bind(hash.clone());
+                        .push_bind(hash.clone())
+                        .push_bind(pending.audit.template.clone())
+                        .push_bind(pending.audit.activity.clone());
                 });
                 chain
                     .build()
@@ -260,7 +349,8 @@ impl Store {
                         .push_bind(pending.audit.recorded_at)
                         .push_bind(pending.audit.access.clone())
                         .push_bind(prev.clone())
-                        .push_bind(hash.clone());
+                        .push_bind(hash.clone())
+                        .push_bind(pending.audit.peer_id.clone());
                 });
                 chain
                     .build()
@@ -293,47 +383,62 @@ impl Store {
         })
     }
 
-    /// Entries of an audit chain in order, for auditors: those of one trace (the access log
-    /// by the operations of that trace), recorded in `[since, until)` (ms; 0 = open), at most
-    /// `limit`.
+    /// Entries of an audit chain in order, for auditors, as `filter` selects them (see
+    /// [`AuditFilter`]). Every entry returned is checked against its body, the part the chain
+    /// hashes cover: a search column that disagrees with its body is an error naming the entry.
     pub async fn audit_entries(
         &self,
         log: AuditLog,
-        trace_id: Option<&str>,
-        since: i64,
-        until: i64,
-        limit: i64,
+        filter: &AuditFilter,
     ) -> Result<Vec<zicht_audit::Entry>, StoreError> {
-        let trace = match log {
-            AuditLog::Processing => "trace_id = $1",
-            AuditLog::Access => {
-                "operation_id IN (SELECT operation_id FROM processing_log WHERE trace_id = $1)"
-            }
+        // $1 trace, $2 template, $3 activity, $4 peer; the same operation in the other log.
+        const PROCESSING: &str = "SELECT seq, body, prev_hash, hash FROM processing_log \
+             WHERE ($1 = '' OR trace_id = $1) AND ($2 = '' OR template = $2) \
+             AND ($3 = '' OR activity = $3) AND ($4 = '' OR operation_id IN \
+             (SELECT operation_id FROM access_log WHERE peer_id = $4)) \
+             AND recorded_at >= $5 AND ($6 = 0 OR recorded_at < $6) AND seq > $7 \
+             ORDER BY seq LIMIT $8";
+        const ACCESS: &str = "SELECT seq, body, prev_hash, hash FROM access_log \
+             WHERE ($4 = '' OR peer_id = $4) AND (($1 = '' AND $2 = '' AND $3 = '') OR \
+             operation_id IN (SELECT operation_id FROM processing_log WHERE \
+             ($1 = '' OR trace_id = $1) AND ($2 = '' OR template = $2) \
+             AND ($3 = '' OR activity = $3))) \
+             AND recorded_at >= $5 AND ($6 = 0 OR recorded_at < $6) AND seq > $7 \
+             ORDER BY seq LIMIT $8";
+        let sql = match log {
+            AuditLog::Processing => PROCESSING,
+            AuditLog::Access => ACCESS,
         };
-        let sql = format!(
-            "SELECT seq, body, prev_hash, hash FROM {} WHERE ($1 = '' OR {trace}) \
-             AND recorded_at >= $2 AND ($3 = 0 OR recorded_at < $3) ORDER BY seq LIMIT $4",
-            log.table()
-        );
-        on_pool!(self, pool => {
-            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(&sql)
-                .bind(trace_id.unwrap_or(""))
-                .bind(since)
-                .bind(until)
-                .bind(limit)
+        let rows: Vec<(i64, String, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(&filter.trace_id)
+                .bind(&filter.template)
+                .bind(&filter.activity)
+                .bind(&filter.peer_id)
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.after_seq)
+                .bind(filter.limit)
                 .fetch_all(pool)
                 .await
-                .map_err(query_error("read audit entries"))?;
-            Ok(rows
-                .into_iter()
-                .map(|(seq, body, prev_hash, hash)| zicht_audit::Entry {
-                    seq,
-                    body,
-                    prev_hash,
-                    hash,
-                })
-                .collect())
-        })
+                .map_err(query_error("read audit entries"))?
+        });
+        let entries: Vec<zicht_audit::Entry> = rows
+            .into_iter()
+            .map(|(seq, body, prev_hash, hash)| zicht_audit::Entry {
+                seq,
+                body,
+                prev_hash,
+                hash,
+            })
+            .collect();
+        if let Some(entry) = entries.iter().find(|e| !body_matches(log, filter, &e.body)) {
+            return Err(StoreError::Tampered {
+                log: log.name(),
+                seq: entry.seq,
+            });
+        }
+        Ok(entries)
     }
 
     /// The head of an audit chain: its last entry's seq and hash.
@@ -395,7 +500,11 @@ impl Store {
 
     /// Every entry of an audit chain in order, for verification.
     pub async fn audit_chain(&self, log: AuditLog) -> Result<Vec<zicht_audit::Entry>, StoreError> {
-        self.audit_entries(log, None, 0, 0, i64::MAX).await
+        let everything = AuditFilter {
+            limit: i64::MAX,
+            ..AuditFilter::default()
+        };
+        self.audit_entries(log, &everything).await
     }
 
     /// The outcome of every logged request, oldest first (`released`, `refused: <rule>`,
