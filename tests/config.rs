@@ -141,6 +141,19 @@ fn bad_values_name_place_key_and_reason() {
         "{error}"
     );
 
+    // OpenTelemetry export is off unless an endpoint is given, and the endpoint must be one.
+    assert!(load_with(&example, &env).unwrap().settings.otlp.is_none());
+    let mut otlp = env.clone();
+    otlp.insert("ZICHT_OTLP_ENDPOINT", "collector:4317".to_owned());
+    let error = load_with(&example, &otlp).unwrap_err();
+    assert_eq!(error.key, "otlp_endpoint");
+    assert!(error.reason.contains("http://127.0.0.1:4317"), "{error}");
+    otlp.insert("ZICHT_OTLP_ENDPOINT", "http://127.0.0.1:4317".to_owned());
+    otlp.insert("ZICHT_OTLP_INTERVAL_SECONDS", "2".to_owned());
+    let exported = load_with(&example, &otlp).unwrap().settings.otlp.unwrap();
+    assert_eq!(exported.endpoint, "http://127.0.0.1:4317");
+    assert_eq!(exported.interval, std::time::Duration::from_secs(2));
+
     let mut listen = env.clone();
     listen.insert("ZICHT_LISTEN", "127.0.0.1:0".to_owned());
     let config = load_with(&example, &listen).unwrap();

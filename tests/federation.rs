@@ -780,3 +780,130 @@ async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_otlp_collector_as_one_trace_across_nodes_and_only_when_configured() {
+    use zicht_testkit::otlp::{attribute, Collector};
+    let collector = Collector::start().await;
+    let member = || Behaviour::Serve(open_policy(&["network:jenn"], DIMS));
+    // Export is configured on every node but groningen, which keeps the default (off).
+    let mut f = Federation::start_with(
+        &[
+            (region(Region::Drenthe), member()),
+            (region(Region::Friesland), member()),
+            (region(Region::Groningen), member()),
+            (
+                JENN_NODE,
+                Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
+            ),
+        ],
+        |node, settings| {
+            if node != region(Region::Groningen) {
+                settings.otlp = Some(zicht_node::otlp::OtlpSettings {
+                    endpoint: collector.endpoint(),
+                    interval: Duration::from_millis(100),
+                });
+            }
+        },
+    )
+    .await;
+    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    ask(
+        &mut analyst,
+        youth_in_care(&["stay_group"]),
+        &[],
+        "",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let trace = f.dbs[&JENN_NODE]
+        .strings("SELECT trace_id FROM processing_log WHERE body LIKE '%Outway/FederatedQuery%'")
+        .await
+        .remove(0);
+    let forward = f.dbs[&JENN_NODE]
+        .strings("SELECT operation_id FROM processing_log WHERE body LIKE '%Outway/Forward%'")
+        .await
+        .remove(0);
+    let trace_bytes = zicht_audit::unhex(&trace).unwrap();
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        spans = collector
+            .spans()
+            .into_iter()
+            .filter(|(_, s)| s.trace_id == trace_bytes)
+            .collect();
+        if spans.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut nodes: Vec<&str> = spans.iter().map(|(node, _)| node.as_str()).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, ["drenthe", "friesland", "jenn", "jenn"], "{spans:?}");
+    let forward_id = zicht_audit::unhex(&forward).unwrap();
+    for (node, span) in &spans {
+        if node == "jenn" {
+            continue;
+        }
+        // A member's span hangs under jenn's forwarding operation: one trace across nodes.
+        assert_eq!(span.name, "zicht.v1.Inway/Query");
+        assert_eq!(span.parent_span_id, forward_id, "{node}");
+        assert_eq!(
+            attribute(&span.attributes, "dpl.core.processing_activity_id").as_deref(),
+            Some("urn:zicht:purpose:bovenregionale-sturing")
+        );
+        // Nothing but the record's names and rule: no figures, no PeerIDs.
+        let keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "dpl.core.processing_activity_id",
+                "zicht.template",
+                "zicht.template_version",
+                "zicht.outcome",
+                "zicht.foreign_entity"
+            ]
+        );
+    }
+    // Metrics arrive too: the requests a member answered.
+    let requests = |node: &str| {
+        let received = collector.received.lock().unwrap();
+        received
+            .metrics
+            .iter()
+            .flat_map(|m| &m.resource_metrics)
+            .filter(|r| {
+                r.resource
+                    .as_ref()
+                    .and_then(|r| attribute(&r.attributes, "service.instance.id"))
+                    .as_deref()
+                    == Some(node)
+            })
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .any(|m| m.name == "zicht.requests" && format!("{:?}", m.data).contains("AsInt(1)"))
+    };
+    for _ in 0..100 {
+        if requests("friesland") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(requests("friesland"));
+    // groningen answered the same query but exports nothing: off unless configured.
+    assert_eq!(
+        f.dbs[&region(Region::Groningen)]
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM processing_log WHERE trace_id = '{trace}'"
+            ))
+            .await,
+        1
+    );
+    assert!(collector
+        .spans()
+        .iter()
+        .all(|(node, _)| node != "groningen"));
+    // A node that stops sends what it still holds first.
+    f.stop(region(Region::Drenthe)).await;
+}

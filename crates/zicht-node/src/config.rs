@@ -12,6 +12,8 @@
 //! manifest = "../federation.toml"
 //! checkpoint_seconds = 300                    # optional: how often to sign chain heads for peers
 //! metrics_listen = "127.0.0.1:9401"           # optional: plaintext, Prometheus /metrics only
+//! otlp_endpoint = "http://127.0.0.1:4317"     # optional: OpenTelemetry export (off if unset)
+//! otlp_interval_seconds = 10                  # optional: how often spans and metrics are sent
 //!
 //! [tls]
 //! ca = "../../certs/dev/ca.pem"
@@ -126,6 +128,8 @@ struct ConfigFile {
     privacy: Option<PrivacySection>,
     checkpoint_seconds: Option<Spanned<u64>>,
     metrics_listen: Option<Spanned<String>>,
+    otlp_endpoint: Option<Spanned<String>>,
+    otlp_interval_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -438,6 +442,34 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         ),
         None => None,
     };
+    let otlp_interval = positive(
+        reader.number(
+            "otlp_interval_seconds",
+            "ZICHT_OTLP_INTERVAL_SECONDS",
+            file.otlp_interval_seconds.as_ref(),
+        )?,
+        10,
+    )?;
+    let otlp = match reader.string(
+        "otlp_endpoint",
+        "ZICHT_OTLP_ENDPOINT",
+        file.otlp_endpoint.as_ref(),
+    ) {
+        Some(value) => {
+            let usable = value.value.starts_with("http://")
+                && tonic::transport::Endpoint::from_shared(value.value.clone()).is_ok();
+            if !usable {
+                return Err(value.error(
+                    "must be an OTLP/gRPC address such as http://127.0.0.1:4317 (plain HTTP/2 to a collector on this host; a remote collector goes behind one)",
+                ));
+            }
+            Some(crate::otlp::OtlpSettings {
+                endpoint: value.value,
+                interval: Duration::from_secs(otlp_interval),
+            })
+        }
+        None => None,
+    };
     let database = reader.string("database", "ZICHT_DATABASE_URL", file.database.as_ref());
     // Every node logs what leaves it; an aggregator's database holds only its logs.
     let database = match database {
@@ -559,6 +591,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             tls: tls_files,
             checkpoint_interval: Duration::from_secs(checkpoint_seconds),
             metrics_listen,
+            otlp,
             tls_reload_interval: Duration::from_secs(reload),
             policy,
             limits,

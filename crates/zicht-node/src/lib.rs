@@ -7,6 +7,7 @@ pub mod config;
 pub mod execute;
 pub mod merge;
 pub mod metrics;
+pub mod otlp;
 pub mod outway;
 pub mod peers;
 pub mod policy;

@@ -13,19 +13,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Upper bounds of the latency buckets, in milliseconds.
-const BUCKETS_MS: [f64; 11] = [
+pub(crate) const BUCKETS_MS: [f64; 11] = [
     0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0,
 ];
 
+/// A latency histogram: cumulative counts per bucket bound (as Prometheus has them).
 #[derive(Debug, Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS_MS.len()],
-    count: u64,
-    sum_ms: f64,
+pub(crate) struct Histogram {
+    pub(crate) counts: [u64; BUCKETS_MS.len()],
+    pub(crate) count: u64,
+    pub(crate) sum_ms: f64,
 }
 
 impl Histogram {
-    fn observe(&mut self, elapsed: Duration) {
+    pub(crate) fn observe(&mut self, elapsed: Duration) {
         let ms = elapsed.as_secs_f64() * 1000.0;
         for (bound, count) in BUCKETS_MS.iter().zip(self.counts.iter_mut()) {
             if ms <= *bound {
@@ -59,6 +60,13 @@ struct State {
     audit_write: Histogram,
 }
 
+/// The figures at one moment: requests by RPC and outcome, latency by RPC, audit writes.
+pub(crate) struct Snapshot {
+    pub(crate) requests: Vec<(&'static str, String, u64)>,
+    pub(crate) latency: Vec<(&'static str, Histogram)>,
+    pub(crate) audit_write: Histogram,
+}
+
 /// A node's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -83,6 +91,24 @@ impl Metrics {
     /// Records how long one durable audit write took.
     pub fn audit_write(&self, elapsed: Duration) {
         self.state().audit_write.observe(elapsed);
+    }
+
+    /// A copy of the figures so far (for the OTLP exporter).
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let state = self.state();
+        Snapshot {
+            requests: state
+                .requests
+                .iter()
+                .map(|((rpc, outcome), count)| (*rpc, outcome.clone(), *count))
+                .collect(),
+            latency: state
+                .latency
+                .iter()
+                .map(|(rpc, histogram)| (*rpc, histogram.clone()))
+                .collect(),
+            audit_write: state.audit_write.clone(),
+        }
     }
 
     /// The Prometheus text exposition (format 0.0.4).

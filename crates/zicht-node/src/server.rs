@@ -112,6 +112,8 @@ pub struct NodeSettings {
     pub checkpoint_interval: Duration,
     /// Optional plaintext port serving Prometheus metrics at `/metrics` (no data).
     pub metrics_listen: Option<SocketAddr>,
+    /// Optional OpenTelemetry export (spans of logged operations, metrics) over OTLP/gRPC.
+    pub otlp: Option<crate::otlp::OtlpSettings>,
 }
 
 impl NodeSettings {
@@ -141,6 +143,7 @@ impl NodeSettings {
             limits: Limits::default(),
             checkpoint_interval: Duration::from_secs(300),
             metrics_listen: None,
+            otlp: None,
             disclosure: crate::Disclosure {
                 settings: zicht_privacy::Settings::default(),
                 region: match node {
@@ -170,6 +173,9 @@ pub enum StartError {
     /// The reflection service could not be built from the descriptors.
     #[error("build reflection service: {0}")]
     Reflection(String),
+    /// The OTLP endpoint is not usable.
+    #[error("otlp_endpoint: {0}")]
+    Otlp(String),
 }
 
 /// A running node.
@@ -247,6 +253,21 @@ pub async fn start_on(
         inway = inway.without_data();
     }
     let inway = Arc::new(inway);
+    // OpenTelemetry: each release becomes a span once it is durable in the log.
+    let exporter = match (&settings.otlp, &inway.store) {
+        (Some(otlp), Some(store)) => {
+            let (hook, exporter) = crate::otlp::start(
+                otlp,
+                settings.node.code(),
+                &inway.resource,
+                inway.metrics.clone(),
+            )
+            .map_err(StartError::Otlp)?;
+            store.on_committed(hook);
+            Some(exporter)
+        }
+        _ => None,
+    };
     let (metrics_address, metrics_task) = match settings.metrics_listen {
         Some(address) => {
             let listener = crate::metrics::bind(address)
@@ -347,6 +368,9 @@ pub async fn start_on(
         }
         if let Some(task) = health_task {
             task.abort();
+        }
+        if let Some(exporter) = exporter {
+            exporter.stop(Duration::from_secs(2)).await;
         }
         if let Err(error) = served {
             eprintln!("zicht node: server ended: {error}");

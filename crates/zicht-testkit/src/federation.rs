@@ -43,6 +43,15 @@ pub struct Federation {
 impl Federation {
     /// Starts `nodes`, each knowing all of them through one manifest.
     pub async fn start(nodes: &[(NodeName, Behaviour)]) -> Federation {
+        Federation::start_with(nodes, |_, _| {}).await
+    }
+
+    /// Starts `nodes` as [`Federation::start`] does, with each serving node's settings passed
+    /// through `adjust` first.
+    pub async fn start_with(
+        nodes: &[(NodeName, Behaviour)],
+        adjust: impl Fn(NodeName, &mut zicht_node::NodeSettings),
+    ) -> Federation {
         let dir = tempfile::tempdir().unwrap();
         let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now()).unwrap();
         let mut listeners = Vec::new();
@@ -66,7 +75,8 @@ impl Federation {
                     if let NodeName::Region(region) = node {
                         import_synthetic(&db, *region, &dir.path().join(region.code())).await;
                     }
-                    let settings = settings(&pki, *node, policy, manifest.clone());
+                    let mut settings = settings(&pki, *node, policy, manifest.clone());
+                    adjust(*node, &mut settings);
                     let started = zicht_node::start_on(settings, listener, Some(db.store.clone()))
                         .await
                         .unwrap();

@@ -8,6 +8,7 @@
 
 pub mod federation;
 pub mod node;
+pub mod otlp;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
