@@ -292,3 +292,31 @@ both_backends!(
         assert_eq!(verify(&db).await, Ok(()));
     }
 );
+
+both_backends!(two_processes_never_fork_a_chain, |db| async move {
+    // Two stores on one database stand for two processes (say a node and `zicht query`):
+    // each has its own chain lock, so their appends race. An append that lost the race fails
+    // (nothing released) instead of forking the chain.
+    let other = zicht_store::Store::open(&db.url).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..80 {
+        let store = if i % 2 == 0 {
+            db.store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move { release(&store).await.is_ok() }));
+    }
+    let mut written = 0;
+    for task in tasks {
+        written += i64::from(task.await.unwrap());
+    }
+    assert!(written > 0);
+    assert_eq!(verify(&db).await, Ok(()));
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM processing_log").await,
+        written
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM access_log").await, written);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM release_log").await, written);
+});

@@ -2,8 +2,11 @@
 //! same `Inway` handler served over plaintext HTTP/2 with the caller's identity injected, in the
 //! same run. The request is a `capacity` query grouped by care type on SQLite.
 //!
-//! `cargo bench -p zicht-node --bench unary`; `ZICHT_BENCH_REQUESTS` (default 20,000) and
-//! `ZICHT_BENCH_CONCURRENCY` (default 32) change the load. Loopback only.
+//! With `--features unaudited` it also measures the same mutual-TLS node with its audit write
+//! switched off, in the same run, and prints fail-closed audit's throughput against it.
+//!
+//! `cargo bench -p zicht-node --bench unary [--features unaudited]`; `ZICHT_BENCH_REQUESTS`
+//! (default 20,000) and `ZICHT_BENCH_CONCURRENCY` (default 32) change the load. Loopback only.
 
 #![allow(clippy::unwrap_used)]
 
@@ -154,4 +157,27 @@ async fn main() {
         "\nmutual TLS / plaintext throughput: {:.2}",
         mean(&mtls_rates) / mean(&plain_rates)
     );
+    #[cfg(feature = "unaudited")]
+    {
+        use std::sync::atomic::Ordering;
+        let logged = db.scalar("SELECT COUNT(*) FROM processing_log").await;
+        let (mut unaudited_rates, mut audited_rates) = (Vec::new(), Vec::new());
+        for round in 1..=2 {
+            zicht_node::execute::UNAUDITED.store(true, Ordering::Relaxed);
+            let (rate, p50, p99) = load(mtls.clone(), total / 2, concurrency).await;
+            zicht_node::execute::UNAUDITED.store(false, Ordering::Relaxed);
+            println!("round {round} mutual TLS, audit off     {rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+            unaudited_rates.push(rate);
+            let (rate, p50, p99) = load(mtls.clone(), total / 2, concurrency).await;
+            println!("round {round} mutual TLS, audit on      {rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+            audited_rates.push(rate);
+        }
+        // Only the audited rounds were logged: the switch really was off in between.
+        let added = db.scalar("SELECT COUNT(*) FROM processing_log").await - logged;
+        assert_eq!(added as usize, 2 * (total / 2 / concurrency * concurrency));
+        println!(
+            "\nfail-closed audit / audit off throughput: {:.2} (every audited request logged: {added} entries)",
+            mean(&audited_rates) / mean(&unaudited_rates)
+        );
+    }
 }

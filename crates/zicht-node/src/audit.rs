@@ -16,19 +16,37 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A fresh id of `bytes` bytes as hex: unique per process and time (SHA-256 of the clock, the
-/// process id and a counter). Not a secret: ids only link records.
+/// A fresh id of `bytes` (8 or more) bytes as hex, in time order: 4 bytes of seconds since the
+/// Unix epoch, 4 bytes of a per-process counter (starting at a random point), then random
+/// bytes (SHA-256 of the clock, the process id and the counter). Unique within a process for
+/// 2^32 ids a second; ids of different processes differ by their counters' random starts.
+/// Time order keeps the log's indexes on these ids append-mostly, where random ids made every
+/// append touch random index pages. W3C trace context asks randomness only of a trace id's
+/// right-most 7 bytes, which a 16-byte id has. Not a secret: ids only link records.
 fn new_id(bytes: usize) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static COUNTER: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+    let counter = COUNTER.get_or_init(|| AtomicU64::new(u64::from(random_u32())));
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let count = counter.fetch_add(1, Ordering::Relaxed);
+    let seconds = u32::try_from(since_epoch.as_secs()).unwrap_or(u32::MAX);
+    let mut id = zicht_audit::hex(&seconds.to_be_bytes());
+    id.push_str(&zicht_audit::hex(&(count as u32).to_be_bytes()));
+    if bytes > 8 {
+        let seed = format!("{}:{}:{count}", since_epoch.as_nanos(), std::process::id());
+        id.push_str(&sha256_hex(seed.as_bytes())[..(bytes - 8) * 2]);
+    }
+    id
+}
+
+/// 32 bits that differ between processes and runs (from the clock and the process id).
+fn random_u32() -> u32 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let seed = format!(
-        "{nanos}:{}:{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    sha256_hex(seed.as_bytes())[..bytes * 2].to_owned()
+    let digest = sha256_hex(format!("{nanos}:{}", std::process::id()).as_bytes());
+    u32::from_str_radix(&digest[..8], 16).unwrap_or(0)
 }
 
 /// The entity URI of a node (its role URI).

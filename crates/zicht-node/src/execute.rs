@@ -128,6 +128,10 @@ pub async fn log_outcome(
 /// Writes one release log entry (outcome `released`, `refused: <rule>`, `forwarded to ...`),
 /// its processing and access records, and its ledger rows, in one transaction.
 pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreError> {
+    #[cfg(feature = "unaudited")]
+    if UNAUDITED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     // The request's own strings may be anything: logged shortened, never echoed to callers.
     let short = |text: &str| text.chars().take(64).collect::<String>();
     let query = logged.query;
@@ -146,6 +150,12 @@ pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreEr
         .record_release(&entry, logged.ledger, &entries(logged))
         .await
 }
+
+/// Benchmarks only (feature `unaudited`, which the zicht binary never enables): while set,
+/// nothing is logged, so a benchmark can measure the same node with and without its audit
+/// write in one run.
+#[cfg(feature = "unaudited")]
+pub static UNAUDITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A calendar year as a period.
 pub fn calendar_year(year: i32) -> pb::Period {

@@ -128,8 +128,8 @@ pub(crate) use on_pool;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
-    /// Held while appending to the audit chains, so this process never forks them (the
-    /// unique `prev_hash` refuses a fork by another process).
+    /// Held while appending to the audit chains, so this process never forks them (another
+    /// process appending the same `seq` fails on the primary key).
     pub(crate) audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Releases waiting for the next group commit (see `record_release`).
     pub(crate) release_queue: std::sync::Arc<std::sync::Mutex<Vec<release_log::Pending>>>,
