@@ -64,9 +64,24 @@ async fn demo_runs_a_federation_and_its_headline_queries() {
             .any(|o| o == "forwarded to drenthe,friesland,groningen"),
         "{jenn:?}"
     );
+    let merged: Vec<&String> = jenn
+        .iter()
+        .filter(|o| o.starts_with("released merged"))
+        .collect();
     assert_eq!(
-        jenn.last().map(String::as_str),
+        merged.last().map(|o| o.as_str()),
         Some("released merged: 2 of 3 answered"),
+        "{jenn:?}"
+    );
+    // Then an auditor followed that query: its reads (entries and the chain check) are in the
+    // log after it, like every other access.
+    let last_merge = jenn
+        .iter()
+        .rposition(|o| o.starts_with("released merged"))
+        .unwrap();
+    assert_eq!(
+        jenn[last_merge + 1..],
+        ["released audit entries", "released audit entries"],
         "{jenn:?}"
     );
     // A member refused the differencing attempt, and logged why.

@@ -121,6 +121,12 @@ pub async fn run_trace(client: &std::path::Path, trace_id: &str) -> anyhow::Resu
         anyhow::bail!("TRACE_ID: give the 32 lower-case hex digits of a trace id");
     }
     let traces = trace(&profile, trace_id).await;
+    print_trace(trace_id, &traces)
+}
+
+/// Prints the nodes that took part in `trace_id`, each with its chain check and its
+/// operations and how they link; fails if no node holds records of it.
+pub fn print_trace(trace_id: &str, traces: &[NodeTrace]) -> anyhow::Result<()> {
     let involved: Vec<&NodeTrace> = traces.iter().filter(|t| !t.records.is_empty()).collect();
     println!(
         "trace {trace_id}: {} node(s) took part (asked {})",

@@ -215,6 +215,10 @@ fn client_path(dir: &Path, region: Region) -> PathBuf {
         .join(format!("analyst-{}.toml", region.code()))
 }
 
+fn auditor_path(dir: &Path) -> PathBuf {
+    dir.join("clients").join("auditor.toml")
+}
+
 fn quoted(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
 }
@@ -263,6 +267,16 @@ async fn start_federation(
         );
         std::fs::write(client_path(dir, region), profile).context("write a client profile")?;
     }
+    let (cert, key) = pki.person("auditor");
+    let profile = format!(
+        "# An auditor (role auditor): reads every node's audit logs, never data.\nnode = \"drenthe\"\nmanifest = {}\n\n[tls]\nca = {}\ncert = {}\nkey = {}\ncrl = {}\n",
+        quoted(&manifest_path),
+        quoted(&pki.ca_cert()),
+        quoted(&cert),
+        quoted(&key),
+        quoted(&pki.crl()),
+    );
+    std::fs::write(auditor_path(dir), profile).context("write the auditor's client profile")?;
 
     let mut nodes = Vec::new();
     for (node, listener) in listeners {
@@ -481,6 +495,20 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
     let answer = ask(&drenthe, jenn, jhp, &[]).await?;
     print!("{}", render_federated(&answer, Format::Table));
     println!();
+
+    section(
+        7,
+        "An auditor follows question 6 through every node it touched",
+        &format!(
+            "zicht audit trace {} --client {}: each node's records of the trace, how they link, and each node's own chain check",
+            answer.trace_id,
+            auditor_path(dir).display()
+        ),
+    );
+    let auditor = load_client(&auditor_path(dir), &no_env)?;
+    let traces = crate::audit::trace(&auditor, &answer.trace_id).await;
+    crate::audit::print_trace(&answer.trace_id, &traces)?;
+    println!();
     Ok(())
 }
 
@@ -520,7 +548,7 @@ fn print_landsdelen(answer: &pb::FederatedResult) {
             landsdeel.name()
         );
     }
-    for line in crate::output::coverage_lines(&answer.coverage) {
+    for line in crate::output::coverage_lines(answer) {
         println!("{line}");
     }
     println!();
@@ -533,7 +561,7 @@ fn print_toekomstplan(region: Region, answer: &pb::FederatedResult) {
         .iter()
         .find(|row| row.key.first().is_some_and(|k| k == "nee"))
         .map(|row| crate::output::cell_text(row.count.as_ref()));
-    let status = crate::output::coverage_lines(&answer.coverage);
+    let status = crate::output::coverage_lines(answer);
     println!(
         "{:<12} without toekomstplan: {:>6}   of {:>6} youths checked   ({})",
         region.name_nl(),

@@ -113,8 +113,18 @@ pub fn footer(result: &pb::ProtectedResult) -> Vec<String> {
     footer
 }
 
-/// The coverage of a federated answer: every targeted node, whether it answered, and why not.
-pub fn coverage_lines(coverage: &[pb::PeerStatus]) -> Vec<String> {
+/// The coverage of a federated answer (every targeted node, whether it answered, and why not)
+/// and its trace id, which an auditor follows with `zicht audit trace`.
+pub fn coverage_lines(answer: &pb::FederatedResult) -> Vec<String> {
+    let mut lines = peer_lines(&answer.coverage);
+    if !answer.trace_id.is_empty() {
+        lines.push(format!("trace: {}", answer.trace_id));
+    }
+    lines
+}
+
+/// Every targeted node, whether it answered, and why not.
+fn peer_lines(coverage: &[pb::PeerStatus]) -> Vec<String> {
     let answered = coverage
         .iter()
         .filter(|c| c.status == pb::peer_status::Status::Answered as i32)
@@ -157,6 +167,7 @@ pub fn federated_json(answer: &pb::FederatedResult) -> serde_json::Value {
         .collect();
     if let Some(object) = value.as_object_mut() {
         object.insert("coverage".to_owned(), serde_json::Value::Array(coverage));
+        object.insert("trace_id".to_owned(), answer.trace_id.clone().into());
     }
     value
 }
@@ -170,7 +181,7 @@ pub fn render_federated(answer: &pb::FederatedResult, format: Format) -> String 
         Format::Csv => render(&result, format),
         Format::Table => {
             let mut out = render(&result, format);
-            for line in coverage_lines(&answer.coverage) {
+            for line in coverage_lines(answer) {
                 out.push_str(&line);
                 out.push('\n');
             }

@@ -198,10 +198,10 @@ async fn remote(
     let answer = ask(&profile, node, request, deadline).await?;
     print!("{}", crate::output::render_federated(&answer, args.format));
     if args.format == Format::Csv {
-        let result = answer.result.unwrap_or_default();
+        let result = answer.result.clone().unwrap_or_default();
         for line in crate::output::footer(&result)
             .into_iter()
-            .chain(crate::output::coverage_lines(&answer.coverage))
+            .chain(crate::output::coverage_lines(&answer))
         {
             eprintln!("{line}");
         }

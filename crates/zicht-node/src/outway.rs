@@ -324,6 +324,7 @@ impl Outway {
         Ok(pb::FederatedResult {
             result: Some(result),
             coverage,
+            trace_id: operation.trace_id.clone(),
         })
     }
 
