@@ -514,21 +514,28 @@ fn profile(f: &Federation, person: &str) -> zicht_node::config::ClientProfile {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_auditor_follows_one_query_across_every_node_it_touched() {
+/// jenn and its three members (settings passed through `adjust`), asked once by Drenthe's
+/// analyst through jenn; returns the federation, the query's trace id and jenn's forwarding
+/// operation id.
+async fn jenn_asked_once(
+    adjust: impl Fn(NodeName, &mut zicht_node::NodeSettings),
+) -> (Federation, String, String) {
     let member = || Behaviour::Serve(open_policy(&["network:jenn"], DIMS));
-    let f = Federation::start(&[
-        (region(Region::Drenthe), member()),
-        (region(Region::Friesland), member()),
-        (region(Region::Groningen), member()),
-        (
-            JENN_NODE,
-            Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
-        ),
-    ])
+    let f = Federation::start_with(
+        &[
+            (region(Region::Drenthe), member()),
+            (region(Region::Friesland), member()),
+            (region(Region::Groningen), member()),
+            (
+                JENN_NODE,
+                Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
+            ),
+        ],
+        adjust,
+    )
     .await;
     let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
-    ask(
+    let answer = ask(
         &mut analyst,
         youth_in_care(&["stay_group"]),
         &[],
@@ -542,10 +549,19 @@ async fn an_auditor_follows_one_query_across_every_node_it_touched() {
         .strings("SELECT trace_id FROM processing_log WHERE body LIKE '%Outway/FederatedQuery%'")
         .await
         .remove(0);
+    // The analyst was given the same trace id with the answer.
+    assert_eq!(answer.trace_id, trace);
     let forward = jenn_db
         .strings("SELECT operation_id FROM processing_log WHERE body LIKE '%Outway/Forward%'")
         .await
         .remove(0);
+    (f, trace, forward)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_follows_one_query_across_every_node_it_touched() {
+    let (f, trace, forward) = jenn_asked_once(|_, _| {}).await;
+    let jenn_db = &f.dbs[&JENN_NODE];
 
     let traced = zicht_cli::audit::trace(&profile(&f, "auditor"), &trace).await;
     assert_eq!(traced.len(), 4, "every node of the manifest was asked");
@@ -785,46 +801,16 @@ async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
 async fn spans_reach_an_otlp_collector_as_one_trace_across_nodes_and_only_when_configured() {
     use zicht_testkit::otlp::{attribute, Collector};
     let collector = Collector::start().await;
-    let member = || Behaviour::Serve(open_policy(&["network:jenn"], DIMS));
     // Export is configured on every node but groningen, which keeps the default (off).
-    let mut f = Federation::start_with(
-        &[
-            (region(Region::Drenthe), member()),
-            (region(Region::Friesland), member()),
-            (region(Region::Groningen), member()),
-            (
-                JENN_NODE,
-                Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
-            ),
-        ],
-        |node, settings| {
-            if node != region(Region::Groningen) {
-                settings.otlp = Some(zicht_node::otlp::OtlpSettings {
-                    endpoint: collector.endpoint(),
-                    interval: Duration::from_millis(100),
-                });
-            }
-        },
-    )
+    let (mut f, trace, forward) = jenn_asked_once(|node, settings| {
+        if node != region(Region::Groningen) {
+            settings.otlp = Some(zicht_node::otlp::OtlpSettings {
+                endpoint: collector.endpoint(),
+                interval: Duration::from_millis(100),
+            });
+        }
+    })
     .await;
-    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
-    ask(
-        &mut analyst,
-        youth_in_care(&["stay_group"]),
-        &[],
-        "",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    let trace = f.dbs[&JENN_NODE]
-        .strings("SELECT trace_id FROM processing_log WHERE body LIKE '%Outway/FederatedQuery%'")
-        .await
-        .remove(0);
-    let forward = f.dbs[&JENN_NODE]
-        .strings("SELECT operation_id FROM processing_log WHERE body LIKE '%Outway/Forward%'")
-        .await
-        .remove(0);
     let trace_bytes = zicht_audit::unhex(&trace).unwrap();
     let mut spans = Vec::new();
     for _ in 0..100 {
