@@ -346,6 +346,19 @@ pub async fn export(
                     entry.seq
                 );
             }
+            // What goes into the line verbatim must keep it one JSON line.
+            let hex = entry.prev_hash.len() == 64
+                && entry.prev_hash.bytes().all(|b| b.is_ascii_hexdigit());
+            let one_line = !entry.body.contains('\n')
+                && serde_json::from_str::<serde_json::Value>(&entry.body)
+                    .is_ok_and(|v| v.is_object());
+            if !hex || !one_line {
+                bail!(
+                    "{}: {log_name} log: entry {}: not a well-formed entry (prev_hash or body)",
+                    node.code(),
+                    entry.seq
+                );
+            }
             if let Some((seq, hash)) = &last {
                 if entry.seq == seq + 1 && &entry.prev_hash != hash {
                     bail!(

@@ -460,7 +460,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
                 && tonic::transport::Endpoint::from_shared(value.value.clone()).is_ok();
             if !usable {
                 return Err(value.error(
-                    "must be an OTLP/gRPC address such as http://127.0.0.1:4317 (plain HTTP/2 to a collector on this host; a remote collector goes behind one)",
+                    "must be an OTLP/gRPC address such as http://127.0.0.1:4317 (plain HTTP/2: a collector on this host, or a sidecar that forwards)",
                 ));
             }
             Some(crate::otlp::OtlpSettings {
