@@ -370,15 +370,22 @@ pub async fn export(
             }
             // The body is inserted as stored, so SHA-256(prev_hash || body) can be recomputed
             // from the line.
-            line(&format!(
+            let written = line(&format!(
                 "{{\"node\":\"{}\",\"log\":\"{log_name}\",\"seq\":{},\"prev_hash\":\"{}\",\"hash\":\"{}\",\"body\":{}}}",
                 node.code(),
                 entry.seq,
                 entry.prev_hash,
                 entry.hash,
                 entry.body
-            ))
-            .context("write export")?;
+            ));
+            match written {
+                Ok(()) => {}
+                // The reader stopped (`| head`): a quiet end, as for any line-oriented tool.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(exported)
+                }
+                Err(error) => return Err(error).context("write export"),
+            }
             exported += 1;
             after_seq = entry.seq;
             last = Some((entry.seq, entry.hash));
@@ -405,7 +412,12 @@ pub async fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
         None => {
             let mut out = std::io::stdout().lock();
             let exported = export(&profile, args, |text| writeln!(out, "{text}")).await?;
-            out.flush().context("write export")?;
+            match out.flush() {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(error).context("write export");
+                }
+                _ => {}
+            }
             exported
         }
         Some(path) => {

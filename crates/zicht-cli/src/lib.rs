@@ -232,6 +232,10 @@ async fn audit_verify(args: &VerifyArgs) -> anyhow::Result<()> {
                     continue;
                 }
             };
+            if checkpoints.is_empty() {
+                println!("{name}: {holder} holds no checkpoint of this node yet");
+                continue;
+            }
             let mut first = None;
             for checkpoint in checkpoints {
                 let head = match log {
