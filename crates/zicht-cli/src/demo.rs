@@ -219,6 +219,25 @@ fn auditor_path(dir: &Path) -> PathBuf {
     dir.join("clients").join("auditor.toml")
 }
 
+/// A client profile of `person` of the dev PKI, asking `node` by default.
+fn client_profile(
+    pki: &zicht_pki::DevFederation,
+    manifest: &Path,
+    comment: &str,
+    node: &str,
+    person: &str,
+) -> String {
+    let (cert, key) = pki.person(person);
+    format!(
+        "# {comment}\nnode = \"{node}\"\nmanifest = {}\n\n[tls]\nca = {}\ncert = {}\nkey = {}\ncrl = {}\n",
+        quoted(manifest),
+        quoted(&pki.ca_cert()),
+        quoted(&cert),
+        quoted(&key),
+        quoted(&pki.crl()),
+    )
+}
+
 fn quoted(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
 }
@@ -254,28 +273,16 @@ async fn start_federation(
     std::fs::write(&manifest_path, manifest_text).context("write the manifest")?;
     std::fs::create_dir_all(dir.join("clients")).context("create the clients folder")?;
     for &region in Region::ALL {
-        let (cert, key) = pki.person(&format!("analyst-{}", region.code()));
-        let profile = format!(
-            "# The data team of {} asks its own node; `--node jenn` asks an aggregator.\nnode = \"{}\"\nmanifest = {}\n\n[tls]\nca = {}\ncert = {}\nkey = {}\ncrl = {}\n",
-            region.name_nl(),
-            region.code(),
-            quoted(&manifest_path),
-            quoted(&pki.ca_cert()),
-            quoted(&cert),
-            quoted(&key),
-            quoted(&pki.crl()),
+        let comment = format!(
+            "The data team of {} asks its own node; `--node jenn` asks an aggregator.",
+            region.name_nl()
         );
+        let person = format!("analyst-{}", region.code());
+        let profile = client_profile(pki, &manifest_path, &comment, region.code(), &person);
         std::fs::write(client_path(dir, region), profile).context("write a client profile")?;
     }
-    let (cert, key) = pki.person("auditor");
-    let profile = format!(
-        "# An auditor (role auditor): reads every node's audit logs, never data.\nnode = \"drenthe\"\nmanifest = {}\n\n[tls]\nca = {}\ncert = {}\nkey = {}\ncrl = {}\n",
-        quoted(&manifest_path),
-        quoted(&pki.ca_cert()),
-        quoted(&cert),
-        quoted(&key),
-        quoted(&pki.crl()),
-    );
+    let comment = "An auditor (role auditor): reads every node's audit logs, never data.";
+    let profile = client_profile(pki, &manifest_path, comment, "drenthe", "auditor");
     std::fs::write(auditor_path(dir), profile).context("write the auditor's client profile")?;
 
     let mut nodes = Vec::new();
