@@ -161,8 +161,11 @@ pub fn print_trace(trace_id: &str, traces: &[NodeTrace]) -> anyhow::Result<()> {
     }
     let unreachable: Vec<String> = traces
         .iter()
-        .filter(|t| t.records.is_empty() && t.status.starts_with("not asked"))
-        .map(|t| format!("{} ({})", t.node.code(), t.status))
+        .filter(|t| t.records.is_empty())
+        .filter_map(|t| {
+            let reason = t.status.strip_prefix("not asked: ")?;
+            Some(format!("{} ({reason})", t.node.code()))
+        })
         .collect();
     if !unreachable.is_empty() {
         println!("\nnot asked: {}", unreachable.join("; "));
