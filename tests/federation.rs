@@ -14,6 +14,7 @@ use zicht_proto::v1::peer_status::Status;
 use zicht_store::{CountQuery, CountScope};
 use zicht_testkit::federation::{open_policy, Behaviour, Federation, JENN};
 use zicht_testkit::node::channel;
+use zicht_testkit::queries::youth_in_care_2024 as youth_in_care;
 
 const DIMS: &[&str] = &[
     "stay_group",
@@ -59,19 +60,6 @@ async fn federation() -> Federation {
         (region(Region::Ijsselland), Behaviour::Hang),
     ])
     .await
-}
-
-fn youth_in_care(group_by: &[&str]) -> pb::QueryRequest {
-    pb::QueryRequest {
-        template: "youth_in_care".to_owned(),
-        template_version: 1,
-        purpose: "bovenregionale-sturing".to_owned(),
-        scope: Some(pb::query_request::Scope::Period(
-            zicht_node::execute::calendar_year(2024),
-        )),
-        group_by: group_by.iter().map(|d| (*d).to_owned()).collect(),
-        ..Default::default()
-    }
 }
 
 async fn outway(

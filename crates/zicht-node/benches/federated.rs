@@ -17,28 +17,9 @@ use zicht_testkit::federation::{open_policy, Behaviour, Federation};
 
 fn query(capacity: bool) -> pb::QueryRequest {
     if capacity {
-        return pb::QueryRequest {
-            template: "capacity".to_owned(),
-            template_version: 1,
-            purpose: "capaciteitsmonitoring".to_owned(),
-            scope: Some(pb::query_request::Scope::Peildatum(pb::Date {
-                year: 2025,
-                month: 7,
-                day: 1,
-            })),
-            group_by: vec!["care_type".to_owned()],
-            ..Default::default()
-        };
-    }
-    pb::QueryRequest {
-        template: "youth_in_care".to_owned(),
-        template_version: 1,
-        purpose: "bovenregionale-sturing".to_owned(),
-        scope: Some(pb::query_request::Scope::Period(
-            zicht_node::execute::calendar_year(2024),
-        )),
-        group_by: vec!["stay_group".to_owned()],
-        ..Default::default()
+        zicht_testkit::queries::capacity_by_care_type()
+    } else {
+        zicht_testkit::queries::youth_in_care_2024(&["stay_group"])
     }
 }
 

@@ -28,19 +28,7 @@ quota_per_minute = 100000000
 "#;
 
 fn request() -> tonic::Request<pb::QueryRequest> {
-    let mut request = tonic::Request::new(pb::QueryRequest {
-        template: "capacity".to_owned(),
-        template_version: 1,
-        purpose: "capaciteitsmonitoring".to_owned(),
-        scope: Some(pb::query_request::Scope::Peildatum(pb::Date {
-            year: 2025,
-            month: 7,
-            day: 1,
-        })),
-        filters: Vec::new(),
-        group_by: vec!["care_type".to_owned()],
-        consent_recipient: String::new(),
-    });
+    let mut request = tonic::Request::new(zicht_testkit::queries::capacity_by_care_type());
     request.set_timeout(Duration::from_secs(10));
     request
 }

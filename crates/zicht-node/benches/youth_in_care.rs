@@ -31,17 +31,7 @@ const HAND_WRITTEN: &str =
     WHERE rn = 1 GROUP BY 1, 2";
 
 fn request() -> pb::QueryRequest {
-    pb::QueryRequest {
-        template: "youth_in_care".to_owned(),
-        template_version: 1,
-        purpose: "bovenregionale-sturing".to_owned(),
-        scope: Some(pb::query_request::Scope::Period(
-            zicht_node::execute::calendar_year(2024),
-        )),
-        filters: Vec::new(),
-        group_by: vec!["origin_region".to_owned(), "stay_group".to_owned()],
-        consent_recipient: String::new(),
-    }
+    zicht_testkit::queries::youth_in_care_2024(&["origin_region", "stay_group"])
 }
 
 /// The sum of the hand-written query's counts (to check both agree).

@@ -12,7 +12,7 @@ use zicht_store::{AuditFilter, AuditLog, Store};
 
 use crate::audit::{Logged, Operation};
 use crate::execute::log_entry;
-use crate::service::{anyhow_chain, identity, Inway};
+use crate::service::{anyhow_chain, identity, unlogged, Inway};
 
 /// Most entries one `Entries` call returns.
 const MAX_ENTRIES: u32 = 100_000;
@@ -77,10 +77,7 @@ async fn admit_auditor(
     let requester = identity.peer_id.to_string();
     let role = identity.role.uri();
     if let Err(error) = log_audit(&store, &operation, &requester, &role, outcome).await {
-        eprintln!("zicht node: {}", anyhow_chain(&error));
-        return Err(Status::unavailable(
-            "the node could not write its access log; nothing was read",
-        ));
+        return Err(unlogged(&error, "access log", "read"));
     }
     if !allowed {
         return Err(Status::permission_denied(format!(

@@ -82,14 +82,12 @@ pub fn start(
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10));
     let channel = endpoint.connect_lazy();
-    let (sender, receiver) = mpsc::channel::<ProcessingRecord>(QUEUE);
+    // The request's task only queues the committed body; the exporter task parses it.
+    let (sender, receiver) = mpsc::channel::<String>(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
     let hook_dropped = dropped.clone();
     let hook: zicht_store::Committed = Arc::new(move |entries: &zicht_store::AuditEntries| {
-        let Ok(record) = serde_json::from_str::<ProcessingRecord>(&entries.processing) else {
-            return;
-        };
-        if sender.try_send(record).is_err() {
+        if sender.try_send(entries.processing.clone()).is_err() {
             hook_dropped.fetch_add(1, Ordering::Relaxed);
         }
     });
@@ -132,7 +130,7 @@ struct Run {
 impl Run {
     async fn run(
         mut self,
-        mut records: mpsc::Receiver<ProcessingRecord>,
+        mut records: mpsc::Receiver<String>,
         interval: Duration,
         mut stopped: oneshot::Receiver<()>,
     ) {
@@ -143,8 +141,8 @@ impl Run {
         loop {
             tokio::select! {
                 received = records.recv() => match received {
-                    Some(record) => {
-                        spans.push(span(&record));
+                    Some(body) => {
+                        spans.extend(span_of(&body));
                         if spans.len() >= BATCH {
                             self.send_spans(&mut spans).await;
                         }
@@ -159,8 +157,8 @@ impl Run {
             }
         }
         // Last export: what is queued, and the final figures.
-        while let Ok(record) = records.try_recv() {
-            spans.push(span(&record));
+        while let Ok(body) = records.try_recv() {
+            spans.extend(span_of(&body));
         }
         self.send_spans(&mut spans).await;
         self.send_metrics().await;
@@ -320,6 +318,14 @@ fn histogram_point(
         explicit_bounds: BUCKETS_MS.to_vec(),
         ..Default::default()
     }
+}
+
+/// The span of a processing record's committed body (none if it is not one: the node wrote
+/// it, so that would be a bug, and telemetry is not the place to fail for it).
+fn span_of(body: &str) -> Option<otel_trace::Span> {
+    serde_json::from_str::<ProcessingRecord>(body)
+        .ok()
+        .map(|record| span(&record))
 }
 
 /// The span of one processing record.

@@ -19,7 +19,7 @@ use crate::audit::{Logged, Operation};
 use crate::execute::{log_entry, to_date};
 use crate::merge::{check_answer, merge};
 use crate::peers::Peers;
-use crate::service::{anyhow_chain, identity, Checked, Inway, Refusal};
+use crate::service::{identity, unlogged, Checked, Inway, Refusal};
 
 /// What one targeted node did with the query.
 #[derive(Debug, Clone)]
@@ -250,10 +250,7 @@ impl Outway {
             activity: None,
         };
         if let Err(error) = log_entry(&store, &logged).await {
-            eprintln!("zicht node: {}", anyhow_chain(&error));
-            return Err(Status::unavailable(
-                "the node could not write its release log; nothing was asked",
-            ));
+            return Err(unlogged(&error, "release log", "asked"));
         }
 
         let outcomes = self
@@ -315,10 +312,7 @@ impl Outway {
             activity: None,
         };
         if let Err(error) = log_entry(&store, &logged).await {
-            eprintln!("zicht node: {}", anyhow_chain(&error));
-            return Err(Status::unavailable(
-                "the node could not write its release log; nothing was released",
-            ));
+            return Err(unlogged(&error, "release log", "released"));
         }
         let result = merged.map_err(|refusal| Status::from(Refusal::Disclosure(refusal)))?;
         Ok(pb::FederatedResult {

@@ -147,6 +147,15 @@ pub(crate) fn anyhow_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The answer when a log write failed (fail-closed): the cause goes to the node's own error
+/// output, the caller learns only which log failed and what was `withheld`.
+pub(crate) fn unlogged(error: &zicht_store::StoreError, log: &str, withheld: &str) -> Status {
+    eprintln!("zicht node: {}", anyhow_chain(error));
+    Status::unavailable(format!(
+        "the node could not write its {log}; nothing was {withheld}"
+    ))
+}
+
 type PeerLimiter<C> = RateLimiter<
     PeerId,
     HashMapStateStore<PeerId>,
@@ -471,10 +480,7 @@ impl Inway {
             .await;
             self.metrics.audit_write(write.elapsed());
             if let Err(error) = logged {
-                eprintln!("zicht node: {}", anyhow_chain(&error));
-                return Err(Status::unavailable(
-                    "the node could not write its release log; nothing was released",
-                ));
+                return Err(unlogged(&error, "release log", "released"));
             }
         }
         outcome.map_err(Status::from)

@@ -9,6 +9,7 @@
 pub mod federation;
 pub mod node;
 pub mod otlp;
+pub mod queries;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
