@@ -22,7 +22,7 @@ async fn fill(db: &TestDb, n: usize) {
         let outcome = if i % 2 == 0 {
             "released"
         } else {
-            "refused: differencing"
+            "refused: population-floor"
         };
         let logged = Logged {
             operation: &operation,
@@ -31,7 +31,8 @@ async fn fill(db: &TestDb, n: usize) {
             query: &query,
             outcome,
             result: None,
-            ledger: &[],
+            population: None,
+            population_size: None,
             activity: None,
         };
         log_entry(&db.store, &logged).await.unwrap();
@@ -49,7 +50,8 @@ async fn release(store: &zicht_store::Store) -> Result<(), zicht_store::StoreErr
         query: &query,
         outcome: "released",
         result: None,
-        ledger: &[],
+        population: None,
+        population_size: None,
         activity: None,
     };
     log_entry(store, &logged).await
@@ -196,7 +198,8 @@ async fn release_of(store: &zicht_store::Store, requester: &str, template: &str,
         query: &query,
         outcome: "released",
         result: None,
-        ledger: &[],
+        population: None,
+        population_size: None,
         activity: None,
     };
     log_entry(store, &logged).await.unwrap();

@@ -13,9 +13,20 @@ fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
-/// Environment that points a node's TLS files at a dev federation made for the test.
+/// Environment that points a node's TLS files at a dev federation made for the test, and its
+/// record-key secret into the federation's folder (never into the repository).
 fn tls_env(pki: &zicht_pki::DevFederation, node: NodeName) -> HashMap<&'static str, String> {
-    files_env(pki, pki.node(node))
+    let mut env = files_env(pki, pki.node(node));
+    if let NodeName::Region(_) = node {
+        let secret = pki
+            .ca_cert()
+            .with_file_name(format!("{}.secret", node.code()));
+        env.insert(
+            "ZICHT_PRIVACY_RECORD_KEY_SECRET",
+            secret.display().to_string(),
+        );
+    }
+    env
 }
 
 /// The TLS variables of a person's client profile.
@@ -107,24 +118,26 @@ fn bad_values_name_place_key_and_reason() {
     // Privacy settings may be raised, never lowered below the network floor.
     let lowered = dir.path().join("lowered.toml");
     let text = std::fs::read_to_string(&example).unwrap();
+    // The example ends with its [privacy] section: these lines belong to it.
     std::fs::write(
         &lowered,
-        format!("{text}\n[privacy]\nrounding_base = 5\nmin_cell_count = 3\n"),
+        format!("{text}population_floor = 20\nmax_deviation = 1\n"),
     )
     .unwrap();
-    let line = text.lines().count() + 4;
+    let line = text.lines().count() + 2;
     assert_eq!(
         load_with(&lowered, &moved).unwrap_err().to_string(),
         format!(
-            "{}:{line}: key `privacy.min_cell_count`: 3 is below the network floor of 5; a region may only raise it",
+            "{}:{line}: key `privacy.max_deviation`: 1 is below the network floor of 2; a region may only raise it",
             lowered.display()
         )
     );
     let mut raised = moved.clone();
-    raised.insert("ZICHT_PRIVACY_MIN_CELL_COUNT", "15".to_owned());
+    raised.insert("ZICHT_PRIVACY_MAX_DEVIATION", "4".to_owned());
     let config = load_with(&lowered, &raised).unwrap();
-    assert_eq!(config.settings.disclosure.settings.min_cell_count, 15);
-    assert_eq!(config.settings.disclosure.settings.rounding_base, 5);
+    assert_eq!(config.settings.disclosure.settings.max_deviation, 4);
+    assert_eq!(config.settings.disclosure.settings.population_floor, 20);
+    assert!(config.settings.disclosure.has_secret());
     assert_eq!(
         config.settings.disclosure.region,
         Some(zicht_model::Region::Drenthe)

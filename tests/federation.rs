@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tonic::Code;
 use zicht_model::{CodeList, Dimension, NaiveDate, Network, NodeName, Region, Template};
-use zicht_node::merge::{span_of, Span};
+use zicht_node::merge::Published;
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::peer_status::Status;
 use zicht_store::{CountQuery, CountScope};
@@ -103,17 +103,21 @@ fn coverage(result: &pb::FederatedResult) -> HashMap<String, (Status, String)> {
         .collect()
 }
 
-fn cells(result: &pb::ProtectedResult) -> HashMap<Vec<String>, Span> {
+fn cells(result: &pb::ProtectedResult) -> HashMap<Vec<String>, Published> {
     result
         .rows
         .iter()
         .map(|row| {
             (
                 row.key.clone(),
-                span_of(row.count.as_ref().unwrap(), u64::MAX),
+                Published::of(row.count.as_ref().unwrap()).unwrap(),
             )
         })
         .collect()
+}
+
+fn total(result: &pb::ProtectedResult) -> Published {
+    Published::of(result.total.as_ref().unwrap()).unwrap()
 }
 
 /// The true counts of `region`'s database for youth_in_care 2024 grouped by `group_by`.
@@ -161,10 +165,9 @@ async fn member_answer(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_network_total_is_the_sum_of_its_members_and_small_members_make_intervals() {
+async fn a_network_count_is_the_sum_of_its_members_published_counts_within_its_bound() {
     let f = federation().await;
     let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
-    // Youths of a region placed in far regions are few: small cells in every member.
     let query = youth_in_care(&["placement_region"]);
     let answer = ask(
         &mut analyst,
@@ -182,69 +185,51 @@ async fn a_network_total_is_the_sum_of_its_members_and_small_members_make_interv
     }
     let merged = answer.result.unwrap();
 
-    // The members' own releases to jenn, merged by hand.
-    let mut expected: HashMap<Vec<String>, Span> = HashMap::new();
-    let mut total = 0;
+    // The members' own releases to jenn, added by hand: every merged cell is their sum, and
+    // its bound is ±3 per member.
+    let mut expected: HashMap<Vec<String>, u64> = HashMap::new();
+    let mut sum = 0;
     for member in JENN {
         let part = member_answer(&f, member, &query).await;
-        total += span_of(part.total.as_ref().unwrap(), 0).low;
-        let room = |row: &pb::ResultRow| {
-            let lows: u64 = part
-                .rows
-                .iter()
-                .filter(|r| r.key != row.key)
-                .map(|r| span_of(r.count.as_ref().unwrap(), 0).low)
-                .sum();
-            span_of(part.total.as_ref().unwrap(), 0).high - lows
-        };
-        for row in &part.rows {
-            let span = span_of(row.count.as_ref().unwrap(), room(row));
-            let entry = expected.entry(row.key.clone()).or_insert(Span::exact(0));
-            *entry = Span {
-                low: entry.low + span.low,
-                high: entry.high + span.high,
-            };
+        sum += total(&part).value;
+        for (key, cell) in cells(&part) {
+            assert_eq!(cell.max_deviation, 3, "{member} perturbs with D = 3");
+            *expected.entry(key).or_default() += cell.value;
         }
     }
     assert_eq!(
-        merged.total,
-        Some(pb::CellValue {
-            value: Some(pb::cell_value::Value::Exact(total)),
-            rounding_base: 0
-        }),
-        "the network total is the sum of the members' totals"
+        total(&merged),
+        Published {
+            value: sum,
+            max_deviation: 9
+        },
+        "the network total is the sum of the members' published totals"
     );
     let shown = cells(&merged);
     assert_eq!(shown.len(), expected.len());
-    let mut intervals = 0;
-    for (key, span) in &expected {
-        let got = shown[key];
-        if span.high < 10 {
-            assert_eq!(got, Span { low: 0, high: 9 }, "{key:?} reads <10");
-        } else {
-            assert_eq!(got, *span, "{key:?}");
-        }
-        if !got.is_exact() && got.high >= 10 {
-            intervals += 1;
-        }
+    for (key, value) in &expected {
+        assert_eq!(
+            shown[key],
+            Published {
+                value: *value,
+                max_deviation: 9
+            },
+            "{key:?}"
+        );
     }
-    assert!(
-        intervals > 0,
-        "a small member cell makes an interval: {shown:?}"
-    );
 
-    // Honest: the true count of every merged cell lies in what is shown.
+    // Honest: the true count of every merged cell is within its bound.
     let mut true_counts: HashMap<Vec<String>, u64> = HashMap::new();
     for member in JENN {
         for (key, n) in truth(&f, member, &[Dimension::PlacementRegion]).await {
             *true_counts.entry(key).or_default() += n;
         }
     }
-    for (key, span) in &shown {
+    for (key, cell) in &shown {
         let n = true_counts.get(key).copied().unwrap_or(0);
         assert!(
-            span.low <= n && n <= span.high,
-            "{key:?}: {n} not in {span:?}"
+            cell.value.abs_diff(n) <= u64::from(cell.max_deviation),
+            "{key:?}: {n} is not within {cell:?}"
         );
     }
 }
@@ -293,11 +278,9 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
         answered_total += truth(&f, member, &[]).await.values().sum::<u64>();
     }
     let result = answer.result.unwrap();
-    assert!(cells(&result).values().map(|s| s.low).sum::<u64>() <= answered_total);
-    assert_eq!(
-        span_of(result.total.as_ref().unwrap(), 0),
-        Span::exact(answered_total)
-    );
+    let published = total(&result);
+    assert_eq!(published.max_deviation, 6, "two regions answered");
+    assert!(published.value.abs_diff(answered_total) <= 6);
     assert!(
         result.rules_applied[0].starts_with("merged over 2 node(s)"),
         "{:?}",
@@ -395,8 +378,8 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
             values: vec!["jeugdhulp_plus".to_owned()],
         },
         pb::Filter {
-            dimension: "legal_basis".to_owned(),
-            values: vec!["strafrechtelijk".to_owned()],
+            dimension: "placement_region".to_owned(),
+            values: vec!["zuid-kennemerland".to_owned()],
         },
     ];
     let answer = ask(&mut analyst, tiny, &[], "", Duration::from_secs(10))
@@ -407,17 +390,15 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
         assert_eq!(status[member].0, Status::Refused, "{status:?}");
         assert!(status[member].1.contains("population-floor"), "{status:?}");
     }
-    // ... and remember what they released to jenn in their ledgers (jenn's PeerID).
+    // ... and count the populations they released to jenn (jenn's PeerID) for its daily
+    // limit.
     let jenn_id = JENN_NODE.dev_peer_id().to_string();
-    let ledger = f.dbs[&region(Region::Drenthe)]
+    let populations = f.dbs[&region(Region::Drenthe)]
         .scalar(&format!(
-            "SELECT COUNT(*) FROM privacy_ledger WHERE requester = '{jenn_id}'"
+            "SELECT COUNT(*) FROM released_populations WHERE requester = '{jenn_id}'"
         ))
         .await;
-    assert!(
-        ledger > 0,
-        "drenthe's differencing guard keeps jenn's releases"
-    );
+    assert!(populations > 0, "drenthe counts jenn's populations");
 
     // A member that is stopped is reported, not hidden in the total.
     f.stop(region(Region::Friesland)).await;
@@ -880,4 +861,66 @@ async fn spans_reach_an_otlp_collector_as_one_trace_across_nodes_and_only_when_c
         .all(|(node, _)| node != "groningen"));
     // A node that stops sends what it still holds first.
     f.stop(region(Region::Drenthe)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_youths_publish_the_same_counts_through_every_route() {
+    let f = federation().await;
+    let query = youth_in_care(&["stay_group"]);
+    let drenthe = || ["drenthe"];
+    // The analyst through drenthe's own Outway (its own data: the local path) ...
+    let mut own = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
+    let local = ask(
+        &mut own,
+        query.clone(),
+        &drenthe(),
+        "",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    // ... through the jenn aggregator (drenthe's Inway, asked with jenn's certificate) ...
+    let mut network = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    let via_jenn = ask(
+        &mut network,
+        query.clone(),
+        &drenthe(),
+        "",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    // ... and jenn's node asking drenthe's Inway itself.
+    let direct = member_answer(&f, Region::Drenthe, &query).await;
+    let routes = [
+        cells(&local.result.unwrap()),
+        cells(&via_jenn.result.unwrap()),
+        cells(&direct),
+    ];
+    assert!(routes[0].values().all(|c| c.max_deviation == 3));
+    assert_eq!(routes[0], routes[1], "own node and aggregator");
+    assert_eq!(routes[0], routes[2], "aggregator and a direct call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_needs_the_grant_of_its_dimension_at_every_member() {
+    let f = federation().await;
+    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    // groningen lets jenn group by stay_group, origin_region and placement_region only: a
+    // filter on care_type is as fine-grained as grouping by it.
+    let mut query = youth_in_care(&["stay_group"]);
+    query.filters = vec![pb::Filter {
+        dimension: "care_type".to_owned(),
+        values: vec!["pleegzorg".to_owned()],
+    }];
+    let answer = ask(&mut analyst, query, &[], "", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let status = coverage(&answer);
+    assert_eq!(status["groningen"].0, Status::Refused);
+    assert_eq!(
+        status["groningen"].1,
+        "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not filter youth_in_care by care_type for purpose bovenregionale-sturing"
+    );
+    assert_eq!(status["drenthe"].0, Status::Answered);
 }

@@ -518,42 +518,44 @@ async fn person_counts_leave_only_after_disclosure_control() {
     let f = spawn_node(&policy, Limits::default()).await;
     let mut client = analyst_client(&f).await;
 
-    let mut request = query(
-        "youth_in_care",
-        "bovenregionale-sturing",
-        &["origin_region", "stay_group"],
-    );
-    request.get_mut().scope = Some(pb::query_request::Scope::Period(
-        zicht_node::execute::calendar_year(2024),
-    ));
-    let result = client.query(request).await.unwrap().into_inner();
+    let request = || {
+        let mut request = query(
+            "youth_in_care",
+            "bovenregionale-sturing",
+            &["origin_region", "stay_group"],
+        );
+        request.get_mut().scope = Some(pb::query_request::Scope::Period(
+            zicht_node::execute::calendar_year(2024),
+        ));
+        request
+    };
+    let result = client.query(request()).await.unwrap().into_inner();
     // Every combination is listed (drenthe and onbekend x four stay groups), zeros too.
     assert_eq!(result.rows.len(), 8, "{result:?}");
-    let mut released = 0;
-    for row in &result.rows {
-        match row.count.as_ref().unwrap().value.as_ref().unwrap() {
-            pb::cell_value::Value::Exact(n) => {
-                assert!(*n >= 10, "{row:?}");
-                released += 1;
-            }
-            pb::cell_value::Value::Small(small) => assert_eq!(small.threshold, 10),
-            pb::cell_value::Value::Suppressed(_) => {}
-            other => panic!("{other:?}"),
-        }
-    }
-    assert!(released >= 2, "{result:?}");
     let youths = f
         .db
         .scalar("SELECT COUNT(DISTINCT youth_id) FROM placements WHERE start_date <= '2024-12-31' AND (end_date IS NULL OR end_date >= '2024-01-01')")
-        .await;
-    assert_eq!(
-        result.total.unwrap().value,
-        Some(pb::cell_value::Value::Exact(youths as u64))
-    );
+        .await as u64;
+    let published = |cell: &Option<pb::CellValue>| match cell.as_ref().unwrap().value.as_ref() {
+        Some(pb::cell_value::Value::Perturbed(p)) => {
+            assert_eq!(p.max_deviation, 3);
+            assert!(p.value == 0 || p.value > 2, "never 1..js");
+            p.value
+        }
+        other => panic!("not perturbed: {other:?}"),
+    };
+    let total = published(&result.total);
+    assert!(total.abs_diff(youths) <= 3, "{total} vs {youths}");
+    for row in &result.rows {
+        published(&row.count);
+    }
     assert!(result
         .rules_applied
         .iter()
-        .any(|r| r == "min-cell-count 10"));
+        .any(|r| r.starts_with("cell-key perturbation (D=3 V=2 js=2)")));
+    // The same question again publishes the same numbers.
+    let again = client.query(request()).await.unwrap().into_inner();
+    assert_eq!(again, result);
 
     // No checks at all on that day: refused by the population floor, naming only the rule.
     let mut request = query("transition18", "bovenregionale-sturing", &["toekomstplan"]);
@@ -566,30 +568,67 @@ async fn person_counts_leave_only_after_disclosure_control() {
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert_eq!(
         status.message(),
-        "refused by disclosure control: population-floor: the query covers fewer than 10 youths"
+        "refused by disclosure control: population-floor: the published total is below 10; ask with a wider scope or fewer filters"
     );
     assert_eq!(
         f.db.strings("SELECT template || ' ' || outcome FROM release_log ORDER BY entry_id")
             .await,
         vec![
             "youth_in_care released".to_owned(),
+            "youth_in_care released".to_owned(),
             "transition18 refused: population-floor".to_owned()
         ]
     );
-    let ledger =
-        f.db.scalar("SELECT COUNT(*) FROM privacy_ledger WHERE requester = '00000098000000000001'")
-            .await;
-    assert_eq!(ledger, released + 1, "the total and every released cell");
+    let populations =
+        f.db.scalar(
+            "SELECT COUNT(*) FROM released_populations WHERE requester = '00000098000000000001'",
+        )
+        .await;
+    assert_eq!(populations, 1, "one population, asked twice");
 
     let settings = client
         .get_disclosure_settings(pb::DisclosureSettingsRequest {})
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(settings.min_cell_count, 10);
-    assert_eq!(settings.min_cell_count_floor, 5);
-    assert_eq!(settings.protection_width, 5);
-    assert!(settings.secondary_suppression);
+    assert_eq!(settings.max_deviation, 3);
+    assert_eq!(settings.js, 2);
+    assert_eq!(settings.period_granularity, "month");
+    assert_eq!(settings.floor.as_ref().unwrap().max_deviation, 2);
+    assert!(settings.ptable_problems.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regions_own_analysts_see_exact_counts_under_an_owner_grant() {
+    let policy = format!(
+        "{POLICY}\n[[grant]]\nrole = \"analyst:drenthe\"\nowner = true\ntemplates = [\"youth_in_care\"]\npurposes = [\"bovenregionale-sturing\"]\ngroup_by = [\"stay_group\"]\nquota_per_minute = 1000\n"
+    );
+    let f = spawn_node(&policy, Limits::default()).await;
+    let mut client = analyst_client(&f).await;
+    let mut request = query("youth_in_care", "bovenregionale-sturing", &["stay_group"]);
+    request.get_mut().scope = Some(pb::query_request::Scope::Period(
+        zicht_node::execute::calendar_year(2024),
+    ));
+    let result = client.query(request).await.unwrap().into_inner();
+    let youths = f
+        .db
+        .scalar("SELECT COUNT(DISTINCT youth_id) FROM placements WHERE start_date <= '2024-12-31' AND (end_date IS NULL OR end_date >= '2024-01-01')")
+        .await as u64;
+    assert_eq!(
+        result.total.unwrap().value,
+        Some(pb::cell_value::Value::Exact(youths))
+    );
+    assert_eq!(
+        result.rules_applied,
+        vec![
+            "exact counts: for the data's owner (the region's own analysts and database)"
+                .to_owned()
+        ]
+    );
+    let populations =
+        f.db.scalar("SELECT COUNT(*) FROM released_populations")
+            .await;
+    assert_eq!(populations, 0, "the owner's questions are not limited");
 }
 
 /// `GET path` on a plaintext port; the whole response.

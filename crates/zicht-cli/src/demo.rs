@@ -308,10 +308,18 @@ async fn start_federation(
         let store = Store::open(&database.display().to_string())
             .await
             .with_context(|| format!("open {}", database.display()))?;
-        let settings = NodeSettings {
+        let mut settings = NodeSettings {
             listen: listener.local_addr().context("read the bound port")?,
             ..NodeSettings::dev(pki, node, policy, manifest.clone())
         };
+        if let NodeName::Region(region) = node {
+            // The region's record-key secret beside its database, kept across demo runs like
+            // the database itself.
+            let path = dir.join(region.code()).join("record_key.secret");
+            let (secret, _) = zicht_node::secret::load_or_create(&path)
+                .map_err(|e| anyhow::anyhow!("record-key secret of {node}: {e}"))?;
+            settings.disclosure = settings.disclosure.with_secret(secret);
+        }
         let running = zicht_node::start_on(settings, listener, Some(store))
             .await
             .with_context(|| format!("start node {node}"))?;
@@ -472,8 +480,8 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
 
     section(
         5,
-        "A differencing attempt: the same question with the period one day shorter",
-        "analyst of Drenthe asks jenn for 2025, then for 2025-01-01..2025-12-30; a member that would reveal the few youths in between refuses",
+        "A differencing attempt: the same question once more, and with the period one day shorter",
+        "analyst of Drenthe asks jenn for 2025 again (the same youths give the same counts), then for 2025-01-01..2025-12-30: every region refuses a period that is not whole months, with no count",
     );
     let year = query(
         "youth_in_care",
@@ -486,9 +494,21 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
         scope: Some(period((2025, 1, 1), (2025, 12, 30))),
         ..year.clone()
     };
-    ask(&drenthe, jenn, year, &[]).await?;
+    let first = ask(&drenthe, jenn, year.clone(), &[]).await?;
+    let again = ask(&drenthe, jenn, year, &[]).await?;
+    print!("{}", render_federated(&again, Format::Table));
+    println!(
+        "asked twice: {}",
+        if first.result == again.result {
+            "the same published counts both times"
+        } else {
+            "the counts differ (the members' data changed in between)"
+        }
+    );
     let answer = ask(&drenthe, jenn, shorter, &[]).await?;
-    print!("{}", render_federated(&answer, Format::Table));
+    for line in crate::output::coverage_lines(&answer) {
+        println!("{line}");
+    }
     println!();
 
     section(

@@ -99,6 +99,9 @@ enum AuditCommand {
 enum PrivacyCommand {
     /// Show the disclosure settings a node enforces, next to the network floor.
     Settings(query::Target),
+    /// Print (or write) the perturbation table of the cell key method for parameters D, V and
+    /// js, with its checks per row.
+    Ptable(query::PtableArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +318,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::Export(args)) => audit::run_export(&args).await,
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
+        Command::Privacy(PrivacyCommand::Ptable(args)) => query::ptable(&args),
         Command::Summary(args) => {
             let store = Store::open(&args.database).await.context("open database")?;
             let summary = store.summary().await?;

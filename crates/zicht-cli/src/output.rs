@@ -1,5 +1,5 @@
-//! Printing protected results: a table for people, JSON and CSV for tools. Suppressed cells
-//! are marked, never left blank, and a footer names the rules that shaped the numbers.
+//! Printing protected results: a table for people, JSON and CSV for tools. A perturbed count
+//! shows its bound (`12 ±3`), and a footer says what that means and names the rules.
 
 use std::fmt::Write as _;
 
@@ -16,16 +16,22 @@ pub enum Format {
     Csv,
 }
 
-/// How a cell reads: a number, `<10`, `x` (suppressed to protect another cell) or an
-/// interval.
+/// How a cell reads: an exact number, or a perturbed one with its bound (`12 ±3`).
 pub fn cell_text(cell: Option<&pb::CellValue>) -> String {
     use pb::cell_value::Value;
     match cell.and_then(|c| c.value.as_ref()) {
         Some(Value::Exact(n)) => n.to_string(),
-        Some(Value::Small(small)) => format!("<{}", small.threshold),
-        Some(Value::Interval(interval)) => format!("[{}, {}]", interval.low, interval.high),
-        Some(Value::Suppressed(_)) => "x".to_owned(),
+        Some(Value::Perturbed(p)) => format!("{} ±{}", p.value, p.max_deviation),
         None => "?".to_owned(),
+    }
+}
+
+/// A cell's value and bound (0: exact).
+pub fn published(cell: &pb::CellValue) -> Option<(u64, u32)> {
+    use pb::cell_value::Value;
+    match cell.value.as_ref()? {
+        Value::Exact(n) => Some((*n, 0)),
+        Value::Perturbed(p) => Some((p.value, p.max_deviation)),
     }
 }
 
@@ -67,40 +73,18 @@ fn lines(result: &pb::ProtectedResult) -> Vec<Vec<String>> {
 /// The footer lines: the total, what the marks mean, and the rules.
 pub fn footer(result: &pb::ProtectedResult) -> Vec<String> {
     let mut footer = vec![format!("total: {}", cell_text(result.total.as_ref()))];
-    let marks: Vec<&str> = result
+    let perturbed = result
         .rows
         .iter()
-        .filter_map(|r| r.count.as_ref().and_then(|c| c.value.as_ref()))
-        .filter_map(|value| match value {
-            pb::cell_value::Value::Small(_) => Some("<n = fewer than n youths (zeros too)"),
-            pb::cell_value::Value::Suppressed(_) => Some("x = suppressed to protect another cell"),
-            _ => None,
-        })
-        .collect();
-    let interval = "[a, b] = between a and b: a region's contribution was small or suppressed";
-    if result
-        .rows
-        .iter()
-        .chain(std::iter::once(&pb::ResultRow {
-            count: result.total,
-            ..Default::default()
-        }))
-        .any(|r| {
-            matches!(
-                r.count.and_then(|c| c.value),
-                Some(pb::cell_value::Value::Interval(_))
-            )
-        })
-    {
-        footer.push(interval.to_owned());
-    }
-    for mark in [
-        "<n = fewer than n youths (zeros too)",
-        "x = suppressed to protect another cell",
-    ] {
-        if marks.contains(&mark) {
-            footer.push(mark.to_owned());
-        }
+        .filter_map(|r| r.count.as_ref())
+        .chain(result.total.as_ref())
+        .any(|c| matches!(c.value, Some(pb::cell_value::Value::Perturbed(_))));
+    if perturbed {
+        footer.push(
+            "n ±b = a published count within b of the true count (cell key method); each count \
+             is perturbed on its own, so cells need not add up to the total"
+                .to_owned(),
+        );
     }
     if result
         .rows
@@ -251,7 +235,25 @@ fn csv_field(text: &str) -> String {
 
 fn csv(result: &pb::ProtectedResult) -> String {
     let mut out = String::new();
-    for line in std::iter::once(header(result)).chain(lines(result)) {
+    // For tools: the count column holds the number only, its bound a column of its own.
+    let count = result.dimensions.len();
+    let mut head = header(result);
+    head.insert(count + 1, "max_deviation".to_owned());
+    let rows = result
+        .rows
+        .iter()
+        .zip(lines(result))
+        .map(|(row, mut line)| {
+            let published = row
+                .count
+                .as_ref()
+                .and_then(crate::output::published)
+                .unwrap_or_default();
+            line[count] = published.0.to_string();
+            line.insert(count + 1, published.1.to_string());
+            line
+        });
+    for line in std::iter::once(head).chain(rows) {
         let fields: Vec<String> = line.iter().map(|f| csv_field(f)).collect();
         out.push_str(&fields.join(","));
         out.push('\n');
@@ -266,13 +268,8 @@ fn cell_json(cell: Option<&pb::CellValue>) -> serde_json::Value {
         return serde_json::Value::Null;
     };
     match &cell.value {
-        Some(Value::Exact(n)) if cell.rounding_base > 0 => {
-            json!({"value": n, "rounded_to": cell.rounding_base})
-        }
         Some(Value::Exact(n)) => json!({"value": n}),
-        Some(Value::Small(small)) => json!({"below": small.threshold}),
-        Some(Value::Interval(interval)) => json!({"low": interval.low, "high": interval.high}),
-        Some(Value::Suppressed(_)) => json!({"suppressed": true}),
+        Some(Value::Perturbed(p)) => json!({"value": p.value, "max_deviation": p.max_deviation}),
         None => serde_json::Value::Null,
     }
 }
@@ -313,14 +310,17 @@ mod tests {
     use super::*;
 
     fn cell(value: pb::cell_value::Value) -> Option<pb::CellValue> {
-        Some(pb::CellValue {
-            value: Some(value),
-            rounding_base: 0,
+        Some(pb::CellValue { value: Some(value) })
+    }
+
+    fn perturbed(value: u64) -> pb::cell_value::Value {
+        pb::cell_value::Value::Perturbed(pb::Perturbed {
+            value,
+            max_deviation: 3,
         })
     }
 
     fn sample() -> pb::ProtectedResult {
-        use pb::cell_value::Value;
         let row = |key: &str, value| pb::ResultRow {
             key: vec![key.to_owned()],
             count: cell(value),
@@ -331,33 +331,30 @@ mod tests {
             template_version: 1,
             dimensions: vec!["stay_group".to_owned()],
             rows: vec![
-                row("pleegzorg", Value::Exact(120)),
-                row(
-                    "jeugdhulp_plus",
-                    Value::Small(pb::SmallCell { threshold: 10 }),
-                ),
-                row("andere_verblijfzorg", Value::Suppressed(pb::Suppressed {})),
+                row("pleegzorg", perturbed(120)),
+                row("jeugdhulp_plus", perturbed(0)),
+                row("andere_verblijfzorg", perturbed(44)),
             ],
-            total: cell(Value::Exact(163)),
-            rules_applied: vec!["min-cell-count 10".to_owned()],
+            total: cell(perturbed(163)),
+            rules_applied: vec!["cell-key perturbation".to_owned()],
             ..Default::default()
         }
     }
 
     #[test]
-    fn table_marks_suppressed_cells_and_names_the_rules() {
+    fn table_shows_each_bound_and_says_what_it_means() {
         let text = render(&sample(), Format::Table);
         assert_eq!(
             text,
             "youth_in_care (v1)\n\
              stay_group           youths\n\
-             pleegzorg               120\n\
-             jeugdhulp_plus          <10\n\
-             andere_verblijfzorg       x\n\
-             total: 163\n\
-             <n = fewer than n youths (zeros too)\n\
-             x = suppressed to protect another cell\n\
-             rules: min-cell-count 10\n"
+             pleegzorg            120 ±3\n\
+             jeugdhulp_plus         0 ±3\n\
+             andere_verblijfzorg   44 ±3\n\
+             total: 163 ±3\n\
+             n ±b = a published count within b of the true count (cell key method); each count \
+             is perturbed on its own, so cells need not add up to the total\n\
+             rules: cell-key perturbation\n"
         );
     }
 
@@ -365,11 +362,11 @@ mod tests {
     fn csv_and_json_carry_the_same_cells() {
         assert_eq!(
             render(&sample(), Format::Csv),
-            "stay_group,youths\npleegzorg,120\njeugdhulp_plus,<10\nandere_verblijfzorg,x\n"
+            "stay_group,youths,max_deviation\npleegzorg,120,3\njeugdhulp_plus,0,3\nandere_verblijfzorg,44,3\n"
         );
         let value = json(&sample());
-        assert_eq!(value["rows"][1]["count"]["below"], 10);
-        assert_eq!(value["rows"][2]["count"]["suppressed"], true);
+        assert_eq!(value["rows"][1]["count"]["value"], 0);
+        assert_eq!(value["rows"][2]["count"]["max_deviation"], 3);
         assert_eq!(value["total"]["value"], 163);
     }
 }

@@ -38,10 +38,7 @@ impl Target {
             }
             None => Ok((
                 self.database.clone(),
-                Disclosure {
-                    settings: zicht_privacy::Settings::default(),
-                    region: self.region,
-                },
+                Disclosure::default().for_region(self.region),
             )),
         }
     }
@@ -278,11 +275,13 @@ async fn local(
         template,
         query: &request,
         group_by,
+        // The region's own database on its own host: its data team owns it.
+        exact: true,
         requester: REQUESTER,
         today: zicht_node::today(),
     };
     let outcome = execute(&call).await;
-    // The same log and ledger as a peer's query: the printed result may be passed on.
+    // The same log as a peer's query: the printed result may be passed on.
     log_outcome(
         &store,
         &zicht_node::audit::Operation::start("zicht query", REQUESTER),
@@ -314,47 +313,142 @@ async fn local(
 /// Runs `zicht privacy settings`.
 pub fn settings(target: &Target) -> anyhow::Result<()> {
     let (_, disclosure) = target.resolve()?;
-    let settings = disclosure.settings;
-    let floor = zicht_privacy::Settings::FLOOR;
-    println!("{:<30} {:>8} {:>8}", "setting", "enforced", "floor");
-    let rows = [
-        (
-            "min_cell_count",
-            settings.min_cell_count,
-            floor.min_cell_count,
-        ),
-        (
-            "protection_width",
-            settings.protection_width,
-            floor.protection_width,
-        ),
-        ("rounding_base", settings.rounding_base, floor.rounding_base),
-        (
-            "population_floor",
-            settings.population_floor,
-            floor.population_floor,
-        ),
-        (
-            "differencing_window_days",
-            settings.differencing_window_days,
-            floor.differencing_window_days,
-        ),
-        (
-            "dominance_min_contributors",
-            settings.dominance_min_contributors,
-            floor.dominance_min_contributors,
-        ),
-    ];
-    for (name, value, floor) in rows {
-        println!("{name:<30} {value:>8} {floor:>8}");
-    }
-    println!(
-        "{:<30} {:>8} {:>8}",
-        "dominance_max_share_percent",
-        settings.dominance_max_share_percent,
-        format!("<= {}", floor.dominance_max_share_percent)
+    print!(
+        "{}",
+        settings_text(&zicht_node::service::settings_message(&disclosure))
     );
-    println!("secondary suppression is always on; capacity is facility data and released exactly");
-    println!("rules: {}", settings.rules().join("; "));
+    Ok(())
+}
+
+/// The settings a node enforces next to the network floor, as `zicht privacy settings` prints
+/// them (locally or as a node's `GetDisclosureSettings` answered).
+pub fn settings_text(settings: &pb::DisclosureSettings) -> String {
+    let floor = settings.floor.as_deref().cloned().unwrap_or_default();
+    let mut text = format!("{:<30} {:>10} {:>10}\n", "setting", "enforced", "floor");
+    let mut row = |name: &str, value: String, floor: String| {
+        text.push_str(&format!("{name:<30} {value:>10} {floor:>10}\n"));
+    };
+    row(
+        "max_deviation (D)",
+        settings.max_deviation.to_string(),
+        floor.max_deviation.to_string(),
+    );
+    row(
+        "variance (V)",
+        settings.variance.to_string(),
+        floor.variance.to_string(),
+    );
+    row("js", settings.js.to_string(), floor.js.to_string());
+    row(
+        "population_floor",
+        settings.population_floor.to_string(),
+        floor.population_floor.to_string(),
+    );
+    row(
+        "period_granularity",
+        settings.period_granularity.clone(),
+        floor.period_granularity.clone(),
+    );
+    row(
+        "max_populations_per_day",
+        settings.max_populations_per_day.to_string(),
+        format!("<= {}", floor.max_populations_per_day),
+    );
+    row(
+        "magnitude_min_youths",
+        settings.magnitude_min_youths.to_string(),
+        floor.magnitude_min_youths.to_string(),
+    );
+    row(
+        "dominance_max_share_percent",
+        settings.dominance_max_share_percent.to_string(),
+        format!("<= {}", floor.dominance_max_share_percent),
+    );
+    text.push_str(&format!(
+        "person counts: cell key method, each published count within ±{} of the true count and \
+         none in 1..{}; the same youths always give the same count; tables are not additive\n",
+        settings.max_deviation, settings.js
+    ));
+    text.push_str(
+        "exact: capacity (facility data), and a region's own analysts under an owner grant\n",
+    );
+    for problem in &settings.ptable_problems {
+        text.push_str(&format!("perturbation table: {problem}\n"));
+    }
+    text
+}
+
+/// `zicht privacy ptable`: a perturbation table from its parameters, with its checks.
+#[derive(Debug, Args)]
+pub struct PtableArgs {
+    /// D: the largest deviation of a published count.
+    #[arg(long, default_value_t = zicht_privacy::Settings::default().max_deviation)]
+    max_deviation: u32,
+    /// V: the variance of the deviation.
+    #[arg(long, default_value_t = zicht_privacy::Settings::default().variance)]
+    variance: f64,
+    /// js: no published count in 1..js.
+    #[arg(long, default_value_t = zicht_privacy::Settings::default().js)]
+    js: u32,
+    /// Write the table as CSV (i,j,v,p,p_int_lb,p_int_ub) to this file instead of printing it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Runs `zicht privacy ptable`: prints (or writes) the table and, per row, its checks: the
+/// probabilities sum to 1, mean deviation, variance, and the published values it can give.
+pub fn ptable(args: &PtableArgs) -> anyhow::Result<()> {
+    let params = zicht_privacy::PtableParams {
+        max_deviation: args.max_deviation,
+        variance: args.variance,
+        js: args.js,
+    };
+    let table = zicht_privacy::PerturbationTable::new(params)?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, table.to_csv())
+                .with_context(|| format!("write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{}", table.to_csv()),
+    }
+    println!("\nchecks ({params}):");
+    println!(
+        "{:>4} {:>8} {:>10} {:>10}  published",
+        "i", "sum p", "mean", "variance"
+    );
+    for row in table.rows() {
+        let sum: f64 = row.deviations.iter().map(|d| d.probability()).sum();
+        let published: Vec<String> = row
+            .deviations
+            .iter()
+            .map(|d| (i64::from(row.count) + i64::from(d.value)).to_string())
+            .collect();
+        let last = if row.count == table.rows().len() as u32 - 1 {
+            " (and every larger count, shifted)"
+        } else {
+            ""
+        };
+        println!(
+            "{:>4} {:>8.6} {:>10.6} {:>10.6}  {}{last}",
+            row.count,
+            sum,
+            row.mean(),
+            row.variance(),
+            published.join(" ")
+        );
+    }
+    if table.problems().is_empty() {
+        println!(
+            "every row: probabilities sum to 1, mean 0, variance at most {} (blocked rows may \
+             exceed it, as in ptable), no published count in 1..{}; a node accepts this table",
+            args.variance, args.js
+        );
+    } else {
+        for problem in table.problems() {
+            println!("problem: {problem}");
+        }
+        println!("a node refuses this table: choose a larger max_deviation or a smaller js");
+    }
     Ok(())
 }

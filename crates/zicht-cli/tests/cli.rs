@@ -190,8 +190,9 @@ fn query_prints_protected_results_as_table_json_and_csv() {
         table.starts_with("youth_in_care (v1)\norigin_region  stay_group"),
         "{table}"
     );
+    // The region's own database: its data team owns it, so counts are exact.
     assert!(
-        table.contains("\nrules: population-floor 10; min-cell-count 10"),
+        table.contains("\nrules: exact counts: for the data's owner"),
         "{table}"
     );
     let json: serde_json::Value = serde_json::from_str(&query("json")).unwrap();
@@ -199,22 +200,25 @@ fn query_prints_protected_results_as_table_json_and_csv() {
     assert!(table.contains(&format!("\ntotal: {total}\n")), "{table}");
     assert_eq!(json["rows"].as_array().unwrap().len(), 8);
     let csv_output = query_output("csv");
-    assert!(text(&csv_output.stderr).contains("rules: population-floor 10"));
+    assert!(text(&csv_output.stderr).contains("rules: exact counts"));
     let csv = text(&csv_output.stdout);
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("origin_region,stay_group,youths"));
+    assert_eq!(
+        lines.next(),
+        Some("origin_region,stay_group,youths,max_deviation")
+    );
     assert_eq!(lines.count(), 8);
-    // Small cells are marked, never printed as numbers below the threshold.
+    // For tools: the count is a number, its bound a column of its own (0: exact).
+    let mut sum = 0;
     for line in csv.lines().skip(1) {
-        let count = line.rsplit(',').next().unwrap();
-        assert!(
-            count == "<10" || count == "x" || count.parse::<u64>().unwrap() >= 10,
-            "{line}"
-        );
+        let fields: Vec<&str> = line.split(',').collect();
+        sum += fields[2].parse::<u64>().unwrap();
+        assert_eq!(fields[3], "0", "{line}");
     }
+    assert_eq!(sum, total, "exact cells add up to the total");
 
-    // A refusal names the rule and exits non-zero.
-    let refused = zicht(&[
+    // An empty population is an empty answer for its owner, not a refusal.
+    let empty = zicht(&[
         "query",
         "transition18",
         "--database",
@@ -224,11 +228,8 @@ fn query_prints_protected_results_as_table_json_and_csv() {
         "--peildatum",
         "1990-01-01",
     ]);
-    assert!(!refused.status.success());
-    assert_eq!(
-        text(&refused.stderr).trim(),
-        "error: refused: population-floor: the query covers fewer than 10 youths"
-    );
+    assert!(empty.status.success(), "{}", text(&empty.stderr));
+    assert!(text(&empty.stdout).contains("\ntotal: 0\n"));
     let wrong = zicht(&[
         "query",
         "flows",
@@ -245,9 +246,57 @@ fn query_prints_protected_results_as_table_json_and_csv() {
 
     let settings = zicht(&["privacy", "settings"]);
     assert!(settings.status.success());
+    let shown = text(&settings.stdout);
     assert!(
-        text(&settings.stdout).contains("min_cell_count                       10        5"),
-        "{}",
-        text(&settings.stdout)
+        shown.contains("max_deviation (D)                       3          2\n"),
+        "{shown}"
     );
+    assert!(
+        shown.contains("period_granularity                  month      month\n"),
+        "{shown}"
+    );
+
+    // The perturbation table and its checks; parameters that cannot be unbiased are named.
+    let ptable = zicht(&[
+        "privacy",
+        "ptable",
+        "--max-deviation",
+        "3",
+        "--variance",
+        "2",
+        "--js",
+        "2",
+    ]);
+    assert!(ptable.status.success());
+    let shown = text(&ptable.stdout);
+    assert!(
+        shown.starts_with(
+            "i,j,v,p,p_int_lb,p_int_ub\n0,0,0,1.0000000000,0.0000000000,1.0000000000\n"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("a node accepts this table"), "{shown}");
+    let out = dir.path().join("ptable.csv");
+    let written = zicht(&[
+        "privacy",
+        "ptable",
+        "--max-deviation",
+        "3",
+        "--variance",
+        "2",
+        "--js",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(written.status.success());
+    let shown = text(&written.stdout);
+    assert!(
+        shown.contains("problem: row 1: every allowed target lies on one side"),
+        "{shown}"
+    );
+    assert!(shown.contains("a node refuses this table"), "{shown}");
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .starts_with("i,j,v,p"));
 }

@@ -42,7 +42,8 @@ async fn appends(db: &TestDb, total: usize, concurrency: usize) -> f64 {
                     query: &query,
                     outcome: "released",
                     result: None,
-                    ledger: &[],
+                    population: None,
+                    population_size: None,
                     activity: None,
                 };
                 log_entry(&store, &logged).await.unwrap();

@@ -1,8 +1,10 @@
 //! `youth_in_care` grouped by origin region x stay group over generated placements, through
-//! zicht's whole local query path (request checks, SQL built from the template, disclosure
-//! control, differencing guard against the ledger, the durable release log and ledger write),
-//! next to the same query written by hand and run directly on the same database, in the same
-//! run. On SQLite and, when `ZICHT_TEST_POSTGRES_URL` is set, PostgreSQL.
+//! zicht's whole local query path (SQL built from the template, the per-day population limit,
+//! the durable release log write) twice in the same run: with the cell key method (record-key
+//! sums in SQL, every cell and the total perturbed) and exact (the owner's path, no
+//! perturbation), next to the same query written by hand and run directly on the same
+//! database. The perturbed/exact ratio is the cost of perturbation (target <= 1.2). On SQLite
+//! and, when `ZICHT_TEST_POSTGRES_URL` is set, PostgreSQL.
 //!
 //! `cargo bench -p zicht-node --bench youth_in_care`; `ZICHT_BENCH_PLACEMENTS` sets the size
 //! (default 1,000,000), `ZICHT_BENCH_ROUNDS` the measured rounds (default 7).
@@ -60,19 +62,16 @@ async fn hand_written(url: &str, backend: Backend) -> (Duration, i64) {
     }
 }
 
-async fn through_zicht(db: &TestDb) -> (Duration, u64) {
+async fn through_zicht(db: &TestDb, disclosure: &Disclosure, exact: bool) -> (Duration, u64) {
     let query = request();
     let group_by = [Dimension::OriginRegion, Dimension::StayGroup];
-    let disclosure = Disclosure {
-        region: Some(Region::AmsterdamAmstelland),
-        ..Disclosure::default()
-    };
     let call = Call {
         store: &db.store,
-        disclosure: &disclosure,
+        disclosure,
         template: Template::YouthInCare,
         query: &query,
         group_by: &group_by,
+        exact,
         requester: "bench",
         today: zicht_node::today(),
     };
@@ -92,6 +91,7 @@ async fn through_zicht(db: &TestDb) -> (Duration, u64) {
     let elapsed = started.elapsed();
     let total = match released.result.total.and_then(|c| c.value) {
         Some(pb::cell_value::Value::Exact(n)) => n,
+        Some(pb::cell_value::Value::Perturbed(p)) => p.value,
         other => panic!("{other:?}"),
     };
     (elapsed, total)
@@ -113,21 +113,35 @@ async fn measure(backend: Backend, dir: &std::path::Path, rounds: usize) {
     )
     .await
     .unwrap();
-    // Warm both paths once (page cache, statement cache).
+    let disclosure = Disclosure::default()
+        .for_region(Some(Region::AmsterdamAmstelland))
+        .with_secret(zicht_privacy::RecordKeySecret::from_bytes([7; 32]));
+    let keying = Instant::now();
+    let keyed = disclosure.key_rows(&db.store).await.unwrap();
+    let keying = keying.elapsed();
+    // Warm every path once (page cache, statement cache).
     let (_, expected) = hand_written(&db.url, backend).await;
-    let (_, total) = through_zicht(&db).await;
+    let (_, total) = through_zicht(&db, &disclosure, true).await;
     assert_eq!(total as i64, expected, "both count the same youths");
-    let (mut hand, mut zicht) = (Vec::new(), Vec::new());
+    let (_, published) = through_zicht(&db, &disclosure, false).await;
+    assert!(published.abs_diff(total) <= 3, "within D of the truth");
+    let (mut hand, mut exact, mut perturbed) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         hand.push(hand_written(&db.url, backend).await.0);
-        zicht.push(through_zicht(&db).await.0);
+        exact.push(through_zicht(&db, &disclosure, true).await.0);
+        perturbed.push(through_zicht(&db, &disclosure, false).await.0);
     }
-    let (hand, zicht) = (median(hand), median(zicht));
+    let (hand, exact, perturbed) = (median(hand), median(exact), median(perturbed));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "{backend:<8} hand-written SQL {:>8.1} ms   zicht query path {:>8.1} ms   ratio {:.2}x   ({expected} youths)",
-        hand.as_secs_f64() * 1e3,
-        zicht.as_secs_f64() * 1e3,
-        zicht.as_secs_f64() / hand.as_secs_f64()
+        "{backend:<8} hand-written SQL {:>8.1} ms   zicht exact {:>8.1} ms   zicht perturbed {:>8.1} ms   \
+         perturbed/exact {:.2}x   exact/hand {:.2}x   ({expected} youths; keying {keyed} youths once: {:.1} s)",
+        ms(hand),
+        ms(exact),
+        ms(perturbed),
+        perturbed.as_secs_f64() / exact.as_secs_f64(),
+        exact.as_secs_f64() / hand.as_secs_f64(),
+        keying.as_secs_f64(),
     );
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use zicht_audit::{body, sha256_hex, AccessRecord, ForeignOperation, ProcessingRecord};
 use zicht_model::{CodeList, NodeName, Purpose, Role};
 use zicht_proto::v1 as pb;
-use zicht_store::{AuditEntries, LedgerEntry};
+use zicht_store::{AuditEntries, ReleasedPopulation};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -170,8 +170,10 @@ pub struct Logged<'a> {
     pub outcome: &'a str,
     /// The result that leaves, if any.
     pub result: Option<&'a pb::ProtectedResult>,
-    /// The populations released with it (the first is the total).
-    pub ledger: &'a [LedgerEntry],
+    /// The population released with it (perturbed person counts), for the per-day limit.
+    pub population: Option<&'a ReleasedPopulation>,
+    /// The true size of the population counted (logged, never sent).
+    pub population_size: Option<u64>,
     /// The processing activity's URI when the operation is not a query under a registered
     /// purpose (reading or checkpointing the audit logs); `None` takes the query's purpose.
     pub activity: Option<&'a str>,
@@ -213,10 +215,7 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         template: logged.query.template.chars().take(64).collect(),
         template_version: logged.query.template_version,
         parameter_hash: sha256_hex(&prost::Message::encode_to_vec(logged.query)),
-        population: logged
-            .result
-            .and(logged.ledger.first())
-            .map(|entry| entry.population.max(0) as u64),
+        population: logged.result.and(logged.population_size),
         decisions,
         result_hash: logged
             .result

@@ -51,7 +51,8 @@ async fn log_audit(
         query: &query,
         outcome,
         result: None,
-        ledger: &[],
+        population: None,
+        population_size: None,
         activity: Some(AUDIT_ACTIVITY),
     };
     log_entry(store, &logged).await

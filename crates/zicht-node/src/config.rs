@@ -30,12 +30,14 @@
 //! max_cells = 5000
 //!
 //! [privacy]           # optional; defaults shown; a region may only make them stricter
-//! min_cell_count = 10
-//! protection_width = 5
-//! rounding_base = 0   # or 5, 10
+//! record_key_secret = "../../data/drenthe.secret"  # created (0600) on first start; back it up
+//! max_deviation = 3   # D: published counts within ±D of the true count
+//! variance = 2.0      # V: variance of the perturbation
+//! js = 2              # no published count in 1..js
 //! population_floor = 10
-//! differencing_window_days = 365
-//! dominance_min_contributors = 10
+//! period_granularity = "month"   # or quarter, year
+//! max_populations_per_day = 2000 # a ceiling: a region may only lower it
+//! magnitude_min_youths = 10
 //! dominance_max_share_percent = 50
 //! ```
 //!
@@ -48,7 +50,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
-use zicht_model::{NodeName, PeerId};
+use zicht_model::{CodeList, NodeName, PeerId};
 
 use crate::policy::parse_policy;
 use crate::server::NodeSettings;
@@ -135,12 +137,14 @@ struct ConfigFile {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct PrivacySection {
-    min_cell_count: Option<Spanned<u64>>,
-    protection_width: Option<Spanned<u64>>,
-    rounding_base: Option<Spanned<u64>>,
+    record_key_secret: Option<Spanned<String>>,
+    max_deviation: Option<Spanned<u64>>,
+    variance: Option<Spanned<toml::Value>>,
+    js: Option<Spanned<u64>>,
     population_floor: Option<Spanned<u64>>,
-    differencing_window_days: Option<Spanned<u64>>,
-    dominance_min_contributors: Option<Spanned<u64>>,
+    period_granularity: Option<Spanned<String>>,
+    max_populations_per_day: Option<Spanned<u64>>,
+    magnitude_min_youths: Option<Spanned<u64>>,
     dominance_max_share_percent: Option<Spanned<u64>>,
 }
 
@@ -574,11 +578,42 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             defaults.max_cells,
         )?,
     };
-    let privacy = privacy_settings(&reader, &file.privacy.unwrap_or_default())?;
+    let privacy_section = file.privacy.unwrap_or_default();
+    let privacy = privacy_settings(&reader, &privacy_section)?;
     let region = match node {
         NodeName::Region(region) => Some(region),
         NodeName::Network(_) => None,
     };
+    owner_grants(&policy, region, &policy_path)?;
+    let secret = match reader.string(
+        "privacy.record_key_secret",
+        "ZICHT_PRIVACY_RECORD_KEY_SECRET",
+        privacy_section.record_key_secret.as_ref(),
+    ) {
+        Some(value) if region.is_some() => {
+            let path = Path::new(&value.value);
+            let path = if path.is_relative() {
+                reader.path.parent().unwrap_or(Path::new(".")).join(path)
+            } else {
+                path.to_owned()
+            };
+            Some(
+                crate::secret::load_or_create(&path)
+                    .map_err(|e| value.error(e))?
+                    .0,
+            )
+        }
+        Some(value) => {
+            return Err(value.error("a network aggregator holds no youth data and needs no secret"))
+        }
+        None => None,
+    };
+    let disclosure =
+        crate::Disclosure::new(privacy, region, secret).map_err(|problem| ConfigError {
+            place: reader.file_place(0),
+            key: format!("privacy.{}", problem.key),
+            reason: problem.reason,
+        })?;
     Ok(NodeConfig {
         node,
         database,
@@ -595,12 +630,37 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             tls_reload_interval: Duration::from_secs(reload),
             policy,
             limits,
-            disclosure: crate::Disclosure {
-                settings: privacy,
-                region,
-            },
+            disclosure,
         },
     })
+}
+
+/// `owner = true` grants name this node's own region's analysts only: owners see exact
+/// counts of the data this node holds.
+fn owner_grants(
+    policy: &crate::policy::Policy,
+    region: Option<zicht_model::Region>,
+    policy_path: &Path,
+) -> Result<(), ConfigError> {
+    use crate::policy::Who;
+    for (index, grant) in policy.grants.iter().enumerate() {
+        let own = matches!((&grant.who, region), (Who::Analyst(Some(r)), Some(own)) if *r == own);
+        if grant.owner && !own {
+            return Err(ConfigError {
+                place: Place::File {
+                    path: policy_path.display().to_string(),
+                    line: 1,
+                },
+                key: "policy".to_owned(),
+                reason: format!(
+                    "grant {}: owner = true must name this node's own analysts (analyst:{})",
+                    index + 1,
+                    region.map_or("<region>", |r| r.code())
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The `[privacy]` section: defaults where absent, and no value looser than the network floor.
@@ -610,24 +670,18 @@ fn privacy_settings(
 ) -> Result<zicht_privacy::Settings, ConfigError> {
     let mut settings = zicht_privacy::Settings::default();
     let mut places: Vec<(&'static str, Place)> = Vec::new();
-    let fields: [(&'static str, &'static str, &Option<Spanned<u64>>, &mut u32); 7] = [
+    let fields: [(&'static str, &'static str, &Option<Spanned<u64>>, &mut u32); 6] = [
         (
-            "privacy.min_cell_count",
-            "ZICHT_PRIVACY_MIN_CELL_COUNT",
-            &section.min_cell_count,
-            &mut settings.min_cell_count,
+            "privacy.max_deviation",
+            "ZICHT_PRIVACY_MAX_DEVIATION",
+            &section.max_deviation,
+            &mut settings.max_deviation,
         ),
         (
-            "privacy.protection_width",
-            "ZICHT_PRIVACY_PROTECTION_WIDTH",
-            &section.protection_width,
-            &mut settings.protection_width,
-        ),
-        (
-            "privacy.rounding_base",
-            "ZICHT_PRIVACY_ROUNDING_BASE",
-            &section.rounding_base,
-            &mut settings.rounding_base,
+            "privacy.js",
+            "ZICHT_PRIVACY_JS",
+            &section.js,
+            &mut settings.js,
         ),
         (
             "privacy.population_floor",
@@ -636,16 +690,16 @@ fn privacy_settings(
             &mut settings.population_floor,
         ),
         (
-            "privacy.differencing_window_days",
-            "ZICHT_PRIVACY_DIFFERENCING_WINDOW_DAYS",
-            &section.differencing_window_days,
-            &mut settings.differencing_window_days,
+            "privacy.max_populations_per_day",
+            "ZICHT_PRIVACY_MAX_POPULATIONS_PER_DAY",
+            &section.max_populations_per_day,
+            &mut settings.max_populations_per_day,
         ),
         (
-            "privacy.dominance_min_contributors",
-            "ZICHT_PRIVACY_DOMINANCE_MIN_CONTRIBUTORS",
-            &section.dominance_min_contributors,
-            &mut settings.dominance_min_contributors,
+            "privacy.magnitude_min_youths",
+            "ZICHT_PRIVACY_MAGNITUDE_MIN_YOUTHS",
+            &section.magnitude_min_youths,
+            &mut settings.magnitude_min_youths,
         ),
         (
             "privacy.dominance_max_share_percent",
@@ -659,6 +713,39 @@ fn privacy_settings(
             *target = u32::try_from(value.value).map_err(|_| value.error("is too large"))?;
             places.push((key, value.place));
         }
+    }
+    let variance = (reader.env)("ZICHT_PRIVACY_VARIANCE")
+        .map(|text| {
+            (
+                text.trim().parse::<f64>().ok(),
+                Place::Env("ZICHT_PRIVACY_VARIANCE"),
+            )
+        })
+        .or_else(|| {
+            section.variance.as_ref().map(|v| {
+                let number = match v.get_ref() {
+                    toml::Value::Float(f) => Some(*f),
+                    toml::Value::Integer(i) => Some(*i as f64),
+                    _ => None,
+                };
+                (number, reader.file_place(v.span().start))
+            })
+        });
+    if let Some((number, place)) = variance {
+        settings.variance = number.ok_or_else(|| ConfigError {
+            place: place.clone(),
+            key: "privacy.variance".to_owned(),
+            reason: "must be a number, e.g. 2.0".to_owned(),
+        })?;
+        places.push(("privacy.variance", place));
+    }
+    if let Some(value) = reader.string(
+        "privacy.period_granularity",
+        "ZICHT_PRIVACY_PERIOD_GRANULARITY",
+        section.period_granularity.as_ref(),
+    ) {
+        settings.period_granularity = zicht_privacy::PeriodGranularity::parse(&value.value)
+            .ok_or_else(|| value.error("must be month, quarter or year"))?;
     }
     if let Some(problem) = settings.problems().into_iter().next() {
         let key = format!("privacy.{}", problem.key);

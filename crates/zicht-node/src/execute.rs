@@ -1,23 +1,31 @@
 //! Runs a template on the node's own store and puts the result through disclosure control:
 //! the one path from data to anything that leaves a node, shared by the `Inway` service and
 //! `zicht query` on the node itself.
+//!
+//! Person counts leave under the cell key method (see `zicht-privacy` and `docs/privacy.md`):
+//! every cell, margin and total is published as its true count plus the deviation the
+//! perturbation table gives for that count and the cell's key, unless the caller owns the data
+//! (the region's own analysts under an `owner` grant, or `zicht query` on the node's database),
+//! who see exact counts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use chrono::{Datelike, Days, Months};
+use chrono::{Datelike, Months};
 
-use zicht_model::{CareType, CodeList, Dimension, NaiveDate, Region, Template};
-use zicht_privacy::{differencing, magnitudes, protect, Cell, Magnitudes, Scope, Settings, Table};
+use zicht_model::{CodeList, Dimension, NaiveDate, Region, Template};
+use zicht_privacy::{
+    cell_key, magnitudes, Magnitudes, PerturbationTable, RecordKeySecret, SettingProblem, Settings,
+};
 use zicht_proto::v1 as pb;
 
 use crate::audit::{entries, Logged, Operation};
 use zicht_store::{
-    CountQuery, CountRow, CountScope, LedgerEntry, ReleaseEntry, Store, StoreError,
+    CountQuery, CountRow, CountScope, ReleaseEntry, ReleasedPopulation, Store, StoreError,
     UnsupportedDimension,
 };
 
 /// What a node enforces when it releases person counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Disclosure {
     /// The disclosure settings (checked against the network floor when loaded).
     pub settings: Settings,
@@ -25,15 +33,96 @@ pub struct Disclosure {
     /// (and any other origin present), since under the woonplaatsbeginsel a region holds its
     /// own youths. `None` lists every region.
     pub region: Option<Region>,
+    /// The perturbation table of `settings`.
+    ptable: Arc<PerturbationTable>,
+    /// The secret record keys are derived under; without it, perturbed counts are refused.
+    secret: Option<Arc<RecordKeySecret>>,
 }
 
-/// A result ready to leave, and the populations to record in the ledger when it does.
+impl Default for Disclosure {
+    fn default() -> Self {
+        Disclosure::new(Settings::default(), None, None)
+            .unwrap_or_else(|problem| unreachable!("the default settings are valid: {problem}"))
+    }
+}
+
+impl Disclosure {
+    /// Disclosure control under `settings` for `region`'s data, keyed by `secret`; refuses
+    /// settings below the network floor or whose perturbation table misses a constraint.
+    pub fn new(
+        settings: Settings,
+        region: Option<Region>,
+        secret: Option<RecordKeySecret>,
+    ) -> Result<Disclosure, SettingProblem> {
+        if let Some(problem) = settings.problems().into_iter().next() {
+            return Err(problem);
+        }
+        let ptable =
+            PerturbationTable::new(settings.ptable_params()).map_err(|error| SettingProblem {
+                key: "variance",
+                reason: error.to_string(),
+            })?;
+        Ok(Disclosure {
+            settings,
+            region,
+            ptable: Arc::new(ptable),
+            secret: secret.map(Arc::new),
+        })
+    }
+
+    /// The same for the data of `region`.
+    pub fn for_region(self, region: Option<Region>) -> Disclosure {
+        Disclosure { region, ..self }
+    }
+
+    /// The same with `secret`.
+    pub fn with_secret(self, secret: RecordKeySecret) -> Disclosure {
+        Disclosure {
+            secret: Some(Arc::new(secret)),
+            ..self
+        }
+    }
+
+    /// The perturbation table in force.
+    pub fn ptable(&self) -> &PerturbationTable {
+        &self.ptable
+    }
+
+    /// Whether the node has its record-key secret.
+    pub fn has_secret(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    /// Fills the record keys of rows that have none (after an import), under the secret.
+    /// Returns how many youths were keyed; 0 without a secret.
+    pub async fn key_rows(&self, store: &Store) -> Result<u64, StoreError> {
+        match &self.secret {
+            Some(secret) => {
+                let fingerprint = secret_fingerprint(secret);
+                store
+                    .fill_record_keys(&fingerprint, &|youth| secret.record_key(youth))
+                    .await
+            }
+            None => Ok(0),
+        }
+    }
+}
+
+/// A name for the secret that reveals nothing of it: the record key of a fixed pseudonym no
+/// youth has (pseudonyms cannot contain a space).
+fn secret_fingerprint(secret: &RecordKeySecret) -> String {
+    format!("{:08x}", secret.record_key("zicht secret fingerprint"))
+}
+
+/// A result ready to leave, and what to log with it.
 #[derive(Debug, Clone)]
 pub struct Released {
     /// The protected result.
     pub result: pb::ProtectedResult,
-    /// One entry per released population (the total and every released cell).
-    pub ledger: Vec<LedgerEntry>,
+    /// The population released (perturbed person counts only), for the per-day limit.
+    pub population: Option<ReleasedPopulation>,
+    /// The true size of the population counted (the release log's `population`; never sent).
+    pub population_size: Option<u64>,
 }
 
 /// Why a template produced nothing to release.
@@ -48,12 +137,15 @@ pub enum ExecuteError {
     /// The template exists but this node cannot run it.
     #[error("template {0} is registered but not executable on this node yet")]
     NotExecutable(Template),
+    /// The node has no record-key secret, so it cannot perturb person counts.
+    #[error("this node has no record-key secret (record_key_secret in its config), so it releases no person counts")]
+    NoSecret,
+    /// Rows arrived without record keys while the query ran (an import beside the node).
+    #[error("the node's data changed while the query ran (an import); ask again")]
+    Importing,
     /// The store failed.
     #[error("the node could not run the query")]
     Store(#[source] StoreError),
-    /// A ledger entry cannot be read back; the guard fails closed.
-    #[error("the node's privacy ledger holds an entry it cannot read; nothing was released")]
-    CorruptLedger,
 }
 
 impl ExecuteError {
@@ -63,8 +155,9 @@ impl ExecuteError {
             ExecuteError::Invalid(_) => "limit-or-invalid",
             ExecuteError::Refused(refusal) => refusal.rule(),
             ExecuteError::NotExecutable(_) => "not-executable",
+            ExecuteError::NoSecret => "no-record-key-secret",
+            ExecuteError::Importing => "importing",
             ExecuteError::Store(_) => "store-error",
-            ExecuteError::CorruptLedger => "ledger-error",
         }
     }
 }
@@ -82,9 +175,12 @@ pub struct Call<'a> {
     pub query: &'a pb::QueryRequest,
     /// Its group-by dimensions, checked against the template.
     pub group_by: &'a [Dimension],
-    /// Whose ledger the differencing guard reads and extends (a PeerID, or `local`).
+    /// Whether the caller owns the data (exact counts): the region's own analysts under an
+    /// `owner` grant, or `zicht query` on the node's own database.
+    pub exact: bool,
+    /// Who is given the result (a PeerID, or `local`), for the per-day population limit.
     pub requester: &'a str,
-    /// The day of the release, for the ledger's window.
+    /// The day of the release.
     pub today: NaiveDate,
 }
 
@@ -97,9 +193,10 @@ pub async fn execute(call: &Call<'_>) -> Result<Released, ExecuteError> {
     }
 }
 
-/// Writes the release log entry of one request, its audit records and, when something is
-/// released, its ledger rows, in one transaction. Call it before the answer leaves; an error
-/// means it must not. `outcome` is the released result or the name of the refusing rule.
+/// Writes the release log entry of one request, its audit records and, when perturbed counts
+/// are released, the population released, in one transaction. Call it before the answer
+/// leaves; an error means it must not. `outcome` is the released result or the name of the
+/// refusing rule.
 pub async fn log_outcome(
     store: &Store,
     operation: &Operation,
@@ -112,21 +209,23 @@ pub async fn log_outcome(
         Ok(_) => "released".to_owned(),
         Err(rule) => format!("refused: {rule}"),
     };
+    let released = outcome.ok();
     let logged = Logged {
         operation,
         requester,
         role,
         query,
         outcome: &text,
-        result: outcome.ok().map(|released| &released.result),
-        ledger: outcome.map_or(&[][..], |released| &released.ledger[..]),
+        result: released.map(|released| &released.result),
+        population: released.and_then(|released| released.population.as_ref()),
+        population_size: released.and_then(|released| released.population_size),
         activity: None,
     };
     log_entry(store, &logged).await
 }
 
 /// Writes one release log entry (outcome `released`, `refused: <rule>`, `forwarded to ...`),
-/// its processing and access records, and its ledger rows, in one transaction.
+/// its processing and access records, and the population released, in one transaction.
 pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreError> {
     #[cfg(feature = "unaudited")]
     if UNAUDITED.load(std::sync::atomic::Ordering::Relaxed) {
@@ -147,7 +246,7 @@ pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreEr
             .map_or(0, |r| i64::try_from(r.rows.len()).unwrap_or(i64::MAX)),
     };
     store
-        .record_release(&entry, logged.ledger, &entries(logged))
+        .record_release(&entry, logged.population, &entries(logged))
         .await
 }
 
@@ -190,10 +289,18 @@ pub fn from_date(date: NaiveDate) -> pb::Date {
     }
 }
 
-fn exact(n: u64, rounding_base: u32) -> pb::CellValue {
+fn exact(n: u64) -> pb::CellValue {
     pb::CellValue {
         value: Some(pb::cell_value::Value::Exact(n)),
-        rounding_base,
+    }
+}
+
+fn perturbed(value: u64, max_deviation: u32) -> pb::CellValue {
+    pb::CellValue {
+        value: Some(pb::cell_value::Value::Perturbed(pb::Perturbed {
+            value,
+            max_deviation,
+        })),
     }
 }
 
@@ -232,7 +339,7 @@ async fn capacity(
             .iter()
             .map(|row| pb::ResultRow {
                 key: row.key.clone(),
-                count: Some(exact(row.facilities.max(0) as u64, 0)),
+                count: Some(exact(row.facilities.max(0) as u64)),
                 statistics: vec![
                     statistic("places", row.places),
                     statistic("occupied", row.occupied),
@@ -240,16 +347,14 @@ async fn capacity(
                 ],
             })
             .collect(),
-        total: Some(exact(
-            rows.iter().map(|r| r.facilities.max(0) as u64).sum(),
-            0,
-        )),
+        total: Some(exact(rows.iter().map(|r| r.facilities.max(0) as u64).sum())),
         rules_applied: vec!["capacity is facility data: released exactly".to_owned()],
         ..Default::default()
     };
     Ok(Released {
         result,
-        ledger: Vec::new(),
+        population: None,
+        population_size: None,
     })
 }
 
@@ -329,42 +434,6 @@ fn count_scope(
     }
 }
 
-/// Days since the common era, for comparing scopes.
-fn day_number(date: NaiveDate) -> i64 {
-    i64::from(date.num_days_from_ce())
-}
-
-/// A scope in the differencing guard's terms; stay groups become their care types, so a
-/// stay-group cell and a care-type cell are compared as the youths they count.
-fn ledger_scope(
-    template: Template,
-    from: NaiveDate,
-    to: NaiveDate,
-    filters: &[(Dimension, Vec<String>)],
-) -> Scope {
-    let scope = Scope {
-        template: template.code().to_owned(),
-        from: day_number(from),
-        to: day_number(to),
-        filters: BTreeMap::new(),
-    };
-    filters.iter().fold(scope, |scope, (dimension, values)| {
-        narrowed(scope, *dimension, values.iter().cloned().collect())
-    })
-}
-
-fn narrowed(scope: Scope, dimension: Dimension, values: BTreeSet<String>) -> Scope {
-    if dimension == Dimension::StayGroup {
-        let care_types = CareType::ALL
-            .iter()
-            .filter(|c| values.contains(c.stay_group().code()))
-            .map(|c| c.code().to_owned())
-            .collect();
-        return scope.narrowed(Dimension::CareType.code(), care_types);
-    }
-    scope.narrowed(dimension.code(), values)
-}
-
 /// The origin of a youth whose municipality is not known.
 const UNKNOWN_ORIGIN: &str = zicht_model::UNKNOWN;
 
@@ -415,49 +484,149 @@ fn domain(
     values
 }
 
+/// One cell of a person-count table: its youths and the sum of their record keys.
+#[derive(Debug, Clone, Copy, Default)]
+struct CellCount {
+    youths: u64,
+    key_sum: u64,
+}
+
+impl CellCount {
+    fn add(&mut self, other: CellCount) {
+        self.youths += other.youths;
+        self.key_sum = self.key_sum.wrapping_add(other.key_sum);
+    }
+}
+
+/// How counts are published: exactly (the owner) or perturbed under the cell key method.
+enum Publish<'a> {
+    Exact,
+    Perturbed(&'a PerturbationTable, u32),
+}
+
+impl Publish<'_> {
+    fn published(&self, cell: CellCount) -> u64 {
+        match self {
+            Publish::Exact => cell.youths,
+            Publish::Perturbed(ptable, _) => ptable.perturb(cell.youths, cell_key(cell.key_sum)),
+        }
+    }
+
+    fn value(&self, cell: CellCount) -> pb::CellValue {
+        match self {
+            Publish::Exact => exact(cell.youths),
+            Publish::Perturbed(_, bound) => perturbed(self.published(cell), *bound),
+        }
+    }
+}
+
+/// What defines a released population (template, scope, filters, grouping), hashed: the unit
+/// of the per-requester, per-day limit.
+fn population_key(
+    template: Template,
+    from: NaiveDate,
+    to: NaiveDate,
+    filters: &[(Dimension, Vec<String>)],
+    group_by: &[Dimension],
+) -> String {
+    let mut filters: Vec<String> = filters
+        .iter()
+        .map(|(dimension, values)| {
+            let mut values = values.clone();
+            values.sort();
+            format!("{dimension}={}", values.join("|"))
+        })
+        .collect();
+    filters.sort();
+    let group_by: Vec<&str> = group_by.iter().map(|d| d.code()).collect();
+    let text = format!(
+        "{template};{from};{to};{};{}",
+        filters.join(";"),
+        group_by.join(",")
+    );
+    zicht_audit::sha256_hex(text.as_bytes())
+}
+
+/// Runs the count query; for perturbed counts, keys rows imported since the node last looked
+/// and runs it again, so no youth is ever counted without its record key.
+async fn count_rows(
+    call: &Call<'_>,
+    query: &CountQuery<'_>,
+) -> Result<Vec<CountRow>, ExecuteError> {
+    for attempt in 0..2 {
+        let rows = call
+            .store
+            .person_counts(query)
+            .await
+            .map_err(ExecuteError::Store)?
+            .map_err(|e| ExecuteError::Invalid(e.to_string()))?;
+        if call.exact || rows.iter().all(|row| row.keyed == row.youths) {
+            return Ok(rows);
+        }
+        if attempt == 0 {
+            call.disclosure
+                .key_rows(call.store)
+                .await
+                .map_err(ExecuteError::Store)?;
+        }
+    }
+    // Rows keep arriving without keys (an import running beside the node): refuse rather than
+    // publish a count whose key is incomplete.
+    Err(ExecuteError::Importing)
+}
+
 async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
     let Call {
-        store,
         disclosure,
         template,
         query,
         group_by,
+        exact: owner,
         requester,
         today,
+        ..
     } = *call;
     let settings = &disclosure.settings;
     let filters = filters(template, query)?;
     let (scope, from, to) = count_scope(template, query)?;
+    let publish = if owner {
+        Publish::Exact
+    } else {
+        if disclosure.secret.is_none() {
+            return Err(ExecuteError::NoSecret);
+        }
+        if let CountScope::Period { from, to } = scope {
+            settings
+                .period_granularity
+                .check(from, to)
+                .map_err(zicht_privacy::Refusal::PeriodGranularity)?;
+        }
+        Publish::Perturbed(&disclosure.ptable, settings.max_deviation)
+    };
+    // The per-day limit of distinct populations, decided on the request alone.
+    let population = (!owner).then(|| ReleasedPopulation {
+        requester: requester.to_owned(),
+        released_on: today,
+        population: population_key(template, from, to, &filters, group_by),
+    });
+    if let Some(population) = &population {
+        let (given, again) = call
+            .store
+            .populations_released(requester, today, &population.population)
+            .await
+            .map_err(ExecuteError::Store)?;
+        let limit = settings.max_populations_per_day;
+        if !again && given >= i64::from(limit) {
+            return Err(zicht_privacy::Refusal::DistinctPopulations { limit }.into());
+        }
+    }
     let count_query = CountQuery {
         template,
         scope,
         filters: &filters,
         group_by,
     };
-    let rows = store
-        .person_counts(&count_query)
-        .await
-        .map_err(ExecuteError::Store)?
-        .map_err(|e| ExecuteError::Invalid(e.to_string()))?;
-    let complement = if filters.is_empty() {
-        None
-    } else {
-        let everyone = CountQuery {
-            filters: &[],
-            group_by: &[],
-            ..count_query
-        };
-        let all: i64 = store
-            .person_counts(&everyone)
-            .await
-            .map_err(ExecuteError::Store)?
-            .map_err(|e| ExecuteError::Invalid(e.to_string()))?
-            .iter()
-            .map(|r| r.youths)
-            .sum();
-        let population: i64 = rows.iter().map(|r| r.youths).sum();
-        Some(all.saturating_sub(population).max(0) as u64)
-    };
+    let rows = count_rows(call, &count_query).await?;
 
     // The full table: every combination of the dimensions' values, zeros included.
     let domains: Vec<Vec<String>> = group_by
@@ -465,10 +634,10 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
         .enumerate()
         .map(|(i, &d)| domain(d, disclosure.region, &filters, &rows, i))
         .collect();
-    let shape: Vec<usize> = domains.iter().map(Vec::len).collect();
-    let cells: usize = shape.iter().product();
-    let mut counts = vec![0u64; cells];
+    let cells: usize = domains.iter().map(Vec::len).product();
+    let mut counts = vec![CellCount::default(); cells];
     let mut by_cell: Vec<Option<&CountRow>> = vec![None; cells];
+    let mut total = CellCount::default();
     for row in &rows {
         let index = row
             .key
@@ -477,106 +646,52 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
             .fold(0usize, |index, (value, values)| {
                 index * values.len() + values.iter().position(|v| v == value).unwrap_or(0)
             });
-        counts[index] += row.youths.max(0) as u64;
+        let count = CellCount {
+            youths: row.youths.max(0) as u64,
+            key_sum: row.record_key_sum.max(0) as u64,
+        };
+        counts[index].add(count);
+        total.add(count);
         by_cell[index] = Some(row);
     }
-    let table = Table::new(shape, counts)
-        .ok_or_else(|| ExecuteError::Invalid("result shape".to_owned()))?;
-    let protected = protect(&table, settings, complement)?;
-
-    // The differencing guard over the total and every released cell.
-    let base = ledger_scope(template, from, to, &filters);
-    let mut released: Vec<(Scope, u64)> = vec![(base.clone(), table.total())];
-    for (index, cell) in protected.cells.iter().enumerate() {
-        if let Cell::Released(_) = cell {
-            let coordinates = table.coordinates(index);
-            let scope = group_by
-                .iter()
-                .zip(&coordinates)
-                .zip(&domains)
-                .fold(base.clone(), |scope, ((&d, &c), values)| {
-                    narrowed(scope, d, BTreeSet::from([values[c].clone()]))
-                });
-            released.push((scope, table.counts()[index]));
+    // Decided on the published total: the refusal says no more than the total would.
+    if !owner && publish.published(total) < u64::from(settings.population_floor) {
+        return Err(zicht_privacy::Refusal::PopulationFloor {
+            floor: settings.population_floor,
         }
+        .into());
     }
-    let since = today
-        .checked_sub_days(Days::new(u64::from(settings.differencing_window_days)))
-        .unwrap_or(NaiveDate::MIN);
-    let earlier: Vec<(Scope, u64)> = store
-        .ledger(requester, template.code(), since)
-        .await
-        .map_err(ExecuteError::Store)?
-        .into_iter()
-        .map(|entry| {
-            Ok((
-                Scope {
-                    template: entry.template,
-                    from: day_number(entry.period_from),
-                    to: day_number(entry.period_to),
-                    filters: Scope::parse_filters(&entry.filters)
-                        .ok_or(ExecuteError::CorruptLedger)?,
-                },
-                entry.population.max(0) as u64,
-            ))
-        })
-        .collect::<Result<_, ExecuteError>>()?;
-    differencing(&released, &earlier, settings.min_cell_count)?;
 
-    let mut rules = protected.rules.clone();
-    rules.push(settings.differencing_rule());
     let stays = template == Template::LengthOfStay;
-    if stays {
-        rules.push(format!(
-            "dominance: at least {} youths, none over {}% of the days",
-            settings.dominance_min_contributors, settings.dominance_max_share_percent
-        ));
-    }
-    let cell_value = |cell: &Cell| pb::CellValue {
-        value: Some(match cell {
-            Cell::Released(n) => pb::cell_value::Value::Exact(*n),
-            Cell::Small => pb::cell_value::Value::Small(pb::SmallCell {
-                threshold: protected.threshold,
-            }),
-            Cell::Suppressed => pb::cell_value::Value::Suppressed(pb::Suppressed {}),
-        }),
-        rounding_base: match cell {
-            Cell::Released(_) => protected.rounding_base,
-            _ => 0,
-        },
+    let mut rules = if owner {
+        vec![
+            "exact counts: for the data's owner (the region's own analysts and database)"
+                .to_owned(),
+        ]
+    } else {
+        settings.rules()
     };
-    let result_rows = protected
-        .cells
+    if stays {
+        rules.push(settings.magnitude_rule());
+    }
+    let result_rows = counts
         .iter()
         .enumerate()
-        .map(|(index, cell)| {
-            let coordinates = table.coordinates(index);
+        .map(|(index, &cell)| {
             let statistics = if stays {
-                stay_statistics(cell, by_cell[index], settings)
+                stay_statistics(publish.published(cell), by_cell[index], settings)
             } else {
                 Vec::new()
             };
             pb::ResultRow {
-                key: coordinates
+                key: coordinates(index, &domains)
                     .iter()
                     .zip(&domains)
                     .map(|(&c, values)| values[c].clone())
                     .collect(),
-                count: Some(cell_value(cell)),
+                count: Some(publish.value(cell)),
                 statistics,
             }
-        })
-        .collect();
-    let ledger = released
-        .into_iter()
-        .map(|(scope, population)| LedgerEntry {
-            requester: requester.to_owned(),
-            recorded_on: today,
-            template: template.code().to_owned(),
-            period_from: from,
-            period_to: to,
-            filters: scope.filters_text(),
-            population: population as i64,
         })
         .collect();
     Ok(Released {
@@ -585,21 +700,38 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
             template_version: template.version(),
             dimensions: group_by.iter().map(|d| d.code().to_owned()).collect(),
             rows: result_rows,
-            total: Some(exact(protected.total, protected.rounding_base)),
+            total: Some(publish.value(total)),
             rules_applied: rules,
             ..Default::default()
         },
-        ledger,
+        population,
+        population_size: Some(total.youths),
     })
 }
 
-/// Median, mean and p90 days of a released length-of-stay cell that passes the dominance
-/// rules; withheld (no value) otherwise.
-fn stay_statistics(cell: &Cell, row: Option<&CountRow>, settings: &Settings) -> Vec<pb::Statistic> {
-    let figures = match (cell, row.and_then(|r| r.stay.map(|s| (r.youths, s)))) {
-        (Cell::Released(_), Some((youths, stay))) => {
+/// The coordinates of cell `index` of a table over `domains` (row-major, last fastest).
+fn coordinates(mut index: usize, domains: &[Vec<String>]) -> Vec<usize> {
+    let mut coordinates = vec![0; domains.len()];
+    for (j, values) in domains.iter().enumerate().rev() {
+        let size = values.len().max(1);
+        coordinates[j] = index % size;
+        index /= size;
+    }
+    coordinates
+}
+
+/// Median, mean and p90 days of a length-of-stay group whose published count reaches the
+/// floor and that passes the dominance rule; withheld (no value) otherwise.
+fn stay_statistics(
+    published: u64,
+    row: Option<&CountRow>,
+    settings: &Settings,
+) -> Vec<pb::Statistic> {
+    let figures = row
+        .and_then(|r| r.stay.map(|s| (r.youths, s)))
+        .and_then(|(youths, stay)| {
             let group = Magnitudes {
-                contributors: youths.max(0) as u64,
+                published_youths: published,
                 largest: stay.max_days as f64,
                 sum: stay.sum_days as f64,
             };
@@ -611,9 +743,7 @@ fn stay_statistics(cell: &Cell, row: Option<&CountRow>, settings: &Settings) -> 
                     stay.p90_days as f64,
                 ]
             })
-        }
-        _ => None,
-    };
+        });
     ["median_days", "mean_days", "p90_days"]
         .iter()
         .enumerate()

@@ -11,6 +11,7 @@ pub mod otlp;
 pub mod outway;
 pub mod peers;
 pub mod policy;
+pub mod secret;
 pub mod server;
 pub mod service;
 pub mod tls;

@@ -246,7 +246,8 @@ impl Outway {
             query: &query,
             outcome: &forwarded,
             result: None,
-            ledger: &[],
+            population: None,
+            population_size: None,
             activity: None,
         };
         if let Err(error) = log_entry(&store, &logged).await {
@@ -282,39 +283,32 @@ impl Outway {
         }
         let answered = parts.len();
         let merged = if parts.is_empty() {
-            Ok(pb::ProtectedResult {
+            pb::ProtectedResult {
                 template: checked.template.code().to_owned(),
                 template_version: checked.template.version(),
                 dimensions: query.group_by.clone(),
                 rules_applied: vec!["no targeted node answered".to_owned()],
                 ..Default::default()
-            })
+            }
         } else {
-            merge(
-                checked.template,
-                &checked.group_by,
-                &parts,
-                &self.inway.disclosure.settings,
-            )
+            merge(checked.template, &checked.group_by, &parts)
         };
-        let outcome = match &merged {
-            Ok(_) => format!("released merged: {answered} of {} answered", targets.len()),
-            Err(refusal) => format!("refused: {}", refusal.rule()),
-        };
+        let outcome = format!("released merged: {answered} of {} answered", targets.len());
         let logged = Logged {
             operation: &operation,
             requester: &requester,
             role: &role,
             query: &query,
             outcome: &outcome,
-            result: merged.as_ref().ok(),
-            ledger: &[],
+            result: Some(&merged),
+            population: None,
+            population_size: None,
             activity: None,
         };
         if let Err(error) = log_entry(&store, &logged).await {
             return Err(unlogged(&error, "release log", "released"));
         }
-        let result = merged.map_err(|refusal| Status::from(Refusal::Disclosure(refusal)))?;
+        let result = merged;
         Ok(pb::FederatedResult {
             result: Some(result),
             coverage,
@@ -337,15 +331,12 @@ impl Outway {
         for (position, &node) in targets.iter().enumerate() {
             let query = query.clone();
             if node == self.node {
-                // Its own data: the same disclosure control and log, with the analyst's ledger.
+                // Its own data: the same policy, disclosure control and log as a peer's query
+                // (exact for the region's own analysts under an owner grant).
                 let inway = self.inway.clone();
                 let identity = identity.clone();
                 let local = forward.child("zicht.v1.Inway/Query");
-                let checked = Checked {
-                    template: checked.template,
-                    purpose: checked.purpose,
-                    group_by: checked.group_by.clone(),
-                };
+                let checked = checked.clone();
                 calls.spawn(async move {
                     let released = tokio::time::timeout_at(
                         deadline,

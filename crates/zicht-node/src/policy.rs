@@ -1,6 +1,8 @@
 //! The node's policy: a TOML file the region owns, default deny. A grant names who (a PeerID or
-//! a role), which templates, for which purposes (doelbinding), how fine (group-by dimensions),
-//! and how often (a quota per minute).
+//! a role), which templates, for which purposes (doelbinding), how fine (the dimensions a
+//! request may group or filter by), and how often (a quota per minute). `owner = true` marks
+//! the region's own analysts: they see their own data's counts exactly; everyone else gets
+//! perturbed counts.
 //!
 //! ```toml
 //! [[grant]]
@@ -9,6 +11,14 @@
 //! purposes = ["capaciteitsmonitoring", "bovenregionale-sturing"]
 //! group_by = ["care_type", "placement_region"]
 //! quota_per_minute = 120
+//!
+//! [[grant]]
+//! role = "analyst:drenthe"           # owner grants name one region's analysts
+//! owner = true
+//! templates = ["youth_in_care"]
+//! purposes = ["bovenregionale-sturing"]
+//! group_by = ["care_type"]
+//! quota_per_minute = 600
 //! ```
 
 use std::collections::BTreeSet;
@@ -86,10 +96,13 @@ pub struct Grant {
     pub templates: BTreeSet<Template>,
     /// For which purposes.
     pub purposes: BTreeSet<Purpose>,
-    /// The finest grouping allowed: the request's group-by must be a subset.
+    /// The finest grouping allowed: the request's group-by and filter dimensions must be a
+    /// subset.
     pub group_by: BTreeSet<Dimension>,
     /// Requests per minute per caller (burst up to the same number).
     pub quota_per_minute: u32,
+    /// The callers own the data (the region's own analysts): exact counts.
+    pub owner: bool,
 }
 
 /// A default-deny policy: the grants, in file order.
@@ -155,17 +168,33 @@ pub enum Denied {
         /// A dimension no matching grant allows.
         dimension: Dimension,
     },
+    /// A filter on a dimension no matching grant allows (a filter needs the same grant as
+    /// grouping by it).
+    #[error(
+        "missing grant: {caller} may not filter {template} by {dimension} for purpose {purpose}"
+    )]
+    FilterNotGranted {
+        /// The caller.
+        caller: String,
+        /// The template asked.
+        template: Template,
+        /// The purpose asked.
+        purpose: Purpose,
+        /// A filtered dimension no matching grant allows.
+        dimension: Dimension,
+    },
 }
 
 impl Policy {
     /// Finds the grant that allows `identity` to call `template` for `purpose` grouped by
-    /// `group_by`, or says which grant is missing.
+    /// `group_by` and filtered on `filters`, or says which grant is missing.
     pub fn authorize(
         &self,
         identity: &PeerIdentity,
         template: Template,
         purpose: Purpose,
         group_by: &[Dimension],
+        filters: &[Dimension],
     ) -> Result<(usize, &Grant), Denied> {
         let caller = identity.to_string();
         let mine: Vec<(usize, &Grant)> = self
@@ -197,17 +226,28 @@ impl Policy {
         }
         let mut too_fine = None;
         for (index, grant) in with_purpose {
-            match group_by.iter().find(|d| !grant.group_by.contains(d)) {
-                None => return Ok((index, grant)),
-                Some(&dimension) => too_fine = too_fine.or(Some(dimension)),
+            let grouped = group_by.iter().find(|d| !grant.group_by.contains(d));
+            let filtered = filters.iter().find(|d| !grant.group_by.contains(d));
+            match (grouped, filtered) {
+                (None, None) => return Ok((index, grant)),
+                (Some(&dimension), _) => too_fine = too_fine.or(Some((dimension, false))),
+                (None, Some(&dimension)) => too_fine = too_fine.or(Some((dimension, true))),
             }
         }
-        Err(Denied::TooFine {
-            caller,
-            template,
-            purpose,
-            dimension: too_fine.unwrap_or(Dimension::CareType),
-        })
+        match too_fine {
+            Some((dimension, true)) => Err(Denied::FilterNotGranted {
+                caller,
+                template,
+                purpose,
+                dimension,
+            }),
+            other => Err(Denied::TooFine {
+                caller,
+                template,
+                purpose,
+                dimension: other.map_or(Dimension::CareType, |(d, _)| d),
+            }),
+        }
     }
 }
 
@@ -245,6 +285,7 @@ struct GrantFile {
     #[serde(default)]
     group_by: Vec<Spanned<String>>,
     quota_per_minute: Spanned<u32>,
+    owner: Option<Spanned<bool>>,
 }
 
 fn position(text: &str, offset: usize) -> (usize, usize) {
@@ -393,8 +434,18 @@ pub fn parse_policy(
                 "quota_per_minute must be at least 1".to_owned(),
             );
         }
+        let owner = grant.owner.as_ref().is_some_and(|o| *o.get_ref());
+        if owner && !matches!(who, Some(Who::Analyst(Some(_))) | None) {
+            let at = grant.owner.as_ref().map_or(0, |o| o.span().start);
+            problem(
+                at,
+                "owner = true is for one region's own analysts: role = \"analyst:<region>\""
+                    .to_owned(),
+            );
+        }
         if let Some(who) = who {
             grants.push(Grant {
+                owner,
                 who,
                 templates,
                 purposes,
@@ -459,7 +510,8 @@ quota_per_minute = 10
                 &jenn,
                 Template::YouthInCare,
                 Purpose::BovenregionaleSturing,
-                &[Dimension::CareType]
+                &[Dimension::CareType],
+                &[]
             )
             .is_ok());
         assert!(policy
@@ -467,13 +519,14 @@ quota_per_minute = 10
                 &friesland,
                 Template::Capacity,
                 Purpose::Capaciteitsmonitoring,
+                &[],
                 &[]
             )
             .is_ok());
         let check =
             |who: &PeerIdentity, template, purpose, group_by: &[Dimension], expect: &str| {
                 let denied = policy
-                    .authorize(who, template, purpose, group_by)
+                    .authorize(who, template, purpose, group_by, &[])
                     .unwrap_err();
                 assert_eq!(denied.to_string(), expect);
             };
@@ -490,6 +543,47 @@ quota_per_minute = 10
             "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not call youth_in_care for purpose triage-plaatsing");
         check(&jenn, Template::YouthInCare, Purpose::BovenregionaleSturing, &[Dimension::CareType, Dimension::AgeBand],
             "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not group youth_in_care by age_band for purpose bovenregionale-sturing");
+    }
+
+    #[test]
+    fn a_filter_needs_the_same_grant_as_grouping_by_it() {
+        let policy = parse_policy(POLICY, None).unwrap();
+        let jenn = identity(NodeName::Network(Network::Jenn));
+        assert!(policy
+            .authorize(
+                &jenn,
+                Template::YouthInCare,
+                Purpose::BovenregionaleSturing,
+                &[],
+                &[Dimension::CareType]
+            )
+            .is_ok());
+        let denied = policy
+            .authorize(
+                &jenn,
+                Template::YouthInCare,
+                Purpose::BovenregionaleSturing,
+                &[Dimension::CareType],
+                &[Dimension::AgeBand],
+            )
+            .unwrap_err();
+        assert_eq!(denied.to_string(), "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not filter youth_in_care by age_band for purpose bovenregionale-sturing");
+    }
+
+    #[test]
+    fn owner_grants_are_for_one_regions_analysts() {
+        let owner = "[[grant]]\nrole = \"analyst:drenthe\"\nowner = true\ntemplates = [\"youth_in_care\"]\npurposes = [\"bovenregionale-sturing\"]\nquota_per_minute = 5\n";
+        let policy = parse_policy(owner, None).unwrap();
+        assert!(policy.grants[0].owner);
+        assert!(!parse_policy(POLICY, None).unwrap().grants[0].owner);
+        let network = owner.replace("analyst:drenthe", "network:jenn");
+        let problems = parse_policy(&network, None).unwrap_err();
+        assert_eq!(problems[0].line, 3);
+        assert!(problems[0]
+            .message
+            .starts_with("owner = true is for one region's own analysts"));
+        let everyone = owner.replace("analyst:drenthe", "analyst:*");
+        assert!(parse_policy(&everyone, None).is_err());
     }
 
     #[test]
@@ -544,6 +638,7 @@ quota_per_minute = 5
                 &jenn,
                 Template::Capacity,
                 Purpose::Capaciteitsmonitoring,
+                &[],
                 &[]
             ),
             Err(Denied::NoGrantForCaller { .. })

@@ -144,12 +144,12 @@ impl NodeSettings {
             checkpoint_interval: Duration::from_secs(300),
             metrics_listen: None,
             otlp: None,
-            disclosure: crate::Disclosure {
-                settings: zicht_privacy::Settings::default(),
-                region: match node {
-                    zicht_model::NodeName::Region(region) => Some(region),
-                    zicht_model::NodeName::Network(_) => None,
-                },
+            disclosure: match node {
+                // A dev node's database lives for one run: its secret lives in memory.
+                zicht_model::NodeName::Region(region) => crate::Disclosure::default()
+                    .for_region(Some(region))
+                    .with_secret(crate::secret::ephemeral()),
+                zicht_model::NodeName::Network(_) => crate::Disclosure::default(),
             },
         }
     }
@@ -246,6 +246,15 @@ pub async fn start_on(
         source,
     })?;
 
+    // Key rows imported since the node last ran now, so its first answers do not wait.
+    if let (Some(store), zicht_model::NodeName::Region(_)) = (&store, settings.node) {
+        if let Err(error) = settings.disclosure.key_rows(store).await {
+            eprintln!(
+                "zicht node: could not key rows at start (queries will retry): {}",
+                crate::service::anyhow_chain(&error)
+            );
+        }
+    }
     let mut inway = Inway::new(settings.policy, settings.limits, store)
         .with_disclosure(settings.disclosure)
         .with_resource(crate::audit::node_uri(settings.node));

@@ -74,9 +74,12 @@ pub enum Refusal {
     /// Disclosure control refused the result; the message names the rule, never a cell.
     #[error("refused by disclosure control: {0}")]
     Disclosure(zicht_privacy::Refusal),
-    /// A privacy ledger entry could not be read back; nothing is released.
-    #[error("the node's privacy ledger holds an entry it cannot read; nothing was released")]
-    CorruptLedger,
+    /// The node has no record-key secret, so it releases no perturbed counts.
+    #[error("this node has no record-key secret (record_key_secret in its config), so it releases no person counts")]
+    NoSecret,
+    /// Rows arrived without record keys while the query ran.
+    #[error("the node's data changed while the query ran (an import); ask again")]
+    Importing,
     /// The store failed; details go to the node's log, not to the caller.
     #[error("the node could not run the query")]
     Store(#[source] zicht_store::StoreError),
@@ -93,7 +96,8 @@ impl Refusal {
             Refusal::NoData => "no-data",
             Refusal::NotExecutable(_) => "not-executable",
             Refusal::Disclosure(refusal) => refusal.rule(),
-            Refusal::CorruptLedger => "ledger-error",
+            Refusal::NoSecret => "no-record-key-secret",
+            Refusal::Importing => "importing",
             Refusal::Store(_) => "store-error",
         }
     }
@@ -106,7 +110,8 @@ impl From<ExecuteError> for Refusal {
             ExecuteError::Refused(refusal) => Refusal::Disclosure(refusal),
             ExecuteError::NotExecutable(template) => Refusal::NotExecutable(template),
             ExecuteError::Store(source) => Refusal::Store(source),
-            ExecuteError::CorruptLedger => Refusal::CorruptLedger,
+            ExecuteError::NoSecret => Refusal::NoSecret,
+            ExecuteError::Importing => Refusal::Importing,
         }
     }
 }
@@ -127,7 +132,8 @@ impl From<Refusal> for Status {
             }
             Refusal::NoData | Refusal::NotExecutable(_) => Status::unimplemented(message),
             Refusal::Disclosure(_) => Status::failed_precondition(message),
-            Refusal::CorruptLedger => Status::internal(message),
+            Refusal::NoSecret => Status::failed_precondition(message),
+            Refusal::Importing => Status::unavailable(message),
             Refusal::Store(source) => {
                 eprintln!("zicht node: query failed: {:#}", anyhow_chain(&source));
                 Status::internal(message)
@@ -214,8 +220,8 @@ pub struct Inway {
     pub(crate) resource: String,
     /// Request and audit-write metrics.
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
-    /// Held from reading a requester's ledger until the release is recorded, so two
-    /// concurrent queries cannot both pass the differencing guard against the same past.
+    /// Held from counting a requester's populations of the day until the release is
+    /// recorded, so two concurrent queries cannot both pass the per-day limit.
     release_locks: std::sync::Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -259,7 +265,7 @@ impl Inway {
 }
 
 impl Inway {
-    /// The lock of one requester's ledger (other requesters' queries run beside it).
+    /// The lock of one requester's populations (other requesters' queries run beside it).
     pub(crate) fn release_lock(&self, requester: PeerId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
             .release_locks
@@ -269,14 +275,9 @@ impl Inway {
     }
 }
 
-/// Today's date (UTC), for the ledger's window.
+/// Today's date (UTC), for the per-day population limit.
 pub fn today() -> NaiveDate {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_days(chrono::Days::new(seconds / 86_400)))
-        .unwrap_or(NaiveDate::MIN)
+    chrono::Utc::now().date_naive()
 }
 
 /// Upper bound of distinct values of a dimension (free-text ones are estimated).
@@ -302,11 +303,15 @@ fn cardinality(dimension: Dimension) -> u64 {
 }
 
 /// A checked request.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Checked {
     pub(crate) template: Template,
     pub(crate) purpose: Purpose,
     pub(crate) group_by: Vec<Dimension>,
+    /// The dimensions it filters on (they need a grant like group-by).
+    pub(crate) filters: Vec<Dimension>,
+    /// Whether the grant makes the caller the data's owner (exact counts).
+    pub(crate) exact: bool,
 }
 
 impl Inway {
@@ -404,6 +409,23 @@ impl Inway {
             }
             group_by.push(dimension);
         }
+        let mut filters = Vec::with_capacity(query.filters.len());
+        for (position, filter) in query.filters.iter().enumerate() {
+            let dimension = Dimension::ALL
+                .iter()
+                .copied()
+                .find(|d| d.code() == filter.dimension)
+                .filter(|d| template.dimensions().contains(d))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "filter {}: template {template} cannot filter by this dimension",
+                        position + 1
+                    ))
+                })?;
+            if !filters.contains(&dimension) {
+                filters.push(dimension);
+            }
+        }
         let cells: u64 = group_by.iter().map(|&d| cardinality(d)).product();
         if cells > limits.max_cells {
             return Err(invalid(format!(
@@ -416,6 +438,8 @@ impl Inway {
                 template,
                 purpose,
                 group_by,
+                filters,
+                exact: false,
             },
             deadline,
         ))
@@ -430,18 +454,20 @@ impl Inway {
         size: usize,
         metadata: &tonic::metadata::MetadataMap,
     ) -> Result<(Checked, Duration), Refusal> {
-        let (checked, deadline) = self.check_query(query, size, metadata)?;
-        let (grant, _) = self.policy.authorize(
+        let (mut checked, deadline) = self.check_query(query, size, metadata)?;
+        let (index, grant) = self.policy.authorize(
             identity,
             checked.template,
             checked.purpose,
             &checked.group_by,
+            &checked.filters,
         )?;
-        self.quotas.check(grant, identity.peer_id)?;
+        checked.exact = grant.owner;
+        self.quotas.check(index, identity.peer_id)?;
         Ok((checked, deadline))
     }
 
-    /// Runs an admitted query on the node's own data, with the requester's ledger locked
+    /// Runs an admitted query on the node's own data, with the requester's populations locked
     /// for person counts, and logs the outcome (answer or refusal) before returning it: no
     /// log, no answer.
     pub(crate) async fn run_logged(
@@ -451,7 +477,7 @@ impl Inway {
         query: &pb::QueryRequest,
         admitted: Result<Checked, Refusal>,
     ) -> Result<Released, Status> {
-        // Person counts consult and extend the requester's ledger: one release at a time.
+        // Person counts consult and extend the requester's populations: one release at a time.
         let _serial = if query.template != Template::Capacity.code() {
             Some(self.release_lock(identity.peer_id).lock_owned().await)
         } else {
@@ -502,6 +528,7 @@ impl Inway {
             template: checked.template,
             query,
             group_by: &checked.group_by,
+            exact: checked.exact,
             requester: &requester,
             today: today(),
         };
@@ -564,22 +591,34 @@ impl pb::inway_server::Inway for Inway {
         &self,
         _request: Request<pb::DisclosureSettingsRequest>,
     ) -> Result<Response<pb::DisclosureSettings>, Status> {
-        Ok(Response::new(settings_message(&self.disclosure.settings)))
+        Ok(Response::new(settings_message(&self.disclosure)))
     }
 }
 
-/// The settings as the `DisclosureSettings` message.
-pub fn settings_message(settings: &zicht_privacy::Settings) -> pb::DisclosureSettings {
-    pb::DisclosureSettings {
-        min_cell_count: settings.min_cell_count,
-        min_cell_count_floor: zicht_privacy::Settings::FLOOR.min_cell_count,
-        secondary_suppression: true,
-        rounding_base: settings.rounding_base,
+/// The settings as the `DisclosureSettings` message, with the network floor and the
+/// perturbation table's rows that miss a constraint (none on a running node).
+pub fn settings_message(disclosure: &crate::Disclosure) -> pb::DisclosureSettings {
+    let message = |settings: &zicht_privacy::Settings| pb::DisclosureSettings {
+        max_deviation: settings.max_deviation,
+        variance: settings.variance,
+        js: settings.js,
         population_floor: settings.population_floor,
-        differencing_window: settings.differencing_window_days,
-        dominance_min_contributors: settings.dominance_min_contributors,
+        period_granularity: settings.period_granularity.code().to_owned(),
+        max_populations_per_day: settings.max_populations_per_day,
+        magnitude_min_youths: settings.magnitude_min_youths,
         dominance_max_share_percent: settings.dominance_max_share_percent,
-        protection_width: settings.protection_width,
+        floor: None,
+        ptable_problems: Vec::new(),
+    };
+    pb::DisclosureSettings {
+        floor: Some(Box::new(message(&zicht_privacy::Settings::FLOOR))),
+        ptable_problems: disclosure
+            .ptable()
+            .problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        ..message(&disclosure.settings)
     }
 }
 

@@ -1,51 +1,46 @@
 //! Disclosure control for zicht: what may leave a node, decided on the node that owns the data.
 //!
-//! Pure functions over counts, no I/O. The node runs a template as SQL, hands the counts to
-//! [`protect`], records what it released in its ledger and checks new queries against it with
-//! [`differencing`]. The attacker model throughout: the attacker knows this algorithm and its
-//! settings, every released cell, the total, and every margin of the table (each can be asked
-//! as a query of its own).
+//! The cell key method (ABS TableBuilder; ONS Census 2021 custom tables; Destatis `ptable` and
+//! `cellKey`): every youth has a secret [record key](RecordKeySecret::record_key), a cell's key
+//! is the sum of its youths' record keys ([`cell_key`]), and every published person count is
+//! the true count plus a deviation the [`PerturbationTable`] gives for that count and cell key.
+//! The same set of youths therefore always publishes the same number, for every requester,
+//! route, grouping and filter, and differences between releases are noise, not people.
+//!
+//! Pure functions, no I/O. See `docs/privacy.md` for the method, the parameters and what it
+//! does and does not protect against.
 
-mod differencing;
+mod cellkey;
 mod magnitude;
+mod period;
+mod ptable;
 mod settings;
-mod table;
 
-pub use differencing::{differencing, Scope};
+pub use cellkey::{cell_key, RecordKeySecret};
 pub use magnitude::{magnitudes, Magnitudes};
+pub use period::PeriodGranularity;
+pub use ptable::{Deviation, PerturbationTable, PtableError, PtableParams, Row, RowProblem};
 pub use settings::{SettingProblem, Settings};
-pub use table::{protect, Cell, Protected, Table};
 
-/// Why disclosure control refused a result. The message names the rule, never a cell or a
-/// value.
+/// Why disclosure control refused a result. Every refusal is decided on published values or
+/// on the request alone, so it tells nothing the answer would not; the message names the
+/// rule, never a cell or a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// The query's population is below the population floor.
-    #[error("population-floor: the query covers fewer than {floor} youths")]
+    /// The published (perturbed) total is below the population floor.
+    #[error("population-floor: the published total is below {floor}; ask with a wider scope or fewer filters")]
     PopulationFloor {
         /// The floor.
         floor: u32,
     },
-    /// The youths of the region outside the query's population are 1 to floor-1.
-    #[error("complement-floor: fewer than {floor} youths of the region fall outside the query")]
-    ComplementFloor {
-        /// The floor.
-        floor: u32,
-    },
-    /// Every cell was below the minimum cell count.
-    #[error("min-cell-count: no cell reaches {threshold}; ask with fewer group-by dimensions or a wider scope")]
-    NoReleasableCell {
-        /// The minimum cell count.
-        threshold: u32,
-    },
-    /// Secondary suppression found no pattern that protects every small cell.
-    #[error("secondary-suppression: the table cannot be protected at this granularity; ask with fewer group-by dimensions or a wider scope")]
-    CannotProtect,
-    /// The population differs from an earlier released one of the same requester by too little.
-    #[error("differencing: the result differs from an earlier result released to you by fewer than {threshold} youths")]
-    Differencing {
-        /// The smallest difference allowed.
-        threshold: u32,
+    /// The period is not whole units of the node's granularity.
+    #[error("{0}")]
+    PeriodGranularity(String),
+    /// The requester asked for too many distinct populations today.
+    #[error("distinct-populations: you were given {limit} distinct populations today, this node's limit; ask again tomorrow")]
+    DistinctPopulations {
+        /// The limit per requester per day.
+        limit: u32,
     },
 }
 
@@ -54,10 +49,8 @@ impl Refusal {
     pub fn rule(&self) -> &'static str {
         match self {
             Refusal::PopulationFloor { .. } => "population-floor",
-            Refusal::ComplementFloor { .. } => "complement-floor",
-            Refusal::NoReleasableCell { .. } => "min-cell-count",
-            Refusal::CannotProtect => "secondary-suppression",
-            Refusal::Differencing { .. } => "differencing",
+            Refusal::PeriodGranularity(_) => "period-granularity",
+            Refusal::DistinctPopulations { .. } => "distinct-populations",
         }
     }
 }

@@ -3,40 +3,43 @@
 
 use std::fmt;
 
+use crate::{PeriodGranularity, PerturbationTable, PtableParams};
+
 /// What a node enforces. Every field has a strict default; a region may make a field stricter
 /// in its node configuration, never looser than [`Settings::FLOOR`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
-    /// Person counts below this are released as `<min_cell_count` (zeros too). Also the
-    /// smallest difference the differencing guard lets through.
-    pub min_cell_count: u32,
-    /// How wide the interval must be that an attacker can derive for a suppressed non-zero
-    /// small cell from everything released (cells, margins, total). At most
-    /// `min_cell_count - 1`, which is what `<min_cell_count` already says.
-    pub protection_width: u32,
-    /// Released counts are rounded to this base (0 = not rounded; else 5 or 10). Totals are
-    /// rounded from unrounded data.
-    pub rounding_base: u32,
-    /// A query's population, and its complement within the region when not empty, must reach
-    /// this.
+    /// D: no published person count differs from the true count by more than this.
+    pub max_deviation: u32,
+    /// V: the variance of the perturbation.
+    pub variance: f64,
+    /// js: no published person count is in `1..=js`.
+    pub js: u32,
+    /// A table whose published total is below this is refused (decided on the published
+    /// value, so the refusal tells no more than the total would).
     pub population_floor: u32,
-    /// How many days the differencing guard remembers what a requester was given.
-    pub differencing_window_days: u32,
-    /// Length-of-stay figures need at least this many youths in the group.
-    pub dominance_min_contributors: u32,
-    /// ... and no youth may make up more than this share (percent) of the group's total days.
+    /// The finest period a query may ask for.
+    pub period_granularity: PeriodGranularity,
+    /// Distinct populations (template, scope, filters, grouping) one requester may be given
+    /// per day: bounds averaging over many decompositions of one population. A ceiling.
+    pub max_populations_per_day: u32,
+    /// Length-of-stay figures only for groups whose published count reaches this.
+    pub magnitude_min_youths: u32,
+    /// ... and in which no youth makes up more than this share (percent) of the days. A
+    /// ceiling.
     pub dominance_max_share_percent: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            min_cell_count: 10,
-            protection_width: 5,
-            rounding_base: 0,
+            max_deviation: 3,
+            variance: 2.0,
+            js: 2,
             population_floor: 10,
-            differencing_window_days: 365,
-            dominance_min_contributors: 10,
+            period_granularity: PeriodGranularity::Month,
+            max_populations_per_day: 2_000,
+            magnitude_min_youths: 10,
             dominance_max_share_percent: 50,
         }
     }
@@ -45,7 +48,7 @@ impl Default for Settings {
 /// A setting that is looser than the network allows, or inconsistent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingProblem {
-    /// The setting's key, e.g. `min_cell_count`.
+    /// The setting's key, e.g. `max_deviation`.
     pub key: &'static str,
     /// What is wrong with it.
     pub reason: String,
@@ -59,19 +62,31 @@ impl fmt::Display for SettingProblem {
 
 impl Settings {
     /// The network floor: the loosest value of each setting any node may run with.
-    /// `dominance_max_share_percent` is a ceiling (a lower share is stricter).
+    /// `max_populations_per_day` and `dominance_max_share_percent` are ceilings (lower is
+    /// stricter).
     pub const FLOOR: Settings = Settings {
-        min_cell_count: 5,
-        protection_width: 2,
-        rounding_base: 0,
-        population_floor: 10,
-        differencing_window_days: 365,
-        dominance_min_contributors: 5,
+        max_deviation: 2,
+        variance: 1.0,
+        js: 1,
+        population_floor: 5,
+        period_granularity: PeriodGranularity::Month,
+        max_populations_per_day: 2_000,
+        magnitude_min_youths: 5,
         dominance_max_share_percent: 50,
     };
 
-    /// Every problem with these settings: a value looser than the floor, or values that
-    /// contradict each other. Empty when the node may run with them.
+    /// The perturbation table parameters.
+    pub fn ptable_params(&self) -> PtableParams {
+        PtableParams {
+            max_deviation: self.max_deviation,
+            variance: self.variance,
+            js: self.js,
+        }
+    }
+
+    /// Every problem with these settings: a value looser than the floor, values that
+    /// contradict each other, or a perturbation table that cannot meet its constraints.
+    /// Empty when the node may run with them.
     pub fn problems(&self) -> Vec<SettingProblem> {
         let floor = Settings::FLOOR;
         let mut problems = Vec::new();
@@ -85,88 +100,94 @@ impl Settings {
                 });
             }
         };
-        below("min_cell_count", self.min_cell_count, floor.min_cell_count);
-        below(
-            "protection_width",
-            self.protection_width,
-            floor.protection_width,
-        );
+        below("max_deviation", self.max_deviation, floor.max_deviation);
+        below("js", self.js, floor.js);
         below(
             "population_floor",
             self.population_floor,
             floor.population_floor,
         );
         below(
-            "differencing_window_days",
-            self.differencing_window_days,
-            floor.differencing_window_days,
+            "magnitude_min_youths",
+            self.magnitude_min_youths,
+            floor.magnitude_min_youths,
         );
-        below(
-            "dominance_min_contributors",
-            self.dominance_min_contributors,
-            floor.dominance_min_contributors,
-        );
-        if self.dominance_max_share_percent > floor.dominance_max_share_percent
-            || self.dominance_max_share_percent == 0
-        {
+        if self.variance.is_nan() || self.variance < floor.variance {
             problems.push(SettingProblem {
-                key: "dominance_max_share_percent",
+                key: "variance",
                 reason: format!(
-                    "{} is outside 1 to {}; a region may only lower it",
-                    self.dominance_max_share_percent, floor.dominance_max_share_percent
+                    "{} is below the network floor of {}; a region may only raise it",
+                    self.variance, floor.variance
                 ),
             });
         }
-        if ![0, 5, 10].contains(&self.rounding_base) {
-            problems.push(SettingProblem {
-                key: "rounding_base",
-                reason: format!("{} is not 0 (off), 5 or 10", self.rounding_base),
-            });
-        }
-        if self.protection_width >= self.min_cell_count {
-            problems.push(SettingProblem {
-                key: "protection_width",
-                reason: format!(
-                    "{} must be below min_cell_count ({}): `<{}` never says more than {} values",
-                    self.protection_width,
-                    self.min_cell_count,
-                    self.min_cell_count,
-                    self.min_cell_count
-                ),
-            });
+        let mut above = |key: &'static str, value: u32, ceiling: u32| {
+            if value > ceiling || value == 0 {
+                problems.push(SettingProblem {
+                    key,
+                    reason: format!(
+                        "{value} is outside 1 to {ceiling}; a region may only lower it"
+                    ),
+                });
+            }
+        };
+        above(
+            "max_populations_per_day",
+            self.max_populations_per_day,
+            floor.max_populations_per_day,
+        );
+        above(
+            "dominance_max_share_percent",
+            self.dominance_max_share_percent,
+            floor.dominance_max_share_percent,
+        );
+        if problems.is_empty() {
+            match PerturbationTable::new(self.ptable_params()) {
+                Err(error) => problems.push(SettingProblem {
+                    key: "variance",
+                    reason: error.to_string(),
+                }),
+                Ok(table) => {
+                    if let Some(row) = table.problems().first() {
+                        problems.push(SettingProblem {
+                            key: "js",
+                            reason: format!(
+                                "the perturbation table {} cannot be unbiased: {row} (see zicht \
+                                 privacy ptable)",
+                                self.ptable_params()
+                            ),
+                        });
+                    }
+                }
+            }
         }
         problems
     }
 
     /// The rules these settings apply to person counts, as named in results and logs.
     pub fn rules(&self) -> Vec<String> {
-        let mut rules = self.table_rules(true);
-        rules.push(self.differencing_rule());
-        rules
+        vec![
+            format!(
+                "cell-key perturbation (D={} V={} js={}): each count within ±{} of the true \
+                 count, none in 1..{}; the same youths always give the same count",
+                self.max_deviation, self.variance, self.js, self.max_deviation, self.js
+            ),
+            "counts are perturbed one by one: cells do not add up to margins or totals".to_owned(),
+            format!(
+                "population-floor {} (published total)",
+                self.population_floor
+            ),
+            format!("periods in whole {}s", self.period_granularity),
+        ]
     }
 
-    /// The rules [`crate::protect`] applied to one table; secondary suppression only when it
-    /// hid a cell.
-    pub fn table_rules(&self, suppressed: bool) -> Vec<String> {
-        let mut rules = vec![
-            format!("population-floor {}", self.population_floor),
-            format!("min-cell-count {}", self.min_cell_count),
-        ];
-        if suppressed {
-            rules.push(format!(
-                "secondary-suppression (width {})",
-                self.protection_width
-            ));
-        }
-        if self.rounding_base > 0 {
-            rules.push(format!("rounding base {}", self.rounding_base));
-        }
-        rules
-    }
-
-    /// The differencing guard, as named in results.
-    pub fn differencing_rule(&self) -> String {
-        format!("differencing-guard {} days", self.differencing_window_days)
+    /// The rule for length-of-stay figures.
+    pub fn magnitude_rule(&self) -> String {
+        format!(
+            "length-of-stay figures only for groups of at least {} published youths, none over \
+             {}% of the days",
+            self.magnitude_min_youths, self.dominance_max_share_percent
+        )
     }
 }
 
@@ -183,36 +204,44 @@ mod tests {
     #[test]
     fn looser_than_the_floor_is_refused_with_the_key() {
         let settings = Settings {
-            min_cell_count: 3,
+            max_deviation: 1,
             dominance_max_share_percent: 80,
-            rounding_base: 3,
+            variance: 0.5,
             ..Settings::default()
         };
         let keys: Vec<_> = settings.problems().iter().map(|p| p.key).collect();
         assert_eq!(
             keys,
-            [
-                "min_cell_count",
-                "dominance_max_share_percent",
-                "rounding_base",
-                "protection_width"
-            ]
+            ["max_deviation", "variance", "dominance_max_share_percent"]
         );
         assert_eq!(
             settings.problems()[0].to_string(),
-            "min_cell_count: 3 is below the network floor of 5; a region may only raise it"
+            "max_deviation: 1 is below the network floor of 2; a region may only raise it"
         );
+    }
+
+    #[test]
+    fn a_table_that_cannot_be_unbiased_is_refused() {
+        let settings = Settings {
+            js: 5,
+            ..Settings::default()
+        };
+        let problems = settings.problems();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "js");
+        assert!(problems[0].reason.contains("cannot be unbiased"));
     }
 
     #[test]
     fn stricter_is_allowed() {
         let settings = Settings {
-            min_cell_count: 15,
-            protection_width: 8,
-            rounding_base: 5,
+            max_deviation: 5,
+            variance: 3.0,
+            js: 3,
             population_floor: 20,
-            differencing_window_days: 730,
-            dominance_min_contributors: 12,
+            period_granularity: PeriodGranularity::Quarter,
+            max_populations_per_day: 100,
+            magnitude_min_youths: 20,
             dominance_max_share_percent: 30,
         };
         assert_eq!(settings.problems(), vec![]);

@@ -2,12 +2,13 @@
 //! `length_of_stay` and `transition18`. Rows never come into memory unaggregated; the node
 //! puts the counts through disclosure control before anything leaves.
 //!
-//! Every template counts each youth at most once per cell and once in the whole table (for
-//! `flows`: once per flow kind; for `transition18` grouped by BIG5 domain: once per domain),
-//! so a table's cells add up to its total and margins, which disclosure control relies on.
+//! One unit, one definition: each template first picks the unit it counts (a youth's counted
+//! placement, event or check), and only then applies filters and groupings to that unit. A
+//! filter therefore partitions the units exactly as a grouping does (`A` + `B` = `A,B`), and
+//! a cell of a filtered table holds the same youths as the same cell unfiltered.
 //! - `youth_in_care`: youths with a placement overlapping the period (start on or before its
 //!   last day, no end or an end on or after its first day), each counted with their most
-//!   recent such placement that matches the filters. Age is taken at the last day.
+//!   recent such placement. Age is taken at the last day.
 //! - `flows`: instroom is a placement starting in the period with no placement of the youth
 //!   ending in the [`FlowKind::TRANSFER_DAYS`] days before; a placement ending in the period
 //!   is doorplaatsing when another placement of the youth starts within that many days after
@@ -16,7 +17,10 @@
 //!   recently ended stay; days are end minus start. Median and p90 are the values at ranks
 //!   ceil(n/2) and ceil(0.9 n) (as `percentile_disc`).
 //! - `transition18`: youths with a check in the half year up to the peildatum, each with their
-//!   latest check.
+//!   latest check (once per BIG5 domain when grouped or filtered by domain).
+//!
+//! Every group also carries the sum of its units' record keys (the cell key method) and how
+//! many of its units have one, so the node can tell a row it has not keyed yet.
 
 use chrono::{Months, NaiveDate};
 use zicht_model::{
@@ -74,6 +78,11 @@ pub struct CountRow {
     pub key: Vec<String>,
     /// Youths counted in the group.
     pub youths: i64,
+    /// The sum of their record keys (the cell key is this modulo 2^32).
+    pub record_key_sum: i64,
+    /// How many of them have a record key (fewer than `youths`: the node has not keyed rows
+    /// imported since it last looked).
+    pub keyed: i64,
     /// `length_of_stay` only.
     pub stay: Option<StayFigures>,
 }
@@ -306,45 +315,46 @@ fn build(
         backend,
         params: Vec::new(),
     };
+    // Every aggregate ends with the group's units, the sum of their record keys and how many
+    // have one.
+    const UNITS: &str = "COUNT(*), CAST(COALESCE(SUM(record_key), 0) AS BIGINT), COUNT(record_key)";
     let text = match template {
         Template::YouthInCare => {
             let (from, to) = period.ok_or_else(|| needs("a period"))?;
-            let (select, names) = keys(query, to, &mut sql)?;
             let (to_p, from_p) = (sql.date(to), sql.date(from));
+            let (select, names) = keys(query, to, &mut sql)?;
             let filters = filter_clauses(template, query.filters, to, &mut sql)?;
             format!(
-                "SELECT {keys}COUNT(*) FROM (SELECT {select}ROW_NUMBER() OVER (PARTITION BY youth_id \
-                 ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements \
-                 WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p}){filters}) u \
-                 WHERE rn = 1{group}",
-                keys = key_prefix(&names),
+                "SELECT {select}{UNITS} FROM (SELECT p.*, ROW_NUMBER() OVER (PARTITION BY youth_id \
+                 ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements p \
+                 WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p})) u \
+                 WHERE rn = 1{filters}{group}",
                 group = group_clause(&names),
             )
         }
         Template::Flows => {
             let (from, to) = period.ok_or_else(|| needs("a period"))?;
-            let (select, names) = keys(query, to, &mut sql)?;
             let (from_p, to_p) = (sql.date(from), sql.date(to));
-            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
             let days = FlowKind::TRANSFER_DAYS;
             let before = sql.shifted("p.start_date", -days);
             let after = sql.shifted("p.end_date", days);
+            let (select, names) = keys(query, to, &mut sql)?;
+            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
             format!(
-                "SELECT {keys}COUNT(*) FROM (SELECT {select}ROW_NUMBER() OVER (PARTITION BY youth_id, flow_kind \
+                "SELECT {select}{UNITS} FROM (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY youth_id, flow_kind \
                  ORDER BY event_date DESC, care_type DESC) AS rn FROM (\
-                 SELECT p.youth_id, 'instroom' AS flow_kind, p.start_date AS event_date, p.care_type, \
+                 SELECT p.youth_id, p.record_key, 'instroom' AS flow_kind, p.start_date AS event_date, p.care_type, \
                  p.origin_region, '{na}' AS outflow_destination, '{na}' AS outflow_profile \
                  FROM placements p WHERE p.start_date >= {from_p} AND p.start_date <= {to_p} \
                  AND NOT EXISTS (SELECT 1 FROM placements q WHERE q.youth_id = p.youth_id \
                  AND q.start_date < p.start_date AND (q.end_date IS NULL OR q.end_date >= {before})) \
                  UNION ALL \
-                 SELECT p.youth_id, CASE WHEN EXISTS (SELECT 1 FROM placements q \
+                 SELECT p.youth_id, p.record_key, CASE WHEN EXISTS (SELECT 1 FROM placements q \
                  WHERE q.youth_id = p.youth_id AND q.start_date > p.start_date AND q.start_date <= {after}) \
                  THEN 'doorplaatsing' ELSE 'uitstroom' END, p.end_date, p.care_type, p.origin_region, \
                  p.outflow_destination, COALESCE(CAST(p.outflow_profile AS TEXT), '{unknown}') \
                  FROM placements p WHERE p.end_date >= {from_p} AND p.end_date <= {to_p}\
-                 ) e WHERE 1 = 1{filters}) u WHERE rn = 1{group}",
-                keys = key_prefix(&names),
+                 ) e) u WHERE rn = 1{filters}{group}",
                 group = group_clause(&names),
                 na = NOT_APPLICABLE,
                 unknown = UNKNOWN,
@@ -352,24 +362,25 @@ fn build(
         }
         Template::LengthOfStay => {
             let (from, to) = period.ok_or_else(|| needs("a period"))?;
-            let (select, names) = keys(query, to, &mut sql)?;
             let (from_p, to_p) = (sql.date(from), sql.date(to));
-            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
             let days = sql.days_between("start_date", "end_date");
+            let (select, names) = keys(query, to, &mut sql)?;
+            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
             let partition = if names.is_empty() {
                 String::new()
             } else {
                 format!("PARTITION BY {} ", names.join(", "))
             };
             format!(
-                "SELECT {keys}COUNT(*), CAST(SUM(days) AS BIGINT), CAST(MAX(days) AS BIGINT), \
+                "SELECT {keys}{UNITS}, CAST(SUM(days) AS BIGINT), CAST(MAX(days) AS BIGINT), \
                  CAST(MAX(CASE WHEN pos = (n + 1) / 2 THEN days END) AS BIGINT), \
                  CAST(MAX(CASE WHEN pos = (n * 9 + 9) / 10 THEN days END) AS BIGINT) FROM (\
-                 SELECT {keys}days, ROW_NUMBER() OVER ({partition}ORDER BY days) AS pos, \
+                 SELECT {keys}days, record_key, ROW_NUMBER() OVER ({partition}ORDER BY days) AS pos, \
                  COUNT(*) OVER ({partition_all}) AS n FROM (\
-                 SELECT {select}{days} AS days, ROW_NUMBER() OVER (PARTITION BY youth_id \
-                 ORDER BY end_date DESC, start_date DESC, care_type DESC) AS rn FROM placements \
-                 WHERE end_date >= {from_p} AND end_date <= {to_p}{filters}) s WHERE rn = 1) v{group}",
+                 SELECT {select}days, record_key FROM (SELECT p.*, {days} AS days, \
+                 ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY end_date DESC, start_date DESC, \
+                 care_type DESC) AS rn FROM placements p \
+                 WHERE end_date >= {from_p} AND end_date <= {to_p}) s WHERE rn = 1{filters}) w) v{group}",
                 keys = key_prefix(&names),
                 partition_all = partition.trim_end(),
                 group = group_clause(&names),
@@ -391,11 +402,11 @@ fn build(
             {
                 return Err(InvalidCountQuery::Big5StatusWithoutDomain);
             }
-            let (select, names) = keys(query, peildatum, &mut sql)?;
             let since = peildatum
                 .checked_sub_months(Months::new(6))
                 .unwrap_or(NaiveDate::MIN);
             let (peil_p, since_p) = (sql.date(peildatum), sql.date(since));
+            let (select, names) = keys(query, peildatum, &mut sql)?;
             let filters = filter_clauses(template, query.filters, peildatum, &mut sql)?;
             let domains = if uses(Dimension::Big5Domain) || uses(Dimension::Big5Status) {
                 let rows: Vec<String> = Big5Domain::ALL
@@ -407,11 +418,10 @@ fn build(
                 String::new()
             };
             format!(
-                "SELECT {keys}COUNT(*) FROM (SELECT {select}1 AS one FROM (SELECT t.*, \
+                "SELECT {select}{UNITS} FROM (SELECT t.*, \
                  ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY check_date DESC) AS rn \
                  FROM transition18 t WHERE check_date <= {peil_p} AND check_date > {since_p}) c\
-                 {domains} WHERE rn = 1{filters}) u{group}",
-                keys = key_prefix(&names),
+                 {domains} WHERE rn = 1{filters}{group}",
                 group = group_clause(&names),
             )
         }
@@ -453,10 +463,10 @@ impl Store {
                     let key = crate::read_key(&row, width)?;
                     let stay = if stays {
                         Some(StayFigures {
-                            sum_days: row.try_get(width + 1)?,
-                            max_days: row.try_get(width + 2)?,
-                            median_days: row.try_get(width + 3)?,
-                            p90_days: row.try_get(width + 4)?,
+                            sum_days: row.try_get(width + 3)?,
+                            max_days: row.try_get(width + 4)?,
+                            median_days: row.try_get(width + 5)?,
+                            p90_days: row.try_get(width + 6)?,
                         })
                     } else {
                         None
@@ -464,6 +474,8 @@ impl Store {
                     Ok(CountRow {
                         key,
                         youths: row.try_get(width)?,
+                        record_key_sum: row.try_get(width + 1)?,
+                        keyed: row.try_get(width + 2)?,
                         stay,
                     })
                 })

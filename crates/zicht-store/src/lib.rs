@@ -9,12 +9,13 @@ mod capacity;
 mod counts;
 pub mod import;
 mod migrations;
+mod record_keys;
 mod release_log;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
 pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
 pub use release_log::{
-    AuditEntries, AuditFilter, AuditLog, LedgerEntry, ReleaseEntry, StoredCheckpoint,
+    AuditEntries, AuditFilter, AuditLog, ReleaseEntry, ReleasedPopulation, StoredCheckpoint,
 };
 
 use std::fmt;

@@ -47,6 +47,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "audit search",
         include_str!("../migrations/sqlite/0007_audit_search.sql"),
     ),
+    (
+        8,
+        "cell keys",
+        include_str!("../migrations/sqlite/0008_cell_keys.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -83,6 +88,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "audit search",
         include_str!("../migrations/postgres/0007_audit_search.sql"),
+    ),
+    (
+        8,
+        "cell keys",
+        include_str!("../migrations/postgres/0008_cell_keys.sql"),
     ),
 ];
 

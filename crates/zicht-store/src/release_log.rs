@@ -1,7 +1,7 @@
-//! The release log and the privacy ledger. One row per peer request the node answered or
-//! refused, and one ledger row per population it released, written together in one
-//! transaction before the answer leaves (fail-closed). Neither holds data values beyond the
-//! released counts.
+//! The release log and the populations released. One row per peer request the node answered
+//! or refused, and one row per distinct population a requester was given that day, written
+//! together in one transaction before the answer leaves (fail-closed). Neither holds data
+//! values.
 
 use chrono::NaiveDate;
 
@@ -26,23 +26,16 @@ pub struct ReleaseEntry {
     pub result_rows: i64,
 }
 
-/// One population released to a requester: a total or a released cell.
+/// A population released to a requester on a day: the hash of what defines it (template,
+/// scope, filters, grouping), never its counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedgerEntry {
-    /// Who was given it (PeerID, or `local` for `zicht query` on the node itself).
+pub struct ReleasedPopulation {
+    /// Who was given it (PeerID).
     pub requester: String,
     /// The day it was released.
-    pub recorded_on: NaiveDate,
-    /// Template code.
-    pub template: String,
-    /// First day of the scope.
-    pub period_from: NaiveDate,
-    /// Last day of the scope (the peildatum for one-day scopes).
-    pub period_to: NaiveDate,
-    /// The scope's filters in the ledger's text form (`dimension=v1|v2;...`).
-    pub filters: String,
-    /// The count released (unrounded).
-    pub population: i64,
+    pub released_on: NaiveDate,
+    /// What defines it, hashed.
+    pub population: String,
 }
 
 /// The audit entries of one request (see `zicht_audit`): its processing record and its access
@@ -102,7 +95,7 @@ fn lost() -> StoreError {
 #[derive(Debug)]
 pub(crate) struct Pending {
     entry: ReleaseEntry,
-    ledger: Vec<LedgerEntry>,
+    population: Option<ReleasedPopulation>,
     audit: AuditEntries,
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
@@ -188,13 +181,13 @@ impl Store {
     pub async fn record_release(
         &self,
         entry: &ReleaseEntry,
-        ledger: &[LedgerEntry],
+        population: Option<&ReleasedPopulation>,
         audit: &AuditEntries,
     ) -> Result<(), StoreError> {
         let (done, mut outcome) = tokio::sync::oneshot::channel();
         self.lock_queue().push(Pending {
             entry: entry.clone(),
-            ledger: ledger.to_vec(),
+            population: population.cloned(),
             audit: audit.clone(),
             done,
         });
@@ -288,12 +281,8 @@ impl Store {
              purpose, group_by, outcome, result_rows) ";
         // Bind parameters per statement stay far below both engines' limits (9 per row).
         const ROWS_PER_STATEMENT: usize = 200;
-        // A population released before is refreshed, not added again.
-        const REFRESH: &str = "UPDATE privacy_ledger SET recorded_on = $2 WHERE requester = $1 \
-             AND template = $3 AND period_from = $4 AND period_to = $5 AND filters = $6 \
-             AND population = $7";
-        const LEDGER: &str = "INSERT INTO privacy_ledger (requester, recorded_on, template, \
-             period_from, period_to, filters, population) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        const POPULATION: &str = "INSERT INTO released_populations (requester, released_on, \
+             population) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(query_error("begin release"))?;
             let head: Option<(i64, String)> = sqlx::query_as(HEAD_PROCESSING)
@@ -368,26 +357,14 @@ impl Store {
                     .await
                     .map_err(query_error("write access log"))?;
             }
-            for Pending { ledger, .. } in batch {
-                for row in ledger {
-                    // Refresh first; insert only when the population was never released before.
-                    for sql in [REFRESH, LEDGER] {
-                        let written = sqlx::query(sql)
-                            .bind(&row.requester)
-                            .bind(row.recorded_on)
-                            .bind(&row.template)
-                            .bind(row.period_from)
-                            .bind(row.period_to)
-                            .bind(&row.filters)
-                            .bind(row.population)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(query_error("write privacy ledger"))?;
-                        if written.rows_affected() > 0 {
-                            break;
-                        }
-                    }
-                }
+            for released in batch.iter().filter_map(|p| p.population.as_ref()) {
+                sqlx::query(POPULATION)
+                    .bind(&released.requester)
+                    .bind(released.released_on)
+                    .bind(&released.population)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("write released population"))?;
             }
             tx.commit().await.map_err(query_error("commit release"))
         })
@@ -529,38 +506,26 @@ impl Store {
         })
     }
 
-    /// What `requester` was given of `template` on or after `since`.
-    pub async fn ledger(
+    /// How many distinct populations `requester` was given on `day`, and whether
+    /// `population` is one of them.
+    pub async fn populations_released(
         &self,
         requester: &str,
-        template: &str,
-        since: NaiveDate,
-    ) -> Result<Vec<LedgerEntry>, StoreError> {
-        const SQL: &str = "SELECT recorded_on, period_from, period_to, filters, population \
-             FROM privacy_ledger WHERE requester = $1 AND template = $2 AND recorded_on >= $3";
+        day: NaiveDate,
+        population: &str,
+    ) -> Result<(i64, bool), StoreError> {
+        const SQL: &str =
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN population = $3 THEN 1 ELSE 0 END), 0) \
+             FROM released_populations WHERE requester = $1 AND released_on = $2";
         on_pool!(self, pool => {
-            use sqlx::Row;
-            sqlx::query(SQL)
+            let (count, this): (i64, i64) = sqlx::query_as(SQL)
                 .bind(requester)
-                .bind(template)
-                .bind(since)
-                .fetch_all(pool)
+                .bind(day)
+                .bind(population)
+                .fetch_one(pool)
                 .await
-                .map_err(query_error("read privacy ledger"))?
-                .into_iter()
-                .map(|row| -> Result<LedgerEntry, sqlx::Error> {
-                    Ok(LedgerEntry {
-                        requester: requester.to_owned(),
-                        recorded_on: row.try_get(0)?,
-                        template: template.to_owned(),
-                        period_from: row.try_get(1)?,
-                        period_to: row.try_get(2)?,
-                        filters: row.try_get(3)?,
-                        population: row.try_get(4)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(query_error("read privacy ledger"))
+                .map_err(query_error("read released populations"))?;
+            Ok((count, this > 0))
         })
     }
 }

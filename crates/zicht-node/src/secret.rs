@@ -1,0 +1,87 @@
+//! The node's record-key secret file: 32 random bytes as hex, created on first use with mode
+//! 0600 and never overwritten. Losing it changes every record key, and with them every
+//! published count: back it up with the database (see docs/privacy.md).
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use zicht_privacy::RecordKeySecret;
+
+/// Reads the secret at `path`, or creates it (0600) when there is no file yet. The error says
+/// what is wrong with the file, never its contents.
+pub fn load_or_create(path: &Path) -> Result<(RecordKeySecret, bool), String> {
+    match std::fs::metadata(path) {
+        Ok(metadata) => {
+            if metadata.permissions().mode() & 0o077 != 0 {
+                return Err(format!(
+                    "{} can be read by others; make it private (chmod 600)",
+                    path.display()
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let secret = RecordKeySecret::from_hex(&text).ok_or_else(|| {
+                format!(
+                    "{} does not hold a record-key secret (64 hex digits)",
+                    path.display()
+                )
+            })?;
+            Ok((secret, false))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| format!("cannot make a random secret: {e}"))?;
+            let secret = RecordKeySecret::from_bytes(bytes);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            file.write_all(format!("{}\n", secret.to_hex()).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok((secret, true))
+        }
+        Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+    }
+}
+
+/// A random secret for a node that lives only in memory (tests and the demo's nodes, whose
+/// databases are made for one run).
+pub fn ephemeral() -> RecordKeySecret {
+    let mut bytes = [0u8; 32];
+    // No entropy source is a broken machine; fail loudly rather than use a fixed key.
+    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("no random source: {e}"));
+    RecordKeySecret::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_private_then_read_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("node.secret");
+        let (created, new) = load_or_create(&path).expect("create");
+        assert!(new);
+        let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (read, new) = load_or_create(&path).expect("read");
+        assert!(!new);
+        assert_eq!(read, created);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(load_or_create(&path).unwrap_err().contains("chmod 600"));
+        std::fs::write(dir.path().join("bad"), "nonsense").expect("write");
+        std::fs::set_permissions(
+            dir.path().join("bad"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+        assert!(load_or_create(&dir.path().join("bad"))
+            .unwrap_err()
+            .contains("does not hold a record-key secret"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Record keys and cell keys. Every youth has a record key, uniform over `u32`, derived from
+//! the youth's pseudonym under the node's secret (HMAC-SHA-256), so the keys survive
+//! re-imports and rebuilt databases but cannot be computed without the secret. A cell's key is
+//! the sum of its youths' record keys modulo 2^32: the same set of youths always has the same
+//! cell key, whoever asks and however the table is cut.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The node secret record keys are derived under: 32 random bytes the node keeps in a file
+/// of its own. It never leaves the node and is never logged (its `Debug` shows nothing).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordKeySecret([u8; 32]);
+
+impl std::fmt::Debug for RecordKeySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordKeySecret(..)")
+    }
+}
+
+impl RecordKeySecret {
+    /// The secret of these bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> RecordKeySecret {
+        RecordKeySecret(bytes)
+    }
+
+    /// The secret as lowercase hex (for its file).
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads the secret from its file form: 64 hex digits, surrounding whitespace allowed.
+    pub fn from_hex(text: &str) -> Option<RecordKeySecret> {
+        let text = text.trim();
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(RecordKeySecret(bytes))
+    }
+
+    /// The record key of the youth with pseudonym `youth_id`.
+    pub fn record_key(&self, youth_id: &str) -> u32 {
+        // HMAC accepts a key of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"zicht record key v1\0");
+        mac.update(youth_id.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+    }
+}
+
+/// The cell key of a cell whose youths' record keys add up to `sum` (any width: only the sum
+/// modulo 2^32 matters).
+pub fn cell_key(sum: u64) -> u32 {
+    (sum & u64::from(u32::MAX)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_keys_depend_on_the_secret_and_the_pseudonym_only() {
+        let secret = RecordKeySecret::from_bytes([7; 32]);
+        let other = RecordKeySecret::from_bytes([8; 32]);
+        assert_eq!(secret.record_key("Y1"), secret.record_key("Y1"));
+        assert_ne!(secret.record_key("Y1"), secret.record_key("Y2"));
+        assert_ne!(secret.record_key("Y1"), other.record_key("Y1"));
+        assert_eq!(
+            RecordKeySecret::from_hex(&secret.to_hex()),
+            Some(secret.clone())
+        );
+        assert_eq!(RecordKeySecret::from_hex("zz"), None);
+        assert_eq!(format!("{secret:?}"), "RecordKeySecret(..)");
+    }
+
+    #[test]
+    fn cell_keys_are_sums_modulo_the_range() {
+        let sum = u64::from(u32::MAX) + 5;
+        assert_eq!(cell_key(sum), 4);
+        assert_eq!(cell_key(17), 17);
+    }
+}

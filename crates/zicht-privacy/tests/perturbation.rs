@@ -1,0 +1,98 @@
+//! Property tests of the cell key method over many random tables: every published count is
+//! within ±D of the true count, never in 1..js, zero stays zero, the deviation averages to 0,
+//! and the same youths publish the same count however the table is cut.
+
+use proptest::prelude::*;
+use zicht_privacy::{cell_key, PerturbationTable, RecordKeySecret, Settings};
+
+fn table(settings: &Settings) -> PerturbationTable {
+    PerturbationTable::new(settings.ptable_params()).expect("valid settings")
+}
+
+/// Cells of random youths: each cell a count and the sum of its youths' record keys.
+fn cells(secret: &RecordKeySecret, sizes: &[u32], seed: u32) -> Vec<(u64, u32)> {
+    let mut next = 0u32;
+    sizes
+        .iter()
+        .map(|&size| {
+            let sum: u64 = (0..size)
+                .map(|_| {
+                    next += 1;
+                    u64::from(secret.record_key(&format!("Y{seed}-{next}")))
+                })
+                .sum();
+            (u64::from(size), cell_key(sum))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn published_counts_stay_within_d_and_outside_one_to_js(
+        sizes in prop::collection::vec(0u32..60, 1..40),
+        seed in any::<u32>(),
+        d in 2u32..6,
+        js in 1u32..3,
+    ) {
+        let settings = Settings { max_deviation: d, variance: f64::from(d), js, ..Settings::default() };
+        prop_assume!(settings.problems().is_empty());
+        let ptable = table(&settings);
+        let secret = RecordKeySecret::from_bytes([seed as u8; 32]);
+        for (count, key) in cells(&secret, &sizes, seed) {
+            let published = ptable.perturb(count, key);
+            prop_assert!(published.abs_diff(count) <= u64::from(d));
+            prop_assert!(published == 0 || published > u64::from(js));
+            if count == 0 {
+                prop_assert_eq!(published, 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_deviation_averages_to_zero_and_has_the_variance() {
+    let settings = Settings::default();
+    let ptable = table(&settings);
+    let secret = RecordKeySecret::from_bytes([42; 32]);
+    // 40,000 cells of each count: the mean deviation is within a few standard errors of 0.
+    for count in [1u32, 2, 3, 5, 8, 20, 100] {
+        let sizes = vec![count; 40_000];
+        let deviations: Vec<f64> = cells(&secret, &sizes, count)
+            .into_iter()
+            .map(|(n, key)| ptable.perturb(n, key) as f64 - n as f64)
+            .collect();
+        let n = deviations.len() as f64;
+        let mean = deviations.iter().sum::<f64>() / n;
+        let variance = deviations.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        let standard_error = (settings.variance / n).sqrt();
+        assert!(
+            mean.abs() < 5.0 * standard_error,
+            "count {count}: mean {mean}"
+        );
+        assert!(
+            (variance - settings.variance).abs() < 0.1,
+            "count {count}: variance {variance}"
+        );
+    }
+}
+
+#[test]
+fn the_same_youths_publish_the_same_count_in_any_order_or_grouping() {
+    let ptable = table(&Settings::default());
+    let secret = RecordKeySecret::from_bytes([9; 32]);
+    let youths: Vec<String> = (0..37).map(|i| format!("Y{i}")).collect();
+    let key = |ids: &[String]| cell_key(ids.iter().map(|y| u64::from(secret.record_key(y))).sum());
+    let mut reversed = youths.clone();
+    reversed.reverse();
+    assert_eq!(key(&youths), key(&reversed));
+    // A cell built from two halves (a margin) has the key of the whole.
+    let (a, b) = youths.split_at(11);
+    let combined = cell_key(u64::from(key(a)) + u64::from(key(b)));
+    assert_eq!(combined, key(&youths));
+    assert_eq!(
+        ptable.perturb(37, combined),
+        ptable.perturb(37, key(&youths))
+    );
+}

@@ -1,0 +1,82 @@
+//! Record keys beside the rows they key (the cell key method): the node fills the keys of rows
+//! that have none, under its secret, and clears them all when its secret changes. The store
+//! never sees the secret: the node passes the key function and the secret's fingerprint.
+
+use crate::{on_pool, query_error, Store, StoreError};
+
+/// Youths keyed per statement (two bind parameters each).
+const YOUTHS_PER_STATEMENT: usize = 400;
+
+impl Store {
+    /// Makes sure every placement and transition18 row has its youth's record key under the
+    /// secret whose fingerprint is `fingerprint`: keys made under another secret are cleared
+    /// first, then every row without a key gets `record_key(youth_id)`. One transaction;
+    /// returns how many youths were keyed.
+    pub async fn fill_record_keys(
+        &self,
+        fingerprint: &str,
+        record_key: &(dyn Fn(&str) -> u32 + Sync),
+    ) -> Result<u64, StoreError> {
+        const FINGERPRINT: &str = "SELECT fingerprint FROM record_key_secret";
+        const CLEAR: [&str; 4] = [
+            "UPDATE placements SET record_key = NULL",
+            "UPDATE transition18 SET record_key = NULL",
+            "DELETE FROM record_key_secret",
+            "INSERT INTO record_key_secret (fingerprint) VALUES ($1)",
+        ];
+        const MISSING: &str = "SELECT youth_id FROM placements WHERE record_key IS NULL \
+             UNION SELECT youth_id FROM transition18 WHERE record_key IS NULL";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(query_error("begin keying"))?;
+            let stored: Option<String> = sqlx::query_scalar(FINGERPRINT)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(query_error("read record key fingerprint"))?;
+            if stored.as_deref() != Some(fingerprint) {
+                for sql in CLEAR {
+                    sqlx::query(sql)
+                        .bind(fingerprint)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_error("clear record keys"))?;
+                }
+            }
+            let youths: Vec<String> = sqlx::query_scalar(MISSING)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(query_error("find rows without a record key"))?;
+            for chunk in youths.chunks(YOUTHS_PER_STATEMENT) {
+                for table in ["placements", "transition18"] {
+                    let mut update = sqlx::QueryBuilder::new("WITH k (youth_id, record_key) AS (");
+                    update.push_values(chunk, |mut row, youth| {
+                        row.push_bind(youth.clone())
+                            .push_bind(i64::from(record_key(youth)));
+                    });
+                    update.push(format!(
+                        ") UPDATE {table} SET record_key = k.record_key FROM k \
+                         WHERE {table}.youth_id = k.youth_id AND {table}.record_key IS NULL"
+                    ));
+                    update
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_error("write record keys"))?;
+                }
+            }
+            tx.commit().await.map_err(query_error("commit record keys"))?;
+            Ok(youths.len() as u64)
+        })
+    }
+
+    /// Whether some placement or transition18 row has no record key yet.
+    pub async fn has_unkeyed_rows(&self) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT EXISTS (SELECT 1 FROM placements WHERE record_key IS NULL) \
+             OR EXISTS (SELECT 1 FROM transition18 WHERE record_key IS NULL)";
+        on_pool!(self, pool => {
+            sqlx::query_scalar::<_, bool>(SQL)
+                .fetch_one(pool)
+                .await
+                .map_err(query_error("look for rows without a record key"))
+        })
+    }
+}
