@@ -32,7 +32,7 @@ async fn fill(db: &TestDb, n: usize) {
             outcome,
             result: None,
             population: None,
-            population_size: None,
+            population_published: None,
             activity: None,
         };
         log_entry(&db.store, &logged).await.unwrap();
@@ -51,7 +51,7 @@ async fn release(store: &zicht_store::Store) -> Result<(), zicht_store::StoreErr
         outcome: "released",
         result: None,
         population: None,
-        population_size: None,
+        population_published: None,
         activity: None,
     };
     log_entry(store, &logged).await
@@ -199,7 +199,7 @@ async fn release_of(store: &zicht_store::Store, requester: &str, template: &str,
         outcome: "released",
         result: None,
         population: None,
-        population_size: None,
+        population_published: None,
         activity: None,
     };
     log_entry(store, &logged).await.unwrap();

@@ -760,3 +760,38 @@ both_backends!(
         );
     }
 );
+
+// The per-day limit of distinct populations bounds averaging over many decompositions: it is
+// decided on the request alone, a repeat does not count, and each requester has their own.
+both_backends!(
+    distinct_populations_per_requester_and_day_are_limited,
+    |db| async move {
+        let limited = Settings {
+            max_populations_per_day: 3,
+            ..Settings::default()
+        };
+        let r = Region_::new(db, Region::Drenthe, limited).await;
+        let by = |dimension| Q::new(Template::YouthInCare, year(2024)).by(dimension);
+        for dimension in [
+            Dimension::StayGroup,
+            Dimension::AgeBand,
+            Dimension::LegalBasis,
+        ] {
+            r.published(&by(dimension)).await;
+        }
+        r.published(&by(Dimension::StayGroup)).await;
+        match r.run(ATTACKER, &by(Dimension::CareType), false).await {
+        Err(ExecuteError::Refused(refusal)) => assert_eq!(
+            refusal.to_string(),
+            "distinct-populations: you were given 3 distinct populations today, this node's limit; ask again tomorrow"
+        ),
+        other => panic!("{other:?}"),
+    }
+        r.run("00000099000000000102", &by(Dimension::CareType), false)
+            .await
+            .unwrap();
+        r.run("owner", &by(Dimension::CareType), true)
+            .await
+            .unwrap();
+    }
+);

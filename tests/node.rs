@@ -532,10 +532,7 @@ async fn person_counts_leave_only_after_disclosure_control() {
     let result = client.query(request()).await.unwrap().into_inner();
     // Every combination is listed (drenthe and onbekend x four stay groups), zeros too.
     assert_eq!(result.rows.len(), 8, "{result:?}");
-    let youths = f
-        .db
-        .scalar("SELECT COUNT(DISTINCT youth_id) FROM placements WHERE start_date <= '2024-12-31' AND (end_date IS NULL OR end_date >= '2024-01-01')")
-        .await as u64;
+    let youths = youths_in_care_2024(&f).await;
     let published = |cell: &Option<pb::CellValue>| match cell.as_ref().unwrap().value.as_ref() {
         Some(pb::cell_value::Value::Perturbed(p)) => {
             assert_eq!(p.max_deviation, 3);
@@ -610,10 +607,7 @@ async fn a_regions_own_analysts_see_exact_counts_under_an_owner_grant() {
         zicht_node::execute::calendar_year(2024),
     ));
     let result = client.query(request).await.unwrap().into_inner();
-    let youths = f
-        .db
-        .scalar("SELECT COUNT(DISTINCT youth_id) FROM placements WHERE start_date <= '2024-12-31' AND (end_date IS NULL OR end_date >= '2024-01-01')")
-        .await as u64;
+    let youths = youths_in_care_2024(&f).await;
     assert_eq!(
         result.total.unwrap().value,
         Some(pb::cell_value::Value::Exact(youths))
@@ -629,6 +623,12 @@ async fn a_regions_own_analysts_see_exact_counts_under_an_owner_grant() {
         f.db.scalar("SELECT COUNT(*) FROM released_populations")
             .await;
     assert_eq!(populations, 0, "the owner's questions are not limited");
+}
+
+/// Distinct youths with a placement overlapping 2024, read from the node's database.
+async fn youths_in_care_2024(f: &NodeFixture) -> u64 {
+    f.db.scalar("SELECT COUNT(DISTINCT youth_id) FROM placements WHERE start_date <= '2024-12-31' AND (end_date IS NULL OR end_date >= '2024-01-01')")
+        .await as u64
 }
 
 /// `GET path` on a plaintext port; the whole response.

@@ -61,7 +61,8 @@ pub struct ProcessingRecord {
     pub template_version: u32,
     /// SHA-256 of the encoded request parameters, hex.
     pub parameter_hash: String,
-    /// Youths in the released population (the unrounded total), when something was released.
+    /// Youths in the released population as published (perturbed, unless exact for the data's
+    /// owner), when something was released: never a count that did not leave the node.
     pub population: Option<u64>,
     /// The disclosure decisions and outcome: rules applied or the refusing rule.
     pub decisions: String,

@@ -559,7 +559,7 @@ fn print_landsdelen(answer: &pb::FederatedResult) {
             .filter(|row| {
                 row.key
                     .first()
-                    .and_then(|code| Region::ALL.iter().find(|r| r.code() == code))
+                    .and_then(|code| Region::from_code(code))
                     .is_some_and(|r| r.landsdeel() == landsdeel)
             })
             .fold((0.0, 0.0), |(p, o), row| {

@@ -102,6 +102,13 @@ enum PrivacyCommand {
     /// Print (or write) the perturbation table of the cell key method for parameters D, V and
     /// js, with its checks per row.
     Ptable(query::PtableArgs),
+    /// Create a node's record-key secret (32 random bytes, mode 0600) if it does not exist
+    /// yet; a node also creates it on first start. Back it up with the database.
+    Init {
+        /// The secret file, as `privacy.record_key_secret` in the node config names it.
+        #[arg(long)]
+        secret: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +326,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Export(args)) => audit::run_export(&args).await,
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Privacy(PrivacyCommand::Ptable(args)) => query::ptable(&args),
+        Command::Privacy(PrivacyCommand::Init { secret }) => {
+            let (_, created) = zicht_node::secret::load_or_create(&secret)
+                .map_err(|e| anyhow::anyhow!("record-key secret: {e}"))?;
+            if created {
+                println!(
+                    "created {} (mode 0600): back it up with the database; a new secret changes every published count",
+                    secret.display()
+                );
+            } else {
+                println!(
+                    "{} already holds a record-key secret; left as it is",
+                    secret.display()
+                );
+            }
+            Ok(())
+        }
         Command::Summary(args) => {
             let store = Store::open(&args.database).await.context("open database")?;
             let summary = store.summary().await?;

@@ -324,46 +324,48 @@ pub fn settings(target: &Target) -> anyhow::Result<()> {
 /// them (locally or as a node's `GetDisclosureSettings` answered).
 pub fn settings_text(settings: &pb::DisclosureSettings) -> String {
     let floor = settings.floor.as_deref().cloned().unwrap_or_default();
+    let rows = [
+        (
+            "max_deviation (D)",
+            settings.max_deviation.to_string(),
+            floor.max_deviation.to_string(),
+        ),
+        (
+            "variance (V)",
+            settings.variance.to_string(),
+            floor.variance.to_string(),
+        ),
+        ("js", settings.js.to_string(), floor.js.to_string()),
+        (
+            "population_floor",
+            settings.population_floor.to_string(),
+            floor.population_floor.to_string(),
+        ),
+        (
+            "period_granularity",
+            settings.period_granularity.clone(),
+            floor.period_granularity.clone(),
+        ),
+        (
+            "max_populations_per_day",
+            settings.max_populations_per_day.to_string(),
+            format!("<= {}", floor.max_populations_per_day),
+        ),
+        (
+            "magnitude_min_youths",
+            settings.magnitude_min_youths.to_string(),
+            floor.magnitude_min_youths.to_string(),
+        ),
+        (
+            "dominance_max_share_percent",
+            settings.dominance_max_share_percent.to_string(),
+            format!("<= {}", floor.dominance_max_share_percent),
+        ),
+    ];
     let mut text = format!("{:<30} {:>10} {:>10}\n", "setting", "enforced", "floor");
-    let mut row = |name: &str, value: String, floor: String| {
+    for (name, value, floor) in rows {
         text.push_str(&format!("{name:<30} {value:>10} {floor:>10}\n"));
-    };
-    row(
-        "max_deviation (D)",
-        settings.max_deviation.to_string(),
-        floor.max_deviation.to_string(),
-    );
-    row(
-        "variance (V)",
-        settings.variance.to_string(),
-        floor.variance.to_string(),
-    );
-    row("js", settings.js.to_string(), floor.js.to_string());
-    row(
-        "population_floor",
-        settings.population_floor.to_string(),
-        floor.population_floor.to_string(),
-    );
-    row(
-        "period_granularity",
-        settings.period_granularity.clone(),
-        floor.period_granularity.clone(),
-    );
-    row(
-        "max_populations_per_day",
-        settings.max_populations_per_day.to_string(),
-        format!("<= {}", floor.max_populations_per_day),
-    );
-    row(
-        "magnitude_min_youths",
-        settings.magnitude_min_youths.to_string(),
-        floor.magnitude_min_youths.to_string(),
-    );
-    row(
-        "dominance_max_share_percent",
-        settings.dominance_max_share_percent.to_string(),
-        format!("<= {}", floor.dominance_max_share_percent),
-    );
+    }
     text.push_str(&format!(
         "person counts: cell key method, each published count within ±{} of the true count and \
          none in 1..{}; the same youths always give the same count; tables are not additive\n",

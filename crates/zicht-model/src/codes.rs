@@ -33,10 +33,16 @@ pub trait CodeList: Sized + Copy + 'static {
         &[]
     }
 
+    /// The member whose canonical code is exactly `code` (no folding, no aliases): for codes
+    /// that come from the code lists themselves, on the wire or in configuration.
+    fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|m| m.code() == code)
+    }
+
     /// Parses a code (or alias), folding case, diacritics and separators.
     fn parse(text: &str) -> Result<Self, UnknownCode> {
         // Canonical codes are by far the most common input: no allocation for them.
-        if let Some(&member) = Self::ALL.iter().find(|m| m.code() == text) {
+        if let Some(member) = Self::from_code(text) {
             return Ok(member);
         }
         let wanted = fold(text);

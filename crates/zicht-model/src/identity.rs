@@ -56,19 +56,10 @@ impl Role {
     pub fn parse_uri(uri: &str) -> Result<Role, InvalidRole> {
         let rest = uri.strip_prefix("urn:zicht:").ok_or(InvalidRole)?;
         let parts: Vec<&str> = rest.split(':').collect();
-        let region = |code: &str| {
-            Region::ALL
-                .iter()
-                .copied()
-                .find(|r| r.code() == code)
-                .ok_or(InvalidRole)
-        };
+        let region = |code: &str| Region::from_code(code).ok_or(InvalidRole);
         match parts.as_slice() {
             ["region", code] => region(code).map(Role::Region),
-            ["network", code] => Network::ALL
-                .iter()
-                .copied()
-                .find(|n| n.code() == *code)
+            ["network", code] => Network::from_code(*code)
                 .map(Role::Network)
                 .ok_or(InvalidRole),
             ["analyst", code, name] if valid_account(name) => Ok(Role::Analyst {

@@ -43,7 +43,7 @@ async fn appends(db: &TestDb, total: usize, concurrency: usize) -> f64 {
                     outcome: "released",
                     result: None,
                     population: None,
-                    population_size: None,
+                    population_published: None,
                     activity: None,
                 };
                 log_entry(&store, &logged).await.unwrap();

@@ -25,7 +25,11 @@ pub fn now_ms() -> i64 {
 /// right-most 7 bytes, which a 16-byte id has. Not a secret: ids only link records.
 fn new_id(bytes: usize) -> String {
     static COUNTER: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
-    let counter = COUNTER.get_or_init(|| AtomicU64::new(u64::from(random_u32())));
+    let counter = COUNTER.get_or_init(|| {
+        let mut start = [0u8; 4];
+        random(&mut start);
+        AtomicU64::new(u64::from(u32::from_be_bytes(start)))
+    });
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -34,19 +38,17 @@ fn new_id(bytes: usize) -> String {
     let mut id = zicht_audit::hex(&seconds.to_be_bytes());
     id.push_str(&zicht_audit::hex(&(count as u32).to_be_bytes()));
     if bytes > 8 {
-        let seed = format!("{}:{}:{count}", since_epoch.as_nanos(), std::process::id());
-        id.push_str(&sha256_hex(seed.as_bytes())[..(bytes - 8) * 2]);
+        let mut tail = vec![0u8; bytes - 8];
+        random(&mut tail);
+        id.push_str(&zicht_audit::hex(&tail));
     }
     id
 }
 
-/// 32 bits that differ between processes and runs (from the clock and the process id).
-fn random_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let digest = sha256_hex(format!("{nanos}:{}", std::process::id()).as_bytes());
-    u32::from_str_radix(&digest[..8], 16).unwrap_or(0)
+/// Fills `bytes` from the operating system's random source.
+fn random(bytes: &mut [u8]) {
+    // No entropy source is a broken machine; ids would collide, so stop loudly.
+    getrandom::fill(bytes).unwrap_or_else(|e| panic!("no random source: {e}"));
 }
 
 /// The entity URI of a node (its role URI).
@@ -172,8 +174,10 @@ pub struct Logged<'a> {
     pub result: Option<&'a pb::ProtectedResult>,
     /// The population released with it (perturbed person counts), for the per-day limit.
     pub population: Option<&'a ReleasedPopulation>,
-    /// The true size of the population counted (logged, never sent).
-    pub population_size: Option<u64>,
+    /// The population's total as it was published (perturbed unless exact for its owner):
+    /// the log never holds a count that did not leave, so reading it tells an auditor no
+    /// more than the answer did.
+    pub population_published: Option<u64>,
     /// The processing activity's URI when the operation is not a query under a registered
     /// purpose (reading or checkpointing the audit logs); `None` takes the query's purpose.
     pub activity: Option<&'a str>,
@@ -181,10 +185,7 @@ pub struct Logged<'a> {
 
 /// The processing activity URI of a registered purpose's code.
 pub fn purpose_uri(code: &str) -> Option<String> {
-    Purpose::ALL
-        .iter()
-        .find(|p| p.code() == code)
-        .map(|p| p.uri())
+    Purpose::from_code(code).map(|p| p.uri())
 }
 
 /// The processing and access records of one logged request.
@@ -215,7 +216,7 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         template: logged.query.template.chars().take(64).collect(),
         template_version: logged.query.template_version,
         parameter_hash: sha256_hex(&prost::Message::encode_to_vec(logged.query)),
-        population: logged.result.and(logged.population_size),
+        population: logged.result.and(logged.population_published),
         decisions,
         result_hash: logged
             .result

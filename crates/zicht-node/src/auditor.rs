@@ -52,7 +52,7 @@ async fn log_audit(
         outcome,
         result: None,
         population: None,
-        population_size: None,
+        population_published: None,
         activity: Some(AUDIT_ACTIVITY),
     };
     log_entry(store, &logged).await

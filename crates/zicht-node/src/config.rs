@@ -36,7 +36,7 @@
 //! js = 2              # no published count in 1..js
 //! population_floor = 10
 //! period_granularity = "month"   # or quarter, year
-//! max_populations_per_day = 2000 # a ceiling: a region may only lower it
+//! max_populations_per_day = 1000 # at most 2000: a region may only lower it
 //! magnitude_min_youths = 10
 //! dominance_max_share_percent = 50
 //! ```

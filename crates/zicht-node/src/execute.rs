@@ -121,8 +121,8 @@ pub struct Released {
     pub result: pb::ProtectedResult,
     /// The population released (perturbed person counts only), for the per-day limit.
     pub population: Option<ReleasedPopulation>,
-    /// The true size of the population counted (the release log's `population`; never sent).
-    pub population_size: Option<u64>,
+    /// The population's total as published (the processing record's `population`).
+    pub population_published: Option<u64>,
 }
 
 /// Why a template produced nothing to release.
@@ -218,7 +218,7 @@ pub async fn log_outcome(
         outcome: &text,
         result: released.map(|released| &released.result),
         population: released.and_then(|released| released.population.as_ref()),
-        population_size: released.and_then(|released| released.population_size),
+        population_published: released.and_then(|released| released.population_published),
         activity: None,
     };
     log_entry(store, &logged).await
@@ -354,13 +354,13 @@ async fn capacity(
     Ok(Released {
         result,
         population: None,
-        population_size: None,
+        population_published: None,
     })
 }
 
 /// The request's filters, checked: dimensions of the template, each once, values from the
 /// dimension's code list.
-fn filters(
+pub(crate) fn filters(
     template: Template,
     query: &pb::QueryRequest,
 ) -> Result<Vec<(Dimension, Vec<String>)>, ExecuteError> {
@@ -368,10 +368,7 @@ fn filters(
     for (position, filter) in query.filters.iter().enumerate() {
         let invalid =
             |what: &str| ExecuteError::Invalid(format!("filter {}: {what}", position + 1));
-        let dimension = Dimension::ALL
-            .iter()
-            .copied()
-            .find(|d| d.code() == filter.dimension)
+        let dimension = Dimension::from_code(&filter.dimension)
             .filter(|d| template.dimensions().contains(d))
             .ok_or_else(|| {
                 invalid(&format!(
@@ -705,7 +702,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
             ..Default::default()
         },
         population,
-        population_size: Some(total.youths),
+        population_published: Some(publish.published(total)),
     })
 }
 

@@ -142,24 +142,16 @@ impl Outway {
         on: NaiveDate,
     ) -> Result<Vec<NodeName>, Refusal> {
         let invalid = |text: String| Refusal::Invalid(text);
-        let network = match request.network.as_str() {
-            "" => None,
-            code => Some(
-                Network::ALL
-                    .iter()
-                    .copied()
-                    .find(|n| n.code() == code)
-                    .ok_or_else(|| {
-                        invalid("network is not one of jenn, ben-nh, overijssel".into())
-                    })?,
-            ),
-        };
+        let network =
+            match request.network.as_str() {
+                "" => None,
+                code => Some(Network::from_code(code).ok_or_else(|| {
+                    invalid("network is not one of jenn, ben-nh, overijssel".into())
+                })?),
+            };
         let mut peers = Vec::with_capacity(request.peers.len());
         for code in &request.peers {
-            let region = Region::ALL
-                .iter()
-                .copied()
-                .find(|r| r.code() == code)
+            let region = Region::from_code(code)
                 .ok_or_else(|| invalid("a peer is not a regional node of the federation".into()))?;
             if !peers.contains(&region) {
                 peers.push(region);
@@ -247,7 +239,7 @@ impl Outway {
             outcome: &forwarded,
             result: None,
             population: None,
-            population_size: None,
+            population_published: None,
             activity: None,
         };
         if let Err(error) = log_entry(&store, &logged).await {
@@ -302,7 +294,7 @@ impl Outway {
             outcome: &outcome,
             result: Some(&merged),
             population: None,
-            population_size: None,
+            population_published: None,
             activity: None,
         };
         if let Err(error) = log_entry(&store, &logged).await {

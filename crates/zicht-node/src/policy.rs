@@ -51,22 +51,14 @@ impl Who {
             if code == "*" {
                 Some(None)
             } else {
-                Region::ALL
-                    .iter()
-                    .copied()
-                    .find(|r| r.code() == code)
-                    .map(Some)
+                Region::from_code(code).map(Some)
             }
         };
         match text.split_once(':') {
             Some(("region", code)) => region(code).map(Who::Region),
             Some(("analyst", code)) => region(code).map(Who::Analyst),
             Some(("network", "*")) => Some(Who::Network(None)),
-            Some(("network", code)) => Network::ALL
-                .iter()
-                .copied()
-                .find(|n| n.code() == code)
-                .map(|n| Who::Network(Some(n))),
+            Some(("network", code)) => Network::from_code(code).map(|n| Who::Network(Some(n))),
             None if text == "auditor" => Some(Who::Auditor),
             _ => None,
         }
@@ -363,11 +355,8 @@ pub fn parse_policy(
         };
         let mut templates = BTreeSet::new();
         for template in &grant.templates {
-            match Template::ALL
-                .iter()
-                .find(|t| t.code() == template.get_ref())
-            {
-                Some(&t) => {
+            match Template::from_code(template.get_ref()) {
+                Some(t) => {
                     templates.insert(t);
                 }
                 None => problem(
@@ -387,8 +376,8 @@ pub fn parse_policy(
         }
         let mut purposes = BTreeSet::new();
         for purpose in &grant.purposes {
-            match Purpose::ALL.iter().find(|p| p.code() == purpose.get_ref()) {
-                Some(&p) => {
+            match Purpose::from_code(purpose.get_ref()) {
+                Some(p) => {
                     purposes.insert(p);
                 }
                 None => problem(
@@ -408,11 +397,8 @@ pub fn parse_policy(
         }
         let mut group_by = BTreeSet::new();
         for dimension in &grant.group_by {
-            match Dimension::ALL
-                .iter()
-                .find(|d| d.code() == dimension.get_ref())
-            {
-                Some(&d) if templates.iter().any(|t| t.dimensions().contains(&d)) => {
+            match Dimension::from_code(dimension.get_ref()) {
+                Some(d) if templates.iter().any(|t| t.dimensions().contains(&d)) => {
                     group_by.insert(d);
                 }
                 Some(_) => problem(

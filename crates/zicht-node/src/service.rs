@@ -349,11 +349,8 @@ impl Inway {
             }
             Some(deadline) => deadline,
         };
-        let template = Template::ALL
-            .iter()
-            .copied()
-            .find(|t| t.code() == query.template)
-            .ok_or_else(|| Denied::UnknownTemplate {
+        let template =
+            Template::from_code(&query.template).ok_or_else(|| Denied::UnknownTemplate {
                 closest: Template::parse(&query.template)
                     .map(|t| t.code())
                     .unwrap_or_else(|e| e.closest),
@@ -368,15 +365,11 @@ impl Inway {
         if query.purpose.is_empty() {
             return Err(Denied::NoPurpose.into());
         }
-        let purpose = Purpose::ALL
-            .iter()
-            .copied()
-            .find(|p| p.code() == query.purpose)
-            .ok_or_else(|| Denied::UnknownPurpose {
-                closest: Purpose::parse(&query.purpose)
-                    .map(|p| p.code())
-                    .unwrap_or_else(|e| e.closest),
-            })?;
+        let purpose = Purpose::from_code(&query.purpose).ok_or_else(|| Denied::UnknownPurpose {
+            closest: Purpose::parse(&query.purpose)
+                .map(|p| p.code())
+                .unwrap_or_else(|e| e.closest),
+        })?;
         if query.group_by.len() > limits.max_group_by {
             return Err(invalid(format!(
                 "group_by has {} dimensions; the limit max_group_by is {}",
@@ -394,10 +387,7 @@ impl Inway {
         }
         let mut group_by = Vec::with_capacity(query.group_by.len());
         for name in &query.group_by {
-            let dimension = Dimension::ALL
-                .iter()
-                .copied()
-                .find(|d| d.code() == name)
+            let dimension = Dimension::from_code(name)
                 .filter(|d| template.dimensions().contains(d))
                 .ok_or_else(|| {
                     invalid(format!(
@@ -409,23 +399,11 @@ impl Inway {
             }
             group_by.push(dimension);
         }
-        let mut filters = Vec::with_capacity(query.filters.len());
-        for (position, filter) in query.filters.iter().enumerate() {
-            let dimension = Dimension::ALL
-                .iter()
-                .copied()
-                .find(|d| d.code() == filter.dimension)
-                .filter(|d| template.dimensions().contains(d))
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "filter {}: template {template} cannot filter by this dimension",
-                        position + 1
-                    ))
-                })?;
-            if !filters.contains(&dimension) {
-                filters.push(dimension);
-            }
-        }
+        // The filters' dimensions, checked as execution checks them (a filter needs a grant).
+        let filters = crate::execute::filters(template, query)?
+            .into_iter()
+            .map(|(dimension, _)| dimension)
+            .collect();
         let cells: u64 = group_by.iter().map(|&d| cardinality(d)).product();
         if cells > limits.max_cells {
             return Err(invalid(format!(

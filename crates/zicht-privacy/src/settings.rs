@@ -38,7 +38,7 @@ impl Default for Settings {
             js: 2,
             population_floor: 10,
             period_granularity: PeriodGranularity::Month,
-            max_populations_per_day: 2_000,
+            max_populations_per_day: 1_000,
             magnitude_min_youths: 10,
             dominance_max_share_percent: 50,
         }

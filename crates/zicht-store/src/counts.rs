@@ -318,6 +318,10 @@ fn build(
     // Every aggregate ends with the group's units, the sum of their record keys and how many
     // have one.
     const UNITS: &str = "COUNT(*), CAST(COALESCE(SUM(record_key), 0) AS BIGINT), COUNT(record_key)";
+    // The placement columns a unit's dimensions read (not `p.*`: the window sort carries
+    // every selected column).
+    const UNIT_COLUMNS: &str = "youth_id, record_key, origin_region, placement_region, \
+         care_type, birth_date, legal_basis";
     let text = match template {
         Template::YouthInCare => {
             let (from, to) = period.ok_or_else(|| needs("a period"))?;
@@ -325,7 +329,7 @@ fn build(
             let (select, names) = keys(query, to, &mut sql)?;
             let filters = filter_clauses(template, query.filters, to, &mut sql)?;
             format!(
-                "SELECT {select}{UNITS} FROM (SELECT p.*, ROW_NUMBER() OVER (PARTITION BY youth_id \
+                "SELECT {select}{UNITS} FROM (SELECT {UNIT_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY youth_id \
                  ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements p \
                  WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p})) u \
                  WHERE rn = 1{filters}{group}",
@@ -377,7 +381,7 @@ fn build(
                  CAST(MAX(CASE WHEN pos = (n * 9 + 9) / 10 THEN days END) AS BIGINT) FROM (\
                  SELECT {keys}days, record_key, ROW_NUMBER() OVER ({partition}ORDER BY days) AS pos, \
                  COUNT(*) OVER ({partition_all}) AS n FROM (\
-                 SELECT {select}days, record_key FROM (SELECT p.*, {days} AS days, \
+                 SELECT {select}days, record_key FROM (SELECT {UNIT_COLUMNS}, {days} AS days, \
                  ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY end_date DESC, start_date DESC, \
                  care_type DESC) AS rn FROM placements p \
                  WHERE end_date >= {from_p} AND end_date <= {to_p}) s WHERE rn = 1{filters}) w) v{group}",

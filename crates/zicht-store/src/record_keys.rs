@@ -4,8 +4,8 @@
 
 use crate::{on_pool, query_error, Store, StoreError};
 
-/// Youths keyed per statement (two bind parameters each).
-const YOUTHS_PER_STATEMENT: usize = 400;
+/// Youths staged per statement (two bind parameters each).
+const YOUTHS_PER_STATEMENT: usize = 1000;
 
 impl Store {
     /// Makes sure every placement and transition18 row has its youth's record key under the
@@ -26,6 +26,15 @@ impl Store {
         ];
         const MISSING: &str = "SELECT youth_id FROM placements WHERE record_key IS NULL \
              UNION SELECT youth_id FROM transition18 WHERE record_key IS NULL";
+        const DROP_STAGING: &str = "DROP TABLE IF EXISTS zicht_record_keys";
+        const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE zicht_record_keys \
+             (youth_id TEXT PRIMARY KEY, record_key BIGINT NOT NULL)";
+        const UPDATE_PLACEMENTS: &str = "UPDATE placements SET record_key = k.record_key \
+             FROM zicht_record_keys k WHERE placements.youth_id = k.youth_id \
+             AND placements.record_key IS NULL";
+        const UPDATE_TRANSITION18: &str = "UPDATE transition18 SET record_key = k.record_key \
+             FROM zicht_record_keys k WHERE transition18.youth_id = k.youth_id \
+             AND transition18.record_key IS NULL";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(query_error("begin keying"))?;
             let stored: Option<String> = sqlx::query_scalar(FINGERPRINT)
@@ -45,19 +54,31 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(query_error("find rows without a record key"))?;
-            for chunk in youths.chunks(YOUTHS_PER_STATEMENT) {
-                for table in ["placements", "transition18"] {
-                    let mut update = sqlx::QueryBuilder::new("WITH k (youth_id, record_key) AS (");
-                    update.push_values(chunk, |mut row, youth| {
+            if !youths.is_empty() {
+                // The keys go into a temporary table first, then one joined UPDATE per table:
+                // a batch of row-by-row updates would scan the table once per batch.
+                for sql in [DROP_STAGING, CREATE_STAGING] {
+                    sqlx::query(sql)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_error("stage record keys"))?;
+                }
+                for chunk in youths.chunks(YOUTHS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO zicht_record_keys (youth_id, record_key) ",
+                    );
+                    insert.push_values(chunk, |mut row, youth| {
                         row.push_bind(youth.clone())
                             .push_bind(i64::from(record_key(youth)));
                     });
-                    update.push(format!(
-                        ") UPDATE {table} SET record_key = k.record_key FROM k \
-                         WHERE {table}.youth_id = k.youth_id AND {table}.record_key IS NULL"
-                    ));
-                    update
+                    insert
                         .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_error("stage record keys"))?;
+                }
+                for sql in [UPDATE_PLACEMENTS, UPDATE_TRANSITION18, DROP_STAGING] {
+                    sqlx::query(sql)
                         .execute(&mut *tx)
                         .await
                         .map_err(query_error("write record keys"))?;
