@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use zicht_node::audit::{Logged, Operation};
-use zicht_node::execute::log_entry;
+use zicht_node::log_entry;
 use zicht_proto::v1 as pb;
 use zicht_testkit::{both_backends, TestDb};
 

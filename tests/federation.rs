@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tonic::Code;
 use zicht_model::{CodeList, Dimension, NaiveDate, Network, NodeName, Region, Template};
-use zicht_node::merge::Published;
+use zicht_node::Published;
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::peer_status::Status;
 use zicht_store::{CountQuery, CountScope};
@@ -474,7 +474,7 @@ fn profile(f: &Federation, person: &str) -> zicht_node::config::ClientProfile {
     zicht_node::config::ClientProfile {
         node: region(Region::Drenthe),
         manifest: f.manifest.clone(),
-        tls: zicht_node::tls::TlsFiles {
+        tls: zicht_node::TlsFiles {
             ca: f.pki.ca_cert(),
             cert,
             key,
@@ -584,13 +584,7 @@ async fn an_auditor_follows_one_query_across_every_node_it_touched() {
     assert_eq!(by_jenn[0]["peer_id"], jenn_id.as_str());
     let of_trace = export(&["--node", "jenn", "--log", "access", "--trace", &trace]).await;
     assert_eq!(of_trace.len(), 2, "forward and merge: {of_trace:?}");
-    let reads = export(&[
-        "--node",
-        "drenthe",
-        "--purpose",
-        zicht_node::auditor::AUDIT_ACTIVITY,
-    ])
-    .await;
+    let reads = export(&["--node", "drenthe", "--purpose", zicht_node::AUDIT_ACTIVITY]).await;
     assert!(reads.len() >= 3, "{reads:?}");
     assert!(reads
         .iter()
@@ -773,7 +767,7 @@ async fn spans_reach_an_otlp_collector_as_one_trace_across_nodes_and_only_when_c
     // Export is configured on every node but groningen, which keeps the default (off).
     let (mut f, trace, forward) = jenn_asked_once(|node, settings| {
         if node != region(Region::Groningen) {
-            settings.otlp = Some(zicht_node::otlp::OtlpSettings {
+            settings.otlp = Some(zicht_node::OtlpSettings {
                 endpoint: collector.endpoint(),
                 interval: Duration::from_millis(100),
             });

@@ -30,7 +30,7 @@ pub struct NodeTrace {
 pub async fn trace(profile: &ClientProfile, trace_id: &str) -> Vec<NodeTrace> {
     let mut traces = Vec::new();
     for peer in &profile.manifest {
-        let channel = zicht_node::peers::channel_to(peer, &profile.tls);
+        let channel = zicht_node::channel_to(peer, &profile.tls);
         let mut client = pb::audit_client::AuditClient::new(channel);
         let mut found = NodeTrace {
             node: peer.node,
@@ -191,7 +191,7 @@ pub async fn held_checkpoints(
         .map(|p| p.peer_id);
     let mut held = Vec::new();
     for holder in profile.manifest.iter().filter(|p| p.node != node) {
-        let channel = zicht_node::peers::channel_to(holder, &profile.tls);
+        let channel = zicht_node::channel_to(holder, &profile.tls);
         let mut client = pb::checkpoints_client::CheckpointsClient::new(channel);
         let mut request = tonic::Request::new(pb::CheckpointQuery { node: uri.clone() });
         request.set_timeout(Duration::from_secs(10));
@@ -315,8 +315,7 @@ pub async fn export(
         LogArg::Processing => (pb::AuditLogKind::Processing, "processing"),
         LogArg::Access => (pb::AuditLogKind::Access, "access"),
     };
-    let mut client =
-        pb::audit_client::AuditClient::new(zicht_node::peers::channel_to(peer, &profile.tls));
+    let mut client = pb::audit_client::AuditClient::new(zicht_node::channel_to(peer, &profile.tls));
     let mut after_seq = 0;
     let mut last: Option<(i64, String)> = None;
     let mut exported = 0u64;

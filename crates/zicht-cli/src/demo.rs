@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use zicht_model::{CodeList, Landsdeel, Network, NodeName, Region};
-use zicht_node::config::{load_client, ClientProfile, ManifestPeer};
+use zicht_node::config::{load_client, ClientProfile};
+use zicht_node::ManifestPeer;
 use zicht_node::{NodeSettings, RunningNode};
 use zicht_proto::v1 as pb;
 use zicht_store::import::{import_file, ImportOptions};
@@ -109,7 +110,7 @@ pub async fn run(dir: &Path, seed: u64, once: bool) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let mut federation = start_federation(&dir, &pki).await?;
+    let mut federation = start_federation(&dir, &pki, seed).await?;
     println!(
         "started {} nodes on 127.0.0.1 (manifest: {})\n",
         federation.nodes.len(),
@@ -247,6 +248,7 @@ fn quoted(path: &Path) -> String {
 async fn start_federation(
     dir: &Path,
     pki: &zicht_pki::DevFederation,
+    seed: u64,
 ) -> anyhow::Result<Federation> {
     let mut listeners = Vec::new();
     let mut manifest = Vec::new();
@@ -313,12 +315,7 @@ async fn start_federation(
             ..NodeSettings::dev(pki, node, policy, manifest.clone())
         };
         if let NodeName::Region(region) = node {
-            // The region's record-key secret beside its database, kept across demo runs like
-            // the database itself.
-            let path = dir.join(region.code()).join("record_key.secret");
-            let (secret, _) = zicht_node::secret::load_or_create(&path)
-                .map_err(|e| anyhow::anyhow!("record-key secret of {node}: {e}"))?;
-            settings.disclosure = settings.disclosure.with_secret(secret);
+            settings.disclosure = settings.disclosure.with_secret(demo_secret(seed, region));
         }
         let running = zicht_node::start_on(settings, listener, Some(store))
             .await
@@ -326,6 +323,18 @@ async fn start_federation(
         nodes.push((node, running));
     }
     Ok(Federation { nodes })
+}
+
+/// A demo region's record-key secret, derived from the seed so that the same seed publishes the
+/// same (perturbed) numbers in every run and folder. Only for synthetic data: a real node's
+/// secret is random (`zicht privacy init`, or made on first start).
+fn demo_secret(seed: u64, region: Region) -> zicht_privacy::RecordKeySecret {
+    let digest = zicht_audit::sha256_hex(format!("zicht demo secret {seed} {region}").as_bytes());
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    zicht_privacy::RecordKeySecret::from_bytes(bytes)
 }
 
 fn query(

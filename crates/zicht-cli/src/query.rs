@@ -97,7 +97,7 @@ pub struct QueryArgs {
 
 fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
     let date = parse_date(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-    Ok(zicht_node::execute::from_date(date))
+    Ok(zicht_node::from_date(date))
 }
 
 fn period(text: &str) -> anyhow::Result<pb::Period> {
@@ -105,7 +105,7 @@ fn period(text: &str) -> anyhow::Result<pb::Period> {
         Some((from, to)) => (from.to_owned(), to.to_owned()),
         None if text.len() == 4 && text.chars().all(|c| c.is_ascii_digit()) => {
             let year = text.parse().context("--period: a year")?;
-            return Ok(zicht_node::execute::calendar_year(year));
+            return Ok(zicht_node::calendar_year(year));
         }
         None => bail!("--period: give a year (2024) or FROM..TO (2024-01-01..2024-06-30)"),
     };
@@ -148,7 +148,7 @@ pub async fn ask(
         .iter()
         .find(|p| p.node == node)
         .with_context(|| format!("the manifest does not list {node}"))?;
-    let channel = zicht_node::peers::channel_to(peer, &profile.tls);
+    let channel = zicht_node::channel_to(peer, &profile.tls);
     let mut client = pb::outway_client::OutwayClient::new(channel);
     let mut call = tonic::Request::new(request);
     call.set_timeout(deadline);
@@ -303,9 +303,10 @@ async fn local(
             }
             Ok(())
         }
-        Err(zicht_node::ExecuteError::Store(error)) => {
-            Err(anyhow::Error::new(error).context("run the query"))
+        Err(zicht_node::Error::Store { action, source }) => {
+            Err(anyhow::Error::new(source).context(action))
         }
+        Err(zicht_node::Error::Disclosure(refusal)) => bail!("refused: {refusal}"),
         Err(error) => bail!("refused: {error}"),
     }
 }
@@ -315,7 +316,7 @@ pub fn settings(target: &Target) -> anyhow::Result<()> {
     let (_, disclosure) = target.resolve()?;
     print!(
         "{}",
-        settings_text(&zicht_node::service::settings_message(&disclosure))
+        settings_text(&zicht_node::settings_message(&disclosure))
     );
     Ok(())
 }

@@ -59,7 +59,7 @@ impl Role {
         let region = |code: &str| Region::from_code(code).ok_or(InvalidRole);
         match parts.as_slice() {
             ["region", code] => region(code).map(Role::Region),
-            ["network", code] => Network::from_code(*code)
+            ["network", code] => Network::from_code(code)
                 .map(Role::Network)
                 .ok_or(InvalidRole),
             ["analyst", code, name] if valid_account(name) => Ok(Role::Analyst {

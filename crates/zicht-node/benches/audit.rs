@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use zicht_node::audit::{Logged, Operation};
-use zicht_node::execute::log_entry;
+use zicht_node::log_entry;
 use zicht_proto::v1 as pb;
 use zicht_store::Backend;
 use zicht_testkit::TestDb;

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
-use zicht_node::service::Inway;
+use zicht_node::Inway;
 use zicht_node::{Limits, PeerInfo};
 use zicht_proto::v1 as pb;
 
@@ -151,9 +151,9 @@ async fn main() {
         let logged = db.scalar("SELECT COUNT(*) FROM processing_log").await;
         let (mut unaudited_rates, mut audited_rates) = (Vec::new(), Vec::new());
         for round in 1..=2 {
-            zicht_node::execute::UNAUDITED.store(true, Ordering::Relaxed);
+            zicht_node::UNAUDITED.store(true, Ordering::Relaxed);
             let (rate, p50, p99) = load(mtls.clone(), total / 2, concurrency).await;
-            zicht_node::execute::UNAUDITED.store(false, Ordering::Relaxed);
+            zicht_node::UNAUDITED.store(false, Ordering::Relaxed);
             println!("round {round} mutual TLS, audit off     {rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
             unaudited_rates.push(rate);
             let (rate, p50, p99) = load(mtls.clone(), total / 2, concurrency).await;

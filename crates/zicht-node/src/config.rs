@@ -53,9 +53,9 @@ use toml::Spanned;
 use zicht_model::{CodeList, NodeName, PeerId};
 
 use crate::policy::parse_policy;
-use crate::server::NodeSettings;
-use crate::service::Limits;
-use crate::tls::TlsFiles;
+use crate::settings::Limits;
+use crate::settings::NodeSettings;
+use crate::settings::{ManifestPeer, TlsFiles};
 
 /// Where a bad value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,17 +90,6 @@ pub struct ConfigError {
     pub key: String,
     /// What is wrong.
     pub reason: String,
-}
-
-/// One peer of the federation manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestPeer {
-    /// The node.
-    pub node: NodeName,
-    /// Where it listens.
-    pub address: SocketAddr,
-    /// Its PeerID (certificate serialNumber).
-    pub peer_id: PeerId,
 }
 
 /// A node's validated configuration.
@@ -467,7 +456,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
                     "must be an OTLP/gRPC address such as http://127.0.0.1:4317 (plain HTTP/2: a collector on this host, or a sidecar that forwards)",
                 ));
             }
-            Some(crate::otlp::OtlpSettings {
+            Some(crate::settings::OtlpSettings {
                 endpoint: value.value,
                 interval: Duration::from_secs(otlp_interval),
             })

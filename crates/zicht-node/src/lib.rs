@@ -1,21 +1,35 @@
 //! The zicht node: gRPC over mutual TLS, peer identity from certificates, a default-deny policy
 //! with purpose binding, quotas and limits, and templates run under disclosure control.
+//!
+//! Layers (see ARCHITECTURE.md): `settings` (what a node runs with; a leaf) and `config`
+//! (reads it from files and the environment); `transport` (TLS in and out); `services` (the
+//! gRPC services); `query` (admission, execution, merging); `audit` (the log records of every
+//! operation); `telemetry`; `node` (starts and stops the whole).
 
 pub mod audit;
-pub mod auditor;
 pub mod config;
-pub mod execute;
-pub mod merge;
-pub mod metrics;
-pub mod otlp;
-pub mod outway;
-pub mod peers;
+mod disclosure;
+mod error;
+mod node;
 pub mod policy;
+mod query;
 pub mod secret;
-pub mod server;
-pub mod service;
-pub mod tls;
+mod services;
+mod settings;
+mod telemetry;
+mod transport;
 
-pub use execute::{execute, log_outcome, Call, Disclosure, ExecuteError, Released};
-pub use server::{start, start_on, NodeSettings, PeerInfo, RunningNode, StartError};
-pub use service::{today, Limits};
+pub use disclosure::Disclosure;
+pub use error::Error;
+pub use node::{start, start_on, RunningNode, StartError};
+#[cfg(feature = "unaudited")]
+pub use query::execute::UNAUDITED;
+pub use query::execute::{
+    calendar_year, execute, from_date, log_entry, log_outcome, today, Call, Released,
+};
+pub use query::merge::Published;
+pub use services::auditor::AUDIT_ACTIVITY;
+pub use services::inway::{settings_message, Inway};
+pub use settings::{Limits, ManifestPeer, NodeSettings, OtlpSettings, TlsFiles};
+pub use transport::accept::PeerInfo;
+pub use transport::peers::channel_to;

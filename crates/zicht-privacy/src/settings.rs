@@ -36,7 +36,7 @@ impl Default for Settings {
             max_deviation: 3,
             variance: 2.0,
             js: 2,
-            population_floor: 10,
+            population_floor: 5,
             period_granularity: PeriodGranularity::Month,
             max_populations_per_day: 1_000,
             magnitude_min_youths: 10,

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 use zicht_model::{CodeList, NodeName, Region};
-use zicht_node::config::ManifestPeer;
+use zicht_node::ManifestPeer;
 use zicht_node::RunningNode;
 use zicht_pki::DevFederation;
 use zicht_store::Backend;

@@ -76,7 +76,7 @@ pub fn settings(
     pki: &DevFederation,
     node: NodeName,
     policy: &str,
-    manifest: Vec<zicht_node::config::ManifestPeer>,
+    manifest: Vec<zicht_node::ManifestPeer>,
 ) -> NodeSettings {
     NodeSettings::dev(
         pki,

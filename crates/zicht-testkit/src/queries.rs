@@ -8,9 +8,9 @@ pub fn youth_in_care_2024(group_by: &[&str]) -> pb::QueryRequest {
         template: "youth_in_care".to_owned(),
         template_version: 1,
         purpose: "bovenregionale-sturing".to_owned(),
-        scope: Some(pb::query_request::Scope::Period(
-            zicht_node::execute::calendar_year(2024),
-        )),
+        scope: Some(pb::query_request::Scope::Period(zicht_node::calendar_year(
+            2024,
+        ))),
         group_by: group_by.iter().map(|d| (*d).to_owned()).collect(),
         ..Default::default()
     }

@@ -16,10 +16,12 @@ use zicht_proto::v1 as pb;
 use zicht_proto::v1::inway_client::InwayClient;
 
 use crate::audit::{Logged, Operation};
-use crate::execute::{log_entry, to_date};
-use crate::merge::{check_answer, merge};
-use crate::peers::Peers;
-use crate::service::{identity, unlogged, Checked, Inway, Refusal};
+use crate::error::{respond, Error};
+use crate::query::admission::Checked;
+use crate::query::execute::{log_entry, to_date};
+use crate::query::merge::{check_answer, merge};
+use crate::services::inway::{identity, Inway};
+use crate::transport::peers::Peers;
 
 /// What one targeted node did with the query.
 #[derive(Debug, Clone)]
@@ -124,14 +126,14 @@ impl Outway {
     }
 
     /// The day a query is about: its period's last day or its peildatum.
-    fn reference_date(query: &pb::QueryRequest) -> Result<NaiveDate, Refusal> {
+    fn reference_date(query: &pb::QueryRequest) -> Result<NaiveDate, Error> {
         use pb::query_request::Scope;
         let date = match &query.scope {
             Some(Scope::Period(period)) => period.to.as_ref(),
             Some(Scope::Peildatum(date)) => Some(date),
             None => None,
         };
-        let invalid = || Refusal::Invalid("the query needs a period or a peildatum".to_owned());
+        let invalid = || Error::Invalid("the query needs a period or a peildatum".to_owned());
         to_date(date.ok_or_else(invalid)?).map_err(|_| invalid())
     }
 
@@ -140,8 +142,8 @@ impl Outway {
         &self,
         request: &pb::FederatedQueryRequest,
         on: NaiveDate,
-    ) -> Result<Vec<NodeName>, Refusal> {
-        let invalid = |text: String| Refusal::Invalid(text);
+    ) -> Result<Vec<NodeName>, Error> {
+        let invalid = |text: String| Error::Invalid(text);
         let network =
             match request.network.as_str() {
                 "" => None,
@@ -198,12 +200,12 @@ impl Outway {
     async fn answer(
         &self,
         request: Request<pb::FederatedQueryRequest>,
-    ) -> Result<pb::FederatedResult, Status> {
+    ) -> Result<pb::FederatedResult, Error> {
         let identity = identity(&request)?;
         // The outway serves people of this node; nodes ask each other through Inway.Query.
         if !matches!(identity.role, Role::Analyst { .. }) {
-            return Err(Status::permission_denied(format!(
-                "missing grant: the outway serves analysts; {} asks peers through Inway.Query",
+            return Err(Error::Role(format!(
+                "the outway serves analysts; {} asks peers through Inway.Query",
                 identity.role.uri()
             )));
         }
@@ -211,14 +213,11 @@ impl Outway {
         let query = request.get_ref().query.clone().unwrap_or_default();
         let (checked, deadline) = self
             .inway
-            .admit(&identity, &query, size, request.metadata())
-            .map_err(Status::from)?;
-        let on = Self::reference_date(&query).map_err(Status::from)?;
-        let targets = self.targets(request.get_ref(), on).map_err(Status::from)?;
+            .admit(&identity, &query, size, request.metadata())?;
+        let on = Self::reference_date(&query)?;
+        let targets = self.targets(request.get_ref(), on)?;
         let Some(store) = self.inway.store.clone() else {
-            return Err(Status::unavailable(
-                "this node has no database for its release log; nothing was asked",
-            ));
+            return Err(Error::NoDatabase(" for its release log; nothing was asked"));
         };
         // Leave a tenth of the caller's deadline (at least 20 ms) to merge and log.
         let budget = deadline.saturating_sub((deadline / 10).max(Duration::from_millis(20)));
@@ -242,9 +241,9 @@ impl Outway {
             population_published: None,
             activity: None,
         };
-        if let Err(error) = log_entry(&store, &logged).await {
-            return Err(unlogged(&error, "release log", "asked"));
-        }
+        log_entry(&store, &logged)
+            .await
+            .map_err(Error::unlogged("release log", "asked"))?;
 
         let outcomes = self
             .fan_out(
@@ -297,9 +296,9 @@ impl Outway {
             population_published: None,
             activity: None,
         };
-        if let Err(error) = log_entry(&store, &logged).await {
-            return Err(unlogged(&error, "release log", "released"));
-        }
+        log_entry(&store, &logged)
+            .await
+            .map_err(Error::unlogged("release log", "released"))?;
         let result = merged;
         Ok(pb::FederatedResult {
             result: Some(result),
@@ -338,7 +337,7 @@ impl Outway {
                     let outcome = match released {
                         Err(_) => PeerOutcome::TimedOut,
                         Ok(Ok(released)) => PeerOutcome::Answered(released.result),
-                        Ok(Err(status)) => classify(&status),
+                        Ok(Err(error)) => classify(&respond(error)),
                     };
                     (position, outcome)
                 });
@@ -379,7 +378,7 @@ impl pb::outway_server::Outway for Outway {
         request: Request<pb::FederatedQueryRequest>,
     ) -> Result<Response<pb::FederatedResult>, Status> {
         let started = std::time::Instant::now();
-        let answer = self.answer(request).await;
+        let answer = self.answer(request).await.map_err(respond);
         let outcome = match &answer {
             Ok(_) => "released".to_owned(),
             Err(status) => format!("{:?}", status.code()),

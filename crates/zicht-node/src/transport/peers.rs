@@ -17,8 +17,9 @@ use tonic::codegen::http::Uri;
 use tonic::transport::{Channel, Endpoint};
 use zicht_model::NodeName;
 
-use crate::config::ManifestPeer;
-use crate::tls::{client_config, TlsFiles};
+use crate::settings::ManifestPeer;
+use crate::settings::TlsFiles;
+use crate::transport::tls::client_config;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -8,110 +8,23 @@
 //! (the region's own analysts under an `owner` grant, or `zicht query` on the node's database),
 //! who see exact counts.
 
-use std::sync::Arc;
-
 use chrono::{Datelike, Months};
 
 use zicht_model::{CodeList, Dimension, NaiveDate, Region, Template};
-use zicht_privacy::{
-    cell_key, magnitudes, Magnitudes, PerturbationTable, RecordKeySecret, SettingProblem, Settings,
-};
+use zicht_privacy::{cell_key, magnitudes, Magnitudes, PerturbationTable, Settings};
 use zicht_proto::v1 as pb;
 
 use crate::audit::{entries, Logged, Operation};
+use crate::disclosure::Disclosure;
+use crate::error::Error;
 use zicht_store::{
     CountQuery, CountRow, CountScope, ReleaseEntry, ReleasedPopulation, Store, StoreError,
     UnsupportedDimension,
 };
 
-/// What a node enforces when it releases person counts.
-#[derive(Debug, Clone)]
-pub struct Disclosure {
-    /// The disclosure settings (checked against the network floor when loaded).
-    pub settings: Settings,
-    /// The region whose data the node holds: `origin_region` lists only it and `onbekend`
-    /// (and any other origin present), since under the woonplaatsbeginsel a region holds its
-    /// own youths. `None` lists every region.
-    pub region: Option<Region>,
-    /// The perturbation table of `settings`.
-    ptable: Arc<PerturbationTable>,
-    /// The secret record keys are derived under; without it, perturbed counts are refused.
-    secret: Option<Arc<RecordKeySecret>>,
-}
-
-impl Default for Disclosure {
-    fn default() -> Self {
-        Disclosure::new(Settings::default(), None, None)
-            .unwrap_or_else(|problem| unreachable!("the default settings are valid: {problem}"))
-    }
-}
-
-impl Disclosure {
-    /// Disclosure control under `settings` for `region`'s data, keyed by `secret`; refuses
-    /// settings below the network floor or whose perturbation table misses a constraint.
-    pub fn new(
-        settings: Settings,
-        region: Option<Region>,
-        secret: Option<RecordKeySecret>,
-    ) -> Result<Disclosure, SettingProblem> {
-        if let Some(problem) = settings.problems().into_iter().next() {
-            return Err(problem);
-        }
-        let ptable =
-            PerturbationTable::new(settings.ptable_params()).map_err(|error| SettingProblem {
-                key: "variance",
-                reason: error.to_string(),
-            })?;
-        Ok(Disclosure {
-            settings,
-            region,
-            ptable: Arc::new(ptable),
-            secret: secret.map(Arc::new),
-        })
-    }
-
-    /// The same for the data of `region`.
-    pub fn for_region(self, region: Option<Region>) -> Disclosure {
-        Disclosure { region, ..self }
-    }
-
-    /// The same with `secret`.
-    pub fn with_secret(self, secret: RecordKeySecret) -> Disclosure {
-        Disclosure {
-            secret: Some(Arc::new(secret)),
-            ..self
-        }
-    }
-
-    /// The perturbation table in force.
-    pub fn ptable(&self) -> &PerturbationTable {
-        &self.ptable
-    }
-
-    /// Whether the node has its record-key secret.
-    pub fn has_secret(&self) -> bool {
-        self.secret.is_some()
-    }
-
-    /// Fills the record keys of rows that have none (after an import), under the secret.
-    /// Returns how many youths were keyed; 0 without a secret.
-    pub async fn key_rows(&self, store: &Store) -> Result<u64, StoreError> {
-        match &self.secret {
-            Some(secret) => {
-                let fingerprint = secret_fingerprint(secret);
-                store
-                    .fill_record_keys(&fingerprint, &|youth| secret.record_key(youth))
-                    .await
-            }
-            None => Ok(0),
-        }
-    }
-}
-
-/// A name for the secret that reveals nothing of it: the record key of a fixed pseudonym no
-/// youth has (pseudonyms cannot contain a space).
-fn secret_fingerprint(secret: &RecordKeySecret) -> String {
-    format!("{:08x}", secret.record_key("zicht secret fingerprint"))
+/// Today's date (UTC), for the per-day population limit.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
 }
 
 /// A result ready to leave, and what to log with it.
@@ -123,43 +36,6 @@ pub struct Released {
     pub population: Option<ReleasedPopulation>,
     /// The population's total as published (the processing record's `population`).
     pub population_published: Option<u64>,
-}
-
-/// Why a template produced nothing to release.
-#[derive(Debug, thiserror::Error)]
-pub enum ExecuteError {
-    /// The request's parameters do not fit the template.
-    #[error("{0}")]
-    Invalid(String),
-    /// Disclosure control refused; the message names the rule.
-    #[error(transparent)]
-    Refused(#[from] zicht_privacy::Refusal),
-    /// The template exists but this node cannot run it.
-    #[error("template {0} is registered but not executable on this node yet")]
-    NotExecutable(Template),
-    /// The node has no record-key secret, so it cannot perturb person counts.
-    #[error("this node has no record-key secret (record_key_secret in its config), so it releases no person counts")]
-    NoSecret,
-    /// Rows arrived without record keys while the query ran (an import beside the node).
-    #[error("the node's data changed while the query ran (an import); ask again")]
-    Importing,
-    /// The store failed.
-    #[error("the node could not run the query")]
-    Store(#[source] StoreError),
-}
-
-impl ExecuteError {
-    /// The short name of what refused, for the release log.
-    pub fn rule(&self) -> &'static str {
-        match self {
-            ExecuteError::Invalid(_) => "limit-or-invalid",
-            ExecuteError::Refused(refusal) => refusal.rule(),
-            ExecuteError::NotExecutable(_) => "not-executable",
-            ExecuteError::NoSecret => "no-record-key-secret",
-            ExecuteError::Importing => "importing",
-            ExecuteError::Store(_) => "store-error",
-        }
-    }
 }
 
 /// One template call on a node's own data.
@@ -185,10 +61,10 @@ pub struct Call<'a> {
 }
 
 /// Runs a template call: the template's SQL, then disclosure control for person counts.
-pub async fn execute(call: &Call<'_>) -> Result<Released, ExecuteError> {
+pub async fn execute(call: &Call<'_>) -> Result<Released, Error> {
     match call.template {
         Template::Capacity => capacity(call.store, call.query, call.group_by).await,
-        Template::ConsentedRecords => Err(ExecuteError::NotExecutable(call.template)),
+        Template::ConsentedRecords => Err(Error::NotExecutable(call.template)),
         _ => person_counts(call).await,
     }
 }
@@ -273,11 +149,11 @@ pub fn calendar_year(year: i32) -> pb::Period {
 }
 
 /// A calendar date from the wire.
-pub fn to_date(date: &pb::Date) -> Result<NaiveDate, ExecuteError> {
+pub fn to_date(date: &pb::Date) -> Result<NaiveDate, Error> {
     let month = u32::try_from(date.month).unwrap_or(0);
     let day = u32::try_from(date.day).unwrap_or(0);
     NaiveDate::from_ymd_opt(date.year, month, day)
-        .ok_or_else(|| ExecuteError::Invalid("not a valid calendar date".to_owned()))
+        .ok_or_else(|| Error::Invalid("not a valid calendar date".to_owned()))
 }
 
 /// A date for the wire.
@@ -308,25 +184,21 @@ async fn capacity(
     store: &Store,
     query: &pb::QueryRequest,
     group_by: &[Dimension],
-) -> Result<Released, ExecuteError> {
+) -> Result<Released, Error> {
     let peildatum = match &query.scope {
         Some(pb::query_request::Scope::Peildatum(date)) => to_date(date)?,
-        _ => {
-            return Err(ExecuteError::Invalid(
-                "capacity needs a peildatum".to_owned(),
-            ))
-        }
+        _ => return Err(Error::Invalid("capacity needs a peildatum".to_owned())),
     };
     if !query.filters.is_empty() {
-        return Err(ExecuteError::Invalid(
+        return Err(Error::Invalid(
             "capacity takes no filters; group by the dimension instead".to_owned(),
         ));
     }
     let rows = store
         .capacity(peildatum, group_by)
         .await
-        .map_err(ExecuteError::Store)?
-        .map_err(|e: UnsupportedDimension| ExecuteError::Invalid(e.to_string()))?;
+        .map_err(Error::store("run the query"))?
+        .map_err(|e: UnsupportedDimension| Error::Invalid(e.to_string()))?;
     let statistic = |name: &str, value: i64| pb::Statistic {
         name: name.to_owned(),
         value: Some(value as f64),
@@ -363,11 +235,10 @@ async fn capacity(
 pub(crate) fn filters(
     template: Template,
     query: &pb::QueryRequest,
-) -> Result<Vec<(Dimension, Vec<String>)>, ExecuteError> {
+) -> Result<Vec<(Dimension, Vec<String>)>, Error> {
     let mut checked: Vec<(Dimension, Vec<String>)> = Vec::new();
     for (position, filter) in query.filters.iter().enumerate() {
-        let invalid =
-            |what: &str| ExecuteError::Invalid(format!("filter {}: {what}", position + 1));
+        let invalid = |what: &str| Error::Invalid(format!("filter {}: {what}", position + 1));
         let dimension = Dimension::from_code(&filter.dimension)
             .filter(|d| template.dimensions().contains(d))
             .ok_or_else(|| {
@@ -400,9 +271,9 @@ pub(crate) fn filters(
 fn count_scope(
     template: Template,
     query: &pb::QueryRequest,
-) -> Result<(CountScope, NaiveDate, NaiveDate), ExecuteError> {
+) -> Result<(CountScope, NaiveDate, NaiveDate), Error> {
     use pb::query_request::Scope as S;
-    let needs = |what: &str| ExecuteError::Invalid(format!("template {template} needs {what}"));
+    let needs = |what: &str| Error::Invalid(format!("template {template} needs {what}"));
     match (template, &query.scope) {
         (Template::Transition18, Some(S::Peildatum(date))) => {
             let peildatum = to_date(date)?;
@@ -546,17 +417,14 @@ fn population_key(
 
 /// Runs the count query; for perturbed counts, keys rows imported since the node last looked
 /// and runs it again, so no youth is ever counted without its record key.
-async fn count_rows(
-    call: &Call<'_>,
-    query: &CountQuery<'_>,
-) -> Result<Vec<CountRow>, ExecuteError> {
+async fn count_rows(call: &Call<'_>, query: &CountQuery<'_>) -> Result<Vec<CountRow>, Error> {
     for attempt in 0..2 {
         let rows = call
             .store
             .person_counts(query)
             .await
-            .map_err(ExecuteError::Store)?
-            .map_err(|e| ExecuteError::Invalid(e.to_string()))?;
+            .map_err(Error::store("run the query"))?
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         if call.exact || rows.iter().all(|row| row.keyed == row.youths) {
             return Ok(rows);
         }
@@ -564,15 +432,15 @@ async fn count_rows(
             call.disclosure
                 .key_rows(call.store)
                 .await
-                .map_err(ExecuteError::Store)?;
+                .map_err(Error::store("run the query"))?;
         }
     }
     // Rows keep arriving without keys (an import running beside the node): refuse rather than
     // publish a count whose key is incomplete.
-    Err(ExecuteError::Importing)
+    Err(Error::Importing)
 }
 
-async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
+async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
     let Call {
         disclosure,
         template,
@@ -590,7 +458,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
         Publish::Exact
     } else {
         if disclosure.secret.is_none() {
-            return Err(ExecuteError::NoSecret);
+            return Err(Error::NoSecret);
         }
         if let CountScope::Period { from, to } = scope {
             settings
@@ -611,7 +479,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, ExecuteError> {
             .store
             .populations_released(requester, today, &population.population)
             .await
-            .map_err(ExecuteError::Store)?;
+            .map_err(Error::store("run the query"))?;
         let limit = settings.max_populations_per_day;
         if !again && given >= i64::from(limit) {
             return Err(zicht_privacy::Refusal::DistinctPopulations { limit }.into());

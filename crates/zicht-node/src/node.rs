@@ -1,159 +1,28 @@
-//! The node's listener: TLS handshakes (identity checked there), one verified [`PeerInfo`] per
-//! connection handed to every handler, gRPC services, health and reflection.
+//! A running node: binds, assembles transport, services, telemetry and background tasks, and
+//! serves until stopped.
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::Connected;
-use zicht_model::PeerIdentity;
 use zicht_proto::v1::audit_server::AuditServer;
 use zicht_proto::v1::checkpoints_server::CheckpointsServer;
 use zicht_proto::v1::inway_server::InwayServer;
 use zicht_proto::v1::outway_server::OutwayServer;
 use zicht_store::Store;
 
-use crate::auditor::{Auditor, Checkpoints};
-use crate::outway::Outway;
-use crate::peers::Peers;
-use crate::policy::Policy;
-use crate::service::{Inway, Limits};
-use crate::tls::{ReloadingTls, TlsError, TlsFiles};
-
-/// What a handler knows about the caller: derived once per connection from the verified
-/// certificate. Handlers never read raw certificates.
-#[derive(Debug, Clone)]
-pub struct PeerInfo {
-    /// The caller's identity.
-    pub identity: PeerIdentity,
-    /// The caller's address.
-    pub remote: SocketAddr,
-    /// The caller's certificate (DER), as verified in the handshake: checkpoints a peer signs
-    /// are checked against it.
-    pub certificate: Vec<u8>,
-}
-
-/// A TLS connection whose client certificate was verified and carries a zicht identity.
-pub struct PeerStream {
-    inner: TlsStream<TcpStream>,
-    info: PeerInfo,
-}
-
-impl Connected for PeerStream {
-    type ConnectInfo = PeerInfo;
-
-    fn connect_info(&self) -> PeerInfo {
-        self.info.clone()
-    }
-}
-
-impl AsyncRead for PeerStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PeerStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// Everything a node needs to serve, as validated values.
-#[derive(Debug, Clone)]
-pub struct NodeSettings {
-    /// Which node this is (an aggregator's `Inway` answers no template: it holds no youth
-    /// data; its `Outway` asks its network's members).
-    pub node: zicht_model::NodeName,
-    /// The federation manifest: every node's address and PeerID, for the `Outway`.
-    pub manifest: Vec<crate::config::ManifestPeer>,
-    /// Address to listen on (port 0 picks a free one).
-    pub listen: SocketAddr,
-    /// Optional plaintext port that serves only `grpc.health.v1` (no data, so no client
-    /// certificate): for Kubernetes probes, which cannot present one.
-    pub health_listen: Option<SocketAddr>,
-    /// TLS files.
-    pub tls: TlsFiles,
-    /// How often to look for changed certificate/CRL files.
-    pub tls_reload_interval: Duration,
-    /// The policy.
-    pub policy: Policy,
-    /// Request limits.
-    pub limits: Limits,
-    /// Disclosure control for person counts.
-    pub disclosure: crate::Disclosure,
-    /// How often the node signs its chain heads and hands them to its peers.
-    pub checkpoint_interval: Duration,
-    /// Optional plaintext port serving Prometheus metrics at `/metrics` (no data).
-    pub metrics_listen: Option<SocketAddr>,
-    /// Optional OpenTelemetry export (spans of logged operations, metrics) over OTLP/gRPC.
-    pub otlp: Option<crate::otlp::OtlpSettings>,
-}
-
-impl NodeSettings {
-    /// The settings of `node` in a dev federation (`zicht pki dev-federation`): its own
-    /// certificate, the federation's trust bundle and CRL, `policy`, default limits and
-    /// disclosure, on 127.0.0.1 (a free port), no probe port.
-    pub fn dev(
-        pki: &zicht_pki::DevFederation,
-        node: zicht_model::NodeName,
-        policy: Policy,
-        manifest: Vec<crate::config::ManifestPeer>,
-    ) -> NodeSettings {
-        let (cert, key) = pki.node(node);
-        NodeSettings {
-            node,
-            manifest,
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            health_listen: None,
-            tls: TlsFiles {
-                ca: pki.ca_cert(),
-                cert,
-                key,
-                crl: Some(pki.crl()),
-            },
-            tls_reload_interval: Duration::from_secs(3600),
-            policy,
-            limits: Limits::default(),
-            checkpoint_interval: Duration::from_secs(300),
-            metrics_listen: None,
-            otlp: None,
-            disclosure: match node {
-                // A dev node's database lives for one run: its secret lives in memory.
-                zicht_model::NodeName::Region(region) => crate::Disclosure::default()
-                    .for_region(Some(region))
-                    .with_secret(crate::secret::ephemeral()),
-                zicht_model::NodeName::Network(_) => crate::Disclosure::default(),
-            },
-        }
-    }
-}
+use crate::services::auditor::{Auditor, Checkpoints};
+use crate::services::inway::Inway;
+use crate::services::outway::Outway;
+use crate::settings::NodeSettings;
+use crate::transport::accept::{accept_loop, PeerStream};
+use crate::transport::peers::Peers;
+use crate::transport::tls::{ReloadingTls, TlsError};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -200,8 +69,8 @@ impl RunningNode {
     /// does); returns each peer's outcome.
     pub async fn checkpoint_now(
         &self,
-    ) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, tonic::Status> {
-        crate::auditor::push_checkpoint(&self.inway, &self.key, &self.peers).await
+    ) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, crate::Error> {
+        crate::services::auditor::push_checkpoint(&self.inway, &self.key, &self.peers).await
     }
 
     /// Stops accepting, drains open connections and waits for the server to end.
@@ -251,7 +120,7 @@ pub async fn start_on(
         if let Err(error) = settings.disclosure.key_rows(store).await {
             eprintln!(
                 "zicht node: could not key rows at start (queries will retry): {}",
-                crate::service::anyhow_chain(&error)
+                crate::error::chain(&error)
             );
         }
     }
@@ -265,7 +134,7 @@ pub async fn start_on(
     // OpenTelemetry: each release becomes a span once it is durable in the log.
     let exporter = match (&settings.otlp, &inway.store) {
         (Some(otlp), Some(store)) => {
-            let (hook, exporter) = crate::otlp::start(
+            let (hook, exporter) = crate::telemetry::otlp::start(
                 otlp,
                 settings.node.code(),
                 &inway.resource,
@@ -279,13 +148,16 @@ pub async fn start_on(
     };
     let (metrics_address, metrics_task) = match settings.metrics_listen {
         Some(address) => {
-            let listener = crate::metrics::bind(address)
+            let listener = crate::telemetry::metrics::bind(address)
                 .await
                 .map_err(|source| StartError::Bind { address, source })?;
             let bound = listener
                 .local_addr()
                 .map_err(|source| StartError::Bind { address, source })?;
-            let task = tokio::spawn(crate::metrics::serve(listener, inway.metrics.clone()));
+            let task = tokio::spawn(crate::telemetry::metrics::serve(
+                listener,
+                inway.metrics.clone(),
+            ));
             (Some(bound), Some(task))
         }
         None => (None, None),
@@ -348,8 +220,10 @@ pub async fn start_on(
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                if let Err(status) = crate::auditor::push_checkpoint(&inway, &key, &peers).await {
-                    eprintln!("zicht node: checkpoint: {}", status.message());
+                if let Err(status) =
+                    crate::services::auditor::push_checkpoint(&inway, &key, &peers).await
+                {
+                    eprintln!("zicht node: checkpoint: {status}");
                 }
             }
         })
@@ -396,56 +270,4 @@ pub async fn start_on(
         shutdown: Some(shutdown),
         task,
     })
-}
-
-/// Accepts TCP connections and completes TLS handshakes concurrently; only connections with a
-/// verified zicht identity reach the gRPC server.
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Arc<ReloadingTls>,
-    connections: mpsc::Sender<Result<PeerStream, io::Error>>,
-) {
-    loop {
-        let (tcp, remote) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                eprintln!("zicht node: accept: {error}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let acceptor = TlsAcceptor::from(tls.current());
-        let connections = connections.clone();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            let stream =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => stream,
-                    // Refused handshakes (no/foreign/expired/revoked certificate, no identity) end
-                    // here; the client sees the TLS alert.
-                    Ok(Err(_)) | Err(_) => return,
-                };
-            let certificate = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|cert| cert.as_ref().to_vec());
-            let Some((identity, certificate)) =
-                certificate.and_then(|cert| Some((zicht_pki::identity_of(&cert).ok()?, cert)))
-            else {
-                return;
-            };
-            let _ = connections
-                .send(Ok(PeerStream {
-                    inner: stream,
-                    info: PeerInfo {
-                        identity,
-                        remote,
-                        certificate,
-                    },
-                }))
-                .await;
-        });
-    }
 }

@@ -2,9 +2,10 @@
 //! are all checked during the handshake. Certificates and CRL are re-read when their files
 //! change, without a restart.
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
+
+use crate::settings::TlsFiles;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject;
@@ -14,19 +15,6 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
-
-/// The files a node's TLS is made of.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// Trust bundle: the federation root(s), PEM.
-    pub ca: PathBuf,
-    /// The node's certificate (chain), PEM.
-    pub cert: PathBuf,
-    /// The node's private key, PEM.
-    pub key: PathBuf,
-    /// The federation's CRL, PEM (optional).
-    pub crl: Option<PathBuf>,
-}
 
 /// Why TLS could not be set up. Names the file, never key material.
 #[derive(Debug, thiserror::Error)]

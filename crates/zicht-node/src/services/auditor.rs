@@ -11,8 +11,11 @@ use zicht_proto::v1 as pb;
 use zicht_store::{AuditFilter, AuditLog, Store};
 
 use crate::audit::{Logged, Operation};
-use crate::execute::log_entry;
-use crate::service::{anyhow_chain, identity, unlogged, Inway};
+use crate::error::{respond, Error};
+use crate::query::execute::log_entry;
+use crate::services::inway::{identity, Inway};
+use crate::transport::accept::PeerInfo;
+use crate::transport::peers::Peers;
 
 /// Most entries one `Entries` call returns.
 const MAX_ENTRIES: u32 = 100_000;
@@ -64,10 +67,10 @@ async fn admit_auditor(
     inway: &Inway,
     identity: &PeerIdentity,
     action: &'static str,
-) -> Result<Store, Status> {
+) -> Result<Store, Error> {
     let allowed = matches!(identity.role, Role::Auditor { .. });
     let Some(store) = inway.store.clone() else {
-        return Err(Status::unavailable("this node has no database"));
+        return Err(Error::NoDatabase(""));
     };
     let operation = Operation::start(action, &inway.resource);
     let outcome = if allowed {
@@ -77,12 +80,12 @@ async fn admit_auditor(
     };
     let requester = identity.peer_id.to_string();
     let role = identity.role.uri();
-    if let Err(error) = log_audit(&store, &operation, &requester, &role, outcome).await {
-        return Err(unlogged(&error, "access log", "read"));
-    }
+    log_audit(&store, &operation, &requester, &role, outcome)
+        .await
+        .map_err(Error::unlogged("access log", "read"))?;
     if !allowed {
-        return Err(Status::permission_denied(format!(
-            "missing grant: {} ({}) may not read audit logs; only the auditor role may",
+        return Err(Error::Role(format!(
+            "{} ({}) may not read audit logs; only the auditor role may",
             identity.peer_id,
             identity.role.uri()
         )));
@@ -113,6 +116,22 @@ impl pb::audit_server::Audit for Auditor {
         &self,
         request: Request<pb::AuditQuery>,
     ) -> Result<Response<EntryStream>, Status> {
+        self.read_entries(request).await.map_err(respond)
+    }
+
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyResult>, Status> {
+        self.verify_chains(request).await.map_err(respond)
+    }
+}
+
+impl Auditor {
+    async fn read_entries(
+        &self,
+        request: Request<pb::AuditQuery>,
+    ) -> Result<Response<EntryStream>, Error> {
         let identity = identity(&request)?;
         let store = admit_auditor(&self.inway, &identity, "zicht.v1.Audit/Entries").await?;
         let query = request.into_inner();
@@ -138,11 +157,8 @@ impl pb::audit_server::Audit for Auditor {
             .audit_entries(log, &filter)
             .await
             .map_err(|error| match error {
-                zicht_store::StoreError::Tampered { .. } => Status::data_loss(error.to_string()),
-                error => {
-                    eprintln!("zicht node: {}", anyhow_chain(&error));
-                    Status::internal("the node could not read its audit log")
-                }
+                zicht_store::StoreError::Tampered { .. } => Error::Tampered(error),
+                error => Error::store("read its audit log")(error),
             })?;
         let kind = kind(log) as i32;
         let stream = tokio_stream::iter(entries.into_iter().map(move |entry| {
@@ -157,18 +173,18 @@ impl pb::audit_server::Audit for Auditor {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn verify(
+    async fn verify_chains(
         &self,
         request: Request<pb::VerifyRequest>,
-    ) -> Result<Response<pb::VerifyResult>, Status> {
+    ) -> Result<Response<pb::VerifyResult>, Error> {
         let identity = identity(&request)?;
         let store = admit_auditor(&self.inway, &identity, "zicht.v1.Audit/Verify").await?;
         let mut chains = Vec::new();
         for log in [AuditLog::Processing, AuditLog::Access] {
-            let entries = store.audit_chain(log).await.map_err(|error| {
-                eprintln!("zicht node: {}", anyhow_chain(&error));
-                Status::internal("the node could not read its audit log")
-            })?;
+            let entries = store
+                .audit_chain(log)
+                .await
+                .map_err(Error::store("read its audit log"))?;
             let status = match zicht_audit::verify(entries) {
                 Ok(verified) => pb::ChainStatus {
                     log: kind(log) as i32,
@@ -208,11 +224,6 @@ impl Checkpoints {
 type CheckpointStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SignedCheckpoint, Status>> + Send>>;
 
-fn unreadable(error: &zicht_store::StoreError) -> Status {
-    eprintln!("zicht node: {}", anyhow_chain(error));
-    Status::internal("the node could not read or write its checkpoints")
-}
-
 #[tonic::async_trait]
 impl pb::checkpoints_server::Checkpoints for Checkpoints {
     type HeldStream = CheckpointStream;
@@ -221,33 +232,49 @@ impl pb::checkpoints_server::Checkpoints for Checkpoints {
         &self,
         request: Request<pb::SignedCheckpoint>,
     ) -> Result<Response<pb::CheckpointAck>, Status> {
+        self.keep(request).await.map_err(respond)
+    }
+
+    async fn held(
+        &self,
+        request: Request<pb::CheckpointQuery>,
+    ) -> Result<Response<CheckpointStream>, Status> {
+        self.show(request).await.map_err(respond)
+    }
+}
+
+impl Checkpoints {
+    /// Keeps a checkpoint a peer handed in, once it names the sender and its signature
+    /// matches the sender's TLS certificate.
+    async fn keep(
+        &self,
+        request: Request<pb::SignedCheckpoint>,
+    ) -> Result<Response<pb::CheckpointAck>, Error> {
         let info = request
             .extensions()
-            .get::<crate::PeerInfo>()
+            .get::<PeerInfo>()
             .cloned()
-            .ok_or_else(|| Status::unauthenticated("no verified peer identity"))?;
+            .ok_or(Error::NoIdentity)?;
         let role = info.identity.role.uri();
         if !matches!(info.identity.role, Role::Region(_) | Role::Network(_)) {
-            return Err(Status::permission_denied(
-                "missing grant: only nodes hand in checkpoints",
-            ));
+            return Err(Error::Role("only nodes hand in checkpoints".to_owned()));
         }
         let signed = request.into_inner();
         let checkpoint: zicht_audit::Checkpoint = serde_json::from_str(&signed.body)
-            .map_err(|_| Status::invalid_argument("the checkpoint body is not a checkpoint"))?;
+            .map_err(|_| Error::BadCheckpoint("the checkpoint body is not a checkpoint"))?;
         if checkpoint.node != role {
-            return Err(Status::invalid_argument(
+            return Err(Error::BadCheckpoint(
                 "a checkpoint must name the node that sends it",
             ));
         }
         if !zicht_pki::signature_valid(&info.certificate, signed.body.as_bytes(), &signed.signature)
         {
-            return Err(Status::invalid_argument(
+            return Err(Error::BadCheckpoint(
                 "the signature does not match the sender's certificate",
             ));
         }
         let Some(store) = &self.inway.store else {
-            return Err(Status::unavailable("this node has no database"));
+            return Err(Error::NoDatabase(""));
         };
         store
             .store_checkpoint(&zicht_store::StoredCheckpoint {
@@ -258,20 +285,21 @@ impl pb::checkpoints_server::Checkpoints for Checkpoints {
                 certificate: zicht_audit::hex(&info.certificate),
             })
             .await
-            .map_err(|e| unreadable(&e))?;
+            .map_err(Error::store("keep the checkpoint"))?;
         Ok(Response::new(pb::CheckpointAck {}))
     }
 
-    async fn held(
+    /// The checkpoints this node holds of another node, for auditors.
+    async fn show(
         &self,
         request: Request<pb::CheckpointQuery>,
-    ) -> Result<Response<CheckpointStream>, Status> {
+    ) -> Result<Response<CheckpointStream>, Error> {
         let identity = identity(&request)?;
         let store = admit_auditor(&self.inway, &identity, "zicht.v1.Checkpoints/Held").await?;
         let held = store
             .checkpoints_of(&request.get_ref().node)
             .await
-            .map_err(|e| unreadable(&e))?;
+            .map_err(Error::store("read its checkpoints"))?;
         let stream = tokio_stream::iter(held.into_iter().map(|checkpoint| {
             Ok(pb::SignedCheckpoint {
                 body: checkpoint.body,
@@ -288,14 +316,14 @@ impl pb::checkpoints_server::Checkpoints for Checkpoints {
 pub async fn push_checkpoint(
     inway: &Inway,
     key: &std::path::Path,
-    peers: &crate::peers::Peers,
-) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, Status> {
+    peers: &Peers,
+) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, Error> {
     let Some(store) = &inway.store else {
-        return Err(Status::unavailable("this node has no database"));
+        return Err(Error::NoDatabase(""));
     };
     let failed = |error: zicht_store::StoreError| {
-        eprintln!("zicht node: {}", anyhow_chain(&error));
-        Status::unavailable("the node could not read or log its chains; no checkpoint was sent")
+        eprintln!("zicht node: {}", crate::error::chain(&error));
+        Error::NoCheckpoint("read or log its chains")
     };
     let operation = Operation::start("zicht.v1.Checkpoints/Push", &inway.resource);
     let outcome = format!("forwarded checkpoint to {} peers", peers.nodes().count());
@@ -313,10 +341,9 @@ pub async fn push_checkpoint(
         time: crate::audit::now_ms(),
     };
     let body = zicht_audit::body(&checkpoint);
-    let key_pem = std::fs::read(key)
-        .map_err(|_| Status::unavailable("the node could not read its key; no checkpoint"))?;
-    let signature = zicht_pki::sign(&key_pem, body.as_bytes())
-        .map_err(|_| Status::unavailable("the node could not sign; no checkpoint"))?;
+    let key_pem = std::fs::read(key).map_err(|_| Error::NoCheckpoint("read its key"))?;
+    let signature =
+        zicht_pki::sign(&key_pem, body.as_bytes()).map_err(|_| Error::NoCheckpoint("sign"))?;
     let mut outcomes = Vec::new();
     for node in peers.nodes() {
         let Some(channel) = peers.channel(node) else {

@@ -28,17 +28,8 @@ use zicht_proto::otlp::metrics::v1 as otel_metrics;
 use zicht_proto::otlp::resource::v1::Resource;
 use zicht_proto::otlp::trace::v1 as otel_trace;
 
-use crate::metrics::{Histogram, Metrics, BUCKETS_MS};
-
-/// Where and how often to export.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OtlpSettings {
-    /// The collector's OTLP/gRPC address, `http://host:port` (e.g. a collector on the same
-    /// host on port 4317).
-    pub endpoint: String,
-    /// How often spans and metrics are sent.
-    pub interval: Duration,
-}
+use crate::settings::OtlpSettings;
+use crate::telemetry::metrics::{Histogram, Metrics, BUCKETS_MS};
 
 /// Spans waiting for the next export at most; beyond this, spans are dropped and counted.
 const QUEUE: usize = 8192;

@@ -1,0 +1,98 @@
+//! The disclosure control a node enforces: its settings, the perturbation table made from
+//! them, and the record-key secret; and keying the rows of its store under that secret.
+
+use std::sync::Arc;
+
+use zicht_model::Region;
+use zicht_privacy::{PerturbationTable, RecordKeySecret, SettingProblem, Settings};
+use zicht_store::{Store, StoreError};
+
+/// What a node enforces when it releases person counts.
+#[derive(Debug, Clone)]
+pub struct Disclosure {
+    /// The disclosure settings (checked against the network floor when loaded).
+    pub settings: Settings,
+    /// The region whose data the node holds: `origin_region` lists only it and `onbekend`
+    /// (and any other origin present), since under the woonplaatsbeginsel a region holds its
+    /// own youths. `None` lists every region.
+    pub region: Option<Region>,
+    /// The perturbation table of `settings`.
+    pub(crate) ptable: Arc<PerturbationTable>,
+    /// The secret record keys are derived under; without it, perturbed counts are refused.
+    pub(crate) secret: Option<Arc<RecordKeySecret>>,
+}
+
+impl Default for Disclosure {
+    fn default() -> Self {
+        Disclosure::new(Settings::default(), None, None)
+            .unwrap_or_else(|problem| unreachable!("the default settings are valid: {problem}"))
+    }
+}
+
+impl Disclosure {
+    /// Disclosure control under `settings` for `region`'s data, keyed by `secret`; refuses
+    /// settings below the network floor or whose perturbation table misses a constraint.
+    pub fn new(
+        settings: Settings,
+        region: Option<Region>,
+        secret: Option<RecordKeySecret>,
+    ) -> Result<Disclosure, SettingProblem> {
+        if let Some(problem) = settings.problems().into_iter().next() {
+            return Err(problem);
+        }
+        let ptable =
+            PerturbationTable::new(settings.ptable_params()).map_err(|error| SettingProblem {
+                key: "variance",
+                reason: error.to_string(),
+            })?;
+        Ok(Disclosure {
+            settings,
+            region,
+            ptable: Arc::new(ptable),
+            secret: secret.map(Arc::new),
+        })
+    }
+
+    /// The same for the data of `region`.
+    pub fn for_region(self, region: Option<Region>) -> Disclosure {
+        Disclosure { region, ..self }
+    }
+
+    /// The same with `secret`.
+    pub fn with_secret(self, secret: RecordKeySecret) -> Disclosure {
+        Disclosure {
+            secret: Some(Arc::new(secret)),
+            ..self
+        }
+    }
+
+    /// The perturbation table in force.
+    pub fn ptable(&self) -> &PerturbationTable {
+        &self.ptable
+    }
+
+    /// Whether the node has its record-key secret.
+    pub fn has_secret(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    /// Fills the record keys of rows that have none (after an import), under the secret.
+    /// Returns how many youths were keyed; 0 without a secret.
+    pub async fn key_rows(&self, store: &Store) -> Result<u64, StoreError> {
+        match &self.secret {
+            Some(secret) => {
+                let fingerprint = secret_fingerprint(secret);
+                store
+                    .fill_record_keys(&fingerprint, &|youth| secret.record_key(youth))
+                    .await
+            }
+            None => Ok(0),
+        }
+    }
+}
+
+/// A name for the secret that reveals nothing of it: the record key of a fixed pseudonym no
+/// youth has (pseudonyms cannot contain a space).
+fn secret_fingerprint(secret: &RecordKeySecret) -> String {
+    format!("{:08x}", secret.record_key("zicht secret fingerprint"))
+}

@@ -1,0 +1,251 @@
+//! Admission: what a node checks about a request before it touches data. Limits and shape
+//! (size, deadline, dimensions, filters, cells), then, in the services, the policy, then the
+//! caller's quota under the grant that allowed it.
+
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+use zicht_model::{CodeList, Dimension, PeerId, Purpose, Template};
+use zicht_proto::v1 as pb;
+
+use crate::error::Error;
+use crate::policy::{Denied, Policy};
+use crate::settings::Limits;
+
+type PeerLimiter<C> = RateLimiter<
+    PeerId,
+    HashMapStateStore<PeerId>,
+    C,
+    governor::middleware::NoOpMiddleware<<C as Clock>::Instant>,
+>;
+
+/// Per-grant, per-caller rate limits (governor's GCRA), burst up to the per-minute quota.
+pub struct Quotas<C: Clock = DefaultClock> {
+    limiters: Vec<(u32, PeerLimiter<C>)>,
+    clock: C,
+}
+
+impl<C: Clock + Clone> Quotas<C> {
+    /// One limiter per grant of `policy`.
+    pub fn new(policy: &Policy, clock: C) -> Quotas<C> {
+        let limiters = policy
+            .grants
+            .iter()
+            .map(|grant| {
+                let per_minute = std::num::NonZeroU32::new(grant.quota_per_minute)
+                    .unwrap_or(std::num::NonZeroU32::MIN);
+                (
+                    grant.quota_per_minute,
+                    RateLimiter::hashmap_with_clock(Quota::per_minute(per_minute), clock.clone()),
+                )
+            })
+            .collect();
+        Quotas { limiters, clock }
+    }
+
+    /// Takes one request from `peer`'s quota under grant `grant`.
+    pub fn check(&self, grant: usize, peer: PeerId) -> Result<(), Error> {
+        let Some((per_minute, limiter)) = self.limiters.get(grant) else {
+            return Ok(());
+        };
+        limiter.check_key(&peer).map_err(|not_until| Error::Quota {
+            per_minute: *per_minute,
+            retry_after_ms: not_until.wait_time_from(self.clock.now()).as_millis() as u64,
+        })
+    }
+}
+
+/// Upper bound of distinct values of a dimension (free-text ones are estimated).
+fn cardinality(dimension: Dimension) -> u64 {
+    match dimension {
+        Dimension::OriginRegion | Dimension::PlacementRegion => 16,
+        Dimension::CareType => zicht_model::CareType::ALL.len() as u64,
+        Dimension::StayGroup => 4,
+        Dimension::LandsdeelInside => 2,
+        Dimension::AgeBand => 6,
+        Dimension::LegalBasis => zicht_model::LegalBasis::ALL.len() as u64,
+        Dimension::Provider => 100,
+        Dimension::Setting => 3,
+        Dimension::LocationMunicipality => 100,
+        Dimension::FlowKind => 3,
+        Dimension::OutflowDestination => zicht_model::OutflowDestination::ALL.len() as u64,
+        Dimension::OutflowProfile => 5,
+        Dimension::Toekomstplan => 2,
+        Dimension::After18Funding => zicht_model::After18Funding::ALL.len() as u64,
+        Dimension::Big5Domain => 5,
+        Dimension::Big5Status => 4,
+    }
+}
+
+/// A checked request.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked {
+    pub(crate) template: Template,
+    pub(crate) purpose: Purpose,
+    pub(crate) group_by: Vec<Dimension>,
+    /// The dimensions it filters on (they need a grant like group-by).
+    pub(crate) filters: Vec<Dimension>,
+    /// Whether the grant makes the caller the data's owner (exact counts).
+    pub(crate) exact: bool,
+}
+
+/// Checks limits and shape of `query` (whose whole request is `size` bytes); never looks
+/// at data. Returns the checked request and the caller's deadline.
+pub(crate) fn check_query(
+    limits: &Limits,
+    query: &pb::QueryRequest,
+    size: usize,
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<(Checked, Duration), Error> {
+    let invalid = |text: String| Error::Invalid(text);
+    if size > limits.max_request_bytes {
+        return Err(invalid(format!(
+            "request is {size} bytes; the limit max_request_bytes is {}",
+            limits.max_request_bytes
+        )));
+    }
+    let deadline = match metadata
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+    {
+        None => {
+            return Err(invalid(
+                "a deadline is required (set a gRPC timeout)".to_owned(),
+            ))
+        }
+        Some(deadline) if deadline > limits.max_deadline => {
+            return Err(invalid(format!(
+                "deadline is longer than the limit max_deadline of {} ms",
+                limits.max_deadline.as_millis()
+            )))
+        }
+        Some(deadline) => deadline,
+    };
+    let template = Template::from_code(&query.template).ok_or_else(|| Denied::UnknownTemplate {
+        closest: Template::parse(&query.template)
+            .map(|t| t.code())
+            .unwrap_or_else(|e| e.closest),
+    })?;
+    if query.template_version != 0 && query.template_version != template.version() {
+        return Err(invalid(format!(
+            "template {template} has version {}, not {}",
+            template.version(),
+            query.template_version
+        )));
+    }
+    if query.purpose.is_empty() {
+        return Err(Denied::NoPurpose.into());
+    }
+    let purpose = Purpose::from_code(&query.purpose).ok_or_else(|| Denied::UnknownPurpose {
+        closest: Purpose::parse(&query.purpose)
+            .map(|p| p.code())
+            .unwrap_or_else(|e| e.closest),
+    })?;
+    if query.group_by.len() > limits.max_group_by {
+        return Err(invalid(format!(
+            "group_by has {} dimensions; the limit max_group_by is {}",
+            query.group_by.len(),
+            limits.max_group_by
+        )));
+    }
+    if query.filters.len() > limits.max_filters || query.filters.iter().any(|f| f.values.len() > 50)
+    {
+        return Err(invalid(format!(
+            "too many filters; the limit max_filters is {} (50 values each)",
+            limits.max_filters
+        )));
+    }
+    let mut group_by = Vec::with_capacity(query.group_by.len());
+    for name in &query.group_by {
+        let dimension = Dimension::from_code(name)
+            .filter(|d| template.dimensions().contains(d))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "template {template} cannot group by this dimension"
+                ))
+            })?;
+        if group_by.contains(&dimension) {
+            return Err(invalid(format!("group_by names {dimension} twice")));
+        }
+        group_by.push(dimension);
+    }
+    // The filters' dimensions, checked as execution checks them (a filter needs a grant).
+    let filters = crate::query::execute::filters(template, query)?
+        .into_iter()
+        .map(|(dimension, _)| dimension)
+        .collect();
+    let cells: u64 = group_by.iter().map(|&d| cardinality(d)).product();
+    if cells > limits.max_cells {
+        return Err(invalid(format!(
+            "result could have {cells} cells; the limit max_cells is {}",
+            limits.max_cells
+        )));
+    }
+    Ok((
+        Checked {
+            template,
+            purpose,
+            group_by,
+            filters,
+            exact: false,
+        },
+        deadline,
+    ))
+}
+
+/// Parses a `grpc-timeout` header value (`<digits><unit>`, unit H M S m u n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+    }
+
+    #[test]
+    fn quotas_refill_with_the_clock() {
+        let policy = crate::policy::parse_policy(
+            "[[grant]]\nrole = \"auditor\"\ntemplates = [\"capacity\"]\npurposes = [\"capaciteitsmonitoring\"]\nquota_per_minute = 2\n",
+            None,
+        )
+        .unwrap();
+        let clock = governor::clock::FakeRelativeClock::default();
+        let quotas = Quotas::new(&policy, clock.clone());
+        let peer = zicht_model::NodeName::Region(zicht_model::Region::Drenthe).dev_peer_id();
+        let other = zicht_model::NodeName::Region(zicht_model::Region::Twente).dev_peer_id();
+        assert!(quotas.check(0, peer).is_ok());
+        assert!(quotas.check(0, peer).is_ok());
+        match quotas.check(0, peer) {
+            Err(Error::Quota {
+                per_minute: 2,
+                retry_after_ms,
+            }) => assert_eq!(retry_after_ms, 30_000),
+            other => panic!("{other:?}"),
+        }
+        assert!(quotas.check(0, other).is_ok(), "quotas are per caller");
+        clock.advance(Duration::from_secs(30));
+        assert!(quotas.check(0, peer).is_ok());
+    }
+}

@@ -1,0 +1,252 @@
+//! The peer-facing `Inway` service: limits, then policy (who, template, purpose, granularity),
+//! then quota, then the template on the node's own data, logged before it leaves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::DefaultClock;
+use tonic::{Request, Response, Status};
+use zicht_model::{CodeList, PeerId, PeerIdentity, Template};
+use zicht_proto::v1 as pb;
+use zicht_store::Store;
+
+use crate::audit::Operation;
+use crate::disclosure::Disclosure;
+use crate::error::{respond, Error};
+use crate::policy::Policy;
+use crate::query::admission::{check_query, Checked, Quotas};
+use crate::query::execute::{execute, log_outcome, today, Call, Released};
+use crate::settings::Limits;
+use crate::telemetry::metrics::Metrics;
+use crate::transport::accept::PeerInfo;
+
+/// The `Inway` service of one node.
+pub struct Inway {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) quotas: Arc<Quotas>,
+    pub(crate) limits: Limits,
+    pub(crate) store: Option<Store>,
+    pub(crate) disclosure: Disclosure,
+    /// Whether the store holds youth data (an aggregator's holds only its log).
+    holds_data: bool,
+    /// The node's entity URI, as its audit records name it.
+    pub(crate) resource: String,
+    /// Request and audit-write metrics.
+    pub(crate) metrics: Arc<Metrics>,
+    /// Held from counting a requester's populations of the day until the release is
+    /// recorded, so two concurrent queries cannot both pass the per-day limit.
+    release_locks: std::sync::Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Inway {
+    /// The service for `policy`, `limits` and (regional nodes) `store`, with the default
+    /// disclosure settings. [`crate::start`] builds one behind mutual TLS; benchmarks build one
+    /// to compare transports.
+    pub fn new(policy: Policy, limits: Limits, store: Option<Store>) -> Inway {
+        let policy = Arc::new(policy);
+        Inway {
+            quotas: Arc::new(Quotas::new(&policy, DefaultClock::default())),
+            policy,
+            limits,
+            store,
+            disclosure: Disclosure::default(),
+            holds_data: true,
+            resource: "urn:zicht:node".to_owned(),
+            metrics: Arc::default(),
+            release_locks: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The same service enforcing `disclosure`.
+    pub fn with_disclosure(self, disclosure: Disclosure) -> Inway {
+        Inway { disclosure, ..self }
+    }
+
+    /// The same service naming itself `resource` (its entity URI) in its audit records.
+    pub fn with_resource(self, resource: String) -> Inway {
+        Inway { resource, ..self }
+    }
+
+    /// The same service for an aggregator: its store holds only its log, so it runs no
+    /// template.
+    pub fn without_data(self) -> Inway {
+        Inway {
+            holds_data: false,
+            ..self
+        }
+    }
+}
+
+impl Inway {
+    /// The lock of one requester's populations (other requesters' queries run beside it).
+    pub(crate) fn release_lock(&self, requester: PeerId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .release_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(requester).or_default().clone()
+    }
+}
+
+impl Inway {
+    /// Limits, policy and quota for one call of `identity`; returns the checked query and
+    /// the caller's deadline.
+    pub(crate) fn admit(
+        &self,
+        identity: &PeerIdentity,
+        query: &pb::QueryRequest,
+        size: usize,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(Checked, Duration), Error> {
+        let (mut checked, deadline) = check_query(&self.limits, query, size, metadata)?;
+        let (index, grant) = self.policy.authorize(
+            identity,
+            checked.template,
+            checked.purpose,
+            &checked.group_by,
+            &checked.filters,
+        )?;
+        checked.exact = grant.owner;
+        self.quotas.check(index, identity.peer_id)?;
+        Ok((checked, deadline))
+    }
+
+    /// Runs an admitted query on the node's own data, with the requester's populations locked
+    /// for person counts, and logs the outcome (answer or refusal) before returning it: no
+    /// log, no answer.
+    pub(crate) async fn run_logged(
+        &self,
+        operation: &Operation,
+        identity: &PeerIdentity,
+        query: &pb::QueryRequest,
+        admitted: Result<Checked, Error>,
+    ) -> Result<Released, Error> {
+        // Person counts consult and extend the requester's populations: one release at a time.
+        let _serial = if query.template != Template::Capacity.code() {
+            Some(self.release_lock(identity.peer_id).lock_owned().await)
+        } else {
+            None
+        };
+        let started = std::time::Instant::now();
+        let outcome = match admitted {
+            Ok(checked) => self.execute_checked(identity, query, &checked).await,
+            Err(refusal) => Err(refusal),
+        };
+        self.metrics.request(
+            operation.name,
+            outcome.as_ref().map_or_else(Error::rule, |_| "released"),
+            started.elapsed(),
+        );
+        if let Some(store) = &self.store {
+            let write = std::time::Instant::now();
+            let logged = log_outcome(
+                store,
+                operation,
+                &identity.peer_id.to_string(),
+                &identity.role.uri(),
+                query,
+                outcome.as_ref().map_err(Error::rule),
+            )
+            .await;
+            self.metrics.audit_write(write.elapsed());
+            logged.map_err(Error::unlogged("release log", "released"))?;
+        }
+        outcome
+    }
+
+    async fn execute_checked(
+        &self,
+        identity: &PeerIdentity,
+        query: &pb::QueryRequest,
+        checked: &Checked,
+    ) -> Result<Released, Error> {
+        let Some(store) = self.store.as_ref().filter(|_| self.holds_data) else {
+            return Err(Error::NoData);
+        };
+        let requester = identity.peer_id.to_string();
+        let call = Call {
+            store,
+            disclosure: &self.disclosure,
+            template: checked.template,
+            query,
+            group_by: &checked.group_by,
+            exact: checked.exact,
+            requester: &requester,
+            today: today(),
+        };
+        execute(&call).await
+    }
+}
+
+/// The caller's verified identity, as the accept loop attached it to the request.
+pub(crate) fn identity<T>(request: &Request<T>) -> Result<PeerIdentity, Error> {
+    request
+        .extensions()
+        .get::<PeerInfo>()
+        .map(|info| info.identity.clone())
+        .ok_or(Error::NoIdentity)
+}
+
+#[tonic::async_trait]
+impl pb::inway_server::Inway for Inway {
+    async fn query(
+        &self,
+        request: Request<pb::QueryRequest>,
+    ) -> Result<Response<pb::ProtectedResult>, Status> {
+        let identity = identity(&request).map_err(respond)?;
+        let size = prost::Message::encoded_len(request.get_ref());
+        let admitted = self
+            .admit(&identity, request.get_ref(), size, request.metadata())
+            .map(|(checked, _)| checked);
+        let traceparent = request
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok());
+        let operation = Operation::called(
+            "zicht.v1.Inway/Query",
+            &self.resource,
+            traceparent,
+            &identity.role.uri(),
+        );
+        let released = self
+            .run_logged(&operation, &identity, request.get_ref(), admitted)
+            .await
+            .map_err(respond)?;
+        Ok(Response::new(released.result))
+    }
+
+    async fn get_disclosure_settings(
+        &self,
+        _request: Request<pb::DisclosureSettingsRequest>,
+    ) -> Result<Response<pb::DisclosureSettings>, Status> {
+        Ok(Response::new(settings_message(&self.disclosure)))
+    }
+}
+
+/// The settings as the `DisclosureSettings` message, with the network floor and the
+/// perturbation table's rows that miss a constraint (none on a running node).
+pub fn settings_message(disclosure: &Disclosure) -> pb::DisclosureSettings {
+    let message = |settings: &zicht_privacy::Settings| pb::DisclosureSettings {
+        max_deviation: settings.max_deviation,
+        variance: settings.variance,
+        js: settings.js,
+        population_floor: settings.population_floor,
+        period_granularity: settings.period_granularity.code().to_owned(),
+        max_populations_per_day: settings.max_populations_per_day,
+        magnitude_min_youths: settings.magnitude_min_youths,
+        dominance_max_share_percent: settings.dominance_max_share_percent,
+        floor: None,
+        ptable_problems: Vec::new(),
+    };
+    pb::DisclosureSettings {
+        floor: Some(Box::new(message(&zicht_privacy::Settings::FLOOR))),
+        ptable_problems: disclosure
+            .ptable()
+            .problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        ..message(&disclosure.settings)
+    }
+}

@@ -1,0 +1,143 @@
+//! What a node runs with, as validated values: addresses, TLS files, policy, limits,
+//! disclosure control, telemetry. A leaf of the node's module tree: `config` builds these
+//! from files and the environment, everything else reads them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use zicht_model::{NodeName, PeerId};
+
+use crate::disclosure::Disclosure;
+use crate::policy::Policy;
+
+/// Everything a node needs to serve, as validated values.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// Which node this is (an aggregator's `Inway` answers no template: it holds no youth
+    /// data; its `Outway` asks its network's members).
+    pub node: NodeName,
+    /// The federation manifest: every node's address and PeerID, for the `Outway`.
+    pub manifest: Vec<ManifestPeer>,
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Optional plaintext port that serves only `grpc.health.v1` (no data, so no client
+    /// certificate): for Kubernetes probes, which cannot present one.
+    pub health_listen: Option<SocketAddr>,
+    /// TLS files.
+    pub tls: TlsFiles,
+    /// How often to look for changed certificate/CRL files.
+    pub tls_reload_interval: Duration,
+    /// The policy.
+    pub policy: Policy,
+    /// Request limits.
+    pub limits: Limits,
+    /// Disclosure control for person counts.
+    pub disclosure: Disclosure,
+    /// How often the node signs its chain heads and hands them to its peers.
+    pub checkpoint_interval: Duration,
+    /// Optional plaintext port serving Prometheus metrics at `/metrics` (no data).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Optional OpenTelemetry export (spans of logged operations, metrics) over OTLP/gRPC.
+    pub otlp: Option<OtlpSettings>,
+}
+
+impl NodeSettings {
+    /// The settings of `node` in a dev federation (`zicht pki dev-federation`): its own
+    /// certificate, the federation's trust bundle and CRL, `policy`, default limits and
+    /// disclosure, on 127.0.0.1 (a free port), no probe port.
+    pub fn dev(
+        pki: &zicht_pki::DevFederation,
+        node: NodeName,
+        policy: Policy,
+        manifest: Vec<ManifestPeer>,
+    ) -> NodeSettings {
+        let (cert, key) = pki.node(node);
+        NodeSettings {
+            node,
+            manifest,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            health_listen: None,
+            tls: TlsFiles {
+                ca: pki.ca_cert(),
+                cert,
+                key,
+                crl: Some(pki.crl()),
+            },
+            tls_reload_interval: Duration::from_secs(3600),
+            policy,
+            limits: Limits::default(),
+            checkpoint_interval: Duration::from_secs(300),
+            metrics_listen: None,
+            otlp: None,
+            disclosure: match node {
+                // A dev node's database lives for one run: its secret lives in memory.
+                zicht_model::NodeName::Region(region) => Disclosure::default()
+                    .for_region(Some(region))
+                    .with_secret(crate::secret::ephemeral()),
+                zicht_model::NodeName::Network(_) => Disclosure::default(),
+            },
+        }
+    }
+}
+
+/// Request limits a node enforces before it does any work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest encoded request, in bytes.
+    pub max_request_bytes: usize,
+    /// Longest deadline a caller may set; a request must set one.
+    pub max_deadline: Duration,
+    /// Most group-by dimensions in one request.
+    pub max_group_by: usize,
+    /// Most filters in one request, and most values in one filter.
+    pub max_filters: usize,
+    /// Most result cells a request may ask for (product of the dimensions' sizes).
+    pub max_cells: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 16 * 1024,
+            max_deadline: Duration::from_secs(30),
+            max_group_by: 3,
+            max_filters: 8,
+            max_cells: 5_000,
+        }
+    }
+}
+
+/// One peer of the federation manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestPeer {
+    /// The node.
+    pub node: NodeName,
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Its PeerID (certificate serialNumber).
+    pub peer_id: PeerId,
+}
+
+/// The files a node's TLS is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Trust bundle: the federation root(s), PEM.
+    pub ca: PathBuf,
+    /// The node's certificate (chain), PEM.
+    pub cert: PathBuf,
+    /// The node's private key, PEM.
+    pub key: PathBuf,
+    /// The federation's CRL, PEM (optional).
+    pub crl: Option<PathBuf>,
+}
+
+/// Where and how often to export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpSettings {
+    /// The collector's OTLP/gRPC address, `http://host:port` (e.g. a collector on the same
+    /// host on port 4317).
+    pub endpoint: String,
+    /// How often spans and metrics are sent.
+    pub interval: Duration,
+}
