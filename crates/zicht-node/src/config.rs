@@ -68,7 +68,7 @@ pub enum Place {
         line: usize,
     },
     /// An environment variable.
-    Env(&'static str),
+    Env(String),
 }
 
 impl fmt::Display for Place {
@@ -209,14 +209,10 @@ impl Reader<'_> {
         }
     }
 
-    /// The file's string value, or the environment's when `var` is set.
-    fn string(
-        &self,
-        key: &'static str,
-        var: &'static str,
-        file: Option<&Spanned<String>>,
-    ) -> Option<Value<String>> {
-        match (self.env)(var) {
+    /// The file's string value, or the environment's when the key's variable is set.
+    fn string(&self, key: &'static str, file: Option<&Spanned<String>>) -> Option<Value<String>> {
+        let var = env_var(key);
+        match (self.env)(&var) {
             Some(value) => Some(Value {
                 value,
                 place: Place::Env(var),
@@ -231,29 +227,24 @@ impl Reader<'_> {
     }
 
     /// A key the file must have (the environment may still override it).
-    fn required(
-        &self,
-        key: &'static str,
-        var: &'static str,
-        file: &Spanned<String>,
-    ) -> Value<String> {
+    fn required(&self, key: &'static str, file: &Spanned<String>) -> Value<String> {
         let from_file = || Value {
             value: file.get_ref().clone(),
             place: self.file_place(file.span().start),
             key,
         };
-        self.string(key, var, None).unwrap_or_else(from_file)
+        self.string(key, None).unwrap_or_else(from_file)
     }
 
     fn number(
         &self,
         key: &'static str,
-        var: &'static str,
         file: Option<&Spanned<u64>>,
     ) -> Result<Option<Value<u64>>, ConfigError> {
-        if let Some(text) = (self.env)(var) {
+        let var = env_var(key);
+        if let Some(text) = (self.env)(&var) {
             let value = text.trim().parse().map_err(|_| ConfigError {
-                place: Place::Env(var),
+                place: Place::Env(var.clone()),
                 key: key.to_owned(),
                 reason: "must be a whole number".to_owned(),
             })?;
@@ -270,18 +261,50 @@ impl Reader<'_> {
         }))
     }
 
-    /// Resolves a path relative to the config file's folder and checks that it is readable.
-    fn file(&self, value: &Value<String>) -> Result<PathBuf, ConfigError> {
-        let path = Path::new(&value.value);
-        let path = if path.is_relative() {
+    /// An optional address such as `127.0.0.1:8401`.
+    fn address(
+        &self,
+        key: &'static str,
+        file: Option<&Spanned<String>>,
+        example: &str,
+    ) -> Result<Option<SocketAddr>, ConfigError> {
+        self.string(key, file)
+            .map(|value| {
+                value
+                    .value
+                    .parse::<SocketAddr>()
+                    .map_err(|_| value.error(format!("must be an address such as {example}")))
+            })
+            .transpose()
+    }
+
+    /// A path relative to the config file's folder (not checked).
+    fn relative(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_relative() {
             self.path.parent().unwrap_or(Path::new(".")).join(path)
         } else {
             path.to_owned()
-        };
+        }
+    }
+
+    /// Resolves a path relative to the config file's folder and checks that it is readable.
+    fn file(&self, value: &Value<String>) -> Result<PathBuf, ConfigError> {
+        let path = self.relative(&value.value);
         std::fs::File::open(&path)
             .map_err(|e| value.error(format!("cannot read {}: {e}", path.display())))?;
         Ok(path)
     }
+}
+
+/// The environment variable that overrides `key`: `ZICHT_` and the key in capitals with `.`
+/// as `_` (`tls.cert` is `ZICHT_TLS_CERT`); the database URL is `ZICHT_DATABASE_URL`, as for
+/// every zicht command.
+pub fn env_var(key: &str) -> String {
+    if key == "database" {
+        return "ZICHT_DATABASE_URL".to_owned();
+    }
+    format!("ZICHT_{}", key.to_ascii_uppercase().replace('.', "_"))
 }
 
 fn positive(value: Option<Value<u64>>, default: u64) -> Result<u64, ConfigError> {
@@ -320,10 +343,10 @@ fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T)
 
 /// The `[tls]` section's files, each checked readable.
 fn tls_files(reader: &Reader<'_>, tls: &TlsSection) -> Result<TlsFiles, ConfigError> {
-    let ca = reader.file(&reader.required("tls.ca", "ZICHT_TLS_CA", &tls.ca))?;
-    let cert = reader.file(&reader.required("tls.cert", "ZICHT_TLS_CERT", &tls.cert))?;
-    let key = reader.file(&reader.required("tls.key", "ZICHT_TLS_KEY", &tls.key))?;
-    let crl = match reader.string("tls.crl", "ZICHT_TLS_CRL", tls.crl.as_ref()) {
+    let ca = reader.file(&reader.required("tls.ca", &tls.ca))?;
+    let cert = reader.file(&reader.required("tls.cert", &tls.cert))?;
+    let key = reader.file(&reader.required("tls.key", &tls.key))?;
+    let crl = match reader.string("tls.crl", tls.crl.as_ref()) {
         Some(value) => Some(reader.file(&value)?),
         None => None,
     };
@@ -380,8 +403,8 @@ pub fn load_client(
         text: &text,
         env,
     };
-    let node = node_name(&reader.required("node", "ZICHT_NODE", &file.node))?;
-    let manifest_value = reader.required("manifest", "ZICHT_MANIFEST", &file.manifest);
+    let node = node_name(&reader.required("node", &file.node))?;
+    let manifest_value = reader.required("manifest", &file.manifest);
     let manifest = load_manifest(&reader.file(&manifest_value)?)?;
     if !manifest.iter().any(|p| p.node == node) {
         return Err(manifest_value.error(format!("the manifest does not list {node}")));
@@ -402,113 +425,122 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         text: &text,
         env,
     };
-
-    let node = node_name(&reader.required("node", "ZICHT_NODE", &file.node))?;
-    let listen_value = reader.required("listen", "ZICHT_LISTEN", &file.listen);
+    let node = node_name(&reader.required("node", &file.node))?;
+    let listen_value = reader.required("listen", &file.listen);
     let listen: SocketAddr = listen_value
         .value
         .parse()
         .map_err(|_| listen_value.error("must be an address such as 127.0.0.1:7401"))?;
-    let health_listen = match reader.string(
+    let health_listen = reader.address(
         "health_listen",
-        "ZICHT_HEALTH_LISTEN",
         file.health_listen.as_ref(),
-    ) {
-        Some(value) => Some(
-            value
-                .value
-                .parse::<SocketAddr>()
-                .map_err(|_| value.error("must be an address such as 127.0.0.1:8401"))?,
-        ),
-        None => None,
-    };
-    let metrics_listen = match reader.string(
-        "metrics_listen",
-        "ZICHT_METRICS_LISTEN",
-        file.metrics_listen.as_ref(),
-    ) {
-        Some(value) => Some(
-            value
-                .value
-                .parse::<SocketAddr>()
-                .map_err(|_| value.error("must be an address such as 127.0.0.1:9401"))?,
-        ),
-        None => None,
-    };
-    let otlp_interval = positive(
-        reader.number(
-            "otlp_interval_seconds",
-            "ZICHT_OTLP_INTERVAL_SECONDS",
-            file.otlp_interval_seconds.as_ref(),
-        )?,
-        10,
+        "127.0.0.1:8401",
     )?;
-    let otlp = match reader.string(
-        "otlp_endpoint",
-        "ZICHT_OTLP_ENDPOINT",
-        file.otlp_endpoint.as_ref(),
-    ) {
-        Some(value) => {
-            let usable = value.value.starts_with("http://")
-                && tonic::transport::Endpoint::from_shared(value.value.clone()).is_ok();
-            if !usable {
-                return Err(value.error(
-                    "must be an OTLP/gRPC address such as http://127.0.0.1:4317 (plain HTTP/2: a collector on this host, or a sidecar that forwards)",
-                ));
-            }
-            Some(crate::settings::OtlpSettings {
-                endpoint: value.value,
-                interval: Duration::from_secs(otlp_interval),
-            })
-        }
-        None => None,
-    };
-    let database = reader.string("database", "ZICHT_DATABASE_URL", file.database.as_ref());
-    // Every node logs what leaves it; an aggregator's database holds only its logs.
-    let database = match database {
-        Some(value) => resolve_sqlite(path, &value.value),
-        None => {
-            return Err(ConfigError {
-                place: reader.file_place(0),
-                key: "database".to_owned(),
-                reason: match node {
-                    NodeName::Region(_) => "a regional node needs its database URL",
-                    NodeName::Network(_) => {
-                        "a network aggregator needs a database for its release log (it holds no youth data)"
-                    }
-                }
-                .to_owned(),
-            })
-        }
-    };
-
+    let metrics_listen = reader.address(
+        "metrics_listen",
+        file.metrics_listen.as_ref(),
+        "127.0.0.1:9401",
+    )?;
+    let otlp = otlp_settings(&reader, &file)?;
+    let database = database_url(&reader, &file, node)?;
     let tls = file.tls.get_ref();
     let tls_files = tls_files(&reader, tls)?;
     let reload = positive(
-        reader.number(
-            "tls.reload_seconds",
-            "ZICHT_TLS_RELOAD_SECONDS",
-            tls.reload_seconds.as_ref(),
-        )?,
+        reader.number("tls.reload_seconds", tls.reload_seconds.as_ref())?,
         5,
     )?;
-
     let checkpoint_seconds = positive(
-        reader.number(
-            "checkpoint_seconds",
-            "ZICHT_CHECKPOINT_SECONDS",
-            file.checkpoint_seconds.as_ref(),
-        )?,
+        reader.number("checkpoint_seconds", file.checkpoint_seconds.as_ref())?,
         300,
     )?;
+    let (manifest, policy, policy_path) = manifest_and_policy(&reader, &file, node)?;
+    let limits = limits(&reader, &file.limits.unwrap_or_default())?;
+    let region = match node {
+        NodeName::Region(region) => Some(region),
+        NodeName::Network(_) => None,
+    };
+    owner_grants(&policy, region, &policy_path)?;
+    let disclosure = disclosure(&reader, &file.privacy.unwrap_or_default(), region)?;
+    Ok(NodeConfig {
+        node,
+        database,
+        manifest: manifest.clone(),
+        settings: NodeSettings {
+            node,
+            manifest,
+            listen,
+            health_listen,
+            tls: tls_files,
+            checkpoint_interval: Duration::from_secs(checkpoint_seconds),
+            metrics_listen,
+            otlp,
+            tls_reload_interval: Duration::from_secs(reload),
+            policy,
+            limits,
+            disclosure,
+        },
+    })
+}
 
-    let manifest_value = reader.required("manifest", "ZICHT_MANIFEST", &file.manifest);
-    let manifest_path = reader.file(&manifest_value)?;
-    let manifest = load_manifest(&manifest_path)?;
+/// `otlp_endpoint` and `otlp_interval_seconds`: export is off unless the endpoint is set.
+fn otlp_settings(
+    reader: &Reader<'_>,
+    file: &ConfigFile,
+) -> Result<Option<crate::settings::OtlpSettings>, ConfigError> {
+    let interval = positive(
+        reader.number("otlp_interval_seconds", file.otlp_interval_seconds.as_ref())?,
+        10,
+    )?;
+    let Some(value) = reader.string("otlp_endpoint", file.otlp_endpoint.as_ref()) else {
+        return Ok(None);
+    };
+    let usable = value.value.starts_with("http://")
+        && tonic::transport::Endpoint::from_shared(value.value.clone()).is_ok();
+    if !usable {
+        return Err(value.error(
+            "must be an OTLP/gRPC address such as http://127.0.0.1:4317 (plain HTTP/2: a collector on this host, or a sidecar that forwards)",
+        ));
+    }
+    Ok(Some(crate::settings::OtlpSettings {
+        endpoint: value.value,
+        interval: Duration::from_secs(interval),
+    }))
+}
+
+/// `database`: every node logs what leaves it; an aggregator's database holds only its logs.
+fn database_url(
+    reader: &Reader<'_>,
+    file: &ConfigFile,
+    node: NodeName,
+) -> Result<String, ConfigError> {
+    match reader.string("database", file.database.as_ref()) {
+        Some(value) => Ok(resolve_sqlite(reader.path, &value.value)),
+        None => Err(ConfigError {
+            place: reader.file_place(0),
+            key: "database".to_owned(),
+            reason: match node {
+                NodeName::Region(_) => "a regional node needs its database URL",
+                NodeName::Network(_) => {
+                    "a network aggregator needs a database for its release log (it holds no youth data)"
+                }
+            }
+            .to_owned(),
+        }),
+    }
+}
+
+/// `manifest` (which must list this node) and `policy` (checked against its PeerIDs).
+fn manifest_and_policy(
+    reader: &Reader<'_>,
+    file: &ConfigFile,
+    node: NodeName,
+) -> Result<(Vec<ManifestPeer>, crate::policy::Policy, PathBuf), ConfigError> {
+    let manifest_value = reader.required("manifest", &file.manifest);
+    let manifest = load_manifest(&reader.file(&manifest_value)?)?;
     if !manifest.iter().any(|p| p.node == node) {
         return Err(manifest_value.error(format!("the manifest does not list this node ({node})")));
     }
-    let policy_value = reader.required("policy", "ZICHT_POLICY", &file.policy);
+    let policy_value = reader.required("policy", &file.policy);
     let policy_path = reader.file(&policy_value)?;
     let policy_text = std::fs::read_to_string(&policy_path)
         .map_err(|e| policy_value.error(format!("cannot read {}: {e}", policy_path.display())))?;
@@ -528,99 +560,66 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             ),
         }
     })?;
+    Ok((manifest, policy, policy_path))
+}
 
-    let limits_file = file.limits.unwrap_or_default();
+/// The `[limits]` section, each a positive number with its default.
+fn limits(reader: &Reader<'_>, section: &LimitsSection) -> Result<Limits, ConfigError> {
     let defaults = Limits::default();
-    let number =
-        |key, var, spanned: &Option<Spanned<u64>>, default: u64| -> Result<u64, ConfigError> {
-            positive(reader.number(key, var, spanned.as_ref())?, default)
-        };
-    let limits = Limits {
+    let number = |key, spanned: &Option<Spanned<u64>>, default: u64| {
+        positive(reader.number(key, spanned.as_ref())?, default)
+    };
+    Ok(Limits {
         max_request_bytes: number(
             "limits.max_request_bytes",
-            "ZICHT_LIMITS_MAX_REQUEST_BYTES",
-            &limits_file.max_request_bytes,
+            &section.max_request_bytes,
             defaults.max_request_bytes as u64,
         )? as usize,
         max_deadline: Duration::from_millis(number(
             "limits.max_deadline_ms",
-            "ZICHT_LIMITS_MAX_DEADLINE_MS",
-            &limits_file.max_deadline_ms,
+            &section.max_deadline_ms,
             defaults.max_deadline.as_millis() as u64,
         )?),
         max_group_by: number(
             "limits.max_group_by",
-            "ZICHT_LIMITS_MAX_GROUP_BY",
-            &limits_file.max_group_by,
+            &section.max_group_by,
             defaults.max_group_by as u64,
         )? as usize,
         max_filters: number(
             "limits.max_filters",
-            "ZICHT_LIMITS_MAX_FILTERS",
-            &limits_file.max_filters,
+            &section.max_filters,
             defaults.max_filters as u64,
         )? as usize,
-        max_cells: number(
-            "limits.max_cells",
-            "ZICHT_LIMITS_MAX_CELLS",
-            &limits_file.max_cells,
-            defaults.max_cells,
-        )?,
-    };
-    let privacy_section = file.privacy.unwrap_or_default();
-    let privacy = privacy_settings(&reader, &privacy_section)?;
-    let region = match node {
-        NodeName::Region(region) => Some(region),
-        NodeName::Network(_) => None,
-    };
-    owner_grants(&policy, region, &policy_path)?;
+        max_cells: number("limits.max_cells", &section.max_cells, defaults.max_cells)?,
+    })
+}
+
+/// The `[privacy]` section: the settings, and for a region its record-key secret (created on
+/// first use).
+fn disclosure(
+    reader: &Reader<'_>,
+    section: &PrivacySection,
+    region: Option<zicht_model::Region>,
+) -> Result<crate::Disclosure, ConfigError> {
+    let privacy = privacy_settings(reader, section)?;
     let secret = match reader.string(
         "privacy.record_key_secret",
-        "ZICHT_PRIVACY_RECORD_KEY_SECRET",
-        privacy_section.record_key_secret.as_ref(),
+        section.record_key_secret.as_ref(),
     ) {
-        Some(value) if region.is_some() => {
-            let path = Path::new(&value.value);
-            let path = if path.is_relative() {
-                reader.path.parent().unwrap_or(Path::new(".")).join(path)
-            } else {
-                path.to_owned()
-            };
-            Some(
-                crate::secret::load_or_create(&path)
-                    .map_err(|e| value.error(e))?
-                    .0,
-            )
-        }
+        Some(value) if region.is_some() => Some(
+            crate::secret::load_or_create(&reader.relative(&value.value))
+                .map_err(|e| value.error(e))?
+                .0,
+        ),
         Some(value) => {
             return Err(value.error("a network aggregator holds no youth data and needs no secret"))
         }
         None => None,
     };
-    let disclosure =
-        crate::Disclosure::new(privacy, region, secret).map_err(|problem| ConfigError {
-            place: reader.file_place(0),
-            key: format!("privacy.{}", problem.key),
-            reason: problem.reason,
-        })?;
-    Ok(NodeConfig {
-        node,
-        database,
-        manifest: manifest.clone(),
-        settings: NodeSettings {
-            node,
-            manifest,
-            listen,
-            health_listen,
-            tls: tls_files,
-            checkpoint_interval: Duration::from_secs(checkpoint_seconds),
-            metrics_listen,
-            otlp,
-            tls_reload_interval: Duration::from_secs(reload),
-            policy,
-            limits,
-            disclosure,
-        },
+    crate::Disclosure::new(privacy, region, secret).map_err(|problem| ConfigError {
+        place: reader.file_place(0),
+        key: format!("privacy.{}", problem.key),
+        reason: problem.reason,
     })
 }
 
@@ -659,55 +658,45 @@ fn privacy_settings(
 ) -> Result<zicht_privacy::Settings, ConfigError> {
     let mut settings = zicht_privacy::Settings::default();
     let mut places: Vec<(&'static str, Place)> = Vec::new();
-    let fields: [(&'static str, &'static str, &Option<Spanned<u64>>, &mut u32); 6] = [
+    let fields: [(&'static str, &Option<Spanned<u64>>, &mut u32); 6] = [
         (
             "privacy.max_deviation",
-            "ZICHT_PRIVACY_MAX_DEVIATION",
             &section.max_deviation,
             &mut settings.max_deviation,
         ),
-        (
-            "privacy.js",
-            "ZICHT_PRIVACY_JS",
-            &section.js,
-            &mut settings.js,
-        ),
+        ("privacy.js", &section.js, &mut settings.js),
         (
             "privacy.population_floor",
-            "ZICHT_PRIVACY_POPULATION_FLOOR",
             &section.population_floor,
             &mut settings.population_floor,
         ),
         (
             "privacy.max_populations_per_day",
-            "ZICHT_PRIVACY_MAX_POPULATIONS_PER_DAY",
             &section.max_populations_per_day,
             &mut settings.max_populations_per_day,
         ),
         (
             "privacy.magnitude_min_youths",
-            "ZICHT_PRIVACY_MAGNITUDE_MIN_YOUTHS",
             &section.magnitude_min_youths,
             &mut settings.magnitude_min_youths,
         ),
         (
             "privacy.dominance_max_share_percent",
-            "ZICHT_PRIVACY_DOMINANCE_MAX_SHARE_PERCENT",
             &section.dominance_max_share_percent,
             &mut settings.dominance_max_share_percent,
         ),
     ];
-    for (key, var, spanned, target) in fields {
-        if let Some(value) = reader.number(key, var, spanned.as_ref())? {
+    for (key, spanned, target) in fields {
+        if let Some(value) = reader.number(key, spanned.as_ref())? {
             *target = u32::try_from(value.value).map_err(|_| value.error("is too large"))?;
             places.push((key, value.place));
         }
     }
-    let variance = (reader.env)("ZICHT_PRIVACY_VARIANCE")
+    let variance = (reader.env)(&env_var("privacy.variance"))
         .map(|text| {
             (
                 text.trim().parse::<f64>().ok(),
-                Place::Env("ZICHT_PRIVACY_VARIANCE"),
+                Place::Env(env_var("privacy.variance")),
             )
         })
         .or_else(|| {
@@ -730,7 +719,6 @@ fn privacy_settings(
     }
     if let Some(value) = reader.string(
         "privacy.period_granularity",
-        "ZICHT_PRIVACY_PERIOD_GRANULARITY",
         section.period_granularity.as_ref(),
     ) {
         settings.period_granularity = zicht_privacy::PeriodGranularity::parse(&value.value)
@@ -837,4 +825,21 @@ pub fn load_manifest(path: &Path) -> Result<Vec<ManifestPeer>, ConfigError> {
         });
     }
     Ok(peers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_variables_are_the_keys_in_capitals() {
+        assert_eq!(env_var("listen"), "ZICHT_LISTEN");
+        assert_eq!(env_var("tls.cert"), "ZICHT_TLS_CERT");
+        assert_eq!(env_var("limits.max_cells"), "ZICHT_LIMITS_MAX_CELLS");
+        assert_eq!(
+            env_var("privacy.record_key_secret"),
+            "ZICHT_PRIVACY_RECORD_KEY_SECRET"
+        );
+        assert_eq!(env_var("database"), "ZICHT_DATABASE_URL");
+    }
 }

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Router;
+use tonic_health::pb::health_server::{Health, HealthServer};
+use zicht_model::NodeName;
 use zicht_proto::v1::audit_server::AuditServer;
 use zicht_proto::v1::checkpoints_server::CheckpointsServer;
 use zicht_proto::v1::inway_server::InwayServer;
@@ -114,144 +117,34 @@ pub async fn start_on(
         address: settings.listen,
         source,
     })?;
-
-    // Key rows imported since the node last ran now, so its first answers do not wait.
-    if let (Some(store), zicht_model::NodeName::Region(_)) = (&store, settings.node) {
-        if let Err(error) = settings.disclosure.key_rows(store).await {
-            eprintln!(
-                "zicht node: could not key rows at start (queries will retry): {}",
-                crate::error::chain(&error)
-            );
-        }
-    }
-    let mut inway = Inway::new(settings.policy, settings.limits, store)
-        .with_disclosure(settings.disclosure)
-        .with_resource(crate::audit::node_uri(settings.node));
-    if let zicht_model::NodeName::Network(_) = settings.node {
-        inway = inway.without_data();
-    }
-    let inway = Arc::new(inway);
-    // OpenTelemetry: each release becomes a span once it is durable in the log.
-    let exporter = match (&settings.otlp, &inway.store) {
-        (Some(otlp), Some(store)) => {
-            let (hook, exporter) = crate::telemetry::otlp::start(
-                otlp,
-                settings.node.code(),
-                &inway.resource,
-                inway.metrics.clone(),
-            )
-            .map_err(StartError::Otlp)?;
-            store.on_committed(hook);
-            Some(exporter)
-        }
-        _ => None,
-    };
-    let (metrics_address, metrics_task) = match settings.metrics_listen {
-        Some(address) => {
-            let listener = crate::telemetry::metrics::bind(address)
-                .await
-                .map_err(|source| StartError::Bind { address, source })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| StartError::Bind { address, source })?;
-            let task = tokio::spawn(crate::telemetry::metrics::serve(
-                listener,
-                inway.metrics.clone(),
-            ));
-            (Some(bound), Some(task))
-        }
-        None => (None, None),
-    };
+    let inway = Arc::new(inway(&settings, store).await);
+    // Every background task lives in one set, stopped together when the server ends.
+    let mut tasks = JoinSet::new();
+    let exporter = otlp_exporter(&settings, &inway)?;
+    let metrics_address = serve_metrics(&settings, &inway, &mut tasks).await?;
     let peers = Peers::new(settings.node, &settings.manifest, &settings.tls);
-    let auditor = AuditServer::new(Auditor::new(inway.clone()));
-    let checkpoints = CheckpointsServer::new(Checkpoints::new(inway.clone()));
-    let outway = OutwayServer::new(Outway::new(inway.clone(), settings.node, peers.clone()))
-        .max_decoding_message_size(settings.limits.max_request_bytes * 2);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<InwayServer<Inway>>().await;
-    let (health_address, health_task) = match settings.health_listen {
-        Some(address) => {
-            let listener = TcpListener::bind(address)
-                .await
-                .map_err(|source| StartError::Bind { address, source })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| StartError::Bind { address, source })?;
-            let probe_only = tonic::transport::Server::builder()
-                .add_service(health.clone())
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
-            (Some(bound), Some(tokio::spawn(probe_only)))
-        }
-        None => (None, None),
-    };
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(zicht_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| StartError::Reflection(e.to_string()))?;
-    // tonic refuses far larger messages itself; up to twice the limit reaches the handler,
-    // which refuses with INVALID_ARGUMENT naming the limit.
-    let inway_server = InwayServer::from_arc(inway.clone())
-        .max_decoding_message_size(settings.limits.max_request_bytes * 2);
+    let health_address = serve_probe(&settings, health.clone(), &mut tasks).await?;
+    let router = services(&settings, &inway, &peers, health)?;
 
     let (connections, incoming) = mpsc::channel::<Result<PeerStream, io::Error>>(64);
-    let accept_tls = tls.clone();
-    let accept_task = tokio::spawn(accept_loop(listener, accept_tls, connections));
-    let reload_tls = tls.clone();
-    let interval = settings.tls_reload_interval;
-    let reload_task = tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            ticker.tick().await;
-            match reload_tls.reload_if_changed() {
-                Ok(true) => eprintln!("zicht node: reloaded certificates and CRL"),
-                Ok(false) => {}
-                Err(error) => eprintln!("zicht node: keeping current TLS; {error}"),
-            }
-        }
-    });
-
-    // Signed chain heads to every peer, now and then; a peer that is down misses one.
-    let checkpoint_task = {
-        let (inway, key, peers) = (inway.clone(), settings.tls.key.clone(), peers.clone());
-        let interval = settings.checkpoint_interval;
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                if let Err(status) =
-                    crate::services::auditor::push_checkpoint(&inway, &key, &peers).await
-                {
-                    eprintln!("zicht node: checkpoint: {status}");
-                }
-            }
-        })
-    };
+    tasks.spawn(accept_loop(listener, tls.clone(), connections));
+    tasks.spawn(reload_tls(tls.clone(), settings.tls_reload_interval));
+    tasks.spawn(push_checkpoints(
+        inway.clone(),
+        settings.tls.key.clone(),
+        peers.clone(),
+        settings.checkpoint_interval,
+    ));
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
-    let max_deadline = settings.limits.max_deadline;
     let task = tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
-            .timeout(max_deadline)
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(inway_server)
-            .add_service(outway)
-            .add_service(auditor)
-            .add_service(checkpoints)
+        let served = router
             .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async {
                 let _ = shutdown_signal.await;
             })
             .await;
-        accept_task.abort();
-        reload_task.abort();
-        checkpoint_task.abort();
-        if let Some(task) = metrics_task {
-            task.abort();
-        }
-        if let Some(task) = health_task {
-            task.abort();
-        }
+        tasks.shutdown().await;
         if let Some(exporter) = exporter {
             exporter.stop(Duration::from_secs(2)).await;
         }
@@ -270,4 +163,146 @@ pub async fn start_on(
         shutdown: Some(shutdown),
         task,
     })
+}
+
+/// The node's `Inway` over its store, with its rows keyed first (so its first answers do not
+/// wait): an aggregator's runs no template.
+async fn inway(settings: &NodeSettings, store: Option<Store>) -> Inway {
+    if let (Some(store), NodeName::Region(_)) = (&store, settings.node) {
+        if let Err(error) = settings.disclosure.key_rows(store).await {
+            eprintln!(
+                "zicht node: could not key rows at start (queries will retry): {}",
+                crate::error::chain(&error)
+            );
+        }
+    }
+    let inway = Inway::new(settings.policy.clone(), settings.limits, store)
+        .with_disclosure(settings.disclosure.clone())
+        .with_resource(crate::audit::node_uri(settings.node));
+    match settings.node {
+        NodeName::Network(_) => inway.without_data(),
+        NodeName::Region(_) => inway,
+    }
+}
+
+/// OpenTelemetry, when configured: each release becomes a span once it is durable in the log.
+fn otlp_exporter(
+    settings: &NodeSettings,
+    inway: &Inway,
+) -> Result<Option<crate::telemetry::otlp::Exporter>, StartError> {
+    let (Some(otlp), Some(store)) = (&settings.otlp, &inway.store) else {
+        return Ok(None);
+    };
+    let (hook, exporter) = crate::telemetry::otlp::start(
+        otlp,
+        settings.node.code(),
+        &inway.resource,
+        inway.metrics.clone(),
+    )
+    .map_err(StartError::Otlp)?;
+    store.on_committed(hook);
+    Ok(Some(exporter))
+}
+
+/// Prometheus metrics on their plaintext port, when configured; returns the bound address.
+async fn serve_metrics(
+    settings: &NodeSettings,
+    inway: &Inway,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<SocketAddr>, StartError> {
+    let Some(address) = settings.metrics_listen else {
+        return Ok(None);
+    };
+    let bind = |source| StartError::Bind { address, source };
+    let listener = crate::telemetry::metrics::bind(address)
+        .await
+        .map_err(bind)?;
+    let bound = listener.local_addr().map_err(bind)?;
+    tasks.spawn(crate::telemetry::metrics::serve(
+        listener,
+        inway.metrics.clone(),
+    ));
+    Ok(Some(bound))
+}
+
+/// The plaintext health-only probe port, when configured; returns the bound address.
+async fn serve_probe(
+    settings: &NodeSettings,
+    health: HealthServer<impl Health>,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<SocketAddr>, StartError> {
+    let Some(address) = settings.health_listen else {
+        return Ok(None);
+    };
+    let bind = |source| StartError::Bind { address, source };
+    let listener = TcpListener::bind(address).await.map_err(bind)?;
+    let bound = listener.local_addr().map_err(bind)?;
+    let probe_only = tonic::transport::Server::builder()
+        .add_service(health)
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    tasks.spawn(async move {
+        if let Err(error) = probe_only.await {
+            eprintln!("zicht node: health port ended: {error}");
+        }
+    });
+    Ok(Some(bound))
+}
+
+/// Every gRPC service of the node behind one router: health, reflection, `Inway`, `Outway`,
+/// `Audit` and `Checkpoints`.
+fn services(
+    settings: &NodeSettings,
+    inway: &Arc<Inway>,
+    peers: &Peers,
+    health: HealthServer<impl Health>,
+) -> Result<Router, StartError> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(zicht_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+    // tonic refuses far larger messages itself; up to twice the limit reaches the handler,
+    // which refuses with INVALID_ARGUMENT naming the limit.
+    let largest = settings.limits.max_request_bytes * 2;
+    let inway_server = InwayServer::from_arc(inway.clone()).max_decoding_message_size(largest);
+    let outway = OutwayServer::new(Outway::new(inway.clone(), settings.node, peers.clone()))
+        .max_decoding_message_size(largest);
+    Ok(tonic::transport::Server::builder()
+        .timeout(settings.limits.max_deadline)
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(inway_server)
+        .add_service(outway)
+        .add_service(AuditServer::new(Auditor::new(inway.clone())))
+        .add_service(CheckpointsServer::new(Checkpoints::new(inway.clone()))))
+}
+
+/// Looks for changed certificate and CRL files every `interval`.
+async fn reload_tls(tls: Arc<ReloadingTls>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        match tls.reload_if_changed() {
+            Ok(true) => eprintln!("zicht node: reloaded certificates and CRL"),
+            Ok(false) => {}
+            Err(error) => eprintln!("zicht node: keeping current TLS; {error}"),
+        }
+    }
+}
+
+/// Signed chain heads to every peer every `interval`; a peer that is down misses one.
+async fn push_checkpoints(
+    inway: Arc<Inway>,
+    key: std::path::PathBuf,
+    peers: Peers,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(error) = crate::services::auditor::push_checkpoint(&inway, &key, &peers).await {
+            eprintln!("zicht node: checkpoint: {error}");
+        }
+    }
 }

@@ -290,6 +290,41 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The problems found in one policy file, each at its place.
+struct Problems<'a> {
+    text: &'a str,
+    found: Vec<PolicyProblem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, offset: usize, message: String) {
+        let (line, column) = position(self.text, offset);
+        self.found.push(PolicyProblem {
+            line,
+            column,
+            message,
+        });
+    }
+
+    /// The members of code list `T` named in `codes`; an unknown code is a problem naming
+    /// the closest one (`what` names the list in the message).
+    fn codes<T: CodeList + Ord>(&mut self, codes: &[Spanned<String>], what: &str) -> BTreeSet<T> {
+        let mut members = BTreeSet::new();
+        for code in codes {
+            match T::from_code(code.get_ref()) {
+                Some(member) => {
+                    members.insert(member);
+                }
+                None => self.add(
+                    code.span().start,
+                    format!("unknown {what} is `{}`", closest::<T>(code.get_ref())),
+                ),
+            }
+        }
+        members
+    }
+}
+
 /// Parses and checks a policy file against the code lists and, when given, the PeerIDs of the
 /// federation manifest. Returns every problem with its line, or the policy.
 pub fn parse_policy(
@@ -306,145 +341,124 @@ pub fn parse_policy(
             message: error.message().to_owned(),
         }]
     })?;
-    let mut problems = Vec::new();
-    let mut problem = |offset: usize, message: String| {
-        let (line, column) = position(text, offset);
-        problems.push(PolicyProblem {
-            line,
-            column,
-            message,
-        });
+    let mut problems = Problems {
+        text,
+        found: Vec::new(),
     };
-    let mut grants = Vec::new();
-    for spanned in &file.grant {
-        let grant = spanned.get_ref();
-        let who = match (&grant.peer, &grant.role) {
-            (Some(peer), None) => match PeerId::parse(peer.get_ref()) {
-                Ok(id) if known_peers.is_none_or(|known| known.contains(&id)) => {
-                    Some(Who::Peer(id))
-                }
-                Ok(_) => {
-                    problem(
-                        peer.span().start,
-                        "peer is not in the federation manifest".to_owned(),
-                    );
-                    None
-                }
-                Err(error) => {
-                    problem(peer.span().start, format!("peer {error}"));
-                    None
-                }
-            },
-            (None, Some(role)) => {
-                let who = Who::parse_role(role.get_ref());
-                if who.is_none() {
-                    problem(
-                        role.span().start,
-                        "role must be region:<code>|*, network:<code>|*, analyst:<region>|* or auditor".to_owned(),
-                    );
-                }
-                who
-            }
-            _ => {
-                problem(
-                    spanned.span().start,
-                    "a grant names exactly one of `peer` or `role`".to_owned(),
+    let grants = file
+        .grant
+        .iter()
+        .filter_map(|grant| parse_grant(grant, known_peers, &mut problems))
+        .collect();
+    if problems.found.is_empty() {
+        Ok(Policy { grants })
+    } else {
+        let mut found = problems.found;
+        found.sort_by_key(|p| (p.line, p.column));
+        Err(found)
+    }
+}
+
+/// One grant, or `None` when it names no one it can be for (its problems are recorded).
+fn parse_grant(
+    spanned: &Spanned<GrantFile>,
+    known_peers: Option<&[PeerId]>,
+    problems: &mut Problems<'_>,
+) -> Option<Grant> {
+    let grant = spanned.get_ref();
+    let who = parse_who(spanned, known_peers, problems);
+    let templates: BTreeSet<Template> = problems.codes(&grant.templates, "template; closest");
+    if grant.templates.is_empty() {
+        problems.add(
+            spanned.span().start,
+            "templates must name at least one template".to_owned(),
+        );
+    }
+    let purposes = problems.codes(&grant.purposes, "purpose; closest registered purpose");
+    if grant.purposes.is_empty() {
+        problems.add(
+            spanned.span().start,
+            "purposes must name at least one purpose".to_owned(),
+        );
+    }
+    let group_by: BTreeSet<Dimension> = problems.codes(&grant.group_by, "dimension; closest");
+    for dimension in &grant.group_by {
+        let usable = Dimension::from_code(dimension.get_ref())
+            .is_none_or(|d| templates.iter().any(|t| t.dimensions().contains(&d)));
+        if !usable {
+            problems.add(
+                dimension.span().start,
+                "no template of this grant can group by this dimension".to_owned(),
+            );
+        }
+    }
+    if *grant.quota_per_minute.get_ref() == 0 {
+        problems.add(
+            grant.quota_per_minute.span().start,
+            "quota_per_minute must be at least 1".to_owned(),
+        );
+    }
+    let owner = grant.owner.as_ref().is_some_and(|o| *o.get_ref());
+    if owner && !matches!(who, Some(Who::Analyst(Some(_))) | None) {
+        let at = grant.owner.as_ref().map_or(0, |o| o.span().start);
+        problems.add(
+            at,
+            "owner = true is for one region's own analysts: role = \"analyst:<region>\"".to_owned(),
+        );
+    }
+    Some(Grant {
+        owner,
+        who: who?,
+        group_by: group_by
+            .into_iter()
+            .filter(|d| templates.iter().any(|t| t.dimensions().contains(d)))
+            .collect(),
+        templates,
+        purposes,
+        quota_per_minute: *grant.quota_per_minute.get_ref(),
+    })
+}
+
+/// Who a grant is for: exactly one of `peer` (in the manifest, when known) or `role`.
+fn parse_who(
+    spanned: &Spanned<GrantFile>,
+    known_peers: Option<&[PeerId]>,
+    problems: &mut Problems<'_>,
+) -> Option<Who> {
+    let grant = spanned.get_ref();
+    match (&grant.peer, &grant.role) {
+        (Some(peer), None) => match PeerId::parse(peer.get_ref()) {
+            Ok(id) if known_peers.is_none_or(|known| known.contains(&id)) => Some(Who::Peer(id)),
+            Ok(_) => {
+                problems.add(
+                    peer.span().start,
+                    "peer is not in the federation manifest".to_owned(),
                 );
                 None
             }
-        };
-        let mut templates = BTreeSet::new();
-        for template in &grant.templates {
-            match Template::from_code(template.get_ref()) {
-                Some(t) => {
-                    templates.insert(t);
-                }
-                None => problem(
-                    template.span().start,
-                    format!(
-                        "unknown template; closest is `{}`",
-                        closest::<Template>(template.get_ref())
-                    ),
-                ),
+            Err(error) => {
+                problems.add(peer.span().start, format!("peer {error}"));
+                None
             }
+        },
+        (None, Some(role)) => {
+            let who = Who::parse_role(role.get_ref());
+            if who.is_none() {
+                problems.add(
+                    role.span().start,
+                    "role must be region:<code>|*, network:<code>|*, analyst:<region>|* or auditor"
+                        .to_owned(),
+                );
+            }
+            who
         }
-        if grant.templates.is_empty() {
-            problem(
+        _ => {
+            problems.add(
                 spanned.span().start,
-                "templates must name at least one template".to_owned(),
+                "a grant names exactly one of `peer` or `role`".to_owned(),
             );
+            None
         }
-        let mut purposes = BTreeSet::new();
-        for purpose in &grant.purposes {
-            match Purpose::from_code(purpose.get_ref()) {
-                Some(p) => {
-                    purposes.insert(p);
-                }
-                None => problem(
-                    purpose.span().start,
-                    format!(
-                        "unknown purpose; closest registered purpose is `{}`",
-                        closest::<Purpose>(purpose.get_ref())
-                    ),
-                ),
-            }
-        }
-        if grant.purposes.is_empty() {
-            problem(
-                spanned.span().start,
-                "purposes must name at least one purpose".to_owned(),
-            );
-        }
-        let mut group_by = BTreeSet::new();
-        for dimension in &grant.group_by {
-            match Dimension::from_code(dimension.get_ref()) {
-                Some(d) if templates.iter().any(|t| t.dimensions().contains(&d)) => {
-                    group_by.insert(d);
-                }
-                Some(_) => problem(
-                    dimension.span().start,
-                    "no template of this grant can group by this dimension".to_owned(),
-                ),
-                None => problem(
-                    dimension.span().start,
-                    format!(
-                        "unknown dimension; closest is `{}`",
-                        closest::<Dimension>(dimension.get_ref())
-                    ),
-                ),
-            }
-        }
-        if *grant.quota_per_minute.get_ref() == 0 {
-            problem(
-                grant.quota_per_minute.span().start,
-                "quota_per_minute must be at least 1".to_owned(),
-            );
-        }
-        let owner = grant.owner.as_ref().is_some_and(|o| *o.get_ref());
-        if owner && !matches!(who, Some(Who::Analyst(Some(_))) | None) {
-            let at = grant.owner.as_ref().map_or(0, |o| o.span().start);
-            problem(
-                at,
-                "owner = true is for one region's own analysts: role = \"analyst:<region>\""
-                    .to_owned(),
-            );
-        }
-        if let Some(who) = who {
-            grants.push(Grant {
-                owner,
-                who,
-                templates,
-                purposes,
-                group_by,
-                quota_per_minute: *grant.quota_per_minute.get_ref(),
-            });
-        }
-    }
-    if problems.is_empty() {
-        Ok(Policy { grants })
-    } else {
-        problems.sort_by_key(|p| (p.line, p.column));
-        Err(problems)
     }
 }
 

@@ -447,43 +447,19 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         query,
         group_by,
         exact: owner,
-        requester,
-        today,
         ..
     } = *call;
     let settings = &disclosure.settings;
     let filters = filters(template, query)?;
     let (scope, from, to) = count_scope(template, query)?;
-    let publish = if owner {
-        Publish::Exact
-    } else {
-        if disclosure.secret.is_none() {
-            return Err(Error::NoSecret);
-        }
-        if let CountScope::Period { from, to } = scope {
-            settings
-                .period_granularity
-                .check(from, to)
-                .map_err(zicht_privacy::Refusal::PeriodGranularity)?;
-        }
-        Publish::Perturbed(&disclosure.ptable, settings.max_deviation)
-    };
-    // The per-day limit of distinct populations, decided on the request alone.
+    let publish = publishing(call, scope)?;
     let population = (!owner).then(|| ReleasedPopulation {
-        requester: requester.to_owned(),
-        released_on: today,
+        requester: call.requester.to_owned(),
+        released_on: call.today,
         population: population_key(template, from, to, &filters, group_by),
     });
     if let Some(population) = &population {
-        let (given, again) = call
-            .store
-            .populations_released(requester, today, &population.population)
-            .await
-            .map_err(Error::store("run the query"))?;
-        let limit = settings.max_populations_per_day;
-        if !again && given >= i64::from(limit) {
-            return Err(zicht_privacy::Refusal::DistinctPopulations { limit }.into());
-        }
+        within_daily_limit(call, population).await?;
     }
     let count_query = CountQuery {
         template,
@@ -492,41 +468,14 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         group_by,
     };
     let rows = count_rows(call, &count_query).await?;
-
-    // The full table: every combination of the dimensions' values, zeros included.
-    let domains: Vec<Vec<String>> = group_by
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| domain(d, disclosure.region, &filters, &rows, i))
-        .collect();
-    let cells: usize = domains.iter().map(Vec::len).product();
-    let mut counts = vec![CellCount::default(); cells];
-    let mut by_cell: Vec<Option<&CountRow>> = vec![None; cells];
-    let mut total = CellCount::default();
-    for row in &rows {
-        let index = row
-            .key
-            .iter()
-            .zip(&domains)
-            .fold(0usize, |index, (value, values)| {
-                index * values.len() + values.iter().position(|v| v == value).unwrap_or(0)
-            });
-        let count = CellCount {
-            youths: row.youths.max(0) as u64,
-            key_sum: row.record_key_sum.max(0) as u64,
-        };
-        counts[index].add(count);
-        total.add(count);
-        by_cell[index] = Some(row);
-    }
+    let table = CountTable::of(&rows, group_by, disclosure.region, &filters);
     // Decided on the published total: the refusal says no more than the total would.
-    if !owner && publish.published(total) < u64::from(settings.population_floor) {
+    if !owner && publish.published(table.total) < u64::from(settings.population_floor) {
         return Err(zicht_privacy::Refusal::PopulationFloor {
             floor: settings.population_floor,
         }
         .into());
     }
-
     let stays = template == Template::LengthOfStay;
     let mut rules = if owner {
         vec![
@@ -539,39 +488,129 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
     if stays {
         rules.push(settings.magnitude_rule());
     }
-    let result_rows = counts
-        .iter()
-        .enumerate()
-        .map(|(index, &cell)| {
-            let statistics = if stays {
-                stay_statistics(publish.published(cell), by_cell[index], settings)
-            } else {
-                Vec::new()
-            };
-            pb::ResultRow {
-                key: coordinates(index, &domains)
-                    .iter()
-                    .zip(&domains)
-                    .map(|(&c, values)| values[c].clone())
-                    .collect(),
-                count: Some(publish.value(cell)),
-                statistics,
-            }
-        })
-        .collect();
     Ok(Released {
         result: pb::ProtectedResult {
             template: template.code().to_owned(),
             template_version: template.version(),
             dimensions: group_by.iter().map(|d| d.code().to_owned()).collect(),
-            rows: result_rows,
-            total: Some(publish.value(total)),
+            rows: table.rows(&publish, stays.then_some(settings)),
+            total: Some(publish.value(table.total)),
             rules_applied: rules,
             ..Default::default()
         },
         population,
-        population_published: Some(publish.published(total)),
+        population_published: Some(publish.published(table.total)),
     })
+}
+
+/// How this call's counts are published: exactly for the data's owner; otherwise perturbed,
+/// which needs the node's secret and a period of whole units.
+fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Error> {
+    if call.exact {
+        return Ok(Publish::Exact);
+    }
+    let disclosure = call.disclosure;
+    if disclosure.secret.is_none() {
+        return Err(Error::NoSecret);
+    }
+    if let CountScope::Period { from, to } = scope {
+        disclosure
+            .settings
+            .period_granularity
+            .check(from, to)
+            .map_err(zicht_privacy::Refusal::PeriodGranularity)?;
+    }
+    Ok(Publish::Perturbed(
+        &disclosure.ptable,
+        disclosure.settings.max_deviation,
+    ))
+}
+
+/// The per-day limit of distinct populations, decided on the request alone: a population
+/// given before today does not count again.
+async fn within_daily_limit(call: &Call<'_>, population: &ReleasedPopulation) -> Result<(), Error> {
+    let (given, again) = call
+        .store
+        .populations_released(
+            &population.requester,
+            population.released_on,
+            &population.population,
+        )
+        .await
+        .map_err(Error::store("run the query"))?;
+    let limit = call.disclosure.settings.max_populations_per_day;
+    if !again && given >= i64::from(limit) {
+        return Err(zicht_privacy::Refusal::DistinctPopulations { limit }.into());
+    }
+    Ok(())
+}
+
+/// A person-count table: every combination of the dimensions' values (zeros included), each
+/// cell's youths and record-key sum, and the total.
+struct CountTable<'a> {
+    domains: Vec<Vec<String>>,
+    cells: Vec<CellCount>,
+    /// The store's row of each cell (length-of-stay figures).
+    rows: Vec<Option<&'a CountRow>>,
+    total: CellCount,
+}
+
+impl<'a> CountTable<'a> {
+    fn of(
+        rows: &'a [CountRow],
+        group_by: &[Dimension],
+        region: Option<Region>,
+        filters: &[(Dimension, Vec<String>)],
+    ) -> CountTable<'a> {
+        let domains: Vec<Vec<String>> = group_by
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| domain(d, region, filters, rows, i))
+            .collect();
+        let size: usize = domains.iter().map(Vec::len).product();
+        let mut table = CountTable {
+            cells: vec![CellCount::default(); size],
+            rows: vec![None; size],
+            total: CellCount::default(),
+            domains,
+        };
+        for row in rows {
+            let index =
+                row.key
+                    .iter()
+                    .zip(&table.domains)
+                    .fold(0usize, |index, (value, values)| {
+                        index * values.len() + values.iter().position(|v| v == value).unwrap_or(0)
+                    });
+            let count = CellCount {
+                youths: row.youths.max(0) as u64,
+                key_sum: row.record_key_sum.max(0) as u64,
+            };
+            table.cells[index].add(count);
+            table.total.add(count);
+            table.rows[index] = Some(row);
+        }
+        table
+    }
+
+    /// The published rows, with length-of-stay figures under `stays`' settings.
+    fn rows(&self, publish: &Publish<'_>, stays: Option<&Settings>) -> Vec<pb::ResultRow> {
+        self.cells
+            .iter()
+            .enumerate()
+            .map(|(index, &cell)| pb::ResultRow {
+                key: coordinates(index, &self.domains)
+                    .iter()
+                    .zip(&self.domains)
+                    .map(|(&c, values)| values[c].clone())
+                    .collect(),
+                count: Some(publish.value(cell)),
+                statistics: stays.map_or_else(Vec::new, |settings| {
+                    stay_statistics(publish.published(cell), self.rows[index], settings)
+                }),
+            })
+            .collect()
+    }
 }
 
 /// The coordinates of cell `index` of a table over `domains` (row-major, last fastest).
