@@ -692,29 +692,8 @@ fn privacy_settings(
             places.push((key, value.place));
         }
     }
-    let variance = (reader.env)(&env_var("privacy.variance"))
-        .map(|text| {
-            (
-                text.trim().parse::<f64>().ok(),
-                Place::Env(env_var("privacy.variance")),
-            )
-        })
-        .or_else(|| {
-            section.variance.as_ref().map(|v| {
-                let number = match v.get_ref() {
-                    toml::Value::Float(f) => Some(*f),
-                    toml::Value::Integer(i) => Some(*i as f64),
-                    _ => None,
-                };
-                (number, reader.file_place(v.span().start))
-            })
-        });
-    if let Some((number, place)) = variance {
-        settings.variance = number.ok_or_else(|| ConfigError {
-            place: place.clone(),
-            key: "privacy.variance".to_owned(),
-            reason: "must be a number, e.g. 2.0".to_owned(),
-        })?;
+    if let Some((variance, place)) = variance(reader, section)? {
+        settings.variance = variance;
         places.push(("privacy.variance", place));
     }
     if let Some(value) = reader.string(
@@ -738,6 +717,35 @@ fn privacy_settings(
         });
     }
     Ok(settings)
+}
+
+/// `privacy.variance`: a number, whole or not, from the environment or the file.
+fn variance(
+    reader: &Reader<'_>,
+    section: &PrivacySection,
+) -> Result<Option<(f64, Place)>, ConfigError> {
+    let var = env_var("privacy.variance");
+    let given = match (reader.env)(&var) {
+        Some(text) => Some((text.trim().parse::<f64>().ok(), Place::Env(var))),
+        None => section.variance.as_ref().map(|v| {
+            let number = match v.get_ref() {
+                toml::Value::Float(f) => Some(*f),
+                toml::Value::Integer(i) => Some(*i as f64),
+                _ => None,
+            };
+            (number, reader.file_place(v.span().start))
+        }),
+    };
+    given
+        .map(|(number, place)| match number {
+            Some(number) => Ok((number, place)),
+            None => Err(ConfigError {
+                place,
+                key: "privacy.variance".to_owned(),
+                reason: "must be a number, e.g. 2.0".to_owned(),
+            }),
+        })
+        .transpose()
 }
 
 /// A SQLite URL or file path with a relative path is made relative to the config file's

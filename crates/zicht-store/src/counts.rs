@@ -294,6 +294,159 @@ fn key_prefix(names: &[String]) -> String {
     names.iter().map(|n| format!("{n}, ")).collect()
 }
 
+/// Every aggregate ends with the group's units, the sum of their record keys and how many have
+/// one.
+const UNITS: &str = "COUNT(*), CAST(COALESCE(SUM(record_key), 0) AS BIGINT), COUNT(record_key)";
+/// The placement columns a unit's dimensions read (not `p.*`: the window sort carries every
+/// selected column).
+const UNIT_COLUMNS: &str = "youth_id, record_key, origin_region, placement_region, \
+     care_type, birth_date, legal_basis";
+
+/// The SQL of `youth_in_care`.
+fn youth_in_care_sql(
+    query: &CountQuery<'_>,
+    period: Option<(NaiveDate, NaiveDate)>,
+    sql: &mut Sql,
+) -> Result<String, InvalidCountQuery> {
+    let template = query.template;
+    let needs = |needs| InvalidCountQuery::Scope {
+        template: template.code(),
+        needs,
+    };
+    let (from, to) = period.ok_or_else(|| needs("a period"))?;
+    let (to_p, from_p) = (sql.date(to), sql.date(from));
+    let (select, names) = keys(query, to, sql)?;
+    let filters = filter_clauses(template, query.filters, to, sql)?;
+    Ok(format!(
+        "SELECT {select}{UNITS} FROM (SELECT {UNIT_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY youth_id \
+         ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements p \
+         WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p})) u \
+         WHERE rn = 1{filters}{group}",
+        group = group_clause(&names),
+    ))
+}
+
+/// The SQL of `flows`.
+fn flows_sql(
+    query: &CountQuery<'_>,
+    period: Option<(NaiveDate, NaiveDate)>,
+    sql: &mut Sql,
+) -> Result<String, InvalidCountQuery> {
+    let template = query.template;
+    let needs = |needs| InvalidCountQuery::Scope {
+        template: template.code(),
+        needs,
+    };
+    let (from, to) = period.ok_or_else(|| needs("a period"))?;
+    let (from_p, to_p) = (sql.date(from), sql.date(to));
+    let days = FlowKind::TRANSFER_DAYS;
+    let before = sql.shifted("p.start_date", -days);
+    let after = sql.shifted("p.end_date", days);
+    let (select, names) = keys(query, to, sql)?;
+    let filters = filter_clauses(template, query.filters, to, sql)?;
+    Ok(format!(
+        "SELECT {select}{UNITS} FROM (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY youth_id, flow_kind \
+         ORDER BY event_date DESC, care_type DESC) AS rn FROM (\
+         SELECT p.youth_id, p.record_key, 'instroom' AS flow_kind, p.start_date AS event_date, p.care_type, \
+         p.origin_region, '{na}' AS outflow_destination, '{na}' AS outflow_profile \
+         FROM placements p WHERE p.start_date >= {from_p} AND p.start_date <= {to_p} \
+         AND NOT EXISTS (SELECT 1 FROM placements q WHERE q.youth_id = p.youth_id \
+         AND q.start_date < p.start_date AND (q.end_date IS NULL OR q.end_date >= {before})) \
+         UNION ALL \
+         SELECT p.youth_id, p.record_key, CASE WHEN EXISTS (SELECT 1 FROM placements q \
+         WHERE q.youth_id = p.youth_id AND q.start_date > p.start_date AND q.start_date <= {after}) \
+         THEN 'doorplaatsing' ELSE 'uitstroom' END, p.end_date, p.care_type, p.origin_region, \
+         p.outflow_destination, COALESCE(CAST(p.outflow_profile AS TEXT), '{unknown}') \
+         FROM placements p WHERE p.end_date >= {from_p} AND p.end_date <= {to_p}\
+         ) e) u WHERE rn = 1{filters}{group}",
+        group = group_clause(&names),
+        na = NOT_APPLICABLE,
+        unknown = UNKNOWN,
+    ))
+}
+
+/// The SQL of `length_of_stay`.
+fn length_of_stay_sql(
+    query: &CountQuery<'_>,
+    period: Option<(NaiveDate, NaiveDate)>,
+    sql: &mut Sql,
+) -> Result<String, InvalidCountQuery> {
+    let template = query.template;
+    let needs = |needs| InvalidCountQuery::Scope {
+        template: template.code(),
+        needs,
+    };
+    let (from, to) = period.ok_or_else(|| needs("a period"))?;
+    let (from_p, to_p) = (sql.date(from), sql.date(to));
+    let days = sql.days_between("start_date", "end_date");
+    let (select, names) = keys(query, to, sql)?;
+    let filters = filter_clauses(template, query.filters, to, sql)?;
+    let partition = if names.is_empty() {
+        String::new()
+    } else {
+        format!("PARTITION BY {} ", names.join(", "))
+    };
+    Ok(format!(
+        "SELECT {keys}{UNITS}, CAST(SUM(days) AS BIGINT), CAST(MAX(days) AS BIGINT), \
+         CAST(MAX(CASE WHEN pos = (n + 1) / 2 THEN days END) AS BIGINT), \
+         CAST(MAX(CASE WHEN pos = (n * 9 + 9) / 10 THEN days END) AS BIGINT) FROM (\
+         SELECT {keys}days, record_key, ROW_NUMBER() OVER ({partition}ORDER BY days) AS pos, \
+         COUNT(*) OVER ({partition_all}) AS n FROM (\
+         SELECT {select}days, record_key FROM (SELECT {UNIT_COLUMNS}, {days} AS days, \
+         ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY end_date DESC, start_date DESC, \
+         care_type DESC) AS rn FROM placements p \
+         WHERE end_date >= {from_p} AND end_date <= {to_p}) s WHERE rn = 1{filters}) w) v{group}",
+        keys = key_prefix(&names),
+        partition_all = partition.trim_end(),
+        group = group_clause(&names),
+    ))
+}
+
+/// The SQL of `transition18`.
+fn transition18_sql(query: &CountQuery<'_>, sql: &mut Sql) -> Result<String, InvalidCountQuery> {
+    let template = query.template;
+    let needs = |needs| InvalidCountQuery::Scope {
+        template: template.code(),
+        needs,
+    };
+    let CountScope::Peildatum(peildatum) = query.scope else {
+        return Err(needs("a peildatum"));
+    };
+    let uses =
+        |d: Dimension| query.group_by.contains(&d) || query.filters.iter().any(|(f, _)| *f == d);
+    if uses(Dimension::Big5Status)
+        && !query.group_by.contains(&Dimension::Big5Domain)
+        && !query
+            .filters
+            .iter()
+            .any(|(d, values)| *d == Dimension::Big5Domain && values.len() == 1)
+    {
+        return Err(InvalidCountQuery::Big5StatusWithoutDomain);
+    }
+    let since = peildatum
+        .checked_sub_months(Months::new(6))
+        .unwrap_or(NaiveDate::MIN);
+    let (peil_p, since_p) = (sql.date(peildatum), sql.date(since));
+    let (select, names) = keys(query, peildatum, sql)?;
+    let filters = filter_clauses(template, query.filters, peildatum, sql)?;
+    let domains = if uses(Dimension::Big5Domain) || uses(Dimension::Big5Status) {
+        let rows: Vec<String> = Big5Domain::ALL
+            .iter()
+            .map(|d| format!("SELECT {} AS big5_domain", quoted(d.code())))
+            .collect();
+        format!(" CROSS JOIN ({}) d", rows.join(" UNION ALL "))
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "SELECT {select}{UNITS} FROM (SELECT t.*, \
+         ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY check_date DESC) AS rn \
+         FROM transition18 t WHERE check_date <= {peil_p} AND check_date > {since_p}) c\
+         {domains} WHERE rn = 1{filters}{group}",
+        group = group_clause(&names),
+    ))
+}
+
 /// Builds the SQL of a person-count query.
 fn build(
     query: &CountQuery<'_>,
@@ -315,120 +468,11 @@ fn build(
         backend,
         params: Vec::new(),
     };
-    // Every aggregate ends with the group's units, the sum of their record keys and how many
-    // have one.
-    const UNITS: &str = "COUNT(*), CAST(COALESCE(SUM(record_key), 0) AS BIGINT), COUNT(record_key)";
-    // The placement columns a unit's dimensions read (not `p.*`: the window sort carries
-    // every selected column).
-    const UNIT_COLUMNS: &str = "youth_id, record_key, origin_region, placement_region, \
-         care_type, birth_date, legal_basis";
     let text = match template {
-        Template::YouthInCare => {
-            let (from, to) = period.ok_or_else(|| needs("a period"))?;
-            let (to_p, from_p) = (sql.date(to), sql.date(from));
-            let (select, names) = keys(query, to, &mut sql)?;
-            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
-            format!(
-                "SELECT {select}{UNITS} FROM (SELECT {UNIT_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY youth_id \
-                 ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements p \
-                 WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p})) u \
-                 WHERE rn = 1{filters}{group}",
-                group = group_clause(&names),
-            )
-        }
-        Template::Flows => {
-            let (from, to) = period.ok_or_else(|| needs("a period"))?;
-            let (from_p, to_p) = (sql.date(from), sql.date(to));
-            let days = FlowKind::TRANSFER_DAYS;
-            let before = sql.shifted("p.start_date", -days);
-            let after = sql.shifted("p.end_date", days);
-            let (select, names) = keys(query, to, &mut sql)?;
-            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
-            format!(
-                "SELECT {select}{UNITS} FROM (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY youth_id, flow_kind \
-                 ORDER BY event_date DESC, care_type DESC) AS rn FROM (\
-                 SELECT p.youth_id, p.record_key, 'instroom' AS flow_kind, p.start_date AS event_date, p.care_type, \
-                 p.origin_region, '{na}' AS outflow_destination, '{na}' AS outflow_profile \
-                 FROM placements p WHERE p.start_date >= {from_p} AND p.start_date <= {to_p} \
-                 AND NOT EXISTS (SELECT 1 FROM placements q WHERE q.youth_id = p.youth_id \
-                 AND q.start_date < p.start_date AND (q.end_date IS NULL OR q.end_date >= {before})) \
-                 UNION ALL \
-                 SELECT p.youth_id, p.record_key, CASE WHEN EXISTS (SELECT 1 FROM placements q \
-                 WHERE q.youth_id = p.youth_id AND q.start_date > p.start_date AND q.start_date <= {after}) \
-                 THEN 'doorplaatsing' ELSE 'uitstroom' END, p.end_date, p.care_type, p.origin_region, \
-                 p.outflow_destination, COALESCE(CAST(p.outflow_profile AS TEXT), '{unknown}') \
-                 FROM placements p WHERE p.end_date >= {from_p} AND p.end_date <= {to_p}\
-                 ) e) u WHERE rn = 1{filters}{group}",
-                group = group_clause(&names),
-                na = NOT_APPLICABLE,
-                unknown = UNKNOWN,
-            )
-        }
-        Template::LengthOfStay => {
-            let (from, to) = period.ok_or_else(|| needs("a period"))?;
-            let (from_p, to_p) = (sql.date(from), sql.date(to));
-            let days = sql.days_between("start_date", "end_date");
-            let (select, names) = keys(query, to, &mut sql)?;
-            let filters = filter_clauses(template, query.filters, to, &mut sql)?;
-            let partition = if names.is_empty() {
-                String::new()
-            } else {
-                format!("PARTITION BY {} ", names.join(", "))
-            };
-            format!(
-                "SELECT {keys}{UNITS}, CAST(SUM(days) AS BIGINT), CAST(MAX(days) AS BIGINT), \
-                 CAST(MAX(CASE WHEN pos = (n + 1) / 2 THEN days END) AS BIGINT), \
-                 CAST(MAX(CASE WHEN pos = (n * 9 + 9) / 10 THEN days END) AS BIGINT) FROM (\
-                 SELECT {keys}days, record_key, ROW_NUMBER() OVER ({partition}ORDER BY days) AS pos, \
-                 COUNT(*) OVER ({partition_all}) AS n FROM (\
-                 SELECT {select}days, record_key FROM (SELECT {UNIT_COLUMNS}, {days} AS days, \
-                 ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY end_date DESC, start_date DESC, \
-                 care_type DESC) AS rn FROM placements p \
-                 WHERE end_date >= {from_p} AND end_date <= {to_p}) s WHERE rn = 1{filters}) w) v{group}",
-                keys = key_prefix(&names),
-                partition_all = partition.trim_end(),
-                group = group_clause(&names),
-            )
-        }
-        Template::Transition18 => {
-            let CountScope::Peildatum(peildatum) = query.scope else {
-                return Err(needs("a peildatum"));
-            };
-            let uses = |d: Dimension| {
-                query.group_by.contains(&d) || query.filters.iter().any(|(f, _)| *f == d)
-            };
-            if uses(Dimension::Big5Status)
-                && !query.group_by.contains(&Dimension::Big5Domain)
-                && !query
-                    .filters
-                    .iter()
-                    .any(|(d, values)| *d == Dimension::Big5Domain && values.len() == 1)
-            {
-                return Err(InvalidCountQuery::Big5StatusWithoutDomain);
-            }
-            let since = peildatum
-                .checked_sub_months(Months::new(6))
-                .unwrap_or(NaiveDate::MIN);
-            let (peil_p, since_p) = (sql.date(peildatum), sql.date(since));
-            let (select, names) = keys(query, peildatum, &mut sql)?;
-            let filters = filter_clauses(template, query.filters, peildatum, &mut sql)?;
-            let domains = if uses(Dimension::Big5Domain) || uses(Dimension::Big5Status) {
-                let rows: Vec<String> = Big5Domain::ALL
-                    .iter()
-                    .map(|d| format!("SELECT {} AS big5_domain", quoted(d.code())))
-                    .collect();
-                format!(" CROSS JOIN ({}) d", rows.join(" UNION ALL "))
-            } else {
-                String::new()
-            };
-            format!(
-                "SELECT {select}{UNITS} FROM (SELECT t.*, \
-                 ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY check_date DESC) AS rn \
-                 FROM transition18 t WHERE check_date <= {peil_p} AND check_date > {since_p}) c\
-                 {domains} WHERE rn = 1{filters}{group}",
-                group = group_clause(&names),
-            )
-        }
+        Template::YouthInCare => youth_in_care_sql(query, period, &mut sql)?,
+        Template::Flows => flows_sql(query, period, &mut sql)?,
+        Template::LengthOfStay => length_of_stay_sql(query, period, &mut sql)?,
+        Template::Transition18 => transition18_sql(query, &mut sql)?,
         Template::Capacity | Template::ConsentedRecords => {
             return Err(InvalidCountQuery::NotCounting(template.code()))
         }

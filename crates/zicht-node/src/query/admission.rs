@@ -99,79 +99,16 @@ pub(crate) fn check_query(
     size: usize,
     metadata: &tonic::metadata::MetadataMap,
 ) -> Result<(Checked, Duration), Error> {
-    let invalid = |text: String| Error::Invalid(text);
     if size > limits.max_request_bytes {
-        return Err(invalid(format!(
+        return Err(Error::Invalid(format!(
             "request is {size} bytes; the limit max_request_bytes is {}",
             limits.max_request_bytes
         )));
     }
-    let deadline = match metadata
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout)
-    {
-        None => {
-            return Err(invalid(
-                "a deadline is required (set a gRPC timeout)".to_owned(),
-            ))
-        }
-        Some(deadline) if deadline > limits.max_deadline => {
-            return Err(invalid(format!(
-                "deadline is longer than the limit max_deadline of {} ms",
-                limits.max_deadline.as_millis()
-            )))
-        }
-        Some(deadline) => deadline,
-    };
-    let template = Template::from_code(&query.template).ok_or_else(|| Denied::UnknownTemplate {
-        closest: Template::parse(&query.template)
-            .map(|t| t.code())
-            .unwrap_or_else(|e| e.closest),
-    })?;
-    if query.template_version != 0 && query.template_version != template.version() {
-        return Err(invalid(format!(
-            "template {template} has version {}, not {}",
-            template.version(),
-            query.template_version
-        )));
-    }
-    if query.purpose.is_empty() {
-        return Err(Denied::NoPurpose.into());
-    }
-    let purpose = Purpose::from_code(&query.purpose).ok_or_else(|| Denied::UnknownPurpose {
-        closest: Purpose::parse(&query.purpose)
-            .map(|p| p.code())
-            .unwrap_or_else(|e| e.closest),
-    })?;
-    if query.group_by.len() > limits.max_group_by {
-        return Err(invalid(format!(
-            "group_by has {} dimensions; the limit max_group_by is {}",
-            query.group_by.len(),
-            limits.max_group_by
-        )));
-    }
-    if query.filters.len() > limits.max_filters || query.filters.iter().any(|f| f.values.len() > 50)
-    {
-        return Err(invalid(format!(
-            "too many filters; the limit max_filters is {} (50 values each)",
-            limits.max_filters
-        )));
-    }
-    let mut group_by = Vec::with_capacity(query.group_by.len());
-    for name in &query.group_by {
-        let dimension = Dimension::from_code(name)
-            .filter(|d| template.dimensions().contains(d))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "template {template} cannot group by this dimension"
-                ))
-            })?;
-        if group_by.contains(&dimension) {
-            return Err(invalid(format!("group_by names {dimension} twice")));
-        }
-        group_by.push(dimension);
-    }
+    let deadline = deadline(limits, metadata)?;
+    let (template, purpose) = template_and_purpose(query)?;
+    within_counts(limits, query)?;
+    let group_by = group_by(template, query)?;
     // The filters' dimensions, checked as execution checks them (a filter needs a grant).
     let filters = crate::query::execute::filters(template, query)?
         .into_iter()
@@ -179,7 +116,7 @@ pub(crate) fn check_query(
         .collect();
     let cells: u64 = group_by.iter().map(|&d| cardinality(d)).product();
     if cells > limits.max_cells {
-        return Err(invalid(format!(
+        return Err(Error::Invalid(format!(
             "result could have {cells} cells; the limit max_cells is {}",
             limits.max_cells
         )));
@@ -194,6 +131,87 @@ pub(crate) fn check_query(
         },
         deadline,
     ))
+}
+
+/// The caller's deadline: required, and at most `max_deadline`.
+fn deadline(limits: &Limits, metadata: &tonic::metadata::MetadataMap) -> Result<Duration, Error> {
+    match metadata
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+    {
+        None => Err(Error::Invalid(
+            "a deadline is required (set a gRPC timeout)".to_owned(),
+        )),
+        Some(deadline) if deadline > limits.max_deadline => Err(Error::Invalid(format!(
+            "deadline is longer than the limit max_deadline of {} ms",
+            limits.max_deadline.as_millis()
+        ))),
+        Some(deadline) => Ok(deadline),
+    }
+}
+
+/// The template (at the asked version) and the purpose, from the catalogue and the register.
+fn template_and_purpose(query: &pb::QueryRequest) -> Result<(Template, Purpose), Error> {
+    let template = Template::from_code(&query.template).ok_or_else(|| Denied::UnknownTemplate {
+        closest: Template::parse(&query.template)
+            .map(|t| t.code())
+            .unwrap_or_else(|e| e.closest),
+    })?;
+    if query.template_version != 0 && query.template_version != template.version() {
+        return Err(Error::Invalid(format!(
+            "template {template} has version {}, not {}",
+            template.version(),
+            query.template_version
+        )));
+    }
+    if query.purpose.is_empty() {
+        return Err(Denied::NoPurpose.into());
+    }
+    let purpose = Purpose::from_code(&query.purpose).ok_or_else(|| Denied::UnknownPurpose {
+        closest: Purpose::parse(&query.purpose)
+            .map(|p| p.code())
+            .unwrap_or_else(|e| e.closest),
+    })?;
+    Ok((template, purpose))
+}
+
+/// At most `max_group_by` dimensions and `max_filters` filters of 50 values each.
+fn within_counts(limits: &Limits, query: &pb::QueryRequest) -> Result<(), Error> {
+    if query.group_by.len() > limits.max_group_by {
+        return Err(Error::Invalid(format!(
+            "group_by has {} dimensions; the limit max_group_by is {}",
+            query.group_by.len(),
+            limits.max_group_by
+        )));
+    }
+    if query.filters.len() > limits.max_filters || query.filters.iter().any(|f| f.values.len() > 50)
+    {
+        return Err(Error::Invalid(format!(
+            "too many filters; the limit max_filters is {} (50 values each)",
+            limits.max_filters
+        )));
+    }
+    Ok(())
+}
+
+/// The group-by dimensions: the template's, each once, in order.
+fn group_by(template: Template, query: &pb::QueryRequest) -> Result<Vec<Dimension>, Error> {
+    let mut group_by = Vec::with_capacity(query.group_by.len());
+    for name in &query.group_by {
+        let dimension = Dimension::from_code(name)
+            .filter(|d| template.dimensions().contains(d))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "template {template} cannot group by this dimension"
+                ))
+            })?;
+        if group_by.contains(&dimension) {
+            return Err(Error::Invalid(format!("group_by names {dimension} twice")));
+        }
+        group_by.push(dimension);
+    }
+    Ok(group_by)
 }
 
 /// Parses a `grpc-timeout` header value (`<digits><unit>`, unit H M S m u n).

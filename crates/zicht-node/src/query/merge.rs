@@ -120,50 +120,18 @@ pub fn merge(
     dimensions: &[Dimension],
     parts: &[&pb::ProtectedResult],
 ) -> pb::ProtectedResult {
-    let mut keys: Vec<Vec<String>> = Vec::new();
-    let mut merged: HashMap<Vec<String>, Published> = HashMap::new();
-    let mut total = Published::default();
-    let mut statistics: HashMap<Vec<String>, Vec<pb::Statistic>> = HashMap::new();
-    let mut rules: Vec<String> = Vec::new();
-    let mut perturbing = 0;
+    let mut sums = Sums::default();
     for part in parts {
-        let part_total = part
-            .total
-            .as_ref()
-            .and_then(Published::of)
-            .unwrap_or_default();
-        if part_total.max_deviation > 0 {
-            perturbing += 1;
-        }
-        total = total.add(part_total);
-        for row in &part.rows {
-            let cell = row
-                .count
-                .as_ref()
-                .and_then(Published::of)
-                .unwrap_or_default();
-            let entry = merged.entry(row.key.clone()).or_insert_with(|| {
-                keys.push(row.key.clone());
-                Published::default()
-            });
-            *entry = entry.add(cell);
-            add_statistics(
-                statistics.entry(row.key.clone()).or_default(),
-                &row.statistics,
-            );
-        }
-        // A region's own words about its rules, kept short (it is its text, not ours).
-        for rule in part
-            .rules_applied
-            .iter()
-            .filter(|r| r.len() <= 300)
-            .take(20)
-        {
-            if !rules.contains(rule) {
-                rules.push(rule.clone());
-            }
-        }
+        sums.add(part);
     }
+    let Sums {
+        mut keys,
+        merged,
+        total,
+        mut statistics,
+        rules,
+        perturbing,
+    } = sums;
     keys.sort_by_key(|key| order(key, dimensions));
 
     let mut applied = vec![if template == Template::Capacity {
@@ -224,6 +192,61 @@ pub fn merge(
         total: Some(total.cell()),
         rules_applied: applied,
         ..Default::default()
+    }
+}
+
+/// The members' published counts and bounds added up, key by key, with their statistics and
+/// their own rule lines.
+#[derive(Default)]
+struct Sums {
+    keys: Vec<Vec<String>>,
+    merged: HashMap<Vec<String>, Published>,
+    total: Published,
+    statistics: HashMap<Vec<String>, Vec<pb::Statistic>>,
+    rules: Vec<String>,
+    /// Members whose counts are perturbed (not exact).
+    perturbing: usize,
+}
+
+impl Sums {
+    fn add(&mut self, part: &pb::ProtectedResult) {
+        let part_total = part
+            .total
+            .as_ref()
+            .and_then(Published::of)
+            .unwrap_or_default();
+        if part_total.max_deviation > 0 {
+            self.perturbing += 1;
+        }
+        self.total = self.total.add(part_total);
+        for row in &part.rows {
+            let cell = row
+                .count
+                .as_ref()
+                .and_then(Published::of)
+                .unwrap_or_default();
+            let keys = &mut self.keys;
+            let entry = self.merged.entry(row.key.clone()).or_insert_with(|| {
+                keys.push(row.key.clone());
+                Published::default()
+            });
+            *entry = entry.add(cell);
+            add_statistics(
+                self.statistics.entry(row.key.clone()).or_default(),
+                &row.statistics,
+            );
+        }
+        // A region's own words about its rules, kept short (it is its text, not ours).
+        for rule in part
+            .rules_applied
+            .iter()
+            .filter(|r| r.len() <= 300)
+            .take(20)
+        {
+            if !self.rules.contains(rule) {
+                self.rules.push(rule.clone());
+            }
+        }
     }
 }
 

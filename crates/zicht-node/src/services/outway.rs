@@ -112,6 +112,47 @@ pub async fn ask_peer(
     last.map_or(PeerOutcome::TimedOut, |status| classify(&status))
 }
 
+/// The merged answer of the targets' outcomes, the coverage line of each, and how many
+/// answered. An answer that does not fit the request counts as unreachable, never as zero.
+fn merged(
+    checked: &Checked,
+    outcomes: &[(NodeName, PeerOutcome)],
+) -> (pb::ProtectedResult, Vec<pb::PeerStatus>, usize) {
+    let mut coverage = Vec::with_capacity(outcomes.len());
+    let mut parts = Vec::new();
+    for (node, outcome) in outcomes {
+        let outcome = match outcome {
+            PeerOutcome::Answered(result) => {
+                match check_answer(result, checked.template, &checked.group_by) {
+                    Ok(()) => {
+                        parts.push(result);
+                        outcome.clone()
+                    }
+                    Err(mismatch) => PeerOutcome::Unreachable(mismatch.to_string()),
+                }
+            }
+            other => other.clone(),
+        };
+        coverage.push(outcome.status(*node));
+    }
+    let merged = if parts.is_empty() {
+        pb::ProtectedResult {
+            template: checked.template.code().to_owned(),
+            template_version: checked.template.version(),
+            dimensions: checked
+                .group_by
+                .iter()
+                .map(|d| d.code().to_owned())
+                .collect(),
+            rules_applied: vec!["no targeted node answered".to_owned()],
+            ..Default::default()
+        }
+    } else {
+        merge(checked.template, &checked.group_by, &parts)
+    };
+    (merged, coverage, parts.len())
+}
+
 /// The `Outway` service of one node.
 pub struct Outway {
     inway: Arc<Inway>,
@@ -255,35 +296,7 @@ impl Outway {
                 fan_out_deadline,
             )
             .await;
-        let mut coverage = Vec::with_capacity(outcomes.len());
-        let mut parts = Vec::new();
-        for (node, outcome) in &outcomes {
-            let outcome = match outcome {
-                PeerOutcome::Answered(result) => {
-                    match check_answer(result, checked.template, &checked.group_by) {
-                        Ok(()) => {
-                            parts.push(result);
-                            outcome.clone()
-                        }
-                        Err(mismatch) => PeerOutcome::Unreachable(mismatch.to_string()),
-                    }
-                }
-                other => other.clone(),
-            };
-            coverage.push(outcome.status(*node));
-        }
-        let answered = parts.len();
-        let merged = if parts.is_empty() {
-            pb::ProtectedResult {
-                template: checked.template.code().to_owned(),
-                template_version: checked.template.version(),
-                dimensions: query.group_by.clone(),
-                rules_applied: vec!["no targeted node answered".to_owned()],
-                ..Default::default()
-            }
-        } else {
-            merge(checked.template, &checked.group_by, &parts)
-        };
+        let (merged, coverage, answered) = merged(&checked, &outcomes);
         let outcome = format!("released merged: {answered} of {} answered", targets.len());
         let logged = Logged {
             operation: &operation,
@@ -299,9 +312,8 @@ impl Outway {
         log_entry(&store, &logged)
             .await
             .map_err(Error::unlogged("release log", "released"))?;
-        let result = merged;
         Ok(pb::FederatedResult {
-            result: Some(result),
+            result: Some(merged),
             coverage,
             trace_id: operation.trace_id.clone(),
         })
