@@ -62,32 +62,43 @@ async fn federation() -> Federation {
     .await
 }
 
-async fn outway(
-    f: &Federation,
-    person: &str,
-    node: NodeName,
-) -> pb::outway_client::OutwayClient<tonic::transport::Channel> {
-    let channel = channel(&f.pki, f.pki.person(person), f.address(node)).await;
-    pb::outway_client::OutwayClient::new(channel)
+/// A person asking one node's Outway over mutual TLS.
+struct Analyst {
+    client: pb::outway_client::OutwayClient<tonic::transport::Channel>,
 }
 
-async fn ask(
-    client: &mut pb::outway_client::OutwayClient<tonic::transport::Channel>,
-    query: pb::QueryRequest,
-    peers: &[&str],
-    network: &str,
-    deadline: Duration,
-) -> Result<pb::FederatedResult, tonic::Status> {
-    let mut request = tonic::Request::new(pb::FederatedQueryRequest {
-        query: Some(query),
-        peers: peers.iter().map(|p| (*p).to_owned()).collect(),
-        network: network.to_owned(),
-    });
-    request.set_timeout(deadline);
-    client
-        .federated_query(request)
-        .await
-        .map(tonic::Response::into_inner)
+impl Analyst {
+    /// Every target the node chooses, under a 10 s deadline.
+    async fn ask(&mut self, query: pb::QueryRequest) -> Result<pb::FederatedResult, tonic::Status> {
+        self.request(query, &[], Duration::from_secs(10)).await
+    }
+
+    /// The named peers only, under `deadline`.
+    async fn request(
+        &mut self,
+        query: pb::QueryRequest,
+        peers: &[&str],
+        deadline: Duration,
+    ) -> Result<pb::FederatedResult, tonic::Status> {
+        let mut request = tonic::Request::new(pb::FederatedQueryRequest {
+            query: Some(query),
+            peers: peers.iter().map(|p| (*p).to_owned()).collect(),
+            network: String::new(),
+        });
+        request.set_timeout(deadline);
+        self.client
+            .federated_query(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// `person` (a certificate of the dev federation) at `node`'s Outway.
+async fn outway(f: &Federation, person: &str, node: NodeName) -> Analyst {
+    let channel = channel(&f.pki, f.pki.person(person), f.address(node)).await;
+    Analyst {
+        client: pb::outway_client::OutwayClient::new(channel),
+    }
 }
 
 fn coverage(result: &pb::FederatedResult) -> HashMap<String, (Status, String)> {
@@ -169,15 +180,7 @@ async fn a_network_count_is_the_sum_of_its_members_published_counts_within_its_b
     let f = federation().await;
     let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
     let query = youth_in_care(&["placement_region"]);
-    let answer = ask(
-        &mut analyst,
-        query.clone(),
-        &[],
-        "",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let answer = analyst.ask(query.clone()).await.unwrap();
     let status = coverage(&answer);
     assert_eq!(status.len(), 3, "jenn asks its three members: {status:?}");
     for member in JENN {
@@ -239,15 +242,10 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
     let f = federation().await;
     let mut analyst = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
     let started = std::time::Instant::now();
-    let answer = ask(
-        &mut analyst,
-        youth_in_care(&["stay_group"]),
-        &[],
-        "",
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let answer = analyst
+        .request(youth_in_care(&["stay_group"]), &[], Duration::from_secs(2))
+        .await
+        .unwrap();
     let waited = started.elapsed();
     let status = coverage(&answer);
     assert_eq!(status["drenthe"].0, Status::Answered, "its own data");
@@ -335,15 +333,14 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
     );
 
     // One peer, by name.
-    let one = ask(
-        &mut analyst,
-        youth_in_care(&["stay_group"]),
-        &["friesland"],
-        "",
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let one = analyst
+        .request(
+            youth_in_care(&["stay_group"]),
+            &["friesland"],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
     assert_eq!(coverage(&one).len(), 1);
 }
 
@@ -352,15 +349,7 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
     let mut f = federation().await;
     let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
     // jenn's policy allows care_type; groningen's grant to jenn does not.
-    let answer = ask(
-        &mut analyst,
-        youth_in_care(&["care_type"]),
-        &[],
-        "",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let answer = analyst.ask(youth_in_care(&["care_type"])).await.unwrap();
     let status = coverage(&answer);
     assert_eq!(status["groningen"].0, Status::Refused);
     assert!(
@@ -382,9 +371,7 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
             values: vec!["zuid-kennemerland".to_owned()],
         },
     ];
-    let answer = ask(&mut analyst, tiny, &[], "", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = analyst.ask(tiny).await.unwrap();
     let status = coverage(&answer);
     for member in ["drenthe", "friesland"] {
         assert_eq!(status[member].0, Status::Refused, "{status:?}");
@@ -402,27 +389,18 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
 
     // A member that is stopped is reported, not hidden in the total.
     f.stop(region(Region::Friesland)).await;
-    let answer = ask(
-        &mut analyst,
-        youth_in_care(&["stay_group"]),
-        &[],
-        "",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let answer = analyst.ask(youth_in_care(&["stay_group"])).await.unwrap();
     assert_eq!(coverage(&answer)["friesland"].0, Status::Unreachable);
 
     // Not a member of jenn, not a network jenn aggregates.
-    let error = ask(
-        &mut analyst,
-        youth_in_care(&["stay_group"]),
-        &["twente"],
-        "",
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap_err();
+    let error = analyst
+        .request(
+            youth_in_care(&["stay_group"]),
+            &["twente"],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
     assert!(
         error.message().contains("not a member of jenn"),
@@ -431,15 +409,10 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
 
     // Analysts jenn does not grant, and nodes, cannot use its outway.
     let mut other = outway(&f, "analyst-twente", JENN_NODE).await;
-    let error = ask(
-        &mut other,
-        youth_in_care(&["stay_group"]),
-        &[],
-        "",
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap_err();
+    let error = other
+        .request(youth_in_care(&["stay_group"]), &[], Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
     let node = channel(
         &f.pki,
@@ -447,15 +420,13 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
         f.address(JENN_NODE),
     )
     .await;
-    let error = ask(
-        &mut pb::outway_client::OutwayClient::new(node.clone()),
-        youth_in_care(&["stay_group"]),
-        &[],
-        "",
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap_err();
+    let mut node_at_outway = Analyst {
+        client: pb::outway_client::OutwayClient::new(node.clone()),
+    };
+    let error = node_at_outway
+        .request(youth_in_care(&["stay_group"]), &[], Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
     // And jenn's own Inway answers nothing: it holds no youth data.
     let mut inway = pb::inway_client::InwayClient::new(node);
@@ -504,15 +475,7 @@ async fn jenn_asked_once(
     )
     .await;
     let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
-    let answer = ask(
-        &mut analyst,
-        youth_in_care(&["stay_group"]),
-        &[],
-        "",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let answer = analyst.ask(youth_in_care(&["stay_group"])).await.unwrap();
     let jenn_db = &f.dbs[&JENN_NODE];
     let trace = jenn_db
         .strings("SELECT trace_id FROM processing_log WHERE body LIKE '%Outway/FederatedQuery%'")
@@ -864,26 +827,16 @@ async fn the_same_youths_publish_the_same_counts_through_every_route() {
     let drenthe = || ["drenthe"];
     // The analyst through drenthe's own Outway (its own data: the local path) ...
     let mut own = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
-    let local = ask(
-        &mut own,
-        query.clone(),
-        &drenthe(),
-        "",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let local = own
+        .request(query.clone(), &drenthe(), Duration::from_secs(10))
+        .await
+        .unwrap();
     // ... through the jenn aggregator (drenthe's Inway, asked with jenn's certificate) ...
     let mut network = outway(&f, "analyst-drenthe", JENN_NODE).await;
-    let via_jenn = ask(
-        &mut network,
-        query.clone(),
-        &drenthe(),
-        "",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let via_jenn = network
+        .request(query.clone(), &drenthe(), Duration::from_secs(10))
+        .await
+        .unwrap();
     // ... and jenn's node asking drenthe's Inway itself.
     let direct = member_answer(&f, Region::Drenthe, &query).await;
     let routes = [
@@ -907,9 +860,7 @@ async fn a_filter_needs_the_grant_of_its_dimension_at_every_member() {
         dimension: "care_type".to_owned(),
         values: vec!["pleegzorg".to_owned()],
     }];
-    let answer = ask(&mut analyst, query, &[], "", Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = analyst.ask(query).await.unwrap();
     let status = coverage(&answer);
     assert_eq!(status["groningen"].0, Status::Refused);
     assert_eq!(

@@ -305,15 +305,10 @@ const UNIT_COLUMNS: &str = "youth_id, record_key, origin_region, placement_regio
 /// The SQL of `youth_in_care`.
 fn youth_in_care_sql(
     query: &CountQuery<'_>,
-    period: Option<(NaiveDate, NaiveDate)>,
+    (from, to): (NaiveDate, NaiveDate),
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
     let template = query.template;
-    let needs = |needs| InvalidCountQuery::Scope {
-        template: template.code(),
-        needs,
-    };
-    let (from, to) = period.ok_or_else(|| needs("a period"))?;
     let (to_p, from_p) = (sql.date(to), sql.date(from));
     let (select, names) = keys(query, to, sql)?;
     let filters = filter_clauses(template, query.filters, to, sql)?;
@@ -329,15 +324,10 @@ fn youth_in_care_sql(
 /// The SQL of `flows`.
 fn flows_sql(
     query: &CountQuery<'_>,
-    period: Option<(NaiveDate, NaiveDate)>,
+    (from, to): (NaiveDate, NaiveDate),
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
     let template = query.template;
-    let needs = |needs| InvalidCountQuery::Scope {
-        template: template.code(),
-        needs,
-    };
-    let (from, to) = period.ok_or_else(|| needs("a period"))?;
     let (from_p, to_p) = (sql.date(from), sql.date(to));
     let days = FlowKind::TRANSFER_DAYS;
     let before = sql.shifted("p.start_date", -days);
@@ -368,15 +358,10 @@ fn flows_sql(
 /// The SQL of `length_of_stay`.
 fn length_of_stay_sql(
     query: &CountQuery<'_>,
-    period: Option<(NaiveDate, NaiveDate)>,
+    (from, to): (NaiveDate, NaiveDate),
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
     let template = query.template;
-    let needs = |needs| InvalidCountQuery::Scope {
-        template: template.code(),
-        needs,
-    };
-    let (from, to) = period.ok_or_else(|| needs("a period"))?;
     let (from_p, to_p) = (sql.date(from), sql.date(to));
     let days = sql.days_between("start_date", "end_date");
     let (select, names) = keys(query, to, sql)?;
@@ -403,15 +388,12 @@ fn length_of_stay_sql(
 }
 
 /// The SQL of `transition18`.
-fn transition18_sql(query: &CountQuery<'_>, sql: &mut Sql) -> Result<String, InvalidCountQuery> {
+fn transition18_sql(
+    query: &CountQuery<'_>,
+    peildatum: NaiveDate,
+    sql: &mut Sql,
+) -> Result<String, InvalidCountQuery> {
     let template = query.template;
-    let needs = |needs| InvalidCountQuery::Scope {
-        template: template.code(),
-        needs,
-    };
-    let CountScope::Peildatum(peildatum) = query.scope else {
-        return Err(needs("a peildatum"));
-    };
     let uses =
         |d: Dimension| query.group_by.contains(&d) || query.filters.iter().any(|(f, _)| *f == d);
     if uses(Dimension::Big5Status)
@@ -457,24 +439,30 @@ fn build(
         template: template.code(),
         needs,
     };
-    let period = match query.scope {
-        CountScope::Period { from, to } if from <= to => Some((from, to)),
-        CountScope::Period { .. } => {
-            return Err(needs("a period whose first day is not after its last"))
-        }
-        CountScope::Peildatum(_) => None,
-    };
     let mut sql = Sql {
         backend,
         params: Vec::new(),
     };
-    let text = match template {
-        Template::YouthInCare => youth_in_care_sql(query, period, &mut sql)?,
-        Template::Flows => flows_sql(query, period, &mut sql)?,
-        Template::LengthOfStay => length_of_stay_sql(query, period, &mut sql)?,
-        Template::Transition18 => transition18_sql(query, &mut sql)?,
-        Template::Capacity | Template::ConsentedRecords => {
+    let text = match (template, query.scope) {
+        (Template::Capacity | Template::ConsentedRecords, _) => {
             return Err(InvalidCountQuery::NotCounting(template.code()))
+        }
+        (Template::Transition18, CountScope::Peildatum(peildatum)) => {
+            transition18_sql(query, peildatum, &mut sql)?
+        }
+        (Template::Transition18, CountScope::Period { .. }) => return Err(needs("a peildatum")),
+        (_, CountScope::Peildatum(_)) => return Err(needs("a period")),
+        (_, CountScope::Period { from, to }) if from > to => {
+            return Err(needs("a period whose first day is not after its last"))
+        }
+        (Template::YouthInCare, CountScope::Period { from, to }) => {
+            youth_in_care_sql(query, (from, to), &mut sql)?
+        }
+        (Template::Flows, CountScope::Period { from, to }) => {
+            flows_sql(query, (from, to), &mut sql)?
+        }
+        (Template::LengthOfStay, CountScope::Period { from, to }) => {
+            length_of_stay_sql(query, (from, to), &mut sql)?
         }
     };
     Ok((text, sql.params))
