@@ -132,12 +132,11 @@ impl Region_ {
     /// Runs `q` for `requester` through the query path and its log; exact for the owner.
     async fn run(&self, requester: &str, q: &Q, exact: bool) -> Result<Table, Error> {
         let request = q.request();
+        let query = zicht_node::convert_query(&request)?;
         let call = Call {
             store: &self.db.store,
             disclosure: &self.disclosure,
-            template: q.template,
-            query: &request,
-            group_by: &q.group_by,
+            query: &query,
             exact,
             requester,
             today: zicht_node::today(),
@@ -572,13 +571,11 @@ both_backends!(
                 let truth = r.truth(&q).await.total;
                 let strict = r.run(ATTACKER, &q, false).await;
                 // The same question under a lower floor shows the published total.
-                let request = q.request();
+                let query = zicht_node::convert_query(&q.request()).unwrap();
                 let call = Call {
                     store: &r.db.store,
                     disclosure: &open,
-                    template: q.template,
-                    query: &request,
-                    group_by: &[],
+                    query: &query,
                     exact: false,
                     requester: "inspector",
                     today: zicht_node::today(),

@@ -129,10 +129,10 @@ fn dimension(template: Template, text: &str, option: &str) -> anyhow::Result<Dim
 
 /// Runs `zicht query`.
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
-    let (template, group_by, request) = request(&args)?;
+    let (_, _, request) = request(&args)?;
     match &args.remote.client {
         Some(path) => remote(&args, path, request).await,
-        None => local(&args, template, &group_by, request).await,
+        None => local(&args, request).await,
     }
 }
 
@@ -257,30 +257,28 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
     Ok((template, group_by, request))
 }
 
-async fn local(
-    args: &QueryArgs,
-    template: Template,
-    group_by: &[Dimension],
-    request: pb::QueryRequest,
-) -> anyhow::Result<()> {
+async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()> {
     let (database, disclosure) = args.target.resolve()?;
     let Some(database) = database else {
         bail!("give --database (or ZICHT_DATABASE_URL) or --config of a regional node");
     };
     let store = Store::open(&database).await.context("open database")?;
     const REQUESTER: &str = "local";
-    let call = Call {
-        store: &store,
-        disclosure: &disclosure,
-        template,
-        query: &request,
-        group_by,
-        // The region's own database on its own host: its data team owns it.
-        exact: true,
-        requester: REQUESTER,
-        today: zicht_node::today(),
+    let outcome = match zicht_node::convert_query(&request) {
+        Ok(query) => {
+            let call = Call {
+                store: &store,
+                disclosure: &disclosure,
+                query: &query,
+                // The region's own database on its own host: its data team owns it.
+                exact: true,
+                requester: REQUESTER,
+                today: zicht_node::today(),
+            };
+            execute(&call).await
+        }
+        Err(error) => Err(error),
     };
-    let outcome = execute(&call).await;
     // The same log as a peer's query: the printed result may be passed on.
     log_outcome(
         &store,

@@ -11,6 +11,7 @@ mod date;
 mod identity;
 mod ids;
 mod purpose;
+mod query;
 mod records;
 mod region;
 pub mod spuk;
@@ -25,6 +26,7 @@ pub use date::{age_on, parse_date, InvalidDate};
 pub use identity::{InvalidRole, PeerIdentity, Role};
 pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};
 pub use purpose::Purpose;
+pub use query::{Filter, Query, Scope, DATE_RANGE};
 pub use records::{
     Capacity, Consent, InvalidName, Name, Placement, Recipient, Transition18Check, Violation,
 };

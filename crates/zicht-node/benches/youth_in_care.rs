@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
-use zicht_model::{Dimension, Region, Template};
+use zicht_model::Region;
 use zicht_node::{execute, log_outcome, Call, Disclosure};
 use zicht_proto::v1 as pb;
 use zicht_store::import::import_file;
@@ -64,13 +64,11 @@ async fn hand_written(url: &str, backend: Backend) -> (Duration, i64) {
 
 async fn through_zicht(db: &TestDb, disclosure: &Disclosure, exact: bool) -> (Duration, u64) {
     let query = request();
-    let group_by = [Dimension::OriginRegion, Dimension::StayGroup];
+    let domain = zicht_node::convert_query(&query).unwrap();
     let call = Call {
         store: &db.store,
         disclosure,
-        template: Template::YouthInCare,
-        query: &query,
-        group_by: &group_by,
+        query: &domain,
         exact,
         requester: "bench",
         today: zicht_node::today(),

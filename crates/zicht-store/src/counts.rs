@@ -24,8 +24,8 @@
 
 use chrono::{Months, NaiveDate};
 use zicht_model::{
-    AgeBand, Big5Domain, CareType, CodeList, Dimension, FlowKind, Region, Template, NOT_APPLICABLE,
-    UNKNOWN,
+    AgeBand, Big5Domain, CareType, CodeList, Dimension, Filter, FlowKind, Region, Template,
+    NOT_APPLICABLE, UNKNOWN,
 };
 
 use crate::{on_pool, query_error, Backend, Store, StoreError};
@@ -53,7 +53,7 @@ pub struct CountQuery<'a> {
     /// Period or peildatum.
     pub scope: CountScope,
     /// Keep only units whose dimension takes one of the values.
-    pub filters: &'a [(Dimension, Vec<String>)],
+    pub filters: &'a [Filter],
     /// Group by these, in order.
     pub group_by: &'a [Dimension],
 }
@@ -246,12 +246,12 @@ fn expression(
 /// `AND expr IN (...)` for every filter.
 fn filter_clauses(
     template: Template,
-    filters: &[(Dimension, Vec<String>)],
+    filters: &[Filter],
     reference: NaiveDate,
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
     let mut text = String::new();
-    for (dimension, values) in filters {
+    for Filter { dimension, values } in filters {
         let expr = expression(template, *dimension, reference, sql)?;
         if values.is_empty() {
             text.push_str(" AND 1 = 0");
@@ -394,14 +394,15 @@ fn transition18_sql(
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
     let template = query.template;
-    let uses =
-        |d: Dimension| query.group_by.contains(&d) || query.filters.iter().any(|(f, _)| *f == d);
+    let uses = |d: Dimension| {
+        query.group_by.contains(&d) || query.filters.iter().any(|f| f.dimension == d)
+    };
     if uses(Dimension::Big5Status)
         && !query.group_by.contains(&Dimension::Big5Domain)
         && !query
             .filters
             .iter()
-            .any(|(d, values)| *d == Dimension::Big5Domain && values.len() == 1)
+            .any(|f| f.dimension == Dimension::Big5Domain && f.values.len() == 1)
     {
         return Err(InvalidCountQuery::Big5StatusWithoutDomain);
     }

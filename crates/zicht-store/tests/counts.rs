@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use zicht_model::{Dimension, NaiveDate, Template};
+use zicht_model::{Dimension, Filter, NaiveDate, Template};
 use zicht_store::import::{import_file, ImportOptions};
 use zicht_store::{CountQuery, CountScope, InvalidCountQuery, StayFigures, Store};
 use zicht_testkit::both_backends;
@@ -54,7 +54,7 @@ async fn counts(
     store: &Store,
     template: Template,
     scope: CountScope,
-    filters: &[(Dimension, Vec<String>)],
+    filters: &[Filter],
     group_by: &[Dimension],
 ) -> Vec<(String, i64)> {
     let query = CountQuery {
@@ -126,7 +126,10 @@ both_backends!(youth_in_care_counts_distinct_youths_once, |db| async move {
     );
     // Filters select on the counted unit, after it is picked: A counts with its latest
     // placement (gezinshuis), so a pleegzorg filter leaves A out, as the grouped table does.
-    let pleegzorg = [(Dimension::CareType, vec!["pleegzorg".to_owned()])];
+    let pleegzorg = [Filter {
+        dimension: Dimension::CareType,
+        values: vec!["pleegzorg".to_owned()],
+    }];
     assert_eq!(
         counts(store, t, year_2021(), &pleegzorg, &[Dimension::LegalBasis]).await,
         expect(&[("ots", 1), ("voogdij", 1)])
@@ -167,7 +170,10 @@ both_backends!(
                 ("uitstroom/thuis", 1),
             ])
         );
-        let uitstroom = [(Dimension::FlowKind, vec!["uitstroom".to_owned()])];
+        let uitstroom = [Filter {
+            dimension: Dimension::FlowKind,
+            values: vec!["uitstroom".to_owned()],
+        }];
         assert_eq!(
             counts(
                 store,
@@ -258,7 +264,10 @@ both_backends!(
             counts(store, t, peildatum, &[], &[Dimension::Toekomstplan]).await,
             expect(&[("ja", 1), ("nee", 1)])
         );
-        let wonen = [(Dimension::Big5Domain, vec!["wonen".to_owned()])];
+        let wonen = [Filter {
+            dimension: Dimension::Big5Domain,
+            values: vec!["wonen".to_owned()],
+        }];
         assert_eq!(
             counts(store, t, peildatum, &wonen, &[Dimension::Big5Status]).await,
             expect(&[("wankel", 2)])

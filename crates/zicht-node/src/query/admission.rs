@@ -7,11 +7,12 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
-use zicht_model::{CodeList, Dimension, PeerId, Purpose, Template};
+use zicht_model::{CodeList, Dimension, PeerId, Query};
 use zicht_proto::v1 as pb;
 
 use crate::error::Error;
-use crate::policy::{Denied, Policy};
+use crate::policy::Policy;
+use crate::query::convert::{asked, Asked};
 use crate::settings::Limits;
 
 type PeerLimiter<C> = RateLimiter<
@@ -79,26 +80,22 @@ fn cardinality(dimension: Dimension) -> u64 {
     }
 }
 
-/// A checked request.
+/// An admitted request: the domain query, and whether its caller owns the data.
 #[derive(Debug, Clone)]
 pub(crate) struct Checked {
-    pub(crate) template: Template,
-    pub(crate) purpose: Purpose,
-    pub(crate) group_by: Vec<Dimension>,
-    /// The dimensions it filters on (they need a grant like group-by).
-    pub(crate) filters: Vec<Dimension>,
+    pub(crate) query: Query,
     /// Whether the grant makes the caller the data's owner (exact counts).
     pub(crate) exact: bool,
 }
 
-/// Checks limits and shape of `query` (whose whole request is `size` bytes); never looks
-/// at data. Returns the checked request and the caller's deadline.
+/// Checks limits and shape of `request` (whose whole request is `size` bytes) and reads what
+/// policy judges it by; never looks at data. Returns that with the caller's deadline.
 pub(crate) fn check_query(
     limits: &Limits,
-    query: &pb::QueryRequest,
+    request: &pb::QueryRequest,
     size: usize,
     metadata: &tonic::metadata::MetadataMap,
-) -> Result<(Checked, Duration), Error> {
+) -> Result<(Asked, Duration), Error> {
     if size > limits.max_request_bytes {
         return Err(Error::Invalid(format!(
             "request is {size} bytes; the limit max_request_bytes is {}",
@@ -106,31 +103,16 @@ pub(crate) fn check_query(
         )));
     }
     let deadline = deadline(limits, metadata)?;
-    let (template, purpose) = template_and_purpose(query)?;
-    within_counts(limits, query)?;
-    let group_by = group_by(template, query)?;
-    // The filters' dimensions, checked as execution checks them (a filter needs a grant).
-    let filters = crate::query::execute::filters(template, query)?
-        .into_iter()
-        .map(|(dimension, _)| dimension)
-        .collect();
-    let cells: u64 = group_by.iter().map(|&d| cardinality(d)).product();
+    within_counts(limits, request)?;
+    let asked = asked(request)?;
+    let cells: u64 = asked.group_by.iter().map(|&d| cardinality(d)).product();
     if cells > limits.max_cells {
         return Err(Error::Invalid(format!(
             "result could have {cells} cells; the limit max_cells is {}",
             limits.max_cells
         )));
     }
-    Ok((
-        Checked {
-            template,
-            purpose,
-            group_by,
-            filters,
-            exact: false,
-        },
-        deadline,
-    ))
+    Ok((asked, deadline))
 }
 
 /// The caller's deadline: required, and at most `max_deadline`.
@@ -151,31 +133,6 @@ fn deadline(limits: &Limits, metadata: &tonic::metadata::MetadataMap) -> Result<
     }
 }
 
-/// The template (at the asked version) and the purpose, from the catalogue and the register.
-fn template_and_purpose(query: &pb::QueryRequest) -> Result<(Template, Purpose), Error> {
-    let template = Template::from_code(&query.template).ok_or_else(|| Denied::UnknownTemplate {
-        closest: Template::parse(&query.template)
-            .map(|t| t.code())
-            .unwrap_or_else(|e| e.closest),
-    })?;
-    if query.template_version != 0 && query.template_version != template.version() {
-        return Err(Error::Invalid(format!(
-            "template {template} has version {}, not {}",
-            template.version(),
-            query.template_version
-        )));
-    }
-    if query.purpose.is_empty() {
-        return Err(Denied::NoPurpose.into());
-    }
-    let purpose = Purpose::from_code(&query.purpose).ok_or_else(|| Denied::UnknownPurpose {
-        closest: Purpose::parse(&query.purpose)
-            .map(|p| p.code())
-            .unwrap_or_else(|e| e.closest),
-    })?;
-    Ok((template, purpose))
-}
-
 /// At most `max_group_by` dimensions and `max_filters` filters of 50 values each.
 fn within_counts(limits: &Limits, query: &pb::QueryRequest) -> Result<(), Error> {
     if query.group_by.len() > limits.max_group_by {
@@ -193,25 +150,6 @@ fn within_counts(limits: &Limits, query: &pb::QueryRequest) -> Result<(), Error>
         )));
     }
     Ok(())
-}
-
-/// The group-by dimensions: the template's, each once, in order.
-fn group_by(template: Template, query: &pb::QueryRequest) -> Result<Vec<Dimension>, Error> {
-    let mut group_by = Vec::with_capacity(query.group_by.len());
-    for name in &query.group_by {
-        let dimension = Dimension::from_code(name)
-            .filter(|d| template.dimensions().contains(d))
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "template {template} cannot group by this dimension"
-                ))
-            })?;
-        if group_by.contains(&dimension) {
-            return Err(Error::Invalid(format!("group_by names {dimension} twice")));
-        }
-        group_by.push(dimension);
-    }
-    Ok(group_by)
 }
 
 /// Parses a `grpc-timeout` header value (`<digits><unit>`, unit H M S m u n).

@@ -10,7 +10,7 @@
 
 use chrono::{Datelike, Months};
 
-use zicht_model::{CodeList, Dimension, NaiveDate, Region, Template};
+use zicht_model::{CodeList, Dimension, Filter, NaiveDate, Query, Region, Scope, Template};
 use zicht_privacy::{cell_key, magnitudes, Magnitudes, PerturbationTable, Settings};
 use zicht_proto::v1 as pb;
 
@@ -45,12 +45,8 @@ pub struct Call<'a> {
     pub store: &'a Store,
     /// What the node enforces.
     pub disclosure: &'a Disclosure,
-    /// The template (already checked against limits and policy).
-    pub template: Template,
-    /// The request as it came.
-    pub query: &'a pb::QueryRequest,
-    /// Its group-by dimensions, checked against the template.
-    pub group_by: &'a [Dimension],
+    /// The query, checked at the edge (and against limits and policy).
+    pub query: &'a Query,
     /// Whether the caller owns the data (exact counts): the region's own analysts under an
     /// `owner` grant, or `zicht query` on the node's own database.
     pub exact: bool,
@@ -62,9 +58,9 @@ pub struct Call<'a> {
 
 /// Runs a template call: the template's SQL, then disclosure control for person counts.
 pub async fn execute(call: &Call<'_>) -> Result<Released, Error> {
-    match call.template {
-        Template::Capacity => capacity(call.store, call.query, call.group_by).await,
-        Template::ConsentedRecords => Err(Error::NotExecutable(call.template)),
+    match call.query.template {
+        Template::Capacity => capacity(call.store, call.query).await,
+        Template::ConsentedRecords => Err(Error::NotExecutable(call.query.template)),
         _ => person_counts(call).await,
     }
 }
@@ -148,14 +144,6 @@ pub fn calendar_year(year: i32) -> pb::Period {
     }
 }
 
-/// A calendar date from the wire.
-pub fn to_date(date: &pb::Date) -> Result<NaiveDate, Error> {
-    let month = u32::try_from(date.month).unwrap_or(0);
-    let day = u32::try_from(date.day).unwrap_or(0);
-    NaiveDate::from_ymd_opt(date.year, month, day)
-        .ok_or_else(|| Error::Invalid("not a valid calendar date".to_owned()))
-}
-
 /// A date for the wire.
 pub fn from_date(date: NaiveDate) -> pb::Date {
     pb::Date {
@@ -180,20 +168,11 @@ fn perturbed(value: u64, max_deviation: u32) -> pb::CellValue {
     }
 }
 
-async fn capacity(
-    store: &Store,
-    query: &pb::QueryRequest,
-    group_by: &[Dimension],
-) -> Result<Released, Error> {
-    let peildatum = match &query.scope {
-        Some(pb::query_request::Scope::Peildatum(date)) => to_date(date)?,
-        _ => return Err(Error::Invalid("capacity needs a peildatum".to_owned())),
+async fn capacity(store: &Store, query: &Query) -> Result<Released, Error> {
+    let Scope::Peildatum(peildatum) = query.scope else {
+        return Err(Error::Invalid("capacity needs a peildatum".to_owned()));
     };
-    if !query.filters.is_empty() {
-        return Err(Error::Invalid(
-            "capacity takes no filters; group by the dimension instead".to_owned(),
-        ));
-    }
+    let group_by = &query.group_by[..];
     let rows = store
         .capacity(peildatum, group_by)
         .await
@@ -230,75 +209,18 @@ async fn capacity(
     })
 }
 
-/// The request's filters, checked: dimensions of the template, each once, values from the
-/// dimension's code list.
-pub(crate) fn filters(
-    template: Template,
-    query: &pb::QueryRequest,
-) -> Result<Vec<(Dimension, Vec<String>)>, Error> {
-    let mut checked: Vec<(Dimension, Vec<String>)> = Vec::new();
-    for (position, filter) in query.filters.iter().enumerate() {
-        let invalid = |what: &str| Error::Invalid(format!("filter {}: {what}", position + 1));
-        let dimension = Dimension::from_code(&filter.dimension)
-            .filter(|d| template.dimensions().contains(d))
-            .ok_or_else(|| {
-                invalid(&format!(
-                    "template {template} cannot filter by this dimension"
-                ))
-            })?;
-        if checked.iter().any(|(d, _)| *d == dimension) {
-            return Err(invalid(&format!("{dimension} is filtered twice")));
-        }
-        let domain = dimension.domain().unwrap_or_default();
-        let mut values: Vec<String> = Vec::with_capacity(filter.values.len());
-        for value in &filter.values {
-            if !domain.contains(&value.as_str()) {
-                return Err(invalid(&format!("a value is not a {dimension} code")));
-            }
-            if !values.contains(value) {
-                values.push(value.clone());
-            }
-        }
-        if values.is_empty() {
-            return Err(invalid("no values"));
-        }
-        checked.push((dimension, values));
-    }
-    Ok(checked)
-}
-
-/// The days a query's population is drawn from.
-fn count_scope(
-    template: Template,
-    query: &pb::QueryRequest,
-) -> Result<(CountScope, NaiveDate, NaiveDate), Error> {
-    use pb::query_request::Scope as S;
-    let needs = |what: &str| Error::Invalid(format!("template {template} needs {what}"));
-    match (template, &query.scope) {
-        (Template::Transition18, Some(S::Peildatum(date))) => {
-            let peildatum = to_date(date)?;
-            // Checks in the half year up to the peildatum.
+/// The store's scope of a query, and the days its population is drawn from (a `transition18`
+/// peildatum reads the checks of the half year up to it).
+fn count_scope(scope: Scope) -> (CountScope, NaiveDate, NaiveDate) {
+    match scope {
+        Scope::Peildatum(peildatum) => {
             let from = peildatum
                 .checked_sub_months(Months::new(6))
                 .and_then(|d| d.succ_opt())
                 .unwrap_or(peildatum);
-            Ok((CountScope::Peildatum(peildatum), from, peildatum))
+            (CountScope::Peildatum(peildatum), from, peildatum)
         }
-        (Template::Transition18, _) => Err(needs("a peildatum")),
-        (_, Some(S::Period(period))) => {
-            let from = to_date(
-                period
-                    .from
-                    .as_ref()
-                    .ok_or_else(|| needs("a period start"))?,
-            )?;
-            let to = to_date(period.to.as_ref().ok_or_else(|| needs("a period end"))?)?;
-            if from > to {
-                return Err(needs("a period whose first day is not after its last"));
-            }
-            Ok((CountScope::Period { from, to }, from, to))
-        }
-        _ => Err(needs("a period")),
+        Scope::Period { from, to } => (CountScope::Period { from, to }, from, to),
     }
 }
 
@@ -311,23 +233,24 @@ const UNKNOWN_ORIGIN: &str = zicht_model::UNKNOWN;
 fn domain(
     dimension: Dimension,
     region: Option<Region>,
-    filters: &[(Dimension, Vec<String>)],
+    filters: &[Filter],
     rows: &[CountRow],
     i: usize,
 ) -> Vec<String> {
-    let filtered = filters.iter().find(|(d, _)| *d == dimension);
+    let filtered = filters
+        .iter()
+        .find(|f| f.dimension == dimension)
+        .map(|f| &f.values);
     let mut values: Vec<String> = match (dimension, region, filtered) {
         // Asked for origins: of those, the ones a region holds (its own and onbekend). Other
         // regions' youths are not in its data, so they are no cells of its table.
-        (Dimension::OriginRegion, Some(region), Some((_, allowed))) => {
-            [region.code(), UNKNOWN_ORIGIN]
-                .into_iter()
-                .filter(|v| allowed.iter().any(|a| a == v))
-                .map(str::to_owned)
-                .collect()
-        }
+        (Dimension::OriginRegion, Some(region), Some(allowed)) => [region.code(), UNKNOWN_ORIGIN]
+            .into_iter()
+            .filter(|v| allowed.iter().any(|a| a == v))
+            .map(str::to_owned)
+            .collect(),
         // A filtered dimension lists the values asked for, in domain order.
-        (_, _, Some((_, allowed))) => dimension
+        (_, _, Some(allowed)) => dimension
             .domain()
             .unwrap_or_default()
             .into_iter()
@@ -394,12 +317,12 @@ fn population_key(
     template: Template,
     from: NaiveDate,
     to: NaiveDate,
-    filters: &[(Dimension, Vec<String>)],
+    filters: &[Filter],
     group_by: &[Dimension],
 ) -> String {
     let mut filters: Vec<String> = filters
         .iter()
-        .map(|(dimension, values)| {
+        .map(|Filter { dimension, values }| {
             let mut values = values.clone();
             values.sort();
             format!("{dimension}={}", values.join("|"))
@@ -443,20 +366,18 @@ async fn count_rows(call: &Call<'_>, query: &CountQuery<'_>) -> Result<Vec<Count
 async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
     let Call {
         disclosure,
-        template,
         query,
-        group_by,
         exact: owner,
         ..
     } = *call;
+    let (template, group_by, filters) = (query.template, &query.group_by[..], &query.filters[..]);
     let settings = &disclosure.settings;
-    let filters = filters(template, query)?;
-    let (scope, from, to) = count_scope(template, query)?;
+    let (scope, from, to) = count_scope(query.scope);
     let publish = publishing(call, scope)?;
     let population = (!owner).then(|| ReleasedPopulation {
         requester: call.requester.to_owned(),
         released_on: call.today,
-        population: population_key(template, from, to, &filters, group_by),
+        population: population_key(template, from, to, filters, group_by),
     });
     if let Some(population) = &population {
         within_daily_limit(call, population).await?;
@@ -464,11 +385,11 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
     let count_query = CountQuery {
         template,
         scope,
-        filters: &filters,
+        filters,
         group_by,
     };
     let rows = count_rows(call, &count_query).await?;
-    let table = CountTable::of(&rows, group_by, disclosure.region, &filters);
+    let table = CountTable::of(&rows, group_by, disclosure.region, filters);
     // Decided on the published total: the refusal says no more than the total would.
     if !owner && publish.published(table.total) < u64::from(settings.population_floor) {
         return Err(zicht_privacy::Refusal::PopulationFloor {
@@ -560,7 +481,7 @@ impl<'a> CountTable<'a> {
         rows: &'a [CountRow],
         group_by: &[Dimension],
         region: Option<Region>,
-        filters: &[(Dimension, Vec<String>)],
+        filters: &[Filter],
     ) -> CountTable<'a> {
         let domains: Vec<Vec<String>> = group_by
             .iter()

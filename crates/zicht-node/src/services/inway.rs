@@ -16,6 +16,7 @@ use crate::disclosure::Disclosure;
 use crate::error::{respond, Error};
 use crate::policy::Policy;
 use crate::query::admission::{check_query, Checked, Quotas};
+use crate::query::convert::complete;
 use crate::query::execute::{execute, log_outcome, today, Call, Released};
 use crate::settings::Limits;
 use crate::telemetry::metrics::Metrics;
@@ -99,16 +100,20 @@ impl Inway {
         size: usize,
         metadata: &tonic::metadata::MetadataMap,
     ) -> Result<(Checked, Duration), Error> {
-        let (mut checked, deadline) = check_query(&self.limits, query, size, metadata)?;
+        let (asked, deadline) = check_query(&self.limits, query, size, metadata)?;
         let (index, grant) = self.policy.authorize(
             identity,
-            checked.template,
-            checked.purpose,
-            &checked.group_by,
-            &checked.filters,
+            asked.template,
+            asked.purpose,
+            &asked.group_by,
+            &asked.filter_dimensions(),
         )?;
-        checked.exact = grant.owner;
+        let exact = grant.owner;
         self.quotas.check(index, identity.peer_id)?;
+        let checked = Checked {
+            query: complete(asked, query)?,
+            exact,
+        };
         Ok((checked, deadline))
     }
 
@@ -130,7 +135,7 @@ impl Inway {
         };
         let started = std::time::Instant::now();
         let outcome = match admitted {
-            Ok(checked) => self.execute_checked(identity, query, &checked).await,
+            Ok(checked) => self.execute_checked(identity, &checked).await,
             Err(refusal) => Err(refusal),
         };
         self.metrics.request(
@@ -158,7 +163,6 @@ impl Inway {
     async fn execute_checked(
         &self,
         identity: &PeerIdentity,
-        query: &pb::QueryRequest,
         checked: &Checked,
     ) -> Result<Released, Error> {
         let Some(store) = self.store.as_ref().filter(|_| self.holds_data) else {
@@ -168,9 +172,7 @@ impl Inway {
         let call = Call {
             store,
             disclosure: &self.disclosure,
-            template: checked.template,
-            query,
-            group_by: &checked.group_by,
+            query: &checked.query,
             exact: checked.exact,
             requester: &requester,
             today: today(),

@@ -18,7 +18,7 @@ use zicht_proto::v1::inway_client::InwayClient;
 use crate::audit::{Logged, Operation};
 use crate::error::{respond, Error};
 use crate::query::admission::Checked;
-use crate::query::execute::{log_entry, to_date};
+use crate::query::execute::log_entry;
 use crate::query::merge::{check_answer, merge};
 use crate::services::inway::{identity, Inway};
 use crate::transport::peers::Peers;
@@ -123,7 +123,7 @@ fn merged(
     for (node, outcome) in outcomes {
         let outcome = match outcome {
             PeerOutcome::Answered(result) => {
-                match check_answer(result, checked.template, &checked.group_by) {
+                match check_answer(result, checked.query.template, &checked.query.group_by) {
                     Ok(()) => {
                         parts.push(result);
                         outcome.clone()
@@ -137,9 +137,10 @@ fn merged(
     }
     let merged = if parts.is_empty() {
         pb::ProtectedResult {
-            template: checked.template.code().to_owned(),
-            template_version: checked.template.version(),
+            template: checked.query.template.code().to_owned(),
+            template_version: checked.query.template.version(),
             dimensions: checked
+                .query
                 .group_by
                 .iter()
                 .map(|d| d.code().to_owned())
@@ -148,7 +149,7 @@ fn merged(
             ..Default::default()
         }
     } else {
-        merge(checked.template, &checked.group_by, &parts)
+        merge(checked.query.template, &checked.query.group_by, &parts)
     };
     (merged, coverage, parts.len())
 }
@@ -164,18 +165,6 @@ impl Outway {
     /// The outway of `node`, answering for its own data through `inway`.
     pub fn new(inway: Arc<Inway>, node: NodeName, peers: Peers) -> Outway {
         Outway { inway, node, peers }
-    }
-
-    /// The day a query is about: its period's last day or its peildatum.
-    fn reference_date(query: &pb::QueryRequest) -> Result<NaiveDate, Error> {
-        use pb::query_request::Scope;
-        let date = match &query.scope {
-            Some(Scope::Period(period)) => period.to.as_ref(),
-            Some(Scope::Peildatum(date)) => Some(date),
-            None => None,
-        };
-        let invalid = || Error::Invalid("the query needs a period or a peildatum".to_owned());
-        to_date(date.ok_or_else(invalid)?).map_err(|_| invalid())
     }
 
     /// The regional nodes a request targets, in federation order.
@@ -255,7 +244,7 @@ impl Outway {
         let (checked, deadline) = self
             .inway
             .admit(&identity, &query, size, request.metadata())?;
-        let on = Self::reference_date(&query)?;
+        let on = checked.query.scope.reference_date();
         let targets = self.targets(request.get_ref(), on)?;
         let Some(store) = self.inway.store.clone() else {
             return Err(Error::NoDatabase(" for its release log; nothing was asked"));
