@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use zicht_node::audit::{Logged, Operation};
+use zicht_node::audit::{Logged, Operation, Subject};
 use zicht_node::log_entry;
 use zicht_proto::v1 as pb;
 use zicht_testkit::{both_backends, TestDb};
@@ -28,12 +28,11 @@ async fn fill(db: &TestDb, n: usize) {
             operation: &operation,
             requester: "00000099000000000002",
             role: "urn:zicht:region:friesland",
-            query: &query,
+            subject: Subject::Query(&query),
             outcome,
             result: None,
             population: None,
             population_published: None,
-            activity: None,
         };
         log_entry(&db.store, &logged).await.unwrap();
     }
@@ -47,12 +46,11 @@ async fn release(store: &zicht_store::Store) -> Result<(), zicht_store::StoreErr
         operation: &operation,
         requester: "a",
         role: "b",
-        query: &query,
+        subject: Subject::Query(&query),
         outcome: "released",
         result: None,
         population: None,
         population_published: None,
-        activity: None,
     };
     log_entry(store, &logged).await
 }
@@ -195,12 +193,11 @@ async fn release_of(store: &zicht_store::Store, requester: &str, template: &str,
         operation: &operation,
         requester,
         role: "urn:zicht:region:ijsselland",
-        query: &query,
+        subject: Subject::Query(&query),
         outcome: "released",
         result: None,
         population: None,
         population_published: None,
-        activity: None,
     };
     log_entry(store, &logged).await.unwrap();
 }

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use zicht_node::audit::{Logged, Operation};
+use zicht_node::audit::{Logged, Operation, Subject};
 use zicht_node::log_entry;
 use zicht_proto::v1 as pb;
 use zicht_store::Backend;
@@ -39,12 +39,11 @@ async fn appends(db: &TestDb, total: usize, concurrency: usize) -> f64 {
                     operation: &operation,
                     requester: "00000099000000000101",
                     role: "urn:zicht:network:jenn",
-                    query: &query,
+                    subject: Subject::Query(&query),
                     outcome: "released",
                     result: None,
                     population: None,
                     population_published: None,
-                    activity: None,
                 };
                 log_entry(&store, &logged).await.unwrap();
             }

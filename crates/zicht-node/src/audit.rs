@@ -166,8 +166,8 @@ pub struct Logged<'a> {
     pub requester: &'a str,
     /// The caller's role URI.
     pub role: &'a str,
-    /// The request.
-    pub query: &'a pb::QueryRequest,
+    /// What the operation processed: a template call (as it came) or an activity of its own.
+    pub subject: Subject<'a>,
     /// `released`, `refused: <rule>`, `forwarded to ...`.
     pub outcome: &'a str,
     /// The result that leaves, if any.
@@ -178,9 +178,42 @@ pub struct Logged<'a> {
     /// the log never holds a count that did not leave, so reading it tells an auditor no
     /// more than the answer did.
     pub population_published: Option<u64>,
-    /// The processing activity's URI when the operation is not a query under a registered
-    /// purpose (reading or checkpointing the audit logs); `None` takes the query's purpose.
-    pub activity: Option<&'a str>,
+}
+
+/// What a logged operation processed.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A template call, as it came (its hash is the record's parameter hash).
+    Query(&'a pb::QueryRequest),
+    /// An operation that is not a template call (reading or checkpointing the audit logs),
+    /// under its processing activity's URI.
+    Activity(&'a str),
+}
+
+impl Subject<'_> {
+    /// The template code as logged (shortened: it is the caller's text), or `audit`.
+    pub fn template(&self) -> String {
+        match self {
+            Subject::Query(request) => request.template.chars().take(64).collect(),
+            Subject::Activity(_) => "audit".to_owned(),
+        }
+    }
+
+    /// The purpose code as logged (shortened), empty for an activity.
+    pub fn purpose(&self) -> String {
+        match self {
+            Subject::Query(request) => request.purpose.chars().take(64).collect(),
+            Subject::Activity(_) => String::new(),
+        }
+    }
+
+    /// The group-by dimensions as logged (shortened), empty for an activity.
+    pub fn group_by(&self) -> String {
+        match self {
+            Subject::Query(request) => request.group_by.join(",").chars().take(64).collect(),
+            Subject::Activity(_) => String::new(),
+        }
+    }
 }
 
 /// The processing activity URI of a registered purpose's code.
@@ -198,9 +231,13 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         decisions.push_str("; ");
         decisions.push_str(&result.rules_applied.join("; "));
     }
-    let purpose = match logged.activity {
-        Some(activity) => activity.to_owned(),
-        None => purpose_uri(&logged.query.purpose).unwrap_or_else(|| "unregistered".to_owned()),
+    let (purpose, template_version, parameter_hash) = match logged.subject {
+        Subject::Activity(activity) => (activity.to_owned(), 0, sha256_hex(activity.as_bytes())),
+        Subject::Query(request) => (
+            purpose_uri(&request.purpose).unwrap_or_else(|| "unregistered".to_owned()),
+            request.template_version,
+            sha256_hex(&prost::Message::encode_to_vec(request)),
+        ),
     };
     let processing = ProcessingRecord {
         trace_id: operation.trace_id.clone(),
@@ -213,9 +250,9 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         foreign_operation: operation.foreign.clone(),
         resource: operation.resource.clone(),
         processing_activity_id: purpose,
-        template: logged.query.template.chars().take(64).collect(),
-        template_version: logged.query.template_version,
-        parameter_hash: sha256_hex(&prost::Message::encode_to_vec(logged.query)),
+        template: logged.subject.template(),
+        template_version,
+        parameter_hash,
         population: logged.result.and(logged.population_published),
         decisions,
         result_hash: logged

@@ -14,7 +14,7 @@ use zicht_model::{CodeList, Dimension, Filter, NaiveDate, Query, Region, Scope, 
 use zicht_privacy::{cell_key, magnitudes, Magnitudes, PerturbationTable, Settings};
 use zicht_proto::v1 as pb;
 
-use crate::audit::{entries, Logged, Operation};
+use crate::audit::{entries, Logged, Operation, Subject};
 use crate::disclosure::Disclosure;
 use crate::error::Error;
 use zicht_store::{
@@ -86,12 +86,11 @@ pub async fn log_outcome(
         operation,
         requester,
         role,
-        query,
+        subject: Subject::Query(query),
         outcome: &text,
         result: released.map(|released| &released.result),
         population: released.and_then(|released| released.population.as_ref()),
         population_published: released.and_then(|released| released.population_published),
-        activity: None,
     };
     log_entry(store, &logged).await
 }
@@ -104,14 +103,12 @@ pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreEr
         return Ok(());
     }
     // The request's own strings may be anything: logged shortened, never echoed to callers.
-    let short = |text: &str| text.chars().take(64).collect::<String>();
-    let query = logged.query;
     let entry = ReleaseEntry {
         peer_id: logged.requester.to_owned(),
         role: logged.role.to_owned(),
-        template: short(&query.template),
-        purpose: short(&query.purpose),
-        group_by: short(&query.group_by.join(",")),
+        template: logged.subject.template(),
+        purpose: logged.subject.purpose(),
+        group_by: logged.subject.group_by(),
         outcome: logged.outcome.to_owned(),
         result_rows: logged
             .result

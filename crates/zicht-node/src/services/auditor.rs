@@ -10,7 +10,7 @@ use zicht_model::{PeerIdentity, Role};
 use zicht_proto::v1 as pb;
 use zicht_store::{AuditFilter, AuditLog, Store};
 
-use crate::audit::{Logged, Operation};
+use crate::audit::{Logged, Operation, Subject};
 use crate::error::{respond, Error};
 use crate::query::execute::log_entry;
 use crate::services::inway::{identity, Inway};
@@ -43,20 +43,15 @@ async fn log_audit(
     role: &str,
     outcome: &str,
 ) -> Result<(), zicht_store::StoreError> {
-    let query = pb::QueryRequest {
-        template: "audit".to_owned(),
-        ..Default::default()
-    };
     let logged = Logged {
         operation,
         requester,
         role,
-        query: &query,
+        subject: Subject::Activity(AUDIT_ACTIVITY),
         outcome,
         result: None,
         population: None,
         population_published: None,
-        activity: Some(AUDIT_ACTIVITY),
     };
     log_entry(store, &logged).await
 }

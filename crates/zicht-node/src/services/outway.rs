@@ -15,7 +15,7 @@ use zicht_model::{CodeList, NaiveDate, Network, NodeName, PeerIdentity, Region, 
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::inway_client::InwayClient;
 
-use crate::audit::{Logged, Operation};
+use crate::audit::{Logged, Operation, Subject};
 use crate::error::{respond, Error};
 use crate::query::admission::Checked;
 use crate::query::execute::log_entry;
@@ -264,12 +264,11 @@ impl Outway {
             operation: &forward,
             requester: &requester,
             role: &role,
-            query: &query,
+            subject: Subject::Query(&query),
             outcome: &forwarded,
             result: None,
             population: None,
             population_published: None,
-            activity: None,
         };
         log_entry(&store, &logged)
             .await
@@ -291,12 +290,11 @@ impl Outway {
             operation: &operation,
             requester: &requester,
             role: &role,
-            query: &query,
+            subject: Subject::Query(&query),
             outcome: &outcome,
             result: Some(&merged),
             population: None,
             population_published: None,
-            activity: None,
         };
         log_entry(&store, &logged)
             .await
