@@ -273,6 +273,33 @@ async fn handshakes_refuse_missing_foreign_expired_revoked_and_identityless_cert
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_ends_a_connection_opened_before_it() {
+    let f = fixture(Limits::default()).await;
+    let mut client = analyst_client(&f).await;
+    let capacity = || query("capacity", "capaciteitsmonitoring", &["care_type"]);
+    client.query(capacity()).await.unwrap();
+    assert_eq!(f.node.tls.open_connections(), 1);
+
+    f.pki
+        .revoke(&f.pki.person("analyst-drenthe").0, now())
+        .unwrap();
+    // The reload that sees the new CRL closes the live connection of the revoked certificate.
+    assert!(f.node.tls.reload_if_changed().unwrap());
+    assert_eq!(f.node.tls.open_connections(), 0);
+    // The channel opened before the revocation answers no more: its connection is gone and
+    // a new handshake is refused.
+    let status = client.query(capacity()).await.unwrap_err();
+    assert!(
+        matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Internal
+        ),
+        "{status:?}"
+    );
+    assert!(client.query(capacity()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_node_certificate_is_served_without_restart() {
     let f = fixture(Limits::default()).await;
     let ca_pem = std::fs::read(f.pki.ca_cert()).unwrap();

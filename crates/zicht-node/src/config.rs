@@ -28,6 +28,8 @@
 //! max_group_by = 3
 //! max_filters = 8
 //! max_cells = 5000
+//! max_connection_age_seconds = 3600   # then the connection handshakes again
+//! idle_timeout_seconds = 300
 //!
 //! [privacy]           # optional; defaults shown; a region may only make them stricter
 //! record_key_secret = "../../data/drenthe.secret"  # created (0600) on first start; back it up
@@ -155,6 +157,8 @@ struct LimitsSection {
     max_group_by: Option<Spanned<u64>>,
     max_filters: Option<Spanned<u64>>,
     max_cells: Option<Spanned<u64>>,
+    max_connection_age_seconds: Option<Spanned<u64>>,
+    idle_timeout_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -591,6 +595,16 @@ fn limits(reader: &Reader<'_>, section: &LimitsSection) -> Result<Limits, Config
             defaults.max_filters as u64,
         )? as usize,
         max_cells: number("limits.max_cells", &section.max_cells, defaults.max_cells)?,
+        max_connection_age: Duration::from_secs(number(
+            "limits.max_connection_age_seconds",
+            &section.max_connection_age_seconds,
+            defaults.max_connection_age.as_secs(),
+        )?),
+        idle_timeout: Duration::from_secs(number(
+            "limits.idle_timeout_seconds",
+            &section.idle_timeout_seconds,
+            defaults.idle_timeout.as_secs(),
+        )?),
     })
 }
 

@@ -130,7 +130,11 @@ pub async fn start_on(
 
     let (connections, incoming) = mpsc::channel::<Result<PeerStream, io::Error>>(64);
     tasks.spawn(accept_loop(listener, tls.clone(), connections));
-    tasks.spawn(reload_tls(tls.clone(), settings.tls_reload_interval));
+    tasks.spawn(reload_tls(
+        tls.clone(),
+        settings.tls_reload_interval,
+        settings.limits,
+    ));
     tasks.spawn(push_checkpoints(
         inway.clone(),
         settings.tls.key.clone(),
@@ -277,16 +281,26 @@ fn services(
         .add_service(CheckpointsServer::new(Checkpoints::new(inway.clone()))))
 }
 
-/// Looks for changed certificate and CRL files every `interval`.
-async fn reload_tls(tls: Arc<ReloadingTls>, interval: Duration) {
+/// Every `interval` (at most a tenth of the idle timeout): looks for changed certificate and
+/// CRL files (a reload closes the connections the new files refuse), re-checks live
+/// connections against the current files (a certificate that expired since), and closes
+/// connections past their maximum age or idle timeout.
+async fn reload_tls(tls: Arc<ReloadingTls>, interval: Duration, limits: crate::Limits) {
+    let interval = interval
+        .min(limits.idle_timeout / 10)
+        .max(Duration::from_millis(100));
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
         match tls.reload_if_changed() {
             Ok(true) => eprintln!("zicht node: reloaded certificates and CRL"),
-            Ok(false) => {}
+            Ok(false) => {
+                tls.close_refused();
+            }
             Err(error) => eprintln!("zicht node: keeping current TLS; {error}"),
         }
+        tls.connections()
+            .close_stale(limits.max_connection_age, limits.idle_timeout);
     }
 }
 

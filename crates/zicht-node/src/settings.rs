@@ -94,6 +94,11 @@ pub struct Limits {
     pub max_filters: usize,
     /// Most result cells a request may ask for (product of the dimensions' sizes).
     pub max_cells: u64,
+    /// A connection older than this is closed, so a long-lived channel handshakes again (and
+    /// meets the current CRL).
+    pub max_connection_age: Duration,
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -104,6 +109,8 @@ impl Default for Limits {
             max_group_by: 3,
             max_filters: 8,
             max_cells: 5_000,
+            max_connection_age: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(300),
         }
     }
 }

@@ -2,16 +2,20 @@
 //! verified [`PeerInfo`] per connection, handed to every handler. Handlers never read raw
 //! certificates.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tonic::transport::server::Connected;
@@ -32,10 +36,143 @@ pub struct PeerInfo {
     pub certificate: Vec<u8>,
 }
 
-/// A TLS connection whose client certificate was verified and carries a zicht identity.
+/// How a live connection is told to close, and how old and idle it is.
+#[derive(Debug)]
+pub(crate) struct Closer {
+    closed: AtomicBool,
+    notify: Notify,
+    opened: Instant,
+    /// Milliseconds after `opened` of the last byte read or written.
+    last_active_ms: AtomicU64,
+}
+
+impl Closer {
+    fn new() -> Closer {
+        Closer {
+            closed: AtomicBool::new(false),
+            notify: Notify::new(),
+            opened: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        self.opened.elapsed().saturating_sub(Duration::from_millis(
+            self.last_active_ms.load(Ordering::Relaxed),
+        ))
+    }
+}
+
+/// The node's live connections with the certificate chain each was accepted with, so they can
+/// be checked again when the CRL changes, and closed when too old or idle.
+#[derive(Debug, Default)]
+pub struct Connections {
+    live: Mutex<Vec<(Weak<Closer>, Vec<CertificateDer<'static>>)>>,
+}
+
+impl Connections {
+    fn register(&self, chain: Vec<CertificateDer<'static>>) -> Arc<Closer> {
+        let closer = Arc::new(Closer::new());
+        let mut live = self.lock();
+        live.retain(|(weak, _)| weak.strong_count() > 0);
+        live.push((Arc::downgrade(&closer), chain));
+        closer
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Weak<Closer>, Vec<CertificateDer<'static>>)>> {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Closes every live connection whose chain `refused` says no to; returns how many.
+    pub(crate) fn close_where(
+        &self,
+        refused: impl Fn(&[CertificateDer<'static>]) -> bool,
+    ) -> usize {
+        let mut closed = 0;
+        let mut live = self.lock();
+        live.retain(|(weak, chain)| match weak.upgrade() {
+            Some(closer) if refused(chain) => {
+                closer.close();
+                closed += 1;
+                false
+            }
+            Some(closer) => !closer.is_closed(),
+            None => false,
+        });
+        closed
+    }
+
+    /// Closes the connections older than `max_age` or idle for longer than `idle`, so
+    /// long-lived channels handshake again; returns how many.
+    pub(crate) fn close_stale(&self, max_age: Duration, idle: Duration) -> usize {
+        let mut closed = 0;
+        let mut live = self.lock();
+        live.retain(|(weak, _)| match weak.upgrade() {
+            Some(closer) if closer.opened.elapsed() > max_age || closer.idle() > idle => {
+                closer.close();
+                closed += 1;
+                false
+            }
+            Some(closer) => !closer.is_closed(),
+            None => false,
+        });
+        closed
+    }
+
+    /// How many connections are open.
+    pub(crate) fn open(&self) -> usize {
+        self.lock()
+            .iter()
+            .filter(|(weak, _)| weak.strong_count() > 0)
+            .count()
+    }
+}
+
+/// A TLS connection whose client certificate was verified and carries a zicht identity; it
+/// ends (as if the peer closed it) once its [`Closer`] is told to.
 pub struct PeerStream {
     inner: TlsStream<TcpStream>,
     info: PeerInfo,
+    closer: Arc<Closer>,
+    closing: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl PeerStream {
+    fn new(inner: TlsStream<TcpStream>, info: PeerInfo, closer: Arc<Closer>) -> PeerStream {
+        let watched = closer.clone();
+        let closing = Box::pin(async move {
+            loop {
+                // Created before the check, so a close between the two still wakes it.
+                let notified = watched.notify.notified();
+                if watched.is_closed() {
+                    return;
+                }
+                notified.await;
+            }
+        });
+        PeerStream {
+            inner,
+            info,
+            closer,
+            closing,
+        }
+    }
 }
 
 impl Connected for PeerStream {
@@ -52,7 +189,17 @@ impl AsyncRead for PeerStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.closing.as_mut().poll(cx).is_ready() {
+            // End of stream: the server drops the connection and every stream on it.
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.closer.touch();
+        }
+        read
     }
 }
 
@@ -62,7 +209,12 @@ impl AsyncWrite for PeerStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.closer.is_closed() {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        this.closer.touch();
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -91,7 +243,7 @@ pub(crate) async fn accept_loop(
             }
         };
         let acceptor = TlsAcceptor::from(tls.current());
-        let connections = connections.clone();
+        let (connections, tls) = (connections.clone(), tls.clone());
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             let stream =
@@ -101,27 +253,48 @@ pub(crate) async fn accept_loop(
                     // here; the client sees the TLS alert.
                     Ok(Err(_)) | Err(_) => return,
                 };
-            let certificate = stream
+            let chain: Vec<CertificateDer<'static>> = stream
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|cert| cert.as_ref().to_vec());
-            let Some((identity, certificate)) =
-                certificate.and_then(|cert| Some((zicht_pki::identity_of(&cert).ok()?, cert)))
-            else {
+                .map(|chain| chain.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default();
+            let Some((identity, certificate)) = chain.first().and_then(|cert| {
+                Some((zicht_pki::identity_of(cert).ok()?, cert.as_ref().to_vec()))
+            }) else {
                 return;
             };
+            let closer = tls.connections().register(chain);
+            let info = PeerInfo {
+                identity,
+                remote,
+                certificate,
+            };
             let _ = connections
-                .send(Ok(PeerStream {
-                    inner: stream,
-                    info: PeerInfo {
-                        identity,
-                        remote,
-                        certificate,
-                    },
-                }))
+                .send(Ok(PeerStream::new(stream, info, closer)))
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_old_and_idle_connections_are_told_to_close() {
+        let connections = Connections::default();
+        let kept = connections.register(vec![CertificateDer::from(vec![1])]);
+        let refused = connections.register(vec![CertificateDer::from(vec![2])]);
+        assert_eq!(connections.close_where(|chain| chain[0].as_ref() == [2]), 1);
+        assert!(refused.is_closed() && !kept.is_closed());
+        assert_eq!(connections.open(), 1);
+        // An hour's age and idle time leave it open; no age at all closes it.
+        let hour = Duration::from_secs(3600);
+        assert_eq!(connections.close_stale(hour, hour), 0);
+        assert_eq!(connections.close_stale(Duration::ZERO, hour), 1);
+        assert!(kept.is_closed());
+        drop((kept, refused));
+        assert_eq!(connections.open(), 0);
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use crate::settings::TlsFiles;
+use crate::transport::accept::Connections;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject;
@@ -140,29 +141,50 @@ impl ClientCertVerifier for IdentityVerifier {
 }
 
 /// Builds the server configuration: TLS 1.3 only, client certificate required and checked
-/// against trust bundle, CRL and zicht identity; HTTP/2 for gRPC.
-pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+/// against trust bundle, CRL and zicht identity; HTTP/2 for gRPC. Also returns the verifier,
+/// so live connections can be checked again against a new CRL.
+pub fn server_config(
+    files: &TlsFiles,
+) -> Result<(Arc<ServerConfig>, Arc<dyn ClientCertVerifier>), TlsError> {
     let roots = Arc::new(load_roots(&files.ca)?);
     let inner = WebPkiClientVerifier::builder_with_provider(roots, provider())
         .with_crls(load_crls(files)?)
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
+    let verifier: Arc<dyn ClientCertVerifier> = Arc::new(IdentityVerifier { inner });
     let (chain, key) = load_identity(&files.cert, &files.key)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_client_cert_verifier(Arc::new(IdentityVerifier { inner }))
+        .with_client_cert_verifier(verifier.clone())
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), verifier))
 }
 
-/// The current server configuration, rebuilt when a file changes.
-#[derive(Debug)]
+/// What new connections are accepted with, and what live ones are checked against.
+struct Current {
+    config: Arc<ServerConfig>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    stamps: Vec<Option<SystemTime>>,
+}
+
+/// The current server configuration, rebuilt when a file changes; on every rebuild the live
+/// connections are checked again, and those whose certificate the new trust bundle or CRL
+/// refuses (revoked, expired) are closed.
 pub struct ReloadingTls {
     files: TlsFiles,
-    current: RwLock<(Arc<ServerConfig>, Vec<Option<SystemTime>>)>,
+    current: RwLock<Current>,
+    connections: Arc<Connections>,
+}
+
+impl std::fmt::Debug for ReloadingTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingTls")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
 }
 
 fn stamps(files: &TlsFiles) -> Vec<Option<SystemTime>> {
@@ -180,43 +202,77 @@ fn stamps(files: &TlsFiles) -> Vec<Option<SystemTime>> {
 impl ReloadingTls {
     /// Loads the files once; fails if they do not make a valid configuration.
     pub fn new(files: TlsFiles) -> Result<ReloadingTls, TlsError> {
-        let config = server_config(&files)?;
-        let stamp = stamps(&files);
+        let (config, verifier) = server_config(&files)?;
+        let stamps = stamps(&files);
         Ok(ReloadingTls {
             files,
-            current: RwLock::new((config, stamp)),
+            current: RwLock::new(Current {
+                config,
+                verifier,
+                stamps,
+            }),
+            connections: Arc::default(),
         })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The configuration new connections use.
     pub fn current(&self) -> Arc<ServerConfig> {
-        match self.current.read() {
-            Ok(guard) => guard.0.clone(),
-            Err(poisoned) => poisoned.into_inner().0.clone(),
-        }
+        self.read().config.clone()
     }
 
-    /// Rebuilds the configuration if a file changed. On a bad new file the old configuration
-    /// stays in force and the error is returned for the log. Returns whether it reloaded.
+    /// The node's live connections.
+    pub(crate) fn connections(&self) -> &Arc<Connections> {
+        &self.connections
+    }
+
+    /// How many verified connections are open.
+    pub fn open_connections(&self) -> usize {
+        self.connections.open()
+    }
+
+    /// Rebuilds the configuration if a file changed, then closes every live connection whose
+    /// certificate it refuses. On a bad new file the old configuration stays in force and the
+    /// error is returned for the log. Returns whether it reloaded.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
         let stamp = stamps(&self.files);
-        let unchanged = match self.current.read() {
-            Ok(guard) => guard.1 == stamp,
-            Err(poisoned) => poisoned.into_inner().1 == stamp,
-        };
-        if unchanged {
+        if self.read().stamps == stamp {
             return Ok(false);
         }
         let rebuilt = server_config(&self.files);
-        let mut guard = match self.current.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // Remember the new stamps even when the files are bad, so a broken file is reported
-        // once, not on every check; fixing it changes the stamps again.
-        guard.1 = stamp;
-        guard.0 = rebuilt?;
+        {
+            let mut guard = self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Remember the new stamps even when the files are bad, so a broken file is
+            // reported once, not on every check; fixing it changes the stamps again.
+            guard.stamps = stamp;
+            let (config, verifier) = rebuilt?;
+            guard.config = config;
+            guard.verifier = verifier;
+        }
+        self.close_refused();
         Ok(true)
+    }
+
+    /// Closes every live connection whose certificate chain the current verifier refuses now
+    /// (revoked, expired, no longer trusted); returns how many.
+    pub fn close_refused(&self) -> usize {
+        let verifier = self.read().verifier.clone();
+        self.connections.close_where(|chain| {
+            let Some((end_entity, intermediates)) = chain.split_first() else {
+                return true;
+            };
+            verifier
+                .verify_client_cert(end_entity, intermediates, UnixTime::now())
+                .is_err()
+        })
     }
 }
 
