@@ -98,6 +98,35 @@ both_backends!(an_edited_entry_is_named, |db| async move {
     );
 });
 
+both_backends!(an_edited_search_column_is_named, |db| async move {
+    fill(&db, 5).await;
+    for (table, column, log) in [
+        ("processing_log", "trace_id", "processing log"),
+        ("processing_log", "operation_id", "processing log"),
+        ("processing_log", "template", "processing log"),
+        ("processing_log", "activity", "processing log"),
+        ("access_log", "operation_id", "access log"),
+        ("access_log", "peer_id", "access log"),
+    ] {
+        let before = db
+            .strings(&format!("SELECT {column} FROM {table} WHERE seq = 3"))
+            .await;
+        db.execute(&format!("UPDATE {table} SET {column} = 'x' WHERE seq = 3"))
+            .await;
+        assert_eq!(
+            verify(&db).await,
+            Err(format!("audit chain broken: {log}: entry 3: its search columns do not match its contents (the row was altered)")),
+            "{table}.{column}"
+        );
+        db.execute(&format!(
+            "UPDATE {table} SET {column} = '{}' WHERE seq = 3",
+            before[0]
+        ))
+        .await;
+        assert_eq!(verify(&db).await, Ok(()), "{table}.{column} restored");
+    }
+});
+
 both_backends!(a_deleted_entry_is_named, |db| async move {
     fill(&db, 5).await;
     db.execute("DELETE FROM access_log WHERE seq = 2").await;
@@ -288,8 +317,11 @@ both_backends!(
             Err(StoreError::Tampered { log, seq }) => assert_eq!((log, seq), ("access log", 2)),
             other => panic!("{other:?}"),
         }
-        // The chains themselves are untouched by that edit: the columns are not hashed.
-        assert_eq!(verify(&db).await, Ok(()));
+        // And verification re-derives every search column from the hashed body.
+        assert_eq!(
+            verify(&db).await,
+            Err("audit chain broken: access log: entry 2: its search columns do not match its contents (the row was altered)".to_owned())
+        );
     }
 );
 

@@ -222,7 +222,18 @@ async fn audit_verify(args: &VerifyArgs) -> anyhow::Result<()> {
         ("processing log", zicht_store::AuditLog::Processing),
         ("access log", zicht_store::AuditLog::Access),
     ] {
-        let entries = store.audit_chain(log).await?;
+        let entries = match store.audit_chain(log).await {
+            Ok(entries) => entries,
+            Err(zicht_store::StoreError::Tampered { seq, .. }) => {
+                let error = format!(
+                    "entry {seq}: its search columns do not match its contents (the row was altered)"
+                );
+                println!("{name}: broken at {error}");
+                broken.push(format!("{name}: {error}"));
+                continue;
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context("read the audit log")),
+        };
         match zicht_audit::verify(entries.clone()) {
             Ok(verified) => println!(
                 "{name}: {} entries, chain intact, head {}",

@@ -83,7 +83,9 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// A stored audit entry's search columns disagree with its body: the row was altered.
-    #[error("{log}: entry {seq}: its search columns disagree with its body (the row was altered)")]
+    #[error(
+        "{log}: entry {seq}: its search columns do not match its contents (the row was altered)"
+    )]
     Tampered {
         /// `processing log` or `access log`.
         log: &'static str,

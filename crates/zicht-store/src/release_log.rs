@@ -170,6 +170,21 @@ fn body_matches(log: AuditLog, filter: &AuditFilter, body: &str) -> bool {
     }
 }
 
+/// Whether every search column of an entry (empty: not one of this log's) equals the value
+/// its body holds.
+fn columns_match(log: AuditLog, body: &str, columns: &[(&str, String)]) -> bool {
+    let Ok(record) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    columns.iter().all(|(name, stored)| {
+        let relevant = match log {
+            AuditLog::Processing => *name != "peer_id",
+            AuditLog::Access => *name == "operation_id" || *name == "peer_id",
+        };
+        !relevant || record.get(*name).and_then(|v| v.as_str()) == Some(stored.as_str())
+    })
+}
+
 impl Store {
     /// Appends one release log entry, the populations released with it, and its processing
     /// and access records to their hash chains, durably; an error means the answer must not
@@ -487,11 +502,56 @@ impl Store {
 
     /// Every entry of an audit chain in order, for verification.
     pub async fn audit_chain(&self, log: AuditLog) -> Result<Vec<zicht_audit::Entry>, StoreError> {
-        let everything = AuditFilter {
-            limit: i64::MAX,
-            ..AuditFilter::default()
+        // Every search column beside its entry, each re-derived from the hashed body: a column
+        // edited to hide an entry from a search is tampering like an edited body.
+        const PROCESSING: &str = "SELECT seq, body, prev_hash, hash, trace_id, operation_id, \
+             template, activity, '' FROM processing_log ORDER BY seq";
+        const ACCESS: &str = "SELECT seq, body, prev_hash, hash, '', operation_id, '', '', \
+             peer_id FROM access_log ORDER BY seq";
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
+        let sql = match log {
+            AuditLog::Processing => PROCESSING,
+            AuditLog::Access => ACCESS,
         };
-        self.audit_entries(log, &everything).await
+        let rows: Vec<Row> = on_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .fetch_all(pool)
+                .await
+                .map_err(query_error("read audit chain"))?
+        });
+        let mut entries = Vec::with_capacity(rows.len());
+        for (seq, body, prev_hash, hash, trace, operation, template, activity, peer) in rows {
+            let columns = [
+                ("trace_id", trace),
+                ("operation_id", operation),
+                ("template", template),
+                ("processing_activity_id", activity),
+                ("peer_id", peer),
+            ];
+            if !columns_match(log, &body, &columns) {
+                return Err(StoreError::Tampered {
+                    log: log.name(),
+                    seq,
+                });
+            }
+            entries.push(zicht_audit::Entry {
+                seq,
+                body,
+                prev_hash,
+                hash,
+            });
+        }
+        Ok(entries)
     }
 
     /// The outcome of every logged request, oldest first (`released`, `refused: <rule>`,

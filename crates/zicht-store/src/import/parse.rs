@@ -503,6 +503,10 @@ mod tests {
             &["2:12: end_date: not a date in YYYY-MM-DD form"],
         );
         check(
+            &with_rows(&[&GOOD.replace("2022-06-30", "9999-06-30")]),
+            &["2:12: end_date: not a date from 1900-01-01 to 2100-12-31"],
+        );
+        check(
             &with_rows(&[&GOOD.replace("2022-06-30", "2021-12-31")]),
             &["2:12: end_date: end_date is before start_date"],
         );
