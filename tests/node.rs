@@ -300,6 +300,45 @@ async fn revocation_ends_a_connection_opened_before_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_requests_writes_a_bounded_log() {
+    let limits = Limits {
+        refusals_per_minute: 5,
+        ..Limits::default()
+    };
+    let f = fixture(limits).await;
+    // twente's node has no grant at this node.
+    let twente = channel(
+        &f.pki,
+        f.pki.node(NodeName::Region(Region::Twente)),
+        f.node.address,
+    )
+    .await;
+    let mut client = pb::inway_client::InwayClient::new(twente);
+    let (mut denied, mut turned_away) = (0, 0);
+    for _ in 0..300 {
+        let status = client
+            .query(query("capacity", "capaciteitsmonitoring", &[]))
+            .await
+            .unwrap_err();
+        match status.code() {
+            Code::PermissionDenied => denied += 1,
+            Code::ResourceExhausted => {
+                assert!(status.metadata().get("retry-after-ms").is_some());
+                turned_away += 1;
+            }
+            other => panic!("{other:?}: {status:?}"),
+        }
+    }
+    assert_eq!(
+        (denied, turned_away),
+        (6, 294),
+        "five refusals, one over, then muted"
+    );
+    let logged = f.db.scalar("SELECT COUNT(*) FROM processing_log").await;
+    assert!(logged <= 6, "{logged} entries for 300 refused requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_node_certificate_is_served_without_restart() {
     let f = fixture(Limits::default()).await;
     let ca_pem = std::fs::read(f.pki.ca_cert()).unwrap();

@@ -30,6 +30,7 @@
 //! max_cells = 5000
 //! max_connection_age_seconds = 3600   # then the connection handshakes again
 //! idle_timeout_seconds = 300
+//! refusals_per_minute = 60        # then a caller's requests are turned away, unlogged, a while
 //!
 //! [privacy]           # optional; defaults shown; a region may only make them stricter
 //! record_key_secret = "../../data/drenthe.secret"  # created (0600) on first start; back it up
@@ -159,6 +160,7 @@ struct LimitsSection {
     max_cells: Option<Spanned<u64>>,
     max_connection_age_seconds: Option<Spanned<u64>>,
     idle_timeout_seconds: Option<Spanned<u64>>,
+    refusals_per_minute: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -605,6 +607,12 @@ fn limits(reader: &Reader<'_>, section: &LimitsSection) -> Result<Limits, Config
             &section.idle_timeout_seconds,
             defaults.idle_timeout.as_secs(),
         )?),
+        refusals_per_minute: u32::try_from(number(
+            "limits.refusals_per_minute",
+            &section.refusals_per_minute,
+            u64::from(defaults.refusals_per_minute),
+        )?)
+        .unwrap_or(u32::MAX),
     })
 }
 

@@ -32,6 +32,16 @@ pub enum Error {
         /// When the next request will be allowed.
         retry_after_ms: u64,
     },
+    /// The caller was refused too often: turned away before anything is checked or logged.
+    #[error(
+        "too many refused requests ({per_minute} per minute); retry after {retry_after_ms} ms"
+    )]
+    RefusalFlood {
+        /// The caller's refusal budget.
+        per_minute: u32,
+        /// When the caller is heard again.
+        retry_after_ms: u64,
+    },
     /// The node is a network aggregator: it holds no youth data.
     #[error("this node is a network aggregator and holds no youth data; analysts ask its Outway")]
     NoData,
@@ -89,6 +99,7 @@ impl Error {
             Error::Invalid(_) => "limit-or-invalid",
             Error::Denied(_) | Error::Role(_) => "policy",
             Error::Quota { .. } => "quota",
+            Error::RefusalFlood { .. } => "refusal-flood",
             Error::NoData => "no-data",
             Error::NotExecutable(_) => "not-executable",
             Error::Disclosure(refusal) => refusal.rule(),
@@ -125,7 +136,7 @@ impl From<Error> for Status {
             Error::NoIdentity => Status::unauthenticated(message),
             Error::Invalid(_) | Error::BadCheckpoint(_) => Status::invalid_argument(message),
             Error::Denied(_) | Error::Role(_) => Status::permission_denied(message),
-            Error::Quota { retry_after_ms, .. } => {
+            Error::Quota { retry_after_ms, .. } | Error::RefusalFlood { retry_after_ms, .. } => {
                 let mut status = Status::resource_exhausted(message);
                 if let Ok(value) = retry_after_ms.to_string().parse() {
                     status.metadata_mut().insert("retry-after-ms", value);

@@ -99,6 +99,9 @@ pub struct Limits {
     pub max_connection_age: Duration,
     /// A connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
+    /// Refused requests (no grant, malformed) a caller may have per minute before its requests
+    /// are turned away unlogged for a while (one summary entry instead).
+    pub refusals_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -111,6 +114,7 @@ impl Default for Limits {
             max_cells: 5_000,
             max_connection_age: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(300),
+            refusals_per_minute: 60,
         }
     }
 }

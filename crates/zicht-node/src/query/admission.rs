@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, DefaultClock, Reference};
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
 use zicht_model::{CodeList, Dimension, PeerId, Query};
@@ -77,6 +77,95 @@ fn cardinality(dimension: Dimension) -> u64 {
         Dimension::After18Funding => zicht_model::After18Funding::ALL.len() as u64,
         Dimension::Big5Domain => 5,
         Dimension::Big5Status => 4,
+    }
+}
+
+/// A budget of refused requests per caller, in front of the log: a caller that keeps being
+/// refused (no grant, malformed requests) is muted for a while. A muted caller's requests get
+/// RESOURCE_EXHAUSTED before anything is checked or written; when the mute ends, one log
+/// entry says how many were turned away. So the log stays complete without growing by a
+/// record per refused request of a flood.
+pub struct RefusalGuard<C: Clock = DefaultClock> {
+    limiter: PeerLimiter<C>,
+    clock: C,
+    per_minute: u32,
+    muted: std::sync::Mutex<std::collections::HashMap<PeerId, Muted<C::Instant>>>,
+}
+
+/// A muted caller: until when, and how many requests were turned away meanwhile.
+#[derive(Debug, Clone, Copy)]
+struct Muted<I> {
+    until: I,
+    turned_away: u64,
+}
+
+/// What the guard says about a caller's next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guarded {
+    /// Go on.
+    Admit,
+    /// Go on, but first log that this many requests were turned away unlogged.
+    AdmitAfter(u64),
+    /// Turn it away (RESOURCE_EXHAUSTED, unlogged), with when to retry.
+    TurnAway(u64),
+}
+
+impl<C: Clock + Clone> RefusalGuard<C> {
+    /// A guard allowing `per_minute` refusals per caller (burst up to the same number).
+    pub fn new(per_minute: u32, clock: C) -> RefusalGuard<C> {
+        let per_minute = per_minute.max(1);
+        let quota = Quota::per_minute(
+            std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN),
+        );
+        RefusalGuard {
+            limiter: RateLimiter::hashmap_with_clock(quota, clock.clone()),
+            clock,
+            per_minute,
+            muted: std::sync::Mutex::default(),
+        }
+    }
+
+    fn muted(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<PeerId, Muted<C::Instant>>> {
+        self.muted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Before anything else: is `peer` muted?
+    pub(crate) fn before(&self, peer: PeerId) -> Guarded {
+        let now = self.clock.now();
+        let mut muted = self.muted();
+        match muted.get_mut(&peer) {
+            Some(mute) if now < mute.until => {
+                mute.turned_away += 1;
+                let wait = mute.until.duration_since(now);
+                Guarded::TurnAway(wait.as_u64().div_ceil(1_000_000))
+            }
+            Some(_) => {
+                let turned_away = muted.remove(&peer).map_or(0, |m| m.turned_away);
+                Guarded::AdmitAfter(turned_away)
+            }
+            None => Guarded::Admit,
+        }
+    }
+
+    /// After a refusal of `peer`: spends one of its refusals; past its budget it is muted until
+    /// the budget refills.
+    pub(crate) fn refused(&self, peer: PeerId) {
+        if let Err(not_until) = self.limiter.check_key(&peer) {
+            let until = not_until.earliest_possible();
+            self.muted().entry(peer).or_insert(Muted {
+                until,
+                turned_away: 0,
+            });
+        }
+    }
+
+    /// Refusals per minute a caller may have.
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
     }
 }
 
@@ -178,6 +267,27 @@ mod tests {
         assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_grpc_timeout("x"), None);
         assert_eq!(parse_grpc_timeout(""), None);
+    }
+
+    #[test]
+    fn a_caller_refused_too_often_is_muted_then_summarised() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let guard = RefusalGuard::new(2, clock.clone());
+        let peer = zicht_model::NodeName::Region(zicht_model::Region::Drenthe).dev_peer_id();
+        let other = zicht_model::NodeName::Region(zicht_model::Region::Twente).dev_peer_id();
+        for _ in 0..2 {
+            assert_eq!(guard.before(peer), Guarded::Admit);
+            guard.refused(peer);
+        }
+        assert_eq!(guard.before(peer), Guarded::Admit);
+        guard.refused(peer); // over budget: muted until a refusal refills (30 s)
+        for _ in 0..5 {
+            assert!(matches!(guard.before(peer), Guarded::TurnAway(ms) if ms <= 30_000));
+        }
+        assert_eq!(guard.before(other), Guarded::Admit, "per caller");
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(guard.before(peer), Guarded::AdmitAfter(5));
+        assert_eq!(guard.before(peer), Guarded::Admit);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::audit::Operation;
 use crate::disclosure::Disclosure;
 use crate::error::{respond, Error};
 use crate::policy::Policy;
-use crate::query::admission::{check_query, Checked, Quotas};
+use crate::query::admission::{check_query, Checked, Guarded, Quotas, RefusalGuard};
 use crate::query::convert::complete;
 use crate::query::execute::{execute, log_outcome, today, Call, Released};
 use crate::settings::Limits;
@@ -26,6 +26,8 @@ use crate::transport::accept::PeerInfo;
 pub struct Inway {
     pub(crate) policy: Arc<Policy>,
     pub(crate) quotas: Arc<Quotas>,
+    /// Refusals per caller before its requests are turned away unlogged.
+    pub(crate) refusals: Arc<RefusalGuard>,
     pub(crate) limits: Limits,
     pub(crate) store: Option<Store>,
     pub(crate) disclosure: Disclosure,
@@ -48,6 +50,10 @@ impl Inway {
         let policy = Arc::new(policy);
         Inway {
             quotas: Arc::new(Quotas::new(&policy, DefaultClock::default())),
+            refusals: Arc::new(RefusalGuard::new(
+                limits.refusals_per_minute,
+                DefaultClock::default(),
+            )),
             policy,
             limits,
             store,
@@ -181,6 +187,49 @@ impl Inway {
     }
 }
 
+impl Inway {
+    /// Turns a caller away (unlogged) while it is muted for too many refusals; when its mute
+    /// ends, logs once how many requests were turned away.
+    async fn guard(&self, identity: &PeerIdentity) -> Result<(), Error> {
+        const RPC: &str = "zicht.v1.Inway/Query";
+        match self.refusals.before(identity.peer_id) {
+            Guarded::Admit | Guarded::AdmitAfter(0) => Ok(()),
+            Guarded::TurnAway(retry_after_ms) => {
+                self.metrics
+                    .request(RPC, "refusal-flood", std::time::Duration::ZERO);
+                Err(Error::RefusalFlood {
+                    per_minute: self.refusals.per_minute(),
+                    retry_after_ms,
+                })
+            }
+            Guarded::AdmitAfter(turned_away) => {
+                let Some(store) = &self.store else {
+                    return Ok(());
+                };
+                let operation = Operation::start(RPC, &self.resource);
+                let outcome =
+                    format!("refused: refusal-flood: {turned_away} requests turned away unlogged");
+                let logged = crate::audit::Logged {
+                    operation: &operation,
+                    requester: &identity.peer_id.to_string(),
+                    role: &identity.role.uri(),
+                    subject: crate::audit::Subject::Activity(REFUSAL_FLOOD_ACTIVITY),
+                    outcome: &outcome,
+                    result: None,
+                    population: None,
+                    population_published: None,
+                };
+                crate::query::execute::log_entry(store, &logged)
+                    .await
+                    .map_err(Error::unlogged("release log", "released"))
+            }
+        }
+    }
+}
+
+/// The processing activity of a summary of requests turned away unlogged.
+pub const REFUSAL_FLOOD_ACTIVITY: &str = "urn:zicht:activity:refusal-flood";
+
 /// The caller's verified identity, as the accept loop attached it to the request.
 pub(crate) fn identity<T>(request: &Request<T>) -> Result<PeerIdentity, Error> {
     request
@@ -197,10 +246,14 @@ impl pb::inway_server::Inway for Inway {
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::ProtectedResult>, Status> {
         let identity = identity(&request).map_err(respond)?;
+        self.guard(&identity).await.map_err(respond)?;
         let size = prost::Message::encoded_len(request.get_ref());
         let admitted = self
             .admit(&identity, request.get_ref(), size, request.metadata())
             .map(|(checked, _)| checked);
+        if let Err(Error::Invalid(_) | Error::Denied(_)) = &admitted {
+            self.refusals.refused(identity.peer_id);
+        }
         let traceparent = request
             .metadata()
             .get("traceparent")
