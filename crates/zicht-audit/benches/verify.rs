@@ -34,7 +34,7 @@ fn main() {
             parameter_hash: format!("{seq:064x}"),
             population: Some(1838),
             decisions:
-                "released; population-floor 10; min-cell-count 10; differencing-guard 365 days"
+                "released; cell-key perturbation (D=3 V=2 js=2); population-floor 5 (published total)"
                     .to_owned(),
             result_hash: Some(format!("{seq:064x}")),
         };

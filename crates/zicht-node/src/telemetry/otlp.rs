@@ -442,7 +442,7 @@ mod tests {
             template_version: 1,
             parameter_hash: "ab".to_owned(),
             population: Some(1234),
-            decisions: "refused: differencing; x".to_owned(),
+            decisions: "refused: period-granularity; x".to_owned(),
             result_hash: Some("cd".to_owned()),
         };
         let span = span(&record);
@@ -455,7 +455,7 @@ mod tests {
         );
         let status = span.status.unwrap();
         assert_eq!(status.code, otel_trace::status::StatusCode::Error as i32);
-        assert_eq!(status.message, "refused: differencing");
+        assert_eq!(status.message, "refused: period-granularity");
         // No figures leave in telemetry.
         let encoded = format!("{:?}", span.attributes);
         assert!(!encoded.contains("1234") && !encoded.contains("population"));
