@@ -339,6 +339,41 @@ async fn a_flood_of_refused_requests_writes_a_bounded_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disclosure_settings_are_for_peers_and_grantees_and_logged() {
+    let f = fixture(Limits::default()).await;
+    let ask = |holder| {
+        let (pki, address) = (&f.pki, f.node.address);
+        async move {
+            let channel = channel(pki, holder, address).await;
+            pb::inway_client::InwayClient::new(channel)
+                .get_disclosure_settings(pb::DisclosureSettingsRequest {})
+                .await
+        }
+    };
+    // A node of the federation, with or without a grant here, reads them.
+    let settings = ask(f.pki.node(NodeName::Region(Region::Twente)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(settings.max_deviation, 3);
+    // The auditor has no grant at this node.
+    let status = ask(f.pki.person("auditor")).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(
+        status.message().starts_with("missing grant: "),
+        "{status:?}"
+    );
+    assert_eq!(
+        f.db.strings("SELECT outcome FROM release_log ORDER BY entry_id")
+            .await,
+        vec![
+            "released disclosure settings".to_owned(),
+            "refused: policy".to_owned()
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_node_certificate_is_served_without_restart() {
     let f = fixture(Limits::default()).await;
     let ca_pem = std::fs::read(f.pki.ca_cert()).unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use governor::clock::DefaultClock;
 use tonic::{Request, Response, Status};
-use zicht_model::{CodeList, PeerId, PeerIdentity, Template};
+use zicht_model::{CodeList, PeerId, PeerIdentity, Role, Template};
 use zicht_proto::v1 as pb;
 use zicht_store::Store;
 
@@ -273,9 +273,59 @@ impl pb::inway_server::Inway for Inway {
 
     async fn get_disclosure_settings(
         &self,
-        _request: Request<pb::DisclosureSettingsRequest>,
+        request: Request<pb::DisclosureSettingsRequest>,
     ) -> Result<Response<pb::DisclosureSettings>, Status> {
-        Ok(Response::new(settings_message(&self.disclosure)))
+        self.disclosure_settings(&request)
+            .await
+            .map(Response::new)
+            .map_err(respond)
+    }
+}
+
+/// The processing activity of reading a node's disclosure settings.
+pub const DISCLOSURE_SETTINGS_ACTIVITY: &str = "urn:zicht:activity:disclosure-settings";
+
+impl Inway {
+    /// The disclosure settings, for the federation's nodes and for callers with a grant here;
+    /// logged (fail-closed) like every other call, and guarded against floods of refusals.
+    async fn disclosure_settings<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<pb::DisclosureSettings, Error> {
+        let identity = identity(request)?;
+        self.guard(&identity).await?;
+        let allowed = matches!(identity.role, Role::Region(_) | Role::Network(_))
+            || self.policy.grants.iter().any(|g| g.who.matches(&identity));
+        if let Some(store) = &self.store {
+            let operation =
+                Operation::start("zicht.v1.Inway/GetDisclosureSettings", &self.resource);
+            let outcome = if allowed {
+                "released disclosure settings"
+            } else {
+                "refused: policy"
+            };
+            let logged = crate::audit::Logged {
+                operation: &operation,
+                requester: &identity.peer_id.to_string(),
+                role: &identity.role.uri(),
+                subject: crate::audit::Subject::Activity(DISCLOSURE_SETTINGS_ACTIVITY),
+                outcome,
+                result: None,
+                population: None,
+                population_published: None,
+            };
+            crate::query::execute::log_entry(store, &logged)
+                .await
+                .map_err(Error::unlogged("release log", "released"))?;
+        }
+        if !allowed {
+            self.refusals.refused(identity.peer_id);
+            return Err(Error::Role(format!(
+                "{identity} has no grant at this node; its disclosure settings are for the \
+                 federation's nodes and its grantees"
+            )));
+        }
+        Ok(settings_message(&self.disclosure))
     }
 }
 
