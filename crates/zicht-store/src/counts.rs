@@ -266,6 +266,18 @@ fn filter_clauses(
     Ok(text)
 }
 
+/// The clauses every template puts on its counted unit: the group-by keys (select list and
+/// names) and the filters, with ages taken on `reference`.
+fn unit_clauses(
+    query: &CountQuery<'_>,
+    reference: NaiveDate,
+    sql: &mut Sql,
+) -> Result<(String, Vec<String>, String), InvalidCountQuery> {
+    let (select, names) = keys(query, reference, sql)?;
+    let filters = filter_clauses(query.template, query.filters, reference, sql)?;
+    Ok((select, names, filters))
+}
+
 /// `expr AS k0, expr AS k1, ` for the group-by dimensions, and the key list `k0, k1`.
 fn keys(
     query: &CountQuery<'_>,
@@ -308,10 +320,8 @@ fn youth_in_care_sql(
     (from, to): (NaiveDate, NaiveDate),
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
-    let template = query.template;
     let (to_p, from_p) = (sql.date(to), sql.date(from));
-    let (select, names) = keys(query, to, sql)?;
-    let filters = filter_clauses(template, query.filters, to, sql)?;
+    let (select, names, filters) = unit_clauses(query, to, sql)?;
     Ok(format!(
         "SELECT {select}{UNITS} FROM (SELECT {UNIT_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY youth_id \
          ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements p \
@@ -327,13 +337,11 @@ fn flows_sql(
     (from, to): (NaiveDate, NaiveDate),
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
-    let template = query.template;
     let (from_p, to_p) = (sql.date(from), sql.date(to));
     let days = FlowKind::TRANSFER_DAYS;
     let before = sql.shifted("p.start_date", -days);
     let after = sql.shifted("p.end_date", days);
-    let (select, names) = keys(query, to, sql)?;
-    let filters = filter_clauses(template, query.filters, to, sql)?;
+    let (select, names, filters) = unit_clauses(query, to, sql)?;
     Ok(format!(
         "SELECT {select}{UNITS} FROM (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY youth_id, flow_kind \
          ORDER BY event_date DESC, care_type DESC) AS rn FROM (\
@@ -361,11 +369,9 @@ fn length_of_stay_sql(
     (from, to): (NaiveDate, NaiveDate),
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
-    let template = query.template;
     let (from_p, to_p) = (sql.date(from), sql.date(to));
     let days = sql.days_between("start_date", "end_date");
-    let (select, names) = keys(query, to, sql)?;
-    let filters = filter_clauses(template, query.filters, to, sql)?;
+    let (select, names, filters) = unit_clauses(query, to, sql)?;
     let partition = if names.is_empty() {
         String::new()
     } else {
@@ -393,7 +399,6 @@ fn transition18_sql(
     peildatum: NaiveDate,
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
-    let template = query.template;
     let uses = |d: Dimension| {
         query.group_by.contains(&d) || query.filters.iter().any(|f| f.dimension == d)
     };
@@ -410,8 +415,7 @@ fn transition18_sql(
         .checked_sub_months(Months::new(6))
         .unwrap_or(NaiveDate::MIN);
     let (peil_p, since_p) = (sql.date(peildatum), sql.date(since));
-    let (select, names) = keys(query, peildatum, sql)?;
-    let filters = filter_clauses(template, query.filters, peildatum, sql)?;
+    let (select, names, filters) = unit_clauses(query, peildatum, sql)?;
     let domains = if uses(Dimension::Big5Domain) || uses(Dimension::Big5Status) {
         let rows: Vec<String> = Big5Domain::ALL
             .iter()

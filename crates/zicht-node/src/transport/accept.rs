@@ -104,27 +104,20 @@ impl Connections {
         &self,
         refused: impl Fn(&[CertificateDer<'static>]) -> bool,
     ) -> usize {
-        let mut closed = 0;
-        let mut live = self.lock();
-        live.retain(|(weak, chain)| match weak.upgrade() {
-            Some(closer) if refused(chain) => {
-                closer.close();
-                closed += 1;
-                false
-            }
-            Some(closer) => !closer.is_closed(),
-            None => false,
-        });
-        closed
+        self.close_if(|_, chain| refused(chain))
     }
 
     /// Closes the connections older than `max_age` or idle for longer than `idle`, so
     /// long-lived channels handshake again; returns how many.
     pub(crate) fn close_stale(&self, max_age: Duration, idle: Duration) -> usize {
+        self.close_if(|closer, _| closer.opened.elapsed() > max_age || closer.idle() > idle)
+    }
+
+    /// Closes the live connections `close` picks, and forgets closed and ended ones.
+    fn close_if(&self, close: impl Fn(&Closer, &[CertificateDer<'static>]) -> bool) -> usize {
         let mut closed = 0;
-        let mut live = self.lock();
-        live.retain(|(weak, _)| match weak.upgrade() {
-            Some(closer) if closer.opened.elapsed() > max_age || closer.idle() > idle => {
+        self.lock().retain(|(weak, chain)| match weak.upgrade() {
+            Some(closer) if close(&closer, chain) => {
                 closer.close();
                 closed += 1;
                 false
