@@ -771,3 +771,174 @@ async fn prometheus_metrics_count_requests_refusals_and_audit_writes() {
         .await
         .starts_with("HTTP/1.1 404"));
 }
+
+/// A checkpoint body naming `node`, padded with `pad` spaces, signed with its key.
+fn signed_checkpoint(f: &NodeFixture, node: NodeName, pad: usize) -> pb::SignedCheckpoint {
+    let head = zicht_audit::ChainHead {
+        seq: 1,
+        head: "ab".repeat(32),
+    };
+    let checkpoint = zicht_audit::Checkpoint {
+        node: match node {
+            NodeName::Region(region) => Role::Region(region),
+            NodeName::Network(network) => Role::Network(network),
+        }
+        .uri(),
+        processing: head.clone(),
+        access: head,
+        time: now() * 1000 + pad as i64,
+    };
+    let mut body = zicht_audit::body(&checkpoint);
+    body.push_str(&" ".repeat(pad));
+    let key = std::fs::read(f.pki.node(node).1).unwrap();
+    pb::SignedCheckpoint {
+        signature: zicht_pki::sign(&key, body.as_bytes()).unwrap(),
+        body,
+        certificate: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_pushes_are_size_capped_rate_limited_logged_and_pruned() {
+    let limits = Limits {
+        checkpoint_max_bytes: 4096,
+        checkpoints_per_minute: 4,
+        checkpoints_kept: 2,
+        ..Limits::default()
+    };
+    let f = fixture(limits).await;
+    let twente = NodeName::Region(Region::Twente);
+    let channel = channel(&f.pki, f.pki.node(twente), f.node.address).await;
+    let mut client = pb::checkpoints_client::CheckpointsClient::new(channel);
+
+    // 100 KB: refused by the decoder before the handler (nothing stored, nothing to log).
+    let status = client
+        .push(signed_checkpoint(&f, twente, 100_000))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    // Over the cap but within what is decoded: refused by the handler, named, logged.
+    let status = client
+        .push(signed_checkpoint(&f, twente, 6_000))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("the limit checkpoint_max_bytes is 4096"),
+        "{status:?}"
+    );
+    // Signed by someone else (its own key, another node's name): refused.
+    let mut forged = signed_checkpoint(&f, NodeName::Region(Region::Drenthe), 0);
+    forged.body = forged.body.replace("drenthe", "twente");
+    let status = client.push(forged).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    // Three good ones fill the rate of four a minute; the fifth push is over it.
+    for pad in 1..=3 {
+        client
+            .push(signed_checkpoint(&f, twente, pad))
+            .await
+            .unwrap();
+    }
+    let status = client
+        .push(signed_checkpoint(&f, twente, 4))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+
+    // Only the latest two are kept.
+    assert_eq!(f.db.scalar("SELECT COUNT(*) FROM checkpoints").await, 2);
+    let kept = f.db.strings("SELECT body FROM checkpoints ORDER BY id").await;
+    assert!(kept[0].ends_with("  ") && !kept[0].ends_with("   "), "{kept:?}");
+    // Every push the handler saw is logged with its outcome.
+    assert_eq!(
+        f.db.strings("SELECT outcome FROM release_log ORDER BY entry_id")
+            .await,
+        [
+            "refused: limit-or-invalid",
+            "refused: bad-checkpoint",
+            "kept checkpoint",
+            "kept checkpoint",
+            "kept checkpoint",
+            "refused: quota",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_sockets_is_capped_and_the_node_keeps_answering_and_logging() {
+    let limits = Limits {
+        max_connections: 6,
+        max_handshakes: 3,
+        handshake_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let f = fixture(limits).await;
+    let mut client = analyst_client(&f).await;
+    let capacity = || query("capacity", "capaciteitsmonitoring", &["care_type"]);
+    client.query(capacity()).await.unwrap();
+
+    // 50 connections that never start TLS.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(tokio::net::TcpStream::connect(f.node.address).await.unwrap());
+    }
+    // The connection opened before the flood is still served, and its answers still logged.
+    let logged = f.db.scalar("SELECT COUNT(*) FROM release_log").await;
+    for _ in 0..5 {
+        client.query(capacity()).await.unwrap();
+    }
+    assert_eq!(
+        f.db.scalar("SELECT COUNT(*) FROM release_log").await,
+        logged + 5
+    );
+    let metrics = http_get(f.node.metrics_address.unwrap(), "/metrics").await;
+    let refused: u64 = metrics
+        .lines()
+        .filter(|line| line.starts_with("zicht_connections_refused_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(refused >= 45, "{refused} refused of 50\n{metrics}");
+    assert!(metrics.contains("zicht_connections_max 6"), "{metrics}");
+
+    // Once the idle sockets are gone (or their handshake time is up), new callers get in.
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut fresh = analyst_client(&f).await;
+    fresh.query(capacity()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crl_long_past_its_next_update_fails_closed() {
+    let f = fixture(Limits::default()).await;
+    let mut client = analyst_client(&f).await;
+    let capacity = || query("capacity", "capaciteitsmonitoring", &["care_type"]);
+    client.query(capacity()).await.unwrap();
+
+    // A CRL issued 40 days ago, due 30 days after: 10 days past its nextUpdate, more than
+    // the default grace of 7 days. It revokes the auditor only.
+    f.pki
+        .revoke(&f.pki.person("auditor").0, now() - 40 * 86_400)
+        .unwrap();
+    assert!(f.node.tls.reload_if_changed().unwrap());
+    assert!(f.node.tls.crl_overdue(now()));
+    // The live connection is closed and no certificate gets a new handshake.
+    assert_eq!(f.node.tls.open_connections(), 0);
+    assert!(client.query(capacity()).await.is_err());
+    let ca_pem = std::fs::read(f.pki.ca_cert()).unwrap();
+    let (cert, key) = read_pair(f.pki.person("analyst-drenthe"));
+    let error = handshake(f.node.address, &ca_pem, Some((&cert, &key)))
+        .await
+        .unwrap_err();
+    // rustls sends an expired-CRL refusal as the UnknownCA alert; the node's log says why.
+    assert!(error.contains("UnknownCA"), "{error}");
+
+    // A CRL 2 days past its nextUpdate is within the grace.
+    f.pki
+        .revoke(&f.pki.person("auditor").0, now() - 32 * 86_400)
+        .unwrap();
+    assert!(f.node.tls.reload_if_changed().unwrap());
+    assert!(!f.node.tls.crl_overdue(now()));
+    assert!(handshake(f.node.address, &ca_pem, Some((&cert, &key)))
+        .await
+        .is_ok());
+}

@@ -30,6 +30,11 @@ pub struct ForeignOperation {
     pub operation_id: String,
     /// The other node's entity URI (its role URI).
     pub entity: String,
+    /// The person at the other node the call was made for (their PeerID), when the other node
+    /// asked on behalf of one of its analysts; the other node's mutual-TLS identity vouches
+    /// for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 /// One processing operation, as the Logboek Dataverwerkingen record plus zicht's fields.

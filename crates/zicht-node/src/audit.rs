@@ -108,9 +108,19 @@ impl Operation {
                 trace_id,
                 operation_id: parent,
                 entity: caller.chars().take(200).collect(),
+                on_behalf_of: None,
             });
         }
         operation
+    }
+
+    /// The same operation, recording that the calling node asked on behalf of `person` (kept
+    /// only with a foreign operation: a call without trace context names no other operation).
+    pub fn on_behalf_of(mut self, person: Option<zicht_model::PeerId>) -> Operation {
+        if let (Some(foreign), Some(person)) = (&mut self.foreign, person) {
+            foreign.on_behalf_of = Some(person.to_string());
+        }
+        self
     }
 
     /// This operation as a W3C `traceparent` header (version 00, sampled), for the calls it

@@ -21,6 +21,7 @@
 //! key = "../../certs/dev/nodes/drenthe.key"
 //! crl = "../../certs/dev/crl.pem"
 //! reload_seconds = 5
+//! crl_grace_days = 7  # a CRL this long past its nextUpdate: every handshake is refused
 //!
 //! [limits]            # optional; defaults shown
 //! max_request_bytes = 16384
@@ -31,6 +32,12 @@
 //! max_connection_age_seconds = 3600   # then the connection handshakes again
 //! idle_timeout_seconds = 300
 //! refusals_per_minute = 60        # then a caller's requests are turned away, unlogged, a while
+//! max_connections = 1024          # lowered to fit the file-descriptor limit
+//! max_handshakes = 128
+//! handshake_timeout_seconds = 10
+//! checkpoint_max_bytes = 4096     # per checkpoint a peer hands in
+//! checkpoints_per_minute = 6      # per peer
+//! checkpoints_kept = 24           # per peer, the latest
 //!
 //! [privacy]           # optional; defaults shown; a region may only make them stricter
 //! record_key_secret = "../../data/drenthe.secret"  # created (0600) on first start; back it up
@@ -148,6 +155,7 @@ struct TlsSection {
     key: Spanned<String>,
     crl: Option<Spanned<String>>,
     reload_seconds: Option<Spanned<u64>>,
+    crl_grace_days: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,6 +169,12 @@ struct LimitsSection {
     max_connection_age_seconds: Option<Spanned<u64>>,
     idle_timeout_seconds: Option<Spanned<u64>>,
     refusals_per_minute: Option<Spanned<u64>>,
+    max_connections: Option<Spanned<u64>>,
+    max_handshakes: Option<Spanned<u64>>,
+    handshake_timeout_seconds: Option<Spanned<u64>>,
+    checkpoint_max_bytes: Option<Spanned<u64>>,
+    checkpoints_per_minute: Option<Spanned<u64>>,
+    checkpoints_kept: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +469,10 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         reader.number("tls.reload_seconds", tls.reload_seconds.as_ref())?,
         5,
     )?;
+    let crl_grace_days = positive(
+        reader.number("tls.crl_grace_days", tls.crl_grace_days.as_ref())?,
+        crate::settings::DEFAULT_CRL_GRACE.as_secs() / 86_400,
+    )?;
     let checkpoint_seconds = positive(
         reader.number("checkpoint_seconds", file.checkpoint_seconds.as_ref())?,
         300,
@@ -481,6 +499,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
             metrics_listen,
             otlp,
             tls_reload_interval: Duration::from_secs(reload),
+            crl_grace: Duration::from_secs(crl_grace_days.saturating_mul(86_400)),
             policy,
             limits,
             disclosure,
@@ -613,6 +632,37 @@ fn limits(reader: &Reader<'_>, section: &LimitsSection) -> Result<Limits, Config
             u64::from(defaults.refusals_per_minute),
         )?)
         .unwrap_or(u32::MAX),
+        max_connections: number(
+            "limits.max_connections",
+            &section.max_connections,
+            defaults.max_connections as u64,
+        )? as usize,
+        max_handshakes: number(
+            "limits.max_handshakes",
+            &section.max_handshakes,
+            defaults.max_handshakes as u64,
+        )? as usize,
+        handshake_timeout: Duration::from_secs(number(
+            "limits.handshake_timeout_seconds",
+            &section.handshake_timeout_seconds,
+            defaults.handshake_timeout.as_secs(),
+        )?),
+        checkpoint_max_bytes: number(
+            "limits.checkpoint_max_bytes",
+            &section.checkpoint_max_bytes,
+            defaults.checkpoint_max_bytes as u64,
+        )? as usize,
+        checkpoints_per_minute: u32::try_from(number(
+            "limits.checkpoints_per_minute",
+            &section.checkpoints_per_minute,
+            u64::from(defaults.checkpoints_per_minute),
+        )?)
+        .unwrap_or(u32::MAX),
+        checkpoints_kept: number(
+            "limits.checkpoints_kept",
+            &section.checkpoints_kept,
+            defaults.checkpoints_kept as u64,
+        )? as usize,
     })
 }
 

@@ -23,7 +23,8 @@ use crate::services::auditor::{Auditor, Checkpoints};
 use crate::services::inway::Inway;
 use crate::services::outway::Outway;
 use crate::settings::NodeSettings;
-use crate::transport::accept::{accept_loop, PeerStream};
+use crate::telemetry::metrics::{Gauge, Metrics};
+use crate::transport::accept::{accept_loop, fit_descriptors, Caps, PeerStream};
 use crate::transport::peers::Peers;
 use crate::transport::tls::{ReloadingTls, TlsError};
 
@@ -112,7 +113,7 @@ pub async fn start_on(
     listener: TcpListener,
     store: Option<Store>,
 ) -> Result<RunningNode, StartError> {
-    let tls = Arc::new(ReloadingTls::new(settings.tls.clone())?);
+    let tls = Arc::new(ReloadingTls::new(settings.tls.clone(), settings.crl_grace)?);
     let address = listener.local_addr().map_err(|source| StartError::Bind {
         address: settings.listen,
         source,
@@ -129,11 +130,24 @@ pub async fn start_on(
     let router = services(&settings, &inway, &peers, health)?;
 
     let (connections, incoming) = mpsc::channel::<Result<PeerStream, io::Error>>(64);
-    tasks.spawn(accept_loop(listener, tls.clone(), connections));
+    let caps = Caps {
+        connections: fit_descriptors(settings.limits.max_connections),
+        handshakes: settings.limits.max_handshakes,
+        handshake_timeout: settings.limits.handshake_timeout,
+    };
+    inway.metrics.set(Gauge::ConnectionsMax, caps.connections as f64);
+    tasks.spawn(accept_loop(
+        listener,
+        tls.clone(),
+        caps,
+        inway.metrics.clone(),
+        connections,
+    ));
     tasks.spawn(reload_tls(
         tls.clone(),
         settings.tls_reload_interval,
         settings.limits,
+        inway.metrics.clone(),
     ));
     tasks.spawn(push_checkpoints(
         inway.clone(),
@@ -278,18 +292,23 @@ fn services(
         .add_service(inway_server)
         .add_service(outway)
         .add_service(AuditServer::new(Auditor::new(inway.clone())))
-        .add_service(CheckpointsServer::new(Checkpoints::new(inway.clone()))))
+        .add_service(
+            CheckpointsServer::new(Checkpoints::new(inway.clone()))
+                .max_decoding_message_size(settings.limits.checkpoint_max_bytes * 2),
+        ))
 }
 
 /// Every `interval` (at most a tenth of the idle timeout): looks for changed certificate and
 /// CRL files (a reload closes the connections the new files refuse), re-checks live
-/// connections against the current files (a certificate that expired since), and closes
-/// connections past their maximum age or idle timeout.
-async fn reload_tls(tls: Arc<ReloadingTls>, interval: Duration, limits: crate::Limits) {
+/// connections against the current files (a certificate that expired since, a CRL past its
+/// grace), closes connections past their maximum age or idle timeout, and updates the
+/// connection and CRL gauges. An overdue CRL is reported once when it becomes overdue.
+async fn reload_tls(tls: Arc<ReloadingTls>, interval: Duration, limits: crate::Limits, metrics: Arc<Metrics>) {
     let interval = interval
         .min(limits.idle_timeout / 10)
         .max(Duration::from_millis(100));
     let mut ticker = tokio::time::interval(interval);
+    let mut overdue = false;
     loop {
         ticker.tick().await;
         match tls.reload_if_changed() {
@@ -301,6 +320,20 @@ async fn reload_tls(tls: Arc<ReloadingTls>, interval: Duration, limits: crate::L
         }
         tls.connections()
             .close_stale(limits.max_connection_age, limits.idle_timeout);
+        let now = chrono::Utc::now().timestamp();
+        if let Some((age, past)) = tls.crl_age(now) {
+            metrics.set(Gauge::CrlAgeSeconds, age as f64);
+            metrics.set(Gauge::CrlOverdueSeconds, past as f64);
+        }
+        metrics.set(Gauge::ConnectionsOpen, tls.open_connections() as f64);
+        let now_overdue = tls.crl_overdue(now);
+        if now_overdue && !overdue {
+            eprintln!(
+                "zicht node: error: the CRL is past its nextUpdate by more than tls.crl_grace_days; \
+                 every handshake is refused until a fresh CRL is in place"
+            );
+        }
+        overdue = now_overdue;
     }
 }
 

@@ -28,6 +28,9 @@ pub struct NodeSettings {
     pub tls: TlsFiles,
     /// How often to look for changed certificate/CRL files.
     pub tls_reload_interval: Duration,
+    /// How long past its nextUpdate the CRL is still trusted; after that the node refuses
+    /// every handshake (fail closed) until a fresh CRL is in place.
+    pub crl_grace: Duration,
     /// The policy.
     pub policy: Policy,
     /// Request limits.
@@ -65,6 +68,7 @@ impl NodeSettings {
                 crl: Some(pki.crl()),
             },
             tls_reload_interval: Duration::from_secs(3600),
+            crl_grace: DEFAULT_CRL_GRACE,
             policy,
             limits: Limits::default(),
             checkpoint_interval: Duration::from_secs(300),
@@ -80,6 +84,9 @@ impl NodeSettings {
         }
     }
 }
+
+/// How long past its nextUpdate a CRL is trusted by default.
+pub const DEFAULT_CRL_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Request limits a node enforces before it does any work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +109,21 @@ pub struct Limits {
     /// Refused requests (no grant, malformed) a caller may have per minute before its requests
     /// are turned away unlogged for a while (one summary entry instead).
     pub refusals_per_minute: u32,
+    /// Most connections open at once (handshaking or verified); more are closed at once. The
+    /// node lowers it further to fit its file-descriptor limit, keeping descriptors for its
+    /// database and log.
+    pub max_connections: usize,
+    /// Most TLS handshakes under way at once; more connections are closed at once.
+    pub max_handshakes: usize,
+    /// A connection that has not finished its TLS handshake by then is closed.
+    pub handshake_timeout: Duration,
+    /// Largest checkpoint (body and signature) a peer may hand in, in bytes.
+    pub checkpoint_max_bytes: usize,
+    /// Checkpoints a peer may hand in per minute (burst up to the same number).
+    pub checkpoints_per_minute: u32,
+    /// How many of each peer's latest checkpoints the node keeps; older ones are pruned (the
+    /// latest covers every entry before it).
+    pub checkpoints_kept: usize,
 }
 
 impl Default for Limits {
@@ -115,6 +137,12 @@ impl Default for Limits {
             max_connection_age: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(300),
             refusals_per_minute: 60,
+            max_connections: 1024,
+            max_handshakes: 128,
+            handshake_timeout: Duration::from_secs(10),
+            checkpoint_max_bytes: 4096,
+            checkpoints_per_minute: 6,
+            checkpoints_kept: 24,
         }
     }
 }

@@ -125,6 +125,32 @@ fn random_serial() -> Result<Asn1Integer, PkiError> {
     serial.to_asn1_integer().map_err(ssl("create serial"))
 }
 
+/// A CRL's dates, in seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrlDates {
+    /// When it was issued (thisUpdate).
+    pub this_update: i64,
+    /// When the next one is due (nextUpdate), if it says.
+    pub next_update: Option<i64>,
+}
+
+/// The dates of the CRL in `der`.
+pub fn crl_dates(der: &[u8]) -> Result<CrlDates, PkiError> {
+    let action = "read CRL dates";
+    let crl = openssl::x509::X509Crl::from_der(der).map_err(ssl(action))?;
+    let epoch = time(0)?;
+    let seconds = |at: &openssl::asn1::Asn1TimeRef| {
+        epoch
+            .diff(at)
+            .map(|diff| i64::from(diff.days) * 86_400 + i64::from(diff.secs))
+            .map_err(ssl(action))
+    };
+    Ok(CrlDates {
+        this_update: seconds(crl.last_update())?,
+        next_update: crl.next_update().map(seconds).transpose()?,
+    })
+}
+
 fn time(seconds: i64) -> Result<Asn1Time, PkiError> {
     Asn1Time::from_unix(seconds as _).map_err(ssl("encode time"))
 }
@@ -510,6 +536,24 @@ mod tests {
     }
 
     use zicht_model::CodeList;
+
+    #[test]
+    fn crl_dates_read_back() {
+        let ca = CertificateAuthority::create("zicht test", Validity::days_from(1_790_000_000, 10))
+            .unwrap();
+        let pem = ca.crl(&[], 1, 1_790_000_000, 7).unwrap();
+        let der = openssl::x509::X509Crl::from_pem(&pem)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        assert_eq!(
+            crl_dates(&der).unwrap(),
+            CrlDates {
+                this_update: 1_790_000_000 - 60,
+                next_update: Some(1_790_000_000 + 7 * 86_400),
+            }
+        );
+    }
 
     #[test]
     fn issued_certificates_carry_the_identity() {

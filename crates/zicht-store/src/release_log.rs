@@ -459,20 +459,38 @@ impl Store {
         })
     }
 
-    /// Keeps a checkpoint another node sent (its body, signature and certificate, hex).
-    pub async fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO checkpoints (node, received_at, body, signature, \
+    /// Keeps a checkpoint another node sent (its body, signature and certificate, hex), and
+    /// prunes that node's older checkpoints so at most `keep` (at least one) remain, in one
+    /// transaction. The latest checkpoint covers every entry before it: a rewrite of any
+    /// earlier entry changes the hash it names.
+    pub async fn store_checkpoint(
+        &self,
+        checkpoint: &StoredCheckpoint,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        const INSERT: &str = "INSERT INTO checkpoints (node, received_at, body, signature, \
              certificate) VALUES ($1, $2, $3, $4, $5)";
+        const PRUNE: &str = "DELETE FROM checkpoints WHERE node = $1 AND id NOT IN \
+             (SELECT id FROM checkpoints WHERE node = $1 ORDER BY id DESC LIMIT $2)";
+        let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
         on_pool!(self, pool => {
-            sqlx::query(SQL)
+            let mut tx = pool.begin().await.map_err(query_error("store checkpoint"))?;
+            sqlx::query(INSERT)
                 .bind(&checkpoint.node)
                 .bind(checkpoint.received_at)
                 .bind(&checkpoint.body)
                 .bind(&checkpoint.signature)
                 .bind(&checkpoint.certificate)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(query_error("store checkpoint"))?;
+            sqlx::query(PRUNE)
+                .bind(&checkpoint.node)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("prune checkpoints"))?;
+            tx.commit().await.map_err(query_error("store checkpoint"))?;
             Ok(())
         })
     }

@@ -15,17 +15,51 @@ use crate::policy::Policy;
 use crate::query::convert::{asked, Asked};
 use crate::settings::Limits;
 
-type PeerLimiter<C> = RateLimiter<
-    PeerId,
-    HashMapStateStore<PeerId>,
+type KeyedLimiter<K, C> = RateLimiter<
+    K,
+    HashMapStateStore<K>,
     C,
     governor::middleware::NoOpMiddleware<<C as Clock>::Instant>,
 >;
 
-/// Per-grant, per-caller rate limits (governor's GCRA), burst up to the per-minute quota.
-pub struct Quotas<C: Clock = DefaultClock> {
-    limiters: Vec<(u32, PeerLimiter<C>)>,
+/// Whose quota a request takes from: the calling certificate, and for a node asking on behalf
+/// of one of its analysts (the Outway's `zicht-on-behalf-of` header), that analyst; so one
+/// analyst cannot use up the share of the others of their region.
+pub type Caller = (PeerId, Option<PeerId>);
+
+/// A rate per caller (governor's GCRA), burst up to the per-minute rate.
+pub(crate) struct PerPeer<K: std::hash::Hash + Eq + Clone = PeerId, C: Clock = DefaultClock> {
+    limiter: KeyedLimiter<K, C>,
     clock: C,
+    per_minute: u32,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, C: Clock + Clone> PerPeer<K, C> {
+    /// `per_minute` requests per caller (at least one).
+    pub(crate) fn new(per_minute: u32, clock: C) -> PerPeer<K, C> {
+        let per_minute = per_minute.max(1);
+        let quota = Quota::per_minute(
+            std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN),
+        );
+        PerPeer {
+            limiter: RateLimiter::hashmap_with_clock(quota, clock.clone()),
+            clock,
+            per_minute,
+        }
+    }
+
+    /// Takes one request from `peer`'s rate; past it, the quota error with when to retry.
+    pub(crate) fn check(&self, peer: K) -> Result<(), Error> {
+        self.limiter.check_key(&peer).map_err(|not_until| Error::Quota {
+            per_minute: self.per_minute,
+            retry_after_ms: not_until.wait_time_from(self.clock.now()).as_millis() as u64,
+        })
+    }
+}
+
+/// Per-grant, per-caller rate limits, burst up to the per-minute quota.
+pub struct Quotas<C: Clock = DefaultClock> {
+    limiters: Vec<PerPeer<Caller, C>>,
 }
 
 impl<C: Clock + Clone> Quotas<C> {
@@ -34,27 +68,16 @@ impl<C: Clock + Clone> Quotas<C> {
         let limiters = policy
             .grants
             .iter()
-            .map(|grant| {
-                let per_minute = std::num::NonZeroU32::new(grant.quota_per_minute)
-                    .unwrap_or(std::num::NonZeroU32::MIN);
-                (
-                    grant.quota_per_minute,
-                    RateLimiter::hashmap_with_clock(Quota::per_minute(per_minute), clock.clone()),
-                )
-            })
+            .map(|grant| PerPeer::new(grant.quota_per_minute, clock.clone()))
             .collect();
-        Quotas { limiters, clock }
+        Quotas { limiters }
     }
 
-    /// Takes one request from `peer`'s quota under grant `grant`.
-    pub fn check(&self, grant: usize, peer: PeerId) -> Result<(), Error> {
-        let Some((per_minute, limiter)) = self.limiters.get(grant) else {
-            return Ok(());
-        };
-        limiter.check_key(&peer).map_err(|not_until| Error::Quota {
-            per_minute: *per_minute,
-            retry_after_ms: not_until.wait_time_from(self.clock.now()).as_millis() as u64,
-        })
+    /// Takes one request from `caller`'s quota under grant `grant`.
+    pub fn check(&self, grant: usize, caller: Caller) -> Result<(), Error> {
+        self.limiters
+            .get(grant)
+            .map_or(Ok(()), |limiter| limiter.check(caller))
     }
 }
 
@@ -86,7 +109,7 @@ fn cardinality(dimension: Dimension) -> u64 {
 /// entry says how many were turned away. So the log stays complete without growing by a
 /// record per refused request of a flood.
 pub struct RefusalGuard<C: Clock = DefaultClock> {
-    limiter: PeerLimiter<C>,
+    limiter: KeyedLimiter<PeerId, C>,
     clock: C,
     per_minute: u32,
     muted: std::sync::Mutex<std::collections::HashMap<PeerId, Muted<C::Instant>>>,
@@ -301,17 +324,21 @@ mod tests {
         let quotas = Quotas::new(&policy, clock.clone());
         let peer = zicht_model::NodeName::Region(zicht_model::Region::Drenthe).dev_peer_id();
         let other = zicht_model::NodeName::Region(zicht_model::Region::Twente).dev_peer_id();
-        assert!(quotas.check(0, peer).is_ok());
-        assert!(quotas.check(0, peer).is_ok());
-        match quotas.check(0, peer) {
+        assert!(quotas.check(0, (peer, None)).is_ok());
+        assert!(quotas.check(0, (peer, None)).is_ok());
+        match quotas.check(0, (peer, None)) {
             Err(Error::Quota {
                 per_minute: 2,
                 retry_after_ms,
             }) => assert_eq!(retry_after_ms, 30_000),
             other => panic!("{other:?}"),
         }
-        assert!(quotas.check(0, other).is_ok(), "quotas are per caller");
+        assert!(quotas.check(0, (other, None)).is_ok(), "quotas are per caller");
+        assert!(
+            quotas.check(0, (peer, Some(other))).is_ok(),
+            "and per analyst a node asks for"
+        );
         clock.advance(Duration::from_secs(30));
-        assert!(quotas.check(0, peer).is_ok());
+        assert!(quotas.check(0, (peer, None)).is_ok());
     }
 }

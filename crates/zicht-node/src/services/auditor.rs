@@ -12,6 +12,7 @@ use zicht_store::{AuditFilter, AuditLog, Store};
 
 use crate::audit::{Logged, Operation, Subject};
 use crate::error::{respond, Error};
+use crate::query::admission::PerPeer;
 use crate::query::execute::log_entry;
 use crate::services::inway::{identity, Inway};
 use crate::transport::accept::PeerInfo;
@@ -214,16 +215,18 @@ impl Auditor {
     }
 }
 
-/// The `Checkpoints` service: keeps the signed chain heads peers send, and shows them to
-/// auditors.
+/// The `Checkpoints` service: keeps the signed chain heads peers send (size-capped, rate-limited
+/// per peer, each push logged, the latest few per peer kept), and shows them to auditors.
 pub struct Checkpoints {
     inway: Arc<Inway>,
+    rate: PerPeer,
 }
 
 impl Checkpoints {
-    /// The service over the node's store (through its `Inway`).
+    /// The service over the node's store (through its `Inway`, whose limits it applies).
     pub fn new(inway: Arc<Inway>) -> Checkpoints {
-        Checkpoints { inway }
+        let rate = PerPeer::new(inway.limits.checkpoints_per_minute, Default::default());
+        Checkpoints { inway, rate }
     }
 }
 
@@ -251,21 +254,69 @@ impl pb::checkpoints_server::Checkpoints for Checkpoints {
 
 impl Checkpoints {
     /// Keeps a checkpoint a peer handed in, once it names the sender and its signature
-    /// matches the sender's TLS certificate.
+    /// matches the sender's TLS certificate. Every push is logged, kept or refused, before the
+    /// answer; then the sender's older checkpoints beyond the limit are pruned.
     async fn keep(
         &self,
         request: Request<pb::SignedCheckpoint>,
     ) -> Result<Response<pb::CheckpointAck>, Error> {
+        const RPC: &str = "zicht.v1.Checkpoints/Push";
         let info = request
             .extensions()
             .get::<PeerInfo>()
             .cloned()
             .ok_or(Error::NoIdentity)?;
+        self.inway.guard(RPC, &info.identity).await?;
+        let Some(store) = &self.inway.store else {
+            return Err(Error::NoDatabase(""));
+        };
+        let started = std::time::Instant::now();
+        let checked = self.check(&info, request.into_inner());
+        let outcome = match &checked {
+            Ok(_) => "kept checkpoint".to_owned(),
+            Err(error) => format!("refused: {}", error.rule()),
+        };
+        let operation = Operation::start(RPC, &self.inway.resource);
+        let requester = info.identity.peer_id.to_string();
+        log_audit(store, &operation, &requester, &info.identity.role.uri(), &outcome)
+            .await
+            .map_err(Error::unlogged("access log", "kept"))?;
+        self.inway.metrics.request(
+            RPC,
+            checked.as_ref().map_or_else(Error::rule, |_| "kept"),
+            started.elapsed(),
+        );
+        let checkpoint = checked.inspect_err(|error| {
+            if !matches!(error, Error::Quota { .. }) {
+                self.inway.refusals.refused(info.identity.peer_id);
+            }
+        })?;
+        store
+            .store_checkpoint(&checkpoint, self.inway.limits.checkpoints_kept)
+            .await
+            .map_err(Error::store("keep the checkpoint"))?;
+        Ok(Response::new(pb::CheckpointAck {}))
+    }
+
+    /// What a push must be, cheapest checks first: from a node, within the size limit and the
+    /// sender's rate, a checkpoint naming the sender, signed with the sender's certificate.
+    fn check(
+        &self,
+        info: &PeerInfo,
+        signed: pb::SignedCheckpoint,
+    ) -> Result<zicht_store::StoredCheckpoint, Error> {
         let role = info.identity.role.uri();
         if !matches!(info.identity.role, Role::Region(_) | Role::Network(_)) {
             return Err(Error::Role("only nodes hand in checkpoints".to_owned()));
         }
-        let signed = request.into_inner();
+        let size = signed.body.len() + signed.signature.len() + signed.certificate.len();
+        let limit = self.inway.limits.checkpoint_max_bytes;
+        if size > limit {
+            return Err(Error::Invalid(format!(
+                "checkpoint is {size} bytes; the limit checkpoint_max_bytes is {limit}"
+            )));
+        }
+        self.rate.check(info.identity.peer_id)?;
         let checkpoint: zicht_audit::Checkpoint = serde_json::from_str(&signed.body)
             .map_err(|_| Error::BadCheckpoint("the checkpoint body is not a checkpoint"))?;
         if checkpoint.node != role {
@@ -279,20 +330,13 @@ impl Checkpoints {
                 "the signature does not match the sender's certificate",
             ));
         }
-        let Some(store) = &self.inway.store else {
-            return Err(Error::NoDatabase(""));
-        };
-        store
-            .store_checkpoint(&zicht_store::StoredCheckpoint {
-                node: role,
-                received_at: crate::audit::now_ms(),
-                body: signed.body,
-                signature: zicht_audit::hex(&signed.signature),
-                certificate: zicht_audit::hex(&info.certificate),
-            })
-            .await
-            .map_err(Error::store("keep the checkpoint"))?;
-        Ok(Response::new(pb::CheckpointAck {}))
+        Ok(zicht_store::StoredCheckpoint {
+            node: role,
+            received_at: crate::audit::now_ms(),
+            body: signed.body,
+            signature: zicht_audit::hex(&signed.signature),
+            certificate: zicht_audit::hex(&info.certificate),
+        })
     }
 
     /// The checkpoints this node holds of another node, for auditors.

@@ -102,6 +102,7 @@ impl Inway {
     pub(crate) fn admit(
         &self,
         identity: &PeerIdentity,
+        on_behalf_of: Option<PeerId>,
         query: &pb::QueryRequest,
         size: usize,
         metadata: &tonic::metadata::MetadataMap,
@@ -115,7 +116,8 @@ impl Inway {
             &asked.filter_dimensions(),
         )?;
         let exact = grant.owner;
-        self.quotas.check(index, identity.peer_id)?;
+        self.quotas
+            .check(index, (identity.peer_id, on_behalf_of))?;
         let checked = Checked {
             query: complete(asked, query)?,
             exact,
@@ -188,15 +190,18 @@ impl Inway {
 }
 
 impl Inway {
-    /// Turns a caller away (unlogged) while it is muted for too many refusals; when its mute
-    /// ends, logs once how many requests were turned away.
-    async fn guard(&self, identity: &PeerIdentity) -> Result<(), Error> {
-        const RPC: &str = "zicht.v1.Inway/Query";
+    /// Turns a caller away (unlogged) while it is muted for too many refusals of any service;
+    /// when its mute ends, logs once (as a call of `rpc`) how many requests were turned away.
+    pub(crate) async fn guard(
+        &self,
+        rpc: &'static str,
+        identity: &PeerIdentity,
+    ) -> Result<(), Error> {
         match self.refusals.before(identity.peer_id) {
             Guarded::Admit | Guarded::AdmitAfter(0) => Ok(()),
             Guarded::TurnAway(retry_after_ms) => {
                 self.metrics
-                    .request(RPC, "refusal-flood", std::time::Duration::ZERO);
+                    .request(rpc, "refusal-flood", std::time::Duration::ZERO);
                 Err(Error::RefusalFlood {
                     per_minute: self.refusals.per_minute(),
                     retry_after_ms,
@@ -206,7 +211,7 @@ impl Inway {
                 let Some(store) = &self.store else {
                     return Ok(());
                 };
-                let operation = Operation::start(RPC, &self.resource);
+                let operation = Operation::start(rpc, &self.resource);
                 let outcome =
                     format!("refused: refusal-flood: {turned_away} requests turned away unlogged");
                 let logged = crate::audit::Logged {
@@ -230,6 +235,22 @@ impl Inway {
 /// The processing activity of a summary of requests turned away unlogged.
 pub const REFUSAL_FLOOD_ACTIVITY: &str = "urn:zicht:activity:refusal-flood";
 
+/// The header in which a node's Outway names the analyst it asks for.
+pub(crate) const ON_BEHALF_OF: &str = "zicht-on-behalf-of";
+
+/// The analyst a node asks on behalf of: read only from nodes (their mutual-TLS identity
+/// vouches for it, as it does for everything they send); from anyone else, or malformed, none.
+fn on_behalf_of(
+    identity: &PeerIdentity,
+    metadata: &tonic::metadata::MetadataMap,
+) -> Option<PeerId> {
+    if !matches!(identity.role, Role::Region(_) | Role::Network(_)) {
+        return None;
+    }
+    let value = metadata.get(ON_BEHALF_OF)?.to_str().ok()?;
+    PeerId::parse(value).ok()
+}
+
 /// The caller's verified identity, as the accept loop attached it to the request.
 pub(crate) fn identity<T>(request: &Request<T>) -> Result<PeerIdentity, Error> {
     request
@@ -246,10 +267,19 @@ impl pb::inway_server::Inway for Inway {
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::ProtectedResult>, Status> {
         let identity = identity(&request).map_err(respond)?;
-        self.guard(&identity).await.map_err(respond)?;
+        self.guard("zicht.v1.Inway/Query", &identity)
+            .await
+            .map_err(respond)?;
         let size = prost::Message::encoded_len(request.get_ref());
+        let for_person = on_behalf_of(&identity, request.metadata());
         let admitted = self
-            .admit(&identity, request.get_ref(), size, request.metadata())
+            .admit(
+                &identity,
+                for_person,
+                request.get_ref(),
+                size,
+                request.metadata(),
+            )
             .map(|(checked, _)| checked);
         if let Err(Error::Invalid(_) | Error::Denied(_)) = &admitted {
             self.refusals.refused(identity.peer_id);
@@ -263,7 +293,8 @@ impl pb::inway_server::Inway for Inway {
             &self.resource,
             traceparent,
             &identity.role.uri(),
-        );
+        )
+        .on_behalf_of(for_person);
         let released = self
             .run_logged(&operation, &identity, request.get_ref(), admitted)
             .await
@@ -293,7 +324,8 @@ impl Inway {
         request: &Request<T>,
     ) -> Result<pb::DisclosureSettings, Error> {
         let identity = identity(request)?;
-        self.guard(&identity).await?;
+        self.guard("zicht.v1.Inway/GetDisclosureSettings", &identity)
+            .await?;
         let allowed = matches!(identity.role, Role::Region(_) | Role::Network(_))
             || self.policy.grants.iter().any(|g| g.who.matches(&identity));
         if let Some(store) = &self.store {

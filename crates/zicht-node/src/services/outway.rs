@@ -11,16 +11,17 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
-use zicht_model::{CodeList, NaiveDate, Network, NodeName, PeerIdentity, Region, Role};
+use zicht_model::{CodeList, NaiveDate, Network, NodeName, PeerId, PeerIdentity, Region, Role};
+use zicht_store::Store;
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::inway_client::InwayClient;
 
 use crate::audit::{Logged, Operation, Subject};
 use crate::error::{respond, Error};
 use crate::query::admission::Checked;
-use crate::query::execute::log_entry;
+use crate::query::execute::{log_entry, log_outcome};
 use crate::query::merge::{check_answer, merge};
-use crate::services::inway::{identity, Inway};
+use crate::services::inway::{identity, Inway, ON_BEHALF_OF};
 use crate::transport::peers::Peers;
 
 /// What one targeted node did with the query.
@@ -77,14 +78,16 @@ fn classify(status: &Status) -> PeerOutcome {
     }
 }
 
-/// Asks one peer under `deadline`, retrying once when the call failed before the peer could
-/// act on it (UNAVAILABLE: refused or reset connection). A query is idempotent: a repeat
-/// releases the same populations. Past the deadline the call is dropped, which cancels it.
+/// Asks one peer under `deadline` on behalf of `analyst`, retrying once when the call failed
+/// before the peer could act on it (UNAVAILABLE: refused or reset connection). A query is
+/// idempotent: a repeat releases the same populations. Past the deadline the call is dropped,
+/// which cancels it.
 pub async fn ask_peer(
     channel: Channel,
     query: pb::QueryRequest,
     deadline: Instant,
     traceparent: &str,
+    analyst: PeerId,
 ) -> PeerOutcome {
     let mut client = InwayClient::new(channel);
     let mut last = None;
@@ -101,6 +104,10 @@ pub async fn ask_peer(
         // W3C trace context: the peer logs this node's operation as its foreign operation.
         if let Ok(value) = traceparent.parse() {
             request.metadata_mut().insert("traceparent", value);
+        }
+        // The analyst: the peer logs them and keeps their quota apart from their colleagues'.
+        if let Ok(value) = analyst.as_str().parse() {
+            request.metadata_mut().insert(ON_BEHALF_OF, value);
         }
         match tokio::time::timeout_at(deadline, client.query(request)).await {
             Err(_) => return PeerOutcome::TimedOut,
@@ -153,6 +160,9 @@ fn merged(
     };
     (merged, coverage, parts.len())
 }
+
+/// The Outway's one RPC, as logs and metrics name it.
+const RPC: &str = "zicht.v1.Outway/FederatedQuery";
 
 /// The `Outway` service of one node.
 pub struct Outway {
@@ -227,11 +237,46 @@ impl Outway {
         Ok(regions.into_iter().map(NodeName::Region).collect())
     }
 
-    async fn answer(
+    /// Admits an analyst's request: the role, the node's limits, policy and quota, the
+    /// targets. A refusal is logged like the Inway's (fail-closed) and spends the caller's
+    /// refusal budget.
+    async fn admit(
         &self,
-        request: Request<pb::FederatedQueryRequest>,
-    ) -> Result<pb::FederatedResult, Error> {
-        let identity = identity(&request)?;
+        identity: &PeerIdentity,
+        request: &Request<pb::FederatedQueryRequest>,
+        query: &pb::QueryRequest,
+    ) -> Result<(Checked, Duration, Vec<NodeName>, Store), Error> {
+        let Some(store) = self.inway.store.clone() else {
+            return Err(Error::NoDatabase(" for its release log; nothing was asked"));
+        };
+        let admitted = self.check(identity, request, query);
+        if let Err(refusal) = &admitted {
+            let operation = Operation::start(RPC, &self.inway.resource);
+            log_outcome(
+                &store,
+                &operation,
+                &identity.peer_id.to_string(),
+                &identity.role.uri(),
+                query,
+                Err(refusal.rule()),
+            )
+            .await
+            .map_err(Error::unlogged("release log", "asked"))?;
+            if matches!(refusal, Error::Invalid(_) | Error::Denied(_) | Error::Role(_)) {
+                self.inway.refusals.refused(identity.peer_id);
+            }
+        }
+        let (checked, deadline, targets) = admitted?;
+        Ok((checked, deadline, targets, store))
+    }
+
+    /// The checks of [`Outway::admit`], before anything is written.
+    fn check(
+        &self,
+        identity: &PeerIdentity,
+        request: &Request<pb::FederatedQueryRequest>,
+        query: &pb::QueryRequest,
+    ) -> Result<(Checked, Duration, Vec<NodeName>), Error> {
         // The outway serves people of this node; nodes ask each other through Inway.Query.
         if !matches!(identity.role, Role::Analyst { .. }) {
             return Err(Error::Role(format!(
@@ -240,22 +285,29 @@ impl Outway {
             )));
         }
         let size = prost::Message::encoded_len(request.get_ref());
-        let query = request.get_ref().query.clone().unwrap_or_default();
-        let (checked, deadline) = self
-            .inway
-            .admit(&identity, &query, size, request.metadata())?;
+        let (checked, deadline) =
+            self.inway
+                .admit(identity, None, query, size, request.metadata())?;
         let on = checked.query.scope.reference_date();
         let targets = self.targets(request.get_ref(), on)?;
-        let Some(store) = self.inway.store.clone() else {
-            return Err(Error::NoDatabase(" for its release log; nothing was asked"));
-        };
+        Ok((checked, deadline, targets))
+    }
+
+    async fn answer(
+        &self,
+        request: Request<pb::FederatedQueryRequest>,
+    ) -> Result<pb::FederatedResult, Error> {
+        let identity = identity(&request)?;
+        self.inway.guard(RPC, &identity).await?;
+        let query = request.get_ref().query.clone().unwrap_or_default();
+        let (checked, deadline, targets, store) = self.admit(&identity, &request, &query).await?;
         // Leave a tenth of the caller's deadline (at least 20 ms) to merge and log.
         let budget = deadline.saturating_sub((deadline / 10).max(Duration::from_millis(20)));
         let fan_out_deadline = Instant::now() + budget;
 
         let requester = identity.peer_id.to_string();
         let role = identity.role.uri();
-        let operation = Operation::start("zicht.v1.Outway/FederatedQuery", &self.inway.resource);
+        let operation = Operation::start(RPC, &self.inway.resource);
         let names: Vec<&str> = targets.iter().map(|n| n.code()).collect();
         // What leaves: the query to each target. Logged first; no log, nothing asked.
         let forwarded = format!("forwarded to {}", names.join(","));
@@ -342,8 +394,9 @@ impl Outway {
                 });
             } else if let Some(channel) = self.peers.channel(node) {
                 let traceparent = forward.traceparent();
+                let analyst = identity.peer_id;
                 calls.spawn(async move {
-                    let outcome = ask_peer(channel, query, deadline, &traceparent).await;
+                    let outcome = ask_peer(channel, query, deadline, &traceparent, analyst).await;
                     (position, outcome)
                 });
             } else {
@@ -382,11 +435,7 @@ impl pb::outway_server::Outway for Outway {
             Ok(_) => "released".to_owned(),
             Err(status) => format!("{:?}", status.code()),
         };
-        self.inway.metrics.request(
-            "zicht.v1.Outway/FederatedQuery",
-            &outcome,
-            started.elapsed(),
-        );
+        self.inway.metrics.request(RPC, &outcome, started.elapsed());
         answer.map(Response::new)
     }
 }

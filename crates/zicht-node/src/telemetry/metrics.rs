@@ -58,6 +58,41 @@ struct State {
     requests: BTreeMap<(&'static str, String), u64>,
     latency: BTreeMap<&'static str, Histogram>,
     audit_write: Histogram,
+    connections_refused: BTreeMap<&'static str, u64>,
+    gauges: BTreeMap<Gauge, f64>,
+}
+
+/// A figure of the node's state at the last check (not a count of events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Gauge {
+    /// Verified connections open.
+    ConnectionsOpen,
+    /// Most connections the node accepts at once (after fitting its descriptor limit).
+    ConnectionsMax,
+    /// Seconds since the CRL in force was issued.
+    CrlAgeSeconds,
+    /// Seconds the CRL in force is past its nextUpdate (0 while it is not).
+    CrlOverdueSeconds,
+}
+
+impl Gauge {
+    fn name_and_help(self) -> (&'static str, &'static str) {
+        match self {
+            Gauge::ConnectionsOpen => ("zicht_connections_open", "Verified connections open."),
+            Gauge::ConnectionsMax => (
+                "zicht_connections_max",
+                "Most connections accepted at once (fitted to the descriptor limit).",
+            ),
+            Gauge::CrlAgeSeconds => (
+                "zicht_crl_age_seconds",
+                "Seconds since the CRL in force was issued.",
+            ),
+            Gauge::CrlOverdueSeconds => (
+                "zicht_crl_overdue_seconds",
+                "Seconds the CRL in force is past its nextUpdate.",
+            ),
+        }
+    }
 }
 
 /// The figures at one moment: requests by RPC and outcome, latency by RPC, audit writes.
@@ -91,6 +126,17 @@ impl Metrics {
     /// Records how long one durable audit write took.
     pub fn audit_write(&self, elapsed: Duration) {
         self.state().audit_write.observe(elapsed);
+    }
+
+    /// Counts one connection closed at once for `reason` (`connections` or `handshakes`: the
+    /// cap was reached).
+    pub fn connection_refused(&self, reason: &'static str) {
+        *self.state().connections_refused.entry(reason).or_default() += 1;
+    }
+
+    /// Sets `gauge` to `value`.
+    pub fn set(&self, gauge: Gauge, value: f64) {
+        self.state().gauges.insert(gauge, value);
     }
 
     /// A copy of the figures so far (for the OTLP exporter).
@@ -137,6 +183,18 @@ impl Metrics {
         state
             .audit_write
             .render(&mut out, "zicht_audit_write_duration_seconds", "");
+        out.push_str("# HELP zicht_connections_refused_total Connections closed at once because a cap was reached.\n");
+        out.push_str("# TYPE zicht_connections_refused_total counter\n");
+        for (reason, count) in &state.connections_refused {
+            let _ = writeln!(
+                out,
+                "zicht_connections_refused_total{{reason=\"{reason}\"}} {count}"
+            );
+        }
+        for (gauge, value) in &state.gauges {
+            let (name, help) = gauge.name_and_help();
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
         out
     }
 }

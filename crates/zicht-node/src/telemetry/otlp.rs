@@ -435,6 +435,7 @@ mod tests {
                 trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
                 operation_id: "1111111111111111".to_owned(),
                 entity: "urn:zicht:network:jenn".to_owned(),
+                on_behalf_of: None,
             }),
             resource: "urn:zicht:region:drenthe".to_owned(),
             processing_activity_id: "urn:zicht:purpose:bovenregionale-sturing".to_owned(),

@@ -15,7 +15,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tonic::transport::server::Connected;
@@ -144,10 +144,17 @@ pub struct PeerStream {
     info: PeerInfo,
     closer: Arc<Closer>,
     closing: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// The connection's place under the cap, given back when it ends.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl PeerStream {
-    fn new(inner: TlsStream<TcpStream>, info: PeerInfo, closer: Arc<Closer>) -> PeerStream {
+    fn new(
+        inner: TlsStream<TcpStream>,
+        info: PeerInfo,
+        closer: Arc<Closer>,
+        slot: OwnedSemaphorePermit,
+    ) -> PeerStream {
         let watched = closer.clone();
         let closing = Box::pin(async move {
             loop {
@@ -164,6 +171,7 @@ impl PeerStream {
             info,
             closer,
             closing,
+            _slot: slot,
         }
     }
 }
@@ -219,13 +227,48 @@ impl AsyncWrite for PeerStream {
     }
 }
 
-/// Accepts TCP connections and completes TLS handshakes concurrently; only connections with a
-/// verified zicht identity reach the gRPC server.
+/// How many connections and handshakes the accept loop allows at once, and how long a
+/// handshake may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    pub(crate) connections: usize,
+    pub(crate) handshakes: usize,
+    pub(crate) handshake_timeout: Duration,
+}
+
+/// Descriptors kept out of the connection cap for the database, its log files, the channels to
+/// peers and the probe and metrics ports, so a flood of sockets never stops the log.
+pub(crate) const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// Raises the soft limit on open files to the hard limit, and returns the connection cap that
+/// fits in it: `configured`, or fewer when the descriptors (less the reserve) do not allow it.
+pub(crate) fn fit_descriptors(configured: usize) -> usize {
+    let soft = rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft));
+    match soft {
+        Ok(soft) => cap_for(configured, soft),
+        Err(_) => configured,
+    }
+}
+
+/// The connection cap within a soft limit of `soft` descriptors (at least 8).
+fn cap_for(configured: usize, soft: u64) -> usize {
+    let available = soft.saturating_sub(RESERVED_DESCRIPTORS).max(8);
+    configured.min(usize::try_from(available).unwrap_or(usize::MAX))
+}
+
+/// Accepts TCP connections and completes TLS handshakes concurrently, within `caps` (a
+/// connection over a cap is closed at once and counted); only connections with a verified
+/// zicht identity reach the gRPC server.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     tls: Arc<ReloadingTls>,
+    caps: Caps,
+    metrics: Arc<crate::telemetry::metrics::Metrics>,
     connections: mpsc::Sender<Result<PeerStream, io::Error>>,
 ) {
+    let open = Arc::new(Semaphore::new(caps.connections));
+    let handshakes = Arc::new(Semaphore::new(caps.handshakes));
     loop {
         let (tcp, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -235,17 +278,26 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
+        // Held for the connection's life, then for the handshake only.
+        let Ok(slot) = open.clone().try_acquire_owned() else {
+            metrics.connection_refused("connections");
+            continue;
+        };
+        let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+            metrics.connection_refused("handshakes");
+            continue;
+        };
         let acceptor = TlsAcceptor::from(tls.current());
         let (connections, tls) = (connections.clone(), tls.clone());
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            let stream =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => stream,
-                    // Refused handshakes (no/foreign/expired/revoked certificate, no identity) end
-                    // here; the client sees the TLS alert.
-                    Ok(Err(_)) | Err(_) => return,
-                };
+            let accepted = tokio::time::timeout(caps.handshake_timeout, acceptor.accept(tcp)).await;
+            drop(handshake);
+            // Refused handshakes (no/foreign/expired/revoked certificate, no identity, an
+            // overdue CRL) end here; the client sees the TLS alert.
+            let Ok(Ok(stream)) = accepted else {
+                return;
+            };
             let chain: Vec<CertificateDer<'static>> = stream
                 .get_ref()
                 .1
@@ -264,7 +316,7 @@ pub(crate) async fn accept_loop(
                 certificate,
             };
             let _ = connections
-                .send(Ok(PeerStream::new(stream, info, closer)))
+                .send(Ok(PeerStream::new(stream, info, closer, slot)))
                 .await;
         });
     }
@@ -289,5 +341,13 @@ mod tests {
         assert!(kept.is_closed());
         drop((kept, refused));
         assert_eq!(connections.open(), 0);
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_the_database() {
+        assert_eq!(cap_for(1024, 1_048_576), 1024);
+        assert_eq!(cap_for(1024, 1024), 1024 - RESERVED_DESCRIPTORS as usize);
+        assert_eq!(cap_for(1024, 256), 128);
+        assert_eq!(cap_for(1024, 10), 8, "never below a handful");
     }
 }

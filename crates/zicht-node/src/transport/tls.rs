@@ -3,7 +3,7 @@
 //! change, without a restart.
 
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::settings::TlsFiles;
 use crate::transport::accept::Connections;
@@ -85,6 +85,9 @@ pub fn load_identity(
 #[derive(Debug)]
 struct IdentityVerifier {
     inner: Arc<dyn ClientCertVerifier>,
+    /// Past this moment the CRL is too old to trust (its nextUpdate plus the grace): every
+    /// certificate is refused, so the node fails closed until a fresh CRL is in place.
+    crl_deadline: Option<UnixTime>,
 }
 
 impl ClientCertVerifier for IdentityVerifier {
@@ -106,6 +109,14 @@ impl ClientCertVerifier for IdentityVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        if self
+            .crl_deadline
+            .is_some_and(|deadline| now.as_secs() > deadline.as_secs())
+        {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ExpiredRevocationList,
+            ));
+        }
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
@@ -140,18 +151,37 @@ impl ClientCertVerifier for IdentityVerifier {
     }
 }
 
+/// The CRLs' dates taken together: the newest issue date and the earliest next update.
+fn crl_dates(crls: &[CertificateRevocationListDer<'_>]) -> Option<zicht_pki::CrlDates> {
+    crls.iter()
+        .filter_map(|crl| zicht_pki::crl_dates(crl.as_ref()).ok())
+        .reduce(|a, b| zicht_pki::CrlDates {
+            this_update: a.this_update.max(b.this_update),
+            next_update: match (a.next_update, b.next_update) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            },
+        })
+}
+
 /// Builds the server configuration: TLS 1.3 only, client certificate required and checked
-/// against trust bundle, CRL and zicht identity; HTTP/2 for gRPC. Also returns the verifier,
-/// so live connections can be checked again against a new CRL.
-pub fn server_config(
-    files: &TlsFiles,
-) -> Result<(Arc<ServerConfig>, Arc<dyn ClientCertVerifier>), TlsError> {
+/// against trust bundle, CRL (trusted until `crl_grace` past its nextUpdate, then every
+/// certificate is refused) and zicht identity; HTTP/2 for gRPC.
+pub fn server_config(files: &TlsFiles, crl_grace: Duration) -> Result<Built, TlsError> {
     let roots = Arc::new(load_roots(&files.ca)?);
+    let crls = load_crls(files)?;
+    let dates = crl_dates(&crls);
     let inner = WebPkiClientVerifier::builder_with_provider(roots, provider())
-        .with_crls(load_crls(files)?)
+        .with_crls(crls)
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let verifier: Arc<dyn ClientCertVerifier> = Arc::new(IdentityVerifier { inner });
+    let crl_deadline = dates
+        .and_then(|dates| dates.next_update)
+        .map(|next| UnixTime::since_unix_epoch(Duration::from_secs(next.max(0) as u64) + crl_grace));
+    let verifier: Arc<dyn ClientCertVerifier> = Arc::new(IdentityVerifier {
+        inner,
+        crl_deadline,
+    });
     let (chain, key) = load_identity(&files.cert, &files.key)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -160,13 +190,23 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok((Arc::new(config), verifier))
+    Ok(Built {
+        config: Arc::new(config),
+        verifier,
+        crl: dates,
+    })
+}
+
+/// A server configuration, its verifier (to check live connections again) and the CRL's dates.
+pub struct Built {
+    config: Arc<ServerConfig>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    crl: Option<zicht_pki::CrlDates>,
 }
 
 /// What new connections are accepted with, and what live ones are checked against.
 struct Current {
-    config: Arc<ServerConfig>,
-    verifier: Arc<dyn ClientCertVerifier>,
+    built: Built,
     stamps: Vec<Option<SystemTime>>,
 }
 
@@ -175,6 +215,7 @@ struct Current {
 /// refuses (revoked, expired) are closed.
 pub struct ReloadingTls {
     files: TlsFiles,
+    crl_grace: Duration,
     current: RwLock<Current>,
     connections: Arc<Connections>,
 }
@@ -201,16 +242,13 @@ fn stamps(files: &TlsFiles) -> Vec<Option<SystemTime>> {
 
 impl ReloadingTls {
     /// Loads the files once; fails if they do not make a valid configuration.
-    pub fn new(files: TlsFiles) -> Result<ReloadingTls, TlsError> {
-        let (config, verifier) = server_config(&files)?;
+    pub fn new(files: TlsFiles, crl_grace: Duration) -> Result<ReloadingTls, TlsError> {
+        let built = server_config(&files, crl_grace)?;
         let stamps = stamps(&files);
         Ok(ReloadingTls {
             files,
-            current: RwLock::new(Current {
-                config,
-                verifier,
-                stamps,
-            }),
+            crl_grace,
+            current: RwLock::new(Current { built, stamps }),
             connections: Arc::default(),
         })
     }
@@ -223,7 +261,22 @@ impl ReloadingTls {
 
     /// The configuration new connections use.
     pub fn current(&self) -> Arc<ServerConfig> {
-        self.read().config.clone()
+        self.read().built.config.clone()
+    }
+
+    /// The CRL in force: seconds since it was issued, and seconds it is past its nextUpdate
+    /// (0 while it is not), as of `now` (seconds since the epoch). None without a CRL.
+    pub fn crl_age(&self, now: i64) -> Option<(i64, i64)> {
+        let dates = self.read().built.crl?;
+        let overdue = dates.next_update.map_or(0, |next| (now - next).max(0));
+        Some((now - dates.this_update, overdue))
+    }
+
+    /// Whether the CRL is past its nextUpdate by more than the grace, so every handshake is
+    /// refused.
+    pub fn crl_overdue(&self, now: i64) -> bool {
+        self.crl_age(now)
+            .is_some_and(|(_, overdue)| overdue > self.crl_grace.as_secs() as i64)
     }
 
     /// The node's live connections.
@@ -244,7 +297,7 @@ impl ReloadingTls {
         if self.read().stamps == stamp {
             return Ok(false);
         }
-        let rebuilt = server_config(&self.files);
+        let rebuilt = server_config(&self.files, self.crl_grace);
         {
             let mut guard = self
                 .current
@@ -253,9 +306,7 @@ impl ReloadingTls {
             // Remember the new stamps even when the files are bad, so a broken file is
             // reported once, not on every check; fixing it changes the stamps again.
             guard.stamps = stamp;
-            let (config, verifier) = rebuilt?;
-            guard.config = config;
-            guard.verifier = verifier;
+            guard.built = rebuilt?;
         }
         self.close_refused();
         Ok(true)
@@ -264,7 +315,7 @@ impl ReloadingTls {
     /// Closes every live connection whose certificate chain the current verifier refuses now
     /// (revoked, expired, no longer trusted); returns how many.
     pub fn close_refused(&self) -> usize {
-        let verifier = self.read().verifier.clone();
+        let verifier = self.read().built.verifier.clone();
         self.connections.close_where(|chain| {
             let Some((end_entity, intermediates)) = chain.split_first() else {
                 return true;
