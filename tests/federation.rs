@@ -303,15 +303,16 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
     );
 
     // Both sides log the call in one trace: the peers' processing records carry drenthe's
-    // trace id and name drenthe's forwarding operation as their foreign operation, whether
-    // they answered (friesland) or refused (groningen).
+    // trace id and name drenthe's forwarding operation as their foreign operation, and the
+    // analyst drenthe asked for, whether they answered (friesland) or refused (groningen).
     let drenthe_db = &f.dbs[&region(Region::Drenthe)];
     let forward = drenthe_db
         .strings("SELECT trace_id || ' ' || operation_id FROM processing_log WHERE body LIKE '%Outway/Forward%'")
         .await;
     let (trace, operation) = forward[0].split_once(' ').unwrap();
     let foreign = format!(
-        "\"foreign_operation\":{{\"trace_id\":\"{trace}\",\"operation_id\":\"{operation}\",\"entity\":\"urn:zicht:region:drenthe\"}}"
+        "\"foreign_operation\":{{\"trace_id\":\"{trace}\",\"operation_id\":\"{operation}\",\"entity\":\"urn:zicht:region:drenthe\",\"on_behalf_of\":\"{}\"}}",
+        drenthe_analyst_id(&f)
     );
     for peer in [Region::Friesland, Region::Groningen] {
         let records = f.dbs[&region(peer)]
@@ -641,44 +642,33 @@ fn write_profile(f: &Federation, person: &str, dir: &std::path::Path) -> std::pa
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
-    let open = || Behaviour::Serve(open_policy(&["region:*"], DIMS));
-    let f = Federation::start(&[
-        (region(Region::Drenthe), open()),
-        (region(Region::Friesland), open()),
-    ])
-    .await;
-    let drenthe = &f.nodes[&region(Region::Drenthe)];
-    for _ in 0..3 {
-        let pushed = drenthe.checkpoint_now().await.unwrap();
-        assert_eq!(pushed.len(), 1);
-        assert!(pushed[0].1.is_ok(), "{pushed:?}");
+/// `zicht audit verify` of `db`, on its own or also against the checkpoints the other nodes
+/// hold of drenthe (asked as the auditor whose profile is `auditor`).
+async fn audit_verify(
+    db: &zicht_testkit::TestDb,
+    auditor: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let mut args = vec![
+        "zicht".to_owned(),
+        "audit".to_owned(),
+        "verify".to_owned(),
+        "--database".to_owned(),
+        db.url.clone(),
+    ];
+    if let Some(auditor) = auditor {
+        args.extend([
+            "--client".to_owned(),
+            auditor.display().to_string(),
+            "--node".to_owned(),
+            "drenthe".to_owned(),
+        ]);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let auditor = write_profile(&f, "auditor", dir.path());
-    let db = &f.dbs[&region(Region::Drenthe)];
-    let verify = |against: bool| {
-        let mut args = vec![
-            "zicht".to_owned(),
-            "audit".to_owned(),
-            "verify".to_owned(),
-            "--database".to_owned(),
-            db.url.clone(),
-        ];
-        if against {
-            args.extend([
-                "--client".to_owned(),
-                auditor.display().to_string(),
-                "--node".to_owned(),
-                "drenthe".to_owned(),
-            ]);
-        }
-        async move { zicht_cli::run_from(args).await.map_err(|e| e.to_string()) }
-    };
-    assert_eq!(verify(true).await, Ok(()));
+    zicht_cli::run_from(args).await.map_err(|e| e.to_string())
+}
 
-    // drenthe rewrites its first entry and recomputes every hash after it: intact on its own.
+/// Rewrites the first entry of `db`'s processing log and recomputes every hash after it, so
+/// the chain is intact on its own.
+async fn rewrite_processing_history(db: &zicht_testkit::TestDb) {
     let mut entries = db
         .store
         .audit_chain(zicht_store::AuditLog::Processing)
@@ -704,15 +694,48 @@ async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
         ))
         .await;
     }
+}
+
+/// drenthe and friesland, each with settings passed through `adjust`; drenthe hands friesland
+/// three checkpoints.
+async fn three_checkpoints(adjust: impl Fn(NodeName, &mut zicht_node::NodeSettings)) -> Federation {
+    let open = || Behaviour::Serve(open_policy(&["region:*"], DIMS));
+    let f = Federation::start_with(
+        &[
+            (region(Region::Drenthe), open()),
+            (region(Region::Friesland), open()),
+        ],
+        adjust,
+    )
+    .await;
+    let drenthe = &f.nodes[&region(Region::Drenthe)];
+    for _ in 0..3 {
+        let pushed = drenthe.checkpoint_now().await.unwrap();
+        assert_eq!(pushed.len(), 1);
+        assert!(pushed[0].1.is_ok(), "{pushed:?}");
+    }
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
+    let f = three_checkpoints(|_, _| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = write_profile(&f, "auditor", dir.path());
+    let db = &f.dbs[&region(Region::Drenthe)];
+    assert_eq!(audit_verify(db, Some(&auditor)).await, Ok(()));
+
+    // drenthe rewrites its first entry and recomputes every hash after it: intact on its own.
+    rewrite_processing_history(db).await;
     // ... and cuts its access log short.
     db.execute("DELETE FROM access_log WHERE seq = (SELECT MAX(seq) FROM access_log)")
         .await;
     assert_eq!(
-        verify(false).await,
+        audit_verify(db, None).await,
         Ok(()),
         "both chains still verify on their own"
     );
-    let error = verify(true).await.unwrap_err();
+    let error = audit_verify(db, Some(&auditor)).await.unwrap_err();
     assert!(
         error.contains("processing log: entry 1: differs from the checkpoint a peer holds (history was rewritten) (checkpoint held by friesland)"),
         "{error}"
@@ -721,6 +744,160 @@ async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
         error.contains("access log: entry 3: missing, though a peer holds a checkpoint of it (the log was cut) (checkpoint held by friesland)"),
         "{error}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_keeping_only_the_latest_checkpoint_still_catches_a_rewrite() {
+    let f = three_checkpoints(|_, settings| settings.limits.checkpoints_kept = 1).await;
+    let friesland = &f.dbs[&region(Region::Friesland)];
+    assert_eq!(
+        friesland.scalar("SELECT COUNT(*) FROM checkpoints").await,
+        1
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = write_profile(&f, "auditor", dir.path());
+    let db = &f.dbs[&region(Region::Drenthe)];
+    assert_eq!(audit_verify(db, Some(&auditor)).await, Ok(()));
+
+    rewrite_processing_history(db).await;
+    assert_eq!(audit_verify(db, None).await, Ok(()));
+    let error = audit_verify(db, Some(&auditor)).await.unwrap_err();
+    assert!(
+        error.contains(
+            "differs from the checkpoint a peer holds (history was rewritten) (checkpoint held by friesland)"
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outway_refusals_are_logged_like_inway_ones() {
+    let f = Federation::start(&[(
+        region(Region::Drenthe),
+        Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
+    )])
+    .await;
+    let drenthe = region(Region::Drenthe);
+    // An analyst of another region.
+    let mut foreign = outway(&f, "analyst-twente", drenthe).await;
+    let error = foreign
+        .ask(youth_in_care(&["stay_group"]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
+    // Too many dimensions.
+    let mut analyst = outway(&f, "analyst-drenthe", drenthe).await;
+    let error = analyst
+        .ask(youth_in_care(&[
+            "stay_group",
+            "origin_region",
+            "care_type",
+            "placement_region",
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument, "{error:?}");
+    assert_eq!(
+        f.dbs[&drenthe]
+            .strings("SELECT outcome FROM release_log ORDER BY entry_id")
+            .await,
+        ["refused: policy", "refused: limit-or-invalid"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_keeps_each_analysts_quota_apart_and_logs_whom_a_node_asked_for() {
+    let tight = open_policy(&["region:*"], DIMS)
+        .replace("quota_per_minute = 100000", "quota_per_minute = 2");
+    let (drenthe, friesland) = (region(Region::Drenthe), region(Region::Friesland));
+    let f = Federation::start(&[
+        (
+            drenthe,
+            Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
+        ),
+        (friesland, Behaviour::Serve(tight)),
+    ])
+    .await;
+    let mut first = outway(&f, "analyst-drenthe", drenthe).await;
+    assert_eq!(ask_friesland(&mut first).await.0, Status::Answered);
+    assert_eq!(ask_friesland(&mut first).await.0, Status::Answered);
+    let (status, reason) = ask_friesland(&mut first).await;
+    assert_eq!(status, Status::Refused);
+    assert!(
+        reason.starts_with("quota of 2 requests per minute"),
+        "{reason}"
+    );
+
+    // A colleague at the same node still has a share of their own.
+    let colleague_id = zicht_model::PeerId::parse("00000098000000000555").unwrap();
+    let issued = f
+        .pki
+        .authority()
+        .unwrap()
+        .issue(
+            &zicht_pki::Subject {
+                identity: zicht_model::PeerIdentity {
+                    peer_id: colleague_id,
+                    organisation: "Jeugdhulpregio Drenthe".to_owned(),
+                    role: zicht_model::Role::Analyst {
+                        region: Region::Drenthe,
+                        name: "colleague".to_owned(),
+                    },
+                },
+                dns_names: Vec::new(),
+                ips: Vec::new(),
+            },
+            zicht_pki::Validity::days_from(zicht_testkit::node::now(), 1),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+    std::fs::write(&cert, &issued.cert_pem).unwrap();
+    std::fs::write(&key, &issued.key_pem).unwrap();
+    let mut colleague = Analyst {
+        client: pb::outway_client::OutwayClient::new(
+            channel(&f.pki, (cert, key), f.address(drenthe)).await,
+        ),
+    };
+    assert_eq!(ask_friesland(&mut colleague).await.0, Status::Answered);
+
+    // friesland's log names, under drenthe's foreign operation, whom drenthe asked for.
+    let bodies = f.dbs[&friesland]
+        .strings("SELECT body FROM processing_log")
+        .await;
+    let first_id = drenthe_analyst_id(&f);
+    let named = |id: &str| {
+        bodies
+            .iter()
+            .filter(|body| body.contains(&format!("\"on_behalf_of\":\"{id}\"")))
+            .count()
+    };
+    assert_eq!(named(&first_id), 3, "{bodies:?}");
+    assert_eq!(named(colleague_id.as_str()), 1, "{bodies:?}");
+}
+
+/// `analyst`'s youth_in_care question to friesland only: friesland's coverage line.
+async fn ask_friesland(analyst: &mut Analyst) -> (Status, String) {
+    let answer = analyst
+        .request(
+            youth_in_care(&["stay_group"]),
+            &["friesland"],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    coverage(&answer)["friesland"].clone()
+}
+
+/// The PeerID of drenthe's dev analyst.
+fn drenthe_analyst_id(f: &Federation) -> String {
+    let pem = std::fs::read(f.pki.person("analyst-drenthe").0).unwrap();
+    let der =
+        <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::from_pem_slice(
+            &pem,
+        )
+        .unwrap();
+    zicht_pki::identity_of(&der).unwrap().peer_id.to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -824,7 +824,9 @@ async fn checkpoint_pushes_are_size_capped_rate_limited_logged_and_pruned() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(
-        status.message().contains("the limit checkpoint_max_bytes is 4096"),
+        status
+            .message()
+            .contains("the limit checkpoint_max_bytes is 4096"),
         "{status:?}"
     );
     // Signed by someone else (its own key, another node's name): refused.
@@ -847,8 +849,13 @@ async fn checkpoint_pushes_are_size_capped_rate_limited_logged_and_pruned() {
 
     // Only the latest two are kept.
     assert_eq!(f.db.scalar("SELECT COUNT(*) FROM checkpoints").await, 2);
-    let kept = f.db.strings("SELECT body FROM checkpoints ORDER BY id").await;
-    assert!(kept[0].ends_with("  ") && !kept[0].ends_with("   "), "{kept:?}");
+    let kept =
+        f.db.strings("SELECT body FROM checkpoints ORDER BY id")
+            .await;
+    assert!(
+        kept[0].ends_with("  ") && !kept[0].ends_with("   "),
+        "{kept:?}"
+    );
     // Every push the handler saw is logged with its outcome.
     assert_eq!(
         f.db.strings("SELECT outcome FROM release_log ORDER BY entry_id")
@@ -880,7 +887,11 @@ async fn a_flood_of_idle_sockets_is_capped_and_the_node_keeps_answering_and_logg
     // 50 connections that never start TLS.
     let mut idle = Vec::new();
     for _ in 0..50 {
-        idle.push(tokio::net::TcpStream::connect(f.node.address).await.unwrap());
+        idle.push(
+            tokio::net::TcpStream::connect(f.node.address)
+                .await
+                .unwrap(),
+        );
     }
     // The connection opened before the flood is still served, and its answers still logged.
     let logged = f.db.scalar("SELECT COUNT(*) FROM release_log").await;
@@ -941,4 +952,67 @@ async fn a_crl_long_past_its_next_update_fails_closed() {
     assert!(handshake(f.node.address, &ca_pem, Some((&cert, &key)))
         .await
         .is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_outside_the_calendar_range_are_refused_with_the_field() {
+    let f = fixture(Limits::default()).await;
+    let mut client = analyst_client(&f).await;
+    let at = |year, month, day| {
+        let mut request = query("capacity", "capaciteitsmonitoring", &["care_type"]);
+        request.get_mut().scope = Some(pb::query_request::Scope::Peildatum(pb::Date {
+            year,
+            month,
+            day,
+        }));
+        request
+    };
+    for (request, expect) in [
+        (
+            at(10000, 1, 1),
+            "peildatum: dates run from 1900-01-01 to 2100-12-31",
+        ),
+        (
+            at(1899, 12, 31),
+            "peildatum: dates run from 1900-01-01 to 2100-12-31",
+        ),
+        (at(2024, 2, 30), "peildatum: not a valid calendar date"),
+    ] {
+        let status = client.query(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(status.message(), expect);
+    }
+    // The last day of the range is a date like any other.
+    client.query(at(2100, 12, 31)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_answering_in_another_nodes_name_is_not_believed() {
+    let f = fixture(Limits::default()).await;
+    let (cert, key) = f.pki.person("analyst-drenthe");
+    let tls = zicht_node::TlsFiles {
+        ca: f.pki.ca_cert(),
+        cert,
+        key,
+        crl: Some(f.pki.crl()),
+    };
+    let at_drenthe = |node: NodeName| zicht_node::ManifestPeer {
+        node,
+        address: f.node.address,
+        peer_id: node.dev_peer_id(),
+    };
+    let capacity = || query("capacity", "capaciteitsmonitoring", &["care_type"]);
+    // The manifest says drenthe listens here: answered.
+    let drenthe = zicht_node::channel_to(&at_drenthe(NodeName::Region(Region::Drenthe)), &tls);
+    pb::inway_client::InwayClient::new(drenthe)
+        .query(capacity())
+        .await
+        .unwrap();
+    // A manifest naming twente at this address: drenthe's valid certificate does not pass.
+    let twente = zicht_node::channel_to(&at_drenthe(NodeName::Region(Region::Twente)), &tls);
+    let status = pb::inway_client::InwayClient::new(twente)
+        .query(capacity())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 }

@@ -3,7 +3,10 @@
 //! same run. The request is a `capacity` query grouped by care type on SQLite.
 //!
 //! With `--features unaudited` it also measures the same mutual-TLS node with its audit write
-//! switched off, in the same run, and prints fail-closed audit's throughput against it.
+//! switched off, in the same run, and prints fail-closed audit's throughput against it; and the
+//! node with its pre-policy refusal guard and connection caps switched off, both for requests
+//! on open connections and for a new connection (handshake) per request, and prints the
+//! guarded throughput against it.
 //!
 //! `cargo bench -p zicht-node --bench unary [--features unaudited]`; `ZICHT_BENCH_REQUESTS`
 //! (default 20,000) and `ZICHT_BENCH_CONCURRENCY` (default 32) change the load. Loopback only.
@@ -166,6 +169,46 @@ async fn main() {
         println!(
             "\nfail-closed audit / audit off throughput: {:.2} (every audited request logged: {added} entries)",
             mean(&audited_rates) / mean(&unaudited_rates)
+        );
+
+        // The refusal guard (every request) and the connection caps (every connection).
+        let connect = || {
+            zicht_testkit::node::channel(pki, pki.person("analyst-drenthe"), fixture.node.address)
+        };
+        let connections = (total / 40).max(100);
+        let (mut guarded, mut unguarded) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+        // Four rounds, the order flipped each round, so drift on a shared machine cancels.
+        for round in 1..=4 {
+            let order = if round % 2 == 1 {
+                [true, false]
+            } else {
+                [false, true]
+            };
+            for off in order {
+                zicht_node::UNGUARDED.store(off, Ordering::Relaxed);
+                let (rate, _, _) = load(mtls.clone(), total / 2, concurrency).await;
+                let started = Instant::now();
+                for _ in 0..connections {
+                    let mut client = pb::inway_client::InwayClient::new(connect().await);
+                    client.query(request()).await.unwrap();
+                }
+                let handshakes = connections as f64 / started.elapsed().as_secs_f64();
+                let label = if off {
+                    "guard and caps off"
+                } else {
+                    "guard and caps on "
+                };
+                println!("round {round} mutual TLS, {label}  {rate:>8.0} req/s  {handshakes:>6.0} new connections+query/s");
+                let rates = if off { &mut unguarded } else { &mut guarded };
+                rates.0.push(rate);
+                rates.1.push(handshakes);
+            }
+        }
+        zicht_node::UNGUARDED.store(false, Ordering::Relaxed);
+        println!(
+            "\nrefusal guard and caps on / off: requests {:.3}, new connections {:.3}",
+            mean(&guarded.0) / mean(&unguarded.0),
+            mean(&guarded.1) / mean(&unguarded.1)
         );
     }
 }

@@ -22,6 +22,8 @@ mod transport;
 pub use disclosure::Disclosure;
 pub use error::Error;
 pub use node::{start, start_on, RunningNode, StartError};
+#[cfg(feature = "unaudited")]
+pub use query::admission::UNGUARDED;
 pub use query::convert::{query as convert_query, to_date};
 #[cfg(feature = "unaudited")]
 pub use query::execute::UNAUDITED;

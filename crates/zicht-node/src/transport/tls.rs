@@ -175,9 +175,9 @@ pub fn server_config(files: &TlsFiles, crl_grace: Duration) -> Result<Built, Tls
         .with_crls(crls)
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let crl_deadline = dates
-        .and_then(|dates| dates.next_update)
-        .map(|next| UnixTime::since_unix_epoch(Duration::from_secs(next.max(0) as u64) + crl_grace));
+    let crl_deadline = dates.and_then(|dates| dates.next_update).map(|next| {
+        UnixTime::since_unix_epoch(Duration::from_secs(next.max(0) as u64) + crl_grace)
+    });
     let verifier: Arc<dyn ClientCertVerifier> = Arc::new(IdentityVerifier {
         inner,
         crl_deadline,
