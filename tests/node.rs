@@ -1016,3 +1016,35 @@ async fn a_node_answering_in_another_nodes_name_is_not_believed() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_search_column_is_tampering_to_the_audit_service() {
+    let f = fixture(Limits::default()).await;
+    let mut client = analyst_client(&f).await;
+    client
+        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
+        .await
+        .unwrap();
+    // Hide the entry from a search by its trace id, leaving the hashed body as it was.
+    f.db.execute(
+        "UPDATE processing_log SET trace_id = '00000000000000000000000000000000' WHERE seq = 1",
+    )
+    .await;
+
+    let auditor = channel(&f.pki, f.pki.person("auditor"), f.node.address).await;
+    let mut audit = pb::audit_client::AuditClient::new(auditor);
+    let verified = audit
+        .verify(pb::VerifyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let processing = verified
+        .chains
+        .iter()
+        .find(|c| c.log == pb::AuditLogKind::Processing as i32)
+        .unwrap();
+    assert_eq!(
+        processing.broken,
+        "entry 1: its search columns do not match its contents"
+    );
+}
