@@ -41,8 +41,7 @@ async fn fixture(limits: Limits) -> NodeFixture {
 async fn analyst_client(
     f: &NodeFixture,
 ) -> pb::inway_client::InwayClient<tonic::transport::Channel> {
-    let analyst = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
-    pb::inway_client::InwayClient::new(analyst)
+    f.inway_as_person("analyst-drenthe").await
 }
 
 fn query(template: &str, purpose: &str, group_by: &[&str]) -> tonic::Request<pb::QueryRequest> {
@@ -61,6 +60,11 @@ fn query(template: &str, purpose: &str, group_by: &[&str]) -> tonic::Request<pb:
     });
     request.set_timeout(Duration::from_secs(5));
     request
+}
+
+/// The plainest question: capacity by care type at 2025-07-01.
+fn capacity() -> tonic::Request<pb::QueryRequest> {
+    query("capacity", "capaciteitsmonitoring", &["care_type"])
 }
 
 /// A raw TLS 1.3 handshake as `client` (cert and key PEM, or none). Returns the server's
@@ -124,11 +128,7 @@ fn read_pair(paths: (std::path::PathBuf, std::path::PathBuf)) -> (Vec<u8>, Vec<u
 async fn a_valid_peer_is_served_exact_capacity() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    let result = client
-        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
-        .await
-        .unwrap()
-        .into_inner();
+    let result = client.query(capacity()).await.unwrap().into_inner();
     assert_eq!(result.dimensions, vec!["care_type"]);
     let places: f64 = result
         .rows
@@ -149,11 +149,7 @@ async fn a_valid_peer_is_served_exact_capacity() {
 async fn every_answer_is_logged_first_and_no_log_means_no_answer() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    let released = client
-        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
-        .await
-        .unwrap()
-        .into_inner();
+    let released = client.query(capacity()).await.unwrap().into_inner();
     client
         .query(query("youth_in_care", "capaciteitsmonitoring", &[]))
         .await
@@ -167,10 +163,7 @@ async fn every_answer_is_logged_first_and_no_log_means_no_answer() {
     );
 
     f.db.execute("DROP TABLE release_log").await;
-    let status = client
-        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
-        .await
-        .unwrap_err();
+    let status = client.query(capacity()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(
         status.message(),
@@ -276,7 +269,6 @@ async fn handshakes_refuse_missing_foreign_expired_revoked_and_identityless_cert
 async fn revocation_ends_a_connection_opened_before_it() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    let capacity = || query("capacity", "capaciteitsmonitoring", &["care_type"]);
     client.query(capacity()).await.unwrap();
     assert_eq!(f.node.tls.open_connections(), 1);
 
@@ -307,13 +299,7 @@ async fn a_flood_of_refused_requests_writes_a_bounded_log() {
     };
     let f = fixture(limits).await;
     // twente's node has no grant at this node.
-    let twente = channel(
-        &f.pki,
-        f.pki.node(NodeName::Region(Region::Twente)),
-        f.node.address,
-    )
-    .await;
-    let mut client = pb::inway_client::InwayClient::new(twente);
+    let mut client = f.inway_as_node(NodeName::Region(Region::Twente)).await;
     let (mut denied, mut turned_away) = (0, 0);
     for _ in 0..300 {
         let status = client
@@ -416,13 +402,9 @@ async fn a_rotated_node_certificate_is_served_without_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_refusals_are_permission_denied_and_name_the_grant() {
     let f = fixture(Limits::default()).await;
-    let jenn = channel(
-        &f.pki,
-        f.pki.node(NodeName::Network(zicht_model::Network::Jenn)),
-        f.node.address,
-    )
-    .await;
-    let mut client = pb::inway_client::InwayClient::new(jenn);
+    let mut client = f
+        .inway_as_node(NodeName::Network(zicht_model::Network::Jenn))
+        .await;
     let check = |status: tonic::Status, expect: &str| {
         assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
         assert_eq!(status.message(), expect);
@@ -451,13 +433,9 @@ async fn policy_refusals_are_permission_denied_and_name_the_grant() {
         "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not group capacity by provider for purpose capaciteitsmonitoring",
     );
     // A node without any grant is refused by name too.
-    let twente = channel(
-        &f.pki,
-        f.pki.node(NodeName::Region(Region::Twente)),
-        f.node.address,
-    )
-    .await;
-    let status = pb::inway_client::InwayClient::new(twente)
+    let status = f
+        .inway_as_node(NodeName::Region(Region::Twente))
+        .await
         .query(query("capacity", "capaciteitsmonitoring", &[]))
         .await
         .unwrap_err();
@@ -470,23 +448,13 @@ async fn policy_refusals_are_permission_denied_and_name_the_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_exhaustion_is_resource_exhausted_with_retry_information() {
     let f = fixture(Limits::default()).await;
-    let jenn = channel(
-        &f.pki,
-        f.pki.node(NodeName::Network(zicht_model::Network::Jenn)),
-        f.node.address,
-    )
-    .await;
-    let mut client = pb::inway_client::InwayClient::new(jenn);
+    let mut client = f
+        .inway_as_node(NodeName::Network(zicht_model::Network::Jenn))
+        .await;
     for _ in 0..3 {
-        client
-            .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
-            .await
-            .unwrap();
+        client.query(capacity()).await.unwrap();
     }
-    let status = client
-        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
-        .await
-        .unwrap_err();
+    let status = client.query(capacity()).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(
         status
@@ -572,7 +540,7 @@ async fn oversize_over_complex_and_deadline_less_requests_are_invalid_argument()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_answer() {
     let f = fixture(Limits::default()).await;
-    let channel = channel(&f.pki, f.pki.person("analyst-drenthe"), f.node.address).await;
+    let channel = f.channel_as_person("analyst-drenthe").await;
     let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
         .check(tonic_health::pb::HealthCheckRequest {
             service: "zicht.v1.Inway".to_owned(),
@@ -748,10 +716,7 @@ async fn http_get(address: SocketAddr, path: &str) -> String {
 async fn prometheus_metrics_count_requests_refusals_and_audit_writes() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    client
-        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
-        .await
-        .unwrap();
+    client.query(capacity()).await.unwrap();
     client
         .query(query("youth_in_care", "capaciteitsmonitoring", &[]))
         .await
@@ -808,7 +773,7 @@ async fn checkpoint_pushes_are_size_capped_rate_limited_logged_and_pruned() {
     };
     let f = fixture(limits).await;
     let twente = NodeName::Region(Region::Twente);
-    let channel = channel(&f.pki, f.pki.node(twente), f.node.address).await;
+    let channel = f.channel_as_node(twente).await;
     let mut client = pb::checkpoints_client::CheckpointsClient::new(channel);
 
     // 100 KB: refused by the decoder before the handler (nothing stored, nothing to log).
@@ -881,7 +846,6 @@ async fn a_flood_of_idle_sockets_is_capped_and_the_node_keeps_answering_and_logg
     };
     let f = fixture(limits).await;
     let mut client = analyst_client(&f).await;
-    let capacity = || query("capacity", "capaciteitsmonitoring", &["care_type"]);
     client.query(capacity()).await.unwrap();
 
     // 50 connections that never start TLS.
@@ -922,7 +886,6 @@ async fn a_flood_of_idle_sockets_is_capped_and_the_node_keeps_answering_and_logg
 async fn a_crl_long_past_its_next_update_fails_closed() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    let capacity = || query("capacity", "capaciteitsmonitoring", &["care_type"]);
     client.query(capacity()).await.unwrap();
 
     // A CRL issued 40 days ago, due 30 days after: 10 days past its nextUpdate, more than
@@ -959,7 +922,7 @@ async fn dates_outside_the_calendar_range_are_refused_with_the_field() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
     let at = |year, month, day| {
-        let mut request = query("capacity", "capaciteitsmonitoring", &["care_type"]);
+        let mut request = capacity();
         request.get_mut().scope = Some(pb::query_request::Scope::Peildatum(pb::Date {
             year,
             month,
@@ -1001,7 +964,6 @@ async fn a_node_answering_in_another_nodes_name_is_not_believed() {
         address: f.node.address,
         peer_id: node.dev_peer_id(),
     };
-    let capacity = || query("capacity", "capaciteitsmonitoring", &["care_type"]);
     // The manifest says drenthe listens here: answered.
     let drenthe = zicht_node::channel_to(&at_drenthe(NodeName::Region(Region::Drenthe)), &tls);
     pb::inway_client::InwayClient::new(drenthe)
@@ -1021,17 +983,14 @@ async fn a_node_answering_in_another_nodes_name_is_not_believed() {
 async fn an_altered_search_column_is_tampering_to_the_audit_service() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    client
-        .query(query("capacity", "capaciteitsmonitoring", &["care_type"]))
-        .await
-        .unwrap();
+    client.query(capacity()).await.unwrap();
     // Hide the entry from a search by its trace id, leaving the hashed body as it was.
     f.db.execute(
         "UPDATE processing_log SET trace_id = '00000000000000000000000000000000' WHERE seq = 1",
     )
     .await;
 
-    let auditor = channel(&f.pki, f.pki.person("auditor"), f.node.address).await;
+    let auditor = f.channel_as_person("auditor").await;
     let mut audit = pb::audit_client::AuditClient::new(auditor);
     let verified = audit
         .verify(pb::VerifyRequest {})

@@ -35,16 +35,13 @@ async fn appends(db: &TestDb, total: usize, concurrency: usize) -> f64 {
             for _ in 0..per_task {
                 let operation =
                     Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:drenthe");
-                let logged = Logged {
-                    operation: &operation,
-                    requester: "00000099000000000101",
-                    role: "urn:zicht:network:jenn",
-                    subject: Subject::Query(&query),
-                    outcome: "released",
-                    result: None,
-                    population: None,
-                    population_published: None,
-                };
+                let logged = Logged::new(
+                    &operation,
+                    "00000099000000000101",
+                    "urn:zicht:network:jenn",
+                    Subject::Query(&query),
+                    "released",
+                );
                 log_entry(&store, &logged).await.unwrap();
             }
         }));

@@ -190,6 +190,29 @@ pub struct Logged<'a> {
     pub population_published: Option<u64>,
 }
 
+impl<'a> Logged<'a> {
+    /// An entry with no result and no population (a refusal, a forward, an activity); set
+    /// `result` and the population with struct update syntax where something leaves.
+    pub fn new(
+        operation: &'a Operation,
+        requester: &'a str,
+        role: &'a str,
+        subject: Subject<'a>,
+        outcome: &'a str,
+    ) -> Logged<'a> {
+        Logged {
+            operation,
+            requester,
+            role,
+            subject,
+            outcome,
+            result: None,
+            population: None,
+            population_published: None,
+        }
+    }
+}
+
 /// What a logged operation processed.
 #[derive(Debug, Clone, Copy)]
 pub enum Subject<'a> {

@@ -31,6 +31,35 @@ pub struct NodeFixture {
     _dir: tempfile::TempDir,
 }
 
+impl NodeFixture {
+    /// A channel to the node over mutual TLS as `person` of the dev federation
+    /// (`analyst-drenthe`, `auditor`).
+    pub async fn channel_as_person(&self, person: &str) -> Channel {
+        channel(&self.pki, self.pki.person(person), self.node.address).await
+    }
+
+    /// A channel to the node over mutual TLS as the node `node`.
+    pub async fn channel_as_node(&self, node: NodeName) -> Channel {
+        channel(&self.pki, self.pki.node(node), self.node.address).await
+    }
+
+    /// An `Inway` client of the node as `person`.
+    pub async fn inway_as_person(
+        &self,
+        person: &str,
+    ) -> zicht_proto::v1::inway_client::InwayClient<Channel> {
+        zicht_proto::v1::inway_client::InwayClient::new(self.channel_as_person(person).await)
+    }
+
+    /// An `Inway` client of the node as the node `node`.
+    pub async fn inway_as_node(
+        &self,
+        node: NodeName,
+    ) -> zicht_proto::v1::inway_client::InwayClient<Channel> {
+        zicht_proto::v1::inway_client::InwayClient::new(self.channel_as_node(node).await)
+    }
+}
+
 /// Starts the drenthe node with the policy text and limits, over its synthetic data.
 pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
     let dir = tempfile::tempdir().unwrap();

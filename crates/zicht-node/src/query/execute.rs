@@ -83,15 +83,31 @@ pub async fn log_outcome(
     };
     let released = outcome.ok();
     let logged = Logged {
-        operation,
-        requester,
-        role,
-        subject: Subject::Query(query),
-        outcome: &text,
         result: released.map(|released| &released.result),
         population: released.and_then(|released| released.population.as_ref()),
         population_published: released.and_then(|released| released.population_published),
+        ..Logged::new(operation, requester, role, Subject::Query(query), &text)
     };
+    log_entry(store, &logged).await
+}
+
+/// Logs one operation of the node's own `activity` (not a template call): a read of the audit
+/// logs, a checkpoint, the disclosure settings, a summary of requests turned away.
+pub(crate) async fn log_activity(
+    store: &Store,
+    operation: &Operation,
+    requester: &str,
+    role: &str,
+    activity: &'static str,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    let logged = Logged::new(
+        operation,
+        requester,
+        role,
+        Subject::Activity(activity),
+        outcome,
+    );
     log_entry(store, &logged).await
 }
 

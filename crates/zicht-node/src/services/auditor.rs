@@ -10,10 +10,10 @@ use zicht_model::{PeerIdentity, Role};
 use zicht_proto::v1 as pb;
 use zicht_store::{AuditFilter, AuditLog, Store};
 
-use crate::audit::{Logged, Operation, Subject};
+use crate::audit::Operation;
 use crate::error::{respond, Error};
 use crate::query::admission::PerPeer;
-use crate::query::execute::log_entry;
+use crate::query::execute::log_activity;
 use crate::services::inway::{identity, Inway};
 use crate::transport::accept::PeerInfo;
 use crate::transport::peers::Peers;
@@ -44,17 +44,7 @@ async fn log_audit(
     role: &str,
     outcome: &str,
 ) -> Result<(), zicht_store::StoreError> {
-    let logged = Logged {
-        operation,
-        requester,
-        role,
-        subject: Subject::Activity(AUDIT_ACTIVITY),
-        outcome,
-        result: None,
-        population: None,
-        population_published: None,
-    };
-    log_entry(store, &logged).await
+    log_activity(store, operation, requester, role, AUDIT_ACTIVITY, outcome).await
 }
 
 /// Checks that the caller has the auditor role, logs the call either way (fail-closed), and

@@ -216,19 +216,16 @@ impl Inway {
                 let operation = Operation::start(rpc, &self.resource);
                 let outcome =
                     format!("refused: refusal-flood: {turned_away} requests turned away unlogged");
-                let logged = crate::audit::Logged {
-                    operation: &operation,
-                    requester: &identity.peer_id.to_string(),
-                    role: &identity.role.uri(),
-                    subject: crate::audit::Subject::Activity(REFUSAL_FLOOD_ACTIVITY),
-                    outcome: &outcome,
-                    result: None,
-                    population: None,
-                    population_published: None,
-                };
-                crate::query::execute::log_entry(store, &logged)
-                    .await
-                    .map_err(Error::unlogged("release log", "released"))
+                crate::query::execute::log_activity(
+                    store,
+                    &operation,
+                    &identity.peer_id.to_string(),
+                    &identity.role.uri(),
+                    REFUSAL_FLOOD_ACTIVITY,
+                    &outcome,
+                )
+                .await
+                .map_err(Error::unlogged("release log", "released"))
             }
         }
     }
@@ -338,19 +335,16 @@ impl Inway {
             } else {
                 "refused: policy"
             };
-            let logged = crate::audit::Logged {
-                operation: &operation,
-                requester: &identity.peer_id.to_string(),
-                role: &identity.role.uri(),
-                subject: crate::audit::Subject::Activity(DISCLOSURE_SETTINGS_ACTIVITY),
+            crate::query::execute::log_activity(
+                store,
+                &operation,
+                &identity.peer_id.to_string(),
+                &identity.role.uri(),
+                DISCLOSURE_SETTINGS_ACTIVITY,
                 outcome,
-                result: None,
-                population: None,
-                population_published: None,
-            };
-            crate::query::execute::log_entry(store, &logged)
-                .await
-                .map_err(Error::unlogged("release log", "released"))?;
+            )
+            .await
+            .map_err(Error::unlogged("release log", "released"))?;
         }
         if !allowed {
             self.refusals.refused(identity.peer_id);

@@ -315,16 +315,13 @@ impl Outway {
         // What leaves: the query to each target. Logged first; no log, nothing asked.
         let forwarded = format!("forwarded to {}", names.join(","));
         let forward = operation.child("zicht.v1.Outway/Forward");
-        let logged = Logged {
-            operation: &forward,
-            requester: &requester,
-            role: &role,
-            subject: Subject::Query(&query),
-            outcome: &forwarded,
-            result: None,
-            population: None,
-            population_published: None,
-        };
+        let logged = Logged::new(
+            &forward,
+            &requester,
+            &role,
+            Subject::Query(&query),
+            &forwarded,
+        );
         log_entry(&store, &logged)
             .await
             .map_err(Error::unlogged("release log", "asked"))?;
@@ -342,14 +339,14 @@ impl Outway {
         let (merged, coverage, answered) = merged(&checked, &outcomes);
         let outcome = format!("released merged: {answered} of {} answered", targets.len());
         let logged = Logged {
-            operation: &operation,
-            requester: &requester,
-            role: &role,
-            subject: Subject::Query(&query),
-            outcome: &outcome,
             result: Some(&merged),
-            population: None,
-            population_published: None,
+            ..Logged::new(
+                &operation,
+                &requester,
+                &role,
+                Subject::Query(&query),
+                &outcome,
+            )
         };
         log_entry(&store, &logged)
             .await
