@@ -284,6 +284,16 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
         "{:?}",
         result.rules_applied
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_federated_query_is_logged_before_it_leaves_in_one_trace_on_every_node() {
+    let f = federation().await;
+    let mut analyst = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
+    analyst
+        .request(youth_in_care(&["stay_group"]), &[], Duration::from_secs(2))
+        .await
+        .unwrap();
 
     // Logged before it left: what was forwarded, then what was released.
     let outcomes = f.dbs[&region(Region::Drenthe)]
@@ -332,7 +342,12 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
         merged, 3,
         "forward, drenthe's own part, and the merged answer"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_can_be_asked_by_name() {
+    let f = federation().await;
+    let mut analyst = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
     // One peer, by name.
     let one = analyst
         .request(
@@ -347,7 +362,7 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
-    let mut f = federation().await;
+    let f = federation().await;
     let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
     // jenn's policy allows care_type; groningen's grant to jenn does not.
     let answer = analyst.ask(youth_in_care(&["care_type"])).await.unwrap();
@@ -387,12 +402,22 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
         ))
         .await;
     assert!(populations > 0, "drenthe counts jenn's populations");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_member_is_reported_not_hidden_in_the_total() {
+    let mut f = federation().await;
+    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
     // A member that is stopped is reported, not hidden in the total.
     f.stop(region(Region::Friesland)).await;
     let answer = analyst.ask(youth_in_care(&["stay_group"])).await.unwrap();
     assert_eq!(coverage(&answer)["friesland"].0, Status::Unreachable);
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregator_asks_only_its_own_networks_members() {
+    let f = federation().await;
+    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
     // Not a member of jenn, not a network jenn aggregates.
     let error = analyst
         .request(
@@ -407,7 +432,11 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
         error.message().contains("not a member of jenn"),
         "{error:?}"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_granted_analysts_use_an_outway_and_an_aggregator_holds_no_data() {
+    let f = federation().await;
     // Analysts jenn does not grant, and nodes, cannot use its outway.
     let mut other = outway(&f, "analyst-twente", JENN_NODE).await;
     let error = other

@@ -289,6 +289,65 @@ fn parse_instant(text: &str) -> Result<i64, String> {
         .map_err(|_| "give YYYY-MM-DD or an RFC 3339 instant like 2026-11-23T09:30:00Z".to_owned())
 }
 
+/// One page of `args`'s search in the log `kind`, after `after_seq`.
+fn page_request(
+    args: &ExportArgs,
+    kind: pb::AuditLogKind,
+    after_seq: i64,
+) -> tonic::Request<pb::AuditQuery> {
+    let mut request = tonic::Request::new(pb::AuditQuery {
+        log: kind as i32,
+        trace_id: args.trace.clone().unwrap_or_default(),
+        peer_id: args.peer.clone().unwrap_or_default(),
+        purpose: args.purpose.clone().unwrap_or_default(),
+        template: args.template.clone().unwrap_or_default(),
+        since_ms: args.since.unwrap_or(0),
+        until_ms: args.until.unwrap_or(0),
+        after_seq,
+        limit: PAGE,
+    });
+    request.set_timeout(Duration::from_secs(60));
+    request
+}
+
+/// Checks an entry as received: its hash matches its body, it is well formed (so it stays one
+/// JSON line), and it links to the entry before it (`last`: that entry's seq and hash).
+fn check_received(
+    node: NodeName,
+    log_name: &str,
+    entry: &pb::AuditEntry,
+    last: Option<&(i64, String)>,
+) -> anyhow::Result<()> {
+    if chain_hash(&entry.prev_hash, &entry.body) != entry.hash {
+        bail!(
+            "{}: {log_name} log: entry {}: its hash does not match its body as received",
+            node.code(),
+            entry.seq
+        );
+    }
+    // What goes into the line verbatim must keep it one JSON line.
+    let hex = entry.prev_hash.len() == 64 && entry.prev_hash.bytes().all(|b| b.is_ascii_hexdigit());
+    let one_line = !entry.body.contains('\n')
+        && serde_json::from_str::<serde_json::Value>(&entry.body).is_ok_and(|v| v.is_object());
+    if !hex || !one_line {
+        bail!(
+            "{}: {log_name} log: entry {}: not a well-formed entry (prev_hash or body)",
+            node.code(),
+            entry.seq
+        );
+    }
+    if let Some((seq, hash)) = last {
+        if entry.seq == seq + 1 && &entry.prev_hash != hash {
+            bail!(
+                "{}: {log_name} log: entry {}: does not link to entry {seq}",
+                node.code(),
+                entry.seq
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Entries asked per call while paging through a log.
 const PAGE: u32 = 10_000;
 
@@ -320,20 +379,8 @@ pub async fn export(
     let mut last: Option<(i64, String)> = None;
     let mut exported = 0u64;
     loop {
-        let mut request = tonic::Request::new(pb::AuditQuery {
-            log: kind as i32,
-            trace_id: args.trace.clone().unwrap_or_default(),
-            peer_id: args.peer.clone().unwrap_or_default(),
-            purpose: args.purpose.clone().unwrap_or_default(),
-            template: args.template.clone().unwrap_or_default(),
-            since_ms: args.since.unwrap_or(0),
-            until_ms: args.until.unwrap_or(0),
-            after_seq,
-            limit: PAGE,
-        });
-        request.set_timeout(Duration::from_secs(60));
         let stream = client
-            .entries(request)
+            .entries(page_request(args, kind, after_seq))
             .await
             .map_err(|status| anyhow::anyhow!("{}: {}", node.code(), status.message()))?;
         let entries = collect(stream.into_inner())
@@ -341,35 +388,7 @@ pub async fn export(
             .map_err(|status| anyhow::anyhow!("{}: {}", node.code(), status.message()))?;
         let received = entries.len();
         for entry in entries {
-            if chain_hash(&entry.prev_hash, &entry.body) != entry.hash {
-                bail!(
-                    "{}: {log_name} log: entry {}: its hash does not match its body as received",
-                    node.code(),
-                    entry.seq
-                );
-            }
-            // What goes into the line verbatim must keep it one JSON line.
-            let hex = entry.prev_hash.len() == 64
-                && entry.prev_hash.bytes().all(|b| b.is_ascii_hexdigit());
-            let one_line = !entry.body.contains('\n')
-                && serde_json::from_str::<serde_json::Value>(&entry.body)
-                    .is_ok_and(|v| v.is_object());
-            if !hex || !one_line {
-                bail!(
-                    "{}: {log_name} log: entry {}: not a well-formed entry (prev_hash or body)",
-                    node.code(),
-                    entry.seq
-                );
-            }
-            if let Some((seq, hash)) = &last {
-                if entry.seq == seq + 1 && &entry.prev_hash != hash {
-                    bail!(
-                        "{}: {log_name} log: entry {}: does not link to entry {seq}",
-                        node.code(),
-                        entry.seq
-                    );
-                }
-            }
+            check_received(node, log_name, &entry, last.as_ref())?;
             // The body is inserted as stored, so SHA-256(prev_hash || body) can be recomputed
             // from the line.
             let written = line(&format!(

@@ -392,22 +392,42 @@ fn section(number: u32, title: &str, how: &str) {
     println!("   {how}\n");
 }
 
-/// The headline questions of the supra-regional plans, asked as their analysts would.
+/// The analysts the demo asks as: of Drenthe, Amsterdam-Amstelland and Twente.
+struct Analysts {
+    drenthe: ClientProfile,
+    amsterdam: ClientProfile,
+    twente: ClientProfile,
+}
+
+const JENN: NodeName = NodeName::Network(Network::Jenn);
+
+/// The headline questions of the supra-regional plans, asked as their analysts would, one
+/// step per question.
 async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()> {
     let no_env = |_: &str| None;
     let profile = |region| load_client(&client_path(dir, region), &no_env);
-    let drenthe = profile(Region::Drenthe)?;
-    let amsterdam = profile(Region::AmsterdamAmstelland)?;
-    let twente = profile(Region::Twente)?;
-    let jenn = NodeName::Network(Network::Jenn);
+    let analysts = Analysts {
+        drenthe: profile(Region::Drenthe)?,
+        amsterdam: profile(Region::AmsterdamAmstelland)?,
+        twente: profile(Region::Twente)?,
+    };
+    capacity_per_landsdeel(&analysts).await?;
+    let jhp = jeugdhulp_plus_via_jenn(&analysts).await?;
+    uitstroom_via_ben_nh(&analysts).await?;
+    toekomstplan_per_overijssel_region(&analysts).await?;
+    differencing_attempt(&analysts).await?;
+    let trace_id = a_region_goes_down(&analysts, federation, jhp).await?;
+    auditor_follows(dir, &trace_id).await
+}
 
+async fn capacity_per_landsdeel(analysts: &Analysts) -> anyhow::Result<()> {
     section(
         1,
         "Capacity and occupancy per landsdeel (peildatum 2025-07-01)",
         "analyst of Drenthe asks its node, which asks all 14 regions (capacity is facility data, released exactly)",
     );
     let answer = ask(
-        &drenthe,
+        &analysts.drenthe,
         NodeName::Region(Region::Drenthe),
         query(
             "capacity",
@@ -420,7 +440,11 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
     )
     .await?;
     print_landsdelen(&answer);
+    Ok(())
+}
 
+/// Question 2; returns its query, which question 6 asks again.
+async fn jeugdhulp_plus_via_jenn(analysts: &Analysts) -> anyhow::Result<pb::QueryRequest> {
     section(
         2,
         "JeugdhulpPlus: youths in care in 2025 by origin region, via JENN",
@@ -436,17 +460,20 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
         ],
         &["origin_region"],
     );
-    let answer = ask(&drenthe, jenn, jhp.clone(), &[]).await?;
+    let answer = ask(&analysts.drenthe, JENN, jhp.clone(), &[]).await?;
     print!("{}", render_federated(&answer, Format::Table));
     println!();
+    Ok(jhp)
+}
 
+async fn uitstroom_via_ben_nh(analysts: &Analysts) -> anyhow::Result<()> {
     section(
         3,
         "Where youths leaving open residential care went, 2021-2025, via BEN-NH",
         "analyst of Amsterdam-Amstelland asks the ben-nh aggregator, which asks the nine Noord-Holland regions",
     );
     let answer = ask(
-        &amsterdam,
+        &analysts.amsterdam,
         NodeName::Network(Network::BenNh),
         query(
             "flows",
@@ -463,7 +490,10 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
     .await?;
     print!("{}", render_federated(&answer, Format::Table));
     println!();
+    Ok(())
+}
 
+async fn toekomstplan_per_overijssel_region(analysts: &Analysts) -> anyhow::Result<()> {
     section(
         4,
         "16- and 17-year-olds without a toekomstplan, per Overijssel region (peildatum 2025-07-01)",
@@ -471,7 +501,7 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
     );
     for member in [Region::Twente, Region::Ijsselland] {
         let answer = ask(
-            &twente,
+            &analysts.twente,
             NodeName::Network(Network::Overijssel),
             query(
                 "transition18",
@@ -486,7 +516,10 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
         print_toekomstplan(member, &answer);
     }
     println!();
+    Ok(())
+}
 
+async fn differencing_attempt(analysts: &Analysts) -> anyhow::Result<()> {
     section(
         5,
         "A differencing attempt: the same question once more, and with the period one day shorter",
@@ -503,8 +536,8 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
         scope: Some(period((2025, 1, 1), (2025, 12, 30))),
         ..year.clone()
     };
-    let first = ask(&drenthe, jenn, year.clone(), &[]).await?;
-    let again = ask(&drenthe, jenn, year, &[]).await?;
+    let first = ask(&analysts.drenthe, JENN, year.clone(), &[]).await?;
+    let again = ask(&analysts.drenthe, JENN, year, &[]).await?;
     print!("{}", render_federated(&again, Format::Table));
     println!(
         "asked twice: {}",
@@ -514,12 +547,20 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
             "the counts differ (the members' data changed in between)"
         }
     );
-    let answer = ask(&drenthe, jenn, shorter, &[]).await?;
+    let answer = ask(&analysts.drenthe, JENN, shorter, &[]).await?;
     for line in crate::output::coverage_lines(&answer) {
         println!("{line}");
     }
     println!();
+    Ok(())
+}
 
+/// Question 6: `jhp` again with Friesland stopped; returns the answer's trace id.
+async fn a_region_goes_down(
+    analysts: &Analysts,
+    federation: &mut Federation,
+    jhp: pb::QueryRequest,
+) -> anyhow::Result<String> {
     section(
         6,
         "A region goes down: question 2 again with the Friesland node stopped",
@@ -528,22 +569,25 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
     federation
         .stop_node(NodeName::Region(Region::Friesland))
         .await;
-    let answer = ask(&drenthe, jenn, jhp, &[]).await?;
+    let answer = ask(&analysts.drenthe, JENN, jhp, &[]).await?;
     print!("{}", render_federated(&answer, Format::Table));
     println!();
+    Ok(answer.trace_id)
+}
 
+async fn auditor_follows(dir: &Path, trace_id: &str) -> anyhow::Result<()> {
     section(
         7,
         "An auditor follows question 6 through every node it touched",
         &format!(
             "zicht audit trace {} --client {}: each node's records of the trace, how they link, and each node's own chain check",
-            answer.trace_id,
+            trace_id,
             auditor_path(dir).display()
         ),
     );
-    let auditor = load_client(&auditor_path(dir), &no_env)?;
-    let traces = crate::audit::trace(&auditor, &answer.trace_id).await;
-    crate::audit::print_trace(&answer.trace_id, &traces)?;
+    let auditor = load_client(&auditor_path(dir), &|_: &str| None)?;
+    let traces = crate::audit::trace(&auditor, trace_id).await;
+    crate::audit::print_trace(trace_id, &traces)?;
     println!();
     Ok(())
 }

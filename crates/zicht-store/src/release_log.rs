@@ -284,6 +284,9 @@ impl Store {
     }
 
     /// Writes queued releases in one transaction, chaining their audit records in order.
+    /// Longer than most functions on purpose: its steps (read both heads, chain, insert per
+    /// table, populations, commit) share one transaction whose type differs per backend
+    /// (`on_pool!`), so they cannot be handed to helpers without boxing the transaction.
     async fn write_batch(&self, batch: &[Pending]) -> Result<(), StoreError> {
         const HEAD_PROCESSING: &str =
             "SELECT seq, hash FROM processing_log ORDER BY seq DESC LIMIT 1";

@@ -251,35 +251,12 @@ impl Generator {
         let mut episodes: Vec<Episode> = Vec::new();
         loop {
             let rng = &mut self.rng;
-            let mut days = rng.days_around(median_days(care_type));
-            if care_type == CareType::Crisisopvang {
-                days = days.min(28);
-            }
-            let mut end = start + Duration::days(days);
-            // Most care stops at 18; pleegzorg and gezinshuis may go on as verlengde jeugdhulp.
-            let eighteen = birth_date + Duration::days(18 * 365 + 4);
-            if !matches!(care_type, CareType::Pleegzorg | CareType::Gezinshuis)
-                && end > eighteen
-                && start < eighteen
-            {
-                end = eighteen + Duration::days(rng.range(0, 90));
-            }
-            let end = (end <= self.export_date).then_some(end);
-            let next = end.and_then(|_| next_care_type(rng, care_type, age_on(birth_date, start)));
-            let age_at_end = end.map(|e| age_on(birth_date, e));
-            let destination = match (end, next) {
-                (None, _) => None,
-                (Some(_), Some(next)) => Some(destination_of(next)),
-                (Some(_), None) => Some(final_destination(rng, age_at_end.unwrap_or(0))),
-            };
-            let profile = match (destination, age_at_end) {
-                (Some(destination), Some(age))
-                    if age >= 16 && care_type.is_residential() && rng.chance(0.7) =>
-                {
-                    Some(profile_for(rng, destination))
-                }
-                _ => None,
-            };
+            let Ending {
+                end,
+                next,
+                destination,
+                profile,
+            } = ending(rng, care_type, start, birth_date, self.export_date);
             let legal_basis = legal_basis_for(rng, care_type, base_legal);
             let site = self.site(care_type);
             let origin_region = if origin_known {
@@ -539,108 +516,9 @@ impl Generator {
     /// Capacity of the facilities located in the region, every half year.
     fn capacity(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let region = self.region();
-        let mut facilities: Vec<Facility> = Vec::new();
-        for spuk in SPUK_2021 {
-            let located: Vec<&str> = spuk
-                .locations
-                .iter()
-                .copied()
-                .filter(|&l| region_of_location(l, spuk.placement_regions) == region)
-                .collect();
-            let Some(first) = located.first() else {
-                continue;
-            };
-            // Places over all of the provider's locations, where the table publishes them.
-            let total = spuk.spuk_places.unwrap_or(20 * spuk.locations.len() as u32);
-            let per_location = total / spuk.locations.len() as u32;
-            for &location in &located {
-                let extra = if location == *first {
-                    total % spuk.locations.len() as u32
-                } else {
-                    0
-                };
-                facilities.push(Facility {
-                    provider: spuk.provider.to_owned(),
-                    facility: format!("{} {}", spuk.provider, location),
-                    municipality: location,
-                    care_type: CareType::OpenResidentieel,
-                    setting: Some(Setting::OpTerrein),
-                    places: per_location + extra,
-                    financing: "capaciteit",
-                });
-            }
-        }
-        let weight = youth_population_thousands(region);
+        let mut facilities = spuk_facilities(region);
+        own_facilities(&mut self.rng, region, &mut facilities);
         let rng = &mut self.rng;
-        let municipalities = municipalities(region);
-        let mut add = |rng: &mut Rng,
-                       kind: CareType,
-                       count: u32,
-                       places: (i64, i64),
-                       financing: &'static str| {
-            for k in 1..=count {
-                let municipality = *rng.pick(municipalities);
-                let setting = match kind {
-                    CareType::Gezinshuis => Some(Setting::InDeWijk),
-                    CareType::KleinschaligWonen => Some(if k % 2 == 0 {
-                        Setting::OpTerrein
-                    } else {
-                        Setting::InDeWijk
-                    }),
-                    CareType::Crisisopvang | CareType::OpenResidentieel => Some(Setting::OpTerrein),
-                    _ => None,
-                };
-                facilities.push(Facility {
-                    provider: profile::provider_name(region, provider_kind(kind)),
-                    facility: format!("{} {municipality} {k}", kind.name_nl()),
-                    municipality,
-                    care_type: kind,
-                    setting,
-                    places: rng.range(places.0, places.1) as u32,
-                    financing,
-                });
-            }
-        };
-        add(rng, CareType::Gezinshuis, weight / 8 + 1, (4, 6), "pxq");
-        add(
-            rng,
-            CareType::KleinschaligWonen,
-            weight / 15 + 1,
-            (4, 6),
-            "pxq",
-        );
-        add(rng, CareType::Crisisopvang, 1, (6, 12), "beschikbaarheid");
-        add(
-            rng,
-            CareType::Kamertraining,
-            weight / 60 + 1,
-            (8, 14),
-            "pxq",
-        );
-        if !SPUK_2021
-            .iter()
-            .any(|s| s.placement_regions.contains(&region))
-        {
-            add(
-                rng,
-                CareType::OpenResidentieel,
-                weight / 20 + 1,
-                (8, 12),
-                "capaciteit",
-            );
-        }
-        let (host, provider, municipality) = profile::jeugdhulp_plus_host(region.landsdeel());
-        if host == region {
-            facilities.push(Facility {
-                provider: provider.to_owned(),
-                facility: format!("{provider} {municipality}"),
-                municipality,
-                care_type: CareType::JeugdhulpPlus,
-                setting: Some(Setting::OpTerrein),
-                places: rng.range(40, 60) as u32,
-                financing: "beschikbaarheid",
-            });
-        }
         for year in self.config.first_year..=self.config.last_year {
             for month in [1, 7] {
                 let peildatum = date(year, month, 1).to_string();
@@ -668,6 +546,170 @@ impl Generator {
             }
         }
         Ok(())
+    }
+}
+
+/// The SpUK providers' open residential facilities located in `region` (from the published
+/// 2021 table), their places spread over the provider's locations.
+fn spuk_facilities(region: Region) -> Vec<Facility> {
+    let mut facilities: Vec<Facility> = Vec::new();
+    for spuk in SPUK_2021 {
+        let located: Vec<&str> = spuk
+            .locations
+            .iter()
+            .copied()
+            .filter(|&l| region_of_location(l, spuk.placement_regions) == region)
+            .collect();
+        let Some(first) = located.first() else {
+            continue;
+        };
+        // Places over all of the provider's locations, where the table publishes them.
+        let total = spuk.spuk_places.unwrap_or(20 * spuk.locations.len() as u32);
+        let per_location = total / spuk.locations.len() as u32;
+        for &location in &located {
+            let extra = if location == *first {
+                total % spuk.locations.len() as u32
+            } else {
+                0
+            };
+            facilities.push(Facility {
+                provider: spuk.provider.to_owned(),
+                facility: format!("{} {}", spuk.provider, location),
+                municipality: location,
+                care_type: CareType::OpenResidentieel,
+                setting: Some(Setting::OpTerrein),
+                places: per_location + extra,
+                financing: "capaciteit",
+            });
+        }
+    }
+    facilities
+}
+
+/// The region's own facilities (gezinshuizen, kleinschalig wonen, crisis, kamertraining, open
+/// residential where no SpUK provider serves it, and the landsdeel's JeugdhulpPlus host), added
+/// to `facilities`.
+fn own_facilities(rng: &mut Rng, region: Region, facilities: &mut Vec<Facility>) {
+    let weight = youth_population_thousands(region);
+    let municipalities = municipalities(region);
+    let mut add =
+        |rng: &mut Rng, kind: CareType, count: u32, places: (i64, i64), financing: &'static str| {
+            for k in 1..=count {
+                let municipality = *rng.pick(municipalities);
+                let setting = match kind {
+                    CareType::Gezinshuis => Some(Setting::InDeWijk),
+                    CareType::KleinschaligWonen => Some(if k % 2 == 0 {
+                        Setting::OpTerrein
+                    } else {
+                        Setting::InDeWijk
+                    }),
+                    CareType::Crisisopvang | CareType::OpenResidentieel => Some(Setting::OpTerrein),
+                    _ => None,
+                };
+                facilities.push(Facility {
+                    provider: profile::provider_name(region, provider_kind(kind)),
+                    facility: format!("{} {municipality} {k}", kind.name_nl()),
+                    municipality,
+                    care_type: kind,
+                    setting,
+                    places: rng.range(places.0, places.1) as u32,
+                    financing,
+                });
+            }
+        };
+    add(rng, CareType::Gezinshuis, weight / 8 + 1, (4, 6), "pxq");
+    add(
+        rng,
+        CareType::KleinschaligWonen,
+        weight / 15 + 1,
+        (4, 6),
+        "pxq",
+    );
+    add(rng, CareType::Crisisopvang, 1, (6, 12), "beschikbaarheid");
+    add(
+        rng,
+        CareType::Kamertraining,
+        weight / 60 + 1,
+        (8, 14),
+        "pxq",
+    );
+    if !SPUK_2021
+        .iter()
+        .any(|s| s.placement_regions.contains(&region))
+    {
+        add(
+            rng,
+            CareType::OpenResidentieel,
+            weight / 20 + 1,
+            (8, 12),
+            "capaciteit",
+        );
+    }
+    let (host, provider, municipality) = profile::jeugdhulp_plus_host(region.landsdeel());
+    if host == region {
+        facilities.push(Facility {
+            provider: provider.to_owned(),
+            facility: format!("{provider} {municipality}"),
+            municipality,
+            care_type: CareType::JeugdhulpPlus,
+            setting: Some(Setting::OpTerrein),
+            places: rng.range(40, 60) as u32,
+            financing: "beschikbaarheid",
+        });
+    }
+}
+
+/// How an episode ends: when (none while it runs on at the export date), the care that
+/// follows, and where the youth went and with which outflow profile.
+struct Ending {
+    end: Option<NaiveDate>,
+    next: Option<CareType>,
+    destination: Option<OutflowDestination>,
+    profile: Option<OutflowProfile>,
+}
+
+/// The ending of an episode of `care_type` from `start` for a youth born on `birth_date`.
+fn ending(
+    rng: &mut Rng,
+    care_type: CareType,
+    start: NaiveDate,
+    birth_date: NaiveDate,
+    export_date: NaiveDate,
+) -> Ending {
+    let mut days = rng.days_around(median_days(care_type));
+    if care_type == CareType::Crisisopvang {
+        days = days.min(28);
+    }
+    let mut end = start + Duration::days(days);
+    // Most care stops at 18; pleegzorg and gezinshuis may go on as verlengde jeugdhulp.
+    let eighteen = birth_date + Duration::days(18 * 365 + 4);
+    if !matches!(care_type, CareType::Pleegzorg | CareType::Gezinshuis)
+        && end > eighteen
+        && start < eighteen
+    {
+        end = eighteen + Duration::days(rng.range(0, 90));
+    }
+    let end = (end <= export_date).then_some(end);
+    let next = end.and_then(|_| next_care_type(rng, care_type, age_on(birth_date, start)));
+    let age_at_end = end.map(|e| age_on(birth_date, e));
+    let destination = match (end, next) {
+        (None, _) => None,
+        (Some(_), Some(next)) => Some(destination_of(next)),
+        (Some(_), None) => Some(final_destination(rng, age_at_end.unwrap_or(0))),
+    };
+    let profile = match (destination, age_at_end) {
+        (Some(destination), Some(age))
+            if age >= 16 && care_type.is_residential() && rng.chance(0.7) =>
+        {
+            Some(profile_for(rng, destination))
+        }
+        _ => None,
+    };
+    Ending {
+        end,
+        next,
+        destination,
+        profile,
     }
 }
 

@@ -23,7 +23,8 @@ pub fn youth_population_thousands(region: Region) -> u32 {
     }
 }
 
-/// The region's municipalities (the first is the central city).
+/// The region's municipalities (the first is the central city). A data table, hence its
+/// length.
 pub fn municipalities(region: Region) -> &'static [&'static str] {
     use Region::*;
     match region {

@@ -41,7 +41,9 @@ macro_rules! upsert {
     }};
 }
 
-/// Stores checked rows in one transaction: all of them, or (on any error) none.
+/// Stores checked rows in one transaction: all of them, or (on any error) none. Longer than
+/// most functions on purpose: one arm per table, each its column list and binds, inside one
+/// transaction whose type differs per backend (`on_pool!`).
 pub async fn store_rows(
     store: &Store,
     rows: &Rows,
