@@ -704,7 +704,9 @@ async fn youths_in_care_2024(f: &NodeFixture) -> u64 {
 async fn http_get(address: SocketAddr, path: &str) -> String {
     let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
     socket
-        .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .unwrap();
     let mut response = String::new();

@@ -14,12 +14,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .await
         .context("open database")?;
     let node = zicht_node::start(config.settings.clone(), Some(store)).await?;
-    println!(
-        "zicht node {} listening on {} (mutual TLS 1.3; {} grant(s), default deny)",
-        config.node,
-        node.address,
-        config.settings.policy.grants.len()
-    );
     let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
     let mut hangup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;
     loop {
@@ -27,13 +21,13 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => match node.tls.reload_if_changed() {
-                Ok(true) => println!("reloaded certificates and CRL"),
-                Ok(false) => println!("certificates and CRL unchanged"),
-                Err(error) => eprintln!("keeping current TLS: {error}"),
+                Ok(true) => tracing::info!("reloaded certificates and CRL"),
+                Ok(false) => tracing::info!("certificates and CRL unchanged"),
+                Err(error) => tracing::error!(%error, "keeping current TLS"),
             },
         }
     }
-    println!("stopping");
+    tracing::info!("stopping");
     node.stop().await;
     Ok(())
 }

@@ -300,3 +300,56 @@ fn query_prints_protected_results_as_table_json_and_csv() {
         .unwrap()
         .starts_with("i,j,v,p"));
 }
+
+#[test]
+fn a_demo_runs_logs_are_structured_and_hold_no_youth_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let output = Command::new(env!("CARGO_BIN_EXE_zicht"))
+        .args([
+            "demo",
+            "--once",
+            "--seed",
+            "3",
+            "--log-format",
+            "json",
+            "--dir",
+        ])
+        .arg(&demo)
+        .env("RUST_LOG", "info,zicht_node=debug,zicht_store=debug")
+        .env_remove("ZICHT_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let logs = text(&output.stderr);
+    let mut listening = 0;
+    let mut requests = 0;
+    for line in logs.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        match event["message"].as_str() {
+            Some(m) if m.starts_with("listening") => listening += 1,
+            Some("request") => requests += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(listening, 17, "one line per node started\n{logs}");
+    assert!(requests > 20, "{requests} request events");
+    // No youth id, birth date or municipality of origin of any youth appears in a log line.
+    let mut personal = std::collections::HashSet::new();
+    for region in std::fs::read_dir(&demo).unwrap() {
+        let path = region.unwrap().path().join("placements.csv");
+        let Ok(csv) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for row in csv.lines().skip(1) {
+            let fields: Vec<&str> = row.split(',').collect();
+            personal.insert(fields[0].to_owned());
+            personal.insert(fields[1].to_owned());
+        }
+    }
+    assert!(personal.len() > 1000, "the demo's placements were read");
+    for token in logs.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+        assert!(!personal.contains(token), "youth data in the logs: {token}");
+    }
+}

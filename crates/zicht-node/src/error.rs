@@ -159,7 +159,7 @@ impl From<Error> for Status {
 /// the node's log (once, here), the caller gets the status.
 pub fn respond(error: Error) -> Status {
     if matches!(error, Error::Unlogged { .. } | Error::Store { .. }) {
-        eprintln!("zicht node: {}", chain(&error));
+        tracing::error!(rule = error.rule(), cause = %chain(&error), "request failed");
     }
     Status::from(error)
 }

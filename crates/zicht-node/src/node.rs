@@ -157,6 +157,13 @@ pub async fn start_on(
         peers.clone(),
         settings.checkpoint_interval,
     ));
+    tracing::info!(
+        node = settings.node.code(),
+        %address,
+        grants = settings.policy.grants.len(),
+        max_connections = caps.connections,
+        "listening (mutual TLS 1.3, default deny)"
+    );
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = router
@@ -169,7 +176,7 @@ pub async fn start_on(
             exporter.stop(Duration::from_secs(2)).await;
         }
         if let Err(error) = served {
-            eprintln!("zicht node: server ended: {error}");
+            tracing::error!(%error, "server ended");
         }
     });
     Ok(RunningNode {
@@ -190,9 +197,9 @@ pub async fn start_on(
 async fn inway(settings: &NodeSettings, store: Option<Store>) -> Inway {
     if let (Some(store), NodeName::Region(_)) = (&store, settings.node) {
         if let Err(error) = settings.disclosure.key_rows(store).await {
-            eprintln!(
-                "zicht node: could not key rows at start (queries will retry): {}",
-                crate::error::chain(&error)
+            tracing::warn!(
+                cause = %crate::error::chain(&error),
+                "could not key rows at start (queries will retry)"
             );
         }
     }
@@ -262,7 +269,7 @@ async fn serve_probe(
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     tasks.spawn(async move {
         if let Err(error) = probe_only.await {
-            eprintln!("zicht node: health port ended: {error}");
+            tracing::error!(%error, "health port ended");
         }
     });
     Ok(Some(bound))
@@ -319,11 +326,11 @@ async fn reload_tls(
     loop {
         ticker.tick().await;
         match tls.reload_if_changed() {
-            Ok(true) => eprintln!("zicht node: reloaded certificates and CRL"),
+            Ok(true) => tracing::info!("reloaded certificates and CRL"),
             Ok(false) => {
                 tls.close_refused();
             }
-            Err(error) => eprintln!("zicht node: keeping current TLS; {error}"),
+            Err(error) => tracing::error!(%error, "keeping current TLS"),
         }
         tls.connections()
             .close_stale(limits.max_connection_age, limits.idle_timeout);
@@ -335,9 +342,9 @@ async fn reload_tls(
         metrics.set(Gauge::ConnectionsOpen, tls.open_connections() as f64);
         let now_overdue = tls.crl_overdue(now);
         if now_overdue && !overdue {
-            eprintln!(
-                "zicht node: error: the CRL is past its nextUpdate by more than tls.crl_grace_days; \
-                 every handshake is refused until a fresh CRL is in place"
+            tracing::error!(
+                "the CRL is past its nextUpdate by more than tls.crl_grace_days; every \
+                 handshake is refused until a fresh CRL is in place"
             );
         }
         overdue = now_overdue;
@@ -356,7 +363,7 @@ async fn push_checkpoints(
     loop {
         ticker.tick().await;
         if let Err(error) = crate::services::auditor::push_checkpoint(&inway, &key, &peers).await {
-            eprintln!("zicht node: checkpoint: {error}");
+            tracing::warn!(%error, "checkpoint");
         }
     }
 }

@@ -237,10 +237,7 @@ impl Store {
             let written = store.write_batch(&batch).await;
             let failure = written.as_ref().err().map(ToString::to_string);
             if let Some(error) = &failure {
-                eprintln!(
-                    "zicht store: a batch of {} releases failed: {error}",
-                    batch.len()
-                );
+                tracing::error!(releases = batch.len(), %error, "a batch of releases failed");
             }
             for pending in batch {
                 let result = match &failure {

@@ -368,7 +368,7 @@ pub async fn push_checkpoint(
         return Err(Error::NoDatabase(""));
     };
     let failed = |error: zicht_store::StoreError| {
-        eprintln!("zicht node: {}", crate::error::chain(&error));
+        tracing::error!(cause = %crate::error::chain(&error), "checkpoint not made");
         Error::NoCheckpoint("read or log its chains")
     };
     let operation = Operation::start("zicht.v1.Checkpoints/Push", &inway.resource);

@@ -1,7 +1,8 @@
 //! Prometheus metrics of a node: requests by RPC and outcome (refusals by rule), request
-//! latency, and audit write latency, served as text on an optional plaintext port that
-//! carries nothing else (no data, so no client certificate). Counting costs a lock and a few
-//! additions per request; with no metrics port nothing reads them.
+//! latency, audit write latency, connection caps and CRL age, served as text (by axum) on an
+//! optional plaintext port that carries nothing else (no data, so no client certificate).
+//! Counting costs a lock and a few additions per request; with no metrics port nothing reads
+//! them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Upper bounds of the latency buckets, in milliseconds.
@@ -118,6 +118,12 @@ impl Metrics {
     /// Counts one request of `rpc` with `outcome` (`released` or the refusing rule) that took
     /// `elapsed`.
     pub fn request(&self, rpc: &'static str, outcome: &str, elapsed: Duration) {
+        tracing::debug!(
+            rpc,
+            outcome,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "request"
+        );
         let mut state = self.state();
         *state.requests.entry((rpc, outcome.to_owned())).or_default() += 1;
         state.latency.entry(rpc).or_default().observe(elapsed);
@@ -202,35 +208,26 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until the task is aborted.
+/// Serves `GET /metrics` on `listener` (axum over hyper) until the task is aborted; every
+/// other path is 404.
 pub async fn serve(listener: TcpListener, metrics: std::sync::Arc<Metrics>) {
-    loop {
-        let Ok((mut socket, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut request = [0u8; 1024];
-            let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut request))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(0);
-            let line = String::from_utf8_lossy(&request[..read]);
-            let response = if line.starts_with("GET /metrics ") {
-                let body = metrics.render();
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    metrics.render(),
                 )
-            } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    .to_owned()
-            };
-            let _ = socket.write_all(response.as_bytes()).await;
-            let _ = socket.shutdown().await;
-        });
+            }
+        }),
+    );
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "metrics port ended");
     }
 }
 

@@ -175,9 +175,10 @@ impl Run {
         };
         if let Err(status) = self.traces.export(request).await {
             self.dropped.fetch_add(count, Ordering::Relaxed);
-            eprintln!(
-                "zicht node: OTLP trace export failed ({count} spans lost): {}",
-                status.message()
+            tracing::warn!(
+                spans_lost = count,
+                reason = status.message(),
+                "OTLP trace export failed"
             );
         }
     }
@@ -196,10 +197,7 @@ impl Run {
             }],
         };
         if let Err(status) = self.metrics_client.export(request).await {
-            eprintln!(
-                "zicht node: OTLP metrics export failed: {}",
-                status.message()
-            );
+            tracing::warn!(reason = status.message(), "OTLP metrics export failed");
         }
     }
 

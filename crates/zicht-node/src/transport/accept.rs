@@ -274,7 +274,7 @@ pub(crate) async fn accept_loop(
         let (tcp, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
-                eprintln!("zicht node: accept: {error}");
+                tracing::warn!(%error, "accept");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
