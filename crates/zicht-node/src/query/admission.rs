@@ -50,12 +50,15 @@ impl<K: std::hash::Hash + Eq + Clone, C: Clock + Clone> PerPeer<K, C> {
 
     /// Takes one request from `peer`'s rate; past it, the quota error with when to retry.
     pub(crate) fn check(&self, peer: K) -> Result<(), Error> {
-        self.limiter
-            .check_key(&peer)
-            .map_err(|not_until| Error::Quota {
-                per_minute: self.per_minute,
-                retry_after_ms: not_until.wait_time_from(self.clock.now()).as_millis() as u64,
-            })
+        self.take(&peer).map_err(|not_until| Error::Quota {
+            per_minute: self.per_minute,
+            retry_after_ms: not_until.wait_time_from(self.clock.now()).as_millis() as u64,
+        })
+    }
+
+    /// Takes one request from `peer`'s rate; past it, when the next one fits.
+    fn take(&self, peer: &K) -> Result<(), governor::NotUntil<C::Instant>> {
+        self.limiter.check_key(peer)
     }
 }
 
@@ -126,9 +129,7 @@ pub(crate) fn unguarded() -> bool {
 /// entry says how many were turned away. So the log stays complete without growing by a
 /// record per refused request of a flood.
 pub struct RefusalGuard<C: Clock = DefaultClock> {
-    limiter: KeyedLimiter<PeerId, C>,
-    clock: C,
-    per_minute: u32,
+    budget: PerPeer<PeerId, C>,
     muted: std::sync::Mutex<std::collections::HashMap<PeerId, Muted<C::Instant>>>,
 }
 
@@ -153,14 +154,8 @@ pub(crate) enum Guarded {
 impl<C: Clock + Clone> RefusalGuard<C> {
     /// A guard allowing `per_minute` refusals per caller (burst up to the same number).
     pub fn new(per_minute: u32, clock: C) -> RefusalGuard<C> {
-        let per_minute = per_minute.max(1);
-        let quota = Quota::per_minute(
-            std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN),
-        );
         RefusalGuard {
-            limiter: RateLimiter::hashmap_with_clock(quota, clock.clone()),
-            clock,
-            per_minute,
+            budget: PerPeer::new(per_minute, clock),
             muted: std::sync::Mutex::default(),
         }
     }
@@ -175,7 +170,7 @@ impl<C: Clock + Clone> RefusalGuard<C> {
 
     /// Before anything else: is `peer` muted?
     pub(crate) fn before(&self, peer: PeerId) -> Guarded {
-        let now = self.clock.now();
+        let now = self.budget.clock.now();
         let mut muted = self.muted();
         match muted.get_mut(&peer) {
             Some(mute) if now < mute.until => {
@@ -194,7 +189,7 @@ impl<C: Clock + Clone> RefusalGuard<C> {
     /// After a refusal of `peer`: spends one of its refusals; past its budget it is muted until
     /// the budget refills.
     pub(crate) fn refused(&self, peer: PeerId) {
-        if let Err(not_until) = self.limiter.check_key(&peer) {
+        if let Err(not_until) = self.budget.take(&peer) {
             let until = not_until.earliest_possible();
             self.muted().entry(peer).or_insert(Muted {
                 until,
@@ -205,7 +200,7 @@ impl<C: Clock + Clone> RefusalGuard<C> {
 
     /// Refusals per minute a caller may have.
     pub fn per_minute(&self) -> u32 {
-        self.per_minute
+        self.budget.per_minute
     }
 }
 
