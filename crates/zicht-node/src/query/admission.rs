@@ -62,9 +62,15 @@ impl<K: std::hash::Hash + Eq + Clone, C: Clock + Clone> PerPeer<K, C> {
     }
 }
 
+/// How many times a grant's quota a node's analysts may use together when the node asks on
+/// their behalf: each analyst has the grant's quota, and the node's total is bounded too, so
+/// a node naming ever new analysts cannot ask without limit.
+pub const ANALYSTS_SHARE: u32 = 4;
+
 /// Per-grant, per-caller rate limits, burst up to the per-minute quota.
 pub struct Quotas<C: Clock = DefaultClock> {
-    limiters: Vec<PerPeer<Caller, C>>,
+    /// Per grant: each caller's quota, and each node's total for calls on behalf of analysts.
+    limiters: Vec<(PerPeer<Caller, C>, PerPeer<PeerId, C>)>,
 }
 
 impl<C: Clock + Clone> Quotas<C> {
@@ -73,16 +79,28 @@ impl<C: Clock + Clone> Quotas<C> {
         let limiters = policy
             .grants
             .iter()
-            .map(|grant| PerPeer::new(grant.quota_per_minute, clock.clone()))
+            .map(|grant| {
+                let total = grant.quota_per_minute.saturating_mul(ANALYSTS_SHARE);
+                (
+                    PerPeer::new(grant.quota_per_minute, clock.clone()),
+                    PerPeer::new(total, clock.clone()),
+                )
+            })
             .collect();
         Quotas { limiters }
     }
 
-    /// Takes one request from `caller`'s quota under grant `grant`.
+    /// Takes one request from `caller`'s quota under grant `grant` (and, for a node asking on
+    /// behalf of an analyst, from the node's total).
     pub fn check(&self, grant: usize, caller: Caller) -> Result<(), Error> {
-        self.limiters
-            .get(grant)
-            .map_or(Ok(()), |limiter| limiter.check(caller))
+        let Some((each, total)) = self.limiters.get(grant) else {
+            return Ok(());
+        };
+        each.check(caller)?;
+        match caller {
+            (node, Some(_)) => total.check(node),
+            (_, None) => Ok(()),
+        }
     }
 }
 
@@ -353,6 +371,15 @@ mod tests {
             quotas.check(0, (peer, Some(other))).is_ok(),
             "and per analyst a node asks for"
         );
+        // A node naming ever new analysts is bounded by its total (4 x 2 a minute).
+        let asked = (0..20u64)
+            .filter(|n| {
+                let analyst =
+                    zicht_model::PeerId::parse(&format!("{:020}", 98_000_000_000 + n)).unwrap();
+                quotas.check(0, (other, Some(analyst))).is_ok()
+            })
+            .count();
+        assert_eq!(asked, 8);
         clock.advance(Duration::from_secs(30));
         assert!(quotas.check(0, (peer, None)).is_ok());
     }
