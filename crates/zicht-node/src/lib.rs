@@ -22,8 +22,6 @@ mod transport;
 pub use disclosure::Disclosure;
 pub use error::Error;
 pub use node::{start, start_on, RunningNode, StartError};
-#[cfg(feature = "unaudited")]
-pub use query::admission::UNGUARDED;
 pub use query::convert::{query as convert_query, to_date};
 #[cfg(feature = "unaudited")]
 pub use query::execute::UNAUDITED;
@@ -33,6 +31,8 @@ pub use query::execute::{
 pub use query::merge::Published;
 pub use services::auditor::AUDIT_ACTIVITY;
 pub use services::inway::{settings_message, Inway};
+#[cfg(feature = "unaudited")]
+pub use settings::UNGUARDED;
 pub use settings::{Limits, ManifestPeer, NodeSettings, OtlpSettings, TlsFiles};
 pub use transport::accept::PeerInfo;
 pub use transport::peers::channel_to;

@@ -180,3 +180,18 @@ pub struct OtlpSettings {
     /// How often spans and metrics are sent.
     pub interval: Duration,
 }
+
+/// Benchmarks only (feature `unaudited`, which the zicht binary never enables): while set, the
+/// refusal guard admits everyone unchecked and the accept loop applies no connection or
+/// handshake cap, so a benchmark can measure what they cost in one run.
+#[cfg(feature = "unaudited")]
+pub static UNGUARDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the refusal guard and connection caps are switched off (benchmarks only).
+pub(crate) fn unguarded() -> bool {
+    #[cfg(feature = "unaudited")]
+    if UNGUARDED.load(std::sync::atomic::Ordering::Relaxed) {
+        return true;
+    }
+    false
+}

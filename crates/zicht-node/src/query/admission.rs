@@ -126,21 +126,6 @@ fn cardinality(dimension: Dimension) -> u64 {
     }
 }
 
-/// Benchmarks only (feature `unaudited`, which the zicht binary never enables): while set, the
-/// refusal guard admits everyone unchecked and the accept loop applies no connection or
-/// handshake cap, so a benchmark can measure what they cost in one run.
-#[cfg(feature = "unaudited")]
-pub static UNGUARDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether the refusal guard and connection caps are switched off (benchmarks only).
-pub(crate) fn unguarded() -> bool {
-    #[cfg(feature = "unaudited")]
-    if UNGUARDED.load(std::sync::atomic::Ordering::Relaxed) {
-        return true;
-    }
-    false
-}
-
 /// A budget of refused requests per caller, in front of the log: a caller that keeps being
 /// refused (no grant, malformed requests) is muted for a while. A muted caller's requests get
 /// RESOURCE_EXHAUSTED before anything is checked or written; when the mute ends, one log

@@ -196,7 +196,7 @@ impl Inway {
         rpc: &'static str,
         identity: &PeerIdentity,
     ) -> Result<(), Error> {
-        if crate::query::admission::unguarded() {
+        if crate::settings::unguarded() {
             return Ok(());
         }
         match self.refusals.before(identity.peer_id) {

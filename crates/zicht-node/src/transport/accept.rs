@@ -280,7 +280,7 @@ pub(crate) async fn accept_loop(
             }
         };
         // Held for the connection's life, then for the handshake only.
-        let (slot, handshake) = if crate::query::admission::unguarded() {
+        let (slot, handshake) = if crate::settings::unguarded() {
             (None, None)
         } else {
             let Ok(slot) = open.clone().try_acquire_owned() else {
