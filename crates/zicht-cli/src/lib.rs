@@ -21,7 +21,8 @@ use zicht_store::Store;
 #[command(name = "zicht", version, about, long_about = None)]
 pub struct Cli {
     /// How log lines are written to standard error: `text` for people, `json` (one object a
-    /// line) for a log shipper. Levels come from RUST_LOG (default `info`).
+    /// line) for a log shipper. Levels come from RUST_LOG (default `info`; `warn` for the
+    /// demo).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ZICHT_LOG_FORMAT")]
     pub log_format: LogFormat,
     #[command(subcommand)]
@@ -37,11 +38,23 @@ pub enum LogFormat {
     Json,
 }
 
+impl Cli {
+    /// The log level when `RUST_LOG` is not set: `info` for a node, `warn` for the demo (whose
+    /// answers are its output; its 17 nodes' start lines would bury them).
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Demo(_) => "warn",
+            _ => "info",
+        }
+    }
+}
+
 /// Sends the `tracing` events of every crate to standard error in `format`, filtered by
-/// `RUST_LOG` (default `info`). Log lines name rules, nodes and counts, never youth data.
-pub fn init_logging(format: LogFormat) {
+/// `RUST_LOG` (default `default_level`). Log lines name rules, nodes and counts, never youth
+/// data.
+pub fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -5,7 +5,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     quiet_on_closed_pipe();
     let cli = zicht_cli::Cli::parse();
-    zicht_cli::init_logging(cli.log_format);
+    zicht_cli::init_logging(cli.log_format, cli.default_log_level());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
