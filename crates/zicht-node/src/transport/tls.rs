@@ -159,17 +159,27 @@ impl ClientCertVerifier for IdentityVerifier {
     signatures_from_inner!();
 }
 
-/// The CRLs' dates taken together: the newest issue date and the earliest next update.
-fn crl_dates(crls: &[CertificateRevocationListDer<'_>]) -> Option<zicht_pki::CrlDates> {
-    crls.iter()
-        .filter_map(|crl| zicht_pki::crl_dates(crl.as_ref()).ok())
-        .reduce(|a, b| zicht_pki::CrlDates {
-            this_update: a.this_update.max(b.this_update),
-            next_update: match (a.next_update, b.next_update) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            },
-        })
+/// The CRLs' dates taken together: the newest issue date and the earliest next update. A CRL
+/// whose dates cannot be read is an error (never a CRL that is trusted however old it gets).
+fn crl_dates(
+    files: &TlsFiles,
+    crls: &[CertificateRevocationListDer<'_>],
+) -> Result<Option<zicht_pki::CrlDates>, TlsError> {
+    let mut dates = Vec::with_capacity(crls.len());
+    for crl in crls {
+        let read = zicht_pki::crl_dates(crl.as_ref()).map_err(|_| {
+            let path = files.crl.as_deref().unwrap_or(std::path::Path::new(""));
+            file_error("CRL", path, "its thisUpdate/nextUpdate cannot be read")
+        })?;
+        dates.push(read);
+    }
+    Ok(dates.into_iter().reduce(|a, b| zicht_pki::CrlDates {
+        this_update: a.this_update.max(b.this_update),
+        next_update: match (a.next_update, b.next_update) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        },
+    }))
 }
 
 /// Builds the server configuration: TLS 1.3 only, client certificate required and checked
@@ -178,7 +188,7 @@ fn crl_dates(crls: &[CertificateRevocationListDer<'_>]) -> Option<zicht_pki::Crl
 pub fn server_config(files: &TlsFiles, crl_grace: Duration) -> Result<Built, TlsError> {
     let roots = Arc::new(load_roots(&files.ca)?);
     let crls = load_crls(files)?;
-    let dates = crl_dates(&crls);
+    let dates = crl_dates(files, &crls)?;
     let inner = WebPkiClientVerifier::builder_with_provider(roots, provider())
         .with_crls(crls)
         .build()
