@@ -325,6 +325,30 @@ async fn a_flood_of_refused_requests_writes_a_bounded_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_audit_reads_writes_a_bounded_log() {
+    let limits = Limits {
+        refusals_per_minute: 5,
+        ..Limits::default()
+    };
+    let f = fixture(limits).await;
+    // The analyst may not read audit logs.
+    let channel = f.channel_as_person("analyst-drenthe").await;
+    let mut audit = pb::audit_client::AuditClient::new(channel);
+    let (mut denied, mut turned_away) = (0, 0);
+    for _ in 0..200 {
+        let status = audit.verify(pb::VerifyRequest {}).await.unwrap_err();
+        match status.code() {
+            Code::PermissionDenied => denied += 1,
+            Code::ResourceExhausted => turned_away += 1,
+            other => panic!("{other:?}: {status:?}"),
+        }
+    }
+    assert_eq!((denied, turned_away), (6, 194));
+    let logged = f.db.scalar("SELECT COUNT(*) FROM processing_log").await;
+    assert!(logged <= 6, "{logged} entries for 200 refused reads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disclosure_settings_are_for_peers_and_grantees_and_logged() {
     let f = fixture(Limits::default()).await;
     let ask = |holder| {

@@ -48,12 +48,14 @@ async fn log_audit(
 }
 
 /// Checks that the caller has the auditor role, logs the call either way (fail-closed), and
-/// returns the store to read.
+/// returns the store to read. A caller refused too often is turned away by the refusal guard
+/// before anything is written, as at every other service.
 async fn admit_auditor(
     inway: &Inway,
     identity: &PeerIdentity,
     action: &'static str,
 ) -> Result<Store, Error> {
+    inway.guard(action, identity).await?;
     let allowed = matches!(identity.role, Role::Auditor { .. });
     let Some(store) = inway.store.clone() else {
         return Err(Error::NoDatabase(""));
@@ -70,6 +72,7 @@ async fn admit_auditor(
         .await
         .map_err(Error::unlogged("access log", "read"))?;
     if !allowed {
+        inway.refusals.refused(identity.peer_id);
         return Err(Error::Role(format!(
             "{} ({}) may not read audit logs; only the auditor role may",
             identity.peer_id,
