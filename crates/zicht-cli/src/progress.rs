@@ -9,6 +9,7 @@ use zicht_store::import::{Phase, Progress};
 pub struct Bar {
     bar: ProgressBar,
     label: String,
+    phase: Option<Phase>,
 }
 
 impl Bar {
@@ -25,6 +26,7 @@ impl Bar {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            phase: None,
         }
     }
 
@@ -36,12 +38,16 @@ impl Bar {
 
 impl Progress for Bar {
     fn advance(&mut self, phase: Phase, done: u64, total: u64) {
-        let what = match phase {
-            Phase::Check => "checking",
-            Phase::Store => "storing ",
-        };
+        // The message changes with the phase only: no string per batch.
+        if self.phase != Some(phase) {
+            self.phase = Some(phase);
+            let what = match phase {
+                Phase::Check => "checking",
+                Phase::Store => "storing ",
+            };
+            self.bar.set_message(format!("{} {what}", self.label));
+        }
         self.bar.set_length(total);
         self.bar.set_position(done);
-        self.bar.set_message(format!("{} {what}", self.label));
     }
 }

@@ -590,79 +590,75 @@ fn manifest_and_policy(
 
 /// The `[limits]` section, each a positive number with its default.
 fn limits(reader: &Reader<'_>, section: &LimitsSection) -> Result<Limits, ConfigError> {
-    let defaults = Limits::default();
+    let d = Limits::default();
     let number = |key, spanned: &Option<Spanned<u64>>, default: u64| {
         positive(reader.number(key, spanned.as_ref())?, default)
     };
+    let size = |key, spanned: &Option<Spanned<u64>>, default: usize| {
+        number(key, spanned, default as u64).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    let rate = |key, spanned: &Option<Spanned<u64>>, default: u32| {
+        number(key, spanned, u64::from(default)).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    let seconds = |key, spanned: &Option<Spanned<u64>>, default: Duration| {
+        number(key, spanned, default.as_secs()).map(Duration::from_secs)
+    };
+    let l = section;
     Ok(Limits {
-        max_request_bytes: number(
+        max_request_bytes: size(
             "limits.max_request_bytes",
-            &section.max_request_bytes,
-            defaults.max_request_bytes as u64,
-        )? as usize,
+            &l.max_request_bytes,
+            d.max_request_bytes,
+        )?,
         max_deadline: Duration::from_millis(number(
             "limits.max_deadline_ms",
-            &section.max_deadline_ms,
-            defaults.max_deadline.as_millis() as u64,
+            &l.max_deadline_ms,
+            d.max_deadline.as_millis() as u64,
         )?),
-        max_group_by: number(
-            "limits.max_group_by",
-            &section.max_group_by,
-            defaults.max_group_by as u64,
-        )? as usize,
-        max_filters: number(
-            "limits.max_filters",
-            &section.max_filters,
-            defaults.max_filters as u64,
-        )? as usize,
-        max_cells: number("limits.max_cells", &section.max_cells, defaults.max_cells)?,
-        max_connection_age: Duration::from_secs(number(
+        max_group_by: size("limits.max_group_by", &l.max_group_by, d.max_group_by)?,
+        max_filters: size("limits.max_filters", &l.max_filters, d.max_filters)?,
+        max_cells: number("limits.max_cells", &l.max_cells, d.max_cells)?,
+        max_connection_age: seconds(
             "limits.max_connection_age_seconds",
-            &section.max_connection_age_seconds,
-            defaults.max_connection_age.as_secs(),
-        )?),
-        idle_timeout: Duration::from_secs(number(
+            &l.max_connection_age_seconds,
+            d.max_connection_age,
+        )?,
+        idle_timeout: seconds(
             "limits.idle_timeout_seconds",
-            &section.idle_timeout_seconds,
-            defaults.idle_timeout.as_secs(),
-        )?),
-        refusals_per_minute: u32::try_from(number(
+            &l.idle_timeout_seconds,
+            d.idle_timeout,
+        )?,
+        refusals_per_minute: rate(
             "limits.refusals_per_minute",
-            &section.refusals_per_minute,
-            u64::from(defaults.refusals_per_minute),
-        )?)
-        .unwrap_or(u32::MAX),
-        max_connections: number(
+            &l.refusals_per_minute,
+            d.refusals_per_minute,
+        )?,
+        max_connections: size(
             "limits.max_connections",
-            &section.max_connections,
-            defaults.max_connections as u64,
-        )? as usize,
-        max_handshakes: number(
-            "limits.max_handshakes",
-            &section.max_handshakes,
-            defaults.max_handshakes as u64,
-        )? as usize,
-        handshake_timeout: Duration::from_secs(number(
+            &l.max_connections,
+            d.max_connections,
+        )?,
+        max_handshakes: size("limits.max_handshakes", &l.max_handshakes, d.max_handshakes)?,
+        handshake_timeout: seconds(
             "limits.handshake_timeout_seconds",
-            &section.handshake_timeout_seconds,
-            defaults.handshake_timeout.as_secs(),
-        )?),
-        checkpoint_max_bytes: number(
+            &l.handshake_timeout_seconds,
+            d.handshake_timeout,
+        )?,
+        checkpoint_max_bytes: size(
             "limits.checkpoint_max_bytes",
-            &section.checkpoint_max_bytes,
-            defaults.checkpoint_max_bytes as u64,
-        )? as usize,
-        checkpoints_per_minute: u32::try_from(number(
+            &l.checkpoint_max_bytes,
+            d.checkpoint_max_bytes,
+        )?,
+        checkpoints_per_minute: rate(
             "limits.checkpoints_per_minute",
-            &section.checkpoints_per_minute,
-            u64::from(defaults.checkpoints_per_minute),
-        )?)
-        .unwrap_or(u32::MAX),
-        checkpoints_kept: number(
+            &l.checkpoints_per_minute,
+            d.checkpoints_per_minute,
+        )?,
+        checkpoints_kept: size(
             "limits.checkpoints_kept",
-            &section.checkpoints_kept,
-            defaults.checkpoints_kept as u64,
-        )? as usize,
+            &l.checkpoints_kept,
+            d.checkpoints_kept,
+        )?,
     })
 }
 

@@ -36,17 +36,6 @@ impl Auditor {
 /// The processing activity of operations on the audit logs themselves.
 pub const AUDIT_ACTIVITY: &str = "urn:zicht:activity:audit";
 
-/// Logs one operation on the audit logs themselves (a read, a checkpoint push).
-async fn log_audit(
-    store: &Store,
-    operation: &Operation,
-    requester: &str,
-    role: &str,
-    outcome: &str,
-) -> Result<(), zicht_store::StoreError> {
-    log_activity(store, operation, requester, role, AUDIT_ACTIVITY, outcome).await
-}
-
 /// Checks that the caller has the auditor role, logs the call either way (fail-closed), and
 /// returns the store to read. A caller refused too often is turned away by the refusal guard
 /// before anything is written, as at every other service.
@@ -60,15 +49,13 @@ async fn admit_auditor(
     let Some(store) = inway.store.clone() else {
         return Err(Error::NoDatabase(""));
     };
-    let operation = Operation::start(action, &inway.resource);
     let outcome = if allowed {
         "released audit entries"
     } else {
         "refused: not-auditor"
     };
-    let requester = identity.peer_id.to_string();
-    let role = identity.role.uri();
-    log_audit(&store, &operation, &requester, &role, outcome)
+    inway
+        .log_call(&store, action, identity, AUDIT_ACTIVITY, outcome)
         .await
         .map_err(Error::unlogged("access log", "read"))?;
     if !allowed {
@@ -269,17 +256,10 @@ impl Checkpoints {
             Ok(_) => "kept checkpoint".to_owned(),
             Err(error) => format!("refused: {}", error.rule()),
         };
-        let operation = Operation::start(RPC, &self.inway.resource);
-        let requester = info.identity.peer_id.to_string();
-        log_audit(
-            store,
-            &operation,
-            &requester,
-            &info.identity.role.uri(),
-            &outcome,
-        )
-        .await
-        .map_err(Error::unlogged("access log", "kept"))?;
+        self.inway
+            .log_call(store, RPC, &info.identity, AUDIT_ACTIVITY, &outcome)
+            .await
+            .map_err(Error::unlogged("access log", "kept"))?;
         self.inway.metrics.request(
             RPC,
             checked.as_ref().map_or_else(Error::rule, |_| "kept"),
@@ -376,9 +356,16 @@ pub async fn push_checkpoint(
     };
     let operation = Operation::start("zicht.v1.Checkpoints/Push", &inway.resource);
     let outcome = format!("forwarded checkpoint to {} peers", peers.nodes().count());
-    log_audit(store, &operation, "self", &inway.resource, &outcome)
-        .await
-        .map_err(failed)?;
+    log_activity(
+        store,
+        &operation,
+        "self",
+        &inway.resource,
+        AUDIT_ACTIVITY,
+        &outcome,
+    )
+    .await
+    .map_err(failed)?;
     // The heads after the log entry of this push, so the checkpoint covers it.
     let checkpoint = zicht_audit::Checkpoint {
         node: inway.resource.clone(),

@@ -86,6 +86,23 @@ impl Inway {
 }
 
 impl Inway {
+    /// Logs one call of `rpc` by `identity` on the node's own `activity` (not a template call)
+    /// with its `outcome`, as a new operation of this node.
+    pub(crate) async fn log_call(
+        &self,
+        store: &Store,
+        rpc: &'static str,
+        identity: &PeerIdentity,
+        activity: &'static str,
+        outcome: &str,
+    ) -> Result<(), zicht_store::StoreError> {
+        let operation = Operation::start(rpc, &self.resource);
+        let requester = identity.peer_id.to_string();
+        let role = identity.role.uri();
+        crate::query::execute::log_activity(store, &operation, &requester, &role, activity, outcome)
+            .await
+    }
+
     /// The lock of one requester's populations (other requesters' queries run beside it).
     pub(crate) fn release_lock(&self, requester: PeerId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
@@ -213,19 +230,11 @@ impl Inway {
                 let Some(store) = &self.store else {
                     return Ok(());
                 };
-                let operation = Operation::start(rpc, &self.resource);
                 let outcome =
                     format!("refused: refusal-flood: {turned_away} requests turned away unlogged");
-                crate::query::execute::log_activity(
-                    store,
-                    &operation,
-                    &identity.peer_id.to_string(),
-                    &identity.role.uri(),
-                    REFUSAL_FLOOD_ACTIVITY,
-                    &outcome,
-                )
-                .await
-                .map_err(Error::unlogged("release log", "released"))
+                self.log_call(store, rpc, identity, REFUSAL_FLOOD_ACTIVITY, &outcome)
+                    .await
+                    .map_err(Error::unlogged("release log", "released"))
             }
         }
     }
@@ -323,28 +332,19 @@ impl Inway {
         request: &Request<T>,
     ) -> Result<pb::DisclosureSettings, Error> {
         let identity = identity(request)?;
-        self.guard("zicht.v1.Inway/GetDisclosureSettings", &identity)
-            .await?;
+        const RPC: &str = "zicht.v1.Inway/GetDisclosureSettings";
+        self.guard(RPC, &identity).await?;
         let allowed = matches!(identity.role, Role::Region(_) | Role::Network(_))
             || self.policy.grants.iter().any(|g| g.who.matches(&identity));
         if let Some(store) = &self.store {
-            let operation =
-                Operation::start("zicht.v1.Inway/GetDisclosureSettings", &self.resource);
             let outcome = if allowed {
                 "released disclosure settings"
             } else {
                 "refused: policy"
             };
-            crate::query::execute::log_activity(
-                store,
-                &operation,
-                &identity.peer_id.to_string(),
-                &identity.role.uri(),
-                DISCLOSURE_SETTINGS_ACTIVITY,
-                outcome,
-            )
-            .await
-            .map_err(Error::unlogged("release log", "released"))?;
+            self.log_call(store, RPC, &identity, DISCLOSURE_SETTINGS_ACTIVITY, outcome)
+                .await
+                .map_err(Error::unlogged("release log", "released"))?;
         }
         if !allowed {
             self.refusals.refused(identity.peer_id);
