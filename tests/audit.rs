@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use zicht_node::audit::{Logged, Operation, Subject};
+use zicht_node::convert::RequestText;
 use zicht_node::log_entry;
 use zicht_proto::v1 as pb;
 use zicht_testkit::{both_backends, TestDb};
@@ -28,7 +29,7 @@ async fn fill(db: &TestDb, n: usize) {
             operation: &operation,
             requester: "00000099000000000002",
             role: "urn:zicht:region:friesland",
-            subject: Subject::Query(&query),
+            subject: Subject::Request(&RequestText::of(&query)),
             outcome,
             result: None,
             population: None,
@@ -46,7 +47,7 @@ async fn release(store: &zicht_store::Store) -> Result<(), zicht_store::StoreErr
         operation: &operation,
         requester: "a",
         role: "b",
-        subject: Subject::Query(&query),
+        subject: Subject::Request(&RequestText::of(&query)),
         outcome: "released",
         result: None,
         population: None,
@@ -222,7 +223,7 @@ async fn release_of(store: &zicht_store::Store, requester: &str, template: &str,
         operation: &operation,
         requester,
         role: "urn:zicht:region:ijsselland",
-        subject: Subject::Query(&query),
+        subject: Subject::Request(&RequestText::of(&query)),
         outcome: "released",
         result: None,
         population: None,

@@ -13,11 +13,12 @@
 
 use std::collections::HashMap;
 
-use zicht_model::{CodeList, Dimension, Region, Template};
-use zicht_node::Published;
+use zicht_model::Published;
+use zicht_model::{Dimension, Region, Template};
 use zicht_node::{execute, log_outcome, Call, Disclosure, Error};
 use zicht_privacy::{PerturbationTable, RecordKeySecret, Refusal, Settings};
 use zicht_proto::v1 as pb;
+use zicht_testkit::queries::Ask;
 use zicht_testkit::{both_backends, TestDb};
 
 /// A question: template, scope, filters and grouping.
@@ -66,22 +67,15 @@ impl Q {
     }
 
     fn request(&self) -> pb::QueryRequest {
-        pb::QueryRequest {
-            template: self.template.code().to_owned(),
-            template_version: self.template.version(),
-            purpose: "bovenregionale-sturing".to_owned(),
-            scope: Some(self.scope),
-            filters: self
-                .filters
-                .iter()
-                .map(|(d, values)| pb::Filter {
-                    dimension: d.code().to_owned(),
-                    values: values.clone(),
-                })
-                .collect(),
-            group_by: self.group_by.iter().map(|d| d.code().to_owned()).collect(),
-            consent_recipient: String::new(),
-        }
+        let ask = Ask::new(self.template).scope(self.scope);
+        let ask = self.group_by.iter().fold(ask, |ask, &d| ask.by(d));
+        self.filters
+            .iter()
+            .fold(ask, |ask, (d, values)| {
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                ask.filter(*d, &values)
+            })
+            .wire()
     }
 }
 
@@ -132,7 +126,7 @@ impl Region_ {
     /// Runs `q` for `requester` through the query path and its log; exact for the owner.
     async fn run(&self, requester: &str, q: &Q, exact: bool) -> Result<Table, Error> {
         let request = q.request();
-        let query = zicht_node::convert_query(&request)?;
+        let query = zicht_node::convert::query(&request)?;
         let call = Call {
             store: &self.db.store,
             disclosure: &self.disclosure,
@@ -147,14 +141,13 @@ impl Region_ {
             &zicht_node::audit::Operation::start("test", "test"),
             requester,
             "test",
-            &request,
+            &zicht_node::convert::RequestText::of(&request),
             outcome.as_ref().map_err(|e| e.rule()),
         )
         .await
         .unwrap();
         let released = outcome?;
-        let value = |cell: &Option<pb::CellValue>| {
-            let published = Published::of(cell.as_ref().unwrap()).unwrap();
+        let value = |published: &Published| {
             assert_eq!(
                 published.max_deviation,
                 if exact { 0 } else { 3 },
@@ -165,14 +158,14 @@ impl Region_ {
         };
         Ok(Table {
             cells: released
-                .result
+                .table
                 .rows
                 .iter()
                 .map(|row| (row.key.clone(), value(&row.count)))
                 .collect(),
-            total: value(&released.result.total),
+            total: value(&released.table.total),
             statistics: released
-                .result
+                .table
                 .rows
                 .iter()
                 .map(|row| {
@@ -571,7 +564,7 @@ both_backends!(
                 let truth = r.truth(&q).await.total;
                 let strict = r.run(ATTACKER, &q, false).await;
                 // The same question under a lower floor shows the published total.
-                let query = zicht_node::convert_query(&q.request()).unwrap();
+                let query = zicht_node::convert::query(&q.request()).unwrap();
                 let call = Call {
                     store: &r.db.store,
                     disclosure: &open,
@@ -580,9 +573,10 @@ both_backends!(
                     requester: "inspector",
                     today: zicht_node::today(),
                 };
-                let published = execute(&call).await.ok().and_then(|released| {
-                    Published::of(released.result.total.as_ref().unwrap()).map(|p| p.value)
-                });
+                let published = execute(&call)
+                    .await
+                    .ok()
+                    .map(|released| released.table.total.value);
                 match strict {
                     Ok(table) => {
                         assert_eq!(Some(table.total), published);

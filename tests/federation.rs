@@ -7,14 +7,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tonic::Code;
+use zicht_model::Published;
 use zicht_model::{CodeList, Dimension, NaiveDate, Network, NodeName, Region, Template};
-use zicht_node::Published;
+use zicht_node::convert::published;
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::peer_status::Status;
 use zicht_store::{CountQuery, CountScope};
+use zicht_testkit::federation::Analyst;
 use zicht_testkit::federation::{open_policy, Behaviour, Federation, JENN};
 use zicht_testkit::node::channel;
-use zicht_testkit::queries::youth_in_care_2024 as youth_in_care;
+use zicht_testkit::queries::Ask;
 
 const DIMS: &[&str] = &[
     "stay_group",
@@ -62,45 +64,6 @@ async fn federation() -> Federation {
     .await
 }
 
-/// A person asking one node's Outway over mutual TLS.
-struct Analyst {
-    client: pb::outway_client::OutwayClient<tonic::transport::Channel>,
-}
-
-impl Analyst {
-    /// Every target the node chooses, under a 10 s deadline.
-    async fn ask(&mut self, query: pb::QueryRequest) -> Result<pb::FederatedResult, tonic::Status> {
-        self.request(query, &[], Duration::from_secs(10)).await
-    }
-
-    /// The named peers only, under `deadline`.
-    async fn request(
-        &mut self,
-        query: pb::QueryRequest,
-        peers: &[&str],
-        deadline: Duration,
-    ) -> Result<pb::FederatedResult, tonic::Status> {
-        let mut request = tonic::Request::new(pb::FederatedQueryRequest {
-            query: Some(query),
-            peers: peers.iter().map(|p| (*p).to_owned()).collect(),
-            network: String::new(),
-        });
-        request.set_timeout(deadline);
-        self.client
-            .federated_query(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-}
-
-/// `person` (a certificate of the dev federation) at `node`'s Outway.
-async fn outway(f: &Federation, person: &str, node: NodeName) -> Analyst {
-    let channel = channel(&f.pki, f.pki.person(person), f.address(node)).await;
-    Analyst {
-        client: pb::outway_client::OutwayClient::new(channel),
-    }
-}
-
 fn coverage(result: &pb::FederatedResult) -> HashMap<String, (Status, String)> {
     result
         .coverage
@@ -121,14 +84,14 @@ fn cells(result: &pb::ProtectedResult) -> HashMap<Vec<String>, Published> {
         .map(|row| {
             (
                 row.key.clone(),
-                Published::of(row.count.as_ref().unwrap()).unwrap(),
+                published(row.count.as_ref().unwrap()).unwrap(),
             )
         })
         .collect()
 }
 
 fn total(result: &pb::ProtectedResult) -> Published {
-    Published::of(result.total.as_ref().unwrap()).unwrap()
+    published(result.total.as_ref().unwrap()).unwrap()
 }
 
 /// The true counts of `region`'s database for youth_in_care 2024 grouped by `group_by`.
@@ -157,29 +120,13 @@ async fn truth(
         .collect()
 }
 
-/// What a member releases to jenn itself, asked with jenn's node certificate.
-async fn member_answer(
-    f: &Federation,
-    member: Region,
-    query: &pb::QueryRequest,
-) -> pb::ProtectedResult {
-    let channel = channel(
-        &f.pki,
-        f.pki.node(JENN_NODE),
-        f.address(NodeName::Region(member)),
-    )
-    .await;
-    let mut client = pb::inway_client::InwayClient::new(channel);
-    let mut request = tonic::Request::new(query.clone());
-    request.set_timeout(Duration::from_secs(10));
-    client.query(request).await.unwrap().into_inner()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_count_is_the_sum_of_its_members_published_counts_within_its_bound() {
     let f = federation().await;
-    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
-    let query = youth_in_care(&["placement_region"]);
+    let mut analyst = f.analyst("analyst-drenthe", JENN_NODE).await;
+    let query = Ask::youth_in_care(2024)
+        .by_all(&["placement_region"])
+        .wire();
     let answer = analyst.ask(query.clone()).await.unwrap();
     let status = coverage(&answer);
     assert_eq!(status.len(), 3, "jenn asks its three members: {status:?}");
@@ -193,7 +140,7 @@ async fn a_network_count_is_the_sum_of_its_members_published_counts_within_its_b
     let mut expected: HashMap<Vec<String>, u64> = HashMap::new();
     let mut sum = 0;
     for member in JENN {
-        let part = member_answer(&f, member, &query).await;
+        let part = f.ask_as_node(JENN_NODE, member, &query).await.unwrap();
         sum += total(&part).value;
         for (key, cell) in cells(&part) {
             assert_eq!(cell.max_deviation, 3, "{member} perturbs with D = 3");
@@ -240,10 +187,14 @@ async fn a_network_count_is_the_sum_of_its_members_published_counts_within_its_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coverage_names_every_peer_that_did_not_answer_and_why() {
     let f = federation().await;
-    let mut analyst = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
+    let mut analyst = f.analyst("analyst-drenthe", region(Region::Drenthe)).await;
     let started = std::time::Instant::now();
     let answer = analyst
-        .request(youth_in_care(&["stay_group"]), &[], Duration::from_secs(2))
+        .request(
+            Ask::youth_in_care(2024).by_all(&["stay_group"]).wire(),
+            &[],
+            Duration::from_secs(2),
+        )
         .await
         .unwrap();
     let waited = started.elapsed();
@@ -289,9 +240,13 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_federated_query_is_logged_before_it_leaves_in_one_trace_on_every_node() {
     let f = federation().await;
-    let mut analyst = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
+    let mut analyst = f.analyst("analyst-drenthe", region(Region::Drenthe)).await;
     analyst
-        .request(youth_in_care(&["stay_group"]), &[], Duration::from_secs(2))
+        .request(
+            Ask::youth_in_care(2024).by_all(&["stay_group"]).wire(),
+            &[],
+            Duration::from_secs(2),
+        )
         .await
         .unwrap();
 
@@ -347,11 +302,11 @@ async fn a_federated_query_is_logged_before_it_leaves_in_one_trace_on_every_node
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_peer_can_be_asked_by_name() {
     let f = federation().await;
-    let mut analyst = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
+    let mut analyst = f.analyst("analyst-drenthe", region(Region::Drenthe)).await;
     // One peer, by name.
     let one = analyst
         .request(
-            youth_in_care(&["stay_group"]),
+            Ask::youth_in_care(2024).by_all(&["stay_group"]).wire(),
             &["friesland"],
             Duration::from_secs(5),
         )
@@ -363,9 +318,12 @@ async fn one_peer_can_be_asked_by_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
     let f = federation().await;
-    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    let mut analyst = f.analyst("analyst-drenthe", JENN_NODE).await;
     // jenn's policy allows care_type; groningen's grant to jenn does not.
-    let answer = analyst.ask(youth_in_care(&["care_type"])).await.unwrap();
+    let answer = analyst
+        .ask(Ask::youth_in_care(2024).by_all(&["care_type"]).wire())
+        .await
+        .unwrap();
     let status = coverage(&answer);
     assert_eq!(status["groningen"].0, Status::Refused);
     assert!(
@@ -376,7 +334,7 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
 
     // Members apply their disclosure control to jenn as to anyone: a population too small
     // to release is refused there, not merged here.
-    let mut tiny = youth_in_care(&["stay_group"]);
+    let mut tiny = Ask::youth_in_care(2024).by_all(&["stay_group"]).wire();
     tiny.filters = vec![
         pb::Filter {
             dimension: "stay_group".to_owned(),
@@ -407,21 +365,24 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_member_is_reported_not_hidden_in_the_total() {
     let mut f = federation().await;
-    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    let mut analyst = f.analyst("analyst-drenthe", JENN_NODE).await;
     // A member that is stopped is reported, not hidden in the total.
     f.stop(region(Region::Friesland)).await;
-    let answer = analyst.ask(youth_in_care(&["stay_group"])).await.unwrap();
+    let answer = analyst
+        .ask(Ask::youth_in_care(2024).by_all(&["stay_group"]).wire())
+        .await
+        .unwrap();
     assert_eq!(coverage(&answer)["friesland"].0, Status::Unreachable);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aggregator_asks_only_its_own_networks_members() {
     let f = federation().await;
-    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    let mut analyst = f.analyst("analyst-drenthe", JENN_NODE).await;
     // Not a member of jenn, not a network jenn aggregates.
     let error = analyst
         .request(
-            youth_in_care(&["stay_group"]),
+            Ask::youth_in_care(2024).by_all(&["stay_group"]).wire(),
             &["twente"],
             Duration::from_secs(5),
         )
@@ -438,9 +399,13 @@ async fn an_aggregator_asks_only_its_own_networks_members() {
 async fn only_granted_analysts_use_an_outway_and_an_aggregator_holds_no_data() {
     let f = federation().await;
     // Analysts jenn does not grant, and nodes, cannot use its outway.
-    let mut other = outway(&f, "analyst-twente", JENN_NODE).await;
+    let mut other = f.analyst("analyst-twente", JENN_NODE).await;
     let error = other
-        .request(youth_in_care(&["stay_group"]), &[], Duration::from_secs(5))
+        .request(
+            Ask::youth_in_care(2024).by_all(&["stay_group"]).wire(),
+            &[],
+            Duration::from_secs(5),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
@@ -450,17 +415,19 @@ async fn only_granted_analysts_use_an_outway_and_an_aggregator_holds_no_data() {
         f.address(JENN_NODE),
     )
     .await;
-    let mut node_at_outway = Analyst {
-        client: pb::outway_client::OutwayClient::new(node.clone()),
-    };
+    let mut node_at_outway = Analyst::on(node.clone());
     let error = node_at_outway
-        .request(youth_in_care(&["stay_group"]), &[], Duration::from_secs(5))
+        .request(
+            Ask::youth_in_care(2024).by_all(&["stay_group"]).wire(),
+            &[],
+            Duration::from_secs(5),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
     // And jenn's own Inway answers nothing: it holds no youth data.
     let mut inway = pb::inway_client::InwayClient::new(node);
-    let mut request = tonic::Request::new(youth_in_care(&["stay_group"]));
+    let mut request = tonic::Request::new(Ask::youth_in_care(2024).by_all(&["stay_group"]).wire());
     request.set_timeout(Duration::from_secs(5));
     let error = inway.query(request).await.unwrap_err();
     assert_eq!(
@@ -504,8 +471,11 @@ async fn jenn_asked_once(
         adjust,
     )
     .await;
-    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
-    let answer = analyst.ask(youth_in_care(&["stay_group"])).await.unwrap();
+    let mut analyst = f.analyst("analyst-drenthe", JENN_NODE).await;
+    let answer = analyst
+        .ask(Ask::youth_in_care(2024).by_all(&["stay_group"]).wire())
+        .await
+        .unwrap();
     let jenn_db = &f.dbs[&JENN_NODE];
     let trace = jenn_db
         .strings("SELECT trace_id FROM processing_log WHERE body LIKE '%Outway/FederatedQuery%'")
@@ -602,7 +572,7 @@ async fn an_auditor_follows_one_query_across_every_node_it_touched() {
         f.address(region(Region::Drenthe)),
     )
     .await;
-    let mut request = tonic::Request::new(youth_in_care(&["stay_group"]));
+    let mut request = tonic::Request::new(Ask::youth_in_care(2024).by_all(&["stay_group"]).wire());
     request.set_timeout(Duration::from_secs(5));
     let error = pb::inway_client::InwayClient::new(auditor)
         .query(request)
@@ -808,21 +778,25 @@ async fn outway_refusals_are_logged_like_inway_ones() {
     .await;
     let drenthe = region(Region::Drenthe);
     // An analyst of another region.
-    let mut foreign = outway(&f, "analyst-twente", drenthe).await;
+    let mut foreign = f.analyst("analyst-twente", drenthe).await;
     let error = foreign
-        .ask(youth_in_care(&["stay_group"]))
+        .ask(Ask::youth_in_care(2024).by_all(&["stay_group"]).wire())
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
     // Too many dimensions.
-    let mut analyst = outway(&f, "analyst-drenthe", drenthe).await;
+    let mut analyst = f.analyst("analyst-drenthe", drenthe).await;
     let error = analyst
-        .ask(youth_in_care(&[
-            "stay_group",
-            "origin_region",
-            "care_type",
-            "placement_region",
-        ]))
+        .ask(
+            Ask::youth_in_care(2024)
+                .by_all(&[
+                    "stay_group",
+                    "origin_region",
+                    "care_type",
+                    "placement_region",
+                ])
+                .wire(),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument, "{error:?}");
@@ -847,7 +821,7 @@ async fn a_peer_keeps_each_analysts_quota_apart_and_logs_whom_a_node_asked_for()
         (friesland, Behaviour::Serve(tight)),
     ])
     .await;
-    let mut first = outway(&f, "analyst-drenthe", drenthe).await;
+    let mut first = f.analyst("analyst-drenthe", drenthe).await;
     assert_eq!(ask_friesland(&mut first).await.0, Status::Answered);
     assert_eq!(ask_friesland(&mut first).await.0, Status::Answered);
     let (status, reason) = ask_friesland(&mut first).await;
@@ -883,11 +857,7 @@ async fn a_peer_keeps_each_analysts_quota_apart_and_logs_whom_a_node_asked_for()
     let (cert, key) = (dir.path().join("c.pem"), dir.path().join("c.key"));
     std::fs::write(&cert, &issued.cert_pem).unwrap();
     std::fs::write(&key, &issued.key_pem).unwrap();
-    let mut colleague = Analyst {
-        client: pb::outway_client::OutwayClient::new(
-            channel(&f.pki, (cert, key), f.address(drenthe)).await,
-        ),
-    };
+    let mut colleague = Analyst::on(channel(&f.pki, (cert, key), f.address(drenthe)).await);
     assert_eq!(ask_friesland(&mut colleague).await.0, Status::Answered);
 
     // friesland's log names, under drenthe's foreign operation, whom drenthe asked for.
@@ -909,7 +879,7 @@ async fn a_peer_keeps_each_analysts_quota_apart_and_logs_whom_a_node_asked_for()
 async fn ask_friesland(analyst: &mut Analyst) -> (Status, String) {
     let answer = analyst
         .request(
-            youth_in_care(&["stay_group"]),
+            Ask::youth_in_care(2024).by_all(&["stay_group"]).wire(),
             &["friesland"],
             Duration::from_secs(10),
         )
@@ -1029,22 +999,25 @@ async fn spans_reach_an_otlp_collector_as_one_trace_across_nodes_and_only_when_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_youths_publish_the_same_counts_through_every_route() {
     let f = federation().await;
-    let query = youth_in_care(&["stay_group"]);
+    let query = Ask::youth_in_care(2024).by_all(&["stay_group"]).wire();
     let drenthe = || ["drenthe"];
     // The analyst through drenthe's own Outway (its own data: the local path) ...
-    let mut own = outway(&f, "analyst-drenthe", region(Region::Drenthe)).await;
+    let mut own = f.analyst("analyst-drenthe", region(Region::Drenthe)).await;
     let local = own
         .request(query.clone(), &drenthe(), Duration::from_secs(10))
         .await
         .unwrap();
     // ... through the jenn aggregator (drenthe's Inway, asked with jenn's certificate) ...
-    let mut network = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    let mut network = f.analyst("analyst-drenthe", JENN_NODE).await;
     let via_jenn = network
         .request(query.clone(), &drenthe(), Duration::from_secs(10))
         .await
         .unwrap();
     // ... and jenn's node asking drenthe's Inway itself.
-    let direct = member_answer(&f, Region::Drenthe, &query).await;
+    let direct = f
+        .ask_as_node(JENN_NODE, Region::Drenthe, &query)
+        .await
+        .unwrap();
     let routes = [
         cells(&local.result.unwrap()),
         cells(&via_jenn.result.unwrap()),
@@ -1058,10 +1031,10 @@ async fn the_same_youths_publish_the_same_counts_through_every_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_needs_the_grant_of_its_dimension_at_every_member() {
     let f = federation().await;
-    let mut analyst = outway(&f, "analyst-drenthe", JENN_NODE).await;
+    let mut analyst = f.analyst("analyst-drenthe", JENN_NODE).await;
     // groningen lets jenn group by stay_group, origin_region and placement_region only: a
     // filter on care_type is as fine-grained as grouping by it.
-    let mut query = youth_in_care(&["stay_group"]);
+    let mut query = Ask::youth_in_care(2024).by_all(&["stay_group"]).wire();
     query.filters = vec![pb::Filter {
         dimension: "care_type".to_owned(),
         values: vec!["pleegzorg".to_owned()],

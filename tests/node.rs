@@ -16,6 +16,7 @@ use zicht_node::Limits;
 use zicht_pki::{CertificateAuthority, Subject, Validity};
 use zicht_proto::v1 as pb;
 use zicht_testkit::node::{channel, now, spawn_node, NodeFixture};
+use zicht_testkit::queries::Ask;
 
 const POLICY: &str = r#"
 [[grant]]
@@ -44,27 +45,11 @@ async fn analyst_client(
     f.inway_as_person("analyst-drenthe").await
 }
 
-fn query(template: &str, purpose: &str, group_by: &[&str]) -> tonic::Request<pb::QueryRequest> {
-    let mut request = tonic::Request::new(pb::QueryRequest {
-        template: template.to_owned(),
-        template_version: 1,
-        purpose: purpose.to_owned(),
-        scope: Some(pb::query_request::Scope::Peildatum(pb::Date {
-            year: 2025,
-            month: 7,
-            day: 1,
-        })),
-        filters: Vec::new(),
-        group_by: group_by.iter().map(|s| (*s).to_owned()).collect(),
-        consent_recipient: String::new(),
-    });
-    request.set_timeout(Duration::from_secs(5));
-    request
-}
-
-/// The plainest question: capacity by care type at 2025-07-01.
-fn capacity() -> tonic::Request<pb::QueryRequest> {
-    query("capacity", "capaciteitsmonitoring", &["care_type"])
+/// A question drenthe's analyst has no grant for.
+fn no_grant_for_youth_in_care() -> tonic::Request<pb::QueryRequest> {
+    Ask::new("youth_in_care")
+        .purpose("capaciteitsmonitoring")
+        .request()
 }
 
 /// A raw TLS 1.3 handshake as `client` (cert and key PEM, or none). Returns the server's
@@ -128,7 +113,11 @@ fn read_pair(paths: (std::path::PathBuf, std::path::PathBuf)) -> (Vec<u8>, Vec<u
 async fn a_valid_peer_is_served_exact_capacity() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    let result = client.query(capacity()).await.unwrap().into_inner();
+    let result = client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(result.dimensions, vec!["care_type"]);
     let places: f64 = result
         .rows
@@ -149,9 +138,13 @@ async fn a_valid_peer_is_served_exact_capacity() {
 async fn every_answer_is_logged_first_and_no_log_means_no_answer() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    let released = client.query(capacity()).await.unwrap().into_inner();
+    let released = client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap()
+        .into_inner();
     client
-        .query(query("youth_in_care", "capaciteitsmonitoring", &[]))
+        .query(no_grant_for_youth_in_care())
         .await
         .unwrap_err();
     assert_eq!(
@@ -163,7 +156,10 @@ async fn every_answer_is_logged_first_and_no_log_means_no_answer() {
     );
 
     f.db.execute("DROP TABLE release_log").await;
-    let status = client.query(capacity()).await.unwrap_err();
+    let status = client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(
         status.message(),
@@ -269,7 +265,10 @@ async fn handshakes_refuse_missing_foreign_expired_revoked_and_identityless_cert
 async fn revocation_ends_a_connection_opened_before_it() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    client.query(capacity()).await.unwrap();
+    client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap();
     assert_eq!(f.node.tls.open_connections(), 1);
 
     f.pki
@@ -280,7 +279,10 @@ async fn revocation_ends_a_connection_opened_before_it() {
     assert_eq!(f.node.tls.open_connections(), 0);
     // The channel opened before the revocation answers no more: its connection is gone and
     // a new handshake is refused.
-    let status = client.query(capacity()).await.unwrap_err();
+    let status = client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             status.code(),
@@ -288,7 +290,10 @@ async fn revocation_ends_a_connection_opened_before_it() {
         ),
         "{status:?}"
     );
-    assert!(client.query(capacity()).await.is_err());
+    assert!(client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .is_err());
 }
 
 /// How many of `refused` were refused by policy and how many turned away by the refusal guard
@@ -319,10 +324,7 @@ async fn a_flood_of_refused_requests_writes_a_bounded_log() {
     let mut client = f.inway_as_node(NodeName::Region(Region::Twente)).await;
     let mut refused = Vec::new();
     for _ in 0..300 {
-        let status = client
-            .query(query("capacity", "capaciteitsmonitoring", &[]))
-            .await
-            .unwrap_err();
+        let status = client.query(Ask::capacity().request()).await.unwrap_err();
         refused.push(status);
     }
     let (denied, turned_away) = tally(&refused);
@@ -440,33 +442,36 @@ async fn policy_refusals_are_permission_denied_and_name_the_grant() {
         assert_eq!(status.message(), expect);
     };
     check(
-        client.query(query("capacity", "", &[])).await.unwrap_err(),
+        client
+            .query(Ask::capacity().purpose("").request())
+            .await
+            .unwrap_err(),
         "a purpose (processing activity) is required",
     );
     check(
         client
-            .query(query("capacity", "nieuwsgierigheid", &[]))
+            .query(Ask::capacity().purpose("nieuwsgierigheid").request())
             .await
             .unwrap_err(),
         "unknown purpose; closest registered purpose is `18plus-monitoring`",
     );
     check(
-        client.query(query("youth_in_care", "bovenregionale-sturing", &[])).await.unwrap_err(),
+        client.query(Ask::new("youth_in_care").peildatum(2025, 7, 1).request()).await.unwrap_err(),
         "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not call template youth_in_care",
     );
     check(
-        client.query(query("capacity", "triage-plaatsing", &[])).await.unwrap_err(),
+        client.query(Ask::capacity().purpose("triage-plaatsing").request()).await.unwrap_err(),
         "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not call capacity for purpose triage-plaatsing",
     );
     check(
-        client.query(query("capacity", "capaciteitsmonitoring", &["care_type", "provider"])).await.unwrap_err(),
+        client.query(Ask::capacity().by_all(&["care_type", "provider"]).request()).await.unwrap_err(),
         "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not group capacity by provider for purpose capaciteitsmonitoring",
     );
     // A node without any grant is refused by name too.
     let status = f
         .inway_as_node(NodeName::Region(Region::Twente))
         .await
-        .query(query("capacity", "capaciteitsmonitoring", &[]))
+        .query(Ask::capacity().request())
         .await
         .unwrap_err();
     check(
@@ -482,9 +487,15 @@ async fn quota_exhaustion_is_resource_exhausted_with_retry_information() {
         .inway_as_node(NodeName::Network(zicht_model::Network::Jenn))
         .await;
     for _ in 0..3 {
-        client.query(capacity()).await.unwrap();
+        client
+            .query(Ask::capacity().by("care_type").request())
+            .await
+            .unwrap();
     }
-    let status = client.query(capacity()).await.unwrap_err();
+    let status = client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(
         status
@@ -505,7 +516,7 @@ async fn quota_exhaustion_is_resource_exhausted_with_retry_information() {
     // Another caller's quota is its own.
     analyst_client(&f)
         .await
-        .query(query("capacity", "capaciteitsmonitoring", &[]))
+        .query(Ask::capacity().request())
         .await
         .unwrap();
 }
@@ -522,7 +533,7 @@ async fn oversize_over_complex_and_deadline_less_requests_are_invalid_argument()
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
         assert!(status.message().contains(expect), "{}", status.message());
     };
-    let mut big = query("capacity", "capaciteitsmonitoring", &[]);
+    let mut big = Ask::capacity().request();
     big.get_mut().filters.push(pb::Filter {
         dimension: "provider".to_owned(),
         values: vec!["x".repeat(1500)],
@@ -533,33 +544,33 @@ async fn oversize_over_complex_and_deadline_less_requests_are_invalid_argument()
     );
     check(
         client
-            .query(query(
-                "capacity",
-                "capaciteitsmonitoring",
-                &["care_type", "provider", "setting", "placement_region"],
-            ))
+            .query(
+                Ask::capacity()
+                    .by_all(&["care_type", "provider", "setting", "placement_region"])
+                    .request(),
+            )
             .await
             .unwrap_err(),
         "group_by has 4 dimensions; the limit max_group_by is 3",
     );
     check(
         client
-            .query(query(
-                "capacity",
-                "capaciteitsmonitoring",
-                &["provider", "location_municipality", "care_type"],
-            ))
+            .query(
+                Ask::capacity()
+                    .by_all(&["provider", "location_municipality", "care_type"])
+                    .request(),
+            )
             .await
             .unwrap_err(),
         "the limit max_cells is 5000",
     );
-    let mut no_deadline = query("capacity", "capaciteitsmonitoring", &[]);
+    let mut no_deadline = Ask::capacity().request();
     no_deadline.metadata_mut().remove("grpc-timeout");
     check(
         client.query(no_deadline).await.unwrap_err(),
         "a deadline is required",
     );
-    let mut long = query("capacity", "capaciteitsmonitoring", &[]);
+    let mut long = Ask::capacity().request();
     long.set_timeout(Duration::from_secs(3600));
     check(
         client.query(long).await.unwrap_err(),
@@ -618,15 +629,9 @@ async fn person_counts_leave_only_after_disclosure_control() {
     let mut client = analyst_client(&f).await;
 
     let request = || {
-        let mut request = query(
-            "youth_in_care",
-            "bovenregionale-sturing",
-            &["origin_region", "stay_group"],
-        );
-        request.get_mut().scope = Some(pb::query_request::Scope::Period(
-            zicht_node::calendar_year(2024),
-        ));
-        request
+        Ask::youth_in_care(2024)
+            .by_all(&["origin_region", "stay_group"])
+            .request()
     };
     let result = client.query(request()).await.unwrap().into_inner();
     // Every combination is listed (drenthe and onbekend x four stay groups), zeros too.
@@ -654,12 +659,10 @@ async fn person_counts_leave_only_after_disclosure_control() {
     assert_eq!(again, result);
 
     // No checks at all on that day: refused by the population floor, naming only the rule.
-    let mut request = query("transition18", "bovenregionale-sturing", &["toekomstplan"]);
-    request.get_mut().scope = Some(pb::query_request::Scope::Peildatum(pb::Date {
-        year: 1990,
-        month: 1,
-        day: 1,
-    }));
+    let request = Ask::new("transition18")
+        .by("toekomstplan")
+        .peildatum(1990, 1, 1)
+        .request();
     let status = client.query(request).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert_eq!(
@@ -701,10 +704,7 @@ async fn a_regions_own_analysts_see_exact_counts_under_an_owner_grant() {
     );
     let f = spawn_node(&policy, Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    let mut request = query("youth_in_care", "bovenregionale-sturing", &["stay_group"]);
-    request.get_mut().scope = Some(pb::query_request::Scope::Period(zicht_node::calendar_year(
-        2024,
-    )));
+    let request = Ask::youth_in_care(2024).by("stay_group").request();
     let result = client.query(request).await.unwrap().into_inner();
     let youths = youths_in_care_2024(&f).await;
     assert_eq!(
@@ -748,9 +748,12 @@ async fn http_get(address: SocketAddr, path: &str) -> String {
 async fn prometheus_metrics_count_requests_refusals_and_audit_writes() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    client.query(capacity()).await.unwrap();
     client
-        .query(query("youth_in_care", "capaciteitsmonitoring", &[]))
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap();
+    client
+        .query(no_grant_for_youth_in_care())
         .await
         .unwrap_err();
     let address = f.node.metrics_address.unwrap();
@@ -878,7 +881,10 @@ async fn a_flood_of_idle_sockets_is_capped_and_the_node_keeps_answering_and_logg
     };
     let f = fixture(limits).await;
     let mut client = analyst_client(&f).await;
-    client.query(capacity()).await.unwrap();
+    client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap();
 
     // 50 connections that never start TLS.
     let mut idle = Vec::new();
@@ -892,7 +898,10 @@ async fn a_flood_of_idle_sockets_is_capped_and_the_node_keeps_answering_and_logg
     // The connection opened before the flood is still served, and its answers still logged.
     let logged = f.db.scalar("SELECT COUNT(*) FROM release_log").await;
     for _ in 0..5 {
-        client.query(capacity()).await.unwrap();
+        client
+            .query(Ask::capacity().by("care_type").request())
+            .await
+            .unwrap();
     }
     assert_eq!(
         f.db.scalar("SELECT COUNT(*) FROM release_log").await,
@@ -911,14 +920,20 @@ async fn a_flood_of_idle_sockets_is_capped_and_the_node_keeps_answering_and_logg
     drop(idle);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let mut fresh = analyst_client(&f).await;
-    fresh.query(capacity()).await.unwrap();
+    fresh
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crl_long_past_its_next_update_fails_closed() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    client.query(capacity()).await.unwrap();
+    client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap();
 
     // A CRL issued 40 days ago, due 30 days after: 10 days past its nextUpdate, more than
     // the default grace of 7 days. It revokes the auditor only.
@@ -929,7 +944,10 @@ async fn a_crl_long_past_its_next_update_fails_closed() {
     assert!(f.node.tls.crl_overdue(now()));
     // The live connection is closed and no certificate gets a new handshake.
     assert_eq!(f.node.tls.open_connections(), 0);
-    assert!(client.query(capacity()).await.is_err());
+    assert!(client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .is_err());
     let ca_pem = std::fs::read(f.pki.ca_cert()).unwrap();
     let (cert, key) = read_pair(f.pki.person("analyst-drenthe"));
     let error = handshake(f.node.address, &ca_pem, Some((&cert, &key)))
@@ -954,13 +972,10 @@ async fn dates_outside_the_calendar_range_are_refused_with_the_field() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
     let at = |year, month, day| {
-        let mut request = capacity();
-        request.get_mut().scope = Some(pb::query_request::Scope::Peildatum(pb::Date {
-            year,
-            month,
-            day,
-        }));
-        request
+        Ask::capacity()
+            .by("care_type")
+            .peildatum(year, month, day)
+            .request()
     };
     for (request, expect) in [
         (
@@ -999,13 +1014,13 @@ async fn a_node_answering_in_another_nodes_name_is_not_believed() {
     // The manifest says drenthe listens here: answered.
     let drenthe = zicht_node::channel_to(&at_drenthe(NodeName::Region(Region::Drenthe)), &tls);
     pb::inway_client::InwayClient::new(drenthe)
-        .query(capacity())
+        .query(Ask::capacity().by("care_type").request())
         .await
         .unwrap();
     // A manifest naming twente at this address: drenthe's valid certificate does not pass.
     let twente = zicht_node::channel_to(&at_drenthe(NodeName::Region(Region::Twente)), &tls);
     let status = pb::inway_client::InwayClient::new(twente)
-        .query(capacity())
+        .query(Ask::capacity().by("care_type").request())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
@@ -1015,7 +1030,10 @@ async fn a_node_answering_in_another_nodes_name_is_not_believed() {
 async fn an_altered_search_column_is_tampering_to_the_audit_service() {
     let f = fixture(Limits::default()).await;
     let mut client = analyst_client(&f).await;
-    client.query(capacity()).await.unwrap();
+    client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap();
     // Hide the entry from a search by its trace id, leaving the hashed body as it was.
     f.db.execute(
         "UPDATE processing_log SET trace_id = '00000000000000000000000000000000' WHERE seq = 1",

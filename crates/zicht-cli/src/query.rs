@@ -97,7 +97,7 @@ pub struct QueryArgs {
 
 fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
     let date = parse_date(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-    Ok(zicht_node::from_date(date))
+    Ok(zicht_node::convert::from_date(date))
 }
 
 fn period(text: &str) -> anyhow::Result<pb::Period> {
@@ -105,7 +105,7 @@ fn period(text: &str) -> anyhow::Result<pb::Period> {
         Some((from, to)) => (from.to_owned(), to.to_owned()),
         None if text.len() == 4 && text.chars().all(|c| c.is_ascii_digit()) => {
             let year = text.parse().context("--period: a year")?;
-            return Ok(zicht_node::calendar_year(year));
+            return Ok(zicht_node::convert::calendar_year(year));
         }
         None => bail!("--period: give a year (2024) or FROM..TO (2024-01-01..2024-06-30)"),
     };
@@ -264,7 +264,7 @@ async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()
     };
     let store = Store::open(&database).await.context("open database")?;
     const REQUESTER: &str = "local";
-    let outcome = match zicht_node::convert_query(&request) {
+    let outcome = match zicht_node::convert::query(&request) {
         Ok(query) => {
             let call = Call {
                 store: &store,
@@ -285,17 +285,18 @@ async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()
         &zicht_node::audit::Operation::start("zicht query", REQUESTER),
         REQUESTER,
         REQUESTER,
-        &request,
+        &zicht_node::convert::RequestText::of(&request),
         outcome.as_ref().map_err(|e| e.rule()),
     )
     .await
     .context("write the release log; nothing is shown")?;
     match outcome {
         Ok(released) => {
-            print!("{}", render(&released.result, args.format));
+            let result = zicht_node::convert::result(&released.table);
+            print!("{}", render(&result, args.format));
             if args.format == Format::Csv {
                 // CSV stays machine-readable; the footer goes to the terminal.
-                for line in crate::output::footer(&released.result) {
+                for line in crate::output::footer(&result) {
                     eprintln!("{line}");
                 }
             }

@@ -14,6 +14,7 @@ mod purpose;
 mod query;
 mod records;
 mod region;
+mod result;
 pub mod spuk;
 mod templates;
 mod transition;
@@ -31,6 +32,7 @@ pub use records::{
     Capacity, Consent, InvalidName, Name, Placement, Recipient, Transition18Check, Violation,
 };
 pub use region::{Landsdeel, Membership, Network, OriginRegion, PlacementRegion, Region};
+pub use result::{Published, Row, Statistic, Table};
 pub use templates::{
     AgeBand, Dimension, FlowKind, LandsdeelInside, Template, NOT_APPLICABLE, UNKNOWN,
 };

@@ -32,6 +32,7 @@ async fn appends(db: &TestDb, total: usize, concurrency: usize) -> f64 {
                 group_by: vec!["stay_group".to_owned()],
                 ..Default::default()
             };
+            let query = zicht_node::convert::RequestText::of(&query);
             for _ in 0..per_task {
                 let operation =
                     Operation::start("zicht.v1.Inway/Query", "urn:zicht:region:drenthe");
@@ -39,7 +40,7 @@ async fn appends(db: &TestDb, total: usize, concurrency: usize) -> f64 {
                     &operation,
                     "00000099000000000101",
                     "urn:zicht:network:jenn",
-                    Subject::Query(&query),
+                    Subject::Request(&query),
                     "released",
                 );
                 log_entry(&store, &logged).await.unwrap();

@@ -17,9 +17,13 @@ use zicht_testkit::federation::{open_policy, Behaviour, Federation};
 
 fn query(capacity: bool) -> pb::QueryRequest {
     if capacity {
-        zicht_testkit::queries::capacity_by_care_type()
+        zicht_testkit::queries::Ask::capacity()
+            .by("care_type")
+            .wire()
     } else {
-        zicht_testkit::queries::youth_in_care_2024(&["stay_group"])
+        zicht_testkit::queries::Ask::youth_in_care(2024)
+            .by_all(&["stay_group"])
+            .wire()
     }
 }
 

@@ -31,7 +31,11 @@ quota_per_minute = 100000000
 "#;
 
 fn request() -> tonic::Request<pb::QueryRequest> {
-    let mut request = tonic::Request::new(zicht_testkit::queries::capacity_by_care_type());
+    let mut request = tonic::Request::new(
+        zicht_testkit::queries::Ask::capacity()
+            .by("care_type")
+            .wire(),
+    );
     request.set_timeout(Duration::from_secs(10));
     request
 }

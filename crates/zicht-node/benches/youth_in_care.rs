@@ -33,7 +33,9 @@ const HAND_WRITTEN: &str =
     WHERE rn = 1 GROUP BY 1, 2";
 
 fn request() -> pb::QueryRequest {
-    zicht_testkit::queries::youth_in_care_2024(&["origin_region", "stay_group"])
+    zicht_testkit::queries::Ask::youth_in_care(2024)
+        .by_all(&["origin_region", "stay_group"])
+        .wire()
 }
 
 /// The sum of the hand-written query's counts (to check both agree).
@@ -64,7 +66,7 @@ async fn hand_written(url: &str, backend: Backend) -> (Duration, i64) {
 
 async fn through_zicht(db: &TestDb, disclosure: &Disclosure, exact: bool) -> (Duration, u64) {
     let query = request();
-    let domain = zicht_node::convert_query(&query).unwrap();
+    let domain = zicht_node::convert::query(&query).unwrap();
     let call = Call {
         store: &db.store,
         disclosure,
@@ -81,18 +83,13 @@ async fn through_zicht(db: &TestDb, disclosure: &Disclosure, exact: bool) -> (Du
         &operation,
         "bench",
         "bench",
-        &query,
+        &zicht_node::convert::RequestText::of(&query),
         Ok(&released),
     )
     .await
     .unwrap();
     let elapsed = started.elapsed();
-    let total = match released.result.total.and_then(|c| c.value) {
-        Some(pb::cell_value::Value::Exact(n)) => n,
-        Some(pb::cell_value::Value::Perturbed(p)) => p.value,
-        other => panic!("{other:?}"),
-    };
-    (elapsed, total)
+    (elapsed, released.table.total.value)
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {

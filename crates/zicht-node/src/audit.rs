@@ -5,9 +5,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use zicht_audit::{body, sha256_hex, AccessRecord, ForeignOperation, ProcessingRecord};
-use zicht_model::{CodeList, NodeName, Purpose, Role};
-use zicht_proto::v1 as pb;
+use zicht_model::{CodeList, NodeName, Purpose, Role, Table};
 use zicht_store::{AuditEntries, ReleasedPopulation};
+
+use crate::convert::RequestText;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -176,12 +177,12 @@ pub struct Logged<'a> {
     pub requester: &'a str,
     /// The caller's role URI.
     pub role: &'a str,
-    /// What the operation processed: a template call (as it came) or an activity of its own.
+    /// What the operation processed: a template call (as asked) or an activity of its own.
     pub subject: Subject<'a>,
     /// `released`, `refused: <rule>`, `forwarded to ...`.
     pub outcome: &'a str,
-    /// The result that leaves, if any.
-    pub result: Option<&'a pb::ProtectedResult>,
+    /// The table that leaves, if any.
+    pub result: Option<&'a Table>,
     /// The population released with it (perturbed person counts), for the per-day limit.
     pub population: Option<&'a ReleasedPopulation>,
     /// The population's total as it was published (perturbed unless exact for its owner):
@@ -216,8 +217,9 @@ impl<'a> Logged<'a> {
 /// What a logged operation processed.
 #[derive(Debug, Clone, Copy)]
 pub enum Subject<'a> {
-    /// A template call, as it came (its hash is the record's parameter hash).
-    Query(&'a pb::QueryRequest),
+    /// A template call, valid or not, as the log keeps its text (its hash is the record's
+    /// parameter hash).
+    Request(&'a RequestText),
     /// An operation that is not a template call (reading or checkpointing the audit logs),
     /// under its processing activity's URI.
     Activity(&'a str),
@@ -227,7 +229,7 @@ impl Subject<'_> {
     /// The template code as logged (shortened: it is the caller's text), or `audit`.
     pub fn template(&self) -> String {
         match self {
-            Subject::Query(request) => request.template.chars().take(64).collect(),
+            Subject::Request(request) => request.template.clone(),
             Subject::Activity(_) => "audit".to_owned(),
         }
     }
@@ -235,7 +237,7 @@ impl Subject<'_> {
     /// The purpose code as logged (shortened), empty for an activity.
     pub fn purpose(&self) -> String {
         match self {
-            Subject::Query(request) => request.purpose.chars().take(64).collect(),
+            Subject::Request(request) => request.purpose.clone(),
             Subject::Activity(_) => String::new(),
         }
     }
@@ -243,7 +245,7 @@ impl Subject<'_> {
     /// The group-by dimensions as logged (shortened), empty for an activity.
     pub fn group_by(&self) -> String {
         match self {
-            Subject::Query(request) => request.group_by.join(",").chars().take(64).collect(),
+            Subject::Request(request) => request.group_by.clone(),
             Subject::Activity(_) => String::new(),
         }
     }
@@ -262,14 +264,14 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
     let mut decisions = logged.outcome.chars().take(200).collect::<String>();
     if let Some(result) = logged.result {
         decisions.push_str("; ");
-        decisions.push_str(&result.rules_applied.join("; "));
+        decisions.push_str(&result.rules.join("; "));
     }
     let (purpose, template_version, parameter_hash) = match logged.subject {
         Subject::Activity(activity) => (activity.to_owned(), 0, sha256_hex(activity.as_bytes())),
-        Subject::Query(request) => (
+        Subject::Request(request) => (
             purpose_uri(&request.purpose).unwrap_or_else(|| "unregistered".to_owned()),
             request.template_version,
-            sha256_hex(&prost::Message::encode_to_vec(request)),
+            request.parameter_hash.clone(),
         ),
     };
     let processing = ProcessingRecord {
@@ -288,9 +290,12 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         parameter_hash,
         population: logged.result.and(logged.population_published),
         decisions,
-        result_hash: logged
-            .result
-            .map(|result| sha256_hex(&prost::Message::encode_to_vec(result))),
+        // The hash of the table as it left, in its wire form.
+        result_hash: logged.result.map(|table| {
+            sha256_hex(&prost::Message::encode_to_vec(&crate::convert::result(
+                table,
+            )))
+        }),
     };
     let access = AccessRecord {
         operation_id: operation.operation_id.clone(),

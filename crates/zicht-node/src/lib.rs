@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod convert;
 mod disclosure;
 mod error;
 mod node;
@@ -22,13 +23,9 @@ mod transport;
 pub use disclosure::Disclosure;
 pub use error::Error;
 pub use node::{start, start_on, RunningNode, StartError};
-pub use query::convert::{query as convert_query, to_date};
 #[cfg(feature = "unaudited")]
 pub use query::execute::UNAUDITED;
-pub use query::execute::{
-    calendar_year, execute, from_date, log_entry, log_outcome, today, Call, Released,
-};
-pub use query::merge::Published;
+pub use query::execute::{execute, log_entry, log_outcome, today, Call, Released};
 pub use services::auditor::AUDIT_ACTIVITY;
 pub use services::inway::{settings_message, Inway};
 #[cfg(feature = "unaudited")]

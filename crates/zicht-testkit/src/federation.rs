@@ -4,15 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use zicht_model::{CodeList, NodeName, Region};
 use zicht_node::ManifestPeer;
 use zicht_node::RunningNode;
 use zicht_pki::DevFederation;
+use zicht_proto::v1 as pb;
 use zicht_store::Backend;
 
-use crate::node::{import_synthetic, now, settings};
+use crate::node::{channel, import_synthetic, now, settings};
 use crate::TestDb;
 
 /// How a node of the test federation behaves.
@@ -148,3 +150,72 @@ pub fn open_policy(callers: &[&str], group_by: &[&str]) -> String {
 
 /// The regions of jenn (Drenthe, Friesland, Groningen).
 pub const JENN: [Region; 3] = [Region::Drenthe, Region::Friesland, Region::Groningen];
+
+/// A person asking one node's Outway over mutual TLS.
+pub struct Analyst {
+    client: zicht_proto::v1::outway_client::OutwayClient<tonic::transport::Channel>,
+}
+
+impl Analyst {
+    /// A person at the Outway at the other end of `channel` (whose certificate says who).
+    pub fn on(channel: tonic::transport::Channel) -> Analyst {
+        Analyst {
+            client: zicht_proto::v1::outway_client::OutwayClient::new(channel),
+        }
+    }
+
+    /// Every target the node chooses, under a 10 s deadline.
+    pub async fn ask(
+        &mut self,
+        query: pb::QueryRequest,
+    ) -> Result<pb::FederatedResult, tonic::Status> {
+        self.request(query, &[], Duration::from_secs(10)).await
+    }
+
+    /// The named peers only (none: every target the node chooses), under `deadline`.
+    pub async fn request(
+        &mut self,
+        query: pb::QueryRequest,
+        peers: &[&str],
+        deadline: Duration,
+    ) -> Result<pb::FederatedResult, tonic::Status> {
+        let mut request = tonic::Request::new(pb::FederatedQueryRequest {
+            query: Some(query),
+            peers: peers.iter().map(|p| (*p).to_owned()).collect(),
+            network: String::new(),
+        });
+        request.set_timeout(deadline);
+        self.client
+            .federated_query(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+impl Federation {
+    /// `person` (a certificate of the dev federation) at `node`'s Outway.
+    pub async fn analyst(&self, person: &str, node: NodeName) -> Analyst {
+        let channel = channel(&self.pki, self.pki.person(person), self.address(node)).await;
+        Analyst::on(channel)
+    }
+
+    /// What `target` releases to the node `asker` itself, asked with `asker`'s node
+    /// certificate at `target`'s Inway (10 s deadline).
+    pub async fn ask_as_node(
+        &self,
+        asker: NodeName,
+        target: Region,
+        query: &pb::QueryRequest,
+    ) -> Result<pb::ProtectedResult, tonic::Status> {
+        let channel = channel(
+            &self.pki,
+            self.pki.node(asker),
+            self.address(NodeName::Region(target)),
+        )
+        .await;
+        let mut client = pb::inway_client::InwayClient::new(channel);
+        let mut request = tonic::Request::new(query.clone());
+        request.set_timeout(Duration::from_secs(10));
+        client.query(request).await.map(tonic::Response::into_inner)
+    }
+}

@@ -10,9 +10,9 @@ use governor::{Quota, RateLimiter};
 use zicht_model::{CodeList, Dimension, PeerId, Query};
 use zicht_proto::v1 as pb;
 
+use crate::convert::{asked, Asked};
 use crate::error::Error;
 use crate::policy::Policy;
-use crate::query::convert::{asked, Asked};
 use crate::settings::Limits;
 
 type KeyedLimiter<K, C> = RateLimiter<

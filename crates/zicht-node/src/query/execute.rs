@@ -8,13 +8,16 @@
 //! (the region's own analysts under an `owner` grant, or `zicht query` on the node's database),
 //! who see exact counts.
 
-use chrono::{Datelike, Months};
+use chrono::Months;
 
-use zicht_model::{CodeList, Dimension, Filter, NaiveDate, Query, Region, Scope, Template};
+use zicht_model::{
+    CodeList, Dimension, Filter, NaiveDate, Published, Query, Region, Row, Scope, Statistic, Table,
+    Template,
+};
 use zicht_privacy::{cell_key, magnitudes, Magnitudes, PerturbationTable, Settings};
-use zicht_proto::v1 as pb;
 
 use crate::audit::{entries, Logged, Operation, Subject};
+use crate::convert::RequestText;
 use crate::disclosure::Disclosure;
 use crate::error::Error;
 use zicht_store::{
@@ -30,8 +33,8 @@ pub fn today() -> NaiveDate {
 /// A result ready to leave, and what to log with it.
 #[derive(Debug, Clone)]
 pub struct Released {
-    /// The protected result.
-    pub result: pb::ProtectedResult,
+    /// The protected table.
+    pub table: Table,
     /// The population released (perturbed person counts only), for the per-day limit.
     pub population: Option<ReleasedPopulation>,
     /// The population's total as published (the processing record's `population`).
@@ -74,7 +77,7 @@ pub async fn log_outcome(
     operation: &Operation,
     requester: &str,
     role: &str,
-    query: &pb::QueryRequest,
+    request: &RequestText,
     outcome: Result<&Released, &str>,
 ) -> Result<(), StoreError> {
     let text = match outcome {
@@ -83,10 +86,10 @@ pub async fn log_outcome(
     };
     let released = outcome.ok();
     let logged = Logged {
-        result: released.map(|released| &released.result),
+        result: released.map(|released| &released.table),
         population: released.and_then(|released| released.population.as_ref()),
         population_published: released.and_then(|released| released.population_published),
-        ..Logged::new(operation, requester, role, Subject::Query(query), &text)
+        ..Logged::new(operation, requester, role, Subject::Request(request), &text)
     };
     log_entry(store, &logged).await
 }
@@ -128,7 +131,7 @@ pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreEr
         outcome: logged.outcome.to_owned(),
         result_rows: logged
             .result
-            .map_or(0, |r| i64::try_from(r.rows.len()).unwrap_or(i64::MAX)),
+            .map_or(0, |t| i64::try_from(t.rows.len()).unwrap_or(i64::MAX)),
     };
     store
         .record_release(&entry, logged.population, &entries(logged))
@@ -141,46 +144,6 @@ pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreEr
 #[cfg(feature = "unaudited")]
 pub static UNAUDITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// A calendar year as a period.
-pub fn calendar_year(year: i32) -> pb::Period {
-    pb::Period {
-        from: Some(pb::Date {
-            year,
-            month: 1,
-            day: 1,
-        }),
-        to: Some(pb::Date {
-            year,
-            month: 12,
-            day: 31,
-        }),
-    }
-}
-
-/// A date for the wire.
-pub fn from_date(date: NaiveDate) -> pb::Date {
-    pb::Date {
-        year: date.year(),
-        month: date.month() as i32,
-        day: date.day() as i32,
-    }
-}
-
-fn exact(n: u64) -> pb::CellValue {
-    pb::CellValue {
-        value: Some(pb::cell_value::Value::Exact(n)),
-    }
-}
-
-fn perturbed(value: u64, max_deviation: u32) -> pb::CellValue {
-    pb::CellValue {
-        value: Some(pb::cell_value::Value::Perturbed(pb::Perturbed {
-            value,
-            max_deviation,
-        })),
-    }
-}
-
 async fn capacity(store: &Store, query: &Query) -> Result<Released, Error> {
     let Scope::Peildatum(peildatum) = query.scope else {
         return Err(Error::Invalid("capacity needs a peildatum".to_owned()));
@@ -191,32 +154,26 @@ async fn capacity(store: &Store, query: &Query) -> Result<Released, Error> {
         .await
         .map_err(Error::store("run the query"))?
         .map_err(|e: UnsupportedDimension| Error::Invalid(e.to_string()))?;
-    let statistic = |name: &str, value: i64| pb::Statistic {
-        name: name.to_owned(),
-        value: Some(value as f64),
-    };
-    let result = pb::ProtectedResult {
-        template: Template::Capacity.code().to_owned(),
-        template_version: Template::Capacity.version(),
-        dimensions: group_by.iter().map(|d| d.code().to_owned()).collect(),
+    let table = Table {
+        template: Template::Capacity,
+        dimensions: group_by.to_vec(),
         rows: rows
             .iter()
-            .map(|row| pb::ResultRow {
+            .map(|row| Row {
                 key: row.key.clone(),
-                count: Some(exact(row.facilities.max(0) as u64)),
+                count: Published::exact(row.facilities.max(0) as u64),
                 statistics: vec![
-                    statistic("places", row.places),
-                    statistic("occupied", row.occupied),
-                    statistic("available", row.places - row.occupied),
+                    Statistic::new("places", row.places as f64),
+                    Statistic::new("occupied", row.occupied as f64),
+                    Statistic::new("available", (row.places - row.occupied) as f64),
                 ],
             })
             .collect(),
-        total: Some(exact(rows.iter().map(|r| r.facilities.max(0) as u64).sum())),
-        rules_applied: vec!["capacity is facility data: released exactly".to_owned()],
-        ..Default::default()
+        total: Published::exact(rows.iter().map(|r| r.facilities.max(0) as u64).sum()),
+        rules: vec!["capacity is facility data: released exactly".to_owned()],
     };
     Ok(Released {
-        result,
+        table,
         population: None,
         population_published: None,
     })
@@ -316,10 +273,13 @@ impl Publish<'_> {
         }
     }
 
-    fn value(&self, cell: CellCount) -> pb::CellValue {
+    fn value(&self, cell: CellCount) -> Published {
         match self {
-            Publish::Exact => exact(cell.youths),
-            Publish::Perturbed(_, bound) => perturbed(self.published(cell), *bound),
+            Publish::Exact => Published::exact(cell.youths),
+            Publish::Perturbed(_, bound) => Published {
+                value: self.published(cell),
+                max_deviation: *bound,
+            },
         }
     }
 }
@@ -402,9 +362,9 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         group_by,
     };
     let rows = count_rows(call, &count_query).await?;
-    let table = CountTable::of(&rows, group_by, disclosure.region, filters);
+    let counts = CountTable::of(&rows, group_by, disclosure.region, filters);
     // Decided on the published total: the refusal says no more than the total would.
-    if !owner && publish.published(table.total) < u64::from(settings.population_floor) {
+    if !owner && publish.published(counts.total) < u64::from(settings.population_floor) {
         return Err(zicht_privacy::Refusal::PopulationFloor {
             floor: settings.population_floor,
         }
@@ -423,17 +383,15 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         rules.push(settings.magnitude_rule());
     }
     Ok(Released {
-        result: pb::ProtectedResult {
-            template: template.code().to_owned(),
-            template_version: template.version(),
-            dimensions: group_by.iter().map(|d| d.code().to_owned()).collect(),
-            rows: table.rows(&publish, stays.then_some(settings)),
-            total: Some(publish.value(table.total)),
-            rules_applied: rules,
-            ..Default::default()
+        table: Table {
+            template,
+            dimensions: group_by.to_vec(),
+            rows: counts.rows(&publish, stays.then_some(settings)),
+            total: publish.value(counts.total),
+            rules,
         },
         population,
-        population_published: Some(publish.published(table.total)),
+        population_published: Some(publish.published(counts.total)),
     })
 }
 
@@ -528,17 +486,17 @@ impl<'a> CountTable<'a> {
     }
 
     /// The published rows, with length-of-stay figures under `stays`' settings.
-    fn rows(&self, publish: &Publish<'_>, stays: Option<&Settings>) -> Vec<pb::ResultRow> {
+    fn rows(&self, publish: &Publish<'_>, stays: Option<&Settings>) -> Vec<Row> {
         self.cells
             .iter()
             .enumerate()
-            .map(|(index, &cell)| pb::ResultRow {
+            .map(|(index, &cell)| Row {
                 key: coordinates(index, &self.domains)
                     .iter()
                     .zip(&self.domains)
                     .map(|(&c, values)| values[c].clone())
                     .collect(),
-                count: Some(publish.value(cell)),
+                count: publish.value(cell),
                 statistics: stays.map_or_else(Vec::new, |settings| {
                     stay_statistics(publish.published(cell), self.rows[index], settings)
                 }),
@@ -560,11 +518,7 @@ fn coordinates(mut index: usize, domains: &[Vec<String>]) -> Vec<usize> {
 
 /// Median, mean and p90 days of a length-of-stay group whose published count reaches the
 /// floor and that passes the dominance rule; withheld (no value) otherwise.
-fn stay_statistics(
-    published: u64,
-    row: Option<&CountRow>,
-    settings: &Settings,
-) -> Vec<pb::Statistic> {
+fn stay_statistics(published: u64, row: Option<&CountRow>, settings: &Settings) -> Vec<Statistic> {
     let figures = row
         .and_then(|r| r.stay.map(|s| (r.youths, s)))
         .and_then(|(youths, stay)| {
@@ -585,7 +539,7 @@ fn stay_statistics(
     ["median_days", "mean_days", "p90_days"]
         .iter()
         .enumerate()
-        .map(|(i, name)| pb::Statistic {
+        .map(|(i, name)| Statistic {
             name: (*name).to_owned(),
             value: figures.map(|f| f[i]),
         })

@@ -5,98 +5,12 @@
 //! data for its own analysts) adds exactly. Nothing is perturbed a second time: the noise is
 //! already in every member's number, and re-perturbing a sum would only add more.
 //!
-//! Pure functions over the wire types; no I/O.
+//! Pure functions over domain tables (peers' answers were read into tables at the edge); no
+//! I/O.
 
 use std::collections::HashMap;
 
-use zicht_model::{CodeList, Dimension, Template};
-use zicht_proto::v1 as pb;
-
-/// A count as published: a value and how far it may be from the true count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Published {
-    /// The published value.
-    pub value: u64,
-    /// The largest deviation from the true count (0: exact).
-    pub max_deviation: u32,
-}
-
-impl Published {
-    /// What `cell` says about its count; `None` for a cell with no value.
-    pub fn of(cell: &pb::CellValue) -> Option<Published> {
-        use pb::cell_value::Value;
-        match cell.value.as_ref()? {
-            Value::Exact(n) => Some(Published {
-                value: *n,
-                max_deviation: 0,
-            }),
-            Value::Perturbed(p) => Some(Published {
-                value: p.value,
-                max_deviation: p.max_deviation,
-            }),
-        }
-    }
-
-    fn add(self, other: Published) -> Published {
-        Published {
-            value: self.value.saturating_add(other.value),
-            max_deviation: self.max_deviation.saturating_add(other.max_deviation),
-        }
-    }
-
-    /// As a cell value: exact when the bound is 0.
-    pub fn cell(self) -> pb::CellValue {
-        use pb::cell_value::Value;
-        pb::CellValue {
-            value: Some(if self.max_deviation == 0 {
-                Value::Exact(self.value)
-            } else {
-                Value::Perturbed(pb::Perturbed {
-                    value: self.value,
-                    max_deviation: self.max_deviation,
-                })
-            }),
-        }
-    }
-}
-
-/// Why one node's answer cannot be merged (a wrong or tampered answer). Never data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("its answer does not match the request: {0}")]
-pub struct Mismatch(pub &'static str);
-
-/// Checks that `result` answers `template` grouped by `dimensions`, with known codes and a
-/// value in every cell.
-pub fn check_answer(
-    result: &pb::ProtectedResult,
-    template: Template,
-    dimensions: &[Dimension],
-) -> Result<(), Mismatch> {
-    if result.template != template.code() {
-        return Err(Mismatch("another template"));
-    }
-    let asked: Vec<&str> = dimensions.iter().map(|d| d.code()).collect();
-    if result.dimensions != asked {
-        return Err(Mismatch("other dimensions"));
-    }
-    if result.total.as_ref().and_then(Published::of).is_none() {
-        return Err(Mismatch("no total"));
-    }
-    for row in &result.rows {
-        if row.key.len() != dimensions.len() || row.count.as_ref().and_then(Published::of).is_none()
-        {
-            return Err(Mismatch("a row of another shape"));
-        }
-        for (value, dimension) in row.key.iter().zip(dimensions) {
-            if let Some(domain) = dimension.domain() {
-                if !domain.contains(&value.as_str()) {
-                    return Err(Mismatch("a value outside the code list"));
-                }
-            }
-        }
-    }
-    Ok(())
-}
+use zicht_model::{Dimension, Published, Row, Statistic, Table, Template};
 
 /// Sort position of a key: each value's place in its dimension's code list.
 fn order(key: &[String], dimensions: &[Dimension]) -> Vec<(usize, String)> {
@@ -112,14 +26,11 @@ fn order(key: &[String], dimensions: &[Dimension]) -> Vec<(usize, String)> {
         .collect()
 }
 
-/// Merges the answers of several nodes (each checked with [`check_answer`]) into one result.
-/// A key a node does not list counts 0 there: a node lists every combination of its domain,
-/// so a missing key is one that cannot occur in its data (a structural zero).
-pub fn merge(
-    template: Template,
-    dimensions: &[Dimension],
-    parts: &[&pb::ProtectedResult],
-) -> pb::ProtectedResult {
+/// Merges the answers of several nodes (each read at the edge as answering `template` grouped
+/// by `dimensions`) into one table. A key a node does not list counts 0 there: a node lists
+/// every combination of its domain, so a missing key is one that cannot occur in its data (a
+/// structural zero).
+pub fn merge(template: Template, dimensions: &[Dimension], parts: &[&Table]) -> Table {
     let mut sums = Sums::default();
     for part in parts {
         sums.add(part);
@@ -133,34 +44,8 @@ pub fn merge(
         perturbing,
     } = sums;
     keys.sort_by_key(|key| order(key, dimensions));
-
-    let mut applied = vec![if template == Template::Capacity {
-        format!(
-            "merged over {} node(s): facility data, added exactly",
-            parts.len()
-        )
-    } else {
-        format!(
-            "merged over {} node(s): each count is the sum of the regions' published counts; \
-             ±{} is the most it can differ from the true count ({} region(s) perturbed)",
-            parts.len(),
-            total.max_deviation,
-            perturbing
-        )
-    }];
     // Medians and percentiles do not add: figures pass through only from a single node.
     let single = parts.len() == 1;
-    if template == Template::LengthOfStay && !single {
-        applied.push(
-            "length-of-stay figures are withheld when several nodes contribute (medians do not add)"
-                .to_owned(),
-        );
-    }
-    applied.extend(
-        rules
-            .into_iter()
-            .map(|rule| format!("at the data-owning nodes: {rule}")),
-    );
     let rows = keys
         .into_iter()
         .map(|key| {
@@ -169,30 +54,53 @@ pub fn merge(
             let statistics = if template == Template::Capacity || single {
                 figures
             } else {
-                figures
-                    .into_iter()
-                    .map(|s| pb::Statistic {
-                        name: s.name,
-                        value: None,
-                    })
-                    .collect()
+                figures.into_iter().map(Statistic::withheld).collect()
             };
-            pb::ResultRow {
+            Row {
                 key,
-                count: Some(count.cell()),
+                count,
                 statistics,
             }
         })
         .collect();
-    pb::ProtectedResult {
-        template: template.code().to_owned(),
-        template_version: template.version(),
-        dimensions: dimensions.iter().map(|d| d.code().to_owned()).collect(),
+    Table {
+        template,
+        dimensions: dimensions.to_vec(),
         rows,
-        total: Some(total.cell()),
-        rules_applied: applied,
-        ..Default::default()
+        total,
+        rules: merged_rules(template, parts.len(), total, perturbing, rules),
     }
+}
+
+/// The rule lines of a merged table: how it was merged, then each member's own rules.
+fn merged_rules(
+    template: Template,
+    parts: usize,
+    total: Published,
+    perturbing: usize,
+    members: Vec<String>,
+) -> Vec<String> {
+    let mut applied = vec![if template == Template::Capacity {
+        format!("merged over {parts} node(s): facility data, added exactly")
+    } else {
+        format!(
+            "merged over {parts} node(s): each count is the sum of the regions' published counts; \
+             ±{} is the most it can differ from the true count ({perturbing} region(s) perturbed)",
+            total.max_deviation,
+        )
+    }];
+    if template == Template::LengthOfStay && parts > 1 {
+        applied.push(
+            "length-of-stay figures are withheld when several nodes contribute (medians do not add)"
+                .to_owned(),
+        );
+    }
+    applied.extend(
+        members
+            .into_iter()
+            .map(|rule| format!("at the data-owning nodes: {rule}")),
+    );
+    applied
 }
 
 /// The members' published counts and bounds added up, key by key, with their statistics and
@@ -202,47 +110,32 @@ struct Sums {
     keys: Vec<Vec<String>>,
     merged: HashMap<Vec<String>, Published>,
     total: Published,
-    statistics: HashMap<Vec<String>, Vec<pb::Statistic>>,
+    statistics: HashMap<Vec<String>, Vec<Statistic>>,
     rules: Vec<String>,
     /// Members whose counts are perturbed (not exact).
     perturbing: usize,
 }
 
 impl Sums {
-    fn add(&mut self, part: &pb::ProtectedResult) {
-        let part_total = part
-            .total
-            .as_ref()
-            .and_then(Published::of)
-            .unwrap_or_default();
-        if part_total.max_deviation > 0 {
+    fn add(&mut self, part: &Table) {
+        if !part.total.is_exact() {
             self.perturbing += 1;
         }
-        self.total = self.total.add(part_total);
+        self.total = self.total + part.total;
         for row in &part.rows {
-            let cell = row
-                .count
-                .as_ref()
-                .and_then(Published::of)
-                .unwrap_or_default();
             let keys = &mut self.keys;
             let entry = self.merged.entry(row.key.clone()).or_insert_with(|| {
                 keys.push(row.key.clone());
                 Published::default()
             });
-            *entry = entry.add(cell);
+            *entry = *entry + row.count;
             add_statistics(
                 self.statistics.entry(row.key.clone()).or_default(),
                 &row.statistics,
             );
         }
         // A region's own words about its rules, kept short (it is its text, not ours).
-        for rule in part
-            .rules_applied
-            .iter()
-            .filter(|r| r.len() <= 300)
-            .take(20)
-        {
+        for rule in part.rules.iter().filter(|r| r.len() <= 300).take(20) {
             if !self.rules.contains(rule) {
                 self.rules.push(rule.clone());
             }
@@ -252,7 +145,7 @@ impl Sums {
 
 /// Adds named statistics (capacity's places, occupied, available); a figure withheld anywhere
 /// stays withheld.
-fn add_statistics(into: &mut Vec<pb::Statistic>, from: &[pb::Statistic]) {
+fn add_statistics(into: &mut Vec<Statistic>, from: &[Statistic]) {
     for statistic in from {
         match into.iter_mut().find(|s| s.name == statistic.name) {
             Some(existing) => {
@@ -267,62 +160,50 @@ fn add_statistics(into: &mut Vec<pb::Statistic>, from: &[pb::Statistic]) {
 mod tests {
     use super::*;
 
-    fn exact(n: u64) -> pb::CellValue {
+    fn perturbed(value: u64) -> Published {
         Published {
-            value: n,
-            max_deviation: 0,
-        }
-        .cell()
-    }
-
-    fn perturbed(n: u64) -> pb::CellValue {
-        Published {
-            value: n,
+            value,
             max_deviation: 3,
         }
-        .cell()
     }
 
-    fn result(rows: &[(&str, pb::CellValue)], total: pb::CellValue) -> pb::ProtectedResult {
-        pb::ProtectedResult {
-            template: "youth_in_care".to_owned(),
-            template_version: 1,
-            dimensions: vec!["care_type".to_owned()],
+    fn table(rows: &[(&str, Published)], total: Published) -> Table {
+        Table {
+            template: Template::YouthInCare,
+            dimensions: vec![Dimension::CareType],
             rows: rows
                 .iter()
-                .map(|(key, count)| pb::ResultRow {
+                .map(|(key, count)| Row {
                     key: vec![(*key).to_owned()],
-                    count: Some(*count),
+                    count: *count,
                     statistics: vec![],
                 })
                 .collect(),
-            total: Some(total),
-            rules_applied: vec![],
-            ..Default::default()
+            total,
+            rules: vec![],
         }
     }
 
-    fn merged(parts: &[&pb::ProtectedResult]) -> pb::ProtectedResult {
+    fn merged(parts: &[&Table]) -> Table {
         merge(Template::YouthInCare, &[Dimension::CareType], parts)
     }
 
-    fn cell(result: &pb::ProtectedResult, key: &str) -> Published {
-        result
+    fn cell(table: &Table, key: &str) -> Published {
+        table
             .rows
             .iter()
             .find(|r| r.key[0] == key)
-            .and_then(|r| r.count.as_ref())
-            .and_then(Published::of)
+            .map(|r| r.count)
             .expect("cell")
     }
 
     #[test]
     fn published_counts_add_and_so_do_their_bounds() {
-        let a = result(
+        let a = table(
             &[("pleegzorg", perturbed(12)), ("gezinshuis", perturbed(0))],
             perturbed(13),
         );
-        let b = result(&[("pleegzorg", perturbed(5))], perturbed(6));
+        let b = table(&[("pleegzorg", perturbed(5))], perturbed(6));
         let m = merged(&[&a, &b]);
         assert_eq!(
             cell(&m, "pleegzorg"),
@@ -340,19 +221,19 @@ mod tests {
             "a key one node does not list counts 0 there"
         );
         assert_eq!(
-            m.total.as_ref().and_then(Published::of),
-            Some(Published {
+            m.total,
+            Published {
                 value: 19,
                 max_deviation: 6
-            })
+            }
         );
-        assert!(m.rules_applied[0].contains("±6"), "{:?}", m.rules_applied);
+        assert!(m.rules[0].contains("±6"), "{:?}", m.rules);
     }
 
     #[test]
     fn exact_contributions_add_exactly() {
-        let own = result(&[("pleegzorg", exact(20))], exact(20));
-        let peer = result(&[("pleegzorg", perturbed(7))], perturbed(7));
+        let own = table(&[("pleegzorg", Published::exact(20))], Published::exact(20));
+        let peer = table(&[("pleegzorg", perturbed(7))], perturbed(7));
         let m = merged(&[&own, &peer]);
         assert_eq!(
             cell(&m, "pleegzorg"),
@@ -362,23 +243,6 @@ mod tests {
             }
         );
         let m = merged(&[&own]);
-        assert_eq!(m.rows[0].count, Some(exact(20)));
-    }
-
-    #[test]
-    fn answers_of_another_shape_are_not_merged() {
-        let good = result(&[("pleegzorg", perturbed(12))], perturbed(12));
-        assert_eq!(
-            check_answer(&good, Template::YouthInCare, &[Dimension::CareType]),
-            Ok(())
-        );
-        assert!(check_answer(&good, Template::Flows, &[Dimension::CareType]).is_err());
-        assert!(check_answer(&good, Template::YouthInCare, &[]).is_err());
-        let mut bad = good.clone();
-        bad.rows[0].key[0] = "nonsense".to_owned();
-        assert!(check_answer(&bad, Template::YouthInCare, &[Dimension::CareType]).is_err());
-        let mut empty = good;
-        empty.rows[0].count = Some(pb::CellValue { value: None });
-        assert!(check_answer(&empty, Template::YouthInCare, &[Dimension::CareType]).is_err());
+        assert_eq!(m.rows[0].count, Published::exact(20));
     }
 }

@@ -2,6 +2,5 @@
 //! control (the one path from data to anything that leaves), and merging regions' answers.
 
 pub(crate) mod admission;
-pub(crate) mod convert;
 pub(crate) mod execute;
 pub(crate) mod merge;

@@ -12,11 +12,11 @@ use zicht_proto::v1 as pb;
 use zicht_store::Store;
 
 use crate::audit::Operation;
+use crate::convert::{self, complete, RequestText};
 use crate::disclosure::Disclosure;
 use crate::error::{respond, Error};
 use crate::policy::Policy;
 use crate::query::admission::{check_query, Checked, Guarded, Quotas, RefusalGuard};
-use crate::query::convert::complete;
 use crate::query::execute::{execute, log_outcome, today, Call, Released};
 use crate::settings::Limits;
 use crate::telemetry::metrics::Metrics;
@@ -148,11 +148,11 @@ impl Inway {
         &self,
         operation: &Operation,
         identity: &PeerIdentity,
-        query: &pb::QueryRequest,
+        request: &RequestText,
         admitted: Result<Checked, Error>,
     ) -> Result<Released, Error> {
         // Person counts consult and extend the requester's populations: one release at a time.
-        let _serial = if query.template != Template::Capacity.code() {
+        let _serial = if request.template != Template::Capacity.code() {
             Some(self.release_lock(identity.peer_id).lock_owned().await)
         } else {
             None
@@ -174,7 +174,7 @@ impl Inway {
                 operation,
                 &identity.peer_id.to_string(),
                 &identity.role.uri(),
-                query,
+                request,
                 outcome.as_ref().map_err(Error::rule),
             )
             .await;
@@ -303,11 +303,12 @@ impl pb::inway_server::Inway for Inway {
             &identity.role.uri(),
         )
         .on_behalf_of(for_person);
+        let text = RequestText::of(request.get_ref());
         let released = self
-            .run_logged(&operation, &identity, request.get_ref(), admitted)
+            .run_logged(&operation, &identity, &text, admitted)
             .await
             .map_err(respond)?;
-        Ok(Response::new(released.result))
+        Ok(Response::new(convert::result(&released.table)))
     }
 
     async fn get_disclosure_settings(

@@ -11,24 +11,28 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
-use zicht_model::{CodeList, NaiveDate, Network, NodeName, PeerId, PeerIdentity, Region, Role};
+use zicht_model::{
+    CodeList, Dimension, NaiveDate, Network, NodeName, PeerId, PeerIdentity, Region, Role, Table,
+    Template,
+};
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::inway_client::InwayClient;
 use zicht_store::Store;
 
 use crate::audit::{Logged, Operation, Subject};
+use crate::convert::{self, RequestText};
 use crate::error::{respond, Error};
 use crate::query::admission::Checked;
 use crate::query::execute::{log_entry, log_outcome};
-use crate::query::merge::{check_answer, merge};
+use crate::query::merge::merge;
 use crate::services::inway::{identity, Inway, ON_BEHALF_OF};
 use crate::transport::peers::Peers;
 
 /// What one targeted node did with the query.
 #[derive(Debug, Clone)]
 pub enum PeerOutcome {
-    /// It released a protected result.
-    Answered(pb::ProtectedResult),
+    /// It released a protected table that answers the request.
+    Answered(Table),
     /// It refused; the reason names the rule or the missing grant.
     Refused(String),
     /// It could not be reached (or its answer could not be used).
@@ -78,13 +82,26 @@ fn classify(status: &Status) -> PeerOutcome {
     }
 }
 
+/// What a peer is asked: the request as it goes on the wire, and the template and grouping
+/// its answer must have.
+#[derive(Debug, Clone)]
+pub struct PeerQuery {
+    /// The wire request.
+    pub request: pb::QueryRequest,
+    /// The template asked.
+    pub template: Template,
+    /// The grouping asked.
+    pub dimensions: Vec<Dimension>,
+}
+
 /// Asks one peer under `deadline` on behalf of `analyst`, retrying once when the call failed
 /// before the peer could act on it (UNAVAILABLE: refused or reset connection). A query is
 /// idempotent: a repeat releases the same populations. Past the deadline the call is dropped,
-/// which cancels it.
+/// which cancels it. An answer that does not fit the request counts as unreachable, never as
+/// zero.
 pub async fn ask_peer(
     channel: Channel,
-    query: pb::QueryRequest,
+    query: &PeerQuery,
     deadline: Instant,
     traceparent: &str,
     analyst: PeerId,
@@ -99,7 +116,7 @@ pub async fn ask_peer(
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(25).min(remaining / 4)).await;
         }
-        let mut request = Request::new(query.clone());
+        let mut request = Request::new(query.request.clone());
         request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         // W3C trace context: the peer logs this node's operation as its foreign operation.
         if let Ok(value) = traceparent.parse() {
@@ -111,7 +128,16 @@ pub async fn ask_peer(
         }
         match tokio::time::timeout_at(deadline, client.query(request)).await {
             Err(_) => return PeerOutcome::TimedOut,
-            Ok(Ok(response)) => return PeerOutcome::Answered(response.into_inner()),
+            Ok(Ok(response)) => {
+                return match convert::table(
+                    response.into_inner(),
+                    query.template,
+                    &query.dimensions,
+                ) {
+                    Ok(table) => PeerOutcome::Answered(table),
+                    Err(mismatch) => PeerOutcome::Unreachable(mismatch.to_string()),
+                }
+            }
             Ok(Err(status)) if status.code() == Code::Unavailable => last = Some(status),
             Ok(Err(status)) => return classify(&status),
         }
@@ -119,46 +145,37 @@ pub async fn ask_peer(
     last.map_or(PeerOutcome::TimedOut, |status| classify(&status))
 }
 
-/// The merged answer of the targets' outcomes, the coverage line of each, and how many
-/// answered. An answer that does not fit the request counts as unreachable, never as zero.
+/// The merged table of the targets' answers (none when no target answered), the coverage line
+/// of each target, and how many answered.
 fn merged(
     checked: &Checked,
     outcomes: &[(NodeName, PeerOutcome)],
-) -> (pb::ProtectedResult, Vec<pb::PeerStatus>, usize) {
-    let mut coverage = Vec::with_capacity(outcomes.len());
-    let mut parts = Vec::new();
-    for (node, outcome) in outcomes {
-        let outcome = match outcome {
-            PeerOutcome::Answered(result) => {
-                match check_answer(result, checked.query.template, &checked.query.group_by) {
-                    Ok(()) => {
-                        parts.push(result);
-                        outcome.clone()
-                    }
-                    Err(mismatch) => PeerOutcome::Unreachable(mismatch.to_string()),
-                }
-            }
-            other => other.clone(),
-        };
-        coverage.push(outcome.status(*node));
-    }
-    let merged = if parts.is_empty() {
-        pb::ProtectedResult {
-            template: checked.query.template.code().to_owned(),
-            template_version: checked.query.template.version(),
-            dimensions: checked
-                .query
-                .group_by
-                .iter()
-                .map(|d| d.code().to_owned())
-                .collect(),
-            rules_applied: vec!["no targeted node answered".to_owned()],
-            ..Default::default()
-        }
-    } else {
-        merge(checked.query.template, &checked.query.group_by, &parts)
-    };
-    (merged, coverage, parts.len())
+) -> (Option<Table>, Vec<pb::PeerStatus>, usize) {
+    let coverage = outcomes
+        .iter()
+        .map(|(node, outcome)| outcome.status(*node))
+        .collect();
+    let parts: Vec<&Table> = outcomes
+        .iter()
+        .filter_map(|(_, outcome)| match outcome {
+            PeerOutcome::Answered(table) => Some(table),
+            _ => None,
+        })
+        .collect();
+    let answered = parts.len();
+    let merged =
+        (!parts.is_empty()).then(|| merge(checked.query.template, &checked.query.group_by, &parts));
+    (merged, coverage, answered)
+}
+
+/// One federated call as the fan-out needs it: the logged forward operation the targets'
+/// operations continue, the analyst, the request as logged and as admitted, and the deadline.
+struct FanOut<'a> {
+    forward: &'a Operation,
+    identity: &'a PeerIdentity,
+    text: &'a RequestText,
+    checked: &'a Checked,
+    deadline: Instant,
 }
 
 /// The Outway's one RPC, as logs and metrics name it.
@@ -257,7 +274,7 @@ impl Outway {
                 &operation,
                 &identity.peer_id.to_string(),
                 &identity.role.uri(),
-                query,
+                &RequestText::of(query),
                 Err(refusal.rule()),
             )
             .await
@@ -304,6 +321,7 @@ impl Outway {
         self.inway.guard(RPC, &identity).await?;
         let query = request.get_ref().query.clone().unwrap_or_default();
         let (checked, deadline, targets, store) = self.admit(&identity, &request, &query).await?;
+        let text = RequestText::of(&query);
         // Leave a tenth of the caller's deadline (at least 20 ms) to merge and log.
         let budget = deadline.saturating_sub((deadline / 10).max(Duration::from_millis(20)));
         let fan_out_deadline = Instant::now() + budget;
@@ -319,84 +337,90 @@ impl Outway {
             &forward,
             &requester,
             &role,
-            Subject::Query(&query),
+            Subject::Request(&text),
             &forwarded,
         );
         log_entry(&store, &logged)
             .await
             .map_err(Error::unlogged("release log", "asked"))?;
 
-        let outcomes = self
-            .fan_out(
-                &forward,
-                &identity,
-                &query,
-                &checked,
-                &targets,
-                fan_out_deadline,
-            )
-            .await;
+        let asked = PeerQuery {
+            request: query,
+            template: checked.query.template,
+            dimensions: checked.query.group_by.clone(),
+        };
+        let call = FanOut {
+            forward: &forward,
+            identity: &identity,
+            text: &text,
+            checked: &checked,
+            deadline: fan_out_deadline,
+        };
+        let outcomes = self.fan_out(&call, &asked, &targets).await;
         let (merged, coverage, answered) = merged(&checked, &outcomes);
         let outcome = format!("released merged: {answered} of {} answered", targets.len());
         let logged = Logged {
-            result: Some(&merged),
+            result: merged.as_ref(),
             ..Logged::new(
                 &operation,
                 &requester,
                 &role,
-                Subject::Query(&query),
+                Subject::Request(&text),
                 &outcome,
             )
         };
         log_entry(&store, &logged)
             .await
             .map_err(Error::unlogged("release log", "released"))?;
+        let result = match &merged {
+            Some(table) => convert::result(table),
+            None => convert::unanswered(asked.template, &asked.dimensions),
+        };
         Ok(pb::FederatedResult {
-            result: Some(merged),
+            result: Some(result),
             coverage,
             trace_id: operation.trace_id.clone(),
         })
     }
 
-    /// Asks every target at once under `forward` (the logged operation whose trace the peers
-    /// continue); returns their outcomes in target order.
+    /// Asks every target at once under `call.forward` (the logged operation whose trace the
+    /// peers continue); returns their outcomes in target order.
     async fn fan_out(
         &self,
-        forward: &Operation,
-        identity: &PeerIdentity,
-        query: &pb::QueryRequest,
-        checked: &Checked,
+        call: &FanOut<'_>,
+        query: &PeerQuery,
         targets: &[NodeName],
-        deadline: Instant,
     ) -> Vec<(NodeName, PeerOutcome)> {
+        let deadline = call.deadline;
         let mut calls = JoinSet::new();
         for (position, &node) in targets.iter().enumerate() {
-            let query = query.clone();
             if node == self.node {
                 // Its own data: the same policy, disclosure control and log as a peer's query
                 // (exact for the region's own analysts under an owner grant).
                 let inway = self.inway.clone();
-                let identity = identity.clone();
-                let local = forward.child("zicht.v1.Inway/Query");
-                let checked = checked.clone();
+                let identity = call.identity.clone();
+                let local = call.forward.child("zicht.v1.Inway/Query");
+                let checked = call.checked.clone();
+                let text = call.text.clone();
                 calls.spawn(async move {
                     let released = tokio::time::timeout_at(
                         deadline,
-                        inway.run_logged(&local, &identity, &query, Ok(checked)),
+                        inway.run_logged(&local, &identity, &text, Ok(checked)),
                     )
                     .await;
                     let outcome = match released {
                         Err(_) => PeerOutcome::TimedOut,
-                        Ok(Ok(released)) => PeerOutcome::Answered(released.result),
+                        Ok(Ok(released)) => PeerOutcome::Answered(released.table),
                         Ok(Err(error)) => classify(&respond(error)),
                     };
                     (position, outcome)
                 });
             } else if let Some(channel) = self.peers.channel(node) {
-                let traceparent = forward.traceparent();
-                let analyst = identity.peer_id;
+                let traceparent = call.forward.traceparent();
+                let analyst = call.identity.peer_id;
+                let query = query.clone();
                 calls.spawn(async move {
-                    let outcome = ask_peer(channel, query, deadline, &traceparent, analyst).await;
+                    let outcome = ask_peer(channel, &query, deadline, &traceparent, analyst).await;
                     (position, outcome)
                 });
             } else {

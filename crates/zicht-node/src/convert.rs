@@ -1,9 +1,14 @@
-//! The edge of the query layer: a wire `QueryRequest` becomes a domain [`Query`] here, once,
-//! with one error that names the field. Nothing behind this module reads the wire request
-//! (the audit log keeps it as it came, to hash what was asked).
+//! The node's gRPC edge, the one place where wire types and domain types meet: a wire
+//! `QueryRequest` becomes a domain [`Query`] here, once, with one error that names the field;
+//! a domain [`Table`] becomes a `ProtectedResult` here, and a peer's `ProtectedResult` is read
+//! back into a [`Table`] only if it answers what was asked. Nothing behind this module reads a
+//! wire message (the audit log keeps the request's own text, shortened, and its hash as it
+//! came: [`RequestText`]).
 
+use chrono::Datelike;
 use zicht_model::{
-    CodeList, Dimension, Filter, NaiveDate, Purpose, Query, Scope, Template, DATE_RANGE,
+    CodeList, Dimension, Filter, NaiveDate, Published, Purpose, Query, Row, Scope, Statistic,
+    Table, Template, DATE_RANGE,
 };
 use zicht_proto::v1 as pb;
 
@@ -183,6 +188,201 @@ pub fn to_date(date: &pb::Date, field: &str) -> Result<NaiveDate, Error> {
     Ok(date)
 }
 
+/// A date for the wire.
+pub fn from_date(date: NaiveDate) -> pb::Date {
+    pb::Date {
+        year: date.year(),
+        month: date.month() as i32,
+        day: date.day() as i32,
+    }
+}
+
+/// A calendar year as a wire period.
+pub fn calendar_year(year: i32) -> pb::Period {
+    pb::Period {
+        from: Some(pb::Date {
+            year,
+            month: 1,
+            day: 1,
+        }),
+        to: Some(pb::Date {
+            year,
+            month: 12,
+            day: 31,
+        }),
+    }
+}
+
+/// What the audit log keeps of a request as it came, valid or not: the caller's own text for
+/// template, purpose and grouping (shortened; it may be anything), the version asked, and the
+/// SHA-256 of the whole request as it was encoded (the processing record's parameter hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestText {
+    /// The template code as asked.
+    pub template: String,
+    /// The purpose code as asked.
+    pub purpose: String,
+    /// The group-by dimensions as asked, comma separated.
+    pub group_by: String,
+    /// The template version asked (0: the current one).
+    pub template_version: u32,
+    /// SHA-256 of the encoded request, hex.
+    pub parameter_hash: String,
+}
+
+impl RequestText {
+    /// The log's text of `request`.
+    pub fn of(request: &pb::QueryRequest) -> RequestText {
+        RequestText {
+            template: request.template.chars().take(64).collect(),
+            purpose: request.purpose.chars().take(64).collect(),
+            group_by: request.group_by.join(",").chars().take(64).collect(),
+            template_version: request.template_version,
+            parameter_hash: zicht_audit::sha256_hex(&prost::Message::encode_to_vec(request)),
+        }
+    }
+}
+
+/// What a wire cell says about its count; `None` for a cell with no value.
+pub fn published(cell: &pb::CellValue) -> Option<Published> {
+    use pb::cell_value::Value;
+    match cell.value.as_ref()? {
+        Value::Exact(n) => Some(Published::exact(*n)),
+        Value::Perturbed(p) => Some(Published {
+            value: p.value,
+            max_deviation: p.max_deviation,
+        }),
+    }
+}
+
+/// A published count as a wire cell: exact when its bound is 0.
+fn cell(count: Published) -> pb::CellValue {
+    use pb::cell_value::Value;
+    pb::CellValue {
+        value: Some(if count.is_exact() {
+            Value::Exact(count.value)
+        } else {
+            Value::Perturbed(pb::Perturbed {
+                value: count.value,
+                max_deviation: count.max_deviation,
+            })
+        }),
+    }
+}
+
+/// A table as it leaves the node.
+pub fn result(table: &Table) -> pb::ProtectedResult {
+    pb::ProtectedResult {
+        template: table.template.code().to_owned(),
+        template_version: table.template.version(),
+        dimensions: codes(&table.dimensions),
+        rows: table
+            .rows
+            .iter()
+            .map(|row| pb::ResultRow {
+                key: row.key.clone(),
+                count: Some(cell(row.count)),
+                statistics: row
+                    .statistics
+                    .iter()
+                    .map(|s| pb::Statistic {
+                        name: s.name.clone(),
+                        value: s.value,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        total: Some(cell(table.total)),
+        rules_applied: table.rules.clone(),
+        ..Default::default()
+    }
+}
+
+/// The wire result of a federated query no targeted node answered: no rows and no total
+/// (never a total of 0), and the rule that says why.
+pub fn unanswered(template: Template, dimensions: &[Dimension]) -> pb::ProtectedResult {
+    pb::ProtectedResult {
+        template: template.code().to_owned(),
+        template_version: template.version(),
+        dimensions: codes(dimensions),
+        rules_applied: vec!["no targeted node answered".to_owned()],
+        ..Default::default()
+    }
+}
+
+fn codes(dimensions: &[Dimension]) -> Vec<String> {
+    dimensions.iter().map(|d| d.code().to_owned()).collect()
+}
+
+/// Why a node's answer cannot be merged (a wrong or tampered answer). Never data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("its answer does not match the request: {0}")]
+pub struct Mismatch(pub &'static str);
+
+/// A peer's answer as a table, if it answers `template` grouped by `dimensions` with known
+/// codes, a value in every cell and a total.
+pub fn table(
+    result: pb::ProtectedResult,
+    template: Template,
+    dimensions: &[Dimension],
+) -> Result<Table, Mismatch> {
+    if result.template != template.code() {
+        return Err(Mismatch("another template"));
+    }
+    if result.dimensions != codes(dimensions) {
+        return Err(Mismatch("other dimensions"));
+    }
+    let total = result
+        .total
+        .as_ref()
+        .and_then(published)
+        .ok_or(Mismatch("no total"))?;
+    let rows = result
+        .rows
+        .into_iter()
+        .map(|row| answer_row(row, dimensions))
+        .collect::<Result<Vec<Row>, Mismatch>>()?;
+    Ok(Table {
+        template,
+        dimensions: dimensions.to_vec(),
+        rows,
+        total,
+        rules: result.rules_applied,
+    })
+}
+
+/// One row of a peer's answer, if it has the table's shape.
+fn answer_row(row: pb::ResultRow, dimensions: &[Dimension]) -> Result<Row, Mismatch> {
+    let shape = Mismatch("a row of another shape");
+    let count = row
+        .count
+        .as_ref()
+        .and_then(published)
+        .ok_or(shape.clone())?;
+    if row.key.len() != dimensions.len() {
+        return Err(shape);
+    }
+    for (value, dimension) in row.key.iter().zip(dimensions) {
+        if let Some(domain) = dimension.domain() {
+            if !domain.contains(&value.as_str()) {
+                return Err(Mismatch("a value outside the code list"));
+            }
+        }
+    }
+    Ok(Row {
+        key: row.key,
+        count,
+        statistics: row
+            .statistics
+            .into_iter()
+            .map(|s| Statistic {
+                name: s.name,
+                value: s.value,
+            })
+            .collect(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +431,47 @@ mod tests {
         assert_eq!(
             message(pb::query_request::Scope::Peildatum(date(2024, 1, 1))),
             "template youth_in_care needs a period"
+        );
+    }
+
+    fn answer() -> pb::ProtectedResult {
+        result(&Table {
+            template: Template::YouthInCare,
+            dimensions: vec![Dimension::CareType],
+            rows: vec![Row {
+                key: vec!["pleegzorg".to_owned()],
+                count: Published {
+                    value: 12,
+                    max_deviation: 3,
+                },
+                statistics: vec![],
+            }],
+            total: Published {
+                value: 12,
+                max_deviation: 3,
+            },
+            rules: vec![],
+        })
+    }
+
+    #[test]
+    fn a_table_round_trips_and_answers_of_another_shape_are_refused() {
+        let good = answer();
+        let read = table(good.clone(), Template::YouthInCare, &[Dimension::CareType]).unwrap();
+        assert_eq!(result(&read), good);
+        assert!(table(good.clone(), Template::Flows, &[Dimension::CareType]).is_err());
+        assert!(table(good.clone(), Template::YouthInCare, &[]).is_err());
+        let mut bad = good.clone();
+        bad.rows[0].key[0] = "nonsense".to_owned();
+        assert!(table(bad, Template::YouthInCare, &[Dimension::CareType]).is_err());
+        let mut empty = good.clone();
+        empty.rows[0].count = Some(pb::CellValue { value: None });
+        assert!(table(empty, Template::YouthInCare, &[Dimension::CareType]).is_err());
+        let mut no_total = good;
+        no_total.total = None;
+        assert_eq!(
+            table(no_total, Template::YouthInCare, &[Dimension::CareType]),
+            Err(Mismatch("no total"))
         );
     }
 }

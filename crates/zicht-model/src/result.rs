@@ -1,0 +1,127 @@
+//! What a template call releases, as a node builds, merges and logs it: a table of published
+//! counts (and, for `length_of_stay` and `capacity`, named figures per cell) with the rules
+//! that were applied. The node turns it into its wire form once, at its gRPC edge, and reads
+//! peers' answers back into it there.
+
+use crate::{Dimension, Template};
+
+/// A count as published: a value and how far it may be from the true count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Published {
+    /// The published value.
+    pub value: u64,
+    /// The largest deviation from the true count (0: exact).
+    pub max_deviation: u32,
+}
+
+impl Published {
+    /// An exact count.
+    pub fn exact(value: u64) -> Published {
+        Published {
+            value,
+            max_deviation: 0,
+        }
+    }
+
+    /// Whether the count is the true count.
+    pub fn is_exact(self) -> bool {
+        self.max_deviation == 0
+    }
+}
+
+/// Two published counts added: values add, and so do their bounds.
+impl std::ops::Add for Published {
+    type Output = Published;
+
+    fn add(self, other: Published) -> Published {
+        Published {
+            value: self.value.saturating_add(other.value),
+            max_deviation: self.max_deviation.saturating_add(other.max_deviation),
+        }
+    }
+}
+
+/// A named figure of a cell (capacity's `places`, a length of stay's `median_days`); no value
+/// where disclosure control withheld it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statistic {
+    /// The figure's name.
+    pub name: String,
+    /// Its value, or none where it was withheld.
+    pub value: Option<f64>,
+}
+
+impl Statistic {
+    /// A figure with a value.
+    pub fn new(name: &str, value: f64) -> Statistic {
+        Statistic {
+            name: name.to_owned(),
+            value: Some(value),
+        }
+    }
+
+    /// The same figure, withheld.
+    #[must_use]
+    pub fn withheld(self) -> Statistic {
+        Statistic {
+            value: None,
+            ..self
+        }
+    }
+}
+
+/// One cell of a table: its key (one code per dimension, in order), its count and figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// One value per dimension of the table.
+    pub key: Vec<String>,
+    /// The cell's count (youths, or facilities for `capacity`).
+    pub count: Published,
+    /// The cell's figures.
+    pub statistics: Vec<Statistic>,
+}
+
+/// A released table: every cell of the asked grouping, the total, and the rules applied.
+/// Person counts are perturbed each on its own, so cells need not add up to the total.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// The template that made it.
+    pub template: Template,
+    /// The grouping, in order.
+    pub dimensions: Vec<Dimension>,
+    /// The cells.
+    pub rows: Vec<Row>,
+    /// The total of the population (published on its own, like every cell).
+    pub total: Published,
+    /// The rules applied, in words for people.
+    pub rules: Vec<String>,
+}
+
+impl Table {
+    /// Whether any count of the table is perturbed.
+    pub fn is_perturbed(&self) -> bool {
+        !self.total.is_exact() || self.rows.iter().any(|row| !row.count.is_exact())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_counts_add_with_their_bounds() {
+        let a = Published {
+            value: 12,
+            max_deviation: 3,
+        };
+        assert_eq!(
+            a + Published::exact(5),
+            Published {
+                value: 17,
+                max_deviation: 3
+            }
+        );
+        assert!(Published::exact(4).is_exact());
+        assert!(!a.is_exact());
+    }
+}
