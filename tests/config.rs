@@ -71,7 +71,7 @@ fn every_example_node_config_loads() {
         assert!(!config.settings.policy.grants.is_empty(), "{node}");
         let own = config.manifest.iter().find(|p| p.node == node).unwrap();
         assert_eq!(own.peer_id, node.dev_peer_id());
-        assert_eq!(own.address, config.settings.listen);
+        assert_eq!(own.address, config.settings.listen.into());
     }
 }
 

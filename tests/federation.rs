@@ -901,18 +901,49 @@ fn drenthe_analyst_id(f: &Federation) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_reach_an_otlp_collector_as_one_trace_across_nodes_and_only_when_configured() {
-    use zicht_testkit::otlp::{attribute, Collector};
-    let collector = Collector::start().await;
+    use zicht_testkit::otlp::{attribute, install_operation_spans, Collector};
+    install_operation_spans();
+    // The collector has a certificate of its own CA (which the nodes are told to trust) and
+    // wants client certificates of the federation (the nodes present theirs).
+    let collector_ca = zicht_pki::CertificateAuthority::create(
+        "collector CA",
+        zicht_pki::Validity::days_from(zicht_testkit::node::now(), 2),
+    )
+    .unwrap();
+    let pem = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pem.path(), collector_ca.cert_pem().unwrap()).unwrap();
+    let collector_cert = collector_ca
+        .issue(
+            &zicht_pki::Subject {
+                identity: zicht_model::PeerIdentity {
+                    peer_id: zicht_model::PeerId::parse("00000099000000009999").unwrap(),
+                    organisation: "Collector".to_owned(),
+                    role: zicht_model::Role::Auditor {
+                        name: "otel-collector".to_owned(),
+                    },
+                },
+                dns_names: vec!["localhost".to_owned()],
+                ips: vec![],
+            },
+            zicht_pki::Validity::days_from(zicht_testkit::node::now(), 2),
+        )
+        .unwrap();
+    let mut collector = Collector::bind().await;
     // Export is configured on every node but groningen, which keeps the default (off).
     let (mut f, trace, forward) = jenn_asked_once(|node, settings| {
         if node != region(Region::Groningen) {
             settings.otlp = Some(zicht_node::OtlpSettings {
-                endpoint: collector.endpoint(),
-                interval: Duration::from_millis(100),
+                ca: Some(pem.path().to_owned()),
+                client_certificate: true,
+                ..zicht_node::OtlpSettings::new(collector.endpoint(), Duration::from_millis(100))
             });
         }
     })
     .await;
+    collector.serve(
+        (&collector_cert.cert_pem, &collector_cert.key_pem),
+        &std::fs::read(f.pki.ca_cert()).unwrap(),
+    );
     let trace_bytes = zicht_audit::unhex(&trace).unwrap();
     let mut spans = Vec::new();
     for _ in 0..100 {

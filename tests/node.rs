@@ -730,18 +730,16 @@ async fn youths_in_care_2024(f: &NodeFixture) -> u64 {
         .await as u64
 }
 
-/// `GET path` on a plaintext port; the whole response.
-async fn http_get(address: SocketAddr, path: &str) -> String {
-    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
-    socket
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).await.unwrap();
-    response
+/// `GET path` on a plaintext port with an HTTP/1.1 client: the status and the body.
+async fn http_get(address: SocketAddr, path: &str) -> (http::StatusCode, String) {
+    use http_body_util::BodyExt as _;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<&'static [u8]>>();
+    let uri: http::Uri = format!("http://{address}{path}").parse().unwrap();
+    let response = client.get(uri).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -757,19 +755,43 @@ async fn prometheus_metrics_count_requests_refusals_and_audit_writes() {
         .await
         .unwrap_err();
     let address = f.node.metrics_address.unwrap();
-    let response = http_get(address, "/metrics").await;
-    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
-    for line in [
-        "zicht_requests_total{rpc=\"zicht.v1.Inway/Query\",outcome=\"released\"} 1",
-        "zicht_requests_total{rpc=\"zicht.v1.Inway/Query\",outcome=\"policy\"} 1",
-        "zicht_request_duration_seconds_count{rpc=\"zicht.v1.Inway/Query\"} 2",
-        "zicht_audit_write_duration_seconds_count{} 2",
-    ] {
-        assert!(response.contains(line), "{line} in\n{response}");
-    }
-    assert!(http_get(address, "/other")
-        .await
-        .starts_with("HTTP/1.1 404"));
+    let (status, text) = http_get(address, "/metrics").await;
+    assert_eq!(status, http::StatusCode::OK);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                prometheus_parse::Value::Histogram(buckets) => {
+                    buckets.iter().map(|b| b.count).fold(0.0, f64::max)
+                }
+                other => panic!("{name}: {other:?}"),
+            })
+    };
+    let rpc = ("rpc", "zicht.v1.Inway/Query");
+    assert_eq!(
+        value("zicht_requests_total", &[rpc, ("outcome", "released")]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("zicht_requests_total", &[rpc, ("outcome", "policy")]),
+        Some(1.0)
+    );
+    // Histograms: every observation falls in the +Inf bucket.
+    assert_eq!(value("zicht_request_duration_seconds", &[rpc]), Some(2.0));
+    assert_eq!(value("zicht_audit_write_duration_seconds", &[]), Some(2.0));
+    // The cap as fitted to the descriptor limit: at most the configured 1024.
+    assert!(value("zicht_connections_max", &[]).is_some_and(|cap| (1.0..=1024.0).contains(&cap)));
+    assert_eq!(
+        http_get(address, "/other").await.0,
+        http::StatusCode::NOT_FOUND
+    );
 }
 
 /// A checkpoint body naming `node`, padded with `pad` spaces, signed with its key.
@@ -907,7 +929,7 @@ async fn a_flood_of_idle_sockets_is_capped_and_the_node_keeps_answering_and_logg
         f.db.scalar("SELECT COUNT(*) FROM release_log").await,
         logged + 5
     );
-    let metrics = http_get(f.node.metrics_address.unwrap(), "/metrics").await;
+    let (_, metrics) = http_get(f.node.metrics_address.unwrap(), "/metrics").await;
     let refused: u64 = metrics
         .lines()
         .filter(|line| line.starts_with("zicht_connections_refused_total{"))
@@ -1008,7 +1030,7 @@ async fn a_node_answering_in_another_nodes_name_is_not_believed() {
     };
     let at_drenthe = |node: NodeName| zicht_node::ManifestPeer {
         node,
-        address: f.node.address,
+        address: f.node.address.into(),
         peer_id: node.dev_peer_id(),
     };
     // The manifest says drenthe listens here: answered.

@@ -1,4 +1,4 @@
-//! Compiles `proto/zicht/v1/*.proto` and the OTLP protos in `proto/opentelemetry` with protox (pure Rust), so no system `protoc` is needed,
+//! Compiles `proto/zicht/v1/*.proto` with protox (pure Rust), so no system `protoc` is needed,
 //! into prost messages, tonic clients and servers, and a descriptor set for server reflection.
 
 use std::path::PathBuf;
@@ -26,18 +26,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .compile_fds(descriptors)?;
 
-    // OTLP, for the optional OpenTelemetry exporter: clients to send, servers for tests.
-    let otlp = [
-        "opentelemetry/proto/collector/trace/v1/trace_service.proto",
-        "opentelemetry/proto/collector/metrics/v1/metrics_service.proto",
-    ];
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("opentelemetry").display()
-    );
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(protox::compile(otlp, [&root])?)?;
     Ok(())
 }

@@ -266,7 +266,7 @@ async fn start_federation(
         );
         manifest.push(ManifestPeer {
             node,
-            address,
+            address: address.into(),
             peer_id,
         });
         listeners.push((node, listener));

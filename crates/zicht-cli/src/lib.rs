@@ -53,17 +53,25 @@ impl Cli {
 /// `RUST_LOG` (default `default_level`). Log lines name rules, nodes and counts, never youth
 /// data.
 pub fn init_logging(format: LogFormat, default_level: &str) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    // Another subscriber may be set already (tests running in one process): keep it.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let lines = match format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines.json().flatten_event(true).boxed(),
     };
+    // Log lines as RUST_LOG says; operation spans for OpenTelemetry whatever the level (they
+    // are exported only by nodes that configure it). Another subscriber may be set already
+    // (tests running in one process): keep it.
+    let _ = tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(zicht_node::tracing_layer())
+        .try_init();
 }
 
 #[derive(Debug, Subcommand)]

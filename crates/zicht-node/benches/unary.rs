@@ -9,7 +9,9 @@
 //! guarded throughput against it.
 //!
 //! `cargo bench -p zicht-node --bench unary [--features unaudited]`; `ZICHT_BENCH_REQUESTS`
-//! (default 20,000) and `ZICHT_BENCH_CONCURRENCY` (default 32) change the load. Loopback only.
+//! (default 20,000) and `ZICHT_BENCH_CONCURRENCY` (default 32) change the load;
+//! `ZICHT_BENCH_OPERATION_SPANS=1` installs the subscriber layer that makes operation spans
+//! OpenTelemetry spans, as the `zicht` binary does (compare two runs). Loopback only.
 
 #![allow(clippy::unwrap_used)]
 
@@ -73,6 +75,10 @@ async fn load(channel: Channel, total: usize, concurrency: usize) -> (f64, Durat
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::var("ZICHT_BENCH_OPERATION_SPANS").is_ok_and(|v| v == "1") {
+        zicht_testkit::otlp::install_operation_spans();
+        println!("operation spans: OpenTelemetry layer installed (no node exports)");
+    }
     let total: usize = std::env::var("ZICHT_BENCH_REQUESTS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -17,14 +17,15 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A fresh id of `bytes` (8 or more) bytes as hex, in time order: 4 bytes of seconds since the
-/// Unix epoch, 4 bytes of a per-process counter (starting at a random point), then random
-/// bytes (SHA-256 of the clock, the process id and the counter). Unique within a process for
-/// 2^32 ids a second; ids of different processes differ by their counters' random starts.
-/// Time order keeps the log's indexes on these ids append-mostly, where random ids made every
-/// append touch random index pages. W3C trace context asks randomness only of a trace id's
-/// right-most 7 bytes, which a 16-byte id has. Not a secret: ids only link records.
-fn new_id(bytes: usize) -> String {
+/// A fresh id of `N` bytes (8 or more), in time order: 4 bytes of seconds since the Unix
+/// epoch, 4 bytes of a per-process counter (starting at a random point), then random bytes.
+/// Unique within a process for 2^32 ids a second; ids of different processes differ by their
+/// counters' random starts. Time order keeps the log's indexes on these ids append-mostly,
+/// where random ids made every append touch random index pages. W3C trace context asks
+/// randomness only of a trace id's right-most 7 bytes, which a 16-byte id has. Not a secret:
+/// ids only link records. Operation spans get their ids from here too
+/// ([`crate::telemetry::traces`]), so a span's ids are its operation's.
+pub(crate) fn new_id<const N: usize>() -> [u8; N] {
     static COUNTER: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
     let counter = COUNTER.get_or_init(|| {
         let mut start = [0u8; 4];
@@ -34,16 +35,24 @@ fn new_id(bytes: usize) -> String {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let count = counter.fetch_add(1, Ordering::Relaxed);
+    let count = counter.fetch_add(1, Ordering::Relaxed) as u32;
     let seconds = u32::try_from(since_epoch.as_secs()).unwrap_or(u32::MAX);
-    let mut id = zicht_audit::hex(&seconds.to_be_bytes());
-    id.push_str(&zicht_audit::hex(&(count as u32).to_be_bytes()));
-    if bytes > 8 {
-        let mut tail = vec![0u8; bytes - 8];
-        random(&mut tail);
-        id.push_str(&zicht_audit::hex(&tail));
-    }
+    let mut id = [0u8; N];
+    let (time, rest) = id.split_at_mut(N.min(4));
+    time.copy_from_slice(&seconds.to_be_bytes()[..time.len()]);
+    let (counted, tail) = rest.split_at_mut(rest.len().min(4));
+    counted.copy_from_slice(&count.to_be_bytes()[..counted.len()]);
+    random(tail);
     id
+}
+
+/// A fresh trace id (16 bytes) and operation id (8 bytes), as hex.
+fn fresh_trace_id() -> String {
+    zicht_audit::hex(&new_id::<16>())
+}
+
+fn fresh_operation_id() -> String {
+    zicht_audit::hex(&new_id::<8>())
 }
 
 /// Fills `bytes` from the operating system's random source.
@@ -60,8 +69,10 @@ pub fn node_uri(node: NodeName) -> String {
     }
 }
 
-/// One processing operation: what it is, where it runs, and the trace it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One processing operation: what it is, where it runs, and the trace it belongs to. It runs
+/// in a `tracing` span (target [`crate::telemetry::traces::TARGET`]); where the process's
+/// subscriber makes that an OpenTelemetry span, the operation's ids are the span's.
+#[derive(Debug, Clone)]
 pub struct Operation {
     /// 16 bytes, hex.
     pub trace_id: String,
@@ -77,19 +88,117 @@ pub struct Operation {
     pub resource: String,
     /// When it started, milliseconds since the Unix epoch.
     pub started_ms: i64,
+    /// The span it runs in.
+    pub span: tracing::Span,
+}
+
+/// The kind of an operation's span, as OpenTelemetry names it.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Server,
+    Client,
+    Internal,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Server => "server",
+            Kind::Client => "client",
+            Kind::Internal => "internal",
+        }
+    }
+}
+
+/// The span of an operation `name` of the node `resource`: a root span, or a child of
+/// `parent`. Outcome fields stay empty until the operation is logged.
+fn operation_span(
+    name: &'static str,
+    resource: &str,
+    kind: Kind,
+    parent: Option<&tracing::Span>,
+) -> tracing::Span {
+    macro_rules! span {
+        ($parent:expr) => {
+            tracing::info_span!(
+                target: crate::telemetry::traces::TARGET,
+                parent: $parent,
+                "operation",
+                otel.name = name,
+                otel.kind = kind.as_str(),
+                zicht.node = resource,
+                dpl.core.processing_activity_id = tracing::field::Empty,
+                zicht.template = tracing::field::Empty,
+                zicht.template_version = tracing::field::Empty,
+                zicht.outcome = tracing::field::Empty,
+                zicht.foreign_entity = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+                otel.status_description = tracing::field::Empty,
+            )
+        };
+    }
+    match parent {
+        Some(parent) => span!(parent),
+        None => span!(None),
+    }
+}
+
+/// The trace and span id of `span`'s OpenTelemetry span, as hex, when the process makes
+/// operation spans OpenTelemetry spans.
+fn span_ids(span: &tracing::Span) -> Option<(String, String)> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then(|| {
+        (
+            span_context.trace_id().to_string(),
+            span_context.span_id().to_string(),
+        )
+    })
+}
+
+/// The remote parent context of a W3C trace: the caller's trace and operation.
+fn remote_parent(trace_id: &str, operation_id: &str) -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+    let trace = TraceId::from_hex(trace_id).ok()?;
+    let span = SpanId::from_hex(operation_id).ok()?;
+    let context = SpanContext::new(trace, span, TraceFlags::SAMPLED, true, Default::default());
+    Some(opentelemetry::Context::new().with_remote_span_context(context))
 }
 
 impl Operation {
     /// A new operation in a new trace.
     pub fn start(name: &'static str, resource: &str) -> Operation {
+        Operation::rooted(name, resource, Kind::Server, None)
+    }
+
+    /// A root operation, under a remote parent (`trace_id`, `operation_id`) if given.
+    fn rooted(
+        name: &'static str,
+        resource: &str,
+        kind: Kind,
+        remote: Option<(&str, &str)>,
+    ) -> Operation {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let span = operation_span(name, resource, kind, None);
+        if let Some(parent) = remote.and_then(|(trace, op)| remote_parent(trace, op)) {
+            // Only fails when no OpenTelemetry layer is installed: the ids are then our own.
+            let _ = span.set_parent(parent);
+        }
+        let (trace_id, operation_id) = span_ids(&span).unwrap_or_else(|| {
+            let trace = remote.map_or_else(fresh_trace_id, |(trace, _)| trace.to_owned());
+            (trace, fresh_operation_id())
+        });
         Operation {
-            trace_id: new_id(16),
-            operation_id: new_id(8),
+            trace_id,
+            operation_id,
             parent_operation_id: None,
             foreign: None,
             name,
             resource: resource.to_owned(),
             started_ms: now_ms(),
+            span,
         }
     }
 
@@ -102,16 +211,21 @@ impl Operation {
         traceparent: Option<&str>,
         caller: &str,
     ) -> Operation {
-        let mut operation = Operation::start(name, resource);
-        if let Some((trace_id, parent)) = traceparent.and_then(parse_traceparent) {
-            operation.trace_id = trace_id.clone();
-            operation.foreign = Some(ForeignOperation {
-                trace_id,
-                operation_id: parent,
-                entity: caller.chars().take(200).collect(),
-                on_behalf_of: None,
-            });
-        }
+        let Some((trace_id, parent)) = traceparent.and_then(parse_traceparent) else {
+            return Operation::start(name, resource);
+        };
+        let mut operation =
+            Operation::rooted(name, resource, Kind::Server, Some((&trace_id, &parent)));
+        let entity: String = caller.chars().take(200).collect();
+        operation
+            .span
+            .record("zicht.foreign_entity", entity.as_str());
+        operation.foreign = Some(ForeignOperation {
+            trace_id,
+            operation_id: parent,
+            entity,
+            on_behalf_of: None,
+        });
         operation
     }
 
@@ -130,15 +244,45 @@ impl Operation {
         format!("00-{}-{}-01", self.trace_id, self.operation_id)
     }
 
-    /// An operation started by this one, in the same trace.
+    /// An operation started by this one, in the same trace: a call to other nodes
+    /// (`.../Forward`) or work of its own.
     pub fn child(&self, name: &'static str) -> Operation {
+        let kind = if name.ends_with("/Forward") {
+            Kind::Client
+        } else {
+            Kind::Internal
+        };
+        let span = operation_span(name, &self.resource, kind, Some(&self.span));
+        let operation_id = span_ids(&span).map_or_else(fresh_operation_id, |(_, op)| op);
         Operation {
-            operation_id: new_id(8),
+            operation_id,
             parent_operation_id: Some(self.operation_id.clone()),
             foreign: None,
             name,
             started_ms: now_ms(),
+            span,
             ..self.clone()
+        }
+    }
+
+    /// Records on the operation's span what its log entry says: the processing activity,
+    /// template and version, the outcome (or the refusing rule) and whether it went well.
+    /// Called once the entry is durable, so a span never says more than the log.
+    pub(crate) fn logged(&self, record: &ProcessingRecord) {
+        let outcome = record.decisions.split(';').next().unwrap_or("").trim();
+        let span = &self.span;
+        span.record(
+            "dpl.core.processing_activity_id",
+            record.processing_activity_id.as_str(),
+        );
+        span.record("zicht.template", record.template.as_str());
+        span.record("zicht.template_version", i64::from(record.template_version));
+        span.record("zicht.outcome", outcome);
+        if record.status_code == "OK" {
+            span.record("otel.status_code", "ok");
+        } else {
+            span.record("otel.status_code", "error");
+            span.record("otel.status_description", outcome);
         }
     }
 }
@@ -256,8 +400,9 @@ pub fn purpose_uri(code: &str) -> Option<String> {
     Purpose::from_code(code).map(|p| p.uri())
 }
 
-/// The processing and access records of one logged request.
-pub fn entries(logged: &Logged<'_>) -> AuditEntries {
+/// The processing and access records of one logged request, as the chains hold them, and the
+/// processing record itself.
+pub fn entries(logged: &Logged<'_>) -> (AuditEntries, ProcessingRecord) {
     let operation = logged.operation;
     let end = now_ms();
     let ok = logged.outcome.starts_with("released") || logged.outcome.starts_with("forwarded");
@@ -305,16 +450,17 @@ pub fn entries(logged: &Logged<'_>) -> AuditEntries {
         outcome: logged.outcome.chars().take(200).collect(),
         time: end,
     };
-    AuditEntries {
+    let entries = AuditEntries {
         trace_id: operation.trace_id.clone(),
         operation_id: operation.operation_id.clone(),
         recorded_at: end,
         processing: body(&processing),
         access: body(&access),
-        template: processing.template,
-        activity: processing.processing_activity_id,
+        template: processing.template.clone(),
+        activity: processing.processing_activity_id.clone(),
         peer_id: access.peer_id,
-    }
+    };
+    (entries, processing)
 }
 
 #[cfg(test)]

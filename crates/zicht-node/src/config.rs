@@ -12,8 +12,11 @@
 //! manifest = "../federation.toml"
 //! checkpoint_seconds = 300                    # optional: how often to sign chain heads for peers
 //! metrics_listen = "127.0.0.1:9401"           # optional: plaintext, Prometheus /metrics only
-//! otlp_endpoint = "http://127.0.0.1:4317"     # optional: OpenTelemetry export (off if unset)
+//! otlp_endpoint = "https://collector:4317"    # optional: OpenTelemetry export (off if unset);
+//!                                             # http://127.0.0.1:4317 for a collector on this host
 //! otlp_interval_seconds = 10                  # optional: how often spans and metrics are sent
+//! otlp_ca = "../../certs/collector-ca.pem"    # optional (https): default the [tls] ca bundle
+//! otlp_client_certificate = true              # optional (https): present the node certificate
 //!
 //! [tls]
 //! ca = "../../certs/dev/ca.pem"
@@ -131,6 +134,8 @@ struct ConfigFile {
     metrics_listen: Option<Spanned<String>>,
     otlp_endpoint: Option<Spanned<String>>,
     otlp_interval_seconds: Option<Spanned<u64>>,
+    otlp_ca: Option<Spanned<String>>,
+    otlp_client_certificate: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -279,6 +284,27 @@ impl Reader<'_> {
             place: self.file_place(s.span().start),
             key,
         }))
+    }
+
+    /// An optional `true` or `false`.
+    fn boolean(
+        &self,
+        key: &'static str,
+        file: Option<&Spanned<bool>>,
+    ) -> Result<Option<bool>, ConfigError> {
+        let var = env_var(key);
+        match (self.env)(&var) {
+            Some(text) => match text.trim() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                _ => Err(ConfigError {
+                    place: Place::Env(var),
+                    key: key.to_owned(),
+                    reason: "must be true or false".to_owned(),
+                }),
+            },
+            None => Ok(file.map(|s| *s.get_ref())),
+        }
     }
 
     /// An optional address such as `127.0.0.1:8401`.
@@ -507,7 +533,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
     })
 }
 
-/// `otlp_endpoint` and `otlp_interval_seconds`: export is off unless the endpoint is set.
+/// `otlp_endpoint`, `otlp_interval_seconds`, `otlp_ca` and `otlp_client_certificate`: export
+/// is off unless the endpoint is set.
 fn otlp_settings(
     reader: &Reader<'_>,
     file: &ConfigFile,
@@ -519,16 +546,29 @@ fn otlp_settings(
     let Some(value) = reader.string("otlp_endpoint", file.otlp_endpoint.as_ref()) else {
         return Ok(None);
     };
-    let usable = value.value.starts_with("http://")
+    let tls = value.value.starts_with("https://");
+    let usable = (tls || value.value.starts_with("http://"))
         && tonic::transport::Endpoint::from_shared(value.value.clone()).is_ok();
     if !usable {
         return Err(value.error(
-            "must be an OTLP/gRPC address such as http://127.0.0.1:4317 (plain HTTP/2: a collector on this host, or a sidecar that forwards)",
+            "must be an OTLP/gRPC address such as https://collector.example:4317 (TLS), or http://127.0.0.1:4317 for a collector on this host",
         ));
     }
+    let ca = reader
+        .string("otlp_ca", file.otlp_ca.as_ref())
+        .map(|ca| reader.file(&ca))
+        .transpose()?;
+    let client_certificate = reader
+        .boolean(
+            "otlp_client_certificate",
+            file.otlp_client_certificate.as_ref(),
+        )?
+        .unwrap_or(false);
     Ok(Some(crate::settings::OtlpSettings {
         endpoint: value.value,
         interval: Duration::from_secs(interval),
+        ca,
+        client_certificate,
     }))
 }
 
@@ -878,13 +918,8 @@ pub fn load_manifest(path: &Path) -> Result<Vec<ManifestPeer>, ConfigError> {
                     "must be a region or network code",
                 )
             })?;
-        let address = entry.address.get_ref().parse().map_err(|_| {
-            error(
-                entry.address.span().start,
-                "address",
-                "must be an address such as 127.0.0.1:7401",
-            )
-        })?;
+        let address = crate::settings::PeerAddress::parse(entry.address.get_ref())
+            .map_err(|e| error(entry.address.span().start, "address", &e.to_string()))?;
         let peer_id = PeerId::parse(entry.peer_id.get_ref())
             .map_err(|_| error(entry.peer_id.span().start, "peer_id", "must be 20 digits"))?;
         if peers.iter().any(|p| p.node == node || p.peer_id == peer_id) {

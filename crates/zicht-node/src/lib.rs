@@ -30,6 +30,9 @@ pub use services::auditor::AUDIT_ACTIVITY;
 pub use services::inway::{settings_message, Inway};
 #[cfg(feature = "unaudited")]
 pub use settings::UNGUARDED;
-pub use settings::{Limits, ManifestPeer, NodeSettings, OtlpSettings, TlsFiles};
+pub use settings::{
+    InvalidPeerAddress, Limits, ManifestPeer, NodeSettings, OtlpSettings, PeerAddress, TlsFiles,
+};
+pub use telemetry::traces::layer as tracing_layer;
 pub use transport::accept::PeerInfo;
 pub use transport::peers::channel_to;

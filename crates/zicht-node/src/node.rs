@@ -118,10 +118,10 @@ pub async fn start_on(
         address: settings.listen,
         source,
     })?;
-    let inway = Arc::new(inway(&settings, store).await);
+    let (metrics, spans) = telemetry(&settings)?;
+    let inway = Arc::new(inway(&settings, store, metrics.clone()).await);
     // Every background task lives in one set, stopped together when the server ends.
     let mut tasks = JoinSet::new();
-    let exporter = otlp_exporter(&settings, &inway)?;
     let metrics_address = serve_metrics(&settings, &inway, &mut tasks).await?;
     let peers = Peers::new(settings.node, &settings.manifest, &settings.tls);
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -172,9 +172,11 @@ pub async fn start_on(
             })
             .await;
         tasks.shutdown().await;
-        if let Some(exporter) = exporter {
-            exporter.stop(Duration::from_secs(2)).await;
+        // What the exporters still hold goes out first.
+        if let Some(spans) = spans {
+            spans.stop(Duration::from_secs(2)).await;
         }
+        metrics.stop(Duration::from_secs(2)).await;
         if let Err(error) = served {
             tracing::error!(%error, "server ended");
         }
@@ -194,7 +196,7 @@ pub async fn start_on(
 
 /// The node's `Inway` over its store, with its rows keyed first (so its first answers do not
 /// wait): an aggregator's runs no template.
-async fn inway(settings: &NodeSettings, store: Option<Store>) -> Inway {
+async fn inway(settings: &NodeSettings, store: Option<Store>, metrics: Arc<Metrics>) -> Inway {
     if let (Some(store), NodeName::Region(_)) = (&store, settings.node) {
         if let Err(error) = settings.disclosure.key_rows(store).await {
             tracing::warn!(
@@ -205,30 +207,34 @@ async fn inway(settings: &NodeSettings, store: Option<Store>) -> Inway {
     }
     let inway = Inway::new(settings.policy.clone(), settings.limits, store)
         .with_disclosure(settings.disclosure.clone())
-        .with_resource(crate::audit::node_uri(settings.node));
+        .with_resource(crate::audit::node_uri(settings.node))
+        .with_metrics(metrics);
     match settings.node {
         NodeName::Network(_) => inway.without_data(),
         NodeName::Region(_) => inway,
     }
 }
 
-/// OpenTelemetry, when configured: each release becomes a span once it is durable in the log.
-fn otlp_exporter(
+/// The node's metrics (read by Prometheus, and over OTLP when configured) and, when
+/// configured, the export of its operation spans.
+fn telemetry(
     settings: &NodeSettings,
-    inway: &Inway,
-) -> Result<Option<crate::telemetry::otlp::Exporter>, StartError> {
-    let (Some(otlp), Some(store)) = (&settings.otlp, &inway.store) else {
-        return Ok(None);
+) -> Result<(Arc<Metrics>, Option<crate::telemetry::traces::SpanExport>), StartError> {
+    let entity = crate::audit::node_uri(settings.node);
+    let resource = crate::telemetry::otlp::resource(settings.node.code(), &entity);
+    let Some(otlp) = &settings.otlp else {
+        return Ok((Arc::new(Metrics::new(resource, None)), None));
     };
-    let (hook, exporter) = crate::telemetry::otlp::start(
-        otlp,
-        settings.node.code(),
-        &inway.resource,
-        inway.metrics.clone(),
-    )
-    .map_err(StartError::Otlp)?;
-    store.on_committed(hook);
-    Ok(Some(exporter))
+    let (span_exporter, metric_exporter) =
+        crate::telemetry::otlp::exporters(otlp, &settings.tls).map_err(StartError::Otlp)?;
+    let metrics = Metrics::new(resource.clone(), Some((metric_exporter, otlp.interval)));
+    let spans = crate::telemetry::traces::SpanExport::start(
+        &entity,
+        &resource,
+        span_exporter,
+        otlp.interval,
+    );
+    Ok((Arc::new(metrics), Some(spans)))
 }
 
 /// Prometheus metrics on their plaintext port, when configured; returns the bound address.

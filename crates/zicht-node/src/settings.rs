@@ -153,9 +153,84 @@ pub struct ManifestPeer {
     /// The node.
     pub node: NodeName,
     /// Where it listens.
-    pub address: SocketAddr,
+    pub address: PeerAddress,
     /// Its PeerID (certificate serialNumber).
     pub peer_id: PeerId,
+}
+
+/// Where a peer listens: a host (a DNS name, or an IP address) and a port. A node dials the
+/// host and checks that the peer's certificate names it (a DNS or IP subject alternative
+/// name), as well as the PeerID the manifest lists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerAddress {
+    host: String,
+    port: u16,
+}
+
+/// A manifest address that is not `host:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be host:port, such as zicht-drenthe.example.nl:7401 or 127.0.0.1:7401")]
+pub struct InvalidPeerAddress;
+
+impl PeerAddress {
+    /// Parses `host:port` (`[v6]:port` for an IPv6 address); the host is a DNS name of
+    /// letters, digits, `-` and `.`, or an IP address.
+    pub fn parse(text: &str) -> Result<PeerAddress, InvalidPeerAddress> {
+        if let Ok(socket) = text.parse::<SocketAddr>() {
+            return Ok(socket.into());
+        }
+        let (host, port) = text.rsplit_once(':').ok_or(InvalidPeerAddress)?;
+        let port: u16 = port.parse().map_err(|_| InvalidPeerAddress)?;
+        let valid = rustls::pki_types::DnsName::try_from(host).is_ok()
+            && host.bytes().any(|b| b.is_ascii_alphabetic());
+        if !valid || port == 0 {
+            return Err(InvalidPeerAddress);
+        }
+        Ok(PeerAddress {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// The host, as dialled and as the certificate must name it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address as a socket address, if the host is an IP address.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        let ip: std::net::IpAddr = self.host.parse().ok()?;
+        Some(SocketAddr::new(ip, self.port))
+    }
+
+    /// The name the peer's certificate must carry.
+    pub(crate) fn server_name(&self) -> Option<rustls::pki_types::ServerName<'static>> {
+        rustls::pki_types::ServerName::try_from(self.host.clone()).ok()
+    }
+}
+
+impl From<SocketAddr> for PeerAddress {
+    fn from(address: SocketAddr) -> PeerAddress {
+        PeerAddress {
+            host: address.ip().to_string(),
+            port: address.port(),
+        }
+    }
+}
+
+impl std::fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// The files a node's TLS is made of.
@@ -171,14 +246,32 @@ pub struct TlsFiles {
     pub crl: Option<PathBuf>,
 }
 
-/// Where and how often to export.
+/// Where, how and how often to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpSettings {
-    /// The collector's OTLP/gRPC address, `http://host:port` (e.g. a collector on the same
-    /// host on port 4317).
+    /// The collector's OTLP/gRPC address: `https://host:port` (TLS), or `http://host:port`
+    /// for a collector on the same host.
     pub endpoint: String,
     /// How often spans and metrics are sent.
     pub interval: Duration,
+    /// The trust bundle the collector's certificate must chain to (`https`); the node's own
+    /// trust bundle when unset.
+    pub ca: Option<PathBuf>,
+    /// Whether the node presents its own certificate to the collector (mutual TLS).
+    pub client_certificate: bool,
+}
+
+impl OtlpSettings {
+    /// Export to `endpoint` every `interval`, checking a TLS collector against the node's
+    /// trust bundle, without a client certificate.
+    pub fn new(endpoint: String, interval: Duration) -> OtlpSettings {
+        OtlpSettings {
+            endpoint,
+            interval,
+            ca: None,
+            client_certificate: false,
+        }
+    }
 }
 
 /// Benchmarks only (feature `unaudited`, which the zicht binary never enables): while set, the
@@ -194,4 +287,32 @@ pub(crate) fn unguarded() -> bool {
         return true;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_addresses_are_dns_names_or_ip_addresses_with_a_port() {
+        let dns = PeerAddress::parse("Zicht-Drenthe.example.nl:7401").unwrap();
+        assert_eq!((dns.host(), dns.port()), ("zicht-drenthe.example.nl", 7401));
+        assert_eq!(dns.socket_addr(), None);
+        let ip = PeerAddress::parse("127.0.0.1:7401").unwrap();
+        assert_eq!(ip.socket_addr(), Some("127.0.0.1:7401".parse().unwrap()));
+        assert_eq!(
+            PeerAddress::parse("[::1]:7401").unwrap().to_string(),
+            "[::1]:7401"
+        );
+        for bad in [
+            "drenthe",
+            "drenthe:",
+            "drenthe:0",
+            "dren the:7401",
+            "1.2.3:7401",
+            ":7401",
+        ] {
+            assert_eq!(PeerAddress::parse(bad), Err(InvalidPeerAddress), "{bad}");
+        }
+    }
 }

@@ -128,7 +128,13 @@ fn node_subject(node: NodeName) -> Subject {
             organisation,
             role,
         },
-        dns_names: vec!["localhost".to_owned()],
+        // Loopback for one host, the node's code for compose (its service name) and
+        // `zicht-<code>` for Kubernetes (its Service name): deploy/ dials these.
+        dns_names: vec![
+            "localhost".to_owned(),
+            node.code().to_owned(),
+            format!("zicht-{}", node.code()),
+        ],
         ips: vec![[127, 0, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()],
     }
 }

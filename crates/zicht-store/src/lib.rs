@@ -136,13 +136,7 @@ pub struct Store {
     pub(crate) audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Releases waiting for the next group commit (see `record_release`).
     pub(crate) release_queue: std::sync::Arc<std::sync::Mutex<Vec<release_log::Pending>>>,
-    /// Told of every release once it is committed (see [`Store::on_committed`]).
-    pub(crate) committed: std::sync::Arc<std::sync::RwLock<Option<Committed>>>,
 }
-
-/// What a node does with each release's audit entries once they are durable (export them as
-/// telemetry, say): never before, so nothing describes a release that was not logged.
-pub type Committed = std::sync::Arc<dyn Fn(&AuditEntries) + Send + Sync>;
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -222,7 +216,6 @@ impl Store {
             pool,
             audit_lock: Default::default(),
             release_queue: Default::default(),
-            committed: Default::default(),
         })
     }
 

@@ -215,11 +215,7 @@ impl Store {
                 outcome.await
             }
         };
-        let written = written.unwrap_or_else(|_| Err(lost()));
-        if written.is_ok() {
-            self.tell_committed(audit);
-        }
-        written
+        written.unwrap_or_else(|_| Err(lost()))
     }
 
     /// As the leader holding the chain lock: writes every queued release in one batch and
@@ -252,26 +248,6 @@ impl Store {
             drop(chains);
         });
         let _ = write.await;
-    }
-
-    /// Sets what to do with each release's audit entries once they are committed (replacing
-    /// what was set before).
-    pub fn on_committed(&self, committed: crate::Committed) {
-        *self
-            .committed
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(committed);
-    }
-
-    fn tell_committed(&self, audit: &AuditEntries) {
-        let committed = self
-            .committed
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(committed) = committed {
-            committed(audit);
-        }
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {

@@ -62,7 +62,7 @@ impl Federation {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             manifest.push(ManifestPeer {
                 node: *node,
-                address: listener.local_addr().unwrap(),
+                address: listener.local_addr().unwrap().into(),
                 peer_id: node.dev_peer_id(),
             });
             listeners.push(listener);
@@ -109,7 +109,7 @@ impl Federation {
         self.manifest
             .iter()
             .find(|p| p.node == node)
-            .map(|p| p.address)
+            .and_then(|p| p.address.socket_addr())
             .unwrap()
     }
 

@@ -1,13 +1,31 @@
-//! An OTLP/gRPC collector on loopback for tests: keeps every trace and metrics export it is
-//! sent, so a test can check what a node exported.
+//! An OTLP/gRPC collector on loopback for tests, over TLS: keeps every trace and metrics export
+//! it is sent (decoded with the `opentelemetry-proto` types), so a test can check what a node
+//! exported, and [`install_operation_spans`], the process subscriber that makes operation
+//! spans OpenTelemetry spans (as the `zicht` binary's does).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use opentelemetry_proto::tonic::collector::metrics::v1 as metrics_service;
+use opentelemetry_proto::tonic::collector::trace::v1 as trace_service;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::net::TcpListener;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
-use zicht_proto::otlp::collector::metrics::v1 as metrics_service;
-use zicht_proto::otlp::collector::trace::v1 as trace_service;
+
+/// Makes operation spans OpenTelemetry spans in this process (once; a later call, or another
+/// subscriber set before, keeps what is there).
+pub fn install_operation_spans() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = tracing_subscriber::registry()
+            .with(zicht_node::tracing_layer())
+            .try_init();
+    });
+}
 
 /// What the collector received.
 #[derive(Debug, Default)]
@@ -18,13 +36,14 @@ pub struct Received {
     pub metrics: Vec<metrics_service::ExportMetricsServiceRequest>,
 }
 
-/// A running collector.
+/// A collector: bound first (so nodes can be configured with its address), then serving.
 pub struct Collector {
-    /// Where it listens (`http://` + this is the endpoint).
+    /// Where it listens.
     pub address: SocketAddr,
     /// What it received so far.
     pub received: Arc<Mutex<Received>>,
-    task: tokio::task::JoinHandle<()>,
+    listener: Option<TcpListener>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Clone)]
@@ -61,37 +80,49 @@ impl metrics_service::metrics_service_server::MetricsService for Service {
 }
 
 impl Collector {
-    /// Starts a collector on 127.0.0.1 (a free port).
-    pub async fn start() -> Collector {
+    /// Binds a collector on 127.0.0.1 (a free port); it serves once [`Collector::serve`] is
+    /// called (connections wait until then).
+    pub async fn bind() -> Collector {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Received::default()));
-        let service = Service(received.clone());
-        let task = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
-                .add_service(
-                    trace_service::trace_service_server::TraceServiceServer::new(service.clone()),
-                )
-                .add_service(
-                    metrics_service::metrics_service_server::MetricsServiceServer::new(service),
-                )
+        Collector {
+            address: listener.local_addr().unwrap(),
+            received: Arc::default(),
+            listener: Some(listener),
+            task: None,
+        }
+    }
+
+    /// Serves TLS as `(cert_pem, key_pem)`, requiring client certificates that chain to
+    /// `client_ca_pem`.
+    pub fn serve(&mut self, identity: (&[u8], &[u8]), client_ca_pem: &[u8]) {
+        let listener = self.listener.take().expect("serve once");
+        let service = Service(self.received.clone());
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(identity.0, identity.1))
+            .client_ca_root(Certificate::from_pem(client_ca_pem));
+        let server = tonic::transport::Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .add_service(
+                trace_service::trace_service_server::TraceServiceServer::new(service.clone()),
+            )
+            .add_service(
+                metrics_service::metrics_service_server::MetricsServiceServer::new(service),
+            );
+        self.task = Some(tokio::spawn(async move {
+            let _ = server
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
                 .await;
-        });
-        Collector {
-            address,
-            received,
-            task,
-        }
+        }));
     }
 
     /// The OTLP endpoint to configure.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+        format!("https://localhost:{}", self.address.port())
     }
 
     /// Every span received, with the `service.instance.id` of the node that sent it.
-    pub fn spans(&self) -> Vec<(String, zicht_proto::otlp::trace::v1::Span)> {
+    pub fn spans(&self) -> Vec<(String, Span)> {
         let received = self
             .received
             .lock()
@@ -115,16 +146,15 @@ impl Collector {
 
 impl Drop for Collector {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
 /// The string value of attribute `key`.
-pub fn attribute(
-    attributes: &[zicht_proto::otlp::common::v1::KeyValue],
-    key: &str,
-) -> Option<String> {
-    use zicht_proto::otlp::common::v1::any_value::Value;
+pub fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
     attributes
         .iter()
         .find(|a| a.key == key)

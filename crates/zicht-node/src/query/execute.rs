@@ -133,9 +133,12 @@ pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreEr
             .result
             .map_or(0, |t| i64::try_from(t.rows.len()).unwrap_or(i64::MAX)),
     };
+    let (audit, record) = entries(logged);
     store
-        .record_release(&entry, logged.population, &entries(logged))
-        .await
+        .record_release(&entry, logged.population, &audit)
+        .await?;
+    logged.operation.logged(&record);
+    Ok(())
 }
 
 /// Benchmarks only (feature `unaudited`, which the zicht binary never enables): while set,

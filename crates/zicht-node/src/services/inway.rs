@@ -70,6 +70,11 @@ impl Inway {
         Inway { disclosure, ..self }
     }
 
+    /// The same service counting its requests in `metrics`.
+    pub(crate) fn with_metrics(self, metrics: Arc<Metrics>) -> Inway {
+        Inway { metrics, ..self }
+    }
+
     /// The same service naming itself `resource` (its entity URI) in its audit records.
     pub fn with_resource(self, resource: String) -> Inway {
         Inway { resource, ..self }

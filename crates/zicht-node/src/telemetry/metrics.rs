@@ -1,66 +1,25 @@
-//! Prometheus metrics of a node: requests by RPC and outcome (refusals by rule), request
-//! latency, audit write latency, connection caps and CRL age, served as text (by axum) on an
-//! optional plaintext port that carries nothing else (no data, so no client certificate).
-//! Counting costs a lock and a few additions per request; with no metrics port nothing reads
-//! them.
+//! A node's metrics, through the OpenTelemetry metrics API: requests by RPC and outcome
+//! (refusals by rule), request latency, audit write latency, connection caps and CRL age.
+//! Every node has its own meter provider (one process may run several nodes), read by a
+//! Prometheus exporter served as text (by axum) on an optional plaintext port that carries
+//! nothing else (no data, so no client certificate), and, when `otlp_endpoint` is set, by a
+//! periodic OTLP export. Names follow Prometheus conventions once exported
+//! (`zicht.requests` is scraped as `zicht_requests_total`, a histogram in seconds gets
+//! `_seconds`).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use opentelemetry::metrics::{Counter, Gauge as OtelGauge, Histogram, MeterProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::Resource;
 use tokio::net::TcpListener;
 
-/// Upper bounds of the latency buckets, in milliseconds.
-pub(crate) const BUCKETS_MS: [f64; 11] = [
-    0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0,
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
 ];
-
-/// A latency histogram: cumulative counts per bucket bound (as Prometheus has them).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Histogram {
-    pub(crate) counts: [u64; BUCKETS_MS.len()],
-    pub(crate) count: u64,
-    pub(crate) sum_ms: f64,
-}
-
-impl Histogram {
-    pub(crate) fn observe(&mut self, elapsed: Duration) {
-        let ms = elapsed.as_secs_f64() * 1000.0;
-        for (bound, count) in BUCKETS_MS.iter().zip(self.counts.iter_mut()) {
-            if ms <= *bound {
-                *count += 1;
-            }
-        }
-        self.count += 1;
-        self.sum_ms += ms;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (bound, count) in BUCKETS_MS.iter().zip(self.counts) {
-            let le = bound / 1000.0;
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {count}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_ms / 1000.0);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
-    }
-}
-
-#[derive(Debug, Default)]
-struct State {
-    requests: BTreeMap<(&'static str, String), u64>,
-    latency: BTreeMap<&'static str, Histogram>,
-    audit_write: Histogram,
-    connections_refused: BTreeMap<&'static str, u64>,
-    gauges: BTreeMap<Gauge, f64>,
-}
 
 /// A figure of the node's state at the last check (not a count of events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,44 +34,107 @@ pub enum Gauge {
     CrlOverdueSeconds,
 }
 
-impl Gauge {
-    fn name_and_help(self) -> (&'static str, &'static str) {
-        match self {
-            Gauge::ConnectionsOpen => ("zicht_connections_open", "Verified connections open."),
-            Gauge::ConnectionsMax => (
-                "zicht_connections_max",
-                "Most connections accepted at once (fitted to the descriptor limit).",
-            ),
-            Gauge::CrlAgeSeconds => (
-                "zicht_crl_age_seconds",
-                "Seconds since the CRL in force was issued.",
-            ),
-            Gauge::CrlOverdueSeconds => (
-                "zicht_crl_overdue_seconds",
-                "Seconds the CRL in force is past its nextUpdate.",
-            ),
-        }
+/// A node's metrics.
+pub struct Metrics {
+    provider: SdkMeterProvider,
+    registry: prometheus::Registry,
+    requests: Counter<u64>,
+    latency: Histogram<f64>,
+    audit_write: Histogram<f64>,
+    connections_refused: Counter<u64>,
+    gauges: [OtelGauge<f64>; 4],
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
     }
 }
 
-/// The figures at one moment: requests by RPC and outcome, latency by RPC, audit writes.
-pub(crate) struct Snapshot {
-    pub(crate) requests: Vec<(&'static str, String, u64)>,
-    pub(crate) latency: Vec<(&'static str, Histogram)>,
-    pub(crate) audit_write: Histogram,
+impl Default for Metrics {
+    /// Metrics read only by the Prometheus exporter, under a resource naming no node.
+    fn default() -> Self {
+        Metrics::new(Resource::builder_empty().build(), None)
+    }
 }
 
-/// A node's metrics.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    state: Mutex<State>,
-}
+/// Where metrics go besides the Prometheus exporter: an OTLP exporter, read every interval.
+pub(crate) type OtlpReader = (opentelemetry_otlp::MetricExporter, Duration);
 
 impl Metrics {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A node's metrics under `resource`, also exported over OTLP when `otlp` is given.
+    pub(crate) fn new(resource: Resource, otlp: Option<OtlpReader>) -> Metrics {
+        let registry = prometheus::Registry::new();
+        let mut builder = SdkMeterProvider::builder().with_resource(resource);
+        match opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .without_target_info()
+            .scope_info_enabled(false)
+            .build()
+        {
+            Ok(prometheus) => builder = builder.with_reader(prometheus),
+            Err(error) => tracing::error!(%error, "no Prometheus metrics"),
+        }
+        if let Some((exporter, interval)) = otlp {
+            builder = builder.with_reader(
+                PeriodicReader::builder(exporter)
+                    .with_interval(interval)
+                    .build(),
+            );
+        }
+        let provider = builder.build();
+        let meter = provider.meter("zicht");
+        let seconds = |name: &'static str, description: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_description(description)
+                .with_unit("s")
+                .with_boundaries(BUCKETS.to_vec())
+                .build()
+        };
+        let gauge = |name: &'static str, unit: &'static str, description: &'static str| {
+            let builder = meter.f64_gauge(name).with_description(description);
+            if unit.is_empty() {
+                builder.build()
+            } else {
+                builder.with_unit(unit).build()
+            }
+        };
+        Metrics {
+            requests: meter
+                .u64_counter("zicht.requests")
+                .with_description("Requests by RPC and outcome (released, or the refusing rule).")
+                .build(),
+            latency: seconds("zicht.request.duration", "Request latency by RPC."),
+            audit_write: seconds(
+                "zicht.audit.write.duration",
+                "Durable audit write latency (group commit included).",
+            ),
+            connections_refused: meter
+                .u64_counter("zicht.connections.refused")
+                .with_description("Connections closed at once because a cap was reached.")
+                .build(),
+            gauges: [
+                gauge("zicht.connections.open", "", "Verified connections open."),
+                gauge(
+                    "zicht.connections.max",
+                    "",
+                    "Most connections accepted at once (fitted to the descriptor limit).",
+                ),
+                gauge(
+                    "zicht.crl.age",
+                    "s",
+                    "Seconds since the CRL in force was issued.",
+                ),
+                gauge(
+                    "zicht.crl.overdue",
+                    "s",
+                    "Seconds the CRL in force is past its nextUpdate.",
+                ),
+            ],
+            provider,
+            registry,
+        }
     }
 
     /// Counts one request of `rpc` with `outcome` (`released` or the refusing rule) that took
@@ -124,87 +146,57 @@ impl Metrics {
             elapsed_ms = elapsed.as_secs_f64() * 1e3,
             "request"
         );
-        let mut state = self.state();
-        *state.requests.entry((rpc, outcome.to_owned())).or_default() += 1;
-        state.latency.entry(rpc).or_default().observe(elapsed);
+        self.requests.add(
+            1,
+            &[
+                KeyValue::new("rpc", rpc),
+                KeyValue::new("outcome", outcome.to_owned()),
+            ],
+        );
+        self.latency
+            .record(elapsed.as_secs_f64(), &[KeyValue::new("rpc", rpc)]);
     }
 
     /// Records how long one durable audit write took.
     pub fn audit_write(&self, elapsed: Duration) {
-        self.state().audit_write.observe(elapsed);
+        self.audit_write.record(elapsed.as_secs_f64(), &[]);
     }
 
     /// Counts one connection closed at once for `reason` (`connections` or `handshakes`: the
     /// cap was reached).
     pub fn connection_refused(&self, reason: &'static str) {
-        *self.state().connections_refused.entry(reason).or_default() += 1;
+        self.connections_refused
+            .add(1, &[KeyValue::new("reason", reason)]);
     }
 
     /// Sets `gauge` to `value`.
     pub fn set(&self, gauge: Gauge, value: f64) {
-        self.state().gauges.insert(gauge, value);
+        let index = match gauge {
+            Gauge::ConnectionsOpen => 0,
+            Gauge::ConnectionsMax => 1,
+            Gauge::CrlAgeSeconds => 2,
+            Gauge::CrlOverdueSeconds => 3,
+        };
+        self.gauges[index].record(value, &[]);
     }
 
-    /// A copy of the figures so far (for the OTLP exporter).
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        let state = self.state();
-        Snapshot {
-            requests: state
-                .requests
-                .iter()
-                .map(|((rpc, outcome), count)| (*rpc, outcome.clone(), *count))
-                .collect(),
-            latency: state
-                .latency
-                .iter()
-                .map(|(rpc, histogram)| (*rpc, histogram.clone()))
-                .collect(),
-            audit_write: state.audit_write.clone(),
-        }
-    }
-
-    /// The Prometheus text exposition (format 0.0.4).
+    /// The Prometheus text exposition of the figures so far.
     pub fn render(&self) -> String {
-        let state = self.state();
-        let mut out = String::new();
-        out.push_str("# HELP zicht_requests_total Requests by RPC and outcome (released, or the refusing rule).\n");
-        out.push_str("# TYPE zicht_requests_total counter\n");
-        for ((rpc, outcome), count) in &state.requests {
-            let _ = writeln!(
-                out,
-                "zicht_requests_total{{rpc=\"{rpc}\",outcome=\"{outcome}\"}} {count}"
-            );
+        use prometheus::Encoder as _;
+        let mut text = Vec::new();
+        if let Err(error) =
+            prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut text)
+        {
+            tracing::error!(%error, "render metrics");
         }
-        out.push_str("# HELP zicht_request_duration_seconds Request latency by RPC.\n");
-        out.push_str("# TYPE zicht_request_duration_seconds histogram\n");
-        for (rpc, histogram) in &state.latency {
-            histogram.render(
-                &mut out,
-                "zicht_request_duration_seconds",
-                &format!("rpc=\"{rpc}\""),
-            );
-        }
-        out.push_str("# HELP zicht_audit_write_duration_seconds Durable audit write latency (group commit included).\n");
-        out.push_str("# TYPE zicht_audit_write_duration_seconds histogram\n");
-        state
-            .audit_write
-            .render(&mut out, "zicht_audit_write_duration_seconds", "");
-        out.push_str("# HELP zicht_connections_refused_total Connections closed at once because a cap was reached.\n");
-        out.push_str("# TYPE zicht_connections_refused_total counter\n");
-        for (reason, count) in &state.connections_refused {
-            let _ = writeln!(
-                out,
-                "zicht_connections_refused_total{{reason=\"{reason}\"}} {count}"
-            );
-        }
-        for (gauge, value) in &state.gauges {
-            let (name, help) = gauge.name_and_help();
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        }
-        out
+        String::from_utf8(text).unwrap_or_default()
+    }
+
+    /// Sends what the OTLP reader holds one last time and stops the readers (within `grace`).
+    pub(crate) async fn stop(&self, grace: Duration) {
+        let provider = self.provider.clone();
+        // The periodic reader's worker is a thread; waiting for it is blocking work.
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(grace)).await;
     }
 }
 
@@ -217,10 +209,7 @@ pub async fn serve(listener: TcpListener, metrics: std::sync::Arc<Metrics>) {
             let metrics = metrics.clone();
             async move {
                 (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4",
-                    )],
+                    [(axum::http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
                     metrics.render(),
                 )
             }

@@ -44,9 +44,12 @@ impl tower_service::Service<Uri> for Dialer {
         Box::pin(async move {
             // Read per connection, so rotated certificates and a new CRL apply on reconnect.
             let config = client_config(&dialer.tls, dialer.peer.peer_id)?;
-            let tcp = TcpStream::connect(dialer.peer.address).await?;
+            let address = &dialer.peer.address;
+            let name = address
+                .server_name()
+                .ok_or("the manifest's host is not a name a certificate can carry")?;
+            let tcp = TcpStream::connect((address.host(), address.port())).await?;
             tcp.set_nodelay(true)?;
-            let name = rustls::pki_types::ServerName::IpAddress(dialer.peer.address.ip().into());
             let stream = TlsConnector::from(config).connect(name, tcp).await?;
             Ok(TokioIo::new(stream))
         })
