@@ -22,6 +22,7 @@ use zicht_store::Store;
 use crate::services::auditor::{Auditor, Checkpoints};
 use crate::services::inway::Inway;
 use crate::services::outway::Outway;
+use crate::services::state::NodeState;
 use crate::settings::NodeSettings;
 use crate::telemetry::metrics::{Gauge, Metrics};
 use crate::transport::accept::{accept_loop, fit_descriptors, Caps, PeerStream};
@@ -61,7 +62,7 @@ pub struct RunningNode {
     pub metrics_address: Option<SocketAddr>,
     /// The TLS state (to force a reload check).
     pub tls: Arc<ReloadingTls>,
-    inway: Arc<Inway>,
+    state: Arc<NodeState>,
     key: std::path::PathBuf,
     peers: Peers,
     shutdown: Option<oneshot::Sender<()>>,
@@ -74,7 +75,7 @@ impl RunningNode {
     pub async fn checkpoint_now(
         &self,
     ) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, crate::Error> {
-        crate::services::auditor::push_checkpoint(&self.inway, &self.key, &self.peers).await
+        crate::services::auditor::push_checkpoint(&self.state, &self.key, &self.peers).await
     }
 
     /// Stops accepting, drains open connections and waits for the server to end.
@@ -119,15 +120,15 @@ pub async fn start_on(
         source,
     })?;
     let (metrics, spans) = telemetry(&settings)?;
-    let inway = Arc::new(inway(&settings, store, metrics.clone()).await);
+    let state = Arc::new(node_state(&settings, store, metrics.clone()).await);
     // Every background task lives in one set, stopped together when the server ends.
     let mut tasks = JoinSet::new();
-    let metrics_address = serve_metrics(&settings, &inway, &mut tasks).await?;
+    let metrics_address = serve_metrics(&settings, &state, &mut tasks).await?;
     let peers = Peers::new(settings.node, &settings.manifest, &settings.tls);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<InwayServer<Inway>>().await;
     let health_address = serve_probe(&settings, health.clone(), &mut tasks).await?;
-    let router = services(&settings, &inway, &peers, health)?;
+    let router = services(&settings, &state, &peers, health)?;
 
     let (connections, incoming) = mpsc::channel::<Result<PeerStream, io::Error>>(64);
     let caps = Caps {
@@ -135,24 +136,24 @@ pub async fn start_on(
         handshakes: settings.limits.max_handshakes,
         handshake_timeout: settings.limits.handshake_timeout,
     };
-    inway
+    state
         .metrics
         .set(Gauge::ConnectionsMax, caps.connections as f64);
     tasks.spawn(accept_loop(
         listener,
         tls.clone(),
         caps,
-        inway.metrics.clone(),
+        state.metrics.clone(),
         connections,
     ));
     tasks.spawn(reload_tls(
         tls.clone(),
         settings.tls_reload_interval,
         settings.limits,
-        inway.metrics.clone(),
+        state.metrics.clone(),
     ));
     tasks.spawn(push_checkpoints(
-        inway.clone(),
+        state.clone(),
         settings.tls.key.clone(),
         peers.clone(),
         settings.checkpoint_interval,
@@ -186,7 +187,7 @@ pub async fn start_on(
         health_address,
         metrics_address,
         tls,
-        inway,
+        state,
         key: settings.tls.key.clone(),
         peers,
         shutdown: Some(shutdown),
@@ -194,9 +195,13 @@ pub async fn start_on(
     })
 }
 
-/// The node's `Inway` over its store, with its rows keyed first (so its first answers do not
+/// The node's shared state over its store, with its rows keyed first (so its first answers do not
 /// wait): an aggregator's runs no template.
-async fn inway(settings: &NodeSettings, store: Option<Store>, metrics: Arc<Metrics>) -> Inway {
+async fn node_state(
+    settings: &NodeSettings,
+    store: Option<Store>,
+    metrics: Arc<Metrics>,
+) -> NodeState {
     if let (Some(store), NodeName::Region(_)) = (&store, settings.node) {
         if let Err(error) = settings.disclosure.key_rows(store).await {
             tracing::warn!(
@@ -205,13 +210,13 @@ async fn inway(settings: &NodeSettings, store: Option<Store>, metrics: Arc<Metri
             );
         }
     }
-    let inway = Inway::new(settings.policy.clone(), settings.limits, store)
+    let state = NodeState::new(settings.policy.clone(), settings.limits, store)
         .with_disclosure(settings.disclosure.clone())
         .with_resource(crate::audit::node_uri(settings.node))
         .with_metrics(metrics);
     match settings.node {
-        NodeName::Network(_) => inway.without_data(),
-        NodeName::Region(_) => inway,
+        NodeName::Network(_) => state.without_data(),
+        NodeName::Region(_) => state,
     }
 }
 
@@ -240,7 +245,7 @@ fn telemetry(
 /// Prometheus metrics on their plaintext port, when configured; returns the bound address.
 async fn serve_metrics(
     settings: &NodeSettings,
-    inway: &Inway,
+    state: &NodeState,
     tasks: &mut JoinSet<()>,
 ) -> Result<Option<SocketAddr>, StartError> {
     let Some(address) = settings.metrics_listen else {
@@ -253,7 +258,7 @@ async fn serve_metrics(
     let bound = listener.local_addr().map_err(bind)?;
     tasks.spawn(crate::telemetry::metrics::serve(
         listener,
-        inway.metrics.clone(),
+        state.metrics.clone(),
     ));
     Ok(Some(bound))
 }
@@ -285,7 +290,7 @@ async fn serve_probe(
 /// `Audit` and `Checkpoints`.
 fn services(
     settings: &NodeSettings,
-    inway: &Arc<Inway>,
+    state: &Arc<NodeState>,
     peers: &Peers,
     health: HealthServer<impl Health>,
 ) -> Result<Router, StartError> {
@@ -297,8 +302,9 @@ fn services(
     // tonic refuses far larger messages itself; up to twice the limit reaches the handler,
     // which refuses with INVALID_ARGUMENT naming the limit.
     let largest = settings.limits.max_request_bytes * 2;
-    let inway_server = InwayServer::from_arc(inway.clone()).max_decoding_message_size(largest);
-    let outway = OutwayServer::new(Outway::new(inway.clone(), settings.node, peers.clone()))
+    let inway_server =
+        InwayServer::new(Inway::on(state.clone())).max_decoding_message_size(largest);
+    let outway = OutwayServer::new(Outway::new(state.clone(), settings.node, peers.clone()))
         .max_decoding_message_size(largest);
     Ok(tonic::transport::Server::builder()
         .timeout(settings.limits.max_deadline)
@@ -306,9 +312,9 @@ fn services(
         .add_service(reflection)
         .add_service(inway_server)
         .add_service(outway)
-        .add_service(AuditServer::new(Auditor::new(inway.clone())))
+        .add_service(AuditServer::new(Auditor::new(state.clone())))
         .add_service(
-            CheckpointsServer::new(Checkpoints::new(inway.clone()))
+            CheckpointsServer::new(Checkpoints::new(state.clone()))
                 .max_decoding_message_size(settings.limits.checkpoint_max_bytes * 2),
         ))
 }
@@ -359,7 +365,7 @@ async fn reload_tls(
 
 /// Signed chain heads to every peer every `interval`; a peer that is down misses one.
 async fn push_checkpoints(
-    inway: Arc<Inway>,
+    state: Arc<NodeState>,
     key: std::path::PathBuf,
     peers: Peers,
     interval: Duration,
@@ -368,7 +374,7 @@ async fn push_checkpoints(
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        if let Err(error) = crate::services::auditor::push_checkpoint(&inway, &key, &peers).await {
+        if let Err(error) = crate::services::auditor::push_checkpoint(&state, &key, &peers).await {
             tracing::warn!(%error, "checkpoint");
         }
     }

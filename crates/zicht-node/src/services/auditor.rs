@@ -14,7 +14,8 @@ use crate::audit::Operation;
 use crate::error::{respond, Error};
 use crate::query::admission::PerPeer;
 use crate::query::execute::log_activity;
-use crate::services::inway::{identity, Inway};
+use crate::services::inway::identity;
+use crate::services::state::NodeState;
 use crate::transport::accept::PeerInfo;
 use crate::transport::peers::Peers;
 
@@ -23,13 +24,13 @@ const MAX_ENTRIES: u32 = 100_000;
 
 /// The `Audit` service of one node.
 pub struct Auditor {
-    inway: Arc<Inway>,
+    state: Arc<NodeState>,
 }
 
 impl Auditor {
-    /// The audit API over the node's store (through its `Inway`, which holds it).
-    pub fn new(inway: Arc<Inway>) -> Auditor {
-        Auditor { inway }
+    /// The audit API over the node's store (in its shared state).
+    pub fn new(state: Arc<NodeState>) -> Auditor {
+        Auditor { state }
     }
 }
 
@@ -40,13 +41,13 @@ pub const AUDIT_ACTIVITY: &str = "urn:zicht:activity:audit";
 /// returns the store to read. A caller refused too often is turned away by the refusal guard
 /// before anything is written, as at every other service.
 async fn admit_auditor(
-    inway: &Inway,
+    state: &NodeState,
     identity: &PeerIdentity,
     action: &'static str,
 ) -> Result<Store, Error> {
-    inway.guard(action, identity).await?;
+    state.guard(action, identity).await?;
     let allowed = matches!(identity.role, Role::Auditor { .. });
-    let Some(store) = inway.store.clone() else {
+    let Some(store) = state.store.clone() else {
         return Err(Error::NoDatabase(""));
     };
     let outcome = if allowed {
@@ -54,12 +55,12 @@ async fn admit_auditor(
     } else {
         "refused: not-auditor"
     };
-    inway
+    state
         .log_call(&store, action, identity, AUDIT_ACTIVITY, outcome)
         .await
         .map_err(Error::unlogged("access log", "read"))?;
     if !allowed {
-        inway.refusals.refused(identity.peer_id);
+        state.refusals.refused(identity.peer_id);
         return Err(Error::Role(format!(
             "{} ({}) may not read audit logs; only the auditor role may",
             identity.peer_id,
@@ -109,7 +110,7 @@ impl Auditor {
         request: Request<pb::AuditQuery>,
     ) -> Result<Response<EntryStream>, Error> {
         let identity = identity(&request)?;
-        let store = admit_auditor(&self.inway, &identity, "zicht.v1.Audit/Entries").await?;
+        let store = admit_auditor(&self.state, &identity, "zicht.v1.Audit/Entries").await?;
         let query = request.into_inner();
         let log = match pb::AuditLogKind::try_from(query.log) {
             Ok(pb::AuditLogKind::Access) => AuditLog::Access,
@@ -154,7 +155,7 @@ impl Auditor {
         request: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyResult>, Error> {
         let identity = identity(&request)?;
-        let store = admit_auditor(&self.inway, &identity, "zicht.v1.Audit/Verify").await?;
+        let store = admit_auditor(&self.state, &identity, "zicht.v1.Audit/Verify").await?;
         let mut chains = Vec::new();
         for log in [AuditLog::Processing, AuditLog::Access] {
             let entries = match store.audit_chain(log).await {
@@ -189,7 +190,7 @@ impl Auditor {
             chains.push(status);
         }
         Ok(Response::new(pb::VerifyResult {
-            node: self.inway.resource.clone(),
+            node: self.state.resource.clone(),
             chains,
         }))
     }
@@ -198,15 +199,15 @@ impl Auditor {
 /// The `Checkpoints` service: keeps the signed chain heads peers send (size-capped, rate-limited
 /// per peer, each push logged, the latest few per peer kept), and shows them to auditors.
 pub struct Checkpoints {
-    inway: Arc<Inway>,
+    state: Arc<NodeState>,
     rate: PerPeer,
 }
 
 impl Checkpoints {
-    /// The service over the node's store (through its `Inway`, whose limits it applies).
-    pub fn new(inway: Arc<Inway>) -> Checkpoints {
-        let rate = PerPeer::new(inway.limits.checkpoints_per_minute, Default::default());
-        Checkpoints { inway, rate }
+    /// The service over the node's store (in its shared state, whose limits it applies).
+    pub fn new(state: Arc<NodeState>) -> Checkpoints {
+        let rate = PerPeer::new(state.limits.checkpoints_per_minute, Default::default());
+        Checkpoints { state, rate }
     }
 }
 
@@ -246,8 +247,8 @@ impl Checkpoints {
             .get::<PeerInfo>()
             .cloned()
             .ok_or(Error::NoIdentity)?;
-        self.inway.guard(RPC, &info.identity).await?;
-        let Some(store) = &self.inway.store else {
+        self.state.guard(RPC, &info.identity).await?;
+        let Some(store) = &self.state.store else {
             return Err(Error::NoDatabase(""));
         };
         let started = std::time::Instant::now();
@@ -256,22 +257,22 @@ impl Checkpoints {
             Ok(_) => "kept checkpoint".to_owned(),
             Err(error) => format!("refused: {}", error.rule()),
         };
-        self.inway
+        self.state
             .log_call(store, RPC, &info.identity, AUDIT_ACTIVITY, &outcome)
             .await
             .map_err(Error::unlogged("access log", "kept"))?;
-        self.inway.metrics.request(
+        self.state.metrics.request(
             RPC,
             checked.as_ref().map_or_else(Error::rule, |_| "kept"),
             started.elapsed(),
         );
         let checkpoint = checked.inspect_err(|error| {
             if !matches!(error, Error::Quota { .. }) {
-                self.inway.refusals.refused(info.identity.peer_id);
+                self.state.refusals.refused(info.identity.peer_id);
             }
         })?;
         store
-            .store_checkpoint(&checkpoint, self.inway.limits.checkpoints_kept)
+            .store_checkpoint(&checkpoint, self.state.limits.checkpoints_kept)
             .await
             .map_err(Error::store("keep the checkpoint"))?;
         Ok(Response::new(pb::CheckpointAck {}))
@@ -289,7 +290,7 @@ impl Checkpoints {
             return Err(Error::Role("only nodes hand in checkpoints".to_owned()));
         }
         let size = signed.body.len() + signed.signature.len() + signed.certificate.len();
-        let limit = self.inway.limits.checkpoint_max_bytes;
+        let limit = self.state.limits.checkpoint_max_bytes;
         if size > limit {
             return Err(Error::Invalid(format!(
                 "checkpoint is {size} bytes; the limit checkpoint_max_bytes is {limit}"
@@ -324,7 +325,7 @@ impl Checkpoints {
         request: Request<pb::CheckpointQuery>,
     ) -> Result<Response<CheckpointStream>, Error> {
         let identity = identity(&request)?;
-        let store = admit_auditor(&self.inway, &identity, "zicht.v1.Checkpoints/Held").await?;
+        let store = admit_auditor(&self.state, &identity, "zicht.v1.Checkpoints/Held").await?;
         let held = store
             .checkpoints_of(&request.get_ref().node)
             .await
@@ -343,24 +344,24 @@ impl Checkpoints {
 /// Signs this node's chain heads with its node key and hands them to every peer of the
 /// manifest. Logged before it leaves (no log, nothing sent). Returns each peer's outcome.
 pub async fn push_checkpoint(
-    inway: &Inway,
+    state: &NodeState,
     key: &std::path::Path,
     peers: &Peers,
 ) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, Error> {
-    let Some(store) = &inway.store else {
+    let Some(store) = &state.store else {
         return Err(Error::NoDatabase(""));
     };
     let failed = |error: zicht_store::StoreError| {
         tracing::error!(cause = %crate::error::chain(&error), "checkpoint not made");
         Error::NoCheckpoint("read or log its chains")
     };
-    let operation = Operation::start("zicht.v1.Checkpoints/Push", &inway.resource);
+    let operation = Operation::start("zicht.v1.Checkpoints/Push", &state.resource);
     let outcome = format!("forwarded checkpoint to {} peers", peers.nodes().count());
     log_activity(
         store,
         &operation,
         "self",
-        &inway.resource,
+        &state.resource,
         AUDIT_ACTIVITY,
         &outcome,
     )
@@ -368,7 +369,7 @@ pub async fn push_checkpoint(
     .map_err(failed)?;
     // The heads after the log entry of this push, so the checkpoint covers it.
     let checkpoint = zicht_audit::Checkpoint {
-        node: inway.resource.clone(),
+        node: state.resource.clone(),
         processing: store
             .chain_head(AuditLog::Processing)
             .await

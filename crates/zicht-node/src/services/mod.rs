@@ -6,3 +6,4 @@
 pub(crate) mod auditor;
 pub(crate) mod inway;
 pub(crate) mod outway;
+pub(crate) mod state;

@@ -25,7 +25,8 @@ use crate::error::{respond, Error};
 use crate::query::admission::Checked;
 use crate::query::execute::{log_entry, log_outcome};
 use crate::query::merge::merge;
-use crate::services::inway::{identity, Inway, ON_BEHALF_OF};
+use crate::services::inway::{identity, ON_BEHALF_OF};
+use crate::services::state::NodeState;
 use crate::transport::peers::Peers;
 
 /// What one targeted node did with the query.
@@ -183,15 +184,15 @@ const RPC: &str = "zicht.v1.Outway/FederatedQuery";
 
 /// The `Outway` service of one node.
 pub struct Outway {
-    inway: Arc<Inway>,
+    state: Arc<NodeState>,
     node: NodeName,
     peers: Peers,
 }
 
 impl Outway {
-    /// The outway of `node`, answering for its own data through `inway`.
-    pub fn new(inway: Arc<Inway>, node: NodeName, peers: Peers) -> Outway {
-        Outway { inway, node, peers }
+    /// The outway of `node`, answering for its own data on its shared `state`.
+    pub fn new(state: Arc<NodeState>, node: NodeName, peers: Peers) -> Outway {
+        Outway { state, node, peers }
     }
 
     /// The regional nodes a request targets, in federation order.
@@ -263,12 +264,12 @@ impl Outway {
         request: &Request<pb::FederatedQueryRequest>,
         query: &pb::QueryRequest,
     ) -> Result<(Checked, Duration, Vec<NodeName>, Store), Error> {
-        let Some(store) = self.inway.store.clone() else {
+        let Some(store) = self.state.store.clone() else {
             return Err(Error::NoDatabase(" for its release log; nothing was asked"));
         };
         let admitted = self.check(identity, request, query);
         if let Err(refusal) = &admitted {
-            let operation = Operation::start(RPC, &self.inway.resource);
+            let operation = Operation::start(RPC, &self.state.resource);
             log_outcome(
                 &store,
                 &operation,
@@ -283,7 +284,7 @@ impl Outway {
                 refusal,
                 Error::Invalid(_) | Error::Denied(_) | Error::Role(_)
             ) {
-                self.inway.refusals.refused(identity.peer_id);
+                self.state.refusals.refused(identity.peer_id);
             }
         }
         let (checked, deadline, targets) = admitted?;
@@ -306,7 +307,7 @@ impl Outway {
         }
         let size = prost::Message::encoded_len(request.get_ref());
         let (checked, deadline) =
-            self.inway
+            self.state
                 .admit(identity, None, query, size, request.metadata())?;
         let on = checked.query.scope.reference_date();
         let targets = self.targets(request.get_ref(), on)?;
@@ -318,7 +319,7 @@ impl Outway {
         request: Request<pb::FederatedQueryRequest>,
     ) -> Result<pb::FederatedResult, Error> {
         let identity = identity(&request)?;
-        self.inway.guard(RPC, &identity).await?;
+        self.state.guard(RPC, &identity).await?;
         let query = request.get_ref().query.clone().unwrap_or_default();
         let (checked, deadline, targets, store) = self.admit(&identity, &request, &query).await?;
         let text = RequestText::of(&query);
@@ -328,7 +329,7 @@ impl Outway {
 
         let requester = identity.peer_id.to_string();
         let role = identity.role.uri();
-        let operation = Operation::start(RPC, &self.inway.resource);
+        let operation = Operation::start(RPC, &self.state.resource);
         let names: Vec<&str> = targets.iter().map(|n| n.code()).collect();
         // What leaves: the query to each target. Logged first; no log, nothing asked.
         let forwarded = format!("forwarded to {}", names.join(","));
@@ -397,7 +398,7 @@ impl Outway {
             if node == self.node {
                 // Its own data: the same policy, disclosure control and log as a peer's query
                 // (exact for the region's own analysts under an owner grant).
-                let inway = self.inway.clone();
+                let state = self.state.clone();
                 let identity = call.identity.clone();
                 let local = call.forward.child("zicht.v1.Inway/Query");
                 let checked = call.checked.clone();
@@ -405,7 +406,7 @@ impl Outway {
                 calls.spawn(async move {
                     let released = tokio::time::timeout_at(
                         deadline,
-                        inway.run_logged(&local, &identity, &text, Ok(checked)),
+                        state.run_logged(&local, &identity, &text, Ok(checked)),
                     )
                     .await;
                     let outcome = match released {
@@ -459,7 +460,7 @@ impl pb::outway_server::Outway for Outway {
             Ok(_) => "released".to_owned(),
             Err(status) => format!("{:?}", status.code()),
         };
-        self.inway.metrics.request(RPC, &outcome, started.elapsed());
+        self.state.metrics.request(RPC, &outcome, started.elapsed());
         answer.map(Response::new)
     }
 }
