@@ -14,7 +14,8 @@ fn deploy() -> PathBuf {
 }
 
 /// Environment that points a node's TLS files at a dev federation made for the test, and its
-/// record-key secret into the federation's folder (never into the repository).
+/// record-key secret and data-subject key into the federation's folder (never into the
+/// repository).
 fn tls_env(pki: &zicht_pki::DevFederation, node: NodeName) -> HashMap<&'static str, String> {
     let mut env = files_env(pki, pki.node(node));
     if let NodeName::Region(_) = node {
@@ -24,6 +25,10 @@ fn tls_env(pki: &zicht_pki::DevFederation, node: NodeName) -> HashMap<&'static s
         env.insert(
             "ZICHT_PRIVACY_RECORD_KEY_SECRET",
             secret.display().to_string(),
+        );
+        env.insert(
+            "ZICHT_PRIVACY_SUBJECT_KEY",
+            secret.with_extension("subject-key").display().to_string(),
         );
     }
     env
@@ -143,6 +148,29 @@ fn bad_values_name_place_key_and_reason() {
         Some(zicht_model::Region::Drenthe)
     );
 
+    // The data-subject key is made on first start; one others can read stops the node.
+    assert!(config.settings.disclosure.has_subject_key());
+    let key = std::path::PathBuf::from(&env["ZICHT_PRIVACY_SUBJECT_KEY"]);
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let error = load_with(&example, &env).unwrap_err();
+    assert_eq!(error.key, "privacy.subject_key");
+    assert!(
+        error
+            .reason
+            .ends_with("can be read by others; make it private (chmod 600)"),
+        "{error}"
+    );
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(&key, "not a key").unwrap();
+    let error = load_with(&example, &env).unwrap_err();
+    assert!(
+        error
+            .reason
+            .ends_with("does not hold a data-subject key (64 hex digits)"),
+        "{error}"
+    );
+    std::fs::remove_file(&key).unwrap();
+
     let mut missing = env.clone();
     missing.insert("ZICHT_TLS_CERT", "/nonexistent/drenthe.pem".to_owned());
     let error = load_with(&example, &missing).unwrap_err();
@@ -194,15 +222,17 @@ fn every_example_client_profile_loads() {
     let dir = tempfile::tempdir().unwrap();
     let pki = zicht_pki::write_dev_federation(dir.path(), 1_790_000_000).unwrap();
     for &region in zicht_model::Region::ALL {
-        let path = deploy()
-            .join("clients")
-            .join(format!("analyst-{}.toml", region.code()));
-        let (cert, _) = pki.person(&format!("analyst-{}", region.code()));
-        let env = person_env(&pki, &format!("analyst-{}", region.code()));
-        let profile = zicht_node::config::load_client(&path, &|name: &str| env.get(name).cloned())
-            .unwrap_or_else(|e| panic!("{region}: {e}"));
-        assert_eq!(profile.node, NodeName::Region(region));
-        assert_eq!(profile.tls.cert, cert);
+        for person in ["analyst", "team"] {
+            let name = format!("{person}-{}", region.code());
+            let path = deploy().join("clients").join(format!("{name}.toml"));
+            let (cert, _) = pki.person(&name);
+            let env = person_env(&pki, &name);
+            let profile =
+                zicht_node::config::load_client(&path, &|name: &str| env.get(name).cloned())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(profile.node, NodeName::Region(region));
+            assert_eq!(profile.tls.cert, cert);
+        }
     }
     let env = person_env(&pki, "auditor");
     let auditor = zicht_node::config::load_client(

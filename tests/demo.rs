@@ -45,8 +45,25 @@ async fn demo_runs_a_federation_and_its_headline_queries() {
             summary.transition18_checks as u64, counts.transition18,
             "{region}"
         );
-        assert_eq!(summary.consents as u64, counts.consents, "{region}");
+        // Twente holds the consents of question 8 too.
+        let added = if region == Region::Twente {
+            zicht_cli::demo::CONSENTING_YOUTHS as u64
+        } else {
+            0
+        };
+        assert_eq!(summary.consents as u64, counts.consents + added, "{region}");
     }
+
+    // Question 8: Twente released the team's records twice, one fewer after the revocation,
+    // and logged one processing record per youth each time.
+    let twente = outcomes(&demo_dir.join("twente").join("region.db")).await;
+    let released: Vec<u64> = twente
+        .iter()
+        .filter_map(|o| o.strip_prefix("released "))
+        .filter_map(|o| o.split_once(" records of ")?.0.parse().ok())
+        .collect();
+    assert_eq!(released.len(), 2, "{twente:?}");
+    assert_eq!(released[1] + 1, released[0], "{twente:?}");
 
     // Every region answered the capacity question over mutual TLS.
     let drenthe = outcomes(&demo_dir.join("drenthe").join("region.db")).await;

@@ -37,6 +37,8 @@ fn main() {
                 "released; cell-key perturbation (D=3 V=2 js=2); population-floor 5 (published total)"
                     .to_owned(),
             result_hash: Some(format!("{seq:064x}")),
+            data_subject_id: None,
+            consented: None,
         };
         let body = body(&record);
         let hash = chain_hash(&prev, &body);

@@ -5,7 +5,9 @@
 //!   Dataverwerkingen* (Logius): trace and operation ids, status, the processing activity
 //!   (the purpose's URI), the resource, and zicht's own fields (template and version, a hash
 //!   of the parameters, population size, the disclosure decisions, a hash of the result).
-//!   It never holds data values and never names people;
+//!   It never holds data values. A release of consented records adds one record per youth,
+//!   whose `data_subject_id` is the youth's id encrypted under the node's key, with the
+//!   consents, the recipient and the fields; no youth is named in the clear;
 //! - the **access log** ([`AccessRecord`]): which certificate (PeerID and role) did what,
 //!   linked to the processing log by operation id.
 //!
@@ -73,6 +75,31 @@ pub struct ProcessingRecord {
     pub decisions: String,
     /// SHA-256 of the encoded released result, hex, when something was released.
     pub result_hash: Option<String>,
+    /// `dpl.core.data_subject_id`, encrypted under the node's data-subject key: the youth
+    /// whose records this operation released (consented records; one record per youth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_subject_id: Option<String>,
+    /// What a consented release gave, and under which consents (consented records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consented: Option<ConsentedRelease>,
+}
+
+/// What one consented release of one youth's records gave: under which consents, to whom and
+/// which fields. Never values, never the youth's id (that is `data_subject_id`, encrypted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentedRelease {
+    /// The consents that allowed it.
+    pub consent_ids: Vec<String>,
+    /// The recipient the consents name (a PeerID, `region:<code>` or a network code).
+    pub recipient: String,
+    /// Who was given the records: the caller's PeerID, or the person a node asked for.
+    pub given_to: String,
+    /// The organisation of the certificate that asked (its subject O).
+    pub organisation: String,
+    /// The fields released.
+    pub fields: Vec<String>,
+    /// How many records (placements and checks) were released.
+    pub records: u64,
 }
 
 /// One access: who (certificate) did what, linked to the processing log by operation id.

@@ -216,6 +216,16 @@ fn client_path(dir: &Path, region: Region) -> PathBuf {
         .join(format!("analyst-{}.toml", region.code()))
 }
 
+fn team_path(dir: &Path) -> PathBuf {
+    dir.join("clients").join("team-ijsselland.toml")
+}
+
+/// A demo region's data-subject key file (made on first start, kept between runs: the
+/// youths' reports of earlier runs' releases stay readable).
+fn subject_key_path(dir: &Path, region: Region) -> PathBuf {
+    dir.join(region.code()).join("subject-key")
+}
+
 fn auditor_path(dir: &Path) -> PathBuf {
     dir.join("clients").join("auditor.toml")
 }
@@ -283,6 +293,15 @@ async fn start_federation(
         let profile = client_profile(pki, &manifest_path, &comment, region.code(), &person);
         std::fs::write(client_path(dir, region), profile).context("write a client profile")?;
     }
+    let comment = "The lokaal team of IJsselland (role team): receives the records youths consented to give it.";
+    let profile = client_profile(
+        pki,
+        &manifest_path,
+        comment,
+        "ijsselland",
+        "team-ijsselland",
+    );
+    std::fs::write(team_path(dir), profile).context("write the team's client profile")?;
     let comment = "An auditor (role auditor): reads every node's audit logs, never data.";
     let profile = client_profile(pki, &manifest_path, comment, "drenthe", "auditor");
     std::fs::write(auditor_path(dir), profile).context("write the auditor's client profile")?;
@@ -315,7 +334,13 @@ async fn start_federation(
             ..NodeSettings::dev(pki, node, policy, manifest.clone())
         };
         if let NodeName::Region(region) = node {
-            settings.disclosure = settings.disclosure.with_secret(demo_secret(seed, region));
+            let (key, _) =
+                zicht_node::secret::load_or_create_subject_key(&subject_key_path(dir, region))
+                    .map_err(|e| anyhow::anyhow!("data-subject key of {region}: {e}"))?;
+            settings.disclosure = settings
+                .disclosure
+                .with_secret(demo_secret(seed, region))
+                .with_subject_key(key);
         }
         let running = zicht_node::start_on(settings, listener, Some(store))
             .await
@@ -357,7 +382,7 @@ fn query(
             })
             .collect(),
         group_by: group_by.iter().map(|d| (*d).to_owned()).collect(),
-        consent_recipient: String::new(),
+        fields: Vec::new(),
     }
 }
 
@@ -417,7 +442,121 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
     toekomstplan_per_overijssel_region(&analysts).await?;
     differencing_attempt(&analysts).await?;
     let trace_id = a_region_goes_down(&analysts, federation, jhp).await?;
-    auditor_follows(dir, &trace_id).await
+    auditor_follows(dir, &trace_id).await?;
+    warme_overdracht(dir).await
+}
+
+/// How many Twente youths the demo's consents name (question 8).
+pub const CONSENTING_YOUTHS: usize = 5;
+
+/// Question 8: the lokaal team of IJsselland fetches the 18+ records consented to it from
+/// Twente; one youth withdraws; the team asks again; that youth's own report.
+async fn warme_overdracht(dir: &Path) -> anyhow::Result<()> {
+    section(
+        8,
+        "Warme overdracht: a lokaal team fetches the 18+ records youths consented to give it",
+        "the lokaal team of IJsselland asks its own node, which asks Twente; Twente releases only consented fields, under a pseudonym for the team",
+    );
+    let database = dir.join("twente").join("region.db").display().to_string();
+    let store = Store::connect(&database)
+        .await
+        .context("open Twente's database")?;
+    let youths = consent_to_team(dir, &store).await?;
+    let team = load_client(&team_path(dir), &|_: &str| None)?;
+    let records = || {
+        let mut query = query(
+            "consented_records",
+            "warme-overdracht",
+            peildatum(2025, 7, 1),
+            &[],
+            &[],
+        );
+        query.scope = None;
+        query
+    };
+    let ijsselland = NodeName::Region(Region::Ijsselland);
+    let answer = ask(&team, ijsselland, records(), &[Region::Twente]).await?;
+    print!("{}", render_federated(&answer, Format::Table));
+    println!();
+    let first = youths.first().context("a consenting youth")?;
+    let revoked = store
+        .revoke_consent("DEMO1", zicht_node::audit::now_ms())
+        .await
+        .context("revoke a consent")?;
+    anyhow::ensure!(
+        revoked == zicht_store::Revoked::Now,
+        "the demo's consent DEMO1 was not revoked: {revoked:?}"
+    );
+    println!(
+        "one youth withdraws their consent (zicht consent revoke --database {database} DEMO1); the team asks again:"
+    );
+    let again = ask(&team, ijsselland, records(), &[Region::Twente]).await?;
+    let count = |answer: &pb::FederatedResult| {
+        answer
+            .result
+            .as_ref()
+            .map_or(0, |r| r.placements.len() + r.transition18.len())
+    };
+    println!(
+        "  {} records before, {} now
+",
+        count(&answer),
+        count(&again)
+    );
+    println!(
+        "that youth's own report (zicht consent report --database {database} --youth-id <id> --subject-key {}):",
+        subject_key_path(dir, Region::Twente).display()
+    );
+    let key = zicht_node::secret::read_subject_key(&subject_key_path(dir, Region::Twente))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = crate::consent::Report::read(&store, first, &key).await?;
+    print!("{}", report.table());
+    store.close().await;
+    println!();
+    Ok(())
+}
+
+/// Consents of [`CONSENTING_YOUTHS`] Twente youths with one 18+ check each, for the lokaal
+/// team of IJsselland (warme overdracht: they move there at 18), granted a month ago; returns
+/// the youths, in consent order (`DEMO1`, ...).
+async fn consent_to_team(dir: &Path, store: &Store) -> anyhow::Result<Vec<String>> {
+    let checks = std::fs::read_to_string(dir.join("twente").join("transition18.csv"))
+        .context("read Twente's transition18.csv")?;
+    let mut counted: std::collections::BTreeMap<&str, usize> = Default::default();
+    for line in checks.lines().skip(1) {
+        if let Some(youth) = line.split(',').next() {
+            *counted.entry(youth).or_default() += 1;
+        }
+    }
+    let youths: Vec<String> = counted
+        .into_iter()
+        .filter(|(_, checks)| *checks == 1)
+        .map(|(youth, _)| youth.to_owned())
+        .take(CONSENTING_YOUTHS)
+        .collect();
+    let pem = std::fs::read(team_pem(dir)).context("read the team's certificate")?;
+    let team = zicht_pki::identity_of(&zicht_pki::pem_to_der(&pem)?)?.peer_id;
+    let granted =
+        zicht_model::Timestamp::from_millis(zicht_node::audit::now_ms() - 30 * 86_400_000);
+    let mut csv = zicht_model::Consent::COLUMNS.join(",");
+    for (i, youth) in youths.iter().enumerate() {
+        let _ = write!(
+            csv,
+            "\nDEMO{},{youth},warme-overdracht,{team},check_date|toekomstplan|after18_funding|big5_wonen|big5_werk_school,{granted},,,demo/{}",
+            i + 1,
+            i + 1
+        );
+    }
+    csv.push('\n');
+    let file = dir.join("twente").join("demo-consents.csv");
+    std::fs::write(&file, csv).context("write the demo's consents")?;
+    let table = Some(zicht_store::import::Table::Consents);
+    import_file(store, &file, table, ImportOptions::default(), &mut ()).await?;
+    Ok(youths)
+}
+
+fn team_pem(dir: &Path) -> PathBuf {
+    dir.join("pki").join("people").join("team-ijsselland.pem")
 }
 
 async fn capacity_per_landsdeel(analysts: &Analysts) -> anyhow::Result<()> {

@@ -2,11 +2,13 @@
 //! [`run`].
 
 pub mod audit;
-mod demo;
+pub mod consent;
+pub mod demo;
 mod node;
 mod output;
 mod progress;
 mod query;
+mod records;
 
 use std::path::PathBuf;
 
@@ -109,6 +111,9 @@ enum Command {
     /// The tamper-evident audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Consents: revoke one at once; a youth's own report of every release of their records.
+    #[command(subcommand)]
+    Consent(consent::ConsentCommand),
 }
 
 #[derive(Debug, Args)]
@@ -176,8 +181,8 @@ enum PolicyCommand {
 
 #[derive(Debug, Subcommand)]
 enum PkiCommand {
-    /// Create a dev federation: root CA, 17 node certificates, an analyst per region, an
-    /// auditor and an empty CRL (keys are written 0600; never commit them).
+    /// Create a dev federation: root CA, 17 node certificates, an analyst and a lokaal team
+    /// per region, an auditor and an empty CRL (keys are written 0600; never commit them).
     DevFederation {
         /// Folder for the PKI files.
         #[arg(long, default_value = "certs/dev")]
@@ -385,6 +390,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             audit::run_trace(&client, &trace_id).await
         }
         Command::Audit(AuditCommand::Export(args)) => audit::run_export(&args).await,
+        Command::Consent(command) => consent::run(command).await,
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Privacy(PrivacyCommand::Ptable(args)) => query::ptable(&args),
         Command::Privacy(PrivacyCommand::Init { secret }) => {
@@ -503,7 +509,7 @@ fn pki(command: PkiCommand) -> anyhow::Result<()> {
         PkiCommand::DevFederation { dir } => {
             let federation = zicht_pki::write_dev_federation(&dir, now())?;
             println!(
-                "dev federation in {}: ca.pem (trust bundle), crl.pem, nodes/*.pem|key for 17 nodes, people/analyst-<region> and people/auditor",
+                "dev federation in {}: ca.pem (trust bundle), crl.pem, nodes/*.pem|key for 17 nodes, people/analyst-<region>, people/team-<region> and people/auditor",
                 federation.dir.display()
             );
         }

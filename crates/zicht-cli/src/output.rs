@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use zicht_model::CodeList as _;
+
 use zicht_proto::v1 as pb;
 
 /// Output format of `zicht query`.
@@ -143,7 +145,17 @@ fn status_name(status: i32) -> &'static str {
 
 /// A federated answer as JSON: the result plus its coverage.
 pub fn federated_json(answer: &pb::FederatedResult) -> serde_json::Value {
-    let mut value = answer.result.as_ref().map_or(serde_json::json!({}), json);
+    let mut value = answer
+        .result
+        .as_ref()
+        .map_or(serde_json::json!({}), |result| {
+            if result.template == zicht_model::Template::ConsentedRecords.code() {
+                serde_json::from_str(&crate::records::render(result, Format::Json))
+                    .unwrap_or_default()
+            } else {
+                json(result)
+            }
+        });
     let coverage: Vec<serde_json::Value> = answer
         .coverage
         .iter()
@@ -176,6 +188,9 @@ pub fn render_federated(answer: &pb::FederatedResult, format: Format) -> String 
 
 /// Renders `result` in `format`.
 pub fn render(result: &pb::ProtectedResult, format: Format) -> String {
+    if result.template == zicht_model::Template::ConsentedRecords.code() {
+        return crate::records::render(result, format);
+    }
     match format {
         Format::Table => table(result),
         Format::Csv => csv(result),
@@ -225,7 +240,7 @@ fn table(result: &pb::ProtectedResult) -> String {
     out
 }
 
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

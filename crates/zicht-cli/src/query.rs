@@ -69,7 +69,8 @@ pub struct Remote {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Template: capacity, youth_in_care, flows, length_of_stay or transition18.
+    /// Template: capacity, youth_in_care, flows, length_of_stay, transition18 or
+    /// consented_records (over the network, with --client).
     template: String,
     #[command(flatten)]
     target: Target,
@@ -90,6 +91,10 @@ pub struct QueryArgs {
     /// Group by a dimension; repeat for more, in order.
     #[arg(long = "by", value_name = "DIMENSION")]
     group_by: Vec<String>,
+    /// consented_records: the fields wanted, comma separated (default: every field your
+    /// grant allows); only what the youth's consent lists leaves.
+    #[arg(long, value_name = "FIELD,...", value_delimiter = ',')]
+    fields: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -233,6 +238,12 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
             values: values.split(',').map(|v| v.trim().to_owned()).collect(),
         });
     }
+    if template == Template::ConsentedRecords {
+        return records_request(args, purpose);
+    }
+    if !args.fields.is_empty() {
+        bail!("--fields: {template} takes no fields; fields are for consented_records");
+    }
     let scope = match (&args.period, &args.peildatum) {
         (Some(text), None) => Some(pb::query_request::Scope::Period(period(text)?)),
         (None, Some(text)) => Some(pb::query_request::Scope::Peildatum(date(
@@ -252,9 +263,43 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
         scope,
         filters,
         group_by: group_by.iter().map(|d| d.code().to_owned()).collect(),
-        consent_recipient: String::new(),
+        fields: Vec::new(),
     };
     Ok((template, group_by, request))
+}
+
+/// The request for consented records: no scope, no grouping, the fields asked for.
+fn records_request(
+    args: &QueryArgs,
+    purpose: Purpose,
+) -> anyhow::Result<(Template, Vec<Dimension>, pb::QueryRequest)> {
+    let template = Template::ConsentedRecords;
+    if !args.group_by.is_empty() || !args.filters.is_empty() {
+        bail!("consented_records takes no --by or --filter: it gives every record consented to you for the purpose");
+    }
+    if args.period.is_some() || args.peildatum.is_some() {
+        bail!("consented_records takes no --period or --peildatum: consents are checked as they hold now");
+    }
+    let known = zicht_model::Consent::field_list();
+    let mut fields = Vec::with_capacity(args.fields.len());
+    for field in &args.fields {
+        let field = field.trim();
+        if !known.contains(&field) {
+            bail!(
+                "--fields: `{field}` is not a field of placements or transition18; the fields are {}",
+                known.join(", ")
+            );
+        }
+        fields.push(field.to_owned());
+    }
+    let request = pb::QueryRequest {
+        template: template.code().to_owned(),
+        template_version: template.version(),
+        purpose: purpose.code().to_owned(),
+        fields,
+        ..Default::default()
+    };
+    Ok((template, Vec::new(), request))
 }
 
 async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()> {

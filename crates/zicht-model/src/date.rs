@@ -1,4 +1,5 @@
-//! Strict ISO calendar dates (`YYYY-MM-DD`) as the import format and the proto use them.
+//! Strict ISO calendar dates (`YYYY-MM-DD`) as the import format and the proto use them, and
+//! moments ([`Timestamp`]) for what happens at a time of day (a consent granted, revoked).
 
 use chrono::{Datelike, NaiveDate};
 
@@ -40,6 +41,66 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, InvalidDate> {
         return Err(InvalidDate::OutOfRange);
     }
     Ok(date)
+}
+
+/// A moment, as milliseconds since the Unix epoch (UTC). Written as RFC 3339
+/// (`2026-12-01T14:30:00Z`, any offset), or as a date (`2026-12-01`), which means the start
+/// of that day, 00:00 UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+/// A moment that is neither `YYYY-MM-DD` nor RFC 3339 within [`crate::DATE_RANGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a date (YYYY-MM-DD) or a moment in RFC 3339 (2026-12-01T14:30:00Z) from 1900 to 2100")]
+pub struct InvalidTimestamp;
+
+impl Timestamp {
+    /// The moment `millis` milliseconds after the Unix epoch.
+    pub fn from_millis(millis: i64) -> Timestamp {
+        Timestamp(millis)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// The start (00:00 UTC) of `date`.
+    pub fn start_of(date: NaiveDate) -> Timestamp {
+        Timestamp(
+            date.and_hms_opt(0, 0, 0)
+                .map_or(0, |moment| moment.and_utc().timestamp_millis()),
+        )
+    }
+
+    /// Parses a date or an RFC 3339 moment.
+    pub fn parse(text: &str) -> Result<Timestamp, InvalidTimestamp> {
+        if let Ok(date) = parse_date(text) {
+            return Ok(Timestamp::start_of(date));
+        }
+        let moment = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| InvalidTimestamp)?;
+        let (first, last) = crate::DATE_RANGE;
+        let day = moment.naive_utc().date();
+        if day < first || day > last {
+            return Err(InvalidTimestamp);
+        }
+        Ok(Timestamp(moment.timestamp_millis()))
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    /// RFC 3339 in UTC, with milliseconds only when there are any.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(moment) = chrono::DateTime::from_timestamp_millis(self.0) else {
+            return write!(f, "{}ms", self.0);
+        };
+        let format = if self.0 % 1000 == 0 {
+            chrono::SecondsFormat::Secs
+        } else {
+            chrono::SecondsFormat::Millis
+        };
+        f.write_str(&moment.to_rfc3339_opts(format, true))
+    }
 }
 
 /// Age in whole years on `on` of someone born on `birth_date` (0 before the first birthday).
@@ -90,5 +151,29 @@ mod tests {
             age_on(born, NaiveDate::from_ymd_opt(2024, 7, 1).unwrap()),
             18
         );
+    }
+
+    #[test]
+    fn timestamps_are_dates_at_midnight_utc_or_rfc3339_moments() {
+        let day = Timestamp::parse("2026-12-01").unwrap();
+        assert_eq!(day.to_string(), "2026-12-01T00:00:00Z");
+        let moment = Timestamp::parse("2026-12-01T15:30:00+01:00").unwrap();
+        assert_eq!(moment.to_string(), "2026-12-01T14:30:00Z");
+        assert_eq!(moment.millis() - day.millis(), 14 * 3_600_000 + 30 * 60_000);
+        assert_eq!(
+            Timestamp::parse("2026-12-01T14:30:00.250Z")
+                .unwrap()
+                .to_string(),
+            "2026-12-01T14:30:00.250Z"
+        );
+        for bad in [
+            "",
+            "2026-12-1",
+            "2026-12-01 14:30",
+            "2026-13-01T00:00:00Z",
+            "3000-01-01",
+        ] {
+            assert_eq!(Timestamp::parse(bad), Err(InvalidTimestamp), "{bad}");
+        }
     }
 }

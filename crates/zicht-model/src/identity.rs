@@ -20,6 +20,16 @@ pub enum Role {
         /// A short account name (`a-z0-9._-`).
         name: String,
     },
+    /// A team that works with youths in a region, not a data team: a municipality's lokaal
+    /// team (the local social team that supports a youth and family) or a care provider's
+    /// team, `urn:zicht:team:<region>:<name>`. It asks through its region's node like an
+    /// analyst, and receives individual records only where a youth consented.
+    Team {
+        /// The region the team works in.
+        region: Region,
+        /// A short account name (`a-z0-9._-`).
+        name: String,
+    },
     /// An auditor (FG, external auditor, inspectorate): `urn:zicht:auditor:<name>`.
     Auditor {
         /// A short account name (`a-z0-9._-`).
@@ -29,7 +39,7 @@ pub enum Role {
 
 /// A SAN URI that is not a zicht role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not a zicht role URI (urn:zicht:region:<code>, urn:zicht:network:<code>, urn:zicht:analyst:<region>:<name>, urn:zicht:auditor:<name>)")]
+#[error("not a zicht role URI (urn:zicht:region:<code>, urn:zicht:network:<code>, urn:zicht:analyst:<region>:<name>, urn:zicht:team:<region>:<name>, urn:zicht:auditor:<name>)")]
 pub struct InvalidRole;
 
 fn valid_account(name: &str) -> bool {
@@ -48,6 +58,7 @@ impl Role {
             Role::Analyst { region, name } => {
                 format!("urn:zicht:analyst:{}:{name}", region.code())
             }
+            Role::Team { region, name } => format!("urn:zicht:team:{}:{name}", region.code()),
             Role::Auditor { name } => format!("urn:zicht:auditor:{name}"),
         }
     }
@@ -66,6 +77,10 @@ impl Role {
                 region: region(code)?,
                 name: (*name).to_owned(),
             }),
+            ["team", code, name] if valid_account(name) => Ok(Role::Team {
+                region: region(code)?,
+                name: (*name).to_owned(),
+            }),
             ["auditor", name] if valid_account(name) => Ok(Role::Auditor {
                 name: (*name).to_owned(),
             }),
@@ -73,13 +88,32 @@ impl Role {
         }
     }
 
-    /// The role's kind as policy files name it: `region`, `network`, `analyst`, `auditor`.
+    /// The role's kind as policy files name it: `region`, `network`, `analyst`, `team`,
+    /// `auditor`.
     pub fn kind(&self) -> &'static str {
         match self {
             Role::Region(_) => "region",
             Role::Network(_) => "network",
             Role::Analyst { .. } => "analyst",
+            Role::Team { .. } => "team",
             Role::Auditor { .. } => "auditor",
+        }
+    }
+
+    /// Whether the role is a person's (an analyst or a team), served by their region's
+    /// Outway; nodes ask each other through their Inways.
+    pub fn is_person(&self) -> bool {
+        matches!(self, Role::Analyst { .. } | Role::Team { .. })
+    }
+
+    /// The region whose organisation the role belongs to: a region's node, its analysts and
+    /// its teams.
+    pub fn region(&self) -> Option<Region> {
+        match self {
+            Role::Region(region) | Role::Analyst { region, .. } | Role::Team { region, .. } => {
+                Some(*region)
+            }
+            Role::Network(_) | Role::Auditor { .. } => None,
         }
     }
 }
@@ -119,6 +153,10 @@ mod tests {
             Role::Analyst {
                 region: Region::Drenthe,
                 name: "j.de-vries".to_owned(),
+            },
+            Role::Team {
+                region: Region::Ijsselland,
+                name: "lokaal-team.zwolle".to_owned(),
             },
             Role::Auditor {
                 name: "fg-twente".to_owned(),

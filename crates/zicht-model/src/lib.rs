@@ -23,7 +23,7 @@ pub use care::{
     CareType, Financing, LegalBasis, OutflowDestination, OutflowProfile, Setting, StayGroup,
 };
 pub use codes::{CodeList, UnknownCode};
-pub use date::{age_on, parse_date, InvalidDate};
+pub use date::{age_on, parse_date, InvalidDate, InvalidTimestamp, Timestamp};
 pub use identity::{InvalidRole, PeerIdentity, Role};
 pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};
 pub use purpose::Purpose;
@@ -32,7 +32,7 @@ pub use records::{
     Capacity, Consent, InvalidName, Name, Placement, Recipient, Transition18Check, Violation,
 };
 pub use region::{Landsdeel, Membership, Network, OriginRegion, PlacementRegion, Region};
-pub use result::{Published, Row, Statistic, Table};
+pub use result::{FieldValue, Published, Record, RecordKind, Row, Statistic, Table};
 pub use templates::{
     AgeBand, Dimension, FlowKind, LandsdeelInside, Template, NOT_APPLICABLE, UNKNOWN,
 };

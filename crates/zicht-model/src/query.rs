@@ -53,6 +53,9 @@ pub struct Query {
     pub filters: Vec<Filter>,
     /// Its group-by dimensions, in order, each once.
     pub group_by: Vec<Dimension>,
+    /// The record fields asked for (`consented_records` only; empty: every field the grant
+    /// allows), each once, from [`crate::Consent::field_list`].
+    pub fields: Vec<&'static str>,
 }
 
 impl Query {

@@ -6,7 +6,7 @@ use crate::care::{CareType, Financing, LegalBasis, OutflowDestination, OutflowPr
 use crate::ids::{ConsentId, PeerId, YouthId};
 use crate::region::{Network, OriginRegion, PlacementRegion, Region};
 use crate::transition::{After18Funding, Big5Status};
-use crate::Purpose;
+use crate::{Purpose, Timestamp};
 
 /// A broken invariant of one record: the column to point at and the rule, in words that
 /// contain no record values.
@@ -226,32 +226,44 @@ impl Transition18Check {
     ];
 }
 
-/// Who a consent lets receive records: one peer or one network.
+/// Who a consent lets receive records: one certificate holder, one region's organisation, or
+/// one network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Recipient {
-    /// A node or person by PeerID.
+    /// A node, team or person by PeerID.
     Peer(PeerId),
-    /// A network's aggregator node.
+    /// A region's organisation (`region:<code>`): its node, and its analysts and teams.
+    Region(Region),
+    /// A network's aggregator node (`<code>` or `network:<code>`).
     Network(Network),
 }
 
 impl Recipient {
-    /// Parses a 20-digit PeerID or a network code.
+    /// Parses a 20-digit PeerID, `region:<code>`, or a network code (`jenn`,
+    /// `network:jenn`); region codes and aliases as in the import.
     pub fn parse(text: &str) -> Result<Self, &'static str> {
+        use crate::codes::CodeList;
+        const FORMS: &str = "must be a 20-digit PeerID, region:<region code> or a network code (jenn, overijssel, ben-nh)";
         if let Ok(peer) = PeerId::parse(text) {
             return Ok(Recipient::Peer(peer));
         }
-        use crate::codes::CodeList;
-        Network::parse(text)
+        if let Some(region) = text.strip_prefix("region:") {
+            return Region::parse(region)
+                .map(Recipient::Region)
+                .map_err(|_| FORMS);
+        }
+        let network = text.strip_prefix("network:").unwrap_or(text);
+        Network::parse(network)
             .map(Recipient::Network)
-            .map_err(|_| "must be a 20-digit PeerID or a network code (jenn, overijssel, ben-nh)")
+            .map_err(|_| FORMS)
     }
 
-    /// The recipient as stored and exchanged.
+    /// The recipient as stored and exchanged: a PeerID, `region:<code>` or a network code.
     pub fn to_code(self) -> String {
         use crate::codes::CodeList;
         match self {
             Recipient::Peer(peer) => peer.as_str().to_owned(),
+            Recipient::Region(region) => format!("region:{}", region.code()),
             Recipient::Network(network) => network.code().to_owned(),
         }
     }
@@ -270,12 +282,12 @@ pub struct Consent {
     pub recipient: Recipient,
     /// Which placements/transition18 columns may be released (non-empty, no duplicates).
     pub fields: Vec<&'static str>,
-    /// Day the consent was given.
-    pub granted_at: NaiveDate,
-    /// Last day it holds, if limited.
-    pub expires_at: Option<NaiveDate>,
-    /// Day it was withdrawn, if it was.
-    pub revoked_at: Option<NaiveDate>,
+    /// When the consent was given.
+    pub granted_at: Timestamp,
+    /// When it ends, if limited.
+    pub expires_at: Option<Timestamp>,
+    /// When it was withdrawn, if it was.
+    pub revoked_at: Option<Timestamp>,
     /// Where the signed consent is kept (document reference, never the document).
     pub evidence_ref: Option<Name>,
 }
@@ -304,7 +316,7 @@ impl Consent {
                 .iter()
                 .chain(Transition18Check::COLUMNS)
                 .find(|&&column| column == part)
-                .ok_or("fields must name placements or transition18 columns, separated by `|`")?;
+                .ok_or("fields must name placements or transition18 columns, separated by `|` (see docs/consent.md)")?;
             if fields.contains(known) {
                 return Err("fields names a column twice");
             }
@@ -330,11 +342,24 @@ impl Consent {
         Ok(())
     }
 
-    /// Whether the consent holds on `date`: granted, not expired, not revoked.
-    pub fn holds_on(&self, date: NaiveDate) -> bool {
-        date >= self.granted_at
-            && self.expires_at.is_none_or(|expires| date <= expires)
-            && self.revoked_at.is_none_or(|revoked| date < revoked)
+    /// Whether the consent holds at `now`: granted at or before it, not expired and not
+    /// revoked by then (an end or a revocation at `now` itself is in force).
+    pub fn holds_at(&self, now: Timestamp) -> bool {
+        self.granted_at <= now
+            && self.expires_at.is_none_or(|expires| expires > now)
+            && self.revoked_at.is_none_or(|revoked| revoked > now)
+    }
+
+    /// The fields every consent may list: the columns of `placements.csv` and
+    /// `transition18.csv` (`youth_id` once), in that order.
+    pub fn field_list() -> Vec<&'static str> {
+        let mut fields: Vec<&'static str> = Placement::COLUMNS.to_vec();
+        fields.extend(
+            Transition18Check::COLUMNS
+                .iter()
+                .filter(|c| !Placement::COLUMNS.contains(c)),
+        );
+        fields
     }
 }
 
@@ -345,6 +370,10 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         parse_date(text).unwrap()
+    }
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
     }
 
     fn placement() -> Placement {
@@ -413,15 +442,25 @@ mod tests {
             purpose: Purpose::WarmeOverdracht,
             recipient: Recipient::parse("jenn").unwrap(),
             fields: vec!["care_type"],
-            granted_at: day("2024-01-01"),
-            expires_at: Some(day("2024-12-31")),
-            revoked_at: Some(day("2024-06-01")),
+            granted_at: at("2024-01-01"),
+            expires_at: Some(at("2024-12-31")),
+            revoked_at: Some(at("2024-06-01")),
             evidence_ref: None,
         };
         assert_eq!(consent.check(), Ok(()));
-        assert!(consent.holds_on(day("2024-05-31")));
-        assert!(!consent.holds_on(day("2024-06-01")));
-        assert!(!consent.holds_on(day("2023-12-31")));
+        assert!(consent.holds_at(at("2024-05-31T23:59:59Z")));
+        assert!(!consent.holds_at(at("2024-06-01")));
+        assert!(!consent.holds_at(at("2023-12-31")));
+        assert!(
+            consent.holds_at(at("2024-01-01")),
+            "from the moment it is granted"
+        );
+        assert_eq!(
+            Recipient::parse("region:IJmond").map(Recipient::to_code),
+            Ok("region:ijmond".to_owned())
+        );
+        assert_eq!(Recipient::parse("network:jenn"), Recipient::parse("jenn"));
+        assert!(Recipient::parse("region:gelderland").is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! that were applied. The node turns it into its wire form once, at its gRPC edge, and reads
 //! peers' answers back into it there.
 
+use chrono::NaiveDate;
+
 use crate::{Dimension, Template};
 
 /// A count as published: a value and how far it may be from the true count.
@@ -95,9 +97,75 @@ pub struct Table {
     pub total: Published,
     /// The rules applied, in words for people.
     pub rules: Vec<String>,
+    /// Individual records (`consented_records` only; its table has no rows and its total is
+    /// the number of records).
+    pub records: Vec<Record>,
+}
+
+/// Which table a released record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    /// A placement (`placements.csv`).
+    Placement,
+    /// A half-yearly check of a youth of 16 or 17 (`transition18.csv`).
+    Transition18,
+}
+
+/// The value of one field of a released record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue {
+    /// A code or a name.
+    Text(String),
+    /// A calendar date.
+    Date(NaiveDate),
+    /// `ja` or `nee`.
+    Flag(bool),
+    /// A whole number (the outflow profile).
+    Number(u32),
+}
+
+impl std::fmt::Display for FieldValue {
+    /// As the import format writes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldValue::Text(text) => f.write_str(text),
+            FieldValue::Date(date) => write!(f, "{date}"),
+            FieldValue::Flag(true) => f.write_str("ja"),
+            FieldValue::Flag(false) => f.write_str("nee"),
+            FieldValue::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// One record a youth consented to release to its recipient: the youth as the recipient may
+/// see them (their id where the consent lists `youth_id`, otherwise a pseudonym for that
+/// recipient), the node that released it, and only the fields both the consent and the
+/// request name (in the import format's column order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The table it comes from.
+    pub kind: RecordKind,
+    /// The youth's id or pseudonym.
+    pub subject: String,
+    /// The node that released it (its code).
+    pub source: String,
+    /// The released fields and their values (absent fields were not released, or are empty).
+    pub fields: Vec<(&'static str, FieldValue)>,
 }
 
 impl Table {
+    /// A table of released records: no cells, and the number of records as its total.
+    pub fn of_records(rules: Vec<String>, records: Vec<Record>) -> Table {
+        Table {
+            template: Template::ConsentedRecords,
+            dimensions: Vec::new(),
+            rows: Vec::new(),
+            total: Published::exact(records.len() as u64),
+            rules,
+            records,
+        }
+    }
+
     /// Whether any count of the table is perturbed.
     pub fn is_perturbed(&self) -> bool {
         !self.total.is_exact() || self.rows.iter().any(|row| !row.count.is_exact())

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use zicht_audit::{body, sha256_hex, AccessRecord, ForeignOperation, ProcessingRecord};
 use zicht_model::{CodeList, NodeName, Purpose, Role, Table};
-use zicht_store::{AuditEntries, ReleasedPopulation};
+use zicht_store::{AccessEntry, AuditEntries, ProcessingEntry, ReleasedPopulation};
 
 use crate::convert::RequestText;
 
@@ -51,7 +51,7 @@ fn fresh_trace_id() -> String {
     zicht_audit::hex(&new_id::<16>())
 }
 
-fn fresh_operation_id() -> String {
+pub(crate) fn fresh_operation_id() -> String {
     zicht_audit::hex(&new_id::<8>())
 }
 
@@ -441,6 +441,8 @@ pub fn entries(logged: &Logged<'_>) -> (AuditEntries, ProcessingRecord) {
                 table,
             )))
         }),
+        data_subject_id: None,
+        consented: None,
     };
     let access = AccessRecord {
         operation_id: operation.operation_id.clone(),
@@ -451,16 +453,26 @@ pub fn entries(logged: &Logged<'_>) -> (AuditEntries, ProcessingRecord) {
         time: end,
     };
     let entries = AuditEntries {
-        trace_id: operation.trace_id.clone(),
-        operation_id: operation.operation_id.clone(),
         recorded_at: end,
-        processing: body(&processing),
-        access: body(&access),
-        template: processing.template.clone(),
-        activity: processing.processing_activity_id.clone(),
-        peer_id: access.peer_id,
+        processing: vec![processing_entry(&processing)],
+        access: AccessEntry {
+            operation_id: access.operation_id.clone(),
+            body: body(&access),
+            peer_id: access.peer_id,
+        },
     };
     (entries, processing)
+}
+
+/// A processing record as its chain holds it.
+pub(crate) fn processing_entry(record: &ProcessingRecord) -> ProcessingEntry {
+    ProcessingEntry {
+        trace_id: record.trace_id.clone(),
+        operation_id: record.operation_id.clone(),
+        body: body(record),
+        template: record.template.clone(),
+        activity: record.processing_activity_id.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@
 //!
 //! [privacy]           # optional; defaults shown; a region may only make them stricter
 //! record_key_secret = "../../data/drenthe.secret"  # created (0600) on first start; back it up
+//! subject_key = "../../data/drenthe.subject-key"   # consented records: created (0600); back it up
 //! max_deviation = 3   # D: published counts within ±D of the true count
 //! variance = 2.0      # V: variance of the perturbation
 //! js = 2              # no published count in 1..js
@@ -142,6 +143,7 @@ struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct PrivacySection {
     record_key_secret: Option<Spanned<String>>,
+    subject_key: Option<Spanned<String>>,
     max_deviation: Option<Spanned<u64>>,
     variance: Option<Spanned<toml::Value>>,
     js: Option<Spanned<u64>>,
@@ -702,8 +704,8 @@ fn limits(reader: &Reader<'_>, section: &LimitsSection) -> Result<Limits, Config
     })
 }
 
-/// The `[privacy]` section: the settings, and for a region its record-key secret (created on
-/// first use).
+/// The `[privacy]` section: the settings, and for a region its record-key secret and its
+/// data-subject key (each created on first use; a file that cannot be read stops the node).
 fn disclosure(
     reader: &Reader<'_>,
     section: &PrivacySection,
@@ -724,10 +726,28 @@ fn disclosure(
         }
         None => None,
     };
-    crate::Disclosure::new(privacy, region, secret).map_err(|problem| ConfigError {
-        place: reader.file_place(0),
-        key: format!("privacy.{}", problem.key),
-        reason: problem.reason,
+    let subject_key = match reader.string("privacy.subject_key", section.subject_key.as_ref()) {
+        Some(value) if region.is_some() => Some(
+            crate::secret::load_or_create_subject_key(&reader.relative(&value.value))
+                .map_err(|e| value.error(e))?
+                .0,
+        ),
+        Some(value) => {
+            return Err(
+                value.error("a network aggregator holds no youth data and needs no subject key")
+            )
+        }
+        None => None,
+    };
+    let disclosure =
+        crate::Disclosure::new(privacy, region, secret).map_err(|problem| ConfigError {
+            place: reader.file_place(0),
+            key: format!("privacy.{}", problem.key),
+            reason: problem.reason,
+        })?;
+    Ok(match subject_key {
+        Some(key) => disclosure.with_subject_key(key),
+        None => disclosure,
     })
 }
 

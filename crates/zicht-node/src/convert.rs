@@ -7,23 +7,24 @@
 
 use chrono::Datelike;
 use zicht_model::{
-    CodeList, Dimension, Filter, NaiveDate, Published, Purpose, Query, Row, Scope, Statistic,
-    Table, Template, DATE_RANGE,
+    CodeList, Dimension, FieldValue, Filter, NaiveDate, Published, Purpose, Query, Record,
+    RecordKind, Row, Scope, Statistic, Table, Template, DATE_RANGE,
 };
 use zicht_proto::v1 as pb;
 
 use crate::error::Error;
 use crate::policy::Denied;
 
-/// What policy judges a request by: its template, purpose, and the dimensions it groups and
-/// filters by. Checked before the rest of the request ([`complete`]), so a caller without a
-/// grant learns only that.
+/// What policy judges a request by: its template, purpose, the dimensions it groups and
+/// filters by, and (records) the fields it asks for. Checked before the rest of the request
+/// ([`complete`]), so a caller without a grant learns only that.
 #[derive(Debug, Clone)]
 pub(crate) struct Asked {
     pub(crate) template: Template,
     pub(crate) purpose: Purpose,
     pub(crate) group_by: Vec<Dimension>,
     pub(crate) filters: Vec<Filter>,
+    pub(crate) fields: Vec<&'static str>,
 }
 
 impl Asked {
@@ -48,7 +49,37 @@ pub(crate) fn asked(request: &pb::QueryRequest) -> Result<Asked, Error> {
         purpose,
         group_by: group_by(template, request)?,
         filters: filters(template, request)?,
+        fields: fields(template, request)?,
     })
+}
+
+/// The record fields asked for: `consented_records` only, each once, from the consent
+/// field list (an unknown one is named: field names are no data).
+fn fields(template: Template, request: &pb::QueryRequest) -> Result<Vec<&'static str>, Error> {
+    if template != Template::ConsentedRecords {
+        if request.fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Err(Error::Invalid(format!(
+            "template {template} takes no fields; fields are for consented_records"
+        )));
+    }
+    let known = zicht_model::Consent::field_list();
+    let mut fields = Vec::with_capacity(request.fields.len());
+    for name in &request.fields {
+        let field = known.iter().find(|f| **f == name.as_str()).ok_or_else(|| {
+            let shown: String = name.chars().take(64).collect();
+            Error::Invalid(format!(
+                "fields: `{shown}` is not a field of placements or transition18; the fields are {}",
+                known.join(", ")
+            ))
+        })?;
+        if fields.contains(field) {
+            return Err(Error::Invalid(format!("fields names {field} twice")));
+        }
+        fields.push(*field);
+    }
+    Ok(fields)
 }
 
 /// The whole query, once policy let `asked` through: its scope, and the template's own rules.
@@ -58,12 +89,20 @@ pub(crate) fn complete(asked: Asked, request: &pb::QueryRequest) -> Result<Query
             "capacity takes no filters; group by the dimension instead".to_owned(),
         ));
     }
+    if asked.template == Template::ConsentedRecords
+        && (!asked.filters.is_empty() || !asked.group_by.is_empty())
+    {
+        return Err(Error::Invalid(
+            "consented_records takes no group-by or filters: it gives every record consented to you for the purpose".to_owned(),
+        ));
+    }
     Ok(Query {
         scope: scope(asked.template, request)?,
         template: asked.template,
         purpose: asked.purpose,
         filters: asked.filters,
         group_by: asked.group_by,
+        fields: asked.fields,
     })
 }
 
@@ -155,8 +194,9 @@ fn scope(template: Template, request: &pb::QueryRequest) -> Result<Scope, Error>
             Ok(Scope::Peildatum(to_date(date, "peildatum")?))
         }
         (Template::Capacity | Template::Transition18, _) => Err(needs("a peildatum")),
-        // Not executable yet (issue 14 gives it its scope): any scope, or none, is taken.
-        (Template::ConsentedRecords, _) => Ok(Scope::Peildatum(DATE_RANGE.0)),
+        // Records are released as consents hold at the moment of the request: the scope is
+        // today (network membership is taken then), whatever the request says.
+        (Template::ConsentedRecords, _) => Ok(Scope::Peildatum(chrono::Utc::now().date_naive())),
         (_, Some(S::Period(period))) => {
             let from = period
                 .from
@@ -294,8 +334,178 @@ pub fn result(table: &Table) -> pb::ProtectedResult {
             .collect(),
         total: Some(cell(table.total)),
         rules_applied: table.rules.clone(),
-        ..Default::default()
+        placements: table
+            .records
+            .iter()
+            .filter(|r| r.kind == RecordKind::Placement)
+            .map(placement_message)
+            .collect(),
+        transition18: table
+            .records
+            .iter()
+            .filter(|r| r.kind == RecordKind::Transition18)
+            .map(check_message)
+            .collect(),
+        capacity: Vec::new(),
     }
+}
+
+/// The value of `field` in `record`, if it was released.
+fn value<'a>(record: &'a Record, field: &str) -> Option<&'a FieldValue> {
+    record
+        .fields
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, value)| value)
+}
+
+fn text(record: &Record, field: &str) -> Option<String> {
+    value(record, field).map(ToString::to_string)
+}
+
+fn day(record: &Record, field: &str) -> Option<pb::Date> {
+    match value(record, field)? {
+        FieldValue::Date(date) => Some(from_date(*date)),
+        _ => None,
+    }
+}
+
+fn flag(record: &Record, field: &str) -> Option<bool> {
+    match value(record, field)? {
+        FieldValue::Flag(flag) => Some(*flag),
+        _ => None,
+    }
+}
+
+/// A released placement as it leaves: only its released fields are set.
+fn placement_message(record: &Record) -> pb::Placement {
+    pb::Placement {
+        youth_id: record.subject.clone(),
+        birth_date: day(record, "birth_date"),
+        origin_region: text(record, "origin_region"),
+        origin_municipality: text(record, "origin_municipality"),
+        provider: text(record, "provider"),
+        location_municipality: text(record, "location_municipality"),
+        placement_region: text(record, "placement_region"),
+        care_type: text(record, "care_type"),
+        setting: text(record, "setting"),
+        legal_basis: text(record, "legal_basis"),
+        start_date: day(record, "start_date"),
+        end_date: day(record, "end_date"),
+        outflow_destination: text(record, "outflow_destination"),
+        outflow_profile: match value(record, "outflow_profile") {
+            Some(FieldValue::Number(n)) => Some(*n),
+            _ => None,
+        },
+        source: record.source.clone(),
+    }
+}
+
+/// A released transition check as it leaves: only its released fields are set.
+fn check_message(record: &Record) -> pb::Transition18Check {
+    pb::Transition18Check {
+        youth_id: record.subject.clone(),
+        check_date: day(record, "check_date"),
+        toekomstplan: flag(record, "toekomstplan"),
+        lokaal_team: flag(record, "lokaal_team"),
+        clientondersteuner: flag(record, "clientondersteuner"),
+        after18_funding: text(record, "after18_funding"),
+        big5_support: text(record, "big5_support"),
+        big5_wonen: text(record, "big5_wonen"),
+        big5_werk_school: text(record, "big5_werk_school"),
+        big5_inkomen_schulden: text(record, "big5_inkomen_schulden"),
+        big5_zorg_ondersteuning: text(record, "big5_zorg_ondersteuning"),
+        uit_beeld: flag(record, "uit_beeld"),
+        source: record.source.clone(),
+    }
+}
+
+/// The fields a peer's record sets, in column order; a date that is no real date, or a
+/// subject that is no id or pseudonym, makes it no answer.
+struct Fields {
+    fields: Vec<(&'static str, FieldValue)>,
+}
+
+impl Fields {
+    fn text(mut self, name: &'static str, value: Option<String>) -> Self {
+        if let Some(value) = value {
+            self.fields
+                .push((name, FieldValue::Text(value.chars().take(200).collect())));
+        }
+        self
+    }
+
+    fn day(mut self, name: &'static str, value: Option<pb::Date>) -> Result<Self, Mismatch> {
+        if let Some(date) = value {
+            let date =
+                to_date(&date, name).map_err(|_| Mismatch("a record date that is no date"))?;
+            self.fields.push((name, FieldValue::Date(date)));
+        }
+        Ok(self)
+    }
+
+    fn flag(mut self, name: &'static str, value: Option<bool>) -> Self {
+        if let Some(value) = value {
+            self.fields.push((name, FieldValue::Flag(value)));
+        }
+        self
+    }
+}
+
+fn subject(youth_id: String) -> Result<String, Mismatch> {
+    zicht_model::YouthId::parse(&youth_id)
+        .map(|_| youth_id)
+        .map_err(|_| Mismatch("a record without a valid youth id or pseudonym"))
+}
+
+/// A peer's placement as a record (the Outway sets its source to the node it asked, whatever
+/// the node says).
+fn placement_record(p: pb::Placement) -> Result<Record, Mismatch> {
+    let fields = Fields { fields: Vec::new() }.day("birth_date", p.birth_date)?;
+    let fields = fields
+        .text("origin_region", p.origin_region)
+        .text("origin_municipality", p.origin_municipality)
+        .text("provider", p.provider)
+        .text("location_municipality", p.location_municipality)
+        .text("placement_region", p.placement_region)
+        .text("care_type", p.care_type)
+        .text("setting", p.setting)
+        .text("legal_basis", p.legal_basis)
+        .day("start_date", p.start_date)?
+        .day("end_date", p.end_date)?
+        .text("outflow_destination", p.outflow_destination);
+    let mut fields = fields.fields;
+    if let Some(profile) = p.outflow_profile {
+        fields.push(("outflow_profile", FieldValue::Number(profile)));
+    }
+    Ok(Record {
+        kind: RecordKind::Placement,
+        subject: subject(p.youth_id)?,
+        source: p.source.chars().take(64).collect(),
+        fields,
+    })
+}
+
+/// A peer's transition check as a record.
+fn check_record(c: pb::Transition18Check) -> Result<Record, Mismatch> {
+    let fields = Fields { fields: Vec::new() }
+        .day("check_date", c.check_date)?
+        .flag("toekomstplan", c.toekomstplan)
+        .flag("lokaal_team", c.lokaal_team)
+        .flag("clientondersteuner", c.clientondersteuner)
+        .text("after18_funding", c.after18_funding)
+        .text("big5_support", c.big5_support)
+        .text("big5_wonen", c.big5_wonen)
+        .text("big5_werk_school", c.big5_werk_school)
+        .text("big5_inkomen_schulden", c.big5_inkomen_schulden)
+        .text("big5_zorg_ondersteuning", c.big5_zorg_ondersteuning)
+        .flag("uit_beeld", c.uit_beeld);
+    Ok(Record {
+        kind: RecordKind::Transition18,
+        subject: subject(c.youth_id)?,
+        source: c.source.chars().take(64).collect(),
+        fields: fields.fields,
+    })
 }
 
 /// The wire result of a federated query no targeted node answered: no rows and no total
@@ -342,12 +552,25 @@ pub fn table(
         .into_iter()
         .map(|row| answer_row(row, dimensions))
         .collect::<Result<Vec<Row>, Mismatch>>()?;
+    let has_records = !result.placements.is_empty() || !result.transition18.is_empty();
+    if has_records && template != Template::ConsentedRecords {
+        return Err(Mismatch("records in an answer of counts"));
+    }
+    let mut records = result
+        .placements
+        .into_iter()
+        .map(placement_record)
+        .collect::<Result<Vec<Record>, Mismatch>>()?;
+    for check in result.transition18 {
+        records.push(check_record(check)?);
+    }
     Ok(Table {
         template,
         dimensions: dimensions.to_vec(),
         rows,
         total,
         rules: result.rules_applied,
+        records,
     })
 }
 
@@ -451,6 +674,7 @@ mod tests {
                 max_deviation: 3,
             },
             rules: vec![],
+            records: vec![],
         })
     }
 

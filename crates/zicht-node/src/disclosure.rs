@@ -1,10 +1,11 @@
 //! The disclosure control a node enforces: its settings, the perturbation table made from
-//! them, and the record-key secret; and keying the rows of its store under that secret.
+//! them, the record-key secret and the data-subject key; and keying the rows of its store
+//! under that secret.
 
 use std::sync::Arc;
 
 use zicht_model::Region;
-use zicht_privacy::{PerturbationTable, RecordKeySecret, SettingProblem, Settings};
+use zicht_privacy::{PerturbationTable, RecordKeySecret, SettingProblem, Settings, SubjectKey};
 use zicht_store::{Store, StoreError};
 
 /// What a node enforces when it releases person counts.
@@ -18,8 +19,12 @@ pub struct Disclosure {
     pub region: Option<Region>,
     /// The perturbation table of `settings`.
     pub(crate) ptable: Arc<PerturbationTable>,
-    /// The secret record keys are derived under; without it, perturbed counts are refused.
+    /// The secret record keys (and records' pseudonyms) are derived under; without it,
+    /// perturbed counts and consented records are refused.
     pub(crate) secret: Option<Arc<RecordKeySecret>>,
+    /// The key data-subject ids are encrypted under in the processing log; without it,
+    /// consented records are refused.
+    pub(crate) subject_key: Option<Arc<SubjectKey>>,
 }
 
 impl Default for Disclosure {
@@ -50,6 +55,7 @@ impl Disclosure {
             region,
             ptable: Arc::new(ptable),
             secret: secret.map(Arc::new),
+            subject_key: None,
         })
     }
 
@@ -66,6 +72,14 @@ impl Disclosure {
         }
     }
 
+    /// The same with `key` for data-subject ids.
+    pub fn with_subject_key(self, key: SubjectKey) -> Disclosure {
+        Disclosure {
+            subject_key: Some(Arc::new(key)),
+            ..self
+        }
+    }
+
     /// The perturbation table in force.
     pub fn ptable(&self) -> &PerturbationTable {
         &self.ptable
@@ -74,6 +88,11 @@ impl Disclosure {
     /// Whether the node has its record-key secret.
     pub fn has_secret(&self) -> bool {
         self.secret.is_some()
+    }
+
+    /// Whether the node has its data-subject key (it releases consented records only then).
+    pub fn has_subject_key(&self) -> bool {
+        self.subject_key.is_some()
     }
 
     /// Fills the record keys of rows that have none (after an import), under the secret.

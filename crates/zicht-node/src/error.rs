@@ -54,6 +54,10 @@ pub enum Error {
     /// The node has no record-key secret, so it releases no perturbed counts.
     #[error("this node has no record-key secret (record_key_secret in its config), so it releases no person counts")]
     NoSecret,
+    /// The node has no data-subject key, so it releases no consented records (it could not
+    /// log whose records left).
+    #[error("this node has no data-subject key (privacy.subject_key in its config), so it releases no consented records")]
+    NoSubjectKey,
     /// Rows arrived without record keys while the query ran (an import beside the node).
     #[error("the node's data changed while the query ran (an import); ask again")]
     Importing,
@@ -104,6 +108,7 @@ impl Error {
             Error::NotExecutable(_) => "not-executable",
             Error::Disclosure(refusal) => refusal.rule(),
             Error::NoSecret => "no-record-key-secret",
+            Error::NoSubjectKey => "no-subject-key",
             Error::Importing => "importing",
             Error::NoDatabase(_) => "no-database",
             Error::Unlogged { .. } => "unlogged",
@@ -143,7 +148,9 @@ impl From<Error> for Status {
                 }
                 status
             }
-            Error::NoData | Error::NotExecutable(_) => Status::unimplemented(message),
+            Error::NoData | Error::NotExecutable(_) | Error::NoSubjectKey => {
+                Status::unimplemented(message)
+            }
             Error::Disclosure(_) | Error::NoSecret => Status::failed_precondition(message),
             Error::Importing
             | Error::NoDatabase(_)

@@ -19,6 +19,13 @@
 //! purposes = ["bovenregionale-sturing"]
 //! group_by = ["care_type"]
 //! quota_per_minute = 600
+//!
+//! [[grant]]
+//! role = "region:ijsselland"         # its node asks on behalf of its lokaal teams
+//! templates = ["consented_records"]  # only the records a youth consented to give them
+//! purposes = ["warme-overdracht"]
+//! fields = ["youth_id", "toekomstplan", "after18_funding"]  # never more than the grant lists
+//! quota_per_minute = 60
 //! ```
 
 use std::collections::BTreeSet;
@@ -41,6 +48,8 @@ pub enum Who {
     Network(Option<Network>),
     /// Analysts of any region (`analyst:*`) or of one (`analyst:<region>`).
     Analyst(Option<Region>),
+    /// Teams (lokaal teams, care teams) of any region (`team:*`) or of one (`team:<region>`).
+    Team(Option<Region>),
     /// Auditors (`auditor`).
     Auditor,
 }
@@ -57,6 +66,7 @@ impl Who {
         match text.split_once(':') {
             Some(("region", code)) => region(code).map(Who::Region),
             Some(("analyst", code)) => region(code).map(Who::Analyst),
+            Some(("team", code)) => region(code).map(Who::Team),
             Some(("network", "*")) => Some(Who::Network(None)),
             Some(("network", code)) => Network::from_code(code).map(|n| Who::Network(Some(n))),
             None if text == "auditor" => Some(Who::Auditor),
@@ -70,9 +80,8 @@ impl Who {
             (Who::Peer(peer), _) => *peer == identity.peer_id,
             (Who::Region(wanted), Role::Region(region)) => wanted.is_none_or(|w| w == *region),
             (Who::Network(wanted), Role::Network(network)) => wanted.is_none_or(|w| w == *network),
-            (Who::Analyst(wanted), Role::Analyst { region, .. }) => {
-                wanted.is_none_or(|w| w == *region)
-            }
+            (Who::Analyst(wanted), Role::Analyst { region, .. })
+            | (Who::Team(wanted), Role::Team { region, .. }) => wanted.is_none_or(|w| w == *region),
             (Who::Auditor, Role::Auditor { .. }) => true,
             _ => false,
         }
@@ -95,6 +104,9 @@ pub struct Grant {
     pub quota_per_minute: u32,
     /// The callers own the data (the region's own analysts): exact counts.
     pub owner: bool,
+    /// The record fields the callers may receive (`consented_records`; a consent never widens
+    /// it, and it never widens a consent).
+    pub fields: BTreeSet<&'static str>,
 }
 
 /// A default-deny policy: the grants, in file order.
@@ -160,6 +172,16 @@ pub enum Denied {
         /// A dimension no matching grant allows.
         dimension: Dimension,
     },
+    /// A record field no matching grant allows.
+    #[error("missing grant: {caller} may not receive field {field} of consented_records for purpose {purpose}")]
+    FieldNotGranted {
+        /// The caller.
+        caller: String,
+        /// The purpose asked.
+        purpose: Purpose,
+        /// A field no matching grant lists.
+        field: &'static str,
+    },
     /// A filter on a dimension no matching grant allows (a filter needs the same grant as
     /// grouping by it).
     #[error(
@@ -179,7 +201,8 @@ pub enum Denied {
 
 impl Policy {
     /// Finds the grant that allows `identity` to call `template` for `purpose` grouped by
-    /// `group_by` and filtered on `filters`, or says which grant is missing.
+    /// `group_by`, filtered on `filters` and (records) receiving `fields`, or says which
+    /// grant is missing.
     pub fn authorize(
         &self,
         identity: &PeerIdentity,
@@ -187,6 +210,7 @@ impl Policy {
         purpose: Purpose,
         group_by: &[Dimension],
         filters: &[Dimension],
+        fields: &[&'static str],
     ) -> Result<(usize, &Grant), Denied> {
         let caller = identity.to_string();
         let mine: Vec<(usize, &Grant)> = self
@@ -214,6 +238,20 @@ impl Policy {
                 caller,
                 template,
                 purpose,
+            });
+        }
+        if template == Template::ConsentedRecords {
+            let mut missing = None;
+            for (index, grant) in with_purpose {
+                match fields.iter().find(|f| !grant.fields.contains(*f)) {
+                    None => return Ok((index, grant)),
+                    Some(field) => missing = missing.or(Some(*field)),
+                }
+            }
+            return Err(Denied::FieldNotGranted {
+                caller,
+                purpose,
+                field: missing.unwrap_or("youth_id"),
             });
         }
         let mut too_fine = None;
@@ -276,6 +314,8 @@ struct GrantFile {
     purposes: Vec<Spanned<String>>,
     #[serde(default)]
     group_by: Vec<Spanned<String>>,
+    #[serde(default)]
+    fields: Vec<Spanned<String>>,
     quota_per_minute: Spanned<u32>,
     owner: Option<Spanned<bool>>,
 }
@@ -398,6 +438,7 @@ fn parse_grant(
             "quota_per_minute must be at least 1".to_owned(),
         );
     }
+    let fields = grant_fields(spanned, &templates, problems);
     let owner = grant.owner.as_ref().is_some_and(|o| *o.get_ref());
     if owner && !matches!(who, Some(Who::Analyst(Some(_))) | None) {
         let at = grant.owner.as_ref().map_or(0, |o| o.span().start);
@@ -416,7 +457,49 @@ fn parse_grant(
         templates,
         purposes,
         quota_per_minute: *grant.quota_per_minute.get_ref(),
+        fields,
     })
+}
+
+/// The record fields of a grant: required (and only taken) when it names
+/// `consented_records`, each from the consent field list.
+fn grant_fields(
+    spanned: &Spanned<GrantFile>,
+    templates: &BTreeSet<Template>,
+    problems: &mut Problems<'_>,
+) -> BTreeSet<&'static str> {
+    let grant = spanned.get_ref();
+    let records = templates.contains(&Template::ConsentedRecords);
+    if records && grant.fields.is_empty() {
+        problems.add(
+            spanned.span().start,
+            "a grant of consented_records lists the fields it allows: fields = [...]".to_owned(),
+        );
+    }
+    let known = zicht_model::Consent::field_list();
+    let mut fields = BTreeSet::new();
+    for field in &grant.fields {
+        if !records {
+            problems.add(
+                field.span().start,
+                "fields are for consented_records; this grant does not name it".to_owned(),
+            );
+            break;
+        }
+        match known.iter().find(|f| **f == field.get_ref().as_str()) {
+            Some(known) => {
+                fields.insert(*known);
+            }
+            None => problems.add(
+                field.span().start,
+                format!(
+                    "`{}` is not a field of placements or transition18 (see docs/consent.md)",
+                    field.get_ref()
+                ),
+            ),
+        }
+    }
+    fields
 }
 
 /// Who a grant is for: exactly one of `peer` (in the manifest, when known) or `role`.
@@ -446,7 +529,7 @@ fn parse_who(
             if who.is_none() {
                 problems.add(
                     role.span().start,
-                    "role must be region:<code>|*, network:<code>|*, analyst:<region>|* or auditor"
+                    "role must be region:<code>|*, network:<code>|*, analyst:<region>|*, team:<region>|* or auditor"
                         .to_owned(),
                 );
             }
@@ -511,6 +594,7 @@ quota_per_minute = 10
                 Template::YouthInCare,
                 Purpose::BovenregionaleSturing,
                 &[Dimension::CareType],
+                &[],
                 &[]
             )
             .is_ok());
@@ -520,13 +604,14 @@ quota_per_minute = 10
                 Template::Capacity,
                 Purpose::Capaciteitsmonitoring,
                 &[],
+                &[],
                 &[]
             )
             .is_ok());
         let check =
             |who: &PeerIdentity, template, purpose, group_by: &[Dimension], expect: &str| {
                 let denied = policy
-                    .authorize(who, template, purpose, group_by, &[])
+                    .authorize(who, template, purpose, group_by, &[], &[])
                     .unwrap_err();
                 assert_eq!(denied.to_string(), expect);
             };
@@ -555,7 +640,8 @@ quota_per_minute = 10
                 Template::YouthInCare,
                 Purpose::BovenregionaleSturing,
                 &[],
-                &[Dimension::CareType]
+                &[Dimension::CareType],
+                &[]
             )
             .is_ok());
         let denied = policy
@@ -565,6 +651,7 @@ quota_per_minute = 10
                 Purpose::BovenregionaleSturing,
                 &[Dimension::CareType],
                 &[Dimension::AgeBand],
+                &[],
             )
             .unwrap_err();
         assert_eq!(denied.to_string(), "missing grant: 00000099000000000101 (urn:zicht:network:jenn) may not filter youth_in_care by age_band for purpose bovenregionale-sturing");
@@ -610,7 +697,7 @@ quota_per_minute = 5
         assert_eq!(
             problems,
             vec![
-                "2:8: role must be region:<code>|*, network:<code>|*, analyst:<region>|* or auditor",
+                "2:8: role must be region:<code>|*, network:<code>|*, analyst:<region>|*, team:<region>|* or auditor",
                 "3:14: unknown template; closest is `capacity`",
                 "4:13: unknown purpose; closest registered purpose is `triage-plaatsing`",
                 "5:13: no template of this grant can group by this dimension",
@@ -638,6 +725,7 @@ quota_per_minute = 5
                 &jenn,
                 Template::Capacity,
                 Purpose::Capaciteitsmonitoring,
+                &[],
                 &[],
                 &[]
             ),

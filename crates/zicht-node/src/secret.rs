@@ -1,16 +1,60 @@
-//! The node's record-key secret file: 32 random bytes as hex, created on first use with mode
-//! 0600 and never overwritten. Losing it changes every record key, and with them every
-//! published count: back it up with the database (see docs/privacy.md).
+//! The node's key files: the record-key secret and the data-subject key, each 32 random bytes
+//! as hex, created on first use with mode 0600 and never overwritten. Losing the secret
+//! changes every record key, and with them every published count; losing the subject key
+//! makes the processing log's subject ids unreadable, so youths' reports lose their
+//! releases: back both up with the database (see docs/privacy.md, docs/consent.md).
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use zicht_privacy::RecordKeySecret;
+use zicht_privacy::{RecordKeySecret, SubjectKey};
 
 /// Reads the secret at `path`, or creates it (0600) when there is no file yet. The error says
 /// what is wrong with the file, never its contents.
 pub fn load_or_create(path: &Path) -> Result<(RecordKeySecret, bool), String> {
+    load_or_create_key(
+        path,
+        "a record-key secret",
+        RecordKeySecret::from_hex,
+        RecordKeySecret::from_bytes,
+        RecordKeySecret::to_hex,
+    )
+}
+
+/// Reads the data-subject key at `path` (the key the processing log's `data_subject_id` is
+/// encrypted under), or creates it (0600) when there is no file yet.
+pub fn load_or_create_subject_key(path: &Path) -> Result<(SubjectKey, bool), String> {
+    load_or_create_key(
+        path,
+        "a data-subject key",
+        SubjectKey::from_hex,
+        SubjectKey::from_bytes,
+        SubjectKey::to_hex,
+    )
+}
+
+/// Reads the data-subject key at `path`, which must exist (the youth's report decrypts with
+/// the node's own key; a new one would decrypt nothing).
+pub fn read_subject_key(path: &Path) -> Result<SubjectKey, String> {
+    if !path.exists() {
+        return Err(format!(
+            "no data-subject key at {} (the file privacy.subject_key of the node config names)",
+            path.display()
+        ));
+    }
+    load_or_create_subject_key(path).map(|(key, _)| key)
+}
+
+/// A 32-byte key kept as hex in a private file of its own: read, or made from the OS random
+/// source and written with mode 0600 when there is none (never overwritten).
+fn load_or_create_key<K>(
+    path: &Path,
+    what: &str,
+    parse: fn(&str) -> Option<K>,
+    make: fn([u8; 32]) -> K,
+    hex: fn(&K) -> String,
+) -> Result<(K, bool), String> {
     match std::fs::metadata(path) {
         Ok(metadata) => {
             if metadata.permissions().mode() & 0o077 != 0 {
@@ -21,28 +65,25 @@ pub fn load_or_create(path: &Path) -> Result<(RecordKeySecret, bool), String> {
             }
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let secret = RecordKeySecret::from_hex(&text).ok_or_else(|| {
-                format!(
-                    "{} does not hold a record-key secret (64 hex digits)",
-                    path.display()
-                )
+            let key = parse(&text).ok_or_else(|| {
+                format!("{} does not hold {what} (64 hex digits)", path.display())
             })?;
-            Ok((secret, false))
+            Ok((key, false))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).map_err(|e| format!("cannot make a random secret: {e}"))?;
-            let secret = RecordKeySecret::from_bytes(bytes);
+            getrandom::fill(&mut bytes).map_err(|e| format!("cannot make a random key: {e}"))?;
+            let key = make(bytes);
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            file.write_all(format!("{}\n", secret.to_hex()).as_bytes())
+            file.write_all(format!("{}\n", hex(&key)).as_bytes())
                 .and_then(|()| file.sync_all())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            Ok((secret, true))
+            Ok((key, true))
         }
         Err(error) => Err(format!("cannot read {}: {error}", path.display())),
     }
@@ -51,10 +92,19 @@ pub fn load_or_create(path: &Path) -> Result<(RecordKeySecret, bool), String> {
 /// A random secret for a node that lives only in memory (tests and the demo's nodes, whose
 /// databases are made for one run).
 pub fn ephemeral() -> RecordKeySecret {
+    RecordKeySecret::from_bytes(random_key())
+}
+
+/// A random data-subject key that lives only in memory (tests).
+pub fn ephemeral_subject_key() -> SubjectKey {
+    SubjectKey::from_bytes(random_key())
+}
+
+fn random_key() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     // No entropy source is a broken machine; fail loudly rather than use a fixed key.
     getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("no random source: {e}"));
-    RecordKeySecret::from_bytes(bytes)
+    bytes
 }
 
 #[cfg(test)]

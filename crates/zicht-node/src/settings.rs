@@ -78,7 +78,8 @@ impl NodeSettings {
                 // A dev node's database lives for one run: its secret lives in memory.
                 zicht_model::NodeName::Region(region) => Disclosure::default()
                     .for_region(Some(region))
-                    .with_secret(crate::secret::ephemeral()),
+                    .with_secret(crate::secret::ephemeral())
+                    .with_subject_key(crate::secret::ephemeral_subject_key()),
                 zicht_model::NodeName::Network(_) => Disclosure::default(),
             },
         }

@@ -140,14 +140,14 @@ fn node_subject(node: NodeName) -> Subject {
 }
 
 /// The dev PeerID of a person: `00000098` and a 12-digit number (analysts 1-14 by region,
-/// the auditor 900).
+/// lokaal teams 101-114 by region, the auditor 900).
 fn person_peer_id(number: usize) -> PeerId {
     PeerId::parse(&format!("00000098{number:012}"))
         .unwrap_or_else(|_| NodeName::Region(Region::Drenthe).dev_peer_id())
 }
 
 /// Creates a complete dev federation in `dir`: root CA, the 17 node certificates, an analyst
-/// per region, one auditor, and an empty CRL. Valid for a year from `now`.
+/// and a lokaal team per region, one auditor, and an empty CRL. Valid for a year from `now`.
 pub fn write_dev_federation(dir: &Path, now: i64) -> Result<DevFederation, PkiError> {
     let federation = DevFederation {
         dir: dir.to_owned(),
@@ -185,6 +185,22 @@ pub fn write_dev_federation(dir: &Path, now: i64) -> Result<DevFederation, PkiEr
             (format!("analyst-{}", region.code()), subject)
         })
         .collect();
+    // A lokaal team per region: receives individual records where a youth consented.
+    people.extend(Region::ALL.iter().enumerate().map(|(i, &region)| {
+        let subject = Subject {
+            identity: PeerIdentity {
+                peer_id: person_peer_id(101 + i),
+                organisation: format!("Lokaal team, jeugdhulpregio {}", region.name_nl()),
+                role: Role::Team {
+                    region,
+                    name: "lokaal-team".to_owned(),
+                },
+            },
+            dns_names: Vec::new(),
+            ips: Vec::new(),
+        };
+        (format!("team-{}", region.code()), subject)
+    }));
     people.push((
         "auditor".to_owned(),
         Subject {

@@ -26,20 +26,12 @@ impl RecordKeySecret {
 
     /// The secret as lowercase hex (for its file).
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0)
     }
 
     /// Reads the secret from its file form: 64 hex digits, surrounding whitespace allowed.
     pub fn from_hex(text: &str) -> Option<RecordKeySecret> {
-        let text = text.trim();
-        if text.len() != 64 || !text.is_ascii() {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(RecordKeySecret(bytes))
+        crate::hex::key(text).map(RecordKeySecret)
     }
 
     /// The record key of the youth with pseudonym `youth_id`.
@@ -51,6 +43,23 @@ impl RecordKeySecret {
         mac.update(youth_id.as_bytes());
         let digest = mac.finalize().into_bytes();
         u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+    }
+}
+
+impl RecordKeySecret {
+    /// The pseudonym under which `recipient` (a consent's recipient code) sees the youth
+    /// `youth_id` in consented records: 32 hex digits of HMAC-SHA-256 under the secret,
+    /// stable for that recipient and unlinkable between recipients without the secret.
+    pub fn pseudonym(&self, youth_id: &str, recipient: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        // Distinct from record keys, which hash the bare id (ids have no NUL).
+        mac.update(b"zicht pseudonym v1\0");
+        mac.update(recipient.as_bytes());
+        mac.update(b"\0");
+        mac.update(youth_id.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        crate::hex::encode(&digest[..16])
     }
 }
 

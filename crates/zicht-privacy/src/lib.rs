@@ -11,12 +11,15 @@
 //! does and does not protect against.
 
 mod cellkey;
+mod consent;
+mod hex;
 mod magnitude;
 mod period;
 mod ptable;
 mod settings;
 
 pub use cellkey::{cell_key, RecordKeySecret};
+pub use consent::{SubjectKey, NONCE_BYTES};
 pub use magnitude::{magnitudes, Magnitudes};
 pub use period::PeriodGranularity;
 pub use ptable::{Deviation, PerturbationTable, PtableError, PtableParams, Row, RowProblem};

@@ -6,6 +6,7 @@
 //! (ISO text in SQLite, DATE in PostgreSQL), and [`on_pool!`] to compile a body per backend.
 
 mod capacity;
+mod consented;
 mod counts;
 pub mod import;
 mod migrations;
@@ -13,9 +14,14 @@ mod record_keys;
 mod release_log;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
+pub use consented::{
+    BuildRelease, ConsentRow, ConsentedRequest, ConsentedRows, Revoked, StoredCheck, StoredConsent,
+    StoredPlacement,
+};
 pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
 pub use release_log::{
-    AuditEntries, AuditFilter, AuditLog, ReleaseEntry, ReleasedPopulation, StoredCheckpoint,
+    AccessEntry, AuditEntries, AuditFilter, AuditLog, ProcessingEntry, ReleaseEntry,
+    ReleasedPopulation, StoredCheckpoint,
 };
 
 use std::fmt;

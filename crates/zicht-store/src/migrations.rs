@@ -52,6 +52,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "cell keys",
         include_str!("../migrations/sqlite/0008_cell_keys.sql"),
     ),
+    (
+        9,
+        "consent moments",
+        include_str!("../migrations/sqlite/0009_consent_moments.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -93,6 +98,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "cell keys",
         include_str!("../migrations/postgres/0008_cell_keys.sql"),
+    ),
+    (
+        9,
+        "consent moments",
+        include_str!("../migrations/postgres/0009_consent_moments.sql"),
     ),
 ];
 

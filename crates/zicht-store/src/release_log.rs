@@ -38,25 +38,42 @@ pub struct ReleasedPopulation {
     pub population: String,
 }
 
-/// The audit entries of one request (see `zicht_audit`): its processing record and its access
-/// record as canonical bodies, and the columns the auditor searches by.
+/// The audit entries of one request (see `zicht_audit`): its processing records and its
+/// access record as canonical bodies, with the columns the auditor searches by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntries {
-    /// The processing record's trace id.
-    pub trace_id: String,
-    /// The processing record's operation id (the access record links to it).
-    pub operation_id: String,
     /// When, milliseconds since the Unix epoch.
     pub recorded_at: i64,
-    /// The processing record's canonical body.
-    pub processing: String,
-    /// The access record's canonical body.
-    pub access: String,
-    /// The processing record's template (a search column).
+    /// The request's processing record, then those of the operations it caused (one per
+    /// youth whose records a consented release carries).
+    pub processing: Vec<ProcessingEntry>,
+    /// The access record: who asked.
+    pub access: AccessEntry,
+}
+
+/// One processing record as the chain holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessingEntry {
+    /// Its trace id (a search column).
+    pub trace_id: String,
+    /// Its operation id (the access record links to the request's).
+    pub operation_id: String,
+    /// Its canonical body.
+    pub body: String,
+    /// Its template (a search column).
     pub template: String,
-    /// The processing record's processing activity, the purpose's URI (a search column).
+    /// Its processing activity, the purpose's URI (a search column).
     pub activity: String,
-    /// The access record's PeerID (a search column).
+}
+
+/// One access record as the chain holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// The operation it links to.
+    pub operation_id: String,
+    /// Its canonical body.
+    pub body: String,
+    /// The caller's PeerID (a search column).
     pub peer_id: String,
 }
 
@@ -92,12 +109,28 @@ fn lost() -> StoreError {
 }
 
 /// A release waiting for the next group commit.
-#[derive(Debug)]
 pub(crate) struct Pending {
+    write: Write,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// What a queued release writes.
+enum Write {
+    /// Entries made before the write.
+    Ready(Box<Ready>),
+    /// A consented release: its records are read, and its entries made, inside the write's
+    /// transaction, so a revocation committed before the write is never overtaken.
+    Consented(
+        crate::consented::ConsentedRequest,
+        crate::consented::BuildRelease,
+    ),
+}
+
+/// One release's rows: its release log entry, the population released, its audit entries.
+struct Ready {
     entry: ReleaseEntry,
     population: Option<ReleasedPopulation>,
     audit: AuditEntries,
-    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
 /// A checkpoint as a node holds it.
@@ -199,13 +232,30 @@ impl Store {
         population: Option<&ReleasedPopulation>,
         audit: &AuditEntries,
     ) -> Result<(), StoreError> {
-        let (done, mut outcome) = tokio::sync::oneshot::channel();
-        self.lock_queue().push(Pending {
+        let ready = Ready {
             entry: entry.clone(),
             population: population.cloned(),
             audit: audit.clone(),
-            done,
-        });
+        };
+        self.queue_and_write(Write::Ready(Box::new(ready))).await
+    }
+
+    /// Reads the records consented to `request`'s recipients and, in the same transaction,
+    /// appends the release `build` makes of them to the log, durably (group-committed like
+    /// [`Store::record_release`]); an error means nothing may leave. `build` runs once, on the
+    /// writer's task, and keeps what leaves where its caller can take it after this returns.
+    pub async fn release_consented(
+        &self,
+        request: crate::consented::ConsentedRequest,
+        build: crate::consented::BuildRelease,
+    ) -> Result<(), StoreError> {
+        self.queue_and_write(Write::Consented(request, build)).await
+    }
+
+    /// Queues `write`, then waits until a leader (this call, or another) has written it.
+    async fn queue_and_write(&self, write: Write) -> Result<(), StoreError> {
+        let (done, mut outcome) = tokio::sync::oneshot::channel();
+        self.lock_queue().push(Pending { write, done });
         // Either a leader writes this release with its batch, or this call becomes the leader.
         let written = tokio::select! {
             biased;
@@ -230,20 +280,22 @@ impl Store {
         // second writer start before this batch is committed.
         let store = self.clone();
         let write = tokio::spawn(async move {
-            let written = store.write_batch(&batch).await;
-            let failure = written.as_ref().err().map(ToString::to_string);
-            if let Some(error) = &failure {
-                tracing::error!(releases = batch.len(), %error, "a batch of releases failed");
+            let (writes, dones): (Vec<Write>, Vec<_>) =
+                batch.into_iter().map(|p| (p.write, p.done)).unzip();
+            let written = store.write_batch(writes).await;
+            if let Err(error) = &written {
+                tracing::error!(releases = dones.len(), %error, "a batch of releases failed");
             }
-            for pending in batch {
-                let result = match &failure {
-                    None => Ok(()),
-                    Some(text) => Err(StoreError::Query {
-                        action: "write release",
-                        source: sqlx::Error::Protocol(text.clone()),
-                    }),
-                };
-                let _ = pending.done.send(result);
+            let outcomes: Vec<Result<(), String>> = match written {
+                Ok(outcomes) => outcomes,
+                Err(error) => vec![Err(error.to_string()); dones.len()],
+            };
+            for (done, outcome) in dones.into_iter().zip(outcomes) {
+                let result = outcome.map_err(|text| StoreError::Query {
+                    action: "write release",
+                    source: sqlx::Error::Protocol(text),
+                });
+                let _ = done.send(result);
             }
             drop(chains);
         });
@@ -256,11 +308,13 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Writes queued releases in one transaction, chaining their audit records in order.
-    /// Longer than most functions on purpose: its steps (read both heads, chain, insert per
-    /// table, populations, commit) share one transaction whose type differs per backend
-    /// (`on_pool!`), so they cannot be handed to helpers without boxing the transaction.
-    async fn write_batch(&self, batch: &[Pending]) -> Result<(), StoreError> {
+    /// Writes queued releases in one transaction, chaining their audit records in order, and
+    /// returns each release's own outcome (a consented release whose entries could not be
+    /// made fails alone). Consented releases read their records first, in the transaction.
+    /// Longer than most functions on purpose: its steps (resolve, read both heads, chain,
+    /// insert per table, populations, commit) share one transaction whose type differs per
+    /// backend (`on_pool!`), so they cannot be handed to helpers without boxing it.
+    async fn write_batch(&self, writes: Vec<Write>) -> Result<Vec<Result<(), String>>, StoreError> {
         const HEAD_PROCESSING: &str =
             "SELECT seq, hash FROM processing_log ORDER BY seq DESC LIMIT 1";
         const HEAD_ACCESS: &str = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1";
@@ -274,8 +328,34 @@ impl Store {
         const ROWS_PER_STATEMENT: usize = 200;
         const POPULATION: &str = "INSERT INTO released_populations (requester, released_on, \
              population) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+        // SQLite: take the write lock at once, so what a consented release reads is what is
+        // current when it is written (no other process commits between).
+        let begin = match self.backend() {
+            crate::Backend::Sqlite => "BEGIN IMMEDIATE",
+            crate::Backend::Postgres => "BEGIN",
+        };
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(query_error("begin release"))?;
+            let mut tx = pool.begin_with(begin).await.map_err(query_error("begin release"))?;
+            let mut outcomes = Vec::with_capacity(writes.len());
+            let mut ready: Vec<Ready> = Vec::with_capacity(writes.len());
+            for write in writes {
+                match write {
+                    Write::Ready(one) => {
+                        ready.push(*one);
+                        outcomes.push(Ok(()));
+                    }
+                    Write::Consented(request, build) => {
+                        let rows = crate::consented::read_rows!(tx, request);
+                        match build(rows) {
+                            Ok((entry, audit)) => {
+                                ready.push(Ready { entry, population: None, audit });
+                                outcomes.push(Ok(()));
+                            }
+                            Err(reason) => outcomes.push(Err(reason)),
+                        }
+                    }
+                }
+            }
             let head: Option<(i64, String)> = sqlx::query_as(HEAD_PROCESSING)
                 .fetch_optional(&mut *tx)
                 .await
@@ -286,22 +366,26 @@ impl Store {
                 .await
                 .map_err(query_error("read access log head"))?;
             let mut access = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
-            // The chain hashes, in batch order.
-            let mut chained = Vec::with_capacity(batch.len());
-            for Pending { audit, .. } in batch {
-                let processing_hash = zicht_audit::chain_hash(&processing.1, &audit.processing);
-                let access_hash = zicht_audit::chain_hash(&access.1, &audit.access);
-                chained.push((
-                    (processing.0 + 1, std::mem::replace(&mut processing.1, processing_hash.clone()), processing_hash),
-                    (access.0 + 1, std::mem::replace(&mut access.1, access_hash.clone()), access_hash),
-                ));
-                processing.0 += 1;
+            // The chain links, in batch order: (seq, previous hash, hash, recorded_at, entry).
+            let mut processing_rows = Vec::with_capacity(ready.len());
+            let mut access_rows = Vec::with_capacity(ready.len());
+            for one in &ready {
+                for entry in &one.audit.processing {
+                    let hash = zicht_audit::chain_hash(&processing.1, &entry.body);
+                    processing.0 += 1;
+                    let prev = std::mem::replace(&mut processing.1, hash.clone());
+                    processing_rows.push((processing.0, prev, hash, one.audit.recorded_at, entry));
+                }
+                let entry = &one.audit.access;
+                let hash = zicht_audit::chain_hash(&access.1, &entry.body);
                 access.0 += 1;
+                let prev = std::mem::replace(&mut access.1, hash.clone());
+                access_rows.push((access.0, prev, hash, one.audit.recorded_at, entry));
             }
             // Many rows per statement: one round trip per table and chunk, not per release.
-            for (pendings, hashes) in batch.chunks(ROWS_PER_STATEMENT).zip(chained.chunks(ROWS_PER_STATEMENT)) {
+            for chunk in ready.chunks(ROWS_PER_STATEMENT) {
                 let mut log = sqlx::QueryBuilder::new(LOG_ROWS);
-                log.push_values(pendings, |mut row, Pending { entry, .. }| {
+                log.push_values(chunk, |mut row, Ready { entry, .. }| {
                     row.push("CURRENT_TIMESTAMP")
                         .push_bind(entry.peer_id.clone())
                         .push_bind(entry.role.clone())
@@ -315,32 +399,36 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(query_error("write release log"))?;
+            }
+            for chunk in processing_rows.chunks(ROWS_PER_STATEMENT) {
                 let mut chain = sqlx::QueryBuilder::new(PROCESSING_ROWS);
-                chain.push_values(pendings.iter().zip(hashes), |mut row, (pending, ((seq, prev, hash), _))| {
+                chain.push_values(chunk, |mut row, (seq, prev, hash, at, entry)| {
                     row.push_bind(*seq)
-                        .push_bind(pending.audit.trace_id.clone())
-                        .push_bind(pending.audit.operation_id.clone())
-                        .push_bind(pending.audit.recorded_at)
-                        .push_bind(pending.audit.processing.clone())
+                        .push_bind(entry.trace_id.clone())
+                        .push_bind(entry.operation_id.clone())
+                        .push_bind(*at)
+                        .push_bind(entry.body.clone())
                         .push_bind(prev.clone())
                         .push_bind(hash.clone())
-                        .push_bind(pending.audit.template.clone())
-                        .push_bind(pending.audit.activity.clone());
+                        .push_bind(entry.template.clone())
+                        .push_bind(entry.activity.clone());
                 });
                 chain
                     .build()
                     .execute(&mut *tx)
                     .await
                     .map_err(query_error("write processing log"))?;
+            }
+            for chunk in access_rows.chunks(ROWS_PER_STATEMENT) {
                 let mut chain = sqlx::QueryBuilder::new(ACCESS_ROWS);
-                chain.push_values(pendings.iter().zip(hashes), |mut row, (pending, (_, (seq, prev, hash)))| {
+                chain.push_values(chunk, |mut row, (seq, prev, hash, at, entry)| {
                     row.push_bind(*seq)
-                        .push_bind(pending.audit.operation_id.clone())
-                        .push_bind(pending.audit.recorded_at)
-                        .push_bind(pending.audit.access.clone())
+                        .push_bind(entry.operation_id.clone())
+                        .push_bind(*at)
+                        .push_bind(entry.body.clone())
                         .push_bind(prev.clone())
                         .push_bind(hash.clone())
-                        .push_bind(pending.audit.peer_id.clone());
+                        .push_bind(entry.peer_id.clone());
                 });
                 chain
                     .build()
@@ -348,7 +436,7 @@ impl Store {
                     .await
                     .map_err(query_error("write access log"))?;
             }
-            for released in batch.iter().filter_map(|p| p.population.as_ref()) {
+            for released in ready.iter().filter_map(|one| one.population.as_ref()) {
                 sqlx::query(POPULATION)
                     .bind(&released.requester)
                     .bind(released.released_on)
@@ -357,7 +445,8 @@ impl Store {
                     .await
                     .map_err(query_error("write released population"))?;
             }
-            tx.commit().await.map_err(query_error("commit release"))
+            tx.commit().await.map_err(query_error("commit release"))?;
+            Ok(outcomes)
         })
     }
 

@@ -218,11 +218,72 @@ both_backends!(values_round_trip_on_every_table, |db| async move {
         )
         .await,
         vec![format!(
-            "{}|care_type|toekomstplan|2024-12-31",
+            // A date is the start of that day, 00:00 UTC, in ms since the Unix epoch.
+            "{}|care_type|toekomstplan|1735603200000",
             zicht_model::NodeName::Region(Region::Twente).dev_peer_id()
         )]
     );
 });
+
+both_backends!(
+    a_revocation_is_never_undone_or_moved_later_by_a_reimport,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("consents.csv");
+        let write = |revoked: &str| {
+            std::fs::write(&file, format!("consent_id,youth_id,purpose,recipient,fields,granted_at,expires_at,revoked_at,evidence_ref\nC1,Y9,warme-overdracht,jenn,care_type,2024-01-01,,{revoked},\n")).unwrap();
+        };
+        let revoked = || async {
+            db.strings("SELECT COALESCE(CAST(revoked_at AS TEXT), '-') FROM consents")
+                .await
+        };
+        write("");
+        import(&db.store, &file, ImportOptions::default())
+            .await
+            .unwrap();
+        let june = zicht_model::Timestamp::parse("2024-06-01T12:00:00Z")
+            .unwrap()
+            .millis();
+        assert_eq!(
+            db.store.revoke_consent("C1", june).await.unwrap(),
+            zicht_store::Revoked::Now
+        );
+        // The export of before the revocation, imported again: still revoked.
+        import(&db.store, &file, ImportOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(revoked().await, [june.to_string()]);
+        // A later revocation moves nothing; an earlier one does.
+        write("2024-09-01");
+        import(&db.store, &file, ImportOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(revoked().await, [june.to_string()]);
+        write("2024-03-01");
+        import(&db.store, &file, ImportOptions::default())
+            .await
+            .unwrap();
+        let march = zicht_model::Timestamp::parse("2024-03-01")
+            .unwrap()
+            .millis();
+        assert_eq!(revoked().await, [march.to_string()]);
+        assert_eq!(
+            db.store.revoke_consent("C1", june).await.unwrap(),
+            zicht_store::Revoked::Already(march)
+        );
+        assert_eq!(
+            db.store.revoke_consent("C9", june).await.unwrap(),
+            zicht_store::Revoked::Unknown
+        );
+        let before = zicht_model::Timestamp::parse("2023-01-01")
+            .unwrap()
+            .millis();
+        assert!(matches!(
+            db.store.revoke_consent("C1", before).await.unwrap(),
+            zicht_store::Revoked::BeforeGrant(_)
+        ));
+    }
+);
 
 #[test]
 fn every_synthetic_region_passes_the_importer() {

@@ -498,7 +498,8 @@ impl Generator {
         write_record(
             out,
             &[
-                &format!("C{youth_id}"),
+                // Opaque, as consent ids must be: the logs name them in the clear.
+                &format!("C{:07}", self.counts.consents + 1),
                 youth_id,
                 purpose.code(),
                 &recipient,

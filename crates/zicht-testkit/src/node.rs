@@ -62,16 +62,28 @@ impl NodeFixture {
 
 /// Starts the drenthe node with the policy text and limits, over its synthetic data.
 pub async fn spawn_node(policy: &str, limits: Limits) -> NodeFixture {
+    spawn_node_on(Backend::Sqlite, policy, limits, |_, _| {}).await
+}
+
+/// Starts the drenthe node as [`spawn_node`] does, on `backend`, with its settings passed
+/// through `adjust` (with a folder of the fixture's own) first.
+pub async fn spawn_node_on(
+    backend: Backend,
+    policy: &str,
+    limits: Limits,
+    adjust: impl FnOnce(&mut NodeSettings, &std::path::Path),
+) -> NodeFixture {
     let dir = tempfile::tempdir().unwrap();
     let pki = zicht_pki::write_dev_federation(&dir.path().join("pki"), now()).unwrap();
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = TestDb::new(backend).await;
     import_synthetic(&db, Region::Drenthe, &dir.path().join("data")).await;
-    let settings = NodeSettings {
+    let mut settings = NodeSettings {
         health_listen: Some("127.0.0.1:0".parse().unwrap()),
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         limits,
         ..settings(&pki, NodeName::Region(Region::Drenthe), policy, Vec::new())
     };
+    adjust(&mut settings, dir.path());
     let node = zicht_node::start(settings, Some(db.store.clone()))
         .await
         .unwrap();

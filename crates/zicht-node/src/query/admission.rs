@@ -207,12 +207,18 @@ impl<C: Clock + Clone> RefusalGuard<C> {
     }
 }
 
-/// An admitted request: the domain query, and whether its caller owns the data.
+/// An admitted request: the domain query, whether its caller owns the data, and for records
+/// what the caller may receive and for whom it asks.
 #[derive(Debug, Clone)]
 pub(crate) struct Checked {
     pub(crate) query: Query,
     /// Whether the grant makes the caller the data's owner (exact counts).
     pub(crate) exact: bool,
+    /// The record fields that may leave (`consented_records`): those asked for, or every
+    /// field the grant lists when none were; a youth's consent narrows them further.
+    pub(crate) fields: Vec<&'static str>,
+    /// The person a node asks for (its `zicht-on-behalf-of`), if any.
+    pub(crate) on_behalf_of: Option<PeerId>,
 }
 
 /// Checks limits and shape of `request` (whose whole request is `size` bytes) and reads what

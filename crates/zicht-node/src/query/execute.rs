@@ -63,7 +63,10 @@ pub struct Call<'a> {
 pub async fn execute(call: &Call<'_>) -> Result<Released, Error> {
     match call.query.template {
         Template::Capacity => capacity(call.store, call.query).await,
-        Template::ConsentedRecords => Err(Error::NotExecutable(call.query.template)),
+        // Records leave only to their recipients, through a node (`query::consented`).
+        Template::ConsentedRecords => Err(Error::Invalid(
+            "consented_records gives the records consented to a recipient: ask a node for them (zicht query --client)".to_owned(),
+        )),
         _ => person_counts(call).await,
     }
 }
@@ -121,24 +124,28 @@ pub async fn log_entry(store: &Store, logged: &Logged<'_>) -> Result<(), StoreEr
     if UNAUDITED.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(());
     }
-    // The request's own strings may be anything: logged shortened, never echoed to callers.
-    let entry = ReleaseEntry {
-        peer_id: logged.requester.to_owned(),
-        role: logged.role.to_owned(),
-        template: logged.subject.template(),
-        purpose: logged.subject.purpose(),
-        group_by: logged.subject.group_by(),
-        outcome: logged.outcome.to_owned(),
-        result_rows: logged
-            .result
-            .map_or(0, |t| i64::try_from(t.rows.len()).unwrap_or(i64::MAX)),
-    };
+    let entry = release_entry(logged);
     let (audit, record) = entries(logged);
     store
         .record_release(&entry, logged.population, &audit)
         .await?;
     logged.operation.logged(&record);
     Ok(())
+}
+
+/// The release log row of one logged request. The request's own strings may be anything:
+/// logged shortened, never echoed to callers.
+pub(crate) fn release_entry(logged: &Logged<'_>) -> ReleaseEntry {
+    let rows = logged.result.map_or(0, |t| t.rows.len() + t.records.len());
+    ReleaseEntry {
+        peer_id: logged.requester.to_owned(),
+        role: logged.role.to_owned(),
+        template: logged.subject.template(),
+        purpose: logged.subject.purpose(),
+        group_by: logged.subject.group_by(),
+        outcome: logged.outcome.to_owned(),
+        result_rows: i64::try_from(rows).unwrap_or(i64::MAX),
+    }
 }
 
 /// Benchmarks only (feature `unaudited`, which the zicht binary never enables): while set,
@@ -174,6 +181,7 @@ async fn capacity(store: &Store, query: &Query) -> Result<Released, Error> {
             .collect(),
         total: Published::exact(rows.iter().map(|r| r.facilities.max(0) as u64).sum()),
         rules: vec!["capacity is facility data: released exactly".to_owned()],
+        records: Vec::new(),
     };
     Ok(Released {
         table,
@@ -392,6 +400,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
             rows: counts.rows(&publish, stays.then_some(settings)),
             total: publish.value(counts.total),
             rules,
+            records: Vec::new(),
         },
         population,
         population_published: Some(publish.published(counts.total)),

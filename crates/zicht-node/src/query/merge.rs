@@ -69,6 +69,11 @@ pub fn merge(template: Template, dimensions: &[Dimension], parts: &[&Table]) -> 
         rows,
         total,
         rules: merged_rules(template, parts.len(), total, perturbing, rules),
+        // Records are not added up: every node's are listed, as it released them.
+        records: parts
+            .iter()
+            .flat_map(|p| p.records.iter().cloned())
+            .collect(),
     }
 }
 
@@ -82,6 +87,11 @@ fn merged_rules(
 ) -> Vec<String> {
     let mut applied = vec![if template == Template::Capacity {
         format!("merged over {parts} node(s): facility data, added exactly")
+    } else if template == Template::ConsentedRecords {
+        format!(
+            "merged over {parts} node(s): each node's records of youths who consented to you, \
+             as it released them"
+        )
     } else {
         format!(
             "merged over {parts} node(s): each count is the sum of the regions' published counts; \
@@ -181,6 +191,7 @@ mod tests {
                 .collect(),
             total,
             rules: vec![],
+            records: vec![],
         }
     }
 

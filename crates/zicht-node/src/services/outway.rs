@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 use zicht_model::{
-    CodeList, Dimension, NaiveDate, Network, NodeName, PeerId, PeerIdentity, Region, Role, Table,
+    CodeList, Dimension, NaiveDate, Network, NodeName, PeerId, PeerIdentity, Region, Table,
     Template,
 };
 use zicht_proto::v1 as pb;
@@ -299,9 +299,9 @@ impl Outway {
         query: &pb::QueryRequest,
     ) -> Result<(Checked, Duration, Vec<NodeName>), Error> {
         // The outway serves people of this node; nodes ask each other through Inway.Query.
-        if !matches!(identity.role, Role::Analyst { .. }) {
+        if !identity.role.is_person() {
             return Err(Error::Role(format!(
-                "the outway serves analysts; {} asks peers through Inway.Query",
+                "the outway serves analysts and teams; {} asks peers through Inway.Query",
                 identity.role.uri()
             )));
         }
@@ -421,7 +421,17 @@ impl Outway {
                 let analyst = call.identity.peer_id;
                 let query = query.clone();
                 calls.spawn(async move {
-                    let outcome = ask_peer(channel, &query, deadline, &traceparent, analyst).await;
+                    let outcome =
+                        match ask_peer(channel, &query, deadline, &traceparent, analyst).await {
+                            // Its records are the records of the node asked, whatever it says.
+                            PeerOutcome::Answered(mut table) => {
+                                for record in &mut table.records {
+                                    record.source = node.code().to_owned();
+                                }
+                                PeerOutcome::Answered(table)
+                            }
+                            other => other,
+                        };
                     (position, outcome)
                 });
             } else {

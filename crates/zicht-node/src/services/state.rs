@@ -108,6 +108,11 @@ impl NodeState {
             .await
     }
 
+    /// The store of the node's youth data (an aggregator's holds only its log: none).
+    pub(crate) fn data_store(&self) -> Option<&Store> {
+        self.store.as_ref().filter(|_| self.holds_data)
+    }
+
     /// The lock of one requester's populations (other requesters' queries run beside it).
     pub(crate) fn release_lock(&self, requester: PeerId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
@@ -136,12 +141,20 @@ impl NodeState {
             asked.purpose,
             &asked.group_by,
             &asked.filter_dimensions(),
+            &asked.fields,
         )?;
         let exact = grant.owner;
+        let fields = if asked.fields.is_empty() {
+            grant.fields.iter().copied().collect()
+        } else {
+            asked.fields.clone()
+        };
         self.quotas.check(index, (identity.peer_id, on_behalf_of))?;
         let checked = Checked {
             query: complete(asked, query)?,
             exact,
+            fields,
+            on_behalf_of,
         };
         Ok((checked, deadline))
     }
@@ -157,13 +170,34 @@ impl NodeState {
         admitted: Result<Checked, Error>,
     ) -> Result<Released, Error> {
         // Person counts consult and extend the requester's populations: one release at a time.
-        let _serial = if request.template != Template::Capacity.code() {
+        let counts = Template::from_code(&request.template)
+            .is_some_and(|t| t != Template::Capacity && t != Template::ConsentedRecords);
+        let _serial = if counts {
             Some(self.release_lock(identity.peer_id).lock_owned().await)
         } else {
             None
         };
         let started = std::time::Instant::now();
         let outcome = match admitted {
+            Ok(checked) if checked.query.template == Template::ConsentedRecords => {
+                // Read and logged in one transaction: the log is already written.
+                let released =
+                    crate::query::consented::release(self, operation, identity, request, &checked)
+                        .await;
+                match released {
+                    Ok(released) => {
+                        self.metrics
+                            .request(operation.name, "released", started.elapsed());
+                        return Ok(released);
+                    }
+                    Err(error @ Error::Unlogged { .. }) => {
+                        self.metrics
+                            .request(operation.name, error.rule(), started.elapsed());
+                        return Err(error);
+                    }
+                    Err(refusal) => Err(refusal),
+                }
+            }
             Ok(checked) => self.execute_checked(identity, &checked).await,
             Err(refusal) => Err(refusal),
         };
@@ -194,7 +228,7 @@ impl NodeState {
         identity: &PeerIdentity,
         checked: &Checked,
     ) -> Result<Released, Error> {
-        let Some(store) = self.store.as_ref().filter(|_| self.holds_data) else {
+        let Some(store) = self.data_store() else {
             return Err(Error::NoData);
         };
         let requester = identity.peer_id.to_string();

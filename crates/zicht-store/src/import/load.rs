@@ -1,7 +1,7 @@
 //! Writing checked rows in one transaction: multi-row upserts, then one `imports` log row.
 
 use sqlx::QueryBuilder;
-use zicht_model::CodeList;
+use zicht_model::{CodeList, Timestamp};
 
 use super::{ImportOptions, Phase, Progress, Rows};
 use crate::{on_pool, query_error, Store, StoreError};
@@ -10,8 +10,21 @@ use crate::{on_pool, query_error, Store, StoreError};
 /// (32,766) and PostgreSQL's (65,535) bind-parameter limits.
 const BATCH: usize = 1000;
 
+/// How a re-import updates `column` of a stored row: with the file's value, except that a
+/// consent's revocation is never undone or moved later (an older export without it, say):
+/// the earlier of the two moments stays.
+fn updated(table: &str, column: &str) -> String {
+    if table == "consents" && column == "revoked_at" {
+        return "revoked_at = CASE WHEN consents.revoked_at IS NULL OR \
+             (excluded.revoked_at IS NOT NULL AND excluded.revoked_at < consents.revoked_at) \
+             THEN excluded.revoked_at ELSE consents.revoked_at END"
+            .to_owned();
+    }
+    format!("{column} = excluded.{column}")
+}
+
 /// `INSERT ... VALUES` for `$rows` in batches, with `ON CONFLICT (key) DO UPDATE` of every
-/// other column, so the same file stored twice leaves the same rows.
+/// other column (see [`updated`]), so the same file stored twice leaves the same rows.
 macro_rules! upsert {
     ($tx:expr, $progress:expr, $table:literal, [$($column:literal),+], key [$($key:literal),+],
      $rows:expr, |$builder:ident, $row:ident| $push:block) => {{
@@ -21,7 +34,7 @@ macro_rules! upsert {
         let update: Vec<String> = COLUMNS
             .iter()
             .filter(|c| !KEY.contains(c))
-            .map(|c| format!("{c} = excluded.{c}"))
+            .map(|c| updated($table, c))
             .collect();
         let conflict = format!(" ON CONFLICT ({}) DO UPDATE SET {}", KEY.join(", "), update.join(", "));
         let total = $rows.len() as u64;
@@ -129,9 +142,9 @@ pub async fn store_rows(
                         .push_bind(c.purpose.code())
                         .push_bind(c.recipient.to_code())
                         .push_bind(c.fields.join("|"))
-                        .push_bind(c.granted_at)
-                        .push_bind(c.expires_at)
-                        .push_bind(c.revoked_at)
+                        .push_bind(c.granted_at.millis())
+                        .push_bind(c.expires_at.map(Timestamp::millis))
+                        .push_bind(c.revoked_at.map(Timestamp::millis))
                         .push_bind(c.evidence_ref.as_ref().map(|n| n.as_str()));
                 }),
         }

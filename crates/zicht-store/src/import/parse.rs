@@ -10,7 +10,7 @@ use csv::ByteRecord;
 use zicht_model::{
     codes::levenshtein, parse_date, After18Funding, Big5Status, Capacity, CareType, CodeList,
     Consent, ConsentId, Financing, LegalBasis, Name, OriginRegion, OutflowDestination,
-    OutflowProfile, Placement, PlacementRegion, Purpose, Recipient, Region, Setting,
+    OutflowProfile, Placement, PlacementRegion, Purpose, Recipient, Region, Setting, Timestamp,
     Transition18Check, Violation, YouthId,
 };
 
@@ -412,9 +412,9 @@ fn consent(c: &Cells<'_>) -> Result<Consent, Problem> {
         purpose: c.required("purpose", Purpose::parse)?,
         recipient: c.required("recipient", Recipient::parse)?,
         fields: c.required("fields", Consent::parse_fields)?,
-        granted_at: c.required("granted_at", parse_date)?,
-        expires_at: c.optional("expires_at", parse_date)?,
-        revoked_at: c.optional("revoked_at", parse_date)?,
+        granted_at: c.required("granted_at", Timestamp::parse)?,
+        expires_at: c.optional("expires_at", Timestamp::parse)?,
+        revoked_at: c.optional("revoked_at", Timestamp::parse)?,
         evidence_ref: c.optional("evidence_ref", Name::parse)?,
     };
     consent.check().map_err(|v| c.violation(v))?;
@@ -612,6 +612,37 @@ mod tests {
                 assert_eq!(
                     problems[0].to_string(),
                     "3:7: expires_at: expires_at is before granted_at"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Every malformed consent is named by line and column, without its values.
+        let consents = "consent_id,youth_id,purpose,recipient,fields,granted_at,expires_at,revoked_at,evidence_ref\n\
+            C1,Y1,warme-overdracht,region:IJmond,care_type,2024-01-01T09:30:00+01:00,,2024-06-01,\n\
+            C2,Y1,nieuwsgierig,jenn,care_type,2024-01-01,,,\n\
+            C3,Y1,warme-overdracht,gemeente:zwolle,care_type,2024-01-01,,,\n\
+            C4,Y1,warme-overdracht,jenn,care_type|bsn,2024-01-01,,,\n\
+            C5,Y1,warme-overdracht,jenn,care_type,1 januari 2024,,,\n";
+        match parse(Table::Consents, consents.as_bytes()) {
+            Err(Rejection::Problems { problems, .. }) => {
+                let found: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                assert_eq!(found.len(), 4, "{found:?}");
+                assert!(found[0].starts_with("3:3: purpose: "), "{found:?}");
+                assert_eq!(
+                    found[1],
+                    "4:4: recipient: must be a 20-digit PeerID, region:<region code> or a network code (jenn, overijssel, ben-nh)"
+                );
+                assert!(
+                    found[2].starts_with(
+                        "5:5: fields: fields must name placements or transition18 columns"
+                    ),
+                    "{found:?}"
+                );
+                assert!(
+                    found[3].starts_with(
+                        "6:6: granted_at: not a date (YYYY-MM-DD) or a moment in RFC 3339"
+                    ),
+                    "{found:?}"
                 );
             }
             other => panic!("unexpected {other:?}"),
