@@ -726,3 +726,29 @@ async fn a_team_gets_its_records_from_two_regions_through_its_own_outway_and_ano
     assert!(result.placements.is_empty() && result.transition18.is_empty());
     assert_eq!(answer.coverage.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_subject_key_refuses_consented_records_and_says_why() {
+    let f = spawn_node_on(Backend::Sqlite, POLICY, Limits::default(), |settings, _| {
+        settings.disclosure = zicht_node::Disclosure::default()
+            .for_region(Some(Region::Drenthe))
+            .with_secret(RecordKeySecret::from_bytes([5; 32]));
+    })
+    .await;
+    let mut client = f.inway_as_node(NodeName::Region(Region::Ijsselland)).await;
+    let request = Ask::new("consented_records")
+        .purpose("warme-overdracht")
+        .no_scope()
+        .request();
+    let status = client.query(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(
+        status.message(),
+        "this node has no data-subject key (privacy.subject_key in its config), so it releases no consented records"
+    );
+    // The refusal is logged like any other.
+    assert_eq!(
+        f.db.strings("SELECT outcome FROM release_log").await,
+        ["refused: no-subject-key"]
+    );
+}

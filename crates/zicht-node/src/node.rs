@@ -158,6 +158,14 @@ pub async fn start_on(
         peers.clone(),
         settings.checkpoint_interval,
     ));
+    if let NodeName::Region(_) = settings.node {
+        if !settings.disclosure.has_subject_key() {
+            tracing::warn!(
+                node = settings.node.code(),
+                "no privacy.subject_key: this node refuses consented_records (it could not log whose records left)"
+            );
+        }
+    }
     tracing::info!(
         node = settings.node.code(),
         %address,
