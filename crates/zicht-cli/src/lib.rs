@@ -114,6 +114,15 @@ enum Command {
     /// Consents: revoke one at once; a youth's own report of every release of their records.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// Ask a node's plaintext probe port (health_listen) whether it serves: exit 0 if it
+    /// does, 1 if not (for container health checks and systemd).
+    Health {
+        /// The probe address, e.g. 127.0.0.1:8401.
+        address: std::net::SocketAddr,
+        /// How long to wait, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -341,6 +350,34 @@ async fn audit_verify(args: &VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `grpc.health.v1.Health/Check` of the whole node on its plaintext probe port.
+async fn health(address: std::net::SocketAddr, timeout: std::time::Duration) -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("no health probe answers at {address}"))?;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: String::new(),
+    };
+    let status = client
+        .check(request)
+        .await
+        .with_context(|| format!("the health probe at {address} failed"))?
+        .into_inner()
+        .status();
+    if status == ServingStatus::Serving {
+        println!("serving");
+        Ok(())
+    } else {
+        bail!("not serving: {}", status.as_str_name())
+    }
+}
+
 fn parse_table(text: &str) -> Result<Table, String> {
     Table::parse(text)
         .ok_or_else(|| "must be one of placements, capacity, transition18, consents".to_owned())
@@ -391,6 +428,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::Export(args)) => audit::run_export(&args).await,
         Command::Consent(command) => consent::run(command).await,
+        Command::Health {
+            address,
+            timeout_ms,
+        } => health(address, std::time::Duration::from_millis(timeout_ms)).await,
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Privacy(PrivacyCommand::Ptable(args)) => query::ptable(&args),
         Command::Privacy(PrivacyCommand::Init { secret }) => {

@@ -345,10 +345,57 @@ impl Reader<'_> {
     }
 }
 
+/// Every key of a node config, as `ZICHT_*` variables name them too ([`env_var`]).
+pub const KEYS: &[&str] = &[
+    "node",
+    "listen",
+    "health_listen",
+    "database",
+    "policy",
+    "manifest",
+    "checkpoint_seconds",
+    "metrics_listen",
+    "otlp_endpoint",
+    "otlp_interval_seconds",
+    "otlp_ca",
+    "otlp_client_certificate",
+    "tls.ca",
+    "tls.cert",
+    "tls.key",
+    "tls.crl",
+    "tls.reload_seconds",
+    "tls.crl_grace_days",
+    "limits.max_request_bytes",
+    "limits.max_deadline_ms",
+    "limits.max_group_by",
+    "limits.max_filters",
+    "limits.max_cells",
+    "limits.max_connection_age_seconds",
+    "limits.idle_timeout_seconds",
+    "limits.refusals_per_minute",
+    "limits.max_connections",
+    "limits.max_handshakes",
+    "limits.handshake_timeout_seconds",
+    "limits.checkpoint_max_bytes",
+    "limits.checkpoints_per_minute",
+    "limits.checkpoints_kept",
+    "privacy.record_key_secret",
+    "privacy.subject_key",
+    "privacy.max_deviation",
+    "privacy.variance",
+    "privacy.js",
+    "privacy.population_floor",
+    "privacy.period_granularity",
+    "privacy.max_populations_per_day",
+    "privacy.magnitude_min_youths",
+    "privacy.dominance_max_share_percent",
+];
+
 /// The environment variable that overrides `key`: `ZICHT_` and the key in capitals with `.`
 /// as `_` (`tls.cert` is `ZICHT_TLS_CERT`); the database URL is `ZICHT_DATABASE_URL`, as for
 /// every zicht command.
 pub fn env_var(key: &str) -> String {
+    debug_assert!(KEYS.contains(&key), "{key} is missing from config::KEYS");
     if key == "database" {
         return "ZICHT_DATABASE_URL".to_owned();
     }
