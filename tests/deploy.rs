@@ -143,19 +143,24 @@ const COMPOSE: [&str; 4] = ["drenthe", "friesland", "groningen", "jenn"];
 
 /// A manifest of `nodes`, each at `host(code):port`.
 fn manifest(nodes: &[&Node], host: impl Fn(&str) -> String, what: &str) -> String {
-    let mut out = format!(
-        "# Federation manifest for {what}, generated from deploy/federation.toml's nodes by\n# tests/deploy.rs: each node's Service name and port, and its PeerID.\n"
-    );
-    for node in nodes {
-        let code = node.name.code();
-        out.push_str(&format!(
-            "\n[[peer]]\nnode = \"{code}\"\naddress = \"{}:{}\"\npeer_id = \"{}\"\n",
-            host(code),
-            node.ports.grpc,
-            node.name.dev_peer_id()
-        ));
-    }
-    out
+    let peers: Vec<zicht_node::ManifestPeer> = nodes
+        .iter()
+        .map(|node| {
+            let address = format!("{}:{}", host(node.name.code()), node.ports.grpc);
+            zicht_node::ManifestPeer {
+                node: node.name,
+                address: zicht_node::PeerAddress::parse(&address).unwrap(),
+                peer_id: node.name.dev_peer_id(),
+            }
+        })
+        .collect();
+    zicht_node::config::manifest_text(
+        &format!(
+            "Federation manifest for {what}, generated from deploy/federation.toml's nodes by\n\
+             tests/deploy.rs: each node's Service name and port, and its PeerID."
+        ),
+        &peers,
+    )
 }
 
 /// A node's overlay: its name, its config and policy as a ConfigMap, its ports, probes and
@@ -187,6 +192,7 @@ fn overlay(node: &Node) -> String {
          \x20     - {{op: replace, path: /spec/template/spec/containers/0/readinessProbe/grpc/port, value: {health}}}\n\
          \x20     - {{op: replace, path: /spec/template/spec/containers/0/livenessProbe/grpc/port, value: {health}}}\n\
          \x20     - {{op: replace, path: /spec/template/spec/containers/0/env/0/valueFrom/secretKeyRef/name, value: zicht-postgres-{code}}}\n\
+         \x20     - {{op: replace, path: /spec/template/spec/initContainers/0/env/0/valueFrom/secretKeyRef/name, value: zicht-postgres-{code}}}\n\
          \x20     - {{op: replace, path: /spec/template/spec/volumes/2/secret/secretName, value: zicht-tls-{code}}}\n\
          \x20 - target:\n      kind: Service\n      name: zicht\n    patch: |-\n\
          \x20     - {{op: add, path: /spec/selector/{instance}, value: {code}}}\n\
@@ -419,6 +425,22 @@ fn kubernetes_manifests_parse_and_agree_with_the_node_configs() {
             )
         })
         .collect();
+    // Before the node, migrate creates or upgrades its database with the same config, env and
+    // mounts (a node never creates its database).
+    let migrate = &pod["initContainers"][0];
+    let args: Vec<&str> = migrate["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args, ["migrate", "--config", "/etc/zicht/config/node.toml"]);
+    assert_eq!(migrate["env"], container["env"]);
+    assert_eq!(migrate["securityContext"], container["securityContext"]);
+    for mount in migrate["volumeMounts"].as_vec().unwrap() {
+        let name = mount["name"].as_str().unwrap();
+        assert_eq!(mount["mountPath"].as_str(), Some(mounts[name]), "{name}");
+    }
     let sample = nodes().remove(0);
     let paths = kubernetes_paths(&sample);
     assert!(paths.policy.starts_with(mounts["config"]));
@@ -496,6 +518,28 @@ fn the_compose_file_parses_and_agrees_with_the_node_configs() {
                 "--config",
                 &format!("/etc/zicht/deploy/compose/nodes/{code}.toml")
             ]
+        );
+        // A node never creates its database: a one-shot service did, before it starts.
+        let depends = &service["depends_on"];
+        let creator = ["import", "migrate"]
+            .iter()
+            .map(|kind| format!("{kind}-{code}"))
+            .find(|name| !depends[name.as_str()].is_badvalue())
+            .unwrap_or_else(|| panic!("{code}: no import-{code} or migrate-{code} first"));
+        assert_eq!(
+            depends[creator.as_str()]["condition"].as_str(),
+            Some("service_completed_successfully")
+        );
+        let creates = services[creator.as_str()]["command"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            creates.contains("zicht import") || creates.starts_with("migrate --config"),
+            "{creates}"
         );
         let volumes: Vec<&str> = service["volumes"]
             .as_vec()
@@ -580,6 +624,11 @@ fn the_systemd_unit_is_hardened_fits_the_connection_cap_and_verifies() {
     assert_eq!(
         unit["ExecStart"],
         ["/usr/local/bin/zicht node --config /etc/zicht/%i.toml"]
+    );
+    // The node never creates its database; migrate creates or upgrades it first.
+    assert_eq!(
+        unit["ExecStartPre"],
+        ["/usr/local/bin/zicht migrate --config /etc/zicht/%i.toml"]
     );
     assert_eq!(unit["ExecReload"], ["/bin/kill -HUP $MAINPID"]);
     for (key, value) in [

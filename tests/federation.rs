@@ -334,17 +334,11 @@ async fn an_aggregator_cannot_get_around_a_members_policy_or_its_own() {
 
     // Members apply their disclosure control to jenn as to anyone: a population too small
     // to release is refused there, not merged here.
-    let mut tiny = Ask::youth_in_care(2024).by_all(&["stay_group"]).wire();
-    tiny.filters = vec![
-        pb::Filter {
-            dimension: "stay_group".to_owned(),
-            values: vec!["jeugdhulp_plus".to_owned()],
-        },
-        pb::Filter {
-            dimension: "placement_region".to_owned(),
-            values: vec!["zuid-kennemerland".to_owned()],
-        },
-    ];
+    let tiny = Ask::youth_in_care(2024)
+        .by_all(&["stay_group"])
+        .filter("stay_group", &["jeugdhulp_plus"])
+        .filter("placement_region", &["zuid-kennemerland"])
+        .wire();
     let answer = analyst.ask(tiny).await.unwrap();
     let status = coverage(&answer);
     for member in ["drenthe", "friesland"] {
@@ -523,7 +517,7 @@ async fn an_auditor_follows_one_query_across_every_node_it_touched() {
     // An auditor exports a node's entries as JSON lines, filtered by caller, trace, purpose;
     // each line's hash can be recomputed from the line.
     let dir = tempfile::tempdir().unwrap();
-    let client = write_profile(&f, "auditor", dir.path());
+    let client = f.write_profile("auditor", NodeName::Region(Region::Drenthe), dir.path());
     let jenn_id = f
         .manifest
         .iter()
@@ -611,36 +605,6 @@ async fn export_lines(
         .collect()
 }
 
-/// Writes the federation's manifest and `person`'s client profile into `dir`.
-fn write_profile(f: &Federation, person: &str, dir: &std::path::Path) -> std::path::PathBuf {
-    let manifest: String = f
-        .manifest
-        .iter()
-        .map(|p| {
-            format!(
-                "[[peer]]\nnode = \"{}\"\naddress = \"{}\"\npeer_id = \"{}\"\n\n",
-                p.node.code(),
-                p.address,
-                p.peer_id
-            )
-        })
-        .collect();
-    std::fs::write(dir.join("federation.toml"), manifest).unwrap();
-    let (cert, key) = f.pki.person(person);
-    let path = dir.join(format!("{person}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "node = \"drenthe\"\nmanifest = \"federation.toml\"\n\n[tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n",
-            f.pki.ca_cert().display().to_string(),
-            cert.display().to_string(),
-            key.display().to_string()
-        ),
-    )
-    .unwrap();
-    path
-}
-
 /// `zicht audit verify` of `db`, on its own or also against the checkpoints the other nodes
 /// hold of drenthe (asked as the auditor whose profile is `auditor`).
 async fn audit_verify(
@@ -720,7 +684,7 @@ async fn three_checkpoints(adjust: impl Fn(NodeName, &mut zicht_node::NodeSettin
 async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
     let f = three_checkpoints(|_, _| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let auditor = write_profile(&f, "auditor", dir.path());
+    let auditor = f.write_profile("auditor", NodeName::Region(Region::Drenthe), dir.path());
     let db = &f.dbs[&region(Region::Drenthe)];
     assert_eq!(audit_verify(db, Some(&auditor)).await, Ok(()));
 
@@ -754,7 +718,7 @@ async fn a_peer_keeping_only_the_latest_checkpoint_still_catches_a_rewrite() {
         1
     );
     let dir = tempfile::tempdir().unwrap();
-    let auditor = write_profile(&f, "auditor", dir.path());
+    let auditor = f.write_profile("auditor", NodeName::Region(Region::Drenthe), dir.path());
     let db = &f.dbs[&region(Region::Drenthe)];
     assert_eq!(audit_verify(db, Some(&auditor)).await, Ok(()));
 
@@ -1065,11 +1029,10 @@ async fn a_filter_needs_the_grant_of_its_dimension_at_every_member() {
     let mut analyst = f.analyst("analyst-drenthe", JENN_NODE).await;
     // groningen lets jenn group by stay_group, origin_region and placement_region only: a
     // filter on care_type is as fine-grained as grouping by it.
-    let mut query = Ask::youth_in_care(2024).by_all(&["stay_group"]).wire();
-    query.filters = vec![pb::Filter {
-        dimension: "care_type".to_owned(),
-        values: vec!["pleegzorg".to_owned()],
-    }];
+    let query = Ask::youth_in_care(2024)
+        .by_all(&["stay_group"])
+        .filter("care_type", &["pleegzorg"])
+        .wire();
     let answer = analyst.ask(query).await.unwrap();
     let status = coverage(&answer);
     assert_eq!(status["groningen"].0, Status::Refused);

@@ -453,7 +453,7 @@ async fn policy_refusals_are_permission_denied_and_name_the_grant() {
             .query(Ask::capacity().purpose("nieuwsgierigheid").request())
             .await
             .unwrap_err(),
-        "unknown purpose; closest registered purpose is `18plus-monitoring`",
+        "unknown purpose; registered purposes are capaciteitsmonitoring, bovenregionale-sturing, 18plus-monitoring, triage-plaatsing, warme-overdracht",
     );
     check(
         client.query(Ask::new("youth_in_care").peildatum(2025, 7, 1).request()).await.unwrap_err(),
@@ -537,6 +537,7 @@ async fn oversize_over_complex_and_deadline_less_requests_are_invalid_argument()
     big.get_mut().filters.push(pb::Filter {
         dimension: "provider".to_owned(),
         values: vec!["x".repeat(1500)],
+        exclude: false,
     });
     check(
         client.query(big).await.unwrap_err(),

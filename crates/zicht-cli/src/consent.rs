@@ -67,7 +67,7 @@ async fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
         Some(text) => Timestamp::parse(text).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
         None => Timestamp::from_millis(zicht_node::audit::now_ms()),
     };
-    let store = Store::open(&args.database).await.context("open database")?;
+    let store = crate::database::existing(&args.database).await?;
     match store
         .revoke_consent(&args.consent_id, at.millis())
         .await
@@ -142,7 +142,7 @@ async fn report(args: &ReportArgs) -> anyhow::Result<()> {
     YouthId::parse(&args.youth_id).map_err(|e| anyhow::anyhow!("--youth-id: {e}"))?;
     let key = zicht_node::secret::read_subject_key(&args.subject_key)
         .map_err(|e| anyhow::anyhow!("--subject-key: {e}"))?;
-    let store = Store::open(&args.database).await.context("open database")?;
+    let store = crate::database::existing(&args.database).await?;
     let report = Report::read(&store, &args.youth_id, &key).await?;
     match args.format {
         Format::Json => println!("{}", report.json()),

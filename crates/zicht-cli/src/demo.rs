@@ -235,22 +235,17 @@ fn client_profile(
     pki: &zicht_pki::DevFederation,
     manifest: &Path,
     comment: &str,
-    node: &str,
+    node: NodeName,
     person: &str,
 ) -> String {
     let (cert, key) = pki.person(person);
-    format!(
-        "# {comment}\nnode = \"{node}\"\nmanifest = {}\n\n[tls]\nca = {}\ncert = {}\nkey = {}\ncrl = {}\n",
-        quoted(manifest),
-        quoted(&pki.ca_cert()),
-        quoted(&cert),
-        quoted(&key),
-        quoted(&pki.crl()),
-    )
-}
-
-fn quoted(path: &Path) -> String {
-    format!("{:?}", path.display().to_string())
+    let tls = zicht_node::TlsFiles {
+        ca: pki.ca_cert(),
+        cert,
+        key,
+        crl: Some(pki.crl()),
+    };
+    zicht_node::config::client_profile_text(comment, node, manifest, &tls)
 }
 
 /// Binds every node's port, writes the manifest and a client profile per region's analyst,
@@ -262,25 +257,22 @@ async fn start_federation(
 ) -> anyhow::Result<Federation> {
     let mut listeners = Vec::new();
     let mut manifest = Vec::new();
-    let mut manifest_text =
-        String::from("# Federation manifest of this demo run: every node's address and PeerID.\n");
     for node in NodeName::all() {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("bind a loopback port")?;
         let address = listener.local_addr().context("read the bound port")?;
-        let peer_id = node.dev_peer_id();
-        let _ = write!(
-            manifest_text,
-            "\n[[peer]]\nnode = \"{node}\"\naddress = \"{address}\"\npeer_id = \"{peer_id}\"\n"
-        );
         manifest.push(ManifestPeer {
             node,
             address: address.into(),
-            peer_id,
+            peer_id: node.dev_peer_id(),
         });
         listeners.push((node, listener));
     }
+    let manifest_text = zicht_node::config::manifest_text(
+        "Federation manifest of this demo run: every node's address and PeerID.",
+        &manifest,
+    );
     let manifest_path = dir.join("federation.toml");
     std::fs::write(&manifest_path, manifest_text).context("write the manifest")?;
     std::fs::create_dir_all(dir.join("clients")).context("create the clients folder")?;
@@ -290,7 +282,13 @@ async fn start_federation(
             region.name_nl()
         );
         let person = format!("analyst-{}", region.code());
-        let profile = client_profile(pki, &manifest_path, &comment, region.code(), &person);
+        let profile = client_profile(
+            pki,
+            &manifest_path,
+            &comment,
+            NodeName::Region(region),
+            &person,
+        );
         std::fs::write(client_path(dir, region), profile).context("write a client profile")?;
     }
     let comment = "The lokaal team of IJsselland (role team): receives the records youths consented to give it.";
@@ -298,12 +296,18 @@ async fn start_federation(
         pki,
         &manifest_path,
         comment,
-        "ijsselland",
+        NodeName::Region(Region::Ijsselland),
         "team-ijsselland",
     );
     std::fs::write(team_path(dir), profile).context("write the team's client profile")?;
     let comment = "An auditor (role auditor): reads every node's audit logs, never data.";
-    let profile = client_profile(pki, &manifest_path, comment, "drenthe", "auditor");
+    let profile = client_profile(
+        pki,
+        &manifest_path,
+        comment,
+        NodeName::Region(Region::Drenthe),
+        "auditor",
+    );
     std::fs::write(auditor_path(dir), profile).context("write the auditor's client profile")?;
 
     let mut nodes = Vec::new();
@@ -379,6 +383,7 @@ fn query(
             .map(|(dimension, values)| pb::Filter {
                 dimension: (*dimension).to_owned(),
                 values: values.iter().map(|v| (*v).to_owned()).collect(),
+                exclude: false,
             })
             .collect(),
         group_by: group_by.iter().map(|d| (*d).to_owned()).collect(),

@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod consent;
+mod database;
 pub mod demo;
+pub mod exit;
 mod node;
 mod output;
 mod progress;
@@ -16,11 +18,19 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use zicht_model::{CodeList, Region};
 use zicht_store::import::{import_file, ImportError, ImportOptions, Table};
-use zicht_store::Store;
 
 /// zicht: a federated data-exchange gateway for Dutch youth-care regions (jeugdhulpregio's).
 #[derive(Debug, Parser)]
-#[command(name = "zicht", version, about, long_about = None)]
+#[command(
+    name = "zicht",
+    version,
+    about = "zicht: federated data exchange for Dutch youth-care regions (jeugdhulpregio's)",
+    long_about = None,
+    after_long_help = "Exit codes: 0 an answer was shown (or the command did its work); 1 an error \
+        or a refusal; 2 a usage error (the command line asks for something zicht does not take); \
+        3 a federated question no region answered; 4 a partial answer with --require-all. \
+        See docs/cli.md."
+)]
 pub struct Cli {
     /// How log lines are written to standard error: `text` for people, `json` (one object a
     /// line) for a log shipper. Levels come from RUST_LOG (default `info`; `warn` for the
@@ -85,8 +95,9 @@ enum Command {
     Import(ImportArgs),
     /// Generate deterministic synthetic CSV files for one or more regions.
     Generate(GenerateArgs),
-    /// Create or upgrade a region's database schema.
-    Migrate(DatabaseArg),
+    /// Create a region's database, or upgrade its schema (the only commands that create one
+    /// are this and import).
+    Migrate(MigrateArgs),
     /// Show what a region's database holds.
     Summary(DatabaseArg),
     /// Development PKI: federation root, node and person certificates, revocation.
@@ -122,6 +133,19 @@ enum Command {
         /// How long to wait, in milliseconds.
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
+    },
+    /// Print a shell completion script: `zicht completions bash > /etc/bash_completion.d/zicht`,
+    /// `zicht completions zsh > ~/.zfunc/_zicht`, `zicht completions fish >
+    /// ~/.config/fish/completions/zicht.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page zicht(1), or write one page per command into a directory.
+    Man {
+        /// Write zicht.1, zicht-query.1, ... into this directory instead of printing zicht(1).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -209,10 +233,27 @@ enum PkiCommand {
 
 #[derive(Debug, Args)]
 struct DatabaseArg {
-    /// Database: a SQLite file path, sqlite://PATH, or postgres://... (never printed).
-    #[arg(long, env = "ZICHT_DATABASE_URL", default_value = "zicht.db")]
+    /// Database: a SQLite file path, sqlite://PATH, or postgres://... (never printed); a
+    /// read never creates one.
+    #[arg(long, env = "ZICHT_DATABASE_URL")]
     database: String,
 }
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// Database: a SQLite file path (created if there is none), sqlite://PATH, or
+    /// postgres://... (never printed).
+    /// Without --database and --config: ZICHT_DATABASE_URL.
+    #[arg(long)]
+    database: Option<String>,
+    /// A node configuration file: its database (ZICHT_DATABASE_URL overrides it, as for the
+    /// node), before a node's first start or after an upgrade.
+    #[arg(long, conflicts_with = "database")]
+    config: Option<PathBuf>,
+}
+
+/// The variable that names a database where no option does (and overrides a node config's).
+pub(crate) const DATABASE_VARIABLE: &str = "ZICHT_DATABASE_URL";
 
 #[derive(Debug, Args)]
 struct ImportArgs {
@@ -268,9 +309,7 @@ struct DemoArgs {
 /// `zicht audit verify`: both chains, each reported, then the checkpoints peers hold; the
 /// first broken entry fails the command.
 async fn audit_verify(args: &VerifyArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.database.database)
-        .await
-        .context("open database")?;
+    let store = database::existing(&args.database.database).await?;
     let held = match (&args.client, &args.node) {
         (Some(client), Some(node)) => {
             let environment = |name: &str| std::env::var(name).ok();
@@ -378,6 +417,28 @@ async fn health(address: std::net::SocketAddr, timeout: std::time::Duration) -> 
     }
 }
 
+/// `zicht man`: the manual pages, from the same clap definitions as `--help`.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let command = <Cli as clap::CommandFactory>::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            clap_mangen::generate_to(command, dir)
+                .with_context(|| format!("write the manual pages into {}", dir.display()))?;
+            println!("wrote the manual pages into {}", dir.display());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            match clap_mangen::Man::new(command).render(&mut out) {
+                // `zicht man | head`: the reader stopped, nothing failed.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.context("print the manual page")?,
+            }
+        }
+    }
+    Ok(())
+}
+
 fn parse_table(text: &str) -> Result<Table, String> {
     Table::parse(text)
         .ok_or_else(|| "must be one of placements, capacity, transition18, consents".to_owned())
@@ -412,8 +473,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import(args).await,
         Command::Generate(args) => generate(args),
         Command::Migrate(args) => {
-            Store::open(&args.database).await.context("open database")?;
-            println!("schema is up to date");
+            let environment = |name: &str| std::env::var(name).ok();
+            let database = match (&args.database, &args.config) {
+                (_, Some(config)) => zicht_node::config::load(config, &environment)?.database,
+                (Some(database), None) => database.clone(),
+                (None, None) => environment(DATABASE_VARIABLE).ok_or_else(|| {
+                    exit::usage("give --database (or ZICHT_DATABASE_URL) or --config")
+                })?,
+            };
+            database::create_or_upgrade(&database, false)
+                .await?
+                .close()
+                .await;
             Ok(())
         }
         Command::Pki(command) => pki(command),
@@ -432,6 +503,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             address,
             timeout_ms,
         } => health(address, std::time::Duration::from_millis(timeout_ms)).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "zicht", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Privacy(PrivacyCommand::Ptable(args)) => query::ptable(&args),
         Command::Privacy(PrivacyCommand::Init { secret }) => {
@@ -451,7 +528,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Summary(args) => {
-            let store = Store::open(&args.database).await.context("open database")?;
+            let store = database::existing(&args.database).await?;
             let summary = store.summary().await?;
             println!("placements           {:>9}", summary.placements);
             println!("  distinct youths    {:>9}", summary.youths);
@@ -467,9 +544,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.database.database)
-        .await
-        .context("open database")?;
+    // What can be told before anything is written: a missing file or an unknown table
+    // creates no database.
+    for file in &args.files {
+        if args.table.is_none() && Table::from_file_name(file).is_none() {
+            let unknown = ImportError::UnknownTable {
+                file: file.display().to_string(),
+            };
+            return Err(exit::usage(unknown.to_string()));
+        }
+        if let Err(error) = std::fs::metadata(file) {
+            bail!(
+                "cannot read {}: {error}; nothing was imported",
+                file.display()
+            );
+        }
+    }
+    let store = database::create_or_upgrade(&args.database.database, true).await?;
     let options = ImportOptions {
         replace: args.replace,
     };

@@ -4,15 +4,14 @@ use std::path::Path;
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
-use zicht_store::Store;
 
 /// Runs a node from its configuration file until Ctrl-C or SIGTERM.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let environment = |name: &str| std::env::var(name).ok();
+    // A mistyped database stops the node before anything is created (its keys included).
+    let database = zicht_node::config::database(config_path, &environment)?;
+    let store = crate::database::existing(&database).await?;
     let config = zicht_node::config::load(config_path, &environment)?;
-    let store = Store::open(&config.database)
-        .await
-        .context("open database")?;
     let node = zicht_node::start(config.settings.clone(), Some(store)).await?;
     let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
     let mut hangup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;

@@ -109,25 +109,49 @@ pub fn coverage_lines(answer: &pb::FederatedResult) -> Vec<String> {
     lines
 }
 
-/// Every targeted node, whether it answered, and why not.
+/// Every targeted node, whether it answered, and why not. Nodes that did not answer for the
+/// same reason share one line: thirteen identical refusals read as one.
 fn peer_lines(coverage: &[pb::PeerStatus]) -> Vec<String> {
     let answered = coverage
         .iter()
         .filter(|c| c.status == pb::peer_status::Status::Answered as i32)
         .count();
-    let width = coverage.iter().map(|c| c.node.len()).max().unwrap_or(0);
+    let mut groups: Vec<(Vec<&str>, i32, &str)> = Vec::new();
+    for peer in coverage {
+        let same = groups.iter_mut().find(|(_, status, reason)| {
+            peer.status != pb::peer_status::Status::Answered as i32
+                && *status == peer.status
+                && *reason == peer.reason
+        });
+        match same {
+            Some((nodes, _, _)) => nodes.push(&peer.node),
+            None => groups.push((vec![&peer.node], peer.status, &peer.reason)),
+        }
+    }
+    let width = groups
+        .iter()
+        .filter(|(nodes, _, _)| nodes.len() == 1)
+        .map(|(nodes, _, _)| nodes[0].len())
+        .max()
+        .unwrap_or(0);
     let mut lines = vec![format!(
         "coverage: {answered} of {} regions answered",
         coverage.len()
     )];
-    for peer in coverage {
-        let status = status_name(peer.status);
-        let line = if peer.reason.is_empty() {
-            format!("  {:<width$}  {status}", peer.node)
+    for (nodes, status, reason) in groups {
+        let status = status_name(status);
+        let because = if reason.is_empty() {
+            String::new()
         } else {
-            format!("  {:<width$}  {status}: {}", peer.node, peer.reason)
+            format!(": {reason}")
         };
-        lines.push(line);
+        match nodes.as_slice() {
+            [node] => lines.push(format!("  {node:<width$}  {status}{because}")),
+            _ => {
+                lines.push(format!("  {} regions {status}{because}", nodes.len()));
+                lines.push(format!("    ({})", nodes.join(", ")));
+            }
+        }
     }
     lines
 }

@@ -8,8 +8,8 @@ use clap::Args;
 use zicht_model::{parse_date, CodeList, Dimension, Network, NodeName, Purpose, Region, Template};
 use zicht_node::{execute, log_outcome, Call, Disclosure};
 use zicht_proto::v1 as pb;
-use zicht_store::Store;
 
+use crate::exit::usage;
 use crate::output::{render, Format};
 
 /// Where a local query runs and what it enforces.
@@ -19,8 +19,8 @@ pub struct Target {
     #[arg(long, conflicts_with_all = ["database", "region"])]
     config: Option<PathBuf>,
     /// Database (SQLite path, sqlite://PATH or postgres://...; never printed), with the
-    /// default privacy settings.
-    #[arg(long, env = "ZICHT_DATABASE_URL")]
+    /// default privacy settings; without --database and --config, ZICHT_DATABASE_URL.
+    #[arg(long)]
     database: Option<String>,
     /// The region whose data the database holds (origin_region then lists it and onbekend).
     #[arg(long, value_parser = crate::parse_region)]
@@ -28,18 +28,30 @@ pub struct Target {
 }
 
 impl Target {
-    /// The database URL and the disclosure rules.
-    fn resolve(&self) -> anyhow::Result<(Option<String>, Disclosure)> {
+    /// The database URL, read before anything else of a node's config (whose loading creates
+    /// the node's keys).
+    fn database(&self) -> anyhow::Result<String> {
+        let environment = |name: &str| std::env::var(name).ok();
+        match (&self.config, &self.database) {
+            (Some(path), _) => Ok(zicht_node::config::database(path, &environment)?),
+            (None, Some(database)) => Ok(database.clone()),
+            // From the environment only when no option names one: a node config's database
+            // honours ZICHT_DATABASE_URL itself, and --client asks no database.
+            (None, None) => environment(crate::DATABASE_VARIABLE).ok_or_else(|| {
+                usage("give --database (or ZICHT_DATABASE_URL) or --config of a regional node")
+            }),
+        }
+    }
+
+    /// The disclosure rules: a node config's, or the defaults for `--region`.
+    fn disclosure(&self) -> anyhow::Result<Disclosure> {
         match &self.config {
             Some(path) => {
                 let environment = |name: &str| std::env::var(name).ok();
                 let config = zicht_node::config::load(path, &environment)?;
-                Ok((Some(config.database), config.settings.disclosure))
+                Ok(config.settings.disclosure)
             }
-            None => Ok((
-                self.database.clone(),
-                Disclosure::default().for_region(self.region),
-            )),
+            None => Ok(Disclosure::default().for_region(self.region)),
         }
     }
 }
@@ -65,6 +77,9 @@ pub struct Remote {
     /// How long the federated query may take, in milliseconds.
     #[arg(long, default_value_t = 10_000, requires = "client")]
     deadline_ms: u64,
+    /// Treat a partial answer (some regions did not answer) as an error: exit 4.
+    #[arg(long, requires = "client")]
+    require_all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -85,8 +100,9 @@ pub struct QueryArgs {
     /// Reference date YYYY-MM-DD (capacity, transition18).
     #[arg(long)]
     peildatum: Option<String>,
-    /// Keep only DIMENSION=VALUE[,VALUE...]; repeatable.
-    #[arg(long = "filter", value_name = "DIMENSION=VALUES")]
+    /// Keep only DIMENSION=VALUE[,VALUE...], or leave out DIMENSION!=VALUE[,VALUE...];
+    /// repeatable (all hold). Values fold like imported codes. See docs/cli.md.
+    #[arg(long = "filter", value_name = "DIMENSION[!]=VALUES")]
     filters: Vec<String>,
     /// Group by a dimension; repeat for more, in order.
     #[arg(long = "by", value_name = "DIMENSION")]
@@ -101,7 +117,7 @@ pub struct QueryArgs {
 }
 
 fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
-    let date = parse_date(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    let date = parse_date(text).map_err(|e| usage(format!("{what}: {e}")))?;
     Ok(zicht_node::convert::from_date(date))
 }
 
@@ -109,10 +125,14 @@ fn period(text: &str) -> anyhow::Result<pb::Period> {
     let (from, to) = match text.split_once("..") {
         Some((from, to)) => (from.to_owned(), to.to_owned()),
         None if text.len() == 4 && text.chars().all(|c| c.is_ascii_digit()) => {
-            let year = text.parse().context("--period: a year")?;
+            let year = text.parse().map_err(|_| usage("--period: a year"))?;
             return Ok(zicht_node::convert::calendar_year(year));
         }
-        None => bail!("--period: give a year (2024) or FROM..TO (2024-01-01..2024-06-30)"),
+        None => {
+            return Err(usage(
+                "--period: give a year (2024) or FROM..TO (2024-01-01..2024-06-30)",
+            ))
+        }
     };
     Ok(pb::Period {
         from: Some(date(&from, "--period")?),
@@ -120,16 +140,96 @@ fn period(text: &str) -> anyhow::Result<pb::Period> {
     })
 }
 
+/// A dimension of `template` named on the command line (folded like codes): the closest of
+/// the template's own dimensions is suggested only when one is close, otherwise they are
+/// listed.
 fn dimension(template: Template, text: &str, option: &str) -> anyhow::Result<Dimension> {
-    let dimension = Dimension::parse(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))?;
-    if !template.dimensions().contains(&dimension) {
-        let allowed: Vec<&str> = template.dimensions().iter().map(|d| d.code()).collect();
-        bail!(
-            "{option}: {template} cannot use {dimension}; it allows {}",
-            allowed.join(", ")
-        );
+    let allowed: Vec<&'static str> = template.dimensions().iter().map(|d| d.code()).collect();
+    if allowed.is_empty() {
+        return Err(usage(format!("{option}: {template} has no dimensions")));
     }
-    Ok(dimension)
+    let code = zicht_model::codes::parse_among("dimension", &allowed, text).map_err(|unknown| {
+        let known = Dimension::parse(text)
+            .ok()
+            .filter(|_| unknown.closest.is_none());
+        match known {
+            Some(other) => usage(format!(
+                "{option} {other}: {template} cannot use {other}; it allows {}",
+                allowed.join(", ")
+            )),
+            None => usage(format!(
+                "{option} {text}: {template} has no such dimension; {}",
+                match unknown.closest {
+                    Some(closest) =>
+                        format!("did you mean {closest}? (it allows {})", allowed.join(", ")),
+                    None => format!("it allows {}", allowed.join(", ")),
+                }
+            )),
+        }
+    })?;
+    Dimension::from_code(code).ok_or_else(|| usage(format!("{option}: not a dimension")))
+}
+
+/// One `--filter`: `DIMENSION=VALUE[,VALUE...]` keeps those values, `DIMENSION!=VALUE[,...]`
+/// leaves them out; values are folded like imported codes (`Open Residentieel`). Any other
+/// operator or a stray character is an error naming the dimension.
+fn filter(template: Template, text: &str) -> anyhow::Result<pb::Filter> {
+    let syntax = |name: &str| {
+        let name = if name.is_empty() { "DIMENSION" } else { name };
+        usage(format!(
+            "--filter {name}: write {name}=VALUE[,VALUE...] to keep those values, or {name}!=VALUE[,VALUE...] to leave them out"
+        ))
+    };
+    const OPERATORS: [char; 5] = ['=', '!', '<', '>', '~'];
+    let end = text.find(OPERATORS).unwrap_or(text.len());
+    let (name, rest) = text.split_at(end);
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(syntax(name));
+    }
+    // The dimension is folded like a code (`Placement Region`); anything else is not a name.
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' '))
+    {
+        return Err(usage(format!(
+            "--filter `{name}`: a dimension name has letters, digits and _ only"
+        )));
+    }
+    let dimension = dimension(template, name, "--filter")?;
+    let (exclude, values) = match (rest.strip_prefix("!="), rest.strip_prefix('=')) {
+        (Some(values), _) => (true, values),
+        (None, Some(values)) => (false, values),
+        _ => return Err(syntax(dimension.code())),
+    };
+    if values.contains(OPERATORS) {
+        return Err(syntax(dimension.code()));
+    }
+    let mut checked = Vec::new();
+    for value in values.split(',').map(str::trim) {
+        if value.is_empty() {
+            return Err(usage(format!("--filter {dimension}: an empty value")));
+        }
+        // Codes and names have letters, digits, spaces and - _ . ' & ( ) /; anything else
+        // is a typing slip, never silently folded away.
+        let allowed = |c: char| c.is_alphanumeric() || " -_.'&()/".contains(c);
+        if let Some(stray) = value.chars().find(|c| !allowed(*c)) {
+            return Err(usage(format!(
+                "--filter {dimension}: a value has a stray `{stray}`; separate values with commas only"
+            )));
+        }
+        let value = dimension
+            .value(value)
+            .map_err(|unknown| usage(format!("--filter {dimension}: {unknown}")))?;
+        if !checked.contains(&value) {
+            checked.push(value);
+        }
+    }
+    Ok(pb::Filter {
+        dimension: dimension.code().to_owned(),
+        values: checked,
+        exclude,
+    })
 }
 
 /// Runs `zicht query`.
@@ -198,23 +298,93 @@ async fn remote(
     };
     let deadline = std::time::Duration::from_millis(args.remote.deadline_ms);
     let answer = ask(&profile, node, request, deadline).await?;
-    print!("{}", crate::output::render_federated(&answer, args.format));
-    if args.format == Format::Csv {
-        let result = answer.result.clone().unwrap_or_default();
-        for line in crate::output::footer(&result)
-            .into_iter()
-            .chain(crate::output::coverage_lines(&answer))
-        {
-            eprintln!("{line}");
+    let targeted = answer.coverage.len();
+    let answered = answer
+        .coverage
+        .iter()
+        .filter(|c| c.status == pb::peer_status::Status::Answered as i32)
+        .count();
+    if answered == 0 {
+        // No answer to show: JSON still carries the coverage for tools; people get it on
+        // stderr with what to do.
+        if args.format == Format::Json {
+            print!("{}", crate::output::render_federated(&answer, args.format));
+        } else {
+            for line in crate::output::coverage_lines(&answer) {
+                eprintln!("{line}");
+            }
         }
+        let mut message = format!("no region answered ({targeted} asked); nothing to show");
+        if let Some(hint) = network_hint(&answer.coverage, node) {
+            message.push_str("\nhint: ");
+            message.push_str(&hint);
+        }
+        return Err(crate::exit::with(crate::exit::NONE_ANSWERED, message));
+    }
+    print!("{}", crate::output::render_federated(&answer, args.format));
+    let hint = network_hint(&answer.coverage, node).map(|hint| format!("hint: {hint}"));
+    match args.format {
+        Format::Table => {
+            if let Some(hint) = &hint {
+                println!("{hint}");
+            }
+        }
+        Format::Csv => {
+            let result = answer.result.clone().unwrap_or_default();
+            for line in crate::output::footer(&result)
+                .into_iter()
+                .chain(crate::output::coverage_lines(&answer))
+                .chain(hint)
+            {
+                eprintln!("{line}");
+            }
+        }
+        Format::Json => {
+            if let Some(hint) = &hint {
+                eprintln!("{hint}");
+            }
+        }
+    }
+    if args.remote.require_all && answered < targeted {
+        return Err(crate::exit::with(
+            crate::exit::PARTIAL,
+            format!(
+                "partial answer: {} of {targeted} regions did not answer (see the coverage) and --require-all was given",
+                targeted - answered
+            ),
+        ));
     }
     Ok(())
 }
 
+/// What to do when regions refused for a missing grant (and none for another reason; a
+/// region that was down does not change the advice): asked through a region's own node, the
+/// question is one for an expertise network's aggregator; asked through an aggregator, it is
+/// one its grants do not cover.
+fn network_hint(coverage: &[pb::PeerStatus], asked: NodeName) -> Option<String> {
+    let refused = pb::peer_status::Status::Refused as i32;
+    let mut refusals = coverage.iter().filter(|c| c.status == refused).peekable();
+    refusals.peek()?;
+    if !refusals.all(|c| c.reason.contains("missing grant")) {
+        return None;
+    }
+    match asked {
+        NodeName::Region(_) => Some(
+            "the regions grant this question to the expertise networks, not to each other's \
+             analysts: ask an aggregator with --node jenn, --node ben-nh or --node overijssel"
+                .to_owned(),
+        ),
+        NodeName::Network(_) => Some(
+            "ask with a purpose, template and grouping the network's grants allow (see docs/queries.md)"
+                .to_owned(),
+        ),
+    }
+}
+
 /// The request `args` describe, checked against the code lists.
 fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::QueryRequest)> {
-    let template = Template::parse(&args.template).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let purpose = Purpose::parse(&args.purpose).map_err(|e| anyhow::anyhow!("--purpose: {e}"))?;
+    let template = Template::parse(&args.template).map_err(|e| usage(format!("template: {e}")))?;
+    let purpose = Purpose::parse(&args.purpose).map_err(|e| usage(format!("--purpose: {e}")))?;
     let group_by = args
         .group_by
         .iter()
@@ -222,27 +392,23 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
         .collect::<anyhow::Result<Vec<_>>>()?;
     let limits = zicht_node::Limits::default();
     if group_by.len() > limits.max_group_by {
-        bail!(
+        return Err(usage(format!(
             "--by: at most {} dimensions, as a node allows",
             limits.max_group_by
-        );
+        )));
     }
-    let mut filters = Vec::new();
-    for filter in &args.filters {
-        let Some((name, values)) = filter.split_once('=') else {
-            bail!("--filter: write DIMENSION=VALUE[,VALUE...]");
-        };
-        let dimension = dimension(template, name, "--filter")?;
-        filters.push(pb::Filter {
-            dimension: dimension.code().to_owned(),
-            values: values.split(',').map(|v| v.trim().to_owned()).collect(),
-        });
-    }
+    let filters = args
+        .filters
+        .iter()
+        .map(|text| filter(template, text))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if template == Template::ConsentedRecords {
         return records_request(args, purpose);
     }
     if !args.fields.is_empty() {
-        bail!("--fields: {template} takes no fields; fields are for consented_records");
+        return Err(usage(format!(
+            "--fields: {template} takes no fields; fields are for consented_records"
+        )));
     }
     let scope = match (&args.period, &args.peildatum) {
         (Some(text), None) => Some(pb::query_request::Scope::Period(period(text)?)),
@@ -250,10 +416,16 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
             text,
             "--peildatum",
         )?)),
-        (Some(_), Some(_)) => bail!("give --period or --peildatum, not both"),
+        (Some(_), Some(_)) => return Err(usage("give --period or --peildatum, not both")),
         (None, None) => match template {
-            Template::Capacity | Template::Transition18 => bail!("{template} needs --peildatum"),
-            _ => bail!("{template} needs --period"),
+            Template::Capacity | Template::Transition18 => {
+                return Err(usage(format!("{template} needs --peildatum YYYY-MM-DD")))
+            }
+            _ => {
+                return Err(usage(format!(
+                    "{template} needs --period (a year such as 2024, or FROM..TO)"
+                )))
+            }
         },
     };
     let request = pb::QueryRequest {
@@ -275,20 +447,20 @@ fn records_request(
 ) -> anyhow::Result<(Template, Vec<Dimension>, pb::QueryRequest)> {
     let template = Template::ConsentedRecords;
     if !args.group_by.is_empty() || !args.filters.is_empty() {
-        bail!("consented_records takes no --by or --filter: it gives every record consented to you for the purpose");
+        return Err(usage("consented_records takes no --by or --filter: it gives every record consented to you for the purpose"));
     }
     if args.period.is_some() || args.peildatum.is_some() {
-        bail!("consented_records takes no --period or --peildatum: consents are checked as they hold now");
+        return Err(usage("consented_records takes no --period or --peildatum: consents are checked as they hold now"));
     }
     let known = zicht_model::Consent::field_list();
     let mut fields = Vec::with_capacity(args.fields.len());
     for field in &args.fields {
         let field = field.trim();
         if !known.contains(&field) {
-            bail!(
+            return Err(usage(format!(
                 "--fields: `{field}` is not a field of placements or transition18; the fields are {}",
                 known.join(", ")
-            );
+            )));
         }
         fields.push(field.to_owned());
     }
@@ -303,11 +475,8 @@ fn records_request(
 }
 
 async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()> {
-    let (database, disclosure) = args.target.resolve()?;
-    let Some(database) = database else {
-        bail!("give --database (or ZICHT_DATABASE_URL) or --config of a regional node");
-    };
-    let store = Store::open(&database).await.context("open database")?;
+    let store = crate::database::existing(&args.target.database()?).await?;
+    let disclosure = args.target.disclosure()?;
     const REQUESTER: &str = "local";
     let outcome = match zicht_node::convert::query(&request) {
         Ok(query) => {
@@ -335,6 +504,7 @@ async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()
     )
     .await
     .context("write the release log; nothing is shown")?;
+    store.close().await;
     match outcome {
         Ok(released) => {
             let result = zicht_node::convert::result(&released.table);
@@ -350,6 +520,10 @@ async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()
         Err(zicht_node::Error::Store { action, source }) => {
             Err(anyhow::Error::new(source).context(action))
         }
+        Err(zicht_node::Error::NoCapacityData) => bail!(
+            "this database holds no capacity data: import a capacity file first \
+             (zicht import --database DATABASE --table capacity FILE)"
+        ),
         Err(zicht_node::Error::Disclosure(refusal)) => bail!("refused: {refusal}"),
         Err(error) => bail!("refused: {error}"),
     }
@@ -357,7 +531,7 @@ async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()
 
 /// Runs `zicht privacy settings`.
 pub fn settings(target: &Target) -> anyhow::Result<()> {
-    let (_, disclosure) = target.resolve()?;
+    let disclosure = target.disclosure()?;
     print!(
         "{}",
         settings_text(&zicht_node::settings_message(&disclosure))

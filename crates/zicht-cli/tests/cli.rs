@@ -242,7 +242,7 @@ fn query_prints_protected_results_as_table_json_and_csv() {
         "--by",
         "stay_group",
     ]);
-    assert!(text(&wrong.stderr).contains("--by: flows cannot use stay_group; it allows flow_kind, care_type, origin_region, outflow_destination, outflow_profile"), "{}", text(&wrong.stderr));
+    assert!(text(&wrong.stderr).contains("--by stay_group: flows cannot use stay_group; it allows flow_kind, care_type, origin_region, outflow_destination, outflow_profile"), "{}", text(&wrong.stderr));
 
     let settings = zicht(&["privacy", "settings"]);
     assert!(settings.status.success());

@@ -5,17 +5,31 @@
 
 use std::fmt;
 
-/// A code that is not in its code list, with the closest valid code as a suggestion.
+/// A code that is not in its code list, with the closest valid code as a suggestion when one
+/// is close, and otherwise the valid codes.
 ///
 /// The rejected text itself is deliberately not kept: error messages never repeat input that
 /// may be youth data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {list} code; closest valid code is `{closest}`")]
+#[error("unknown {list} code; {}", self.hint())]
 pub struct UnknownCode {
     /// Which code list was searched, e.g. `care_type`.
     pub list: &'static str,
-    /// The valid code closest to the input (Levenshtein distance on the folded text).
-    pub closest: &'static str,
+    /// The valid code closest to the input, if one is close: the input (folded) is part of
+    /// it, or it is within a few edits (about one in five characters).
+    pub closest: Option<&'static str>,
+    /// Every valid code, in reference order.
+    pub valid: Vec<&'static str>,
+}
+
+impl UnknownCode {
+    /// What to write instead: the closest valid code, or the valid codes.
+    pub fn hint(&self) -> String {
+        match self.closest {
+            Some(code) => format!("closest valid code is `{code}`"),
+            None => format!("valid codes are {}", self.valid.join(", ")),
+        }
+    }
 }
 
 /// Common behaviour of every code list enum.
@@ -46,24 +60,73 @@ pub trait CodeList: Sized + Copy + 'static {
             return Ok(member);
         }
         let wanted = fold(text);
-        let mut best: Option<(usize, &'static str)> = None;
-        for &member in Self::ALL {
-            for candidate in spellings(member) {
-                let folded = fold(candidate);
-                if folded == wanted {
+        let candidates = Self::ALL
+            .iter()
+            .flat_map(|&member| spellings(member).map(move |s| (s, member.code())));
+        let mut folded_candidates = Vec::new();
+        for (spelling, code) in candidates {
+            let folded = fold(spelling);
+            if folded == wanted {
+                // Every spelling of a member belongs to that member.
+                if let Some(&member) = Self::ALL.iter().find(|m| m.code() == code) {
                     return Ok(member);
                 }
-                let distance = levenshtein(&folded, &wanted);
-                if best.is_none_or(|(d, _)| distance < d) {
-                    best = Some((distance, member.code()));
-                }
             }
+            folded_candidates.push((folded, code));
         }
         Err(UnknownCode {
             list: Self::LIST,
-            closest: best.map(|(_, code)| code).unwrap_or(""),
+            closest: nearest(&wanted, &folded_candidates),
+            valid: Self::ALL.iter().map(|m| m.code()).collect(),
         })
     }
+}
+
+/// The code among `candidates` (each a folded spelling and the code it stands for) close to
+/// `wanted` (folded): within about one edit in five characters, or else the shortest code
+/// that has `wanted` in it (`origin` in `origin_region`); none when nothing is close, so a
+/// suggestion never misleads.
+pub fn nearest(wanted: &str, candidates: &[(String, &'static str)]) -> Option<&'static str> {
+    let mut best: Option<(usize, &'static str)> = None;
+    let mut containing: Option<&'static str> = None;
+    for (folded, code) in candidates {
+        if wanted.chars().count() >= 3
+            && folded.contains(wanted)
+            && containing.is_none_or(|c| code.len() < c.len())
+        {
+            containing = Some(code);
+        }
+        let distance = levenshtein(folded, wanted);
+        if best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, code));
+        }
+    }
+    let close = 1 + wanted.chars().count() / 5;
+    best.filter(|(d, _)| *d <= close)
+        .map(|(_, code)| code)
+        .or(containing)
+}
+
+/// `text` as one of `codes` (a closed list that is no code list of its own, such as a
+/// dimension's values), folded as import folds codes.
+pub fn parse_among(
+    list: &'static str,
+    codes: &[&'static str],
+    text: &str,
+) -> Result<&'static str, UnknownCode> {
+    if let Some(code) = codes.iter().find(|c| **c == text) {
+        return Ok(code);
+    }
+    let wanted = fold(text);
+    let folded: Vec<(String, &'static str)> = codes.iter().map(|c| (fold(c), *c)).collect();
+    if let Some((_, code)) = folded.iter().find(|(f, _)| *f == wanted) {
+        return Ok(code);
+    }
+    Err(UnknownCode {
+        list,
+        closest: nearest(&wanted, &folded),
+        valid: codes.to_vec(),
+    })
 }
 
 /// Every accepted spelling of a member: its code and its aliases. (Region names need no entry:
@@ -310,17 +373,34 @@ mod tests {
     #[test]
     fn unknown_code_names_the_closest_valid_code() {
         let error = CareType::parse("pleegzrg").unwrap_err();
-        assert_eq!(error.closest, "pleegzorg");
+        assert_eq!(error.closest, Some("pleegzorg"));
         assert_eq!(
             error.to_string(),
             "unknown care_type code; closest valid code is `pleegzorg`"
         );
-        assert_eq!(Region::parse("Frieslnd").unwrap_err().closest, "friesland");
+        assert_eq!(
+            Region::parse("Frieslnd").unwrap_err().closest,
+            Some("friesland")
+        );
         assert_eq!(
             Region::parse("Midden Kenemerland").unwrap_err().closest,
-            "ijmond"
+            Some("ijmond")
         );
-        assert_eq!(LegalBasis::parse("voogd").unwrap_err().closest, "voogdij");
+        assert_eq!(
+            LegalBasis::parse("voogd").unwrap_err().closest,
+            Some("voogdij")
+        );
+        // A part of a code is close; a far one is not, and the message lists the codes.
+        assert_eq!(
+            crate::Purpose::parse("sturing").unwrap_err().closest,
+            Some("bovenregionale-sturing")
+        );
+        let far = crate::StayGroup::parse("anders").unwrap_err();
+        assert_eq!(far.closest, None);
+        assert_eq!(
+            far.to_string(),
+            "unknown stay_group code; valid codes are pleegzorg, jeugdhulp_plus, andere_verblijfzorg, ambulant"
+        );
         assert!(OutflowProfile::parse("5").is_err());
     }
 

@@ -6,9 +6,12 @@ use chrono::{Datelike, NaiveDate};
 /// A date that is not a real `YYYY-MM-DD` calendar date in [`crate::DATE_RANGE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidDate {
-    /// Not `YYYY-MM-DD`, or no such day.
+    /// Not `YYYY-MM-DD`.
     #[error("not a date in YYYY-MM-DD form")]
     Shape,
+    /// `YYYY-MM-DD`, but no such day (a 31st of June, a 29th of February outside a leap year).
+    #[error("no such day in the calendar")]
+    NoSuchDay,
     /// A real date outside the range zicht takes.
     #[error("not a date from 1900-01-01 to 2100-12-31")]
     OutOfRange,
@@ -35,7 +38,7 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, InvalidDate> {
     };
     let year = i32::try_from(number(0..4)).map_err(|_| InvalidDate::Shape)?;
     let date =
-        NaiveDate::from_ymd_opt(year, number(5..7), number(8..10)).ok_or(InvalidDate::Shape)?;
+        NaiveDate::from_ymd_opt(year, number(5..7), number(8..10)).ok_or(InvalidDate::NoSuchDay)?;
     let (first, last) = crate::DATE_RANGE;
     if date < first || date > last {
         return Err(InvalidDate::OutOfRange);
@@ -122,9 +125,10 @@ mod tests {
             parse_date("2024-02-29"),
             Ok(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap())
         );
+        for no_such_day in ["2023-02-29", "2024-13-01", "2024-06-31"] {
+            assert_eq!(parse_date(no_such_day), Err(InvalidDate::NoSuchDay));
+        }
         for bad in [
-            "2023-02-29",
-            "2024-13-01",
             "2024-1-01",
             "24-01-01",
             "2024/01/01",

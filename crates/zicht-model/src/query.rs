@@ -31,13 +31,23 @@ impl Scope {
     }
 }
 
-/// Keep the units whose `dimension` takes one of `values` (codes of its list, each once).
+/// Keep the units whose `dimension` takes one of `values` (codes of its list, each once), or,
+/// when `exclude`, the units whose `dimension` takes none of them (`placement_region!=twente`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
     /// The dimension, one of the template's.
     pub dimension: Dimension,
-    /// The values kept, at least one.
+    /// The values kept (or, when `exclude`, left out), at least one.
     pub values: Vec<String>,
+    /// Whether the filter keeps the other values (`!=`).
+    pub exclude: bool,
+}
+
+impl Filter {
+    /// Whether the filter keeps units whose dimension takes `value`.
+    pub fn keeps(&self, value: &str) -> bool {
+        self.values.iter().any(|v| v == value) != self.exclude
+    }
 }
 
 /// A checked template call.

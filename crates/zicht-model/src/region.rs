@@ -107,6 +107,7 @@ impl OriginRegion {
             Err(_) if crate::codes::fold(text) == "onbekend" => Ok(OriginRegion::Onbekend),
             Err(error) => Err(UnknownCode {
                 list: "origin_region",
+                valid: [error.valid, vec!["onbekend"]].concat(),
                 ..error
             }),
         }
@@ -144,6 +145,7 @@ impl PlacementRegion {
             }
             Err(error) => Err(UnknownCode {
                 list: "placement_region",
+                valid: [error.valid, vec!["buiten_federatie"]].concat(),
                 ..error
             }),
         }

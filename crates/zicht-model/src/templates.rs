@@ -1,9 +1,9 @@
 //! The allow-listed query templates and the closed list of group-by dimensions each allows.
 //! Peers can only ask these; never free SQL.
 
-use crate::codes::{code_list, CodeList};
+use crate::codes::{code_list, parse_among, CodeList, UnknownCode};
 use crate::{
-    After18Funding, Big5Domain, Big5Status, CareType, LegalBasis, OutflowDestination,
+    After18Funding, Big5Domain, Big5Status, CareType, LegalBasis, OriginRegion, OutflowDestination,
     OutflowProfile, PlacementRegion, Region, StayGroup,
 };
 
@@ -145,6 +145,22 @@ impl Dimension {
     }
 }
 
+impl Dimension {
+    /// `text` as a value of this dimension, folded as the import folds codes (`Open
+    /// Residentieel` is `open_residentieel`, region aliases resolve); for the open dimensions
+    /// of `capacity` (provider, municipality, setting), the text trimmed.
+    pub fn value(self, text: &str) -> Result<String, UnknownCode> {
+        match self {
+            Dimension::OriginRegion => OriginRegion::parse(text).map(|r| r.code().to_owned()),
+            Dimension::PlacementRegion => PlacementRegion::parse(text).map(|r| r.code().to_owned()),
+            _ => match self.domain() {
+                Some(codes) => parse_among(self.code(), &codes, text).map(str::to_owned),
+                None => Ok(text.trim().to_owned()),
+            },
+        }
+    }
+}
+
 impl Template {
     /// The current version of the template; a request names the version it was written for.
     pub fn version(self) -> u32 {
@@ -206,6 +222,34 @@ mod tests {
                 assert_eq!(values.len(), len, "{dimension}");
             }
         }
+    }
+
+    #[test]
+    fn query_values_fold_like_imported_codes() {
+        assert_eq!(
+            Dimension::CareType.value("Open Residentieel").unwrap(),
+            "open_residentieel"
+        );
+        assert_eq!(
+            Dimension::StayGroup.value("Jeugdhulp-Plus").unwrap(),
+            "jeugdhulp_plus"
+        );
+        assert_eq!(
+            Dimension::PlacementRegion
+                .value("Midden-Kennemerland")
+                .unwrap(),
+            "ijmond"
+        );
+        assert_eq!(
+            Dimension::OriginRegion.value("Onbekend").unwrap(),
+            "onbekend"
+        );
+        assert_eq!(Dimension::OutflowProfile.value("nvt").unwrap(), "nvt");
+        let unknown = Dimension::LandsdeelInside.value("in").unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "unknown landsdeel_inside code; valid codes are binnen, buiten, onbekend"
+        );
     }
 
     #[test]

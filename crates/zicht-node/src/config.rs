@@ -95,15 +95,47 @@ impl fmt::Display for Place {
 }
 
 /// A configuration that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{place}: key `{key}`: {reason}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// File and line, or environment variable.
     pub place: Place,
-    /// The key, e.g. `tls.cert`.
+    /// The key, e.g. `tls.cert`; empty when the whole file could not be read (the reason
+    /// then names it).
     pub key: String,
     /// What is wrong.
     pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: key `{}`: {}", self.place, self.key, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// `path` (a `what`, e.g. "client profile") could not be read; a missing file says where
+    /// such files are (`hint`).
+    fn unreadable(path: &Path, what: &str, hint: &str, error: &std::io::Error) -> ConfigError {
+        let reason = if error.kind() == std::io::ErrorKind::NotFound {
+            format!("no {what} at {}{hint}", path.display())
+        } else {
+            format!("cannot read the {what} {}: {error}", path.display())
+        };
+        ConfigError {
+            place: Place::File {
+                path: path.display().to_string(),
+                line: 1,
+            },
+            key: String::new(),
+            reason,
+        }
+    }
 }
 
 /// A node's validated configuration.
@@ -411,15 +443,13 @@ fn positive(value: Option<Value<u64>>, default: u64) -> Result<u64, ConfigError>
 }
 
 /// Reads a TOML file into `T`; syntax errors name the file and line.
-fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        place: Place::File {
-            path: path.display().to_string(),
-            line: 1,
-        },
-        key: "(file)".to_owned(),
-        reason: format!("cannot read: {e}"),
-    })?;
+fn parse_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    hint: &str,
+) -> Result<(String, T), ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, what, hint, &e))?;
     let file: T = toml::from_str(&text).map_err(|error| {
         let line = error.span().map_or(1, |s| {
             text[..s.start.min(text.len())].matches('\n').count() + 1
@@ -492,7 +522,11 @@ pub fn load_client(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ClientProfile, ConfigError> {
-    let (text, file) = parse_file::<ClientFile>(path)?;
+    let (text, file) = parse_file::<ClientFile>(
+        path,
+        "client profile",
+        " (profiles are in deploy/clients/; the demo writes its own in zicht-demo/clients/)",
+    )?;
     let reader = Reader {
         path,
         text: &text,
@@ -512,15 +546,45 @@ pub fn load_client(
     })
 }
 
-/// Loads and validates a node's configuration.
-pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeConfig, ConfigError> {
-    let (text, file) = parse_file::<ConfigFile>(path)?;
+/// Reads a node's configuration file and its `node` key, then hands both to `then`.
+fn read_node_file<T>(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    then: impl FnOnce(&Reader<'_>, ConfigFile, NodeName) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    let (text, file) = parse_file::<ConfigFile>(
+        path,
+        "node configuration",
+        " (every node's configuration is in deploy/nodes/)",
+    )?;
     let reader = Reader {
         path,
         text: &text,
         env,
     };
     let node = node_name(&reader.required("node", &file.node))?;
+    then(&reader, file, node)
+}
+
+/// The database URL of a node's configuration, read without loading the rest: a command
+/// checks that the database exists before [`load`] creates the node's keys next to it.
+pub fn database(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    read_node_file(path, env, |reader, file, node| {
+        database_url(reader, &file, node)
+    })
+}
+
+/// Loads and validates a node's configuration. A region's record-key secret and data-subject
+/// key are created on first use (see [`database`] to check the database first).
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeConfig, ConfigError> {
+    read_node_file(path, env, node_config)
+}
+
+fn node_config(
+    reader: &Reader<'_>,
+    file: ConfigFile,
+    node: NodeName,
+) -> Result<NodeConfig, ConfigError> {
     let listen_value = reader.required("listen", &file.listen);
     let listen: SocketAddr = listen_value
         .value
@@ -536,10 +600,10 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         file.metrics_listen.as_ref(),
         "127.0.0.1:9401",
     )?;
-    let otlp = otlp_settings(&reader, &file)?;
-    let database = database_url(&reader, &file, node)?;
+    let otlp = otlp_settings(reader, &file)?;
+    let database = database_url(reader, &file, node)?;
     let tls = file.tls.get_ref();
-    let tls_files = tls_files(&reader, tls)?;
+    let tls_files = tls_files(reader, tls)?;
     let reload = positive(
         reader.number("tls.reload_seconds", tls.reload_seconds.as_ref())?,
         5,
@@ -552,14 +616,14 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeCon
         reader.number("checkpoint_seconds", file.checkpoint_seconds.as_ref())?,
         300,
     )?;
-    let (manifest, policy, policy_path) = manifest_and_policy(&reader, &file, node)?;
-    let limits = limits(&reader, &file.limits.unwrap_or_default())?;
+    let (manifest, policy, policy_path) = manifest_and_policy(reader, &file, node)?;
+    let limits = limits(reader, &file.limits.unwrap_or_default())?;
     let region = match node {
         NodeName::Region(region) => Some(region),
         NodeName::Network(_) => None,
     };
     owner_grants(&policy, region, &policy_path)?;
-    let disclosure = disclosure(&reader, &file.privacy.unwrap_or_default(), region)?;
+    let disclosure = disclosure(reader, &file.privacy.unwrap_or_default(), region)?;
     Ok(NodeConfig {
         node,
         database,
@@ -948,20 +1012,69 @@ fn resolve_sqlite(config: &Path, url: &str) -> String {
     }
 }
 
+/// The text of a federation manifest of `peers` as [`load_manifest`] reads it, after the
+/// `comment` lines (each written with `# `).
+pub fn manifest_text(comment: &str, peers: &[ManifestPeer]) -> String {
+    let mut text = comment_lines(comment);
+    for peer in peers {
+        text.push_str(&format!(
+            "\n[[peer]]\nnode = \"{}\"\naddress = \"{}\"\npeer_id = \"{}\"\n",
+            peer.node, peer.address, peer.peer_id
+        ));
+    }
+    text
+}
+
+/// The text of a client profile as [`load_client`] reads it: the person of `tls` asks `node`
+/// by default, with the federation manifest at `manifest`.
+pub fn client_profile_text(
+    comment: &str,
+    node: NodeName,
+    manifest: &Path,
+    tls: &TlsFiles,
+) -> String {
+    // A TOML basic string: backslash, quote and control characters escaped.
+    let quoted = |path: &Path| {
+        let mut text = String::from("\"");
+        for c in path.display().to_string().chars() {
+            match c {
+                '\\' | '"' => {
+                    text.push('\\');
+                    text.push(c);
+                }
+                c if c.is_control() => text.push_str(&format!("\\u{:04X}", u32::from(c))),
+                c => text.push(c),
+            }
+        }
+        text.push('"');
+        text
+    };
+    let mut text = comment_lines(comment);
+    text.push_str(&format!(
+        "node = \"{node}\"\nmanifest = {}\n\n[tls]\nca = {}\ncert = {}\nkey = {}\n",
+        quoted(manifest),
+        quoted(&tls.ca),
+        quoted(&tls.cert),
+        quoted(&tls.key),
+    ));
+    if let Some(crl) = &tls.crl {
+        text.push_str(&format!("crl = {}\n", quoted(crl)));
+    }
+    text
+}
+
+fn comment_lines(comment: &str) -> String {
+    comment.lines().map(|line| format!("# {line}\n")).collect()
+}
+
 /// Loads a federation manifest: `[[peer]]` tables with `node`, `address`, `peer_id`.
 pub fn load_manifest(path: &Path) -> Result<Vec<ManifestPeer>, ConfigError> {
     let place = |text: &str, offset: usize| Place::File {
         path: path.display().to_string(),
         line: text[..offset.min(text.len())].matches('\n').count() + 1,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        place: Place::File {
-            path: path.display().to_string(),
-            line: 1,
-        },
-        key: "(file)".to_owned(),
-        reason: format!("cannot read: {e}"),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::unreadable(path, "federation manifest", "", &e))?;
     let file: ManifestFile = toml::from_str(&text).map_err(|error| ConfigError {
         place: place(&text, error.span().map_or(0, |s| s.start)),
         key: "(syntax)".to_owned(),

@@ -110,9 +110,7 @@ pub(crate) fn complete(asked: Asked, request: &pb::QueryRequest) -> Result<Query
 fn template_and_purpose(request: &pb::QueryRequest) -> Result<(Template, Purpose), Error> {
     let template =
         Template::from_code(&request.template).ok_or_else(|| Denied::UnknownTemplate {
-            closest: Template::parse(&request.template)
-                .map(|t| t.code())
-                .unwrap_or_else(|e| e.closest),
+            hint: crate::policy::hint::<Template>(&request.template, "template"),
         })?;
     if request.template_version != 0 && request.template_version != template.version() {
         return Err(Error::Invalid(format!(
@@ -125,9 +123,7 @@ fn template_and_purpose(request: &pb::QueryRequest) -> Result<(Template, Purpose
         return Err(Denied::NoPurpose.into());
     }
     let purpose = Purpose::from_code(&request.purpose).ok_or_else(|| Denied::UnknownPurpose {
-        closest: Purpose::parse(&request.purpose)
-            .map(|p| p.code())
-            .unwrap_or_else(|e| e.closest),
+        hint: crate::policy::hint::<Purpose>(&request.purpose, "registered purpose"),
     })?;
     Ok((template, purpose))
 }
@@ -151,7 +147,8 @@ fn group_by(template: Template, request: &pb::QueryRequest) -> Result<Vec<Dimens
     Ok(group_by)
 }
 
-/// The filters: dimensions of the template, each once, values from the dimension's code list.
+/// The filters: dimensions of the template, each once, values from the dimension's code list,
+/// folded as the import folds codes (`Open Residentieel` is `open_residentieel`).
 fn filters(template: Template, request: &pb::QueryRequest) -> Result<Vec<Filter>, Error> {
     let mut checked: Vec<Filter> = Vec::new();
     for (position, filter) in request.filters.iter().enumerate() {
@@ -166,20 +163,23 @@ fn filters(template: Template, request: &pb::QueryRequest) -> Result<Vec<Filter>
         if checked.iter().any(|f| f.dimension == dimension) {
             return Err(invalid(&format!("{dimension} is filtered twice")));
         }
-        let domain = dimension.domain().unwrap_or_default();
         let mut values: Vec<String> = Vec::with_capacity(filter.values.len());
         for value in &filter.values {
-            if !domain.contains(&value.as_str()) {
-                return Err(invalid(&format!("a value is not a {dimension} code")));
-            }
-            if !values.contains(value) {
-                values.push(value.clone());
+            let value = dimension
+                .value(value)
+                .map_err(|unknown| invalid(&unknown.to_string()))?;
+            if !values.contains(&value) {
+                values.push(value);
             }
         }
         if values.is_empty() {
             return Err(invalid("no values"));
         }
-        checked.push(Filter { dimension, values });
+        checked.push(Filter {
+            dimension,
+            values,
+            exclude: filter.exclude,
+        });
     }
     Ok(checked)
 }

@@ -45,6 +45,10 @@ pub enum Error {
     /// The node is a network aggregator: it holds no youth data.
     #[error("this node is a network aggregator and holds no youth data; analysts ask its Outway")]
     NoData,
+    /// A capacity question to a region that imported no capacity data: refused rather than
+    /// answered with zero facilities.
+    #[error("this region has loaded no capacity data (its data team imports it with zicht import --table capacity)")]
+    NoCapacityData,
     /// The template is registered but this node cannot run it yet.
     #[error("template {0} is registered but not executable on this node yet")]
     NotExecutable(Template),
@@ -105,6 +109,7 @@ impl Error {
             Error::Quota { .. } => "quota",
             Error::RefusalFlood { .. } => "refusal-flood",
             Error::NoData => "no-data",
+            Error::NoCapacityData => "no-capacity-data",
             Error::NotExecutable(_) => "not-executable",
             Error::Disclosure(refusal) => refusal.rule(),
             Error::NoSecret => "no-record-key-secret",
@@ -151,7 +156,9 @@ impl From<Error> for Status {
             Error::NoData | Error::NotExecutable(_) | Error::NoSubjectKey => {
                 Status::unimplemented(message)
             }
-            Error::Disclosure(_) | Error::NoSecret => Status::failed_precondition(message),
+            Error::Disclosure(_) | Error::NoSecret | Error::NoCapacityData => {
+                Status::failed_precondition(message)
+            }
             Error::Importing
             | Error::NoDatabase(_)
             | Error::Unlogged { .. }

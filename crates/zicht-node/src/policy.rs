@@ -123,16 +123,16 @@ pub enum Denied {
     #[error("a purpose (processing activity) is required")]
     NoPurpose,
     /// The purpose is not in the register.
-    #[error("unknown purpose; closest registered purpose is `{closest}`")]
+    #[error("unknown purpose; {hint}")]
     UnknownPurpose {
-        /// Closest registered purpose code.
-        closest: &'static str,
+        /// The closest registered purpose, when one is close, or the registered purposes.
+        hint: String,
     },
     /// The template is not in the catalogue.
-    #[error("unknown template; closest template is `{closest}`")]
+    #[error("unknown template; {hint}")]
     UnknownTemplate {
-        /// Closest template code.
-        closest: &'static str,
+        /// The closest template, when one is close, or the templates.
+        hint: String,
     },
     /// No grant covers the caller at all.
     #[error("no grant for {caller}")]
@@ -355,10 +355,10 @@ impl Problems<'_> {
                 Some(member) => {
                     members.insert(member);
                 }
-                None => self.add(
-                    code.span().start,
-                    format!("unknown {what} is `{}`", closest::<T>(code.get_ref())),
-                ),
+                None => {
+                    let hint = hint::<T>(code.get_ref(), what);
+                    self.add(code.span().start, format!("unknown {what}; {hint}"));
+                }
             }
         }
         members
@@ -407,21 +407,21 @@ fn parse_grant(
 ) -> Option<Grant> {
     let grant = spanned.get_ref();
     let who = parse_who(spanned, known_peers, problems);
-    let templates: BTreeSet<Template> = problems.codes(&grant.templates, "template; closest");
+    let templates: BTreeSet<Template> = problems.codes(&grant.templates, "template");
     if grant.templates.is_empty() {
         problems.add(
             spanned.span().start,
             "templates must name at least one template".to_owned(),
         );
     }
-    let purposes = problems.codes(&grant.purposes, "purpose; closest registered purpose");
+    let purposes = problems.codes(&grant.purposes, "registered purpose");
     if grant.purposes.is_empty() {
         problems.add(
             spanned.span().start,
             "purposes must name at least one purpose".to_owned(),
         );
     }
-    let group_by: BTreeSet<Dimension> = problems.codes(&grant.group_by, "dimension; closest");
+    let group_by: BTreeSet<Dimension> = problems.codes(&grant.group_by, "dimension");
     for dimension in &grant.group_by {
         let usable = Dimension::from_code(dimension.get_ref())
             .is_none_or(|d| templates.iter().any(|t| t.dimensions().contains(&d)));
@@ -545,10 +545,17 @@ fn parse_who(
     }
 }
 
-fn closest<T: CodeList>(text: &str) -> &'static str {
-    T::parse(text)
-        .map(|t| t.code())
-        .unwrap_or_else(|e| e.closest)
+/// What to write instead of `text`, not a code of list `T` (a `noun`: `registered purpose`,
+/// `template`): the closest code when one is close (the canonical one of a differently
+/// written code), otherwise all of them.
+pub fn hint<T: CodeList>(text: &str, noun: &str) -> String {
+    match T::parse(text) {
+        Ok(member) => format!("closest {noun} is `{}`", member.code()),
+        Err(error) => match error.closest {
+            Some(code) => format!("closest {noun} is `{code}`"),
+            None => format!("{noun}s are {}", error.valid.join(", ")),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -698,8 +705,8 @@ quota_per_minute = 5
             problems,
             vec![
                 "2:8: role must be region:<code>|*, network:<code>|*, analyst:<region>|*, team:<region>|* or auditor",
-                "3:14: unknown template; closest is `capacity`",
-                "4:13: unknown purpose; closest registered purpose is `triage-plaatsing`",
+                "3:14: unknown template; closest template is `capacity`",
+                "4:13: unknown registered purpose; closest registered purpose is `triage-plaatsing`",
                 "5:13: no template of this grant can group by this dimension",
                 "6:20: quota_per_minute must be at least 1",
                 "9:8: peer is not in the federation manifest",

@@ -243,7 +243,8 @@ fn expression(
     })
 }
 
-/// `AND expr IN (...)` for every filter.
+/// `AND expr IN (...)` for every filter (`NOT IN` for one that excludes: a unit whose value
+/// is absent is kept by it, as it is listed under no excluded value).
 fn filter_clauses(
     template: Template,
     filters: &[Filter],
@@ -251,17 +252,29 @@ fn filter_clauses(
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
     let mut text = String::new();
-    for Filter { dimension, values } in filters {
+    for Filter {
+        dimension,
+        values,
+        exclude,
+    } in filters
+    {
         let expr = expression(template, *dimension, reference, sql)?;
         if values.is_empty() {
-            text.push_str(" AND 1 = 0");
+            if !exclude {
+                text.push_str(" AND 1 = 0");
+            }
             continue;
         }
         let list: Vec<String> = values
             .iter()
             .map(|v| sql.param(Param::Text(v.clone())))
             .collect();
-        text.push_str(&format!(" AND {expr} IN ({})", list.join(", ")));
+        let list = list.join(", ");
+        if *exclude {
+            text.push_str(&format!(" AND ({expr} IS NULL OR {expr} NOT IN ({list}))"));
+        } else {
+            text.push_str(&format!(" AND {expr} IN ({list})"));
+        }
     }
     Ok(text)
 }
@@ -407,7 +420,7 @@ fn transition18_sql(
         && !query
             .filters
             .iter()
-            .any(|f| f.dimension == Dimension::Big5Domain && f.values.len() == 1)
+            .any(|f| f.dimension == Dimension::Big5Domain && f.values.len() == 1 && !f.exclude)
     {
         return Err(InvalidCountQuery::Big5StatusWithoutDomain);
     }

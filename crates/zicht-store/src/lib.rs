@@ -88,6 +88,9 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A read named a SQLite file that does not exist (reads never create one).
+    #[error("no database at {path} (create it with zicht migrate --database {path} or zicht import --database {path})", path = .0.display())]
+    NoDatabase(std::path::PathBuf),
     /// A stored audit entry's search columns disagree with its body: the row was altered.
     #[error(
         "{log}: entry {seq}: its search columns do not match its contents (the row was altered)"
@@ -98,6 +101,31 @@ pub enum StoreError {
         /// The entry.
         seq: i64,
     },
+}
+
+/// The file of a SQLite database URL (`sqlite:PATH`, `sqlite://PATH` or a plain path), if it is
+/// one (not PostgreSQL, not in memory).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    // Any other scheme (postgres:, or one zicht does not take) is not a file: opening it
+    // says what is wrong without the URL, which may hold a password.
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    if scheme.is_some_and(|s| {
+        s != "sqlite"
+            && !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    }) {
+        return None;
+    }
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let file = rest.split('?').next().unwrap_or(rest);
+    if file.is_empty() || file.starts_with(':') || url.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(file))
 }
 
 /// The first `width` columns of a result row: a grouped result's key, as text.
@@ -232,6 +260,31 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens a database that exists (a read never makes one: a mistyped path is an error,
+    /// not an empty region) and brings its schema up to date.
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        if let Some(path) = sqlite_file(url) {
+            if !path.exists() {
+                return Err(StoreError::NoDatabase(path));
+            }
+        }
+        Store::open(url).await
+    }
+
+    /// The schema version: the last migration applied (0 for a database without one).
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations";
+        let version: Result<i64, sqlx::Error> =
+            on_pool!(self, pool => sqlx::query_scalar(SQL).fetch_one(pool).await);
+        // No migration table yet: a database no zicht schema was ever applied to.
+        Ok(version.unwrap_or(0))
+    }
+
+    /// The schema version the store's migrations reach.
+    pub fn latest_schema_version() -> i64 {
+        migrations::LATEST
+    }
+
     /// The engine behind this store.
     pub fn backend(&self) -> Backend {
         match self.pool {
@@ -251,6 +304,19 @@ impl Store {
     /// Closes every connection (flushes SQLite's WAL on the last one).
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Whether any capacity count was imported (a capacity query with no rows then means
+    /// "none matched", not "no data").
+    pub async fn has_capacity(&self) -> Result<bool, StoreError> {
+        const ANY: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM capacity LIMIT 1) AS any_row";
+        on_pool!(self, pool => {
+            let (rows,): (i64,) = sqlx::query_as(ANY)
+                .fetch_one(pool)
+                .await
+                .map_err(query_error("look for capacity data"))?;
+            Ok(rows > 0)
+        })
     }
 
     /// Counts what the store holds.
@@ -289,5 +355,26 @@ impl Store {
                 consents,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sqlite_urls_and_plain_paths_name_a_file() {
+        let file = |url: &str| sqlite_file(url).map(|p| p.display().to_string());
+        assert_eq!(file("region.db").as_deref(), Some("region.db"));
+        assert_eq!(file("sqlite://data/r.db").as_deref(), Some("data/r.db"));
+        assert_eq!(file("sqlite:r.db?mode=rwc").as_deref(), Some("r.db"));
+        for none in [
+            "sqlite::memory:",
+            "sqlite://r.db?mode=memory",
+            "postgres://u:secret@127.0.0.1/x",
+            "mysql://u:secret@127.0.0.1/x",
+        ] {
+            assert_eq!(file(none), None, "{none}");
+        }
     }
 }

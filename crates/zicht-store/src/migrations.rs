@@ -106,6 +106,9 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// The version the migrations reach (the same on both backends).
+pub(crate) const LATEST: i64 = SQLITE[SQLITE.len() - 1].0;
+
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
 

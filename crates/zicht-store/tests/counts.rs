@@ -129,6 +129,7 @@ both_backends!(youth_in_care_counts_distinct_youths_once, |db| async move {
     let pleegzorg = [Filter {
         dimension: Dimension::CareType,
         values: vec!["pleegzorg".to_owned()],
+        exclude: false,
     }];
     assert_eq!(
         counts(store, t, year_2021(), &pleegzorg, &[Dimension::LegalBasis]).await,
@@ -173,6 +174,7 @@ both_backends!(
         let uitstroom = [Filter {
             dimension: Dimension::FlowKind,
             values: vec!["uitstroom".to_owned()],
+            exclude: false,
         }];
         assert_eq!(
             counts(
@@ -267,6 +269,7 @@ both_backends!(
         let wonen = [Filter {
             dimension: Dimension::Big5Domain,
             values: vec!["wonen".to_owned()],
+            exclude: false,
         }];
         assert_eq!(
             counts(store, t, peildatum, &wonen, &[Dimension::Big5Status]).await,
@@ -300,5 +303,74 @@ both_backends!(
             store.person_counts(&wrong_scope).await.unwrap(),
             Err(InvalidCountQuery::Scope { .. })
         ));
+    }
+);
+
+both_backends!(
+    an_excluding_filter_keeps_exactly_the_other_units,
+    |db| async move {
+        fixture(&db.store).await;
+        let store = &db.store;
+        let t = Template::YouthInCare;
+        // Outside the north (drenthe, friesland, groningen): B's JeugdhulpPlus placement is in
+        // groningen, so only C (buiten_federatie) and D (amsterdam) are placed outside.
+        let outside_north = [Filter {
+            dimension: Dimension::PlacementRegion,
+            values: vec!["drenthe".into(), "friesland".into(), "groningen".into()],
+            exclude: true,
+        }];
+        assert_eq!(
+            counts(
+                store,
+                t,
+                year_2021(),
+                &outside_north,
+                &[Dimension::PlacementRegion]
+            )
+            .await,
+            expect(&[("amsterdam-amstelland", 1), ("buiten_federatie", 1)])
+        );
+        // For every template and dimension value: kept plus left out is the whole, cell by cell.
+        let cases = [
+            (
+                Template::YouthInCare,
+                year_2021(),
+                Dimension::CareType,
+                Dimension::LegalBasis,
+            ),
+            (
+                Template::Flows,
+                year_2021(),
+                Dimension::FlowKind,
+                Dimension::CareType,
+            ),
+            (
+                Template::Transition18,
+                CountScope::Peildatum(date("2022-01-01")),
+                Dimension::Toekomstplan,
+                Dimension::After18Funding,
+            ),
+        ];
+        for (template, scope, filtered, grouped) in cases {
+            let whole = counts(store, template, scope, &[], &[grouped]).await;
+            for value in filtered.domain().unwrap() {
+                let filter = |exclude| Filter {
+                    dimension: filtered,
+                    values: vec![value.to_owned()],
+                    exclude,
+                };
+                let kept = counts(store, template, scope, &[filter(false)], &[grouped]).await;
+                let left = counts(store, template, scope, &[filter(true)], &[grouped]).await;
+                let mut sum: std::collections::BTreeMap<String, i64> = Default::default();
+                for (key, n) in kept.into_iter().chain(left) {
+                    *sum.entry(key).or_default() += n;
+                }
+                assert_eq!(
+                    sum.into_iter().collect::<Vec<_>>(),
+                    whole,
+                    "{template} {filtered}!={value}"
+                );
+            }
+        }
     }
 );

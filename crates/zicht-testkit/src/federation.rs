@@ -199,6 +199,31 @@ impl Federation {
         Analyst::on(channel)
     }
 
+    /// Writes the federation's manifest and a client profile of `person` (a certificate of the
+    /// dev federation) asking `node` into `dir`, as `zicht query --client` reads it; returns
+    /// the profile's path.
+    pub fn write_profile(
+        &self,
+        person: &str,
+        node: NodeName,
+        dir: &std::path::Path,
+    ) -> std::path::PathBuf {
+        let manifest = dir.join("federation.toml");
+        let text = zicht_node::config::manifest_text("A test federation.", &self.manifest);
+        std::fs::write(&manifest, text).unwrap();
+        let (cert, key) = self.pki.person(person);
+        let tls = zicht_node::TlsFiles {
+            ca: self.pki.ca_cert(),
+            cert,
+            key,
+            crl: Some(self.pki.crl()),
+        };
+        let profile = dir.join(format!("{person}.toml"));
+        let text = zicht_node::config::client_profile_text(person, node, &manifest, &tls);
+        std::fs::write(&profile, text).unwrap();
+        profile
+    }
+
     /// What `target` releases to the node `asker` itself, asked with `asker`'s node
     /// certificate at `target`'s Inway (10 s deadline).
     pub async fn ask_as_node(

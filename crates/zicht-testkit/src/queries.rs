@@ -140,10 +140,20 @@ impl Ask {
     }
 
     /// Keeping the units whose `dimension` takes one of `values`.
-    pub fn filter(mut self, dimension: impl Code, values: &[&str]) -> Ask {
+    pub fn filter(self, dimension: impl Code, values: &[&str]) -> Ask {
+        self.filtered(dimension, values, false)
+    }
+
+    /// Keeping the units whose `dimension` takes none of `values` (`!=`).
+    pub fn exclude(self, dimension: impl Code, values: &[&str]) -> Ask {
+        self.filtered(dimension, values, true)
+    }
+
+    fn filtered(mut self, dimension: impl Code, values: &[&str], exclude: bool) -> Ask {
         self.request.filters.push(pb::Filter {
             dimension: dimension.code_text(),
             values: values.iter().map(|v| (*v).to_owned()).collect(),
+            exclude,
         });
         self
     }

@@ -164,6 +164,14 @@ async fn capacity(store: &Store, query: &Query) -> Result<Released, Error> {
         .await
         .map_err(Error::store("run the query"))?
         .map_err(|e: UnsupportedDimension| Error::Invalid(e.to_string()))?;
+    if rows.is_empty()
+        && !store
+            .has_capacity()
+            .await
+            .map_err(Error::store("run the query"))?
+    {
+        return Err(Error::NoCapacityData);
+    }
     let table = Table {
         template: Template::Capacity,
         dimensions: group_by.to_vec(),
@@ -218,24 +226,21 @@ fn domain(
     rows: &[CountRow],
     i: usize,
 ) -> Vec<String> {
-    let filtered = filters
-        .iter()
-        .find(|f| f.dimension == dimension)
-        .map(|f| &f.values);
+    let filtered = filters.iter().find(|f| f.dimension == dimension);
     let mut values: Vec<String> = match (dimension, region, filtered) {
         // Asked for origins: of those, the ones a region holds (its own and onbekend). Other
         // regions' youths are not in its data, so they are no cells of its table.
-        (Dimension::OriginRegion, Some(region), Some(allowed)) => [region.code(), UNKNOWN_ORIGIN]
+        (Dimension::OriginRegion, Some(region), Some(filter)) => [region.code(), UNKNOWN_ORIGIN]
             .into_iter()
-            .filter(|v| allowed.iter().any(|a| a == v))
+            .filter(|v| filter.keeps(v))
             .map(str::to_owned)
             .collect(),
-        // A filtered dimension lists the values asked for, in domain order.
-        (_, _, Some(allowed)) => dimension
+        // A filtered dimension lists the values it keeps, in domain order.
+        (_, _, Some(filter)) => dimension
             .domain()
             .unwrap_or_default()
             .into_iter()
-            .filter(|v| allowed.iter().any(|a| a == v))
+            .filter(|v| filter.keeps(v))
             .map(str::to_owned)
             .collect(),
         (Dimension::OriginRegion, Some(region), None) => {
@@ -306,10 +311,11 @@ fn population_key(
 ) -> String {
     let mut filters: Vec<String> = filters
         .iter()
-        .map(|Filter { dimension, values }| {
-            let mut values = values.clone();
+        .map(|filter| {
+            let mut values = filter.values.clone();
             values.sort();
-            format!("{dimension}={}", values.join("|"))
+            let operator = if filter.exclude { "!=" } else { "=" };
+            format!("{}{operator}{}", filter.dimension, values.join("|"))
         })
         .collect();
     filters.sort();

@@ -34,6 +34,10 @@ use crate::transport::peers::Peers;
 pub enum PeerOutcome {
     /// It released a protected table that answers the request.
     Answered(Table),
+    /// This node answered for its own data; the note says how (perturbed like a peer's
+    /// answer, or exact under an owner grant), which explains why it may differ from the
+    /// region's local `zicht query`.
+    AnsweredOwn(Table, String),
     /// It refused; the reason names the rule or the missing grant.
     Refused(String),
     /// It could not be reached (or its answer could not be used).
@@ -47,6 +51,7 @@ impl PeerOutcome {
         use pb::peer_status::Status as S;
         let (status, reason) = match self {
             PeerOutcome::Answered(_) => (S::Answered, String::new()),
+            PeerOutcome::AnsweredOwn(_, note) => (S::Answered, note.clone()),
             PeerOutcome::Refused(reason) => (S::Refused, reason.clone()),
             PeerOutcome::Unreachable(reason) => (S::Unreachable, reason.clone()),
             PeerOutcome::TimedOut => (S::TimedOut, "no answer before the deadline".to_owned()),
@@ -56,6 +61,22 @@ impl PeerOutcome {
             status: status as i32,
             reason,
         }
+    }
+}
+
+/// How this node's answer for its own data was published, for its coverage line: a region's
+/// data team sees exact counts on its own database (`zicht query --database`), an analyst
+/// asking through the node sees what its grant allows.
+fn own_note(template: Template, table: &Table) -> String {
+    if template == Template::ConsentedRecords {
+        String::new()
+    } else if table.is_perturbed() {
+        "this node's own data, perturbed as for any peer: your grant here is not an owner grant \
+         (owner = true in the region's policy gives its own analysts exact counts, as \
+         `zicht query --config` on the node does)"
+            .to_owned()
+    } else {
+        "this node's own data, exact".to_owned()
     }
 }
 
@@ -159,7 +180,7 @@ fn merged(
     let parts: Vec<&Table> = outcomes
         .iter()
         .filter_map(|(_, outcome)| match outcome {
-            PeerOutcome::Answered(table) => Some(table),
+            PeerOutcome::Answered(table) | PeerOutcome::AnsweredOwn(table, _) => Some(table),
             _ => None,
         })
         .collect();
@@ -403,6 +424,7 @@ impl Outway {
                 let local = call.forward.child("zicht.v1.Inway/Query");
                 let checked = call.checked.clone();
                 let text = call.text.clone();
+                let template = query.template;
                 calls.spawn(async move {
                     let released = tokio::time::timeout_at(
                         deadline,
@@ -411,7 +433,10 @@ impl Outway {
                     .await;
                     let outcome = match released {
                         Err(_) => PeerOutcome::TimedOut,
-                        Ok(Ok(released)) => PeerOutcome::Answered(released.table),
+                        Ok(Ok(released)) => {
+                            let note = own_note(template, &released.table);
+                            PeerOutcome::AnsweredOwn(released.table, note)
+                        }
                         Ok(Err(error)) => classify(&respond(error)),
                     };
                     (position, outcome)

@@ -174,7 +174,7 @@ pub enum ImportError {
         source: io::Error,
     },
     /// The table could not be told from the file name.
-    #[error("{file}: cannot tell the table from the file name; name it placements.csv, capacity.csv, transition18.csv or consents.csv, or pass the table")]
+    #[error("{file}: cannot tell the table from the file name; name it placements.csv, capacity.csv, transition18.csv or consents.csv (a suffix such as placements-2024.csv is fine), or give --table placements|capacity|transition18|consents")]
     UnknownTable {
         /// The file as named by the user.
         file: String,

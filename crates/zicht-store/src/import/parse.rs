@@ -500,7 +500,7 @@ mod tests {
     fn bad_dates_and_order() {
         check(
             &with_rows(&[&GOOD.replace("2022-06-30", "2022-02-30")]),
-            &["2:12: end_date: not a date in YYYY-MM-DD form"],
+            &["2:12: end_date: no such day in the calendar"],
         );
         check(
             &with_rows(&[&GOOD.replace("2022-06-30", "9999-06-30")]),
