@@ -275,6 +275,22 @@ async fn start_federation(
     );
     let manifest_path = dir.join("federation.toml");
     std::fs::write(&manifest_path, manifest_text).context("write the manifest")?;
+    write_profiles(dir, pki, &manifest_path)?;
+    let mut nodes = Vec::new();
+    for (node, listener) in listeners {
+        let running = start_node(dir, pki, seed, &manifest, node, listener).await?;
+        nodes.push((node, running));
+    }
+    Ok(Federation { nodes })
+}
+
+/// The client profiles of the demo's people: each region's analyst, IJsselland's lokaal team
+/// and an auditor.
+fn write_profiles(
+    dir: &Path,
+    pki: &zicht_pki::DevFederation,
+    manifest_path: &Path,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("clients")).context("create the clients folder")?;
     for &region in Region::ALL {
         let comment = format!(
@@ -284,7 +300,7 @@ async fn start_federation(
         let person = format!("analyst-{}", region.code());
         let profile = client_profile(
             pki,
-            &manifest_path,
+            manifest_path,
             &comment,
             NodeName::Region(region),
             &person,
@@ -294,7 +310,7 @@ async fn start_federation(
     let comment = "The lokaal team of IJsselland (role team): receives the records youths consented to give it.";
     let profile = client_profile(
         pki,
-        &manifest_path,
+        manifest_path,
         comment,
         NodeName::Region(Region::Ijsselland),
         "team-ijsselland",
@@ -303,55 +319,63 @@ async fn start_federation(
     let comment = "An auditor (role auditor): reads every node's audit logs, never data.";
     let profile = client_profile(
         pki,
-        &manifest_path,
+        manifest_path,
         comment,
         NodeName::Region(Region::Drenthe),
         "auditor",
     );
     std::fs::write(auditor_path(dir), profile).context("write the auditor's client profile")?;
+    Ok(())
+}
 
-    let mut nodes = Vec::new();
-    for (node, listener) in listeners {
-        let policy_text = POLICIES
-            .iter()
-            .find(|(name, _)| *name == node.code())
-            .map(|(_, text)| *text)
-            .context("a policy for every node")?;
-        let policy = zicht_node::policy::parse_policy(policy_text, None)
-            .map_err(|problems| anyhow::anyhow!("policy of {node}: {}", problems[0].message))?;
-        let database = match node {
-            NodeName::Region(region) => dir.join(region.code()).join("region.db"),
-            NodeName::Network(network) => {
-                // An aggregator's database holds only its release log.
-                let folder = dir.join(network.code());
-                std::fs::create_dir_all(&folder).context("create an aggregator's folder")?;
-                let database = folder.join("log.db");
-                remove_database(&database)?;
-                database
-            }
-        };
-        let store = Store::open(&database.display().to_string())
-            .await
-            .with_context(|| format!("open {}", database.display()))?;
-        let mut settings = NodeSettings {
-            listen: listener.local_addr().context("read the bound port")?,
-            ..NodeSettings::dev(pki, node, policy, manifest.clone())
-        };
-        if let NodeName::Region(region) = node {
-            let (key, _) =
-                zicht_node::secret::load_or_create_subject_key(&subject_key_path(dir, region))
-                    .map_err(|e| anyhow::anyhow!("data-subject key of {region}: {e}"))?;
-            settings.disclosure = settings
-                .disclosure
-                .with_secret(demo_secret(seed, region))
-                .with_subject_key(key);
+/// Starts one demo node on its bound `listener`: its policy from deploy/policies, its database
+/// (a region's imported one; an aggregator's a fresh release log), the seed's record-key
+/// secret and a kept data-subject key.
+async fn start_node(
+    dir: &Path,
+    pki: &zicht_pki::DevFederation,
+    seed: u64,
+    manifest: &[ManifestPeer],
+    node: NodeName,
+    listener: TcpListener,
+) -> anyhow::Result<RunningNode> {
+    let policy_text = POLICIES
+        .iter()
+        .find(|(name, _)| *name == node.code())
+        .map(|(_, text)| *text)
+        .context("a policy for every node")?;
+    let policy = zicht_node::policy::parse_policy(policy_text, None)
+        .map_err(|problems| anyhow::anyhow!("policy of {node}: {}", problems[0].message))?;
+    let database = match node {
+        NodeName::Region(region) => dir.join(region.code()).join("region.db"),
+        NodeName::Network(network) => {
+            // An aggregator's database holds only its release log.
+            let folder = dir.join(network.code());
+            std::fs::create_dir_all(&folder).context("create an aggregator's folder")?;
+            let database = folder.join("log.db");
+            remove_database(&database)?;
+            database
         }
-        let running = zicht_node::start_on(settings, listener, Some(store))
-            .await
-            .with_context(|| format!("start node {node}"))?;
-        nodes.push((node, running));
+    };
+    let store = Store::open(&database.display().to_string())
+        .await
+        .with_context(|| format!("open {}", database.display()))?;
+    let mut settings = NodeSettings {
+        listen: listener.local_addr().context("read the bound port")?,
+        ..NodeSettings::dev(pki, node, policy, manifest.to_vec())
+    };
+    if let NodeName::Region(region) = node {
+        let (key, _) =
+            zicht_node::secret::load_or_create_subject_key(&subject_key_path(dir, region))
+                .map_err(|e| anyhow::anyhow!("data-subject key of {region}: {e}"))?;
+        settings.disclosure = settings
+            .disclosure
+            .with_secret(demo_secret(seed, region))
+            .with_subject_key(key);
     }
-    Ok(Federation { nodes })
+    zicht_node::start_on(settings, listener, Some(store))
+        .await
+        .with_context(|| format!("start node {node}"))
 }
 
 /// A demo region's record-key secret, derived from the seed so that the same seed publishes the

@@ -298,6 +298,13 @@ async fn remote(
     };
     let deadline = std::time::Duration::from_millis(args.remote.deadline_ms);
     let answer = ask(&profile, node, request, deadline).await?;
+    show(args, &answer, node)
+}
+
+/// Prints a federated answer asked of `node` with its coverage and hint, and ends with the
+/// exit code docs/cli.md gives it: 3 when no region answered, 4 when partial under
+/// `--require-all`.
+fn show(args: &QueryArgs, answer: &pb::FederatedResult, node: NodeName) -> anyhow::Result<()> {
     let targeted = answer.coverage.len();
     let answered = answer
         .coverage
@@ -308,9 +315,9 @@ async fn remote(
         // No answer to show: JSON still carries the coverage for tools; people get it on
         // stderr with what to do.
         if args.format == Format::Json {
-            print!("{}", crate::output::render_federated(&answer, args.format));
+            print!("{}", crate::output::render_federated(answer, args.format));
         } else {
-            for line in crate::output::coverage_lines(&answer) {
+            for line in crate::output::coverage_lines(answer) {
                 eprintln!("{line}");
             }
         }
@@ -321,7 +328,7 @@ async fn remote(
         }
         return Err(crate::exit::with(crate::exit::NONE_ANSWERED, message));
     }
-    print!("{}", crate::output::render_federated(&answer, args.format));
+    print!("{}", crate::output::render_federated(answer, args.format));
     let hint = network_hint(&answer.coverage, node).map(|hint| format!("hint: {hint}"));
     match args.format {
         Format::Table => {
@@ -333,7 +340,7 @@ async fn remote(
             let result = answer.result.clone().unwrap_or_default();
             for line in crate::output::footer(&result)
                 .into_iter()
-                .chain(crate::output::coverage_lines(&answer))
+                .chain(crate::output::coverage_lines(answer))
                 .chain(hint)
             {
                 eprintln!("{line}");

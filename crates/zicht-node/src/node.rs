@@ -158,21 +158,7 @@ pub async fn start_on(
         peers.clone(),
         settings.checkpoint_interval,
     ));
-    if let NodeName::Region(_) = settings.node {
-        if !settings.disclosure.has_subject_key() {
-            tracing::warn!(
-                node = settings.node.code(),
-                "no privacy.subject_key: this node refuses consented_records (it could not log whose records left)"
-            );
-        }
-    }
-    tracing::info!(
-        node = settings.node.code(),
-        %address,
-        grants = settings.policy.grants.len(),
-        max_connections = caps.connections,
-        "listening (mutual TLS 1.3, default deny)"
-    );
+    announce(&settings, address, &caps);
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = router
@@ -201,6 +187,25 @@ pub async fn start_on(
         shutdown: Some(shutdown),
         task,
     })
+}
+
+/// The start's log lines: what the node lacks, then where it listens.
+fn announce(settings: &NodeSettings, address: std::net::SocketAddr, caps: &Caps) {
+    if let NodeName::Region(_) = settings.node {
+        if !settings.disclosure.has_subject_key() {
+            tracing::warn!(
+                node = settings.node.code(),
+                "no privacy.subject_key: this node refuses consented_records (it could not log whose records left)"
+            );
+        }
+    }
+    tracing::info!(
+        node = settings.node.code(),
+        %address,
+        grants = settings.policy.grants.len(),
+        max_connections = caps.connections,
+        "listening (mutual TLS 1.3, default deny)"
+    );
 }
 
 /// The node's shared state over its store, with its rows keyed first (so its first answers do not

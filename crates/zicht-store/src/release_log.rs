@@ -133,6 +133,48 @@ struct Ready {
     audit: AuditEntries,
 }
 
+// The statements of a batch write.
+const HEAD_PROCESSING: &str = "SELECT seq, hash FROM processing_log ORDER BY seq DESC LIMIT 1";
+const HEAD_ACCESS: &str = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1";
+const PROCESSING_ROWS: &str = "INSERT INTO processing_log (seq, trace_id, \
+     operation_id, recorded_at, body, prev_hash, hash, template, activity) ";
+const ACCESS_ROWS: &str = "INSERT INTO access_log (seq, operation_id, recorded_at, \
+     body, prev_hash, hash, peer_id) ";
+const LOG_ROWS: &str = "INSERT INTO release_log (logged_at, peer_id, role, template, \
+     purpose, group_by, outcome, result_rows) ";
+/// Bind parameters per statement stay far below both engines' limits (9 per row).
+const ROWS_PER_STATEMENT: usize = 200;
+const POPULATION: &str = "INSERT INTO released_populations (requester, released_on, \
+     population) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+/// One link of a chain as it is inserted: (seq, previous hash, hash, recorded_at, entry).
+type Link<'a, E> = (i64, String, String, i64, &'a E);
+
+/// The chain links of a batch, in batch order, after the heads `processing` and `access`
+/// (each its last seq and hash).
+fn link(
+    ready: &[Ready],
+    mut processing: (i64, String),
+    mut access: (i64, String),
+) -> (Vec<Link<'_, ProcessingEntry>>, Vec<Link<'_, AccessEntry>>) {
+    let mut processing_rows = Vec::with_capacity(ready.len());
+    let mut access_rows = Vec::with_capacity(ready.len());
+    for one in ready {
+        for entry in &one.audit.processing {
+            let hash = zicht_audit::chain_hash(&processing.1, &entry.body);
+            processing.0 += 1;
+            let prev = std::mem::replace(&mut processing.1, hash.clone());
+            processing_rows.push((processing.0, prev, hash, one.audit.recorded_at, entry));
+        }
+        let entry = &one.audit.access;
+        let hash = zicht_audit::chain_hash(&access.1, &entry.body);
+        access.0 += 1;
+        let prev = std::mem::replace(&mut access.1, hash.clone());
+        access_rows.push((access.0, prev, hash, one.audit.recorded_at, entry));
+    }
+    (processing_rows, access_rows)
+}
+
 /// A checkpoint as a node holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -315,19 +357,6 @@ impl Store {
     /// insert per table, populations, commit) share one transaction whose type differs per
     /// backend (`on_pool!`), so they cannot be handed to helpers without boxing it.
     async fn write_batch(&self, writes: Vec<Write>) -> Result<Vec<Result<(), String>>, StoreError> {
-        const HEAD_PROCESSING: &str =
-            "SELECT seq, hash FROM processing_log ORDER BY seq DESC LIMIT 1";
-        const HEAD_ACCESS: &str = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1";
-        const PROCESSING_ROWS: &str = "INSERT INTO processing_log (seq, trace_id, \
-             operation_id, recorded_at, body, prev_hash, hash, template, activity) ";
-        const ACCESS_ROWS: &str = "INSERT INTO access_log (seq, operation_id, recorded_at, \
-             body, prev_hash, hash, peer_id) ";
-        const LOG_ROWS: &str = "INSERT INTO release_log (logged_at, peer_id, role, template, \
-             purpose, group_by, outcome, result_rows) ";
-        // Bind parameters per statement stay far below both engines' limits (9 per row).
-        const ROWS_PER_STATEMENT: usize = 200;
-        const POPULATION: &str = "INSERT INTO released_populations (requester, released_on, \
-             population) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
         // SQLite: take the write lock at once, so what a consented release reads is what is
         // current when it is written (no other process commits between).
         let begin = match self.backend() {
@@ -360,28 +389,13 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(query_error("read processing log head"))?;
-            let mut processing = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
+            let processing = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
             let head: Option<(i64, String)> = sqlx::query_as(HEAD_ACCESS)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(query_error("read access log head"))?;
-            let mut access = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
-            // The chain links, in batch order: (seq, previous hash, hash, recorded_at, entry).
-            let mut processing_rows = Vec::with_capacity(ready.len());
-            let mut access_rows = Vec::with_capacity(ready.len());
-            for one in &ready {
-                for entry in &one.audit.processing {
-                    let hash = zicht_audit::chain_hash(&processing.1, &entry.body);
-                    processing.0 += 1;
-                    let prev = std::mem::replace(&mut processing.1, hash.clone());
-                    processing_rows.push((processing.0, prev, hash, one.audit.recorded_at, entry));
-                }
-                let entry = &one.audit.access;
-                let hash = zicht_audit::chain_hash(&access.1, &entry.body);
-                access.0 += 1;
-                let prev = std::mem::replace(&mut access.1, hash.clone());
-                access_rows.push((access.0, prev, hash, one.audit.recorded_at, entry));
-            }
+            let access = head.unwrap_or((0, zicht_audit::GENESIS.to_owned()));
+            let (processing_rows, access_rows) = link(&ready, processing, access);
             // Many rows per statement: one round trip per table and chunk, not per release.
             for chunk in ready.chunks(ROWS_PER_STATEMENT) {
                 let mut log = sqlx::QueryBuilder::new(LOG_ROWS);
