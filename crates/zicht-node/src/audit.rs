@@ -10,6 +10,10 @@ use zicht_store::{AccessEntry, AuditEntries, ProcessingEntry, ReleasedPopulation
 
 use crate::convert::RequestText;
 
+/// The `tracing` target of operation spans: every logged operation runs in one, and only
+/// these become OpenTelemetry spans (`telemetry::traces`).
+pub const SPAN_TARGET: &str = "zicht::operation";
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -70,7 +74,7 @@ pub fn node_uri(node: NodeName) -> String {
 }
 
 /// One processing operation: what it is, where it runs, and the trace it belongs to. It runs
-/// in a `tracing` span (target [`crate::telemetry::traces::TARGET`]); where the process's
+/// in a `tracing` span (target [`SPAN_TARGET`]); where the process's
 /// subscriber makes that an OpenTelemetry span, the operation's ids are the span's.
 #[derive(Debug, Clone)]
 pub struct Operation {
@@ -121,7 +125,7 @@ fn operation_span(
     macro_rules! span {
         ($parent:expr) => {
             tracing::info_span!(
-                target: crate::telemetry::traces::TARGET,
+                target: SPAN_TARGET,
                 parent: $parent,
                 "operation",
                 otel.name = name,

@@ -18,7 +18,7 @@ use zicht_model::{
 };
 use zicht_privacy::{RecordKeySecret, SubjectKey, NONCE_BYTES};
 use zicht_store::{
-    AuditEntries, ConsentRow, ConsentedRequest, ConsentedRows, ReleaseEntry, StoredCheck,
+    AuditEntries, ConsentRow, ConsentedRequest, ConsentedRows, ReleaseEntry, Store, StoredCheck,
     StoredPlacement,
 };
 
@@ -27,7 +27,7 @@ use crate::convert::RequestText;
 use crate::error::Error;
 use crate::query::admission::Checked;
 use crate::query::execute::{release_entry, Released};
-use crate::services::state::NodeState;
+use crate::Disclosure;
 
 /// The rule a release of records states.
 const RULE: &str = "consented records: only youths whose consent names you for this purpose, \
@@ -54,18 +54,18 @@ fn recipients(identity: &PeerIdentity, on_behalf_of: Option<zicht_model::PeerId>
 /// transaction as they are read. An error before the log is written is a refusal the caller
 /// logs; `Error::Unlogged` means the transaction failed and nothing left.
 pub(crate) async fn release(
-    state: &NodeState,
+    store: Option<&Store>,
+    disclosure: &Disclosure,
     operation: &Operation,
     identity: &PeerIdentity,
     request: &RequestText,
     checked: &Checked,
 ) -> Result<Released, Error> {
-    let Some(store) = state.data_store() else {
+    let Some(store) = store else {
         return Err(Error::NoData);
     };
-    let (Some(secret), Some(key)) = (&state.disclosure.secret, &state.disclosure.subject_key)
-    else {
-        return Err(if state.disclosure.secret.is_none() {
+    let (Some(secret), Some(key)) = (&disclosure.secret, &disclosure.subject_key) else {
+        return Err(if disclosure.secret.is_none() {
             Error::NoSecret
         } else {
             Error::NoSubjectKey
@@ -86,8 +86,7 @@ pub(crate) async fn release(
         request: request.clone(),
         identity: identity.clone(),
         given_to: checked.on_behalf_of.unwrap_or(identity.peer_id).to_string(),
-        source: state
-            .disclosure
+        source: disclosure
             .region
             .map_or_else(String::new, |r| r.code().to_owned()),
         made: made.clone(),

@@ -181,9 +181,15 @@ impl NodeState {
         let outcome = match admitted {
             Ok(checked) if checked.query.template == Template::ConsentedRecords => {
                 // Read and logged in one transaction: the log is already written.
-                let released =
-                    crate::query::consented::release(self, operation, identity, request, &checked)
-                        .await;
+                let released = crate::query::consented::release(
+                    self.data_store(),
+                    &self.disclosure,
+                    operation,
+                    identity,
+                    request,
+                    &checked,
+                )
+                .await;
                 match released {
                     Ok(released) => {
                         self.metrics

@@ -26,8 +26,9 @@ use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-/// The `tracing` target of operation spans: the only spans that become OpenTelemetry spans.
-pub const TARGET: &str = "zicht::operation";
+/// The `tracing` target of operation spans: the only spans that become OpenTelemetry spans
+/// (the audit layer opens them, see [`crate::audit::Operation`]).
+pub use crate::audit::SPAN_TARGET as TARGET;
 
 /// The span field naming the node whose operation it is (its entity URI); used to route the
 /// span, never exported as an attribute.
