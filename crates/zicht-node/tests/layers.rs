@@ -75,7 +75,8 @@ fn no_module_of_the_node_imports_one_that_imports_it_back() {
     for leaf in ["settings", "policy", "disclosure", "secret"] {
         let uses = &modules[leaf];
         assert!(
-            uses.iter().all(|u| ["policy", "disclosure", "secret"].contains(&u.as_str())),
+            uses.iter()
+                .all(|u| ["policy", "disclosure", "secret"].contains(&u.as_str())),
             "{leaf} uses {uses:?}"
         );
     }
