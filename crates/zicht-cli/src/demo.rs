@@ -135,10 +135,43 @@ pub async fn run(dir: &Path, seed: u64, once: bool) -> anyhow::Result<()> {
         "  zicht query capacity --client {} --purpose capaciteitsmonitoring --peildatum 2025-07-01 --by placement_region",
         client_path(&dir, Region::Twente).display()
     );
+    // The monitor, as drenthe's analyst and as the auditor (each on a free loopback port).
+    let monitors = start_monitors(&dir).await?;
+    println!("the monitor (zicht web), in a browser:");
+    for (who, monitor, start) in &monitors {
+        println!("  {who}: http://{}{start}", monitor.address);
+    }
     println!("stop it with Ctrl-C");
     tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
+    for (_, monitor, _) in monitors {
+        monitor.stop().await;
+    }
     federation.stop().await;
     asked
+}
+
+/// Starts the monitor for drenthe's analyst and for the auditor, each with the page it opens
+/// on (with the demo data's year and peildatum).
+async fn start_monitors(
+    dir: &Path,
+) -> anyhow::Result<Vec<(&'static str, crate::web::RunningMonitor, &'static str)>> {
+    let environment = |name: &str| std::env::var(name).ok();
+    let mut monitors = Vec::new();
+    for (who, profile, start) in [
+        (
+            "drenthe's analyst",
+            client_path(dir, Region::Drenthe),
+            "/capacity?peildatum=2025-07-01",
+        ),
+        ("the auditor", auditor_path(dir), "/audit/chains"),
+    ] {
+        let profile = zicht_node::config::load_client(&profile, &environment)?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("bind a loopback port for the monitor")?;
+        monitors.push((who, crate::web::start(profile, listener)?, start));
+    }
+    Ok(monitors)
 }
 
 async fn import_regions(dir: &Path, seed: u64) -> anyhow::Result<(Vec<(Region, Summary)>, u64)> {

@@ -10,7 +10,9 @@ mod node;
 mod output;
 mod progress;
 mod query;
+pub use query::ask;
 mod records;
+pub mod web;
 
 use std::path::PathBuf;
 
@@ -141,6 +143,9 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// The monitor: a local web app that acts as the person of a client profile (an analyst's
+    /// pages, or an auditor's), asking the federation as `zicht query` does.
+    Web(web::WebArgs),
     /// Print the manual page zicht(1), or write one page per command into a directory.
     Man {
         /// Write zicht.1, zicht-query.1, ... into this directory instead of printing zicht(1).
@@ -509,6 +514,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Man { dir } => man(dir.as_deref()),
+        Command::Web(args) => web::run(&args).await,
         Command::Privacy(PrivacyCommand::Settings(target)) => query::settings(&target),
         Command::Privacy(PrivacyCommand::Ptable(args)) => query::ptable(&args),
         Command::Privacy(PrivacyCommand::Init { secret }) => {

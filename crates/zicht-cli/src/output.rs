@@ -156,7 +156,8 @@ fn peer_lines(coverage: &[pb::PeerStatus]) -> Vec<String> {
     lines
 }
 
-fn status_name(status: i32) -> &'static str {
+/// A coverage status as people read it.
+pub(crate) fn status_name(status: i32) -> &'static str {
     use pb::peer_status::Status;
     match Status::try_from(status) {
         Ok(Status::Answered) => "answered",

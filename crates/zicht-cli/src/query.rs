@@ -116,12 +116,12 @@ pub struct QueryArgs {
     format: Format,
 }
 
-fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
+pub(crate) fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
     let date = parse_date(text).map_err(|e| usage(format!("{what}: {e}")))?;
     Ok(zicht_node::convert::from_date(date))
 }
 
-fn period(text: &str) -> anyhow::Result<pb::Period> {
+pub(crate) fn period(text: &str) -> anyhow::Result<pb::Period> {
     let (from, to) = match text.split_once("..") {
         Some((from, to)) => (from.to_owned(), to.to_owned()),
         None if text.len() == 4 && text.chars().all(|c| c.is_ascii_digit()) => {
@@ -143,7 +143,7 @@ fn period(text: &str) -> anyhow::Result<pb::Period> {
 /// A dimension of `template` named on the command line (folded like codes): the closest of
 /// the template's own dimensions is suggested only when one is close, otherwise they are
 /// listed.
-fn dimension(template: Template, text: &str, option: &str) -> anyhow::Result<Dimension> {
+pub(crate) fn dimension(template: Template, text: &str, option: &str) -> anyhow::Result<Dimension> {
     let allowed: Vec<&'static str> = template.dimensions().iter().map(|d| d.code()).collect();
     if allowed.is_empty() {
         return Err(usage(format!("{option}: {template} has no dimensions")));
@@ -173,7 +173,7 @@ fn dimension(template: Template, text: &str, option: &str) -> anyhow::Result<Dim
 /// One `--filter`: `DIMENSION=VALUE[,VALUE...]` keeps those values, `DIMENSION!=VALUE[,...]`
 /// leaves them out; values are folded like imported codes (`Open Residentieel`). Any other
 /// operator or a stray character is an error naming the dimension.
-fn filter(template: Template, text: &str) -> anyhow::Result<pb::Filter> {
+pub(crate) fn filter(template: Template, text: &str) -> anyhow::Result<pb::Filter> {
     let syntax = |name: &str| {
         let name = if name.is_empty() { "DIMENSION" } else { name };
         usage(format!(

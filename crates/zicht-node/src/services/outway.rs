@@ -483,8 +483,72 @@ impl Outway {
     }
 }
 
+/// The Outway's grants RPC, as logs and metrics name it.
+const GRANTS_RPC: &str = "zicht.v1.Outway/Grants";
+
+/// The processing activity of telling a caller its grants.
+pub const GRANTS_ACTIVITY: &str = "urn:zicht:activity:grants";
+
+impl Outway {
+    /// The grants of this node's policy that apply to the caller, logged before they leave.
+    async fn caller_grants(
+        &self,
+        request: &Request<pb::GrantsRequest>,
+    ) -> Result<pb::CallerGrants, Error> {
+        let identity = identity(request)?;
+        self.state.guard(GRANTS_RPC, &identity).await?;
+        let Some(store) = self.state.store.as_ref() else {
+            return Err(Error::NoDatabase(" for its release log; nothing was told"));
+        };
+        let grants: Vec<pb::CallerGrant> = self
+            .state
+            .policy
+            .grants
+            .iter()
+            .filter(|grant| grant.who.matches(&identity))
+            .map(|grant| pb::CallerGrant {
+                templates: grant
+                    .templates
+                    .iter()
+                    .map(|t| t.code().to_owned())
+                    .collect(),
+                purposes: grant.purposes.iter().map(|p| p.code().to_owned()).collect(),
+                group_by: grant.group_by.iter().map(|d| d.code().to_owned()).collect(),
+                fields: grant.fields.iter().map(|f| (*f).to_owned()).collect(),
+                owner: grant.owner,
+                quota_per_minute: grant.quota_per_minute,
+            })
+            .collect();
+        let outcome = format!("told {} grant(s)", grants.len());
+        self.state
+            .log_call(store, GRANTS_RPC, &identity, GRANTS_ACTIVITY, &outcome)
+            .await
+            .map_err(Error::unlogged("release log", "told"))?;
+        Ok(pb::CallerGrants {
+            role: identity.role.uri(),
+            grants,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl pb::outway_server::Outway for Outway {
+    async fn grants(
+        &self,
+        request: Request<pb::GrantsRequest>,
+    ) -> Result<Response<pb::CallerGrants>, Status> {
+        let started = std::time::Instant::now();
+        let answer = self.caller_grants(&request).await.map_err(respond);
+        let outcome = match &answer {
+            Ok(_) => "told".to_owned(),
+            Err(status) => format!("{:?}", status.code()),
+        };
+        self.state
+            .metrics
+            .request(GRANTS_RPC, &outcome, started.elapsed());
+        answer.map(Response::new)
+    }
+
     async fn federated_query(
         &self,
         request: Request<pb::FederatedQueryRequest>,
