@@ -102,7 +102,7 @@ async fn measure_zicht(
     let started = Instant::now();
     store_rows(
         &db.store,
-        parsed,
+        parsed.clone(),
         ImportOptions::default(),
         "placements.csv",
         "-",

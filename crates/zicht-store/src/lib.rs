@@ -12,6 +12,7 @@ pub mod import;
 mod migrations;
 mod record_keys;
 mod release_log;
+mod snapshot;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
 pub use consented::{
@@ -91,6 +92,9 @@ pub enum StoreError {
     /// A read named a SQLite file that does not exist (reads never create one).
     #[error("no database at {path} (create it with zicht migrate --database {path} or zicht import --database {path})", path = .0.display())]
     NoDatabase(std::path::PathBuf),
+    /// The counted tables could not be held in memory.
+    #[error("build the in-memory snapshot: {0}")]
+    Snapshot(&'static str),
     /// A stored audit entry's search columns disagree with its body: the row was altered.
     #[error(
         "{log}: entry {seq}: its search columns do not match its contents (the row was altered)"
@@ -127,6 +131,10 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     }
     Some(std::path::PathBuf::from(file))
 }
+
+/// Raises the data generation inside a write's transaction (see `snapshot`): every write to
+/// `placements` or `transition18` runs this before it commits.
+pub(crate) const BUMP_GENERATION: &str = "UPDATE data_generation SET generation = generation + 1";
 
 /// The first `width` columns of a result row: a grouped result's key, as text.
 pub(crate) fn read_key<R>(row: &R, width: usize) -> Result<Vec<String>, sqlx::Error>
@@ -170,6 +178,9 @@ pub struct Store {
     pub(crate) audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Releases waiting for the next group commit (see `record_release`).
     pub(crate) release_queue: std::sync::Arc<std::sync::Mutex<Vec<release_log::Pending>>>,
+    /// The counted tables in memory, at the data generation they were read at.
+    pub(crate) snapshot:
+        std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<snapshot::Snapshot>>>>,
 }
 
 impl fmt::Debug for Store {
@@ -250,6 +261,7 @@ impl Store {
             pool,
             audit_lock: Default::default(),
             release_queue: Default::default(),
+            snapshot: Default::default(),
         })
     }
 

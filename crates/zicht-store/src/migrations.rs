@@ -57,6 +57,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "consent moments",
         include_str!("../migrations/sqlite/0009_consent_moments.sql"),
     ),
+    (
+        10,
+        "data generation",
+        include_str!("../migrations/sqlite/0010_data_generation.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -103,6 +108,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "consent moments",
         include_str!("../migrations/postgres/0009_consent_moments.sql"),
+    ),
+    (
+        10,
+        "data generation",
+        include_str!("../migrations/postgres/0010_data_generation.sql"),
     ),
 ];
 

@@ -84,20 +84,14 @@ impl Store {
                         .map_err(query_error("write record keys"))?;
                 }
             }
+            if stored.as_deref() != Some(fingerprint) || !youths.is_empty() {
+                sqlx::query(crate::BUMP_GENERATION)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("raise the data generation"))?;
+            }
             tx.commit().await.map_err(query_error("commit record keys"))?;
             Ok(youths.len() as u64)
-        })
-    }
-
-    /// Whether some placement or transition18 row has no record key yet.
-    pub async fn has_unkeyed_rows(&self) -> Result<bool, StoreError> {
-        const SQL: &str = "SELECT EXISTS (SELECT 1 FROM placements WHERE record_key IS NULL) \
-             OR EXISTS (SELECT 1 FROM transition18 WHERE record_key IS NULL)";
-        on_pool!(self, pool => {
-            sqlx::query_scalar::<_, bool>(SQL)
-                .fetch_one(pool)
-                .await
-                .map_err(query_error("look for rows without a record key"))
         })
     }
 }

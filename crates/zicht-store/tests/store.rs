@@ -128,7 +128,7 @@ both_backends!(a_database_failure_rolls_back_every_batch, |db| async move {
     parsed[2499].outflow_destination = Some(zicht_model::OutflowDestination::Thuis);
     let result = store_rows(
         &db.store,
-        &Rows::Placements(parsed),
+        Rows::Placements(parsed),
         ImportOptions::default(),
         "x.csv",
         "00",

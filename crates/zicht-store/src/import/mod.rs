@@ -1,10 +1,10 @@
 //! CSV import, canonical format v1: one file per table, a header row naming exactly the table's
 //! columns in any order, UTF-8, RFC 4180 quoting, ISO dates, codes from the code lists.
 //!
-//! Import is all-or-nothing. The whole file is parsed and checked first; a bad row rejects the
-//! file with `file:line:column` and the reason (never the value, which may be youth data), and
-//! nothing is stored. A good file is stored in one transaction, upserting on the table's key, so
-//! importing the same file again changes nothing.
+//! Import is all-or-nothing. The file is checked and stored as it is read, in one transaction;
+//! a bad row rejects the file with `file:line:column` and the reason (never the value, which
+//! may be youth data), and the transaction is rolled back, so nothing is stored. A good file
+//! is stored upserting on the table's key, so importing the same file again changes nothing.
 
 mod load;
 mod parse;
@@ -132,6 +132,28 @@ impl Rows {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// No rows of `table`.
+    pub fn empty(table: Table) -> Rows {
+        match table {
+            Table::Placements => Rows::Placements(Vec::new()),
+            Table::Capacity => Rows::Capacity(Vec::new()),
+            Table::Transition18 => Rows::Transition18(Vec::new()),
+            Table::Consents => Rows::Consents(Vec::new()),
+        }
+    }
+
+    /// Appends `more` rows of the same table (rows of another table are a caller's bug and
+    /// are dropped).
+    fn extend(&mut self, more: Rows) {
+        match (self, more) {
+            (Rows::Placements(rows), Rows::Placements(more)) => rows.extend(more),
+            (Rows::Capacity(rows), Rows::Capacity(more)) => rows.extend(more),
+            (Rows::Transition18(rows), Rows::Transition18(more)) => rows.extend(more),
+            (Rows::Consents(rows), Rows::Consents(more)) => rows.extend(more),
+            _ => debug_assert!(false, "rows of two tables"),
+        }
+    }
 }
 
 /// One reason a file was rejected, at `line:column` (both 1-based; the column is the field's
@@ -237,9 +259,10 @@ pub struct ImportReport {
 /// The phase an import is in, for progress reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Reading and checking the file: `done` and `total` count bytes.
+    /// Opening the file (`done` is 0, `total` its bytes).
     Check,
-    /// Writing to the database: `done` and `total` count rows.
+    /// Checking and writing to the database as the file is read: `done` and `total` count
+    /// the file's bytes.
     Store,
 }
 
@@ -255,7 +278,10 @@ impl Progress for () {
 }
 
 /// Imports one file into the store: `table` names the table, or `None` to tell it from the
-/// file name.
+/// file name. The file is read, checked and stored as a stream (a thread checks while the
+/// database writes, in one transaction): memory holds a few batches and the keys seen, not
+/// the file. The first problem stops the writing and the transaction is rolled back, so a
+/// rejected file stores nothing.
 pub async fn import_file(
     store: &Store,
     path: &Path,
@@ -275,60 +301,78 @@ pub async fn import_file(
     };
     let file = File::open(path).map_err(read_error)?;
     let total = file.metadata().map_err(read_error)?.len();
-    let mut reader = HashingReader {
-        inner: BufReader::with_capacity(1 << 16, file),
-        hasher: Sha256::new(),
-        read: 0,
-        total,
-        progress,
+    progress.advance(Phase::Check, 0, total);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(8);
+    let checker = tokio::task::spawn_blocking(move || {
+        let mut reader = HashingReader {
+            inner: BufReader::with_capacity(1 << 16, file),
+            hasher: Sha256::new(),
+        };
+        let rows = parse::stream(table, &mut reader, load::BATCH, &mut |batch, at| {
+            sender.blocking_send((batch, at)).is_ok()
+        })?;
+        Ok(load::Finished {
+            rows,
+            sha256: hex(&reader.hasher.finalize()),
+        })
+    });
+    let label = file_label.clone();
+    let source = async move {
+        let checked = checker.await.map_err(|join| ImportError::Read {
+            file: label.clone(),
+            source: io::Error::other(join.to_string()),
+        })?;
+        checked.map_err(|rejection| match rejection {
+            parse::Rejection::Io(source) => ImportError::Read {
+                file: label.clone(),
+                source,
+            },
+            parse::Rejection::Problems { problems, complete } => ImportError::Rejected {
+                file: label.clone(),
+                problems,
+                complete,
+            },
+        })
     };
-    let rows = parse(table, &mut reader).map_err(|rejection| match rejection {
-        parse::Rejection::Io(source) => ImportError::Read {
-            file: file_label.clone(),
-            source,
-        },
-        parse::Rejection::Problems { problems, complete } => ImportError::Rejected {
-            file: file_label.clone(),
-            problems,
-            complete,
-        },
-    })?;
-    let sha256 = hex(&reader.hasher.finalize_reset());
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    load::store_rows(store, &rows, options, &file_name, &sha256, reader.progress)
-        .await
-        .map_err(|source| ImportError::Store {
-            file: file_label,
-            source,
-        })?;
+    let finished = load::store_stream(
+        store,
+        table,
+        options,
+        &file_name,
+        &mut receiver,
+        total,
+        source,
+        progress,
+    )
+    .await
+    .map_err(|source| ImportError::Store {
+        file: file_label,
+        source,
+    })??;
     Ok(ImportReport {
         table,
-        rows: rows.len() as u64,
+        rows: finished.rows,
         replaced: options.replace,
-        sha256,
+        sha256: finished.sha256,
     })
 }
 
 pub use load::store_rows;
 
-/// Reads through, hashing every byte and reporting progress by bytes.
-struct HashingReader<'p, R> {
+/// Reads through, hashing every byte.
+struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
-    read: u64,
-    total: u64,
-    progress: &'p mut dyn Progress,
 }
 
-impl<R: Read> Read for HashingReader<'_, R> {
+impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        self.progress.advance(Phase::Check, self.read, self.total);
         Ok(n)
     }
 }

@@ -39,6 +39,27 @@ fn rejected(problem: Problem) -> Rejection {
 
 /// Reads a whole CSV file of `table` and checks every row; returns all rows or the problems.
 pub fn parse(table: Table, reader: impl Read) -> Result<Rows, Rejection> {
+    let mut all: Option<Rows> = None;
+    stream(table, reader, usize::MAX, &mut |batch, _| {
+        match &mut all {
+            Some(rows) => rows.extend(batch),
+            None => all = Some(batch),
+        }
+        true
+    })?;
+    Ok(all.unwrap_or_else(|| Rows::empty(table)))
+}
+
+/// Reads a CSV file of `table`, checking every row, and hands the good rows to `emit` in
+/// batches of up to `batch` rows with the byte offset reached, while no problem was found
+/// (after the first problem only problems are collected). `emit` returns false to stop
+/// early. Returns the number of rows, or the problems.
+pub(crate) fn stream(
+    table: Table,
+    reader: impl Read,
+    batch: usize,
+    emit: &mut dyn FnMut(Rows, u64) -> bool,
+) -> Result<u64, Rejection> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -59,18 +80,47 @@ pub fn parse(table: Table, reader: impl Read) -> Result<Rows, Rejection> {
         problems,
         complete: true,
     })?;
+    let mut sink = Sink { batch, emit };
     match table {
-        Table::Placements => {
-            check_rows(&mut csv, &header, placement, placement_key).map(Rows::Placements)
-        }
-        Table::Capacity => {
-            check_rows(&mut csv, &header, capacity, capacity_key).map(Rows::Capacity)
-        }
-        Table::Transition18 => {
-            check_rows(&mut csv, &header, transition18, transition18_key).map(Rows::Transition18)
-        }
-        Table::Consents => check_rows(&mut csv, &header, consent, consent_key).map(Rows::Consents),
+        Table::Placements => check_rows(
+            &mut csv,
+            &header,
+            placement,
+            placement_key,
+            &mut sink,
+            Rows::Placements,
+        ),
+        Table::Capacity => check_rows(
+            &mut csv,
+            &header,
+            capacity,
+            capacity_key,
+            &mut sink,
+            Rows::Capacity,
+        ),
+        Table::Transition18 => check_rows(
+            &mut csv,
+            &header,
+            transition18,
+            transition18_key,
+            &mut sink,
+            Rows::Transition18,
+        ),
+        Table::Consents => check_rows(
+            &mut csv,
+            &header,
+            consent,
+            consent_key,
+            &mut sink,
+            Rows::Consents,
+        ),
     }
+}
+
+/// Where checked rows go, in batches.
+struct Sink<'e> {
+    batch: usize,
+    emit: &'e mut dyn FnMut(Rows, u64) -> bool,
 }
 
 fn read_record<R: Read>(
@@ -241,8 +291,11 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
     header: &Header,
     row: fn(&Cells<'_>) -> Result<T, Problem>,
     key: fn(&T) -> K,
-) -> Result<Vec<T>, Rejection> {
+    sink: &mut Sink<'_>,
+    wrap: fn(Vec<T>) -> Rows,
+) -> Result<u64, Rejection> {
     let mut rows = Vec::new();
+    let mut count = 0u64;
     let mut problems = Vec::new();
     let mut seen: HashMap<K, u64> = HashMap::new();
     let mut record = ByteRecord::new();
@@ -284,9 +337,19 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
             })
         };
         match result {
-            Ok(value) if problems.is_empty() => rows.push(value),
+            Ok(value) if problems.is_empty() => {
+                count += 1;
+                rows.push(value);
+                if rows.len() >= sink.batch {
+                    let at = record.position().map_or(0, |p| p.byte());
+                    if !(sink.emit)(wrap(std::mem::take(&mut rows)), at) {
+                        return Ok(count);
+                    }
+                }
+            }
             Ok(_) => {}
             Err(problem) => {
+                rows.clear();
                 problems.push(problem);
                 if problems.len() == MAX_PROBLEMS {
                     return Err(Rejection::Problems {
@@ -297,14 +360,17 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
             }
         }
     }
-    if problems.is_empty() {
-        Ok(rows)
-    } else {
-        Err(Rejection::Problems {
+    if !problems.is_empty() {
+        return Err(Rejection::Problems {
             problems,
             complete: true,
-        })
+        });
     }
+    if !rows.is_empty() {
+        let at = record.position().map_or(0, |p| p.byte());
+        (sink.emit)(wrap(rows), at);
+    }
+    Ok(count)
 }
 
 fn yes_no(text: &str) -> Result<bool, &'static str> {

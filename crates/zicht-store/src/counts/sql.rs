@@ -1,26 +1,7 @@
-//! The person-count templates as SQL on the store: `youth_in_care`, `flows`,
-//! `length_of_stay` and `transition18`. Rows never come into memory unaggregated; the node
-//! puts the counts through disclosure control before anything leaves.
-//!
-//! One unit, one definition: each template first picks the unit it counts (a youth's counted
-//! placement, event or check), and only then applies filters and groupings to that unit. A
-//! filter therefore partitions the units exactly as a grouping does (`A` + `B` = `A,B`), and
-//! a cell of a filtered table holds the same youths as the same cell unfiltered.
-//! - `youth_in_care`: youths with a placement overlapping the period (start on or before its
-//!   last day, no end or an end on or after its first day), each counted with their most
-//!   recent such placement. Age is taken at the last day.
-//! - `flows`: instroom is a placement starting in the period with no placement of the youth
-//!   ending in the [`FlowKind::TRANSFER_DAYS`] days before; a placement ending in the period
-//!   is doorplaatsing when another placement of the youth starts within that many days after
-//!   its end, else uitstroom. Each youth counts once per kind, with their latest such event.
-//! - `length_of_stay`: youths whose placement ended in the period, each with their most
-//!   recently ended stay; days are end minus start. Median and p90 are the values at ranks
-//!   ceil(n/2) and ceil(0.9 n) (as `percentile_disc`).
-//! - `transition18`: youths with a check in the half year up to the peildatum, each with their
-//!   latest check (once per BIG5 domain when grouped or filtered by domain).
-//!
-//! Every group also carries the sum of its units' record keys (the cell key method) and how
-//! many of its units have one, so the node can tell a row it has not keyed yet.
+//! The person-count templates as plain SQL, run by the database: the definitions the
+//! in-memory engine is tested against (the oracle of `tests/engine.rs`), on both backends.
+//! Ties the definitions leave open are broken the same way as the engine does (bytewise, by
+//! the rest of the table's key), so both give one answer.
 
 use chrono::{Months, NaiveDate};
 use zicht_model::{
@@ -28,91 +9,8 @@ use zicht_model::{
     NOT_APPLICABLE, UNKNOWN,
 };
 
+use super::{validate, CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
 use crate::{on_pool, query_error, Backend, Store, StoreError};
-
-/// The scope of a person-count query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CountScope {
-    /// An inclusive period (`youth_in_care`, `flows`, `length_of_stay`).
-    Period {
-        /// First day.
-        from: NaiveDate,
-        /// Last day.
-        to: NaiveDate,
-    },
-    /// A reference date (`transition18`).
-    Peildatum(NaiveDate),
-}
-
-/// A person-count query: the template, its scope, filters (dimension and allowed values) and
-/// group-by dimensions.
-#[derive(Debug, Clone, Copy)]
-pub struct CountQuery<'a> {
-    /// The template.
-    pub template: Template,
-    /// Period or peildatum.
-    pub scope: CountScope,
-    /// Keep only units whose dimension takes one of the values.
-    pub filters: &'a [Filter],
-    /// Group by these, in order.
-    pub group_by: &'a [Dimension],
-}
-
-/// Length-of-stay figures of one group, before the dominance rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StayFigures {
-    /// Sum of days over the group's stays.
-    pub sum_days: i64,
-    /// The longest stay.
-    pub max_days: i64,
-    /// Median days (the value at rank ceil(n/2)).
-    pub median_days: i64,
-    /// 90th percentile days (the value at rank ceil(0.9 n)).
-    pub p90_days: i64,
-}
-
-/// One non-empty group of a person-count result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CountRow {
-    /// One value per group-by dimension, in request order.
-    pub key: Vec<String>,
-    /// Youths counted in the group.
-    pub youths: i64,
-    /// The sum of their record keys (the cell key is this modulo 2^32).
-    pub record_key_sum: i64,
-    /// How many of them have a record key (fewer than `youths`: the node has not keyed rows
-    /// imported since it last looked).
-    pub keyed: i64,
-    /// `length_of_stay` only.
-    pub stay: Option<StayFigures>,
-}
-
-/// Why a person-count query cannot be built. Messages name the parameter, never data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidCountQuery {
-    /// The template does not count persons this way.
-    #[error("template {0} is not a person-count template")]
-    NotCounting(&'static str),
-    /// The dimension is not in the template's closed list.
-    #[error("template {template} cannot group or filter by {dimension}")]
-    Dimension {
-        /// Template code.
-        template: &'static str,
-        /// Dimension code.
-        dimension: &'static str,
-    },
-    /// A period template got a peildatum or the other way round, or the period is reversed.
-    #[error("template {template} needs {needs}")]
-    Scope {
-        /// Template code.
-        template: &'static str,
-        /// What it needs.
-        needs: &'static str,
-    },
-    /// BIG5 statuses only add up within one domain.
-    #[error("big5_status needs big5_domain in group_by or a filter on exactly one big5_domain")]
-    Big5StatusWithoutDomain,
-}
 
 #[derive(Debug, Clone)]
 enum Param {
@@ -141,6 +39,14 @@ impl Sql {
         match self.backend {
             Backend::Sqlite => format!("date({column}, '{days:+} days')"),
             Backend::Postgres => format!("({column} + ({days}))"),
+        }
+    }
+
+    /// `column` compared bytewise (PostgreSQL's collation may not be), for tie-breaks.
+    fn bytewise(&self, column: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => column.to_owned(),
+            Backend::Postgres => format!("{column} COLLATE \"C\""),
         }
     }
 
@@ -335,9 +241,10 @@ fn youth_in_care_sql(
 ) -> Result<String, InvalidCountQuery> {
     let (to_p, from_p) = (sql.date(to), sql.date(from));
     let (select, names, filters) = unit_clauses(query, to, sql)?;
+    let (care, provider) = (sql.bytewise("care_type"), sql.bytewise("provider"));
     Ok(format!(
         "SELECT {select}{UNITS} FROM (SELECT {UNIT_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY youth_id \
-         ORDER BY start_date DESC, care_type DESC, provider DESC) AS rn FROM placements p \
+         ORDER BY start_date DESC, {care} DESC, {provider} DESC) AS rn FROM placements p \
          WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p})) u \
          WHERE rn = 1{filters}{group}",
         group = group_clause(&names),
@@ -355,10 +262,12 @@ fn flows_sql(
     let before = sql.shifted("p.start_date", -days);
     let after = sql.shifted("p.end_date", days);
     let (select, names, filters) = unit_clauses(query, to, sql)?;
+    let (care, provider) = (sql.bytewise("care_type"), sql.bytewise("provider"));
     Ok(format!(
         "SELECT {select}{UNITS} FROM (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY youth_id, flow_kind \
-         ORDER BY event_date DESC, care_type DESC) AS rn FROM (\
+         ORDER BY event_date DESC, {care} DESC, {provider} DESC, started DESC) AS rn FROM (\
          SELECT p.youth_id, p.record_key, 'instroom' AS flow_kind, p.start_date AS event_date, p.care_type, \
+         p.provider, p.start_date AS started, \
          p.origin_region, '{na}' AS outflow_destination, '{na}' AS outflow_profile \
          FROM placements p WHERE p.start_date >= {from_p} AND p.start_date <= {to_p} \
          AND NOT EXISTS (SELECT 1 FROM placements q WHERE q.youth_id = p.youth_id \
@@ -366,7 +275,8 @@ fn flows_sql(
          UNION ALL \
          SELECT p.youth_id, p.record_key, CASE WHEN EXISTS (SELECT 1 FROM placements q \
          WHERE q.youth_id = p.youth_id AND q.start_date > p.start_date AND q.start_date <= {after}) \
-         THEN 'doorplaatsing' ELSE 'uitstroom' END, p.end_date, p.care_type, p.origin_region, \
+         THEN 'doorplaatsing' ELSE 'uitstroom' END, p.end_date, p.care_type, p.provider, \
+         p.start_date, p.origin_region, \
          p.outflow_destination, COALESCE(CAST(p.outflow_profile AS TEXT), '{unknown}') \
          FROM placements p WHERE p.end_date >= {from_p} AND p.end_date <= {to_p}\
          ) e) u WHERE rn = 1{filters}{group}",
@@ -385,6 +295,7 @@ fn length_of_stay_sql(
     let (from_p, to_p) = (sql.date(from), sql.date(to));
     let days = sql.days_between("start_date", "end_date");
     let (select, names, filters) = unit_clauses(query, to, sql)?;
+    let (care, provider) = (sql.bytewise("care_type"), sql.bytewise("provider"));
     let partition = if names.is_empty() {
         String::new()
     } else {
@@ -398,7 +309,7 @@ fn length_of_stay_sql(
          COUNT(*) OVER ({partition_all}) AS n FROM (\
          SELECT {select}days, record_key FROM (SELECT {UNIT_COLUMNS}, {days} AS days, \
          ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY end_date DESC, start_date DESC, \
-         care_type DESC) AS rn FROM placements p \
+         {care} DESC, {provider} DESC) AS rn FROM placements p \
          WHERE end_date >= {from_p} AND end_date <= {to_p}) s WHERE rn = 1{filters}) w) v{group}",
         keys = key_prefix(&names),
         partition_all = partition.trim_end(),
@@ -412,24 +323,12 @@ fn transition18_sql(
     peildatum: NaiveDate,
     sql: &mut Sql,
 ) -> Result<String, InvalidCountQuery> {
-    let uses = |d: Dimension| {
-        query.group_by.contains(&d) || query.filters.iter().any(|f| f.dimension == d)
-    };
-    if uses(Dimension::Big5Status)
-        && !query.group_by.contains(&Dimension::Big5Domain)
-        && !query
-            .filters
-            .iter()
-            .any(|f| f.dimension == Dimension::Big5Domain && f.values.len() == 1 && !f.exclude)
-    {
-        return Err(InvalidCountQuery::Big5StatusWithoutDomain);
-    }
     let since = peildatum
         .checked_sub_months(Months::new(6))
         .unwrap_or(NaiveDate::MIN);
     let (peil_p, since_p) = (sql.date(peildatum), sql.date(since));
     let (select, names, filters) = unit_clauses(query, peildatum, sql)?;
-    let domains = if uses(Dimension::Big5Domain) || uses(Dimension::Big5Status) {
+    let domains = if query.uses(Dimension::Big5Domain) || query.uses(Dimension::Big5Status) {
         let rows: Vec<String> = Big5Domain::ALL
             .iter()
             .map(|d| format!("SELECT {} AS big5_domain", quoted(d.code())))
@@ -452,26 +351,14 @@ fn build(
     query: &CountQuery<'_>,
     backend: Backend,
 ) -> Result<(String, Vec<Param>), InvalidCountQuery> {
-    let template = query.template;
-    let needs = |needs| InvalidCountQuery::Scope {
-        template: template.code(),
-        needs,
-    };
+    validate(query)?;
     let mut sql = Sql {
         backend,
         params: Vec::new(),
     };
-    let text = match (template, query.scope) {
-        (Template::Capacity | Template::ConsentedRecords, _) => {
-            return Err(InvalidCountQuery::NotCounting(template.code()))
-        }
+    let text = match (query.template, query.scope) {
         (Template::Transition18, CountScope::Peildatum(peildatum)) => {
             transition18_sql(query, peildatum, &mut sql)?
-        }
-        (Template::Transition18, CountScope::Period { .. }) => return Err(needs("a peildatum")),
-        (_, CountScope::Peildatum(_)) => return Err(needs("a period")),
-        (_, CountScope::Period { from, to }) if from > to => {
-            return Err(needs("a period whose first day is not after its last"))
         }
         (Template::YouthInCare, CountScope::Period { from, to }) => {
             youth_in_care_sql(query, (from, to), &mut sql)?
@@ -482,14 +369,17 @@ fn build(
         (Template::LengthOfStay, CountScope::Period { from, to }) => {
             length_of_stay_sql(query, (from, to), &mut sql)?
         }
+        // `validate` lets no other pair through.
+        _ => return Err(InvalidCountQuery::NotCounting(query.template.code())),
     };
     Ok((text, sql.params))
 }
 
 impl Store {
-    /// Runs a person-count template. The outer `Result` is the store failing; the inner one a
-    /// query the template cannot answer. Only non-empty groups are returned.
-    pub async fn person_counts(
+    /// Runs a person-count template as plain SQL in the database (the engine's oracle). The
+    /// outer `Result` is the store failing; the inner one a query the template cannot
+    /// answer. Only non-empty groups are returned.
+    pub async fn person_counts_sql(
         &self,
         query: &CountQuery<'_>,
     ) -> Result<Result<Vec<CountRow>, InvalidCountQuery>, StoreError> {

@@ -1,0 +1,521 @@
+//! The counted tables in memory: a compact, sorted copy of `placements` and `transition18`
+//! that the person-count templates run over (see `counts::engine`).
+//!
+//! The database stays the system of record and the only thing written. The snapshot is built
+//! from it inside one read transaction together with the data generation (a number every
+//! write to those tables raises in its own transaction, see migration 0010); before each
+//! count the store reads the generation again and rebuilds when it moved. So a count is never
+//! older than the database at the moment it was asked.
+//!
+//! Each text column holding codes is kept as an index into one table of the distinct codes;
+//! dates as days. Youth pseudonyms are not kept at all: rows are grouped per youth (sorted)
+//! and only the groups' boundaries remain.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+use futures_util::TryStreamExt;
+use zicht_model::{Big5Domain, CodeList};
+
+use crate::{on_pool, query_error, Pool, Store, StoreError};
+
+/// A date as days from the common era (open ends are [`OPEN`]).
+pub(crate) type Day = i32;
+
+/// The end of a placement that has not ended.
+pub(crate) const OPEN: Day = Day::MAX;
+
+/// An index into [`Snapshot::codes`].
+pub(crate) type Code = u16;
+
+/// No code (a placement that has not ended has no outflow destination).
+pub(crate) const NO_CODE: Code = Code::MAX;
+
+/// The day number of a date.
+pub(crate) fn day(date: NaiveDate) -> Day {
+    date.num_days_from_ce()
+}
+
+/// One placement.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stay {
+    pub start: Day,
+    /// [`OPEN`] while ongoing.
+    pub end: Day,
+    pub birth: Day,
+    pub record_key: Option<u32>,
+    pub care_type: Code,
+    pub origin_region: Code,
+    pub placement_region: Code,
+    pub legal_basis: Code,
+    /// [`NO_CODE`] while ongoing.
+    pub outflow_destination: Code,
+    /// 1-4, or 0 when unknown.
+    pub outflow_profile: u8,
+    /// The rank of the care type's code in byte order (the tie-break `care_type DESC`).
+    pub care_rank: u16,
+    /// The rank of the provider's name in byte order (the tie-break `provider DESC`).
+    pub provider_rank: u32,
+}
+
+/// One 18+ transition check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Check {
+    pub date: Day,
+    pub record_key: Option<u32>,
+    pub toekomstplan: bool,
+    pub after18_funding: Code,
+    /// The status of each domain, in [`Big5Domain::ALL`] order.
+    pub big5: [Code; 5],
+}
+
+/// Rows grouped per youth: `rows[bounds[i]..bounds[i + 1]]` are youth `i`'s, in key order.
+#[derive(Debug, Default)]
+pub(crate) struct PerYouth<T> {
+    rows: Vec<T>,
+    bounds: Vec<u32>,
+}
+
+impl<T> PerYouth<T> {
+    /// Each youth's rows.
+    pub fn youths(&self) -> impl Iterator<Item = &[T]> {
+        self.bounds
+            .windows(2)
+            .map(|w| &self.rows[w[0] as usize..w[1] as usize])
+    }
+
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Sorts `(youth, row)` pairs by youth and then `order`, and keeps the boundaries.
+    fn group(mut rows: Vec<(u32, T)>, order: impl Fn(&T, &T) -> std::cmp::Ordering) -> PerYouth<T> {
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| order(&a.1, &b.1)));
+        let mut bounds = Vec::new();
+        let mut previous = None;
+        for (i, (youth, _)) in rows.iter().enumerate() {
+            if previous != Some(*youth) {
+                bounds.push(i as u32);
+                previous = Some(*youth);
+            }
+        }
+        bounds.push(rows.len() as u32);
+        PerYouth {
+            rows: rows.into_iter().map(|(_, row)| row).collect(),
+            bounds,
+        }
+    }
+}
+
+/// The counted tables at one data generation.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub generation: i64,
+    /// Every distinct code the rows hold (regions, care types, legal bases, destinations,
+    /// funding, BIG5 statuses), as stored.
+    pub codes: Vec<String>,
+    /// Placements per youth, ordered by start date, care type and provider.
+    pub placements: PerYouth<Stay>,
+    /// Transition checks per youth, ordered by check date.
+    pub checks: PerYouth<Check>,
+}
+
+/// Gives each distinct text a small number, in order of first sight.
+#[derive(Default)]
+struct Interner {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn id(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.index.get(text) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(text.to_owned());
+        self.index.insert(text.to_owned(), id);
+        id
+    }
+
+    /// Each id's position when the texts are sorted bytewise.
+    fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
+        let mut ranks = vec![0; order.len()];
+        for (rank, id) in order.into_iter().enumerate() {
+            ranks[id as usize] = rank as u32;
+        }
+        ranks
+    }
+}
+
+/// Codes, with the error a column holding more distinct codes than fit.
+struct Codes(Interner);
+
+impl Codes {
+    fn code(&mut self, text: &str) -> Result<Code, StoreError> {
+        let id = self.0.id(text);
+        Code::try_from(id)
+            .ok()
+            .filter(|&c| c != NO_CODE)
+            .ok_or(StoreError::Snapshot(
+                "more distinct codes than the snapshot holds",
+            ))
+    }
+}
+
+const GENERATION: &str = "SELECT generation FROM data_generation";
+
+/// How a column travels in the snapshot's text lines.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Never NULL; codes, dates, tokens, numbers and booleans (no tab or newline in them).
+    Plain,
+    /// May be NULL (empty, or PostgreSQL's `\N`).
+    Nullable,
+    /// Free text, sent as hex (which sorts as the text does, bytewise).
+    Hex,
+}
+
+use Kind::{Hex, Nullable, Plain};
+
+/// The placement columns of a snapshot line, in order.
+const PLACEMENT_COLUMNS: &[(&str, Kind)] = &[
+    ("youth_id", Plain),
+    ("start_date", Plain),
+    ("end_date", Nullable),
+    ("birth_date", Plain),
+    ("record_key", Nullable),
+    ("care_type", Plain),
+    ("origin_region", Plain),
+    ("placement_region", Plain),
+    ("legal_basis", Plain),
+    ("outflow_destination", Nullable),
+    ("outflow_profile", Nullable),
+    ("provider", Hex),
+];
+
+/// The transition check columns of a snapshot line (then one per BIG5 domain).
+const CHECK_COLUMNS: &[(&str, Kind)] = &[
+    ("youth_id", Plain),
+    ("check_date", Plain),
+    ("record_key", Nullable),
+    ("toekomstplan", Plain),
+    ("after18_funding", Plain),
+];
+
+fn placement_columns() -> Vec<(String, Kind)> {
+    PLACEMENT_COLUMNS
+        .iter()
+        .map(|(name, kind)| (name.to_string(), *kind))
+        .collect()
+}
+
+fn check_columns() -> Vec<(String, Kind)> {
+    CHECK_COLUMNS
+        .iter()
+        .map(|(name, kind)| (name.to_string(), *kind))
+        .chain(
+            Big5Domain::ALL
+                .iter()
+                .map(|d| (format!("big5_{}", d.code()), Plain)),
+        )
+        .collect()
+}
+
+/// Rows per SQLite chunk (about 100 bytes of text each).
+const SQLITE_CHUNK: i64 = 50_000;
+
+/// SQLite: each row as one tab-separated line, in chunks of [`SQLITE_CHUNK`] rows joined by
+/// newlines, so one value per chunk crosses into Rust instead of a dozen per row.
+fn sqlite_chunk_sql(table: &str, columns: &[(String, Kind)]) -> String {
+    let fields: Vec<String> = columns
+        .iter()
+        .map(|(name, kind)| match kind {
+            Plain => format!("CAST({name} AS TEXT)"),
+            Nullable => format!("COALESCE(CAST({name} AS TEXT), '')"),
+            Hex => format!("hex({name})"),
+        })
+        .collect();
+    format!(
+        "SELECT MAX(rid), group_concat(line, char(10)) FROM (SELECT rowid AS rid, {} AS line \
+         FROM {table} WHERE rowid > $1 ORDER BY rowid LIMIT {SQLITE_CHUNK}) AS chunk",
+        fields.join(" || char(9) || ")
+    )
+}
+
+/// PostgreSQL: the rows as `COPY ... TO STDOUT` text (tab-separated, `\N` for NULL).
+fn postgres_copy_sql(table: &str, columns: &[(String, Kind)]) -> String {
+    let fields: Vec<String> = columns
+        .iter()
+        .map(|(name, kind)| match kind {
+            Hex => format!("encode(convert_to({name}, 'UTF8'), 'hex')"),
+            _ => name.clone(),
+        })
+        .collect();
+    format!("COPY (SELECT {} FROM {table}) TO STDOUT", fields.join(", "))
+}
+
+const MALFORMED: StoreError =
+    StoreError::Snapshot("a row of the counted tables has an unexpected form");
+
+/// The `N` tab-separated fields of a line.
+fn fields<const N: usize>(line: &str) -> Result<[&str; N], StoreError> {
+    let mut fields = [""; N];
+    let mut parts = line.split('\t');
+    for field in &mut fields {
+        *field = parts.next().ok_or(MALFORMED)?;
+    }
+    match parts.next() {
+        None => Ok(fields),
+        Some(_) => Err(MALFORMED),
+    }
+}
+
+fn nullable(field: &str) -> Option<&str> {
+    (!field.is_empty() && field != "\\N").then_some(field)
+}
+
+/// An ISO date (`YYYY-MM-DD`) as a day.
+fn parse_day(text: &str) -> Result<Day, StoreError> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        b.get(range)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
+        .then(|| {
+            let year = i32::try_from(digits(0..4)?).ok()?;
+            NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)
+        })
+        .flatten();
+    date.map(day).ok_or(MALFORMED)
+}
+
+fn parse_record_key(field: &str) -> Result<Option<u32>, StoreError> {
+    nullable(field)
+        .map(|k| k.parse::<u32>().map_err(|_| MALFORMED))
+        .transpose()
+}
+
+/// Turns snapshot lines into rows.
+struct Reader {
+    codes: Codes,
+    providers: Interner,
+    placement_youths: Interner,
+    check_youths: Interner,
+    stays: Vec<(u32, Stay)>,
+    checks: Vec<(u32, Check)>,
+}
+
+/// A table's columns in a snapshot line.
+type Columns = Vec<(String, Kind)>;
+
+/// What reads one line of a table.
+type LineFn = fn(&mut Reader, &str) -> Result<(), StoreError>;
+
+impl Reader {
+    fn new() -> Reader {
+        Reader {
+            codes: Codes(Interner::default()),
+            providers: Interner::default(),
+            placement_youths: Interner::default(),
+            check_youths: Interner::default(),
+            stays: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+
+    fn placement(&mut self, line: &str) -> Result<(), StoreError> {
+        let [youth, start, end, birth, key, care, origin, region, legal, destination, profile, provider] =
+            fields::<12>(line)?;
+        let stay = Stay {
+            start: parse_day(start)?,
+            end: nullable(end).map_or(Ok(OPEN), parse_day)?,
+            birth: parse_day(birth)?,
+            record_key: parse_record_key(key)?,
+            care_type: self.codes.code(care)?,
+            origin_region: self.codes.code(origin)?,
+            placement_region: self.codes.code(region)?,
+            legal_basis: self.codes.code(legal)?,
+            outflow_destination: match nullable(destination) {
+                Some(d) => self.codes.code(d)?,
+                None => NO_CODE,
+            },
+            outflow_profile: nullable(profile)
+                .map(|p| p.parse::<u8>().map_err(|_| MALFORMED))
+                .transpose()?
+                .unwrap_or(0),
+            care_rank: 0,
+            provider_rank: self.providers.id(provider),
+        };
+        let youth = self.placement_youths.id(youth);
+        self.stays.push((youth, stay));
+        Ok(())
+    }
+
+    fn check(&mut self, line: &str) -> Result<(), StoreError> {
+        let [youth, date, key, plan, funding, b0, b1, b2, b3, b4] = fields::<10>(line)?;
+        let mut big5 = [NO_CODE; 5];
+        for (slot, status) in big5.iter_mut().zip([b0, b1, b2, b3, b4]) {
+            *slot = self.codes.code(status)?;
+        }
+        let check = Check {
+            date: parse_day(date)?,
+            record_key: parse_record_key(key)?,
+            toekomstplan: match plan {
+                "1" | "t" | "true" => true,
+                "0" | "f" | "false" => false,
+                _ => return Err(MALFORMED),
+            },
+            after18_funding: self.codes.code(funding)?,
+            big5,
+        };
+        let youth = self.check_youths.id(youth);
+        self.checks.push((youth, check));
+        Ok(())
+    }
+
+    fn lines(&mut self, text: &str, each: LineFn) -> Result<(), StoreError> {
+        text.split('\n')
+            .filter(|l| !l.is_empty())
+            .try_for_each(|line| each(self, line))
+    }
+
+    fn finish(self, generation: i64) -> Snapshot {
+        let Reader {
+            codes,
+            providers,
+            mut stays,
+            checks,
+            ..
+        } = self;
+        // Ranks in byte order, for the tie-breaks of "the latest placement".
+        let code_ranks = codes.0.ranks();
+        let provider_ranks = providers.ranks();
+        for (_, stay) in &mut stays {
+            stay.care_rank = code_ranks[stay.care_type as usize] as u16;
+            stay.provider_rank = provider_ranks[stay.provider_rank as usize];
+        }
+        Snapshot {
+            generation,
+            codes: codes.0.names,
+            placements: PerYouth::group(stays, |a, b| {
+                (a.start, a.care_rank, a.provider_rank).cmp(&(
+                    b.start,
+                    b.care_rank,
+                    b.provider_rank,
+                ))
+            }),
+            checks: PerYouth::group(checks, |a, b| a.date.cmp(&b.date)),
+        }
+    }
+}
+
+impl Store {
+    /// The data generation now.
+    pub(crate) async fn data_generation(&self) -> Result<i64, StoreError> {
+        on_pool!(self, pool => sqlx::query_scalar(GENERATION)
+            .fetch_one(pool)
+            .await
+            .map_err(query_error("read the data generation")))
+    }
+
+    /// The snapshot of the data as it is now: the one in memory when the generation has not
+    /// moved since it was built, else a new one (one build at a time; concurrent askers wait
+    /// for it and share it).
+    pub(crate) async fn snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {
+        let generation = self.data_generation().await?;
+        let mut cached = self.snapshot.lock().await;
+        if let Some(snapshot) = cached.as_ref().filter(|s| s.generation == generation) {
+            return Ok(snapshot.clone());
+        }
+        let started = std::time::Instant::now();
+        let snapshot = Arc::new(self.build_snapshot().await?);
+        tracing::debug!(
+            generation = snapshot.generation,
+            placements = snapshot.placements.len(),
+            checks = snapshot.checks.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "built the in-memory snapshot of the counted tables"
+        );
+        *cached = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// Reads the generation and both tables in one read transaction (a consistent view).
+    async fn build_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let tables: [(&str, Columns, LineFn); 2] = [
+            ("placements", placement_columns(), Reader::placement),
+            ("transition18", check_columns(), Reader::check),
+        ];
+        let mut reader = Reader::new();
+        let read = || query_error("read the counted tables for the snapshot");
+        let generation = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await.map_err(read())?;
+                let generation: i64 = sqlx::query_scalar(GENERATION)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(read())?;
+                for (table, columns, each) in &tables {
+                    let sql = sqlite_chunk_sql(table, columns);
+                    let mut after = 0i64;
+                    loop {
+                        let (last, text): (Option<i64>, Option<String>) = sqlx::query_as(&sql)
+                            .bind(after)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(read())?;
+                        let (Some(last), Some(text)) = (last, text) else {
+                            break;
+                        };
+                        reader.lines(&text, *each)?;
+                        after = last;
+                    }
+                }
+                tx.commit().await.map_err(read())?;
+                generation
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(read())?;
+                for setup in [
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                    "SET LOCAL datestyle = 'ISO'",
+                ] {
+                    sqlx::query(setup).execute(&mut *tx).await.map_err(read())?;
+                }
+                let generation: i64 = sqlx::query_scalar(GENERATION)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(read())?;
+                for (table, columns, each) in &tables {
+                    let mut stream = tx
+                        .copy_out_raw(&postgres_copy_sql(table, columns))
+                        .await
+                        .map_err(read())?;
+                    // Chunks split lines anywhere: the unfinished tail waits for the next one.
+                    let mut pending = Vec::new();
+                    while let Some(chunk) = stream.try_next().await.map_err(read())? {
+                        pending.extend_from_slice(&chunk);
+                        if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
+                            let text =
+                                std::str::from_utf8(&pending[..end]).map_err(|_| MALFORMED)?;
+                            reader.lines(text, *each)?;
+                            pending.drain(..=end);
+                        }
+                    }
+                    let text = std::str::from_utf8(&pending).map_err(|_| MALFORMED)?;
+                    reader.lines(text, *each)?;
+                }
+                tx.commit().await.map_err(read())?;
+                generation
+            }
+        };
+        Ok(reader.finish(generation))
+    }
+}
