@@ -3,7 +3,9 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
+
+use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 
 use csv::ByteRecord;
@@ -297,7 +299,8 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
     let mut rows = Vec::new();
     let mut count = 0u64;
     let mut problems = Vec::new();
-    let mut seen: HashMap<K, u64> = HashMap::new();
+    // Keys seen, by a 128-bit digest: a few dozen bytes a row, whatever the key's size.
+    let mut seen: HashMap<[u8; 16], u64> = HashMap::new();
     let mut record = ByteRecord::new();
     while read_record(csv, &mut record)? {
         let line = record.position().map_or(0, |p| p.line());
@@ -321,7 +324,7 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
                 record: &record,
                 line,
             };
-            row(&cells).and_then(|value| match seen.entry(key(&value)) {
+            row(&cells).and_then(|value| match seen.entry(digest(&key(&value))) {
                 Entry::Occupied(first) => Err(cells.problem(
                     header.table.key_columns()[0],
                     format!(
@@ -371,6 +374,30 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
         (sink.emit)(wrap(rows), at);
     }
     Ok(count)
+}
+
+/// Feeds what a key hashes into SHA-256 (the key types' `Hash` writes their contents with
+/// separators, so different keys feed different bytes).
+struct Digester(Sha256);
+
+impl Hasher for Digester {
+    fn finish(&self) -> u64 {
+        0 // unused: `digest` reads the SHA-256 state
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// The first 128 bits of the SHA-256 of a key.
+fn digest<K: Hash>(key: &K) -> [u8; 16] {
+    let mut digester = Digester(Sha256::new());
+    key.hash(&mut digester);
+    let full = digester.0.finalize();
+    let mut first = [0; 16];
+    first.copy_from_slice(&full[..16]);
+    first
 }
 
 fn yes_no(text: &str) -> Result<bool, &'static str> {
