@@ -208,8 +208,8 @@ fn announce(settings: &NodeSettings, address: std::net::SocketAddr, caps: &Caps)
     );
 }
 
-/// The node's shared state over its store, with its rows keyed first (so its first answers do not
-/// wait): an aggregator's runs no template.
+/// The node's shared state over its store, with its rows keyed and its snapshot of the counted
+/// tables built first (so its first answers do not wait): an aggregator's runs no template.
 async fn node_state(
     settings: &NodeSettings,
     store: Option<Store>,
@@ -220,6 +220,12 @@ async fn node_state(
             tracing::warn!(
                 cause = %crate::error::chain(&error),
                 "could not key rows at start (queries will retry)"
+            );
+        }
+        if let Err(error) = store.prepare_counts().await {
+            tracing::warn!(
+                cause = %crate::error::chain(&error),
+                "could not read the counted tables at start (queries will retry)"
             );
         }
     }

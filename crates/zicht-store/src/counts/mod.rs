@@ -171,6 +171,12 @@ impl CountQuery<'_> {
 }
 
 impl Store {
+    /// Reads the counted tables into memory now, so the next count does not wait for it
+    /// (a node calls this at start).
+    pub async fn prepare_counts(&self) -> Result<(), StoreError> {
+        self.snapshot().await.map(|_| ())
+    }
+
     /// Runs a person-count template over the snapshot of the data as it is now. The outer
     /// `Result` is the store failing; the inner one a query the template cannot answer. Only
     /// non-empty groups are returned, ordered by their key (bytewise).
