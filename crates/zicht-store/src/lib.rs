@@ -3,7 +3,7 @@
 //!
 //! Every statement the node runs is written once and runs on both backends: portable SQL with
 //! `$N` placeholders (SQLite reads them by number too), dates bound as `chrono::NaiveDate`
-//! (ISO text in SQLite, DATE in PostgreSQL), and [`on_pool!`] to compile a body per backend.
+//! (ISO text in SQLite, DATE in PostgreSQL), and `on_pool!` to compile a body per backend.
 
 mod capacity;
 mod consented;

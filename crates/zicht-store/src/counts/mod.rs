@@ -13,7 +13,7 @@
 //!   last day, no end or an end on or after its first day), each counted with their most
 //!   recent such placement. Age is taken at the last day.
 //! - `flows`: instroom is a placement starting in the period with no placement of the youth
-//!   ending in the [`FlowKind::TRANSFER_DAYS`] days before; a placement ending in the period
+//!   ending in the [`zicht_model::FlowKind::TRANSFER_DAYS`] days before; a placement ending in the period
 //!   is doorplaatsing when another placement of the youth starts within that many days after
 //!   its end, else uitstroom. Each youth counts once per kind, with their latest such event.
 //! - `length_of_stay`: youths whose placement ended in the period, each with their most
@@ -21,6 +21,9 @@
 //!   ceil(n/2) and ceil(0.9 n) (as `percentile_disc`).
 //! - `transition18`: youths with a check in the half year up to the peildatum, each with their
 //!   latest check (once per BIG5 domain when grouped or filtered by domain).
+//!
+//! Where a youth has two candidate rows that the definition ranks equally, the rest of the
+//! table's key decides, compared bytewise (care type, then provider, then start date).
 //!
 //! Every group also carries the sum of its units' record keys (the cell key method) and how
 //! many of its units have one, so the node can tell a row it has not keyed yet.
