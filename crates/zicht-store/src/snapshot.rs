@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use futures_util::TryStreamExt;
-use zicht_model::{Big5Domain, CodeList};
 
 use crate::{on_pool, query_error, Pool, Store, StoreError};
 
@@ -66,7 +65,7 @@ pub(crate) struct Check {
     pub record_key: Option<u32>,
     pub toekomstplan: bool,
     pub after18_funding: Code,
-    /// The status of each domain, in [`Big5Domain::ALL`] order.
+    /// The status of each domain, in [`zicht_model::Big5Domain::ALL`] order.
     pub big5: [Code; 5],
 }
 
@@ -198,40 +197,27 @@ const PLACEMENT_COLUMNS: &[(&str, Kind)] = &[
     ("provider", Hex),
 ];
 
-/// The transition check columns of a snapshot line (then one per BIG5 domain).
+/// The transition check columns of a snapshot line: the BIG5 statuses in
+/// [`zicht_model::Big5Domain::ALL`] order (a test checks).
 const CHECK_COLUMNS: &[(&str, Kind)] = &[
     ("youth_id", Plain),
     ("check_date", Plain),
     ("record_key", Nullable),
     ("toekomstplan", Plain),
     ("after18_funding", Plain),
+    ("big5_support", Plain),
+    ("big5_wonen", Plain),
+    ("big5_werk_school", Plain),
+    ("big5_inkomen_schulden", Plain),
+    ("big5_zorg_ondersteuning", Plain),
 ];
-
-fn placement_columns() -> Vec<(String, Kind)> {
-    PLACEMENT_COLUMNS
-        .iter()
-        .map(|(name, kind)| (name.to_string(), *kind))
-        .collect()
-}
-
-fn check_columns() -> Vec<(String, Kind)> {
-    CHECK_COLUMNS
-        .iter()
-        .map(|(name, kind)| (name.to_string(), *kind))
-        .chain(
-            Big5Domain::ALL
-                .iter()
-                .map(|d| (format!("big5_{}", d.code()), Plain)),
-        )
-        .collect()
-}
 
 /// Rows per SQLite chunk (about 100 bytes of text each).
 const SQLITE_CHUNK: i64 = 50_000;
 
 /// SQLite: each row as one tab-separated line, in chunks of [`SQLITE_CHUNK`] rows joined by
 /// newlines, so one value per chunk crosses into Rust instead of a dozen per row.
-fn sqlite_chunk_sql(table: &str, columns: &[(String, Kind)]) -> String {
+fn sqlite_chunk_sql(table: &str, columns: Columns) -> String {
     let fields: Vec<String> = columns
         .iter()
         .map(|(name, kind)| match kind {
@@ -248,12 +234,12 @@ fn sqlite_chunk_sql(table: &str, columns: &[(String, Kind)]) -> String {
 }
 
 /// PostgreSQL: the rows as `COPY ... TO STDOUT` text (tab-separated, `\N` for NULL).
-fn postgres_copy_sql(table: &str, columns: &[(String, Kind)]) -> String {
+fn postgres_copy_sql(table: &str, columns: Columns) -> String {
     let fields: Vec<String> = columns
         .iter()
         .map(|(name, kind)| match kind {
             Hex => format!("encode(convert_to({name}, 'UTF8'), 'hex')"),
-            _ => name.clone(),
+            _ => name.to_string(),
         })
         .collect();
     format!("COPY (SELECT {} FROM {table}) TO STDOUT", fields.join(", "))
@@ -313,7 +299,7 @@ struct Reader {
 }
 
 /// A table's columns in a snapshot line.
-type Columns = Vec<(String, Kind)>;
+type Columns = &'static [(&'static str, Kind)];
 
 /// What reads one line of a table.
 type LineFn = fn(&mut Reader, &str) -> Result<(), StoreError>;
@@ -450,8 +436,8 @@ impl Store {
     /// Reads the generation and both tables in one read transaction (a consistent view).
     async fn build_snapshot(&self) -> Result<Snapshot, StoreError> {
         let tables: [(&str, Columns, LineFn); 2] = [
-            ("placements", placement_columns(), Reader::placement),
-            ("transition18", check_columns(), Reader::check),
+            ("placements", PLACEMENT_COLUMNS, Reader::placement),
+            ("transition18", CHECK_COLUMNS, Reader::check),
         ];
         let mut reader = Reader::new();
         let read = || query_error("read the counted tables for the snapshot");
@@ -517,5 +503,21 @@ impl Store {
             }
         };
         Ok(reader.finish(generation))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zicht_model::{Big5Domain, CodeList};
+
+    #[test]
+    fn the_big5_columns_follow_the_domains() {
+        let names: Vec<&str> = CHECK_COLUMNS[5..].iter().map(|(name, _)| *name).collect();
+        let domains: Vec<String> = Big5Domain::ALL
+            .iter()
+            .map(|d| format!("big5_{}", d.code()))
+            .collect();
+        assert_eq!(names, domains);
     }
 }

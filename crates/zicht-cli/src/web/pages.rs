@@ -608,22 +608,27 @@ fn count_figure(
     }
 }
 
-/// A page's period and node (default: the person's network), or the page that says what is
+/// The start of a page asked over a period of a node: analysts only, then the period and the
+/// node (default: the person's network) from the query string, or the page that says what is
 /// wrong with them.
-fn period_and_node(
+fn period_page(
     monitor: &Monitor,
-    params: &Params,
+    uri: &Uri,
     title: &str,
-) -> Result<(String, pb::query_request::Scope, NodeName), Box<Response>> {
-    match (period(params), node_param(params, network_node(monitor))) {
-        (Ok((text, scope)), Ok(node)) => Ok((text, scope, node)),
+) -> Result<(Params, String, pb::query_request::Scope, NodeName), Box<Response>> {
+    if let Some(refused) = analysts_only(monitor) {
+        return Err(Box::new(refused));
+    }
+    let params = Params::of(uri);
+    match (period(&params), node_param(&params, network_node(monitor))) {
+        (Ok((text, scope)), Ok(node)) => Ok((params, text, scope, node)),
         (Err(e), _) | (_, Err(e)) => Err(Box::new(page(
             monitor,
             title,
             html! {},
             &[],
             problem(&e),
-            params,
+            &params,
         ))),
     }
 }
@@ -642,11 +647,7 @@ fn period_form(action: &str, text: &str, node: NodeName) -> Markup {
 /// Herkomst: where youths of each origin region are placed, and inside or outside their
 /// own landsdeel.
 pub async fn herkomst(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response {
-    if let Some(refused) = analysts_only(&monitor) {
-        return refused;
-    }
-    let params = Params::of(&uri);
-    let (text, scope, node) = match period_and_node(&monitor, &params, "Herkomst") {
+    let (params, text, scope, node) = match period_page(&monitor, &uri, "Herkomst") {
         Ok(asked) => asked,
         Err(page) => return *page,
     };
@@ -747,11 +748,7 @@ pub async fn herkomst(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response
 
 /// Flows: instroom, doorplaatsing and uitstroom in a period, and where youths went.
 pub async fn flows(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response {
-    if let Some(refused) = analysts_only(&monitor) {
-        return refused;
-    }
-    let params = Params::of(&uri);
-    let (text, scope, node) = match period_and_node(&monitor, &params, "Flows") {
+    let (params, text, scope, node) = match period_page(&monitor, &uri, "Flows") {
         Ok(asked) => asked,
         Err(page) => return *page,
     };
