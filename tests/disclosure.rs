@@ -681,21 +681,48 @@ both_backends!(an_ordinary_session_is_answered, |db| async move {
     }
 });
 
-// Record keys follow the data: rows imported after the node keyed its data are keyed before
-// they are counted, a re-import changes the answer at once, and a new secret re-keys every row.
+// Record keys follow the data: youths imported beside a running node are counted with their
+// keys at once, each cell's key sum is exactly its youths' keys under the node's secret, and a
+// new secret gives every youth a new key without any rewrite of the data.
 both_backends!(
-    rows_imported_later_are_keyed_before_they_are_counted,
+    youths_imported_later_are_counted_with_their_keys,
     |db| async move {
         let r = Region_::drenthe(db).await;
         let q = Q::new(Template::YouthInCare, year(2024)).by(Dimension::StayGroup);
         let before = r.truth(&q).await.total;
         r.published(&q).await;
-        assert_eq!(
-            r.db.scalar("SELECT COUNT(*) FROM placements WHERE record_key IS NULL")
-                .await,
-            0,
-            "the first perturbed answer keyed every row"
-        );
+        // The youths the total counts, from the table itself.
+        const IN_2024: &str = "SELECT DISTINCT youth_id FROM placements \
+             WHERE start_date <= '2024-12-31' AND (end_date IS NULL OR end_date >= '2024-01-01')";
+        let query = zicht_store::CountQuery {
+            template: Template::YouthInCare,
+            scope: zicht_store::CountScope::Period {
+                from: zicht_model::parse_date("2024-01-01").unwrap(),
+                to: zicht_model::parse_date("2024-12-31").unwrap(),
+            },
+            filters: &[],
+            group_by: &[],
+        };
+        let key_sum = |disclosure: &Disclosure| {
+            let keys = disclosure.record_keys().unwrap();
+            let store = r.db.store.clone();
+            async move {
+                let rows = store
+                    .person_counts(&query, Some(&keys))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                rows[0].record_key_sum
+            }
+        };
+        let expected = |secret: &RecordKeySecret, youths: &[String]| -> i64 {
+            youths.iter().map(|y| i64::from(secret.record_key(y))).sum()
+        };
+        // The node's secret, as `Region_::new` made it.
+        let secret = RecordKeySecret::from_bytes([Region::Drenthe as u8 + 1; 32]);
+        let youths = r.db.strings(IN_2024).await;
+        assert_eq!(key_sum(&r.disclosure).await, expected(&secret, &youths));
+
         // Twelve more youths in pleegzorg in 2024, imported beside the running node.
         let dir = tempfile::tempdir().unwrap();
         let mut csv = String::from("youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_type,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile\n");
@@ -709,50 +736,26 @@ both_backends!(
         zicht_store::import::import_file(&r.db.store, &path, None, Default::default(), &mut ())
             .await
             .unwrap();
-        assert_eq!(
-            r.db.scalar("SELECT COUNT(*) FROM placements WHERE record_key IS NULL")
-                .await,
-            12
-        );
         let after = r.published(&q).await;
         assert_eq!(r.truth(&q).await.total, before + 12);
         assert!(
             after.total.abs_diff(before + 12) <= 3,
             "the new youths are counted"
         );
-        assert_eq!(
-            r.db.scalar("SELECT COUNT(*) FROM placements WHERE record_key IS NULL")
-                .await,
-            0
-        );
-        // Keys are the secret's: a node with another secret re-keys every row first.
-        let keys =
-            r.db.strings(
-                "SELECT CAST(record_key AS TEXT) FROM placements ORDER BY youth_id, start_date",
-            )
-            .await;
+        let youths = r.db.strings(IN_2024).await;
+        assert_eq!(youths.len() as u64, before + 12);
+        assert_eq!(key_sum(&r.disclosure).await, expected(&secret, &youths));
+
+        // Another secret: its own keys for every youth, from the same rows.
+        let other_secret = RecordKeySecret::from_bytes([99; 32]);
         let other = Disclosure::default()
             .for_region(Some(Region::Drenthe))
-            .with_secret(RecordKeySecret::from_bytes([99; 32]));
-        other.key_rows(&r.db.store).await.unwrap();
-        let rekeyed =
-            r.db.strings(
-                "SELECT CAST(record_key AS TEXT) FROM placements ORDER BY youth_id, start_date",
-            )
-            .await;
-        assert_eq!(keys.len(), rekeyed.len());
-        assert!(
-            keys.iter().zip(&rekeyed).all(|(a, b)| a != b),
-            "every key changed"
-        );
-        r.disclosure.key_rows(&r.db.store).await.unwrap();
-        let back =
-            r.db.strings(
-                "SELECT CAST(record_key AS TEXT) FROM placements ORDER BY youth_id, start_date",
-            )
-            .await;
+            .with_secret(other_secret.clone());
+        assert_eq!(key_sum(&other).await, expected(&other_secret, &youths));
+        assert_ne!(expected(&other_secret, &youths), expected(&secret, &youths));
         assert_eq!(
-            back, keys,
+            key_sum(&r.disclosure).await,
+            expected(&secret, &youths),
             "the same secret gives the same keys after a rebuild"
         );
     }

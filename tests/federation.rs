@@ -111,7 +111,7 @@ async fn truth(
         group_by,
     };
     store
-        .person_counts(&query)
+        .person_counts(&query, None)
         .await
         .unwrap()
         .unwrap()

@@ -1,12 +1,12 @@
 //! The disclosure control a node enforces: its settings, the perturbation table made from
-//! them, the record-key secret and the data-subject key; and keying the rows of its store
-//! under that secret.
+//! them, the record-key secret (and the record-key function it gives the store's counts) and
+//! the data-subject key.
 
 use std::sync::Arc;
 
 use zicht_model::Region;
 use zicht_privacy::{PerturbationTable, RecordKeySecret, SettingProblem, Settings, SubjectKey};
-use zicht_store::{Store, StoreError};
+use zicht_store::RecordKeys;
 
 /// What a node enforces when it releases person counts.
 #[derive(Debug, Clone)]
@@ -95,18 +95,12 @@ impl Disclosure {
         self.subject_key.is_some()
     }
 
-    /// Fills the record keys of rows that have none (after an import), under the secret.
-    /// Returns how many youths were keyed; 0 without a secret.
-    pub async fn key_rows(&self, store: &Store) -> Result<u64, StoreError> {
-        match &self.secret {
-            Some(secret) => {
-                let fingerprint = secret_fingerprint(secret);
-                store
-                    .fill_record_keys(&fingerprint, &|youth| secret.record_key(youth))
-                    .await
-            }
-            None => Ok(0),
-        }
+    /// The record-key function under the secret, for the store's counts (none without it).
+    pub fn record_keys(&self) -> Option<RecordKeys> {
+        self.secret.as_ref().map(|secret| {
+            let keyer = secret.record_keys();
+            RecordKeys::new(secret_fingerprint(secret), move |youth| keyer.key(youth))
+        })
     }
 }
 

@@ -62,7 +62,7 @@ pub enum Error {
     /// log whose records left).
     #[error("this node has no data-subject key (privacy.subject_key in its config), so it releases no consented records")]
     NoSubjectKey,
-    /// Rows arrived without record keys while the query ran (an import beside the node).
+    /// The data changed while the answer was being made (an import beside the node).
     #[error("the node's data changed while the query ran (an import); ask again")]
     Importing,
     /// The node has no database (for its logs, or its data).

@@ -208,21 +208,16 @@ fn announce(settings: &NodeSettings, address: std::net::SocketAddr, caps: &Caps)
     );
 }
 
-/// The node's shared state over its store, with its rows keyed and its snapshot of the counted
-/// tables built first (so its first answers do not wait): an aggregator's runs no template.
+/// The node's shared state over its store, with its snapshot of the counted tables (and their
+/// record keys) built first (so its first answers do not wait): an aggregator's runs no template.
 async fn node_state(
     settings: &NodeSettings,
     store: Option<Store>,
     metrics: Arc<Metrics>,
 ) -> NodeState {
     if let (Some(store), NodeName::Region(_)) = (&store, settings.node) {
-        if let Err(error) = settings.disclosure.key_rows(store).await {
-            tracing::warn!(
-                cause = %crate::error::chain(&error),
-                "could not key rows at start (queries will retry)"
-            );
-        }
-        if let Err(error) = store.prepare_counts().await {
+        let keys = settings.disclosure.record_keys();
+        if let Err(error) = store.prepare_counts(keys.as_ref()).await {
             tracing::warn!(
                 cause = %crate::error::chain(&error),
                 "could not read the counted tables at start (queries will retry)"

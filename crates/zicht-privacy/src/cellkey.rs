@@ -36,10 +36,35 @@ impl RecordKeySecret {
 
     /// The record key of the youth with pseudonym `youth_id`.
     pub fn record_key(&self, youth_id: &str) -> u32 {
+        self.record_keys().key(youth_id)
+    }
+
+    /// The record-key function under this secret, prepared once for many youths (the keyed
+    /// hash state is computed once and copied per youth).
+    pub fn record_keys(&self) -> RecordKeyer {
         // HMAC accepts a key of any length, so this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(b"zicht record key v1\0");
+        RecordKeyer(mac)
+    }
+}
+
+/// [`RecordKeySecret::record_key`] for many youths. Holds the keyed hash state, so it is as
+/// secret as the secret (its `Debug` shows nothing).
+#[derive(Clone)]
+pub struct RecordKeyer(Hmac<Sha256>);
+
+impl std::fmt::Debug for RecordKeyer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordKeyer(..)")
+    }
+}
+
+impl RecordKeyer {
+    /// The record key of the youth with pseudonym `youth_id`.
+    pub fn key(&self, youth_id: &str) -> u32 {
+        let mut mac = self.0.clone();
         mac.update(youth_id.as_bytes());
         let digest = mac.finalize().into_bytes();
         u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])

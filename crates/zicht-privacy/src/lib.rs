@@ -18,7 +18,7 @@ mod period;
 mod ptable;
 mod settings;
 
-pub use cellkey::{cell_key, RecordKeySecret};
+pub use cellkey::{cell_key, RecordKeySecret, RecordKeyer};
 pub use consent::{SubjectKey, NONCE_BYTES};
 pub use magnitude::{magnitudes, Magnitudes};
 pub use period::PeriodGranularity;

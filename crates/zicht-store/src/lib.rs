@@ -20,6 +20,7 @@ pub use consented::{
     StoredPlacement,
 };
 pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
+pub use record_keys::RecordKeys;
 pub use release_log::{
     AccessEntry, AuditEntries, AuditFilter, AuditLog, ProcessingEntry, ReleaseEntry,
     ReleasedPopulation, StoredCheckpoint,

@@ -62,6 +62,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "data generation",
         include_str!("../migrations/sqlite/0010_data_generation.sql"),
     ),
+    (
+        11,
+        "record keys in memory, bulk loads",
+        include_str!("../migrations/sqlite/0011_bulk_loads.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -114,6 +119,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "data generation",
         include_str!("../migrations/postgres/0010_data_generation.sql"),
     ),
+    (
+        11,
+        "record keys in memory, bulk loads",
+        include_str!("../migrations/postgres/0011_bulk_loads.sql"),
+    ),
 ];
 
 /// The version the migrations reach (the same on both backends).
@@ -163,5 +173,46 @@ mod tests {
             list.iter().map(|m| (m.0, m.1)).collect()
         }
         assert_eq!(versions(SQLITE), versions(POSTGRES));
+    }
+
+    /// Version 11 copies SQLite's youth tables to change their key: a database of version 10
+    /// keeps its rows, loses the stored record keys, and still refuses a second row per key.
+    #[tokio::test]
+    async fn the_youth_tables_keep_their_rows_through_version_11() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("v10.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let run = |list: &'static [(i64, &'static str, &'static str)]| {
+            let pool = pool.clone();
+            async move {
+                let migrator = Migrator::new(Embedded(list)).await.unwrap();
+                migrator.run(&pool).await.unwrap();
+            }
+        };
+        run(&SQLITE[..10]).await;
+        const PLACEMENT: &str = "INSERT INTO placements (youth_id, birth_date, origin_region, \
+             provider, placement_region, care_type, legal_basis, start_date, record_key) \
+             VALUES ('Y1', '2010-01-01', 'drenthe', 'P', 'drenthe', 'pleegzorg', 'ots', \
+             '2024-01-01', 7)";
+        const CHECK: &str = "INSERT INTO transition18 VALUES ('Y1', '2025-01-01', 1, 0, 1, \
+             'geregeld', 'op_orde', 'op_orde', 'op_orde', 'op_orde', 'op_orde', 0, 7)";
+        for sql in [PLACEMENT, CHECK] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        run(SQLITE).await;
+        for table in ["placements", "transition18"] {
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(rows, 1, "{table}");
+            let keyed = sqlx::query(&format!("SELECT record_key FROM {table}"))
+                .fetch_all(&pool)
+                .await;
+            assert!(keyed.is_err(), "{table} holds no record keys");
+        }
+        let again = PLACEMENT.replace(", record_key)", ")").replace(", 7)", ")");
+        let duplicate = sqlx::query(&again).execute(&pool).await.unwrap_err();
+        assert!(duplicate.to_string().contains("UNIQUE"), "{duplicate}");
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! Each text column holding codes is kept as an index into one table of the distinct codes;
 //! dates as days. Youth pseudonyms are not kept at all: rows are grouped per youth (sorted)
-//! and only the groups' boundaries remain.
+//! and only the groups' boundaries remain, with each youth's record key when the snapshot is
+//! built with the node's key function (see `record_keys`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use futures_util::TryStreamExt;
 
-use crate::{on_pool, query_error, Pool, Store, StoreError};
+use crate::{on_pool, query_error, Pool, RecordKeys, Store, StoreError};
 
 /// A date as days from the common era (open ends are [`OPEN`]).
 pub(crate) type Day = i32;
@@ -43,6 +44,7 @@ pub(crate) struct Stay {
     /// [`OPEN`] while ongoing.
     pub end: Day,
     pub birth: Day,
+    /// The youth's record key; `None` in a snapshot built without the key function.
     pub record_key: Option<u32>,
     pub care_type: Code,
     pub origin_region: Code,
@@ -62,6 +64,7 @@ pub(crate) struct Stay {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Check {
     pub date: Day,
+    /// As [`Stay::record_key`].
     pub record_key: Option<u32>,
     pub toekomstplan: bool,
     pub after18_funding: Code,
@@ -112,6 +115,8 @@ impl<T> PerYouth<T> {
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     pub generation: i64,
+    /// The fingerprint of the key function the record keys come from, if any.
+    pub keys: Option<String>,
     /// Every distinct code the rows hold (regions, care types, legal bases, destinations,
     /// funding, BIG5 statuses), as stored.
     pub codes: Vec<String>,
@@ -121,11 +126,12 @@ pub(crate) struct Snapshot {
     pub checks: PerYouth<Check>,
 }
 
-/// Gives each distinct text a small number, in order of first sight.
+/// Gives each distinct text a small number, in order of first sight. (foldhash: a million
+/// pseudonyms are hashed per build, and SipHash was a tenth of it.)
 #[derive(Default)]
 struct Interner {
     names: Vec<String>,
-    index: HashMap<String, u32>,
+    index: HashMap<String, u32, foldhash::fast::RandomState>,
 }
 
 impl Interner {
@@ -187,7 +193,6 @@ const PLACEMENT_COLUMNS: &[(&str, Kind)] = &[
     ("start_date", Plain),
     ("end_date", Nullable),
     ("birth_date", Plain),
-    ("record_key", Nullable),
     ("care_type", Plain),
     ("origin_region", Plain),
     ("placement_region", Plain),
@@ -202,7 +207,6 @@ const PLACEMENT_COLUMNS: &[(&str, Kind)] = &[
 const CHECK_COLUMNS: &[(&str, Kind)] = &[
     ("youth_id", Plain),
     ("check_date", Plain),
-    ("record_key", Nullable),
     ("toekomstplan", Plain),
     ("after18_funding", Plain),
     ("big5_support", Plain),
@@ -282,20 +286,45 @@ fn parse_day(text: &str) -> Result<Day, StoreError> {
     date.map(day).ok_or(MALFORMED)
 }
 
-fn parse_record_key(field: &str) -> Result<Option<u32>, StoreError> {
-    nullable(field)
-        .map(|k| k.parse::<u32>().map_err(|_| MALFORMED))
-        .transpose()
-}
-
 /// Turns snapshot lines into rows.
 struct Reader {
     codes: Codes,
     providers: Interner,
-    placement_youths: Interner,
-    check_youths: Interner,
+    placement_youths: Youths,
+    check_youths: Youths,
     stays: Vec<(u32, Stay)>,
     checks: Vec<(u32, Check)>,
+}
+
+/// The youths of one table: a number for each, and their record keys (in number order) when
+/// the snapshot is built with the key function.
+struct Youths {
+    ids: Interner,
+    keys: Option<(RecordKeys, Vec<u32>)>,
+}
+
+impl Youths {
+    fn new(keys: Option<&RecordKeys>) -> Youths {
+        Youths {
+            ids: Interner::default(),
+            keys: keys.map(|k| (k.clone(), Vec::new())),
+        }
+    }
+
+    /// The youth's number; a youth seen for the first time gets their record key.
+    fn id(&mut self, youth: &str) -> u32 {
+        let id = self.ids.id(youth);
+        if let Some((function, keys)) = &mut self.keys {
+            if id as usize == keys.len() {
+                keys.push(function.key(youth));
+            }
+        }
+        id
+    }
+
+    fn key(&self, id: u32) -> Option<u32> {
+        self.keys.as_ref().map(|(_, keys)| keys[id as usize])
+    }
 }
 
 /// A table's columns in a snapshot line.
@@ -305,25 +334,26 @@ type Columns = &'static [(&'static str, Kind)];
 type LineFn = fn(&mut Reader, &str) -> Result<(), StoreError>;
 
 impl Reader {
-    fn new() -> Reader {
+    fn new(keys: Option<&RecordKeys>) -> Reader {
         Reader {
             codes: Codes(Interner::default()),
             providers: Interner::default(),
-            placement_youths: Interner::default(),
-            check_youths: Interner::default(),
+            placement_youths: Youths::new(keys),
+            check_youths: Youths::new(keys),
             stays: Vec::new(),
             checks: Vec::new(),
         }
     }
 
     fn placement(&mut self, line: &str) -> Result<(), StoreError> {
-        let [youth, start, end, birth, key, care, origin, region, legal, destination, profile, provider] =
-            fields::<12>(line)?;
+        let [youth, start, end, birth, care, origin, region, legal, destination, profile, provider] =
+            fields::<11>(line)?;
+        let youth = self.placement_youths.id(youth);
         let stay = Stay {
             start: parse_day(start)?,
             end: nullable(end).map_or(Ok(OPEN), parse_day)?,
             birth: parse_day(birth)?,
-            record_key: parse_record_key(key)?,
+            record_key: self.placement_youths.key(youth),
             care_type: self.codes.code(care)?,
             origin_region: self.codes.code(origin)?,
             placement_region: self.codes.code(region)?,
@@ -339,20 +369,20 @@ impl Reader {
             care_rank: 0,
             provider_rank: self.providers.id(provider),
         };
-        let youth = self.placement_youths.id(youth);
         self.stays.push((youth, stay));
         Ok(())
     }
 
     fn check(&mut self, line: &str) -> Result<(), StoreError> {
-        let [youth, date, key, plan, funding, b0, b1, b2, b3, b4] = fields::<10>(line)?;
+        let [youth, date, plan, funding, b0, b1, b2, b3, b4] = fields::<9>(line)?;
+        let youth = self.check_youths.id(youth);
         let mut big5 = [NO_CODE; 5];
         for (slot, status) in big5.iter_mut().zip([b0, b1, b2, b3, b4]) {
             *slot = self.codes.code(status)?;
         }
         let check = Check {
             date: parse_day(date)?,
-            record_key: parse_record_key(key)?,
+            record_key: self.check_youths.key(youth),
             toekomstplan: match plan {
                 "1" | "t" | "true" => true,
                 "0" | "f" | "false" => false,
@@ -361,7 +391,6 @@ impl Reader {
             after18_funding: self.codes.code(funding)?,
             big5,
         };
-        let youth = self.check_youths.id(youth);
         self.checks.push((youth, check));
         Ok(())
     }
@@ -376,10 +405,14 @@ impl Reader {
         let Reader {
             codes,
             providers,
+            placement_youths,
             mut stays,
             checks,
             ..
         } = self;
+        let keys = placement_youths
+            .keys
+            .map(|(function, _)| function.fingerprint().to_owned());
         // Ranks in byte order, for the tie-breaks of "the latest placement".
         let code_ranks = codes.0.ranks();
         let provider_ranks = providers.ranks();
@@ -389,6 +422,7 @@ impl Reader {
         }
         Snapshot {
             generation,
+            keys,
             codes: codes.0.names,
             placements: PerYouth::group(stays, |a, b| {
                 (a.start, a.care_rank, a.provider_rank).cmp(&(
@@ -411,17 +445,25 @@ impl Store {
             .map_err(query_error("read the data generation")))
     }
 
-    /// The snapshot of the data as it is now: the one in memory when the generation has not
-    /// moved since it was built, else a new one (one build at a time; concurrent askers wait
-    /// for it and share it).
-    pub(crate) async fn snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {
+    /// The snapshot of the data as it is now, with record keys from `keys` (none without):
+    /// the one in memory when the generation has not moved since it was built and it holds
+    /// the keys asked for, else a new one (one build at a time; concurrent askers wait for it
+    /// and share it).
+    pub(crate) async fn snapshot(
+        &self,
+        keys: Option<&RecordKeys>,
+    ) -> Result<Arc<Snapshot>, StoreError> {
         let generation = self.data_generation().await?;
         let mut cached = self.snapshot.lock().await;
-        if let Some(snapshot) = cached.as_ref().filter(|s| s.generation == generation) {
+        let fits = |s: &&Arc<Snapshot>| {
+            s.generation == generation
+                && keys.is_none_or(|k| s.keys.as_deref() == Some(k.fingerprint()))
+        };
+        if let Some(snapshot) = cached.as_ref().filter(fits) {
             return Ok(snapshot.clone());
         }
         let started = std::time::Instant::now();
-        let snapshot = Arc::new(self.build_snapshot().await?);
+        let snapshot = Arc::new(self.build_snapshot(keys).await?);
         tracing::debug!(
             generation = snapshot.generation,
             placements = snapshot.placements.len(),
@@ -434,12 +476,12 @@ impl Store {
     }
 
     /// Reads the generation and both tables in one read transaction (a consistent view).
-    async fn build_snapshot(&self) -> Result<Snapshot, StoreError> {
+    async fn build_snapshot(&self, keys: Option<&RecordKeys>) -> Result<Snapshot, StoreError> {
         let tables: [(&str, Columns, LineFn); 2] = [
             ("placements", PLACEMENT_COLUMNS, Reader::placement),
             ("transition18", CHECK_COLUMNS, Reader::check),
         ];
-        let mut reader = Reader::new();
+        let mut reader = Reader::new(keys);
         let read = || query_error("read the counted tables for the snapshot");
         let generation = match &self.pool {
             Pool::Sqlite(pool) => {
@@ -448,22 +490,41 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(read())?;
-                for (table, columns, each) in &tables {
-                    let sql = sqlite_chunk_sql(table, columns);
-                    let mut after = 0i64;
-                    loop {
-                        let (last, text): (Option<i64>, Option<String>) = sqlx::query_as(&sql)
-                            .bind(after)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(read())?;
-                        let (Some(last), Some(text)) = (last, text) else {
-                            break;
-                        };
-                        reader.lines(&text, *each)?;
-                        after = last;
+                // SQLite makes the next chunk on its thread while this one is read here.
+                let (chunks, received) = tokio::sync::mpsc::channel::<(LineFn, String)>(2);
+                let make = async {
+                    for (table, columns, each) in &tables {
+                        let sql = sqlite_chunk_sql(table, columns);
+                        let mut after = 0i64;
+                        loop {
+                            let (last, text): (Option<i64>, Option<String>) = sqlx::query_as(&sql)
+                                .bind(after)
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(read())?;
+                            let (Some(last), Some(text)) = (last, text) else {
+                                break;
+                            };
+                            if chunks.send((*each, text)).await.is_err() {
+                                // The reader stopped on a malformed line; it says why.
+                                return Ok(());
+                            }
+                            after = last;
+                        }
                     }
-                }
+                    drop(chunks);
+                    Ok::<_, StoreError>(())
+                };
+                let take = async {
+                    // Owned here, so the channel closes when this stops early.
+                    let mut received = received;
+                    while let Some((each, text)) = received.recv().await {
+                        reader.lines(&text, each)?;
+                    }
+                    Ok::<_, StoreError>(())
+                };
+                let (made, taken) = futures_util::future::join(make, take).await;
+                made.and(taken)?;
                 tx.commit().await.map_err(read())?;
                 generation
             }
@@ -513,7 +574,7 @@ mod tests {
 
     #[test]
     fn the_big5_columns_follow_the_domains() {
-        let names: Vec<&str> = CHECK_COLUMNS[5..].iter().map(|(name, _)| *name).collect();
+        let names: Vec<&str> = CHECK_COLUMNS[4..].iter().map(|(name, _)| *name).collect();
         let domains: Vec<String> = Big5Domain::ALL
             .iter()
             .map(|d| format!("big5_{}", d.code()))

@@ -64,7 +64,7 @@ async fn counts(
         group_by,
     };
     let mut rows: Vec<(String, i64)> = store
-        .person_counts(&query)
+        .person_counts(&query, None)
         .await
         .unwrap()
         .unwrap()
@@ -207,7 +207,7 @@ both_backends!(length_of_stay_gives_order_statistics, |db| async move {
         filters: &[],
         group_by: &[Dimension::CareType],
     };
-    let rows = db.store.person_counts(&query).await.unwrap().unwrap();
+    let rows = db.store.person_counts(&query, None).await.unwrap().unwrap();
     let figures: Vec<(String, i64, StayFigures)> = rows
         .into_iter()
         .map(|r| (r.key.join("/"), r.youths, r.stay.unwrap()))
@@ -242,7 +242,7 @@ both_backends!(length_of_stay_gives_order_statistics, |db| async move {
         group_by: &[],
         ..query
     };
-    let rows = db.store.person_counts(&all).await.unwrap().unwrap();
+    let rows = db.store.person_counts(&all, None).await.unwrap().unwrap();
     assert_eq!(
         rows[0].stay,
         Some(StayFigures {
@@ -292,7 +292,7 @@ both_backends!(
             group_by: &[Dimension::Big5Status],
         };
         assert_eq!(
-            store.person_counts(&invalid).await.unwrap(),
+            store.person_counts(&invalid, None).await.unwrap(),
             Err(InvalidCountQuery::Big5StatusWithoutDomain)
         );
         let wrong_scope = CountQuery {
@@ -300,7 +300,7 @@ both_backends!(
             ..invalid
         };
         assert!(matches!(
-            store.person_counts(&wrong_scope).await.unwrap(),
+            store.person_counts(&wrong_scope, None).await.unwrap(),
             Err(InvalidCountQuery::Scope { .. })
         ));
     }

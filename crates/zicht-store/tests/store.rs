@@ -140,6 +140,80 @@ both_backends!(a_database_failure_rolls_back_every_batch, |db| async move {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM imports").await, 0);
 });
 
+// A load into an empty table drops the key index and builds it after the rows: when the load
+// fails (a rejected file, or a key twice, which only a caller bypassing the check can send),
+// nothing is stored and the index is back, so later imports still upsert on the key.
+both_backends!(
+    a_failed_bulk_load_stores_nothing_and_keeps_the_key,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows: Vec<String> = (0..2500).map(|i| row(i, "", "")).collect();
+        rows[2400] = row(2400, "2021-01-01", "thuis");
+        let bad = write(dir.path(), "placements.csv", &rows);
+        import(&db.store, &bad, ImportOptions::default())
+            .await
+            .unwrap_err();
+        let twice = vec![parsed(dir.path(), &[row(1, "", "")])[0].clone(); 2];
+        let result = store_rows(
+            &db.store,
+            Rows::Placements(twice),
+            ImportOptions { replace: true },
+            "x.csv",
+            "00",
+            &mut (),
+        )
+        .await;
+        assert!(result.is_err(), "a key twice fails the index build");
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM placements").await, 0);
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM imports").await, 0);
+
+        let good = write(
+            dir.path(),
+            "placements-1.csv",
+            &[row(1, "", ""), row(2, "", "")],
+        );
+        import(&db.store, &good, ImportOptions::default())
+            .await
+            .unwrap();
+        // Into a table with rows: an upsert on the key (which needs the index).
+        let again = write(
+            dir.path(),
+            "placements-2.csv",
+            &[row(1, "2023-05-01", "thuis")],
+        );
+        import(&db.store, &again, ImportOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM placements").await, 2);
+        let twice = vec![parsed(dir.path(), &[row(3, "", "")])[0].clone(); 2];
+        // PostgreSQL refuses the second; SQLite upserts it onto the first. Either way the key
+        // stays unique.
+        let _ = store_rows(
+            &db.store,
+            Rows::Placements(twice),
+            ImportOptions::default(),
+            "x.csv",
+            "00",
+            &mut (),
+        )
+        .await;
+        assert!(
+            db.scalar("SELECT COUNT(*) FROM placements WHERE youth_id = 'Y3'")
+                .await
+                <= 1
+        );
+    }
+);
+
+/// The placements of `rows`, checked.
+fn parsed(dir: &Path, rows: &[String]) -> Vec<zicht_model::Placement> {
+    let path = write(dir, "parsed.csv", rows);
+    match parse(Table::Placements, std::fs::File::open(&path).unwrap()).unwrap() {
+        Rows::Placements(parsed) => parsed,
+        _ => panic!("placements expected"),
+    }
+}
+
 both_backends!(upsert_updates_and_replace_replaces, |db| async move {
     let dir = tempfile::tempdir().unwrap();
     let first = write(

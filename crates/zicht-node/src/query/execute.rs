@@ -328,29 +328,19 @@ fn population_key(
     zicht_audit::sha256_hex(text.as_bytes())
 }
 
-/// Runs the count query; for perturbed counts, keys rows imported since the node last looked
-/// and runs it again, so no youth is ever counted without its record key.
+/// Runs the count query; perturbed counts carry each group's record keys under the node's
+/// secret, which the store computes for every youth as it reads the data, so no youth is ever
+/// counted without its key.
 async fn count_rows(call: &Call<'_>, query: &CountQuery<'_>) -> Result<Vec<CountRow>, Error> {
-    for attempt in 0..2 {
-        let rows = call
-            .store
-            .person_counts(query)
-            .await
-            .map_err(Error::store("run the query"))?
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        if call.exact || rows.iter().all(|row| row.keyed == row.youths) {
-            return Ok(rows);
-        }
-        if attempt == 0 {
-            call.disclosure
-                .key_rows(call.store)
-                .await
-                .map_err(Error::store("run the query"))?;
-        }
-    }
-    // Rows keep arriving without keys (an import running beside the node): refuse rather than
-    // publish a count whose key is incomplete.
-    Err(Error::Importing)
+    let keys = match call.exact {
+        true => None,
+        false => Some(call.disclosure.record_keys().ok_or(Error::NoSecret)?),
+    };
+    call.store
+        .person_counts(query, keys.as_ref())
+        .await
+        .map_err(Error::store("run the query"))?
+        .map_err(|e| Error::Invalid(e.to_string()))
 }
 
 async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {

@@ -152,7 +152,6 @@ impl Derived {
 struct Totals {
     youths: i64,
     record_key_sum: i64,
-    keyed: i64,
     days: Vec<i64>,
 }
 
@@ -211,7 +210,6 @@ impl<'q> Groups<'q> {
         totals.youths += 1;
         if let Some(key) = record_key {
             totals.record_key_sum += i64::from(key);
-            totals.keyed += 1;
         }
         if let Some(days) = days {
             totals.days.push(days);
@@ -230,7 +228,6 @@ impl<'q> Groups<'q> {
                     .collect(),
                 youths: totals.youths,
                 record_key_sum: totals.record_key_sum,
-                keyed: totals.keyed,
                 stay: stays.then(|| stay_figures(totals.days)),
             })
             .collect();

@@ -25,8 +25,8 @@
 //! Where a youth has two candidate rows that the definition ranks equally, the rest of the
 //! table's key decides, compared bytewise (care type, then provider, then start date).
 //!
-//! Every group also carries the sum of its units' record keys (the cell key method) and how
-//! many of its units have one, so the node can tell a row it has not keyed yet.
+//! Every group also carries the sum of its units' record keys (the cell key method), from the
+//! key function the caller passes (see `record_keys`).
 
 mod engine;
 #[cfg(feature = "reference-sql")]
@@ -35,7 +35,7 @@ mod sql;
 use chrono::NaiveDate;
 use zicht_model::{CodeList, Dimension, Filter, Template};
 
-use crate::{Store, StoreError};
+use crate::{RecordKeys, Store, StoreError};
 
 /// The scope of a person-count query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +85,9 @@ pub struct CountRow {
     pub key: Vec<String>,
     /// Youths counted in the group.
     pub youths: i64,
-    /// The sum of their record keys (the cell key is this modulo 2^32).
+    /// The sum of their record keys (the cell key is this modulo 2^32); 0 when counted
+    /// without the key function.
     pub record_key_sum: i64,
-    /// How many of them have a record key (fewer than `youths`: the node has not keyed rows
-    /// imported since it last looked).
-    pub keyed: i64,
     /// `length_of_stay` only.
     pub stay: Option<StayFigures>,
 }
@@ -174,23 +172,30 @@ impl CountQuery<'_> {
 }
 
 impl Store {
-    /// Reads the counted tables into memory now, so the next count does not wait for it
-    /// (a node calls this at start).
-    pub async fn prepare_counts(&self) -> Result<(), StoreError> {
-        self.snapshot().await.map(|_| ())
+    /// Reads the counted tables into memory now, with record keys from `keys`, so the next
+    /// count does not wait for it (a node calls this at start).
+    pub async fn prepare_counts(&self, keys: Option<&RecordKeys>) -> Result<(), StoreError> {
+        self.snapshot(keys).await.map(|_| ())
     }
 
-    /// Runs a person-count template over the snapshot of the data as it is now. The outer
+    /// Runs a person-count template over the snapshot of the data as it is now; each group's
+    /// record keys come from `keys` (without, the sums are 0: for exact counts). The outer
     /// `Result` is the store failing; the inner one a query the template cannot answer. Only
     /// non-empty groups are returned, ordered by their key (bytewise).
     pub async fn person_counts(
         &self,
         query: &CountQuery<'_>,
+        keys: Option<&RecordKeys>,
     ) -> Result<Result<Vec<CountRow>, InvalidCountQuery>, StoreError> {
         if let Err(invalid) = validate(query) {
             return Ok(Err(invalid));
         }
-        let snapshot = self.snapshot().await?;
-        Ok(Ok(engine::person_counts(&snapshot, query)))
+        let snapshot = self.snapshot(keys).await?;
+        let mut rows = engine::person_counts(&snapshot, query);
+        if keys.is_none() {
+            // A snapshot built with keys also serves exact counts; their sums say nothing.
+            rows.iter_mut().for_each(|row| row.record_key_sum = 0);
+        }
+        Ok(Ok(rows))
     }
 }

@@ -10,7 +10,7 @@ use zicht_model::{
 };
 
 use super::{validate, CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
-use crate::{on_pool, query_error, Backend, Store, StoreError};
+use crate::{on_pool, query_error, Backend, RecordKeys, Store, StoreError};
 
 #[derive(Debug, Clone)]
 enum Param {
@@ -225,9 +225,16 @@ fn key_prefix(names: &[String]) -> String {
     names.iter().map(|n| format!("{n}, ")).collect()
 }
 
-/// Every aggregate ends with the group's units, the sum of their record keys and how many have
-/// one.
-const UNITS: &str = "COUNT(*), CAST(COALESCE(SUM(record_key), 0) AS BIGINT), COUNT(record_key)";
+/// Every aggregate ends with the group's units and the sum of their record keys.
+const UNITS: &str = "COUNT(*), CAST(COALESCE(SUM(record_key), 0) AS BIGINT)";
+
+/// The placements with their youths' record keys, which [`Store::person_counts_sql`] stages
+/// in a temporary table for the query (the database holds no keys).
+const KEYED_PLACEMENTS: &str = "(SELECT pl.*, k.record_key FROM placements pl \
+     LEFT JOIN zicht_record_keys k ON k.youth_id = pl.youth_id)";
+/// The transition checks with their youths' record keys.
+const KEYED_TRANSITION18: &str = "(SELECT tr.*, k.record_key FROM transition18 tr \
+     LEFT JOIN zicht_record_keys k ON k.youth_id = tr.youth_id)";
 /// The placement columns a unit's dimensions read (not `p.*`: the window sort carries every
 /// selected column).
 const UNIT_COLUMNS: &str = "youth_id, record_key, origin_region, placement_region, \
@@ -244,7 +251,7 @@ fn youth_in_care_sql(
     let (care, provider) = (sql.bytewise("care_type"), sql.bytewise("provider"));
     Ok(format!(
         "SELECT {select}{UNITS} FROM (SELECT {UNIT_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY youth_id \
-         ORDER BY start_date DESC, {care} DESC, {provider} DESC) AS rn FROM placements p \
+         ORDER BY start_date DESC, {care} DESC, {provider} DESC) AS rn FROM {KEYED_PLACEMENTS} p \
          WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p})) u \
          WHERE rn = 1{filters}{group}",
         group = group_clause(&names),
@@ -269,7 +276,7 @@ fn flows_sql(
          SELECT p.youth_id, p.record_key, 'instroom' AS flow_kind, p.start_date AS event_date, p.care_type, \
          p.provider, p.start_date AS started, \
          p.origin_region, '{na}' AS outflow_destination, '{na}' AS outflow_profile \
-         FROM placements p WHERE p.start_date >= {from_p} AND p.start_date <= {to_p} \
+         FROM {KEYED_PLACEMENTS} p WHERE p.start_date >= {from_p} AND p.start_date <= {to_p} \
          AND NOT EXISTS (SELECT 1 FROM placements q WHERE q.youth_id = p.youth_id \
          AND q.start_date < p.start_date AND (q.end_date IS NULL OR q.end_date >= {before})) \
          UNION ALL \
@@ -278,7 +285,7 @@ fn flows_sql(
          THEN 'doorplaatsing' ELSE 'uitstroom' END, p.end_date, p.care_type, p.provider, \
          p.start_date, p.origin_region, \
          p.outflow_destination, COALESCE(CAST(p.outflow_profile AS TEXT), '{unknown}') \
-         FROM placements p WHERE p.end_date >= {from_p} AND p.end_date <= {to_p}\
+         FROM {KEYED_PLACEMENTS} p WHERE p.end_date >= {from_p} AND p.end_date <= {to_p}\
          ) e) u WHERE rn = 1{filters}{group}",
         group = group_clause(&names),
         na = NOT_APPLICABLE,
@@ -309,7 +316,7 @@ fn length_of_stay_sql(
          COUNT(*) OVER ({partition_all}) AS n FROM (\
          SELECT {select}days, record_key FROM (SELECT {UNIT_COLUMNS}, {days} AS days, \
          ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY end_date DESC, start_date DESC, \
-         {care} DESC, {provider} DESC) AS rn FROM placements p \
+         {care} DESC, {provider} DESC) AS rn FROM {KEYED_PLACEMENTS} p \
          WHERE end_date >= {from_p} AND end_date <= {to_p}) s WHERE rn = 1{filters}) w) v{group}",
         keys = key_prefix(&names),
         partition_all = partition.trim_end(),
@@ -340,7 +347,7 @@ fn transition18_sql(
     Ok(format!(
         "SELECT {select}{UNITS} FROM (SELECT t.*, \
          ROW_NUMBER() OVER (PARTITION BY youth_id ORDER BY check_date DESC) AS rn \
-         FROM transition18 t WHERE check_date <= {peil_p} AND check_date > {since_p}) c\
+         FROM {KEYED_TRANSITION18} t WHERE check_date <= {peil_p} AND check_date > {since_p}) c\
          {domains} WHERE rn = 1{filters}{group}",
         group = group_clause(&names),
     ))
@@ -375,14 +382,24 @@ fn build(
     Ok((text, sql.params))
 }
 
+/// Youths staged per statement (two bind parameters each).
+const YOUTHS_PER_STATEMENT: usize = 1000;
+
 impl Store {
-    /// Runs a person-count template as plain SQL in the database (the engine's oracle). The
-    /// outer `Result` is the store failing; the inner one a query the template cannot
-    /// answer. Only non-empty groups are returned.
+    /// Runs a person-count template as plain SQL in the database (the engine's oracle), with
+    /// record keys from `keys` staged in a temporary table for the query (without, the sums
+    /// are 0). Reads only: the transaction is rolled back. The outer `Result` is the store
+    /// failing; the inner one a query the template cannot answer. Only non-empty groups are
+    /// returned.
     pub async fn person_counts_sql(
         &self,
         query: &CountQuery<'_>,
+        keys: Option<&RecordKeys>,
     ) -> Result<Result<Vec<CountRow>, InvalidCountQuery>, StoreError> {
+        const STAGING: &str = "CREATE TEMPORARY TABLE zicht_record_keys \
+             (youth_id TEXT PRIMARY KEY, record_key BIGINT NOT NULL)";
+        const YOUTHS: &str =
+            "SELECT youth_id FROM placements UNION SELECT youth_id FROM transition18";
         let (text, params) = match build(query, self.backend()) {
             Ok(built) => built,
             Err(invalid) => return Ok(Err(invalid)),
@@ -391,6 +408,30 @@ impl Store {
         let stays = query.template == Template::LengthOfStay;
         let rows = on_pool!(self, pool => {
             use sqlx::Row;
+            let mut tx = pool.begin().await.map_err(query_error("begin person counts"))?;
+            sqlx::query(STAGING)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("stage record keys"))?;
+            if let Some(keys) = keys {
+                let youths: Vec<String> = sqlx::query_scalar(YOUTHS)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(query_error("stage record keys"))?;
+                for chunk in youths.chunks(YOUTHS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO zicht_record_keys (youth_id, record_key) ",
+                    );
+                    insert.push_values(chunk, |mut row, youth| {
+                        row.push_bind(youth.as_str()).push_bind(i64::from(keys.key(youth)));
+                    });
+                    insert
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_error("stage record keys"))?;
+                }
+            }
             let mut statement = sqlx::query(&text);
             for param in params {
                 statement = match param {
@@ -398,8 +439,8 @@ impl Store {
                     Param::Text(text) => statement.bind(text),
                 };
             }
-            statement
-                .fetch_all(pool)
+            let rows = statement
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(query_error("query person counts"))?
                 .into_iter()
@@ -407,10 +448,10 @@ impl Store {
                     let key = crate::read_key(&row, width)?;
                     let stay = if stays {
                         Some(StayFigures {
-                            sum_days: row.try_get(width + 3)?,
-                            max_days: row.try_get(width + 4)?,
-                            median_days: row.try_get(width + 5)?,
-                            p90_days: row.try_get(width + 6)?,
+                            sum_days: row.try_get(width + 2)?,
+                            max_days: row.try_get(width + 3)?,
+                            median_days: row.try_get(width + 4)?,
+                            p90_days: row.try_get(width + 5)?,
                         })
                     } else {
                         None
@@ -419,12 +460,13 @@ impl Store {
                         key,
                         youths: row.try_get(width)?,
                         record_key_sum: row.try_get(width + 1)?,
-                        keyed: row.try_get(width + 2)?,
                         stay,
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(query_error("read person counts"))?
+                .map_err(query_error("read person counts"))?;
+            tx.rollback().await.map_err(query_error("end person counts"))?;
+            rows
         });
         // Without groups, an empty population gives one row of zeros; say "nothing" instead.
         Ok(Ok(rows.into_iter().filter(|r| r.youths > 0).collect()))

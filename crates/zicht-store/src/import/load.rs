@@ -1,17 +1,32 @@
-//! Writing checked rows in one transaction as they arrive: multi-row upserts, then one
-//! `imports` log row; or nothing, when the rows' source fails.
+//! Writing checked rows in one transaction as they arrive, then one `imports` log row; or
+//! nothing, when the rows' source fails.
+//!
+//! How the rows reach the table:
+//! - Into an empty table (a first import, or `--replace`), a youth table loads in bulk: the
+//!   unique index of its key is dropped, the rows appended, and the index built once at the
+//!   end (a sort, instead of a million keys inserted in random order). The check lets a file
+//!   hold each key once, so the build cannot fail on the file's rows; if it failed anyway,
+//!   the transaction would roll back with it.
+//! - Otherwise the rows are upserted on the table's key (see [`updated`]), so importing the
+//!   same file twice leaves the same rows.
+//! - PostgreSQL receives the rows with one `COPY ... FROM STDIN` (into the table, or for an
+//!   upsert into a temporary table, then one `INSERT ... SELECT ... ON CONFLICT`); SQLite
+//!   with multi-row INSERTs of [`BATCH`] rows.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::future::Future;
 
+use chrono::{Datelike, NaiveDate};
 use sqlx::QueryBuilder;
 use tokio::sync::mpsc;
-use zicht_model::{CodeList, Timestamp};
+use zicht_model::{Capacity, CodeList, Consent, Placement, Timestamp, Transition18Check};
 
 use super::{ImportOptions, Phase, Progress, Rows, Table};
-use crate::{on_pool, query_error, Store, StoreError};
+use crate::{query_error, Pool, Store, StoreError};
 
-/// Rows per INSERT statement: 1,000 x 14 placement columns stays well under both SQLite's
-/// (32,766) and PostgreSQL's (65,535) bind-parameter limits.
+/// Rows per SQLite INSERT statement: 1,000 x 14 placement columns stays well under SQLite's
+/// bind-parameter limit (32,766); also the size of the batches the check sends.
 pub(crate) const BATCH: usize = 1000;
 
 /// What a finished source of rows tells the writer.
@@ -22,7 +37,6 @@ pub(crate) struct Finished {
     /// SHA-256 of the file, hex.
     pub sha256: String,
 }
-
 /// How a re-import updates `column` of a stored row: with the file's value, except that a
 /// consent's revocation is never undone or moved later (an older export without it, say):
 /// the earlier of the two moments stays.
@@ -36,110 +50,202 @@ fn updated(table: &str, column: &str) -> String {
     format!("{column} = excluded.{column}")
 }
 
-/// `INSERT ... VALUES` for `$rows` in batches, with `ON CONFLICT (key) DO UPDATE` of every
-/// other column (see [`updated`]), so the same file stored twice leaves the same rows.
-macro_rules! upsert {
-    ($tx:expr, $table:literal, [$($column:literal),+], key [$($key:literal),+],
-     $rows:expr, |$builder:ident, $row:ident| $push:block) => {{
-        const COLUMNS: &[&str] = &[$($column),+];
-        const KEY: &[&str] = &[$($key),+];
-        let insert = format!("INSERT INTO {} ({}) ", $table, COLUMNS.join(", "));
-        let update: Vec<String> = COLUMNS
-            .iter()
-            .filter(|c| !KEY.contains(c))
-            .map(|c| updated($table, c))
-            .collect();
-        let conflict = format!(" ON CONFLICT ({}) DO UPDATE SET {}", KEY.join(", "), update.join(", "));
-        for chunk in $rows.chunks(BATCH) {
-            let mut query = QueryBuilder::new(&insert);
-            query.push_values(chunk, |mut $builder, $row| $push);
-            query.push(&conflict);
-            query
-                .build()
-                .execute(&mut *$tx)
-                .await
-                .map_err(query_error(concat!("insert ", $table)))?;
-        }
-    }};
+/// ` ON CONFLICT (key) DO UPDATE SET` every other column of `table`, for rows that differ in
+/// one: a row the file repeats unchanged is not written again.
+fn on_conflict(table: Table) -> String {
+    let (name, key) = (table.name(), table.key_columns());
+    let others: Vec<&str> = table
+        .columns()
+        .iter()
+        .copied()
+        .filter(|c| !key.contains(c))
+        .collect();
+    let update: Vec<String> = others.iter().map(|c| updated(name, c)).collect();
+    let differs: Vec<String> = others
+        .iter()
+        .map(|c| format!("{name}.{c} IS DISTINCT FROM excluded.{c}"))
+        .collect();
+    format!(
+        " ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
+        key.join(", "),
+        update.join(", "),
+        differs.join(" OR ")
+    )
 }
 
-/// Upserts one batch of rows in the open transaction `$tx`: one arm per table, each its
-/// column list and binds.
-macro_rules! store_batch {
-    ($tx:expr, $rows:expr) => {
+/// The unique index of the table's key, for the tables that load in bulk (migration 0011).
+fn key_index(table: Table) -> Option<&'static str> {
+    match table {
+        Table::Placements => Some("placements_key"),
+        Table::Transition18 => Some("transition18_key"),
+        Table::Capacity | Table::Consents => None,
+    }
+}
+
+/// One column value of a stored row, as both backends store it: dates as ISO text on SQLite
+/// (DATE on PostgreSQL), booleans as 0/1 (BOOLEAN), moments as milliseconds.
+enum Value<'a> {
+    Null,
+    Text(Cow<'a, str>),
+    Int(i64),
+    Bool(bool),
+    Date(NaiveDate),
+}
+
+fn text(value: &str) -> Value<'_> {
+    Value::Text(Cow::Borrowed(value))
+}
+
+fn or_null<'a, T>(value: Option<T>, f: impl FnOnce(T) -> Value<'a>) -> Value<'a> {
+    value.map_or(Value::Null, f)
+}
+
+/// `YYYY-MM-DD` (the checked dates have four-digit years).
+fn iso_date(date: NaiveDate, out: &mut String) {
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        date.month(),
+        date.day()
+    );
+}
+
+fn placement(p: &Placement) -> [Value<'_>; 14] {
+    [
+        text(p.youth_id.as_str()),
+        Value::Date(p.birth_date),
+        text(p.origin_region.code()),
+        or_null(p.origin_municipality.as_ref(), |n| text(n.as_str())),
+        text(p.provider.as_str()),
+        or_null(p.location_municipality.as_ref(), |n| text(n.as_str())),
+        text(p.placement_region.code()),
+        text(p.care_type.code()),
+        or_null(p.setting, |s| text(s.code())),
+        text(p.legal_basis.code()),
+        Value::Date(p.start_date),
+        or_null(p.end_date, Value::Date),
+        or_null(p.outflow_destination, |d| text(d.code())),
+        or_null(p.outflow_profile, |o| Value::Int(o.number().into())),
+    ]
+}
+
+fn capacity(c: &Capacity) -> [Value<'_>; 10] {
+    [
+        text(c.provider.as_str()),
+        text(c.facility.as_str()),
+        text(c.location_municipality.as_str()),
+        text(c.placement_region.code()),
+        text(c.care_type.code()),
+        or_null(c.setting, |s| text(s.code())),
+        Value::Date(c.peildatum),
+        Value::Int(c.places.into()),
+        Value::Int(c.occupied.into()),
+        or_null(c.financing, |f| text(f.code())),
+    ]
+}
+
+fn check(t: &Transition18Check) -> [Value<'_>; 12] {
+    [
+        text(t.youth_id.as_str()),
+        Value::Date(t.check_date),
+        Value::Bool(t.toekomstplan),
+        Value::Bool(t.lokaal_team),
+        Value::Bool(t.clientondersteuner),
+        text(t.after18_funding.code()),
+        text(t.big5_support.code()),
+        text(t.big5_wonen.code()),
+        text(t.big5_werk_school.code()),
+        text(t.big5_inkomen_schulden.code()),
+        text(t.big5_zorg_ondersteuning.code()),
+        Value::Bool(t.uit_beeld),
+    ]
+}
+
+fn consent(c: &Consent) -> [Value<'_>; 9] {
+    [
+        text(c.consent_id.as_str()),
+        text(c.youth_id.as_str()),
+        text(c.purpose.code()),
+        Value::Text(Cow::Owned(c.recipient.to_code())),
+        Value::Text(Cow::Owned(c.fields.join("|"))),
+        Value::Int(c.granted_at.millis()),
+        or_null(c.expires_at, |t| Value::Int(Timestamp::millis(t))),
+        or_null(c.revoked_at, |t| Value::Int(Timestamp::millis(t))),
+        or_null(c.evidence_ref.as_ref(), |n| text(n.as_str())),
+    ]
+}
+
+/// Runs `$body` with `$values` bound to an iterator over the rows' values (one array per
+/// row, in [`Table::columns`] order): once per table, written once.
+macro_rules! with_values {
+    ($rows:expr, |$values:ident| $body:expr) => {
         match $rows {
-            Rows::Placements(rows) => upsert!($tx, "placements",
-                ["youth_id", "birth_date", "origin_region", "origin_municipality", "provider",
-                 "location_municipality", "placement_region", "care_type", "setting",
-                 "legal_basis", "start_date", "end_date", "outflow_destination", "outflow_profile"],
-                key ["youth_id", "start_date", "care_type", "provider"],
-                rows, |b, p| {
-                    b.push_bind(p.youth_id.as_str())
-                        .push_bind(p.birth_date)
-                        .push_bind(p.origin_region.code())
-                        .push_bind(p.origin_municipality.as_ref().map(|n| n.as_str()))
-                        .push_bind(p.provider.as_str())
-                        .push_bind(p.location_municipality.as_ref().map(|n| n.as_str()))
-                        .push_bind(p.placement_region.code())
-                        .push_bind(p.care_type.code())
-                        .push_bind(p.setting.map(|s| s.code()))
-                        .push_bind(p.legal_basis.code())
-                        .push_bind(p.start_date)
-                        .push_bind(p.end_date)
-                        .push_bind(p.outflow_destination.map(|d| d.code()))
-                        .push_bind(p.outflow_profile.map(|o| o.number()));
-                }),
-            Rows::Capacity(rows) => upsert!($tx, "capacity",
-                ["provider", "facility", "location_municipality", "placement_region", "care_type",
-                 "setting", "peildatum", "places", "occupied", "financing"],
-                key ["provider", "facility", "care_type", "peildatum"],
-                rows, |b, c| {
-                    // `count` in the parser keeps both within i32.
-                    b.push_bind(c.provider.as_str())
-                        .push_bind(c.facility.as_str())
-                        .push_bind(c.location_municipality.as_str())
-                        .push_bind(c.placement_region.code())
-                        .push_bind(c.care_type.code())
-                        .push_bind(c.setting.map(|s| s.code()))
-                        .push_bind(c.peildatum)
-                        .push_bind(i32::try_from(c.places).unwrap_or(i32::MAX))
-                        .push_bind(i32::try_from(c.occupied).unwrap_or(i32::MAX))
-                        .push_bind(c.financing.map(|f| f.code()));
-                }),
-            Rows::Transition18(rows) => upsert!($tx, "transition18",
-                ["youth_id", "check_date", "toekomstplan", "lokaal_team", "clientondersteuner",
-                 "after18_funding", "big5_support", "big5_wonen", "big5_werk_school",
-                 "big5_inkomen_schulden", "big5_zorg_ondersteuning", "uit_beeld"],
-                key ["youth_id", "check_date"],
-                rows, |b, t| {
-                    b.push_bind(t.youth_id.as_str())
-                        .push_bind(t.check_date)
-                        .push_bind(t.toekomstplan)
-                        .push_bind(t.lokaal_team)
-                        .push_bind(t.clientondersteuner)
-                        .push_bind(t.after18_funding.code())
-                        .push_bind(t.big5_support.code())
-                        .push_bind(t.big5_wonen.code())
-                        .push_bind(t.big5_werk_school.code())
-                        .push_bind(t.big5_inkomen_schulden.code())
-                        .push_bind(t.big5_zorg_ondersteuning.code())
-                        .push_bind(t.uit_beeld);
-                }),
-            Rows::Consents(rows) => upsert!($tx, "consents",
-                ["consent_id", "youth_id", "purpose", "recipient", "fields", "granted_at",
-                 "expires_at", "revoked_at", "evidence_ref"],
-                key ["consent_id"],
-                rows, |b, c| {
-                    b.push_bind(c.consent_id.as_str())
-                        .push_bind(c.youth_id.as_str())
-                        .push_bind(c.purpose.code())
-                        .push_bind(c.recipient.to_code())
-                        .push_bind(c.fields.join("|"))
-                        .push_bind(c.granted_at.millis())
-                        .push_bind(c.expires_at.map(Timestamp::millis))
-                        .push_bind(c.revoked_at.map(Timestamp::millis))
-                        .push_bind(c.evidence_ref.as_ref().map(|n| n.as_str()));
-                }),
+            Rows::Placements(rows) => {
+                let $values = rows.iter().map(placement);
+                $body
+            }
+            Rows::Capacity(rows) => {
+                let $values = rows.iter().map(capacity);
+                $body
+            }
+            Rows::Transition18(rows) => {
+                let $values = rows.iter().map(check);
+                $body
+            }
+            Rows::Consents(rows) => {
+                let $values = rows.iter().map(consent);
+                $body
+            }
+        }
+    };
+}
+
+/// Appends one row to `out` in `COPY` text format: tab-separated, `\N` for NULL, and
+/// backslash, tab, newline and carriage return escaped.
+fn copy_line(values: &[Value<'_>], out: &mut String) {
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        match value {
+            Value::Null => out.push_str("\\N"),
+            Value::Text(text) => {
+                for c in text.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\t' => out.push_str("\\t"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Bool(b) => out.push(if *b { 't' } else { 'f' }),
+            Value::Date(date) => iso_date(*date, out),
+        }
+    }
+    out.push('\n');
+}
+
+/// Binds one value for SQLite.
+fn bind<'a>(
+    builder: &mut sqlx::query_builder::Separated<'_, 'a, sqlx::Sqlite, &'static str>,
+    value: Value<'a>,
+) {
+    match value {
+        Value::Null => builder.push_bind(None::<i64>),
+        Value::Text(text) => builder.push_bind(text),
+        Value::Int(n) => builder.push_bind(n),
+        Value::Bool(b) => builder.push_bind(b),
+        Value::Date(date) => {
+            let mut text = String::with_capacity(10);
+            iso_date(date, &mut text);
+            builder.push_bind(text)
         }
     };
 }
@@ -177,6 +283,72 @@ pub async fn store_rows(
     .map(|_| ())
 }
 
+/// Opens the import in `$tx`: clears the table for `--replace`, and for a youth table that is
+/// empty now drops its key index for a bulk load. Gives that index (`Some` when loading in
+/// bulk).
+macro_rules! begin_import {
+    ($tx:expr, $table:expr, $options:expr) => {{
+        let name = $table.name();
+        if $options.replace {
+            sqlx::query(&format!("DELETE FROM {name}"))
+                .execute(&mut *$tx)
+                .await
+                .map_err(query_error("clear table for replace"))?;
+        }
+        match key_index($table) {
+            Some(index) => {
+                let empty = $options.replace
+                    || !sqlx::query_scalar::<_, bool>(&format!(
+                        "SELECT EXISTS (SELECT 1 FROM {name})"
+                    ))
+                    .fetch_one(&mut *$tx)
+                    .await
+                    .map_err(query_error("look for stored rows"))?;
+                if empty {
+                    sqlx::query(&format!("DROP INDEX {index}"))
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(query_error("drop the key index for a bulk load"))?;
+                }
+                empty.then_some(index)
+            }
+            None => None,
+        }
+    }};
+}
+
+/// Closes the import in `$tx`: builds the key index again after a bulk load, logs the import,
+/// raises the data generation and commits.
+macro_rules! finish_import {
+    ($tx:expr, $table:expr, $options:expr, $bulk:expr, $file_name:expr, $finished:expr) => {{
+        let name = $table.name();
+        if let Some(index) = $bulk {
+            let key = $table.key_columns().join(", ");
+            sqlx::query(&format!("CREATE UNIQUE INDEX {index} ON {name} ({key})"))
+                .execute(&mut *$tx)
+                .await
+                .map_err(query_error("build the key index"))?;
+        }
+        sqlx::query(
+            "INSERT INTO imports (table_name, file_name, sha256, row_count, replaced, imported_at) \
+             VALUES ($1, $2, $3, $4, $5, CURRENT_TIMESTAMP)",
+        )
+        .bind(name)
+        .bind($file_name)
+        .bind(&$finished.sha256)
+        .bind(i64::try_from($finished.rows).unwrap_or(i64::MAX))
+        .bind($options.replace)
+        .execute(&mut *$tx)
+        .await
+        .map_err(query_error("log import"))?;
+        sqlx::query(crate::BUMP_GENERATION)
+            .execute(&mut *$tx)
+            .await
+            .map_err(query_error("raise the data generation"))?;
+        $tx.commit().await.map_err(query_error("commit import"))?;
+    }};
+}
+
 /// Stores batches of checked rows of `table` as they arrive, in one transaction. When the
 /// channel closes, `source` says how the file ended: its rows and hash, then the import is
 /// logged and committed; or its error, then everything is rolled back (inner `Err`). An
@@ -193,42 +365,103 @@ pub(crate) async fn store_stream<E>(
     source: impl Future<Output = Result<Finished, E>>,
     progress: &mut dyn Progress,
 ) -> Result<Result<Finished, E>, StoreError> {
-    let table = table.name();
-    on_pool!(store, pool => {
-        let mut tx = pool.begin().await.map_err(query_error("begin import"))?;
-        if options.replace {
-            sqlx::query(&format!("DELETE FROM {table}"))
+    let (name, columns) = (table.name(), table.columns().join(", "));
+    let finished = match &store.pool {
+        Pool::Sqlite(pool) => {
+            let mut tx = pool.begin().await.map_err(query_error("begin import"))?;
+            let bulk = begin_import!(tx, table, options);
+            let insert = format!("INSERT INTO {name} ({columns}) ");
+            let conflict = on_conflict(table);
+            while let Some((rows, at)) = batches.recv().await {
+                with_values!(&rows, |values| {
+                    let mut values = values.peekable();
+                    while values.peek().is_some() {
+                        let mut query = QueryBuilder::new(&insert);
+                        query.push_values(values.by_ref().take(BATCH), |mut b, row| {
+                            row.into_iter().for_each(|value| bind(&mut b, value));
+                        });
+                        if bulk.is_none() {
+                            query.push(&conflict);
+                        }
+                        query
+                            .build()
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(query_error("insert rows"))?;
+                    }
+                });
+                progress.advance(Phase::Store, at, total);
+            }
+            let finished = match source.await {
+                Ok(finished) => finished,
+                // Dropping the transaction rolls it back.
+                Err(error) => return Ok(Err(error)),
+            };
+            finish_import!(tx, table, options, bulk, file_name, finished);
+            finished
+        }
+        Pool::Postgres(pool) => {
+            let mut tx = pool.begin().await.map_err(query_error("begin import"))?;
+            // One import of a table at a time, so the table stays empty between the look
+            // and the load; readers go on.
+            sqlx::query(&format!("LOCK TABLE {name} IN EXCLUSIVE MODE"))
                 .execute(&mut *tx)
                 .await
-                .map_err(query_error("clear table for replace"))?;
+                .map_err(query_error("lock the table for the import"))?;
+            let bulk = begin_import!(tx, table, options);
+            let target = match bulk {
+                Some(_) => name,
+                None => {
+                    sqlx::query(&format!(
+                        "CREATE TEMPORARY TABLE zicht_import (LIKE {name}) ON COMMIT DROP"
+                    ))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("stage rows"))?;
+                    "zicht_import"
+                }
+            };
+            let mut copy = tx
+                .copy_in_raw(&format!("COPY {target} ({columns}) FROM STDIN"))
+                .await
+                .map_err(query_error("insert rows"))?;
+            let mut text = String::new();
+            while let Some((rows, at)) = batches.recv().await {
+                text.clear();
+                with_values!(&rows, |values| values
+                    .for_each(|row| copy_line(&row, &mut text)));
+                copy.send(text.as_bytes())
+                    .await
+                    .map_err(query_error("insert rows"))?;
+                progress.advance(Phase::Store, at, total);
+            }
+            let finished = match source.await {
+                Ok(finished) => finished,
+                Err(error) => {
+                    // The transaction rolls back as it is dropped; the abort only ends the
+                    // COPY cleanly first.
+                    let _ = copy.abort("the file was rejected").await;
+                    return Ok(Err(error));
+                }
+            };
+            copy.finish().await.map_err(query_error("insert rows"))?;
+            if bulk.is_none() {
+                sqlx::query(&format!(
+                    "INSERT INTO {name} ({columns}) SELECT {columns} FROM zicht_import{}",
+                    on_conflict(table)
+                ))
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error("insert rows"))?;
+                sqlx::query("DROP TABLE zicht_import")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("stage rows"))?;
+            }
+            finish_import!(tx, table, options, bulk, file_name, finished);
+            finished
         }
-        while let Some((rows, at)) = batches.recv().await {
-            store_batch!(tx, &rows);
-            progress.advance(Phase::Store, at, total);
-        }
-        let finished = match source.await {
-            Ok(finished) => finished,
-            // Dropping the transaction rolls it back.
-            Err(error) => return Ok(Err(error)),
-        };
-        sqlx::query(
-            "INSERT INTO imports (table_name, file_name, sha256, row_count, replaced, imported_at) \
-             VALUES ($1, $2, $3, $4, $5, CURRENT_TIMESTAMP)",
-        )
-        .bind(table)
-        .bind(file_name)
-        .bind(&finished.sha256)
-        .bind(i64::try_from(finished.rows).unwrap_or(i64::MAX))
-        .bind(options.replace)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_error("log import"))?;
-        sqlx::query(crate::BUMP_GENERATION)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_error("raise the data generation"))?;
-        tx.commit().await.map_err(query_error("commit import"))?;
-        progress.advance(Phase::Store, total, total);
-        Ok(Ok(finished))
-    })
+    };
+    progress.advance(Phase::Store, total, total);
+    Ok(Ok(finished))
 }
