@@ -182,15 +182,24 @@ both_backends!(the_engine_counts_as_the_sql_does, |db| async move {
     );
     let strategy = case();
     let mut nonempty = 0;
-    for _ in 0..120 {
+    // The first store builds the snapshot from the rows and stores it; a second one (a fresh
+    // process) reads the stored one. Both must count as the SQL does.
+    let fresh = Store::open(&db.url).await.unwrap();
+    for i in 0..120 {
         let case = strategy.new_tree(&mut runner).unwrap().current();
-        let (engine, sql) = both(&db.store, &case).await;
+        let store = if i % 2 == 0 { &db.store } else { &fresh };
+        let (engine, sql) = both(store, &case).await;
         assert_eq!(engine, sql, "{case:?}");
         nonempty += usize::from(!engine.is_empty());
     }
     assert!(
         nonempty >= 60,
         "only {nonempty} of 120 queries counted anyone"
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM count_snapshot").await,
+        1,
+        "the snapshot is stored"
     );
 });
 
@@ -237,12 +246,20 @@ both_backends!(
             })
             .collect();
         import_text(&db.store, "placements.csv", &changed, true).await;
+        // A fresh process finds the snapshot stored before the import: stale, so not used.
+        let fresh = Store::open(&db.url).await.unwrap();
+        let seen = fresh
+            .person_counts(&query, Some(&keys))
+            .await
+            .unwrap()
+            .unwrap();
         let after = db
             .store
             .person_counts(&query, Some(&keys))
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(seen, after);
         assert_ne!(before, after);
         assert_eq!(
             after,
@@ -279,9 +296,27 @@ both_backends!(
             rows.iter().map(|r| r.youths).collect()
         };
         assert_eq!(youths(&unkeyed), youths(&after));
-        // And the first function again.
+        // And the first function again, here and in a fresh process (the snapshot stored
+        // last holds the other function's keys).
         assert_eq!(
             db.store
+                .person_counts(&query, Some(&keys))
+                .await
+                .unwrap()
+                .unwrap(),
+            after
+        );
+        let fresh = Store::open(&db.url).await.unwrap();
+        assert_eq!(
+            fresh
+                .person_counts(&query, Some(&other))
+                .await
+                .unwrap()
+                .unwrap(),
+            rekeyed
+        );
+        assert_eq!(
+            fresh
                 .person_counts(&query, Some(&keys))
                 .await
                 .unwrap()

@@ -62,3 +62,11 @@ ALTER TABLE transition18_v11 RENAME TO transition18;
 CREATE UNIQUE INDEX transition18_key ON transition18 (youth_id, check_date);
 
 DROP TABLE record_key_secret;
+
+-- The snapshot of the counted tables as the store last built it (see snapshot/stored.rs): a
+-- cache of this database, used only at the generation it was built at.
+CREATE TABLE count_snapshot (
+    generation  INTEGER NOT NULL,
+    record_keys TEXT,
+    body        BLOB    NOT NULL
+);

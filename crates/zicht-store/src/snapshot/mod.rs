@@ -7,6 +7,9 @@
 //! count the store reads the generation again and rebuilds when it moved. So a count is never
 //! older than the database at the moment it was asked.
 //!
+//! The snapshot is also stored in the database (`stored`), so a fresh process reads one value
+//! instead of every row while the data has not changed.
+//!
 //! Each text column holding codes is kept as an index into one table of the distinct codes;
 //! dates as days. Youth pseudonyms are not kept at all: rows are grouped per youth (sorted)
 //! and only the groups' boundaries remain, with each youth's record key when the snapshot is
@@ -19,6 +22,8 @@ use chrono::{Datelike, NaiveDate};
 use futures_util::TryStreamExt;
 
 use crate::{on_pool, query_error, Pool, RecordKeys, Store, StoreError};
+
+mod stored;
 
 /// A date as days from the common era (open ends are [`OPEN`]).
 pub(crate) type Day = i32;
@@ -463,13 +468,27 @@ impl Store {
             return Ok(snapshot.clone());
         }
         let started = std::time::Instant::now();
-        let snapshot = Arc::new(self.build_snapshot(keys).await?);
+        let (snapshot, how) = match self.load_snapshot(keys).await? {
+            Some(stored) => (stored, "read the stored snapshot of the counted tables"),
+            None => {
+                let built = self.build_snapshot(keys).await?;
+                // A cache: a database that cannot take it still answers, from the tables.
+                if let Err(error) = self.save_snapshot(&built).await {
+                    tracing::warn!(%error, "could not store the snapshot of the counted tables");
+                }
+                (
+                    built,
+                    "built the snapshot of the counted tables from their rows",
+                )
+            }
+        };
+        let snapshot = Arc::new(snapshot);
         tracing::debug!(
             generation = snapshot.generation,
             placements = snapshot.placements.len(),
             checks = snapshot.checks.len(),
             ms = started.elapsed().as_millis() as u64,
-            "built the in-memory snapshot of the counted tables"
+            "{how}"
         );
         *cached = Some(snapshot.clone());
         Ok(snapshot)
