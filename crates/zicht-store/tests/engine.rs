@@ -245,8 +245,19 @@ both_backends!(
                 }
             })
             .collect();
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM count_snapshot").await, 1);
+        db.execute("CREATE TABLE old_snapshot AS SELECT * FROM count_snapshot")
+            .await;
         import_text(&db.store, "placements.csv", &changed, true).await;
-        // A fresh process finds the snapshot stored before the import: stale, so not used.
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM count_snapshot").await,
+            0,
+            "an import drops the stored snapshot"
+        );
+        // Even when a stale one is there (put back as a writer that raised the generation
+        // without dropping it would leave it), a fresh process does not use it.
+        db.execute("INSERT INTO count_snapshot SELECT * FROM old_snapshot")
+            .await;
         let fresh = Store::open(&db.url).await.unwrap();
         let seen = fresh
             .person_counts(&query, Some(&keys))

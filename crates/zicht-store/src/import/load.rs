@@ -318,7 +318,7 @@ macro_rules! begin_import {
 }
 
 /// Closes the import in `$tx`: builds the key index again after a bulk load, logs the import,
-/// raises the data generation and commits.
+/// raises the data generation (dropping the stored snapshot) and commits.
 macro_rules! finish_import {
     ($tx:expr, $table:expr, $options:expr, $bulk:expr, $file_name:expr, $finished:expr) => {{
         let name = $table.name();
@@ -341,10 +341,16 @@ macro_rules! finish_import {
         .execute(&mut *$tx)
         .await
         .map_err(query_error("log import"))?;
-        sqlx::query(crate::BUMP_GENERATION)
-            .execute(&mut *$tx)
-            .await
-            .map_err(query_error("raise the data generation"))?;
+        // The raised generation makes the stored snapshot stale: drop it now.
+        for (sql, action) in [
+            (crate::BUMP_GENERATION, "raise the data generation"),
+            ("DELETE FROM count_snapshot", "drop the stale snapshot"),
+        ] {
+            sqlx::query(sql)
+                .execute(&mut *$tx)
+                .await
+                .map_err(query_error(action))?;
+        }
         $tx.commit().await.map_err(query_error("commit import"))?;
     }};
 }
