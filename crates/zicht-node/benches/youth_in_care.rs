@@ -58,7 +58,7 @@ fn duckdb_program() -> String {
 import duckdb, resource, sys, time
 con = duckdb.connect()
 t = time.perf_counter()
-con.execute("CREATE TABLE placements AS SELECT * FROM read_csv(?, header = true, types = {{'birth_date': 'DATE', 'start_date': 'DATE', 'end_date': 'DATE', 'outflow_profile': 'INTEGER'}})", [sys.argv[1]])
+con.execute("{load}", [sys.argv[1]])
 load = time.perf_counter() - t
 q = """SELECT origin_region, CASE care_type{arms} END AS stay_group, COUNT(*) FROM (
   SELECT origin_region, care_type, ROW_NUMBER() OVER (PARTITION BY youth_id
@@ -71,7 +71,8 @@ for _ in range(7):
 print(load, sorted(times)[3], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, duckdb.__version__)
 for origin, stay, n in rows:
     print(f"{{origin}}/{{stay}} {{n}}")
-"#
+"#,
+        load = zicht_testkit::DUCKDB_LOAD
     )
 }
 

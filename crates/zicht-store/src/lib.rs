@@ -314,8 +314,21 @@ impl Store {
         on_pool!(self, pool => migrator.run(pool).await.map_err(to_error))
     }
 
-    /// Closes every connection (flushes SQLite's WAL on the last one).
+    /// Closes every connection. On SQLite the write-ahead log is first copied into the
+    /// database file and emptied, so that after a clean exit the file is complete on its own
+    /// (a copy of it is a backup). SQLite does that itself only when one connection closes
+    /// last; the pool closes its connections at once, and then now and then none is last.
+    /// A checkpoint that cannot finish (another process reading) leaves the log to the next
+    /// opener, as SQLite would.
     pub async fn close(&self) {
+        if let Pool::Sqlite(pool) = &self.pool {
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await
+            {
+                tracing::warn!(%error, "could not empty the SQLite write-ahead log at close");
+            }
+        }
         on_pool!(self, pool => pool.close().await)
     }
 

@@ -140,6 +140,41 @@ both_backends!(a_database_failure_rolls_back_every_batch, |db| async move {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM imports").await, 0);
 });
 
+// One batch larger than a COPY piece (1 MiB) reaches PostgreSQL in pieces; its rows arrive
+// whole and equal to the same file imported in batches of 1,000.
+both_backends!(
+    a_batch_larger_than_one_piece_arrives_whole,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<String> = (0..12_000)
+            .map(|i| match i % 3 {
+                0 => row(i, "", ""),
+                1 => row(i, "2023-05-01", "thuis"),
+                _ => row(i, "2024-02-29", "pleegzorg"),
+            })
+            .collect();
+        let path = write(dir.path(), "placements.csv", &rows);
+        let one_batch = parsed(dir.path(), &rows);
+        store_rows(
+            &db.store,
+            Rows::Placements(one_batch),
+            ImportOptions::default(),
+            "placements.csv",
+            "00",
+            &mut (),
+        )
+        .await
+        .unwrap();
+        let streamed = TestDb::new(db.store.backend()).await;
+        import(&streamed.store, &path, ImportOptions::default())
+            .await
+            .unwrap();
+        let lines = placement_lines(&db).await;
+        assert_eq!(lines.len(), 12_000);
+        assert_eq!(lines, placement_lines(&streamed).await);
+    }
+);
+
 // A load into an empty table drops the key index and builds it after the rows: when the load
 // fails (a rejected file, or a key twice, which only a caller bypassing the check can send),
 // nothing is stored and the index is back, so later imports still upsert on the key.
@@ -391,4 +426,43 @@ fn documented_examples_import_cleanly() {
         examples += 1;
     }
     assert_eq!(examples, 4);
+}
+
+// After a clean close the SQLite file is complete on its own: its write-ahead log is empty
+// (or gone), and a copy of the file alone holds every imported row. Without the checkpoint at
+// close, SQLite empties the log only when one connection closes last, which the pool's
+// closing all at once sometimes leaves to nobody.
+#[tokio::test]
+async fn a_closed_sqlite_database_is_complete_without_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = synthetic_region(dir.path(), Region::Drenthe, 5);
+    for round in 0..5 {
+        let path = dir.path().join(format!("region-{round}.db"));
+        let url = format!("sqlite://{}", path.display());
+        let store = Store::open(&url).await.unwrap();
+        let mut placements = 0;
+        for file in &files {
+            let rows = import(&store, file, ImportOptions::default())
+                .await
+                .unwrap();
+            if file.ends_with("placements.csv") {
+                placements = rows;
+            }
+        }
+        store.close().await;
+        let log = dir.path().join(format!("region-{round}.db-wal"));
+        let log_bytes = std::fs::metadata(&log).map_or(0, |m| m.len());
+        assert_eq!(log_bytes, 0, "round {round}: the log still holds pages");
+        let copy = dir.path().join(format!("copy-{round}.db"));
+        std::fs::copy(&path, &copy).unwrap();
+        let copy = Store::connect(&format!("sqlite://{}", copy.display()))
+            .await
+            .unwrap();
+        assert_eq!(
+            copy.summary().await.unwrap().placements as u64,
+            placements,
+            "round {round}"
+        );
+        copy.close().await;
+    }
 }

@@ -28,6 +28,12 @@ pub fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// DuckDB's load of a placements CSV (the file's path is the one parameter), as the benchmarks
+/// run it beside zicht: the dates and the outflow profile typed, everything else as read.
+pub const DUCKDB_LOAD: &str = "CREATE TABLE placements AS SELECT * FROM read_csv(?, \
+     header = true, types = {'birth_date': 'DATE', 'start_date': 'DATE', 'end_date': 'DATE', \
+     'outflow_profile': 'INTEGER'})";
+
 /// Writes the benchmarks' synthetic region into `dir`: Amsterdam-Amstelland, seed 1, with
 /// `ZICHT_BENCH_PLACEMENTS` placements (default 1,000,000). Returns that number.
 pub fn bench_region(dir: &std::path::Path) -> u64 {

@@ -29,6 +29,9 @@ use crate::{query_error, Pool, Store, StoreError};
 /// bind-parameter limit (32,766); also the size of the batches the check sends.
 pub(crate) const BATCH: usize = 1000;
 
+/// Bytes of `COPY` text sent to PostgreSQL at a time, at most one row over.
+const COPY_PIECE: usize = 1 << 20;
+
 /// What a finished source of rows tells the writer.
 #[derive(Debug)]
 pub(crate) struct Finished {
@@ -433,12 +436,23 @@ pub(crate) async fn store_stream<E>(
                 .map_err(query_error("insert rows"))?;
             let mut text = String::new();
             while let Some((rows, at)) = batches.recv().await {
-                text.clear();
-                with_values!(&rows, |values| values
-                    .for_each(|row| copy_line(&row, &mut text)));
-                copy.send(text.as_bytes())
-                    .await
-                    .map_err(query_error("insert rows"))?;
+                // A large batch goes out in pieces, so the server stores while the rest is
+                // written.
+                with_values!(&rows, |values| for row in values {
+                    copy_line(&row, &mut text);
+                    if text.len() >= COPY_PIECE {
+                        copy.send(text.as_bytes())
+                            .await
+                            .map_err(query_error("insert rows"))?;
+                        text.clear();
+                    }
+                });
+                if !text.is_empty() {
+                    copy.send(text.as_bytes())
+                        .await
+                        .map_err(query_error("insert rows"))?;
+                    text.clear();
+                }
                 progress.advance(Phase::Store, at, total);
             }
             let finished = match source.await {

@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 
-use csv::ByteRecord;
+use csv::{ByteRecord, StringRecord};
 use zicht_model::{
     codes::levenshtein, parse_date, After18Funding, Big5Status, Capacity, CareType, CodeList,
     Consent, ConsentId, Financing, LegalBasis, Name, OriginRegion, OutflowDestination,
@@ -129,18 +129,51 @@ fn read_record<R: Read>(
     csv: &mut csv::Reader<R>,
     record: &mut ByteRecord,
 ) -> Result<bool, Rejection> {
-    csv.read_byte_record(record).map_err(|error| {
-        let line = error.position().map(|p| p.line()).unwrap_or(0);
-        match error.into_kind() {
-            csv::ErrorKind::Io(io) => Rejection::Io(io),
-            _ => rejected(Problem {
-                line,
-                column: 1,
-                column_name: None,
-                reason: "malformed CSV (check RFC 4180 quoting)".to_owned(),
-            }),
+    csv.read_byte_record(record).map_err(read_failure)
+}
+
+/// A failure to read on: the file's bytes, or CSV itself (not one field's content).
+fn read_failure(error: csv::Error) -> Rejection {
+    let line = error.position().map(|p| p.line()).unwrap_or(0);
+    match error.into_kind() {
+        csv::ErrorKind::Io(io) => Rejection::Io(io),
+        _ => rejected(Problem {
+            line,
+            column: 1,
+            column_name: None,
+            reason: "malformed CSV (check RFC 4180 quoting)".to_owned(),
+        }),
+    }
+}
+
+/// What reading the next row gave.
+enum Next {
+    /// A row, valid UTF-8 throughout (checked once for the whole record).
+    Row,
+    /// A row with invalid UTF-8 in the file's field `field`, at `line`; the reader goes on
+    /// after it.
+    InvalidUtf8 { field: usize, line: u64 },
+    /// The end of the file.
+    End,
+}
+
+fn read_row<R: Read>(
+    csv: &mut csv::Reader<R>,
+    record: &mut StringRecord,
+) -> Result<Next, Rejection> {
+    match csv.read_record(record) {
+        Ok(true) => Ok(Next::Row),
+        Ok(false) => Ok(Next::End),
+        Err(error) => {
+            if let csv::ErrorKind::Utf8 { pos, err } = error.kind() {
+                return Ok(Next::InvalidUtf8 {
+                    field: err.field(),
+                    line: pos.as_ref().map_or(0, |p| p.line()),
+                });
+            }
+            Err(read_failure(error))
         }
-    })
+    }
 }
 
 /// Where each canonical column sits in this file.
@@ -221,22 +254,45 @@ impl Header {
     }
 }
 
+impl Header {
+    /// The problem of invalid UTF-8 in the file's field `field` at `line`.
+    fn invalid_utf8(&self, field: usize, line: u64) -> Problem {
+        let canonical = self.positions.iter().position(|&p| p == field);
+        Problem {
+            line,
+            column: field + 1,
+            column_name: canonical.map(|c| self.table.columns()[c]),
+            reason: "invalid UTF-8".to_owned(),
+        }
+    }
+}
+
 /// One record's fields, looked up by canonical column name.
 struct Cells<'a> {
     header: &'a Header,
-    record: &'a ByteRecord,
+    record: &'a StringRecord,
     line: u64,
+    /// The canonical index after the one last looked up: the row readers ask for the columns
+    /// in canonical order, so that one is tried first.
+    next: std::cell::Cell<usize>,
 }
 
 impl<'a> Cells<'a> {
+    /// The canonical index of `column`.
+    fn canonical(&self, column: &'static str) -> usize {
+        let columns = self.header.table.columns();
+        let next = self.next.get();
+        let index = if columns.get(next) == Some(&column) {
+            next
+        } else {
+            columns.iter().position(|&c| c == column).unwrap_or(0)
+        };
+        self.next.set(index + 1);
+        index
+    }
+
     fn problem(&self, column: &'static str, reason: impl Into<String>) -> Problem {
-        let canonical = self
-            .header
-            .table
-            .columns()
-            .iter()
-            .position(|&c| c == column)
-            .unwrap_or(0);
+        let canonical = self.canonical(column);
         Problem {
             line: self.line,
             column: self.header.positions.get(canonical).map_or(0, |p| p + 1),
@@ -247,17 +303,14 @@ impl<'a> Cells<'a> {
 
     /// The trimmed text of a column; empty means absent.
     fn text(&self, column: &'static str) -> Result<&'a str, Problem> {
-        let columns = self.header.table.columns();
-        let canonical = columns.iter().position(|&c| c == column).unwrap_or(0);
-        let bytes = self
+        let canonical = self.canonical(column);
+        Ok(self
             .header
             .positions
             .get(canonical)
             .and_then(|&p| self.record.get(p))
-            .unwrap_or_default();
-        std::str::from_utf8(bytes)
-            .map(str::trim)
-            .map_err(|_| self.problem(column, "invalid UTF-8"))
+            .unwrap_or_default()
+            .trim())
     }
 
     fn optional<T, E: Display>(
@@ -288,6 +341,51 @@ impl<'a> Cells<'a> {
     }
 }
 
+/// Checks one record of the right file: its fields, its table's rules, and that its key is
+/// new (`seen` maps key digests to their first line).
+fn check_row<T, K: Hash + Eq>(
+    header: &Header,
+    record: &StringRecord,
+    row: fn(&Cells<'_>) -> Result<T, Problem>,
+    key: fn(&T) -> K,
+    seen: &mut HashMap<[u8; 16], u64, foldhash::fast::RandomState>,
+) -> Result<T, Problem> {
+    let line = record.position().map_or(0, |p| p.line());
+    if record.len() != header.width {
+        return Err(Problem {
+            line,
+            column: record.len().min(header.width) + 1,
+            column_name: None,
+            reason: format!(
+                "expected {} fields as in the header, found {}",
+                header.width,
+                record.len()
+            ),
+        });
+    }
+    let cells = Cells {
+        header,
+        record,
+        line,
+        next: std::cell::Cell::new(0),
+    };
+    let value = row(&cells)?;
+    match seen.entry(digest(&key(&value))) {
+        Entry::Occupied(first) => Err(cells.problem(
+            header.table.key_columns()[0],
+            format!(
+                "duplicate key ({}): same as line {}",
+                header.table.key_columns().join(", "),
+                first.get()
+            ),
+        )),
+        Entry::Vacant(slot) => {
+            slot.insert(line);
+            Ok(value)
+        }
+    }
+}
+
 fn check_rows<R: Read, T, K: Hash + Eq>(
     csv: &mut csv::Reader<R>,
     header: &Header,
@@ -299,45 +397,20 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
     let mut rows = Vec::new();
     let mut count = 0u64;
     let mut problems = Vec::new();
-    // Keys seen, by a 128-bit digest: a few dozen bytes a row, whatever the key's size.
-    let mut seen: HashMap<[u8; 16], u64> = HashMap::new();
-    let mut record = ByteRecord::new();
-    while read_record(csv, &mut record)? {
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record.get(0).is_some_and(<[u8]>::is_empty) {
-            continue; // a blank line
-        }
-        let result = if record.len() != header.width {
-            Err(Problem {
-                line,
-                column: record.len().min(header.width) + 1,
-                column_name: None,
-                reason: format!(
-                    "expected {} fields as in the header, found {}",
-                    header.width,
-                    record.len()
-                ),
-            })
-        } else {
-            let cells = Cells {
-                header,
-                record: &record,
-                line,
-            };
-            row(&cells).and_then(|value| match seen.entry(digest(&key(&value))) {
-                Entry::Occupied(first) => Err(cells.problem(
-                    header.table.key_columns()[0],
-                    format!(
-                        "duplicate key ({}): same as line {}",
-                        header.table.key_columns().join(", "),
-                        first.get()
-                    ),
-                )),
-                Entry::Vacant(slot) => {
-                    slot.insert(line);
-                    Ok(value)
+    // Keys seen, by a 128-bit digest: a few dozen bytes a row, whatever the key's size. The
+    // digests are uniform already: foldhash only spreads them over the table.
+    let mut seen: HashMap<[u8; 16], u64, foldhash::fast::RandomState> = HashMap::default();
+    let mut record = StringRecord::new();
+    loop {
+        let result = match read_row(csv, &mut record)? {
+            Next::End => break,
+            Next::InvalidUtf8 { field, line } => Err(header.invalid_utf8(field, line)),
+            Next::Row => {
+                if record.len() == 1 && record.get(0).is_some_and(str::is_empty) {
+                    continue; // a blank line
                 }
-            })
+                check_row(header, &record, row, key, &mut seen)
+            }
         };
         match result {
             Ok(value) if problems.is_empty() => {
@@ -636,6 +709,26 @@ mod tests {
             b"Y1,2008-03-01,drenthe,Ass\xffen,Yorneo,Assen,drenthe,pleegzorg,,ots,2022-01-01,,,\n",
         );
         check(&content, &["2:4: origin_municipality: invalid UTF-8"]);
+    }
+
+    #[test]
+    fn checking_goes_on_after_invalid_utf8() {
+        // The whole record is checked for UTF-8 at once; the problem still names the column,
+        // and the rows after it are still read and checked.
+        let mut content = with_rows(&[GOOD]);
+        content.extend_from_slice(
+            b"Y2,2008-03-01,drenthe,Assen,\"Yor\nneo\xff\",Assen,drenthe,pleegzorg,,ots,2022-01-01,,,\n",
+        );
+        content.extend_from_slice(
+            b"Y3,2008-03-01,drenthe,Assen,Yorneo,Assen,drenthe,pleegzorg,,ots,2022-13-01,,,\n",
+        );
+        check(
+            &content,
+            &[
+                "3:5: provider: invalid UTF-8",
+                "5:11: start_date: no such day in the calendar",
+            ],
+        );
     }
 
     #[test]
