@@ -85,16 +85,7 @@ struct Duck {
 }
 
 fn duckdb(csv: &Path) -> Option<Duck> {
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(duckdb_program())
-        .arg(csv)
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8(output.stdout).ok()?;
+    let text = zicht_testkit::python(&duckdb_program(), &[csv.as_os_str()])?;
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next()?.split_whitespace().collect();
     let seconds = |s: &str| Duration::from_secs_f64(s.parse().unwrap());

@@ -17,7 +17,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
@@ -51,22 +50,6 @@ fn line(label: &str, elapsed: Duration, rows: u64, references: &[(&str, Option<D
     );
 }
 
-/// Runs a Python program with `args`; its standard output, or `None` when Python or a package
-/// it imports is missing.
-fn python(program: &str, args: &[&str]) -> Option<String> {
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(program)
-        .args(args)
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-        return None;
-    }
-    String::from_utf8(output.stdout).ok()
-}
-
 fn seconds(text: &str) -> Duration {
     Duration::from_secs_f64(text.trim().parse().unwrap())
 }
@@ -83,7 +66,7 @@ print(time.perf_counter() - t)
 "#,
         zicht_testkit::DUCKDB_LOAD
     );
-    python(&program, &[csv.to_str().unwrap()]).map(|out| seconds(&out))
+    zicht_testkit::python(&program, &[csv.as_os_str()]).map(|out| seconds(&out))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +214,7 @@ print(time.perf_counter() - t)
         index = create_key_index()
     );
     let path = url.strip_prefix("sqlite://").unwrap();
-    python(&program, &[path, csv.to_str().unwrap()]).map(|out| seconds(&out))
+    zicht_testkit::python(&program, &[path.as_ref(), csv.as_os_str()]).map(|out| seconds(&out))
 }
 
 /// PostgreSQL's own CSV loader on the same file, as a bulk load into the empty table.

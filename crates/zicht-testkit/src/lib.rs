@@ -34,6 +34,21 @@ pub const DUCKDB_LOAD: &str = "CREATE TABLE placements AS SELECT * FROM read_csv
      header = true, types = {'birth_date': 'DATE', 'start_date': 'DATE', 'end_date': 'DATE', \
      'outflow_profile': 'INTEGER'})";
 
+/// Runs a Python program (`python3 -c`) with `args`: its standard output, or `None` when
+/// Python or a package it imports is missing (a benchmark then skips that reference).
+pub fn python(program: &str, args: &[&std::ffi::OsStr]) -> Option<String> {
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .args(args)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8(output.stdout).ok()
+}
+
 /// Writes the benchmarks' synthetic region into `dir`: Amsterdam-Amstelland, seed 1, with
 /// `ZICHT_BENCH_PLACEMENTS` placements (default 1,000,000). Returns that number.
 pub fn bench_region(dir: &std::path::Path) -> u64 {

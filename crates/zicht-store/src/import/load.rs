@@ -235,6 +235,18 @@ fn copy_line(values: &[Value<'_>], out: &mut String) {
     out.push('\n');
 }
 
+/// Sends `text` (whole `COPY` lines) to PostgreSQL and empties it.
+async fn send_piece(
+    copy: &mut sqlx::postgres::PgCopyIn<&mut sqlx::PgConnection>,
+    text: &mut String,
+) -> Result<(), StoreError> {
+    copy.send(text.as_bytes())
+        .await
+        .map_err(query_error("insert rows"))?;
+    text.clear();
+    Ok(())
+}
+
 /// Binds one value for SQLite.
 fn bind<'a>(
     builder: &mut sqlx::query_builder::Separated<'_, 'a, sqlx::Sqlite, &'static str>,
@@ -441,17 +453,11 @@ pub(crate) async fn store_stream<E>(
                 with_values!(&rows, |values| for row in values {
                     copy_line(&row, &mut text);
                     if text.len() >= COPY_PIECE {
-                        copy.send(text.as_bytes())
-                            .await
-                            .map_err(query_error("insert rows"))?;
-                        text.clear();
+                        send_piece(&mut copy, &mut text).await?;
                     }
                 });
                 if !text.is_empty() {
-                    copy.send(text.as_bytes())
-                        .await
-                        .map_err(query_error("insert rows"))?;
-                    text.clear();
+                    send_piece(&mut copy, &mut text).await?;
                 }
                 progress.advance(Phase::Store, at, total);
             }

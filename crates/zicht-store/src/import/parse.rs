@@ -252,9 +252,7 @@ impl Header {
             Err(problems)
         }
     }
-}
 
-impl Header {
     /// The problem of invalid UTF-8 in the file's field `field` at `line`.
     fn invalid_utf8(&self, field: usize, line: u64) -> Problem {
         let canonical = self.positions.iter().position(|&p| p == field);
