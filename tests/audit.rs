@@ -128,6 +128,33 @@ both_backends!(an_edited_search_column_is_named, |db| async move {
     }
 });
 
+both_backends!(an_edited_recorded_at_is_named, |db| async move {
+    fill(&db, 5).await;
+    // Shifted by a day or ten: the column `zicht audit export --since/--until` filters on.
+    for (table, log) in [
+        ("processing_log", "processing log"),
+        ("access_log", "access log"),
+    ] {
+        for days in [1, 10] {
+            let shift = days * 86_400_000;
+            db.execute(&format!(
+                "UPDATE {table} SET recorded_at = recorded_at + {shift} WHERE seq = 2"
+            ))
+            .await;
+            assert_eq!(
+                verify(&db).await,
+                Err(format!("audit chain broken: {log}: entry 2: its search columns do not match its contents (the row was altered)")),
+                "{table} shifted by {days} days"
+            );
+            db.execute(&format!(
+                "UPDATE {table} SET recorded_at = recorded_at - {shift} WHERE seq = 2"
+            ))
+            .await;
+            assert_eq!(verify(&db).await, Ok(()), "{table} restored");
+        }
+    }
+});
+
 both_backends!(a_deleted_entry_is_named, |db| async move {
     fill(&db, 5).await;
     db.execute("DELETE FROM access_log WHERE seq = 2").await;

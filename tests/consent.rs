@@ -173,12 +173,13 @@ impl Consents {
             .unwrap();
     }
 
-    /// Asks the node as node `asker` (on behalf of `person`, if any) for the records
+    /// Asks the node as node `asker` (on behalf of `person` of the dev PKI, with their
+    /// delegation, if any) for the records
     /// consented for `purpose`, with `fields`, in trace `trace`.
     async fn ask_as(
         &self,
         asker: NodeName,
-        person: Option<PeerId>,
+        person: Option<&str>,
         purpose: &str,
         fields: &[&str],
         trace: Option<&str>,
@@ -190,9 +191,13 @@ impl Consents {
             .request();
         request.get_mut().fields = fields.iter().map(|f| (*f).to_owned()).collect();
         if let Some(person) = person {
-            request
-                .metadata_mut()
-                .insert("zicht-on-behalf-of", person.as_str().parse().unwrap());
+            // The person's own signed delegation, as their client makes it.
+            let (cert, key) = self.f.pki.person(person);
+            let query = request.get_ref().clone();
+            zicht_node::identity::Delegator::from_files(&cert, &key)
+                .unwrap()
+                .attach(asker, &query, request.metadata_mut())
+                .unwrap();
         }
         if let Some(trace) = trace {
             let parent = format!("00-{trace}-00f067aa0ba902b7-01");
@@ -207,7 +212,7 @@ impl Consents {
     async fn ask_team(&self, trace: Option<&str>) -> pb::ProtectedResult {
         self.ask_as(
             NodeName::Region(Region::Ijsselland),
-            Some(team(&self.f)),
+            Some("team-ijsselland"),
             "warme-overdracht",
             ASKED,
             trace,
@@ -389,7 +394,7 @@ async fn check_combinations(c: &Consents) {
     let triage = c
         .ask_as(
             NodeName::Region(Region::Ijsselland),
-            Some(PeerId::parse(&team).unwrap()),
+            Some("team-ijsselland"),
             "triage-plaatsing",
             &["care_type"],
             None,
@@ -752,3 +757,223 @@ async fn a_node_without_a_subject_key_refuses_consented_records_and_says_why() {
         ["refused: no-subject-key"]
     );
 }
+
+/// A delegation as any client would make one from the wire format: `claims` signed with
+/// `key_pem`, carrying the certificate in `cert_pem`.
+fn delegation(claims: &pb::DelegationClaims, key_pem: &[u8], cert_pem: &[u8]) -> Vec<u8> {
+    use prost::Message as _;
+    let claims = claims.encode_to_vec();
+    let mut signed = b"zicht-delegation-v1\n".to_vec();
+    signed.extend_from_slice(&claims);
+    pb::Delegation {
+        signature: zicht_pki::sign(key_pem, &signed).unwrap(),
+        claims,
+        chain: vec![zicht_pki::pem_to_der(cert_pem).unwrap()],
+    }
+    .encode_to_vec()
+}
+
+/// What a node carries to name a person: a delegation, or a PeerID in the old header.
+enum Carried {
+    Delegation(Vec<u8>),
+    Named(PeerId),
+}
+
+/// What `holder` (certificate and key files of the dev PKI, a person's or a node's) delegates: `request` through
+/// `forwarder`, valid from `from_ms` for `for_ms`.
+fn delegated(
+    holder: (std::path::PathBuf, std::path::PathBuf),
+    forwarder: &str,
+    request: &pb::QueryRequest,
+    from_ms: i64,
+    for_ms: i64,
+) -> Vec<u8> {
+    let claims = pb::DelegationClaims {
+        forwarder: forwarder.to_owned(),
+        request_sha256: zicht_node::identity::request_digest(request).to_vec(),
+        not_before_ms: from_ms,
+        not_after_ms: from_ms + for_ms,
+    };
+    let cert = std::fs::read(holder.0).unwrap();
+    let key = std::fs::read(holder.1).unwrap();
+    delegation(&claims, &key, &cert)
+}
+
+zicht_testkit::both_backends!(
+    a_node_gets_records_only_for_a_person_of_its_own_who_delegated_this_request_to_it,
+    |db| async move {
+        let backend = db.store.backend();
+        drop(db);
+        let c = consents(backend).await;
+        let (friesland, ijsselland) = (
+            NodeName::Region(Region::Friesland),
+            NodeName::Region(Region::Ijsselland),
+        );
+        let request = || {
+            let mut request = Ask::new("consented_records")
+                .purpose("warme-overdracht")
+                .no_scope()
+                .request();
+            request.get_mut().fields = ASKED.iter().map(|f| (*f).to_owned()).collect();
+            request
+        };
+        let query = request().into_inner();
+        let mut other = query.clone();
+        other.fields = vec!["care_type".to_owned()];
+        let now = zicht_node::audit::now_ms();
+        let minute = 60_000;
+        let team_files = c.f.pki.person("team-ijsselland");
+        // (who asks, the delegation it forwards or the person it names, why it must fail)
+        let attempts: Vec<(NodeName, Carried, &str)> = vec![
+            (
+                friesland,
+                Carried::Named(team(&c.f)),
+                "a node naming another region's team",
+            ),
+            (
+                friesland,
+                Carried::Named(twente()),
+                "a node naming another region's node",
+            ),
+            (
+                friesland,
+                Carried::Delegation(delegated(
+                    team_files.clone(),
+                    "ijsselland",
+                    &query,
+                    now,
+                    5 * minute,
+                )),
+                "the team's delegation to its own node, replayed by another node",
+            ),
+            (
+                friesland,
+                Carried::Delegation(delegated(
+                    team_files.clone(),
+                    "friesland",
+                    &query,
+                    now,
+                    5 * minute,
+                )),
+                "a delegation made out to a node the person does not belong to",
+            ),
+            (
+                ijsselland,
+                Carried::Delegation(delegated(
+                    team_files.clone(),
+                    "ijsselland",
+                    &other,
+                    now,
+                    5 * minute,
+                )),
+                "a delegation of another request",
+            ),
+            (
+                ijsselland,
+                Carried::Delegation(delegated(
+                    team_files.clone(),
+                    "ijsselland",
+                    &query,
+                    now - 20 * minute,
+                    5 * minute,
+                )),
+                "an expired delegation",
+            ),
+            (
+                ijsselland,
+                Carried::Delegation(delegated(
+                    team_files.clone(),
+                    "ijsselland",
+                    &query,
+                    now,
+                    60 * minute,
+                )),
+                "a delegation valid for longer than 15 minutes",
+            ),
+            (
+                ijsselland,
+                Carried::Delegation({
+                    // Signed with another key than the team certificate's.
+                    let claims = pb::DelegationClaims {
+                        forwarder: "ijsselland".to_owned(),
+                        request_sha256: zicht_node::identity::request_digest(&query).to_vec(),
+                        not_before_ms: now,
+                        not_after_ms: now + 5 * minute,
+                    };
+                    let key = std::fs::read(c.f.pki.node(ijsselland).1).unwrap();
+                    let cert = std::fs::read(&team_files.0).unwrap();
+                    delegation(&claims, &key, &cert)
+                }),
+                "a forged signature",
+            ),
+            (
+                ijsselland,
+                Carried::Delegation(delegated(
+                    c.f.pki.person("team-friesland"),
+                    "ijsselland",
+                    &query,
+                    now,
+                    5 * minute,
+                )),
+                "a person of another region",
+            ),
+            (
+                NodeName::Region(Region::Twente),
+                Carried::Delegation(delegated(
+                    c.f.pki.node(NodeName::Region(Region::Twente)),
+                    "twente",
+                    &query,
+                    now,
+                    5 * minute,
+                )),
+                "a node certificate delegating as if it were a person",
+            ),
+        ];
+        for (asker, carried, what) in attempts {
+            let mut client = c.f.inway_as_node(asker).await;
+            let mut call = request();
+            match carried {
+                Carried::Delegation(encoded) => {
+                    call.metadata_mut().insert_bin(
+                        zicht_node::identity::DELEGATION,
+                        tonic::metadata::BinaryMetadataValue::from_bytes(&encoded),
+                    );
+                }
+                Carried::Named(named) => {
+                    call.metadata_mut()
+                        .insert("zicht-on-behalf-of", named.as_str().parse().unwrap());
+                }
+            }
+            let status = client.query(call).await.unwrap_err();
+            assert_eq!(status.code(), Code::PermissionDenied, "{what}: {status:?}");
+            assert!(
+                status.message().starts_with("delegation: "),
+                "{what}: {status:?}"
+            );
+            let outcome =
+                c.f.db
+                    .strings("SELECT outcome FROM release_log ORDER BY entry_id DESC LIMIT 1")
+                    .await;
+            assert_eq!(outcome, ["refused: delegation"], "{what}");
+        }
+        // Nothing left: no youth's record was released to anyone.
+        assert_eq!(
+            c.f.db
+                .scalar("SELECT COUNT(*) FROM processing_log WHERE body LIKE '%data_subject_id%'")
+                .await,
+            0
+        );
+        // The team's own delegation through its own node: its records, logged as given to it.
+        let answer = c.ask_team(None).await;
+        assert!(!answer.placements.is_empty());
+        let given: Vec<String> =
+            c.f.db
+                .strings("SELECT body FROM processing_log WHERE body LIKE '%data_subject_id%'")
+                .await;
+        assert!(!given.is_empty());
+        let team_id = team(&c.f).to_string();
+        assert!(given
+            .iter()
+            .all(|body| body.contains(&format!("\"given_to\":\"{team_id}\""))));
+    }
+);

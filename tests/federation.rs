@@ -710,6 +710,64 @@ async fn a_rewritten_or_cut_history_is_caught_through_a_peers_checkpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewrite_in_the_first_minute_after_start_is_caught_by_a_peers_checkpoint() {
+    let (drenthe, friesland) = (region(Region::Drenthe), region(Region::Friesland));
+    let f = Federation::start_with(
+        &[
+            (
+                drenthe,
+                Behaviour::Serve(open_policy(&["analyst:drenthe"], DIMS)),
+            ),
+            (
+                friesland,
+                Behaviour::Serve(open_policy(&["region:*"], DIMS)),
+            ),
+        ],
+        |_, settings| {
+            // A checkpoint after every 4 new entries (at most one a second), not only after
+            // the interval (5 minutes, as by default).
+            settings.checkpoint_entries = 4;
+            settings.limits.checkpoints_per_minute = 60;
+        },
+    )
+    .await;
+    // Fresh nodes: nothing to cover yet, so nothing is pushed.
+    let held_of_drenthe =
+        "SELECT COUNT(*) FROM checkpoints WHERE node = 'urn:zicht:region:drenthe'";
+    assert_eq!(f.dbs[&friesland].scalar(held_of_drenthe).await, 0);
+    let mut analyst = f.analyst("analyst-drenthe", drenthe).await;
+    for _ in 0..3 {
+        analyst
+            .request(
+                Ask::capacity().by("care_type").wire(),
+                &["drenthe"],
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+    // Within seconds of those entries, friesland holds drenthe's checkpoint.
+    let waited = std::time::Instant::now();
+    while f.dbs[&friesland].scalar(held_of_drenthe).await == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "no checkpoint pushed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = f.write_profile("auditor", drenthe, dir.path());
+    let db = &f.dbs[&drenthe];
+    rewrite_processing_history(db).await;
+    assert_eq!(audit_verify(db, None).await, Ok(()), "intact on its own");
+    let error = audit_verify(db, Some(&auditor)).await.unwrap_err();
+    assert!(
+        error.contains("differs from the checkpoint a peer holds (history was rewritten) (checkpoint held by friesland)"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_keeping_only_the_latest_checkpoint_still_catches_a_rewrite() {
     let f = three_checkpoints(|_, settings| settings.limits.checkpoints_kept = 1).await;
     let friesland = &f.dbs[&region(Region::Friesland)];
@@ -821,7 +879,9 @@ async fn a_peer_keeps_each_analysts_quota_apart_and_logs_whom_a_node_asked_for()
     let (cert, key) = (dir.path().join("c.pem"), dir.path().join("c.key"));
     std::fs::write(&cert, &issued.cert_pem).unwrap();
     std::fs::write(&key, &issued.key_pem).unwrap();
-    let mut colleague = Analyst::on(channel(&f.pki, (cert, key), f.address(drenthe)).await);
+    let holder = (cert, key);
+    let mut colleague = Analyst::on(channel(&f.pki, holder.clone(), f.address(drenthe)).await)
+        .delegating(&holder, drenthe);
     assert_eq!(ask_friesland(&mut colleague).await.0, Status::Answered);
 
     // friesland's log names, under drenthe's foreign operation, whom drenthe asked for.

@@ -796,10 +796,16 @@ async fn prometheus_metrics_count_requests_refusals_and_audit_writes() {
     );
 }
 
-/// A checkpoint body naming `node`, padded with `pad` spaces, signed with its key.
-fn signed_checkpoint(f: &NodeFixture, node: NodeName, pad: usize) -> pb::SignedCheckpoint {
+/// A checkpoint body naming `node` at position `seq` of both chains, padded with `pad`
+/// spaces, signed with `key` (a PEM file).
+fn checkpoint_signed_by(
+    key: &std::path::Path,
+    node: NodeName,
+    seq: i64,
+    pad: usize,
+) -> pb::SignedCheckpoint {
     let head = zicht_audit::ChainHead {
-        seq: 1,
+        seq,
         head: "ab".repeat(32),
     };
     let checkpoint = zicht_audit::Checkpoint {
@@ -814,12 +820,22 @@ fn signed_checkpoint(f: &NodeFixture, node: NodeName, pad: usize) -> pb::SignedC
     };
     let mut body = zicht_audit::body(&checkpoint);
     body.push_str(&" ".repeat(pad));
-    let key = std::fs::read(f.pki.node(node).1).unwrap();
+    let key = std::fs::read(key).unwrap();
     pb::SignedCheckpoint {
         signature: zicht_pki::sign(&key, body.as_bytes()).unwrap(),
         body,
         certificate: Vec::new(),
     }
+}
+
+/// A checkpoint of `node` at `seq`, padded with `pad` spaces, signed with its dev key.
+fn signed_checkpoint(
+    f: &NodeFixture,
+    node: NodeName,
+    seq: i64,
+    pad: usize,
+) -> pb::SignedCheckpoint {
+    checkpoint_signed_by(&f.pki.node(node).1, node, seq, pad)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -837,13 +853,13 @@ async fn checkpoint_pushes_are_size_capped_rate_limited_logged_and_pruned() {
 
     // 100 KB: refused by the decoder before the handler (nothing stored, nothing to log).
     let status = client
-        .push(signed_checkpoint(&f, twente, 100_000))
+        .push(signed_checkpoint(&f, twente, 1, 100_000))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     // Over the cap but within what is decoded: refused by the handler, named, logged.
     let status = client
-        .push(signed_checkpoint(&f, twente, 6_000))
+        .push(signed_checkpoint(&f, twente, 1, 6_000))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -854,30 +870,35 @@ async fn checkpoint_pushes_are_size_capped_rate_limited_logged_and_pruned() {
         "{status:?}"
     );
     // Signed by someone else (its own key, another node's name): refused.
-    let mut forged = signed_checkpoint(&f, NodeName::Region(Region::Drenthe), 0);
+    let mut forged = signed_checkpoint(&f, NodeName::Region(Region::Drenthe), 1, 0);
     forged.body = forged.body.replace("drenthe", "twente");
     let status = client.push(forged).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     // Three good ones fill the rate of four a minute; the fifth push is over it.
     for pad in 1..=3 {
         client
-            .push(signed_checkpoint(&f, twente, pad))
+            .push(signed_checkpoint(&f, twente, pad as i64, pad))
             .await
             .unwrap();
     }
     let status = client
-        .push(signed_checkpoint(&f, twente, 4))
+        .push(signed_checkpoint(&f, twente, 4, 4))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 
-    // Only the latest two are kept.
+    // Two are kept.
     assert_eq!(f.db.scalar("SELECT COUNT(*) FROM checkpoints").await, 2);
     let kept =
         f.db.strings("SELECT body FROM checkpoints ORDER BY id")
             .await;
+    // The newest, and of the older ones the oldest (a spread by position, not the latest).
     assert!(
-        kept[0].ends_with("  ") && !kept[0].ends_with("   "),
+        kept[0].ends_with(' ') && !kept[0].ends_with("  "),
+        "{kept:?}"
+    );
+    assert!(
+        kept[1].ends_with("   ") && !kept[1].ends_with("    "),
         "{kept:?}"
     );
     // Every push the handler saw is logged with its outcome.
@@ -1079,5 +1100,268 @@ async fn an_altered_search_column_is_tampering_to_the_audit_service() {
     assert_eq!(
         processing.broken,
         "entry 1: its search columns do not match its contents"
+    );
+}
+
+/// A certificate of the fixture's own CA for `peer_id` and `role` (the CA issues what it is
+/// asked: a mis-issued or compromised certificate), written next to the dev PKI; its files.
+fn issued(
+    f: &NodeFixture,
+    name: &str,
+    peer_id: &str,
+    role: Role,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let subject = Subject {
+        identity: PeerIdentity {
+            peer_id: zicht_model::PeerId::parse(peer_id).unwrap(),
+            organisation: "Mis-issued".to_owned(),
+            role,
+        },
+        dns_names: Vec::new(),
+        ips: Vec::new(),
+    };
+    let issued = f
+        .pki
+        .authority()
+        .unwrap()
+        .issue(&subject, Validity::days_from(now(), 1))
+        .unwrap();
+    let dir = f.pki.ca_cert().parent().unwrap().join("mis-issued");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&cert, &issued.cert_pem).unwrap();
+    zicht_pki::write_private(&key, &issued.key_pem).unwrap();
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_and_unknown_signer_checkpoints_never_evict_the_newest_genuine_one() {
+    let limits = Limits {
+        checkpoints_kept: 3,
+        checkpoints_per_minute: 1000,
+        ..Limits::default()
+    };
+    let f = fixture(limits).await;
+    let friesland = NodeName::Region(Region::Friesland);
+    let mut genuine =
+        pb::checkpoints_client::CheckpointsClient::new(f.channel_as_node(friesland).await);
+    genuine
+        .push(signed_checkpoint(&f, friesland, 30, 0))
+        .await
+        .unwrap();
+    genuine
+        .push(signed_checkpoint(&f, friesland, 289, 0))
+        .await
+        .unwrap();
+    // Its oldest, three times again: refused, never kept in the newest's place.
+    for _ in 0..3 {
+        let status = genuine
+            .push(signed_checkpoint(&f, friesland, 30, 1))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains("not newer"), "{status:?}");
+    }
+    // A CA-issued region:friesland certificate whose PeerID is not the manifest's: refused,
+    // whatever position it claims.
+    let rogue = issued(
+        &f,
+        "rogue-friesland",
+        "00000098000000000999",
+        Role::Region(Region::Friesland),
+    );
+    let mut impostor = pb::checkpoints_client::CheckpointsClient::new(
+        channel(&f.pki, rogue.clone(), f.node.address).await,
+    );
+    for seq in [1_000, 2_000, 3_000] {
+        let status = impostor
+            .push(checkpoint_signed_by(&rogue.1, friesland, seq, 0))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+        assert!(
+            status
+                .message()
+                .contains("is not the PeerID this node's federation manifest lists for friesland"),
+            "{status:?}"
+        );
+    }
+    assert_eq!(
+        f.db.strings(
+            "SELECT CAST(processing_seq AS TEXT) FROM checkpoints ORDER BY processing_seq"
+        )
+        .await,
+        ["30", "289"]
+    );
+    let outcomes =
+        f.db.strings("SELECT outcome FROM release_log ORDER BY entry_id")
+            .await;
+    assert_eq!(
+        outcomes,
+        [
+            "kept checkpoint",
+            "kept checkpoint",
+            "refused: bad-checkpoint",
+            "refused: bad-checkpoint",
+            "refused: bad-checkpoint",
+            "refused: unlisted-node",
+            "refused: unlisted-node",
+            "refused: unlisted-node",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_certificate_outside_the_manifest_is_served_nothing_and_mutes_no_one_else() {
+    let limits = Limits {
+        refusals_per_minute: 3,
+        ..Limits::default()
+    };
+    let f = fixture(limits).await;
+    let jenn = NodeName::Network(zicht_model::Network::Jenn);
+    // A network:jenn certificate with another PeerID: the Inway serves it nothing.
+    let rogue = issued(
+        &f,
+        "rogue-jenn",
+        "00000098000000000998",
+        Role::Network(zicht_model::Network::Jenn),
+    );
+    let mut client =
+        pb::inway_client::InwayClient::new(channel(&f.pki, rogue, f.node.address).await);
+    let status = client
+        .query(Ask::capacity().by("care_type").request())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("is not the PeerID this node's federation manifest lists for jenn"),
+        "{status:?}"
+    );
+    let mut settings = tonic::Request::new(pb::DisclosureSettingsRequest {});
+    settings.set_timeout(Duration::from_secs(5));
+    let status = client.get_disclosure_settings(settings).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
+    // A person's certificate mis-issued with jenn's PeerID: its refusals mute it, not jenn.
+    let mallory = issued(
+        &f,
+        "mallory",
+        jenn.dev_peer_id().as_str(),
+        Role::Analyst {
+            region: Region::Drenthe,
+            name: "mallory".to_owned(),
+        },
+    );
+    let mut mallory =
+        pb::inway_client::InwayClient::new(channel(&f.pki, mallory, f.node.address).await);
+    let mut refused = Vec::new();
+    for _ in 0..10 {
+        refused.push(
+            mallory
+                .query(no_grant_for_youth_in_care())
+                .await
+                .unwrap_err(),
+        );
+    }
+    let (_, turned_away) = tally(&refused);
+    assert!(turned_away > 0, "mallory is muted");
+    let mut real = f.inway_as_node(jenn).await;
+    real.query(Ask::capacity().by("care_type").request())
+        .await
+        .expect("jenn's own certificate is still heard");
+}
+
+/// A channel over mutual TLS as `person` of the dev PKI, or the error of trying within 2 s.
+async fn try_channel(f: &NodeFixture, person: &str) -> Result<tonic::transport::Channel, String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let (cert, key) = f.pki.person(person);
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(
+            std::fs::read(f.pki.ca_cert()).unwrap(),
+        ))
+        .identity(Identity::from_pem(
+            std::fs::read(cert).unwrap(),
+            std::fs::read(key).unwrap(),
+        ))
+        .domain_name("localhost");
+    tonic::transport::Channel::from_shared(format!("https://{}", f.node.address))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A TCP connection to `to` from the loopback address `from`.
+async fn connect_from(from: [u8; 4], to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    socket.connect(to).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_and_slow_handshakes_from_one_address_do_not_lock_new_clients_out() {
+    let f = fixture(Limits::default()).await;
+    let address = f.node.address;
+    // One address opens 500 sockets that never speak, and 200 that start a handshake (a
+    // record header announcing a ClientHello) and stall; it opens them again as they are
+    // closed, every 200 ms, for as long as the test runs (at most 40 s).
+    const ATTACKER: [u8; 4] = [127, 0, 0, 2];
+    let attack = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..200 {
+            // Those the node closed (or that broke) are opened again.
+            held.retain(|(socket, _): &(tokio::net::TcpStream, bool)| {
+                let mut probe = [0u8; 1];
+                matches!(socket.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            });
+            let idle = held.iter().filter(|(_, slow)| !slow).count();
+            let slow = held.len() - idle;
+            for _ in idle..500 {
+                if let Ok(socket) = connect_from(ATTACKER, address).await {
+                    held.push((socket, false));
+                }
+            }
+            for _ in slow..200 {
+                if let Ok(mut socket) = connect_from(ATTACKER, address).await {
+                    let _ = socket.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).await;
+                    held.push((socket, true));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut served = 0;
+    for _ in 0..20 {
+        let attempt = tokio::time::timeout(Duration::from_secs(2), async {
+            let channel = try_channel(&f, "analyst-drenthe").await?;
+            let mut client = pb::inway_client::InwayClient::new(channel);
+            client
+                .query(Ask::capacity().by("care_type").request())
+                .await
+                .map_err(|status| status.to_string())
+        })
+        .await;
+        if matches!(attempt, Ok(Ok(_))) {
+            served += 1;
+        }
+    }
+    attack.abort();
+    assert!(served >= 19, "{served} of 20 new clients served within 2 s");
+    let (_, metrics) = http_get(f.node.metrics_address.unwrap(), "/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("zicht_connections_refused_total{")
+                && line.contains("reason=\"handshakes\"")),
+        "pending handshakes were shed\n{metrics}"
     );
 }

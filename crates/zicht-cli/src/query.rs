@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use zicht_model::{parse_date, CodeList, Dimension, Network, NodeName, Purpose, Region, Template};
+use zicht_node::identity::Delegator;
 use zicht_node::{execute, log_outcome, Call, Disclosure};
 use zicht_proto::v1 as pb;
 
@@ -255,7 +256,13 @@ pub async fn ask(
         .with_context(|| format!("the manifest does not list {node}"))?;
     let channel = zicht_node::channel_to(peer, &profile.tls);
     let mut client = pb::outway_client::OutwayClient::new(channel);
+    // The person's own signed word that they ask this, through this node: peers then know
+    // whom the node asks for (records consented to them, their quota), and no node can claim
+    // to ask for them without it.
+    let delegator = Delegator::from_files(&profile.tls.cert, &profile.tls.key)?;
+    let query = request.query.clone().unwrap_or_default();
     let mut call = tonic::Request::new(request);
+    delegator.attach(node, &query, call.metadata_mut())?;
     call.set_timeout(deadline);
     match client.federated_query(call).await {
         Ok(answer) => Ok(answer.into_inner()),

@@ -305,6 +305,25 @@ async fn the_monitor_in_a_real_browser() {
     assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
     let answer = raw(base, &format!("GET /capacity HTTP/1.1\r\nHost: {base}\r\nSec-Fetch-Site: cross-site\r\nConnection: close\r\n\r\n"));
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // An older browser sends no Sec-Fetch-Site: its Origin or Referer must be the monitor's.
+    for from in [
+        "Origin: http://evil.example",
+        "Origin: null",
+        "Referer: http://evil.example/page",
+    ] {
+        let answer = raw(
+            base,
+            &format!(
+                "GET /capacity HTTP/1.1\r\nHost: {base}\r\n{from}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert!(answer.starts_with("HTTP/1.1 403"), "{from}: {answer}");
+    }
+    let answer = raw(base, &format!("GET /capacity?peildatum=2025-07-01 HTTP/1.1\r\nHost: {base}\r\nOrigin: http://{base}\r\nConnection: close\r\n\r\n"));
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "its own origin: {answer}"
+    );
     let answer = raw(base, &format!("POST /query HTTP/1.1\r\nHost: {base}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
     let answer = raw(

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use zicht_model::{NodeName, Region, Timestamp};
+use zicht_node::identity::Delegator;
 use zicht_node::Limits;
 use zicht_proto::v1 as pb;
 use zicht_store::Backend;
@@ -64,10 +65,11 @@ async fn consent(f: &NodeFixture, records: u64, recipient: &str, prefix: &str, l
     total
 }
 
-/// One request of `asker` (for `person`, if any); returns the records released.
+/// One request of `asker` (for the person of `delegator`, through ijsselland, if any);
+/// returns the records released.
 async fn ask(
     client: &mut pb::inway_client::InwayClient<tonic::transport::Channel>,
-    person: Option<&str>,
+    delegator: Option<&Delegator>,
 ) -> usize {
     let mut request = tonic::Request::new(pb::QueryRequest {
         template: "consented_records".to_owned(),
@@ -76,10 +78,12 @@ async fn ask(
         ..Default::default()
     });
     request.set_timeout(Duration::from_secs(30));
-    if let Some(person) = person {
-        request
-            .metadata_mut()
-            .insert("zicht-on-behalf-of", person.parse().unwrap());
+    if let Some(delegator) = delegator {
+        let query = request.get_ref().clone();
+        let ijsselland = NodeName::Region(Region::Ijsselland);
+        delegator
+            .attach(ijsselland, &query, request.metadata_mut())
+            .unwrap();
     }
     let answer = client.query(request).await.unwrap().into_inner();
     answer.placements.len() + answer.transition18.len()
@@ -108,12 +112,14 @@ async fn run(backend: Backend, records: u64, requests: usize) {
     let small = consent(&f, 10, "region:twente", "S", true).await;
     assert_eq!(small, 10);
 
+    let (cert, key) = f.pki.person("team-ijsselland");
+    let delegator = Delegator::from_files(&cert, &key).unwrap();
     let mut ijsselland = f.inway_as_node(NodeName::Region(Region::Ijsselland)).await;
-    ask(&mut ijsselland, Some(team)).await; // warm the connection and caches
+    ask(&mut ijsselland, Some(&delegator)).await; // warm the connection and caches
     let mut times = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
-        let released = ask(&mut ijsselland, Some(team)).await;
+        let released = ask(&mut ijsselland, Some(&delegator)).await;
         times.push(started.elapsed());
         assert_eq!(released as u64, big);
     }

@@ -2,6 +2,11 @@
 //! same `Inway` handler served over plaintext HTTP/2 with the caller's identity injected, in the
 //! same run. The request is a `capacity` query grouped by care type on SQLite.
 //!
+//! Then delegations: the jenn node asking the same question on its own, next to asking it for
+//! drenthe's analyst with the analyst's signed delegation (one per question, as an Outway
+//! forwards it to every member: the node checks it once, then finds it checked), and with a
+//! new delegation on every request (every one checked in full: chain, CRL, signature).
+//!
 //! With `--features unaudited` it also measures the same mutual-TLS node with its audit write
 //! switched off, in the same run, and prints fail-closed audit's throughput against it; and the
 //! node with its pre-policy refusal guard and connection caps switched off, both for requests
@@ -18,7 +23,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use prost::Message as _;
 use tonic::transport::Channel;
+use zicht_model::NodeName;
+use zicht_node::identity::Delegator;
 use zicht_node::Inway;
 use zicht_node::{Limits, PeerInfo};
 use zicht_proto::v1 as pb;
@@ -30,7 +38,25 @@ templates = ["capacity"]
 purposes = ["capaciteitsmonitoring"]
 group_by = ["care_type"]
 quota_per_minute = 100000000
+
+[[grant]]
+role = "network:jenn"
+templates = ["capacity"]
+purposes = ["capaciteitsmonitoring"]
+group_by = ["care_type"]
+quota_per_minute = 100000000
 "#;
+
+/// How a request of [`load`] names a person.
+#[derive(Clone, Copy)]
+enum Delegating<'a> {
+    /// It does not: the caller asks on its own.
+    No,
+    /// The same delegation on every request (one question, asked again).
+    Once(&'a [u8]),
+    /// A new one signed for every request.
+    Each(&'a Delegator),
+}
 
 fn request() -> tonic::Request<pb::QueryRequest> {
     let mut request = tonic::Request::new(
@@ -44,16 +70,47 @@ fn request() -> tonic::Request<pb::QueryRequest> {
 
 /// Runs `total` requests with `concurrency` in flight; returns requests/s, p50 and p99.
 async fn load(channel: Channel, total: usize, concurrency: usize) -> (f64, Duration, Duration) {
+    load_as(channel, total, concurrency, Delegating::No).await
+}
+
+/// [`load`], each request naming a person as `delegating` says.
+async fn load_as(
+    channel: Channel,
+    total: usize,
+    concurrency: usize,
+    delegating: Delegating<'_>,
+) -> (f64, Duration, Duration) {
     let per_task = total / concurrency;
+    let jenn = NodeName::Network(zicht_model::Network::Jenn);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let mut client = pb::inway_client::InwayClient::new(channel.clone());
+        // Signed here, before the clock of each request starts: what is measured is the node.
+        let delegations: Vec<Option<Vec<u8>>> = (0..per_task)
+            .map(|_| match delegating {
+                Delegating::No => None,
+                Delegating::Once(encoded) => Some(encoded.to_vec()),
+                Delegating::Each(delegator) => Some(
+                    delegator
+                        .delegate(jenn, request().get_ref())
+                        .unwrap()
+                        .encode_to_vec(),
+                ),
+            })
+            .collect();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_task);
-            for _ in 0..per_task {
+            for delegation in delegations {
+                let mut asked = request();
+                if let Some(encoded) = delegation {
+                    asked.metadata_mut().insert_bin(
+                        zicht_node::identity::DELEGATION,
+                        tonic::metadata::BinaryMetadataValue::from_bytes(&encoded),
+                    );
+                }
                 let one = Instant::now();
-                client.query(request()).await.unwrap();
+                client.query(asked).await.unwrap();
                 latencies.push(one.elapsed());
             }
             latencies
@@ -158,6 +215,7 @@ async fn main() {
         "\nmutual TLS / plaintext throughput: {:.2}",
         mean(&mtls_rates) / mean(&plain_rates)
     );
+    delegations(&fixture, total, concurrency).await;
     #[cfg(feature = "unaudited")]
     {
         use std::sync::atomic::Ordering;
@@ -221,4 +279,43 @@ async fn main() {
             mean(&guarded.1) / mean(&unguarded.1)
         );
     }
+}
+
+/// The jenn node asking on its own, for drenthe's analyst with one delegation per question,
+/// and with a new delegation per request, alternating so drift hits all alike.
+async fn delegations(fixture: &zicht_testkit::node::NodeFixture, total: usize, concurrency: usize) {
+    let jenn = NodeName::Network(zicht_model::Network::Jenn);
+    let node = fixture.channel_as_node(jenn).await;
+    let (cert, key) = fixture.pki.person("analyst-drenthe");
+    let delegator = Delegator::from_files(&cert, &key).unwrap();
+    let once = delegator
+        .delegate(jenn, request().get_ref())
+        .unwrap()
+        .encode_to_vec();
+    let kinds = [
+        ("node on its own           ", Delegating::No),
+        ("for a person, delegated   ", Delegating::Once(&once)),
+        ("new delegation per request", Delegating::Each(&delegator)),
+    ];
+    for (_, delegating) in kinds {
+        load_as(node.clone(), 1_000, concurrency, delegating).await;
+    }
+    let mut rates = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 1..=2 {
+        for (index, (label, delegating)) in kinds.iter().enumerate() {
+            let (rate, p50, p99) = load_as(node.clone(), total / 2, concurrency, *delegating).await;
+            println!(
+                "round {round} jenn, {label}  {rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+            rates[index].push(rate);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "\ndelegated / on its own throughput: {:.3} (one delegation per question), {:.3} (a new one per request)",
+        mean(&rates[1]) / mean(&rates[0]),
+        mean(&rates[2]) / mean(&rates[0])
+    );
 }

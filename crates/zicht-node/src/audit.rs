@@ -457,12 +457,12 @@ pub fn entries(logged: &Logged<'_>) -> (AuditEntries, ProcessingRecord) {
         time: end,
     };
     let entries = AuditEntries {
-        recorded_at: end,
         processing: vec![processing_entry(&processing)],
         access: AccessEntry {
             operation_id: access.operation_id.clone(),
             body: body(&access),
             peer_id: access.peer_id,
+            recorded_at: access.time,
         },
     };
     (entries, processing)
@@ -476,6 +476,7 @@ pub(crate) fn processing_entry(record: &ProcessingRecord) -> ProcessingEntry {
         body: body(record),
         template: record.template.clone(),
         activity: record.processing_activity_id.clone(),
+        recorded_at: record.end_time,
     }
 }
 

@@ -11,6 +11,7 @@
 //! policy = "../policies/drenthe.toml"
 //! manifest = "../federation.toml"
 //! checkpoint_seconds = 300                    # optional: how often to sign chain heads for peers
+//! checkpoint_entries = 100                    # optional: and after this many new log entries
 //! metrics_listen = "127.0.0.1:9401"           # optional: plaintext, Prometheus /metrics only
 //! otlp_endpoint = "https://collector:4317"    # optional: OpenTelemetry export (off if unset);
 //!                                             # http://127.0.0.1:4317 for a collector on this host
@@ -164,6 +165,7 @@ struct ConfigFile {
     limits: Option<LimitsSection>,
     privacy: Option<PrivacySection>,
     checkpoint_seconds: Option<Spanned<u64>>,
+    checkpoint_entries: Option<Spanned<u64>>,
     metrics_listen: Option<Spanned<String>>,
     otlp_endpoint: Option<Spanned<String>>,
     otlp_interval_seconds: Option<Spanned<u64>>,
@@ -386,6 +388,7 @@ pub const KEYS: &[&str] = &[
     "policy",
     "manifest",
     "checkpoint_seconds",
+    "checkpoint_entries",
     "metrics_listen",
     "otlp_endpoint",
     "otlp_interval_seconds",
@@ -616,6 +619,10 @@ fn node_config(
         reader.number("checkpoint_seconds", file.checkpoint_seconds.as_ref())?,
         300,
     )?;
+    let checkpoint_entries = positive(
+        reader.number("checkpoint_entries", file.checkpoint_entries.as_ref())?,
+        crate::settings::DEFAULT_CHECKPOINT_ENTRIES,
+    )?;
     let (manifest, policy, policy_path) = manifest_and_policy(reader, &file, node)?;
     let limits = limits(reader, &file.limits.unwrap_or_default())?;
     let region = match node {
@@ -635,6 +642,7 @@ fn node_config(
             health_listen,
             tls: tls_files,
             checkpoint_interval: Duration::from_secs(checkpoint_seconds),
+            checkpoint_entries,
             metrics_listen,
             otlp,
             tls_reload_interval: Duration::from_secs(reload),

@@ -24,6 +24,13 @@ pub enum Error {
     /// The caller's role may not use this service at all.
     #[error("missing grant: {0}")]
     Role(String),
+    /// A node certificate whose PeerID is not the one the federation manifest lists for that
+    /// node: served nothing.
+    #[error("{0} is not the PeerID this node's federation manifest lists for {1}; a node certificate is served only when it is the manifest's")]
+    Unlisted(zicht_model::PeerId, zicht_model::NodeName),
+    /// A node asked on behalf of a person without a delegation that verifies.
+    #[error("delegation: {0}")]
+    Delegation(String),
     /// The caller's quota is used up.
     #[error("quota of {per_minute} requests per minute exceeded; retry after {retry_after_ms} ms")]
     Quota {
@@ -106,6 +113,8 @@ impl Error {
             Error::NoIdentity => "no-identity",
             Error::Invalid(_) => "limit-or-invalid",
             Error::Denied(_) | Error::Role(_) => "policy",
+            Error::Unlisted(..) => "unlisted-node",
+            Error::Delegation(_) => "delegation",
             Error::Quota { .. } => "quota",
             Error::RefusalFlood { .. } => "refusal-flood",
             Error::NoData => "no-data",
@@ -145,7 +154,9 @@ impl From<Error> for Status {
         match error {
             Error::NoIdentity => Status::unauthenticated(message),
             Error::Invalid(_) | Error::BadCheckpoint(_) => Status::invalid_argument(message),
-            Error::Denied(_) | Error::Role(_) => Status::permission_denied(message),
+            Error::Denied(_) | Error::Role(_) | Error::Unlisted(..) | Error::Delegation(_) => {
+                Status::permission_denied(message)
+            }
             Error::Quota { retry_after_ms, .. } | Error::RefusalFlood { retry_after_ms, .. } => {
                 let mut status = Status::resource_exhausted(message);
                 if let Ok(value) = retry_after_ms.to_string().parse() {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod convert;
 mod disclosure;
 mod error;
+pub mod identity;
 mod node;
 pub mod policy;
 mod query;

@@ -19,7 +19,7 @@ use zicht_proto::v1::inway_server::InwayServer;
 use zicht_proto::v1::outway_server::OutwayServer;
 use zicht_store::Store;
 
-use crate::services::auditor::{Auditor, Checkpoints};
+use crate::services::auditor::{Auditor, CheckpointSchedule, Checkpoints};
 use crate::services::inway::Inway;
 use crate::services::outway::Outway;
 use crate::services::state::NodeState;
@@ -75,7 +75,10 @@ impl RunningNode {
     pub async fn checkpoint_now(
         &self,
     ) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, crate::Error> {
-        crate::services::auditor::push_checkpoint(&self.state, &self.key, &self.peers).await
+        let targets: Vec<NodeName> = self.peers.nodes().collect();
+        crate::services::auditor::push_checkpoint(&self.state, &self.key, &self.peers, &targets)
+            .await
+            .map(|pushed| pushed.outcomes)
     }
 
     /// Stops accepting, drains open connections and waits for the server to end.
@@ -120,7 +123,12 @@ pub async fn start_on(
         source,
     })?;
     let (metrics, spans) = telemetry(&settings)?;
-    let state = Arc::new(node_state(&settings, store, metrics.clone()).await);
+    let callers = crate::identity::Callers::new(&settings.manifest, tls.clone());
+    let state = Arc::new(
+        node_state(&settings, store, metrics.clone())
+            .await
+            .with_callers(callers),
+    );
     // Every background task lives in one set, stopped together when the server ends.
     let mut tasks = JoinSet::new();
     let metrics_address = serve_metrics(&settings, &state, &mut tasks).await?;
@@ -132,7 +140,10 @@ pub async fn start_on(
 
     let (connections, incoming) = mpsc::channel::<Result<PeerStream, io::Error>>(64);
     let caps = Caps {
-        connections: fit_descriptors(settings.limits.max_connections),
+        connections: fit_descriptors(
+            settings.limits.max_connections,
+            settings.limits.max_handshakes,
+        ),
         handshakes: settings.limits.max_handshakes,
         handshake_timeout: settings.limits.handshake_timeout,
     };
@@ -152,11 +163,19 @@ pub async fn start_on(
         settings.limits,
         state.metrics.clone(),
     ));
+    // Where the chains stand as the node starts, before it answers anything.
+    let started = (
+        chain_position(&state).await.unwrap_or(0),
+        tokio::time::Instant::now(),
+    );
     tasks.spawn(push_checkpoints(
         state.clone(),
         settings.tls.key.clone(),
         peers.clone(),
         settings.checkpoint_interval,
+        settings.checkpoint_entries,
+        settings.limits.checkpoints_per_minute,
+        started,
     ));
     announce(&settings, address, &caps);
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
@@ -377,19 +396,50 @@ async fn reload_tls(
     }
 }
 
-/// Signed chain heads to every peer every `interval`; a peer that is down misses one.
+/// Signed chain heads to the peers, as [`CheckpointSchedule`] says: at start, every
+/// `interval`, after every `entries` new log entries (at most `gap_divisor` a minute), and
+/// again to peers a push missed. The chains' position is looked at every 2 s at most.
 async fn push_checkpoints(
     state: Arc<NodeState>,
     key: std::path::PathBuf,
     peers: Peers,
     interval: Duration,
+    entries: u64,
+    gap_divisor: u32,
+    started: (i64, tokio::time::Instant),
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.tick().await;
+    use crate::services::auditor::{push_checkpoint, Due};
+    let poll = interval.min(Duration::from_secs(2));
+    // Peers take `checkpoints_per_minute` (this node's own setting is the federation's guess).
+    let gap = Duration::from_secs(60) / gap_divisor.max(1);
+    let mut schedule = CheckpointSchedule::new(interval, entries, gap, started);
+    let mut ticker = tokio::time::interval(poll);
+    let everyone: Vec<NodeName> = peers.nodes().collect();
     loop {
         ticker.tick().await;
-        if let Err(error) = crate::services::auditor::push_checkpoint(&state, &key, &peers).await {
-            tracing::warn!(%error, "checkpoint");
+        let Some(position) = chain_position(&state).await else {
+            continue;
+        };
+        let now = tokio::time::Instant::now();
+        let (all, targets) = match schedule.due(now, position) {
+            Due::Wait => continue,
+            Due::All => (true, everyone.clone()),
+            Due::Missed(missed) => (false, missed),
+        };
+        match push_checkpoint(&state, &key, &peers, &targets).await {
+            Ok(pushed) => schedule.pushed(now, all, &pushed, poll),
+            Err(error) => tracing::warn!(%error, "checkpoint"),
         }
     }
+}
+
+/// Both chains' sequence numbers added (none without a store or when it cannot be read).
+async fn chain_position(state: &NodeState) -> Option<i64> {
+    let store = state.store.as_ref()?;
+    let processing = store
+        .chain_head(zicht_store::AuditLog::Processing)
+        .await
+        .ok()?;
+    let access = store.chain_head(zicht_store::AuditLog::Access).await.ok()?;
+    Some(processing.seq + access.seq)
 }

@@ -37,13 +37,20 @@ pub struct NodeSettings {
     pub limits: Limits,
     /// Disclosure control for person counts.
     pub disclosure: Disclosure,
-    /// How often the node signs its chain heads and hands them to its peers.
+    /// How often the node signs its chain heads and hands them to its peers (it also does so
+    /// at start, and after every `checkpoint_entries` new entries).
     pub checkpoint_interval: Duration,
+    /// After how many new entries of its chains the node signs and hands out its heads
+    /// before the interval is up.
+    pub checkpoint_entries: u64,
     /// Optional plaintext port serving Prometheus metrics at `/metrics` (no data).
     pub metrics_listen: Option<SocketAddr>,
     /// Optional OpenTelemetry export (spans of logged operations, metrics) over OTLP/gRPC.
     pub otlp: Option<OtlpSettings>,
 }
+
+/// After how many new chain entries a node hands out a checkpoint before its interval is up.
+pub const DEFAULT_CHECKPOINT_ENTRIES: u64 = 100;
 
 impl NodeSettings {
     /// The settings of `node` in a dev federation (`zicht pki dev-federation`): its own
@@ -72,6 +79,7 @@ impl NodeSettings {
             policy,
             limits: Limits::default(),
             checkpoint_interval: Duration::from_secs(300),
+            checkpoint_entries: DEFAULT_CHECKPOINT_ENTRIES,
             metrics_listen: None,
             otlp: None,
             disclosure: match node {

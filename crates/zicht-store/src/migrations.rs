@@ -67,6 +67,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "record keys in memory, bulk loads",
         include_str!("../migrations/sqlite/0011_bulk_loads.sql"),
     ),
+    (
+        12,
+        "hashed columns",
+        include_str!("../migrations/sqlite/0012_hashed_columns.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -123,6 +128,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         11,
         "record keys in memory, bulk loads",
         include_str!("../migrations/postgres/0011_bulk_loads.sql"),
+    ),
+    (
+        12,
+        "hashed columns",
+        include_str!("../migrations/postgres/0012_hashed_columns.sql"),
     ),
 ];
 

@@ -42,8 +42,6 @@ pub struct ReleasedPopulation {
 /// access record as canonical bodies, with the columns the auditor searches by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntries {
-    /// When, milliseconds since the Unix epoch.
-    pub recorded_at: i64,
     /// The request's processing record, then those of the operations it caused (one per
     /// youth whose records a consented release carries).
     pub processing: Vec<ProcessingEntry>,
@@ -64,6 +62,8 @@ pub struct ProcessingEntry {
     pub template: String,
     /// Its processing activity, the purpose's URI (a search column).
     pub activity: String,
+    /// When, ms since the Unix epoch: the body's `end_time` (a search column).
+    pub recorded_at: i64,
 }
 
 /// One access record as the chain holds it.
@@ -75,6 +75,8 @@ pub struct AccessEntry {
     pub body: String,
     /// The caller's PeerID (a search column).
     pub peer_id: String,
+    /// When, ms since the Unix epoch: the body's `time` (a search column).
+    pub recorded_at: i64,
 }
 
 /// Which audit entries an auditor asks for; every field left empty or zero matches any.
@@ -147,8 +149,8 @@ const ROWS_PER_STATEMENT: usize = 200;
 const POPULATION: &str = "INSERT INTO released_populations (requester, released_on, \
      population) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
-/// One link of a chain as it is inserted: (seq, previous hash, hash, recorded_at, entry).
-type Link<'a, E> = (i64, String, String, i64, &'a E);
+/// One link of a chain as it is inserted: (seq, previous hash, hash, entry).
+type Link<'a, E> = (i64, String, String, &'a E);
 
 /// The chain links of a batch, in batch order, after the heads `processing` and `access`
 /// (each its last seq and hash).
@@ -164,13 +166,13 @@ fn link(
             let hash = zicht_audit::chain_hash(&processing.1, &entry.body);
             processing.0 += 1;
             let prev = std::mem::replace(&mut processing.1, hash.clone());
-            processing_rows.push((processing.0, prev, hash, one.audit.recorded_at, entry));
+            processing_rows.push((processing.0, prev, hash, entry));
         }
         let entry = &one.audit.access;
         let hash = zicht_audit::chain_hash(&access.1, &entry.body);
         access.0 += 1;
         let prev = std::mem::replace(&mut access.1, hash.clone());
-        access_rows.push((access.0, prev, hash, one.audit.recorded_at, entry));
+        access_rows.push((access.0, prev, hash, entry));
     }
     (processing_rows, access_rows)
 }
@@ -188,6 +190,50 @@ pub struct StoredCheckpoint {
     pub signature: String,
     /// The signer's certificate (DER), hex.
     pub certificate: String,
+    /// The signer's processing log position it names (from the signed body).
+    pub processing_seq: i64,
+    /// The signer's access log position it names (from the signed body).
+    pub access_seq: i64,
+}
+
+impl StoredCheckpoint {
+    /// Whether it names a later point of the signer's history than `held`: no chain behind,
+    /// one ahead. A replay of an older checkpoint, or one of a history cut since, is not.
+    pub fn is_newer_than(&self, held: &StoredCheckpoint) -> bool {
+        self.processing_seq >= held.processing_seq
+            && self.access_seq >= held.access_seq
+            && (self.processing_seq, self.access_seq) != (held.processing_seq, held.access_seq)
+    }
+}
+
+/// Which of a signer's held checkpoints (`(id, position)`, position the sum of both chains'
+/// sequence numbers) to delete so at most `keep` remain: the newest half by position, and of
+/// the older ones the oldest in each band of exponentially growing distance from the newest
+/// (1, 2-3, 4-7, ...), the oldest bands first. So the newest is never removed, the very first
+/// stays while any band is kept, and a rewrite long ago stays provable.
+pub fn checkpoints_to_prune(held: &[(i64, i64)], keep: usize) -> Vec<i64> {
+    let keep = keep.max(1);
+    let mut by_position = held.to_vec();
+    by_position.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    let Some(&(_, newest)) = by_position.first() else {
+        return Vec::new();
+    };
+    let recent = keep.div_ceil(2).min(by_position.len());
+    let mut kept: Vec<i64> = by_position[..recent].iter().map(|c| c.0).collect();
+    // Older ones, oldest first: the first seen in a band is its oldest.
+    let mut bands: Vec<(u32, i64)> = Vec::new();
+    for &(id, position) in by_position[recent..].iter().rev() {
+        let band = u64::try_from(newest - position).unwrap_or(0).max(1).ilog2();
+        if !bands.iter().any(|(b, _)| *b == band) {
+            bands.push((band, id));
+        }
+    }
+    bands.sort_by_key(|band| std::cmp::Reverse(band.0));
+    kept.extend(bands.iter().take(keep - recent).map(|(_, id)| *id));
+    held.iter()
+        .map(|c| c.0)
+        .filter(|id| !kept.contains(id))
+        .collect()
 }
 
 /// Which audit chain.
@@ -216,15 +262,24 @@ impl AuditLog {
     }
 }
 
+/// The body field a chain's `recorded_at` column is copied from.
+fn time_field(log: AuditLog) -> &'static str {
+    match log {
+        AuditLog::Processing => "end_time",
+        AuditLog::Access => "time",
+    }
+}
+
 /// Whether an entry's body agrees with the filter's fields that apply to its own log (the
-/// other log's fields were matched through the operation id).
+/// other log's fields were matched through the operation id) and with its time window.
 fn body_matches(log: AuditLog, filter: &AuditFilter, body: &str) -> bool {
     let unfiltered = match log {
         AuditLog::Processing => {
             filter.trace_id.is_empty() && filter.template.is_empty() && filter.activity.is_empty()
         }
         AuditLog::Access => filter.peer_id.is_empty(),
-    };
+    } && filter.since == 0
+        && filter.until == 0;
     // Nothing to compare (the whole chain for `verify`, say): no need to parse the body.
     if unfiltered {
         return true;
@@ -235,29 +290,39 @@ fn body_matches(log: AuditLog, filter: &AuditFilter, body: &str) -> bool {
     let field = |name: &str, wanted: &str| {
         wanted.is_empty() || record.get(name).and_then(|v| v.as_str()) == Some(wanted)
     };
-    match log {
-        AuditLog::Processing => {
-            field("trace_id", &filter.trace_id)
-                && field("template", &filter.template)
-                && field("processing_activity_id", &filter.activity)
+    let time = record
+        .get(time_field(log))
+        .and_then(serde_json::Value::as_i64);
+    let in_window =
+        time.is_some_and(|t| t >= filter.since && (filter.until == 0 || t < filter.until));
+    in_window
+        && match log {
+            AuditLog::Processing => {
+                field("trace_id", &filter.trace_id)
+                    && field("template", &filter.template)
+                    && field("processing_activity_id", &filter.activity)
+            }
+            AuditLog::Access => field("peer_id", &filter.peer_id),
         }
-        AuditLog::Access => field("peer_id", &filter.peer_id),
-    }
 }
 
-/// Whether every search column of an entry (empty: not one of this log's) equals the value
-/// its body holds.
-fn columns_match(log: AuditLog, body: &str, columns: &[(&str, String)]) -> bool {
+/// Whether every search column of an entry (empty: not one of this log's) and its
+/// `recorded_at` equal the values its body holds: every stored column is the hashed body's.
+fn columns_match(log: AuditLog, body: &str, columns: &[(&str, String)], recorded_at: i64) -> bool {
     let Ok(record) = serde_json::from_str::<serde_json::Value>(body) else {
         return false;
     };
-    columns.iter().all(|(name, stored)| {
-        let relevant = match log {
-            AuditLog::Processing => *name != "peer_id",
-            AuditLog::Access => *name == "operation_id" || *name == "peer_id",
-        };
-        !relevant || record.get(*name).and_then(|v| v.as_str()) == Some(stored.as_str())
-    })
+    let time = record
+        .get(time_field(log))
+        .and_then(serde_json::Value::as_i64);
+    time == Some(recorded_at)
+        && columns.iter().all(|(name, stored)| {
+            let relevant = match log {
+                AuditLog::Processing => *name != "peer_id",
+                AuditLog::Access => *name == "operation_id" || *name == "peer_id",
+            };
+            !relevant || record.get(*name).and_then(|v| v.as_str()) == Some(stored.as_str())
+        })
 }
 
 impl Store {
@@ -416,11 +481,11 @@ impl Store {
             }
             for chunk in processing_rows.chunks(ROWS_PER_STATEMENT) {
                 let mut chain = sqlx::QueryBuilder::new(PROCESSING_ROWS);
-                chain.push_values(chunk, |mut row, (seq, prev, hash, at, entry)| {
+                chain.push_values(chunk, |mut row, (seq, prev, hash, entry)| {
                     row.push_bind(*seq)
                         .push_bind(entry.trace_id.clone())
                         .push_bind(entry.operation_id.clone())
-                        .push_bind(*at)
+                        .push_bind(entry.recorded_at)
                         .push_bind(entry.body.clone())
                         .push_bind(prev.clone())
                         .push_bind(hash.clone())
@@ -435,10 +500,10 @@ impl Store {
             }
             for chunk in access_rows.chunks(ROWS_PER_STATEMENT) {
                 let mut chain = sqlx::QueryBuilder::new(ACCESS_ROWS);
-                chain.push_values(chunk, |mut row, (seq, prev, hash, at, entry)| {
+                chain.push_values(chunk, |mut row, (seq, prev, hash, entry)| {
                     row.push_bind(*seq)
                         .push_bind(entry.operation_id.clone())
-                        .push_bind(*at)
+                        .push_bind(entry.recorded_at)
                         .push_bind(entry.body.clone())
                         .push_bind(prev.clone())
                         .push_bind(hash.clone())
@@ -538,60 +603,95 @@ impl Store {
         })
     }
 
-    /// Keeps a checkpoint another node sent (its body, signature and certificate, hex), and
-    /// prunes that node's older checkpoints so at most `keep` (at least one) remain, in one
-    /// transaction. The latest checkpoint covers every entry before it: a rewrite of any
-    /// earlier entry changes the hash it names.
+    /// Keeps a checkpoint another node sent (its body, signature and certificate, hex) when it
+    /// is newer than every one held of that node ([`StoredCheckpoint::is_newer_than`]), and
+    /// prunes that node's held checkpoints to at most `keep` (at least one) by position, in
+    /// one transaction ([`checkpoints_to_prune`]). Returns whether it was kept. The newest
+    /// checkpoint covers every entry before it: a rewrite of any earlier entry changes the
+    /// hash it names.
     pub async fn store_checkpoint(
         &self,
         checkpoint: &StoredCheckpoint,
         keep: usize,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        const NEWEST: &str = "SELECT processing_seq, access_seq FROM checkpoints WHERE node = $1 \
+             ORDER BY processing_seq + access_seq DESC, id DESC LIMIT 1";
         const INSERT: &str = "INSERT INTO checkpoints (node, received_at, body, signature, \
-             certificate) VALUES ($1, $2, $3, $4, $5)";
-        const PRUNE: &str = "DELETE FROM checkpoints WHERE node = $1 AND id NOT IN \
-             (SELECT id FROM checkpoints WHERE node = $1 ORDER BY id DESC LIMIT $2)";
-        let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
+             certificate, processing_seq, access_seq) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        const HELD: &str =
+            "SELECT id, processing_seq + access_seq FROM checkpoints WHERE node = $1";
+        const DELETE: &str = "DELETE FROM checkpoints WHERE id = $1";
+        // SQLite: the write lock first, so two pushes cannot both pass the newest check (the
+        // node's Checkpoints service also takes pushes one at a time).
+        let begin = match self.backend() {
+            crate::Backend::Sqlite => "BEGIN IMMEDIATE",
+            crate::Backend::Postgres => "BEGIN",
+        };
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(query_error("store checkpoint"))?;
+            let mut tx = pool.begin_with(begin).await.map_err(query_error("store checkpoint"))?;
+            let newest: Option<(i64, i64)> = sqlx::query_as(NEWEST)
+                .bind(&checkpoint.node)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(query_error("read checkpoints"))?;
+            if let Some((processing_seq, access_seq)) = newest {
+                let held = StoredCheckpoint { processing_seq, access_seq, ..checkpoint.clone() };
+                if !checkpoint.is_newer_than(&held) {
+                    return Ok(false);
+                }
+            }
             sqlx::query(INSERT)
                 .bind(&checkpoint.node)
                 .bind(checkpoint.received_at)
                 .bind(&checkpoint.body)
                 .bind(&checkpoint.signature)
                 .bind(&checkpoint.certificate)
+                .bind(checkpoint.processing_seq)
+                .bind(checkpoint.access_seq)
                 .execute(&mut *tx)
                 .await
                 .map_err(query_error("store checkpoint"))?;
-            sqlx::query(PRUNE)
+            let held: Vec<(i64, i64)> = sqlx::query_as(HELD)
                 .bind(&checkpoint.node)
-                .bind(keep)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
-                .map_err(query_error("prune checkpoints"))?;
+                .map_err(query_error("read checkpoints"))?;
+            for id in checkpoints_to_prune(&held, keep) {
+                sqlx::query(DELETE)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_error("prune checkpoints"))?;
+            }
             tx.commit().await.map_err(query_error("store checkpoint"))?;
-            Ok(())
+            Ok(true)
         })
     }
 
-    /// The checkpoints this node holds of `node` (an entity URI), oldest first.
+    /// The checkpoints this node holds of `node` (an entity URI), oldest position first.
     pub async fn checkpoints_of(&self, node: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
-        const SQL: &str = "SELECT node, received_at, body, signature, certificate \
-             FROM checkpoints WHERE node = $1 ORDER BY id";
+        const SQL: &str = "SELECT node, received_at, body, signature, certificate, \
+             processing_seq, access_seq FROM checkpoints WHERE node = $1 \
+             ORDER BY processing_seq + access_seq, id";
+        type Row = (String, i64, String, String, String, i64, i64);
         on_pool!(self, pool => {
-            let rows: Vec<(String, i64, String, String, String)> = sqlx::query_as(SQL)
+            let rows: Vec<Row> = sqlx::query_as(SQL)
                 .bind(node)
                 .fetch_all(pool)
                 .await
                 .map_err(query_error("read checkpoints"))?;
             Ok(rows
                 .into_iter()
-                .map(|(node, received_at, body, signature, certificate)| StoredCheckpoint {
-                    node,
-                    received_at,
-                    body,
-                    signature,
-                    certificate,
+                .map(|(node, received_at, body, signature, certificate, processing_seq, access_seq)| {
+                    StoredCheckpoint {
+                        node,
+                        received_at,
+                        body,
+                        signature,
+                        certificate,
+                        processing_seq,
+                        access_seq,
+                    }
                 })
                 .collect())
         })
@@ -602,9 +702,9 @@ impl Store {
         // Every search column beside its entry, each re-derived from the hashed body: a column
         // edited to hide an entry from a search is tampering like an edited body.
         const PROCESSING: &str = "SELECT seq, body, prev_hash, hash, trace_id, operation_id, \
-             template, activity, '' FROM processing_log ORDER BY seq";
+             template, activity, '', recorded_at FROM processing_log ORDER BY seq";
         const ACCESS: &str = "SELECT seq, body, prev_hash, hash, '', operation_id, '', '', \
-             peer_id FROM access_log ORDER BY seq";
+             peer_id, recorded_at FROM access_log ORDER BY seq";
         type Row = (
             i64,
             String,
@@ -615,6 +715,7 @@ impl Store {
             String,
             String,
             String,
+            i64,
         );
         let sql = match log {
             AuditLog::Processing => PROCESSING,
@@ -627,7 +728,7 @@ impl Store {
                 .map_err(query_error("read audit chain"))?
         });
         let mut entries = Vec::with_capacity(rows.len());
-        for (seq, body, prev_hash, hash, trace, operation, template, activity, peer) in rows {
+        for (seq, body, prev_hash, hash, trace, operation, template, activity, peer, at) in rows {
             let columns = [
                 ("trace_id", trace),
                 ("operation_id", operation),
@@ -635,7 +736,7 @@ impl Store {
                 ("processing_activity_id", activity),
                 ("peer_id", peer),
             ];
-            if !columns_match(log, &body, &columns) {
+            if !columns_match(log, &body, &columns, at) {
                 return Err(StoreError::Tampered {
                     log: log.name(),
                     seq,
@@ -684,5 +785,53 @@ impl Store {
                 .map_err(query_error("read released populations"))?;
             Ok((count, this > 0))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_and_a_spread_of_older_checkpoints() {
+        // 100 checkpoints, ids 1..=100, one position apart.
+        let held: Vec<(i64, i64)> = (1..=100).map(|n| (n, n * 10)).collect();
+        let pruned = checkpoints_to_prune(&held, 8);
+        let kept: Vec<i64> = (1..=100).filter(|id| !pruned.contains(id)).collect();
+        assert_eq!(kept.len(), 8, "{kept:?}");
+        // The newest four, and the oldest of the farthest bands: the very first among them.
+        assert!(kept.ends_with(&[97, 98, 99, 100]), "{kept:?}");
+        assert_eq!(kept[0], 1, "{kept:?}");
+        // Never the newest, whatever `keep` says.
+        assert_eq!(checkpoints_to_prune(&held, 0).len(), 99);
+        assert!(!checkpoints_to_prune(&held, 0).contains(&100));
+        // Arrival order does not matter: position does.
+        let shuffled: Vec<(i64, i64)> = held.iter().rev().copied().collect();
+        let mut again = checkpoints_to_prune(&shuffled, 8);
+        again.sort();
+        let mut first = pruned.clone();
+        first.sort();
+        assert_eq!(again, first);
+        assert!(checkpoints_to_prune(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn only_a_later_point_of_the_chains_is_newer() {
+        let at = |processing_seq, access_seq| StoredCheckpoint {
+            node: "urn:zicht:region:drenthe".to_owned(),
+            received_at: 0,
+            body: String::new(),
+            signature: String::new(),
+            certificate: String::new(),
+            processing_seq,
+            access_seq,
+        };
+        assert!(at(10, 5).is_newer_than(&at(9, 5)));
+        assert!(!at(10, 5).is_newer_than(&at(10, 5)), "a replay");
+        assert!(!at(3, 2).is_newer_than(&at(10, 5)), "an older one");
+        assert!(
+            !at(11, 4).is_newer_than(&at(10, 5)),
+            "a chain that went back"
+        );
     }
 }

@@ -78,6 +78,9 @@ impl Federation {
                         import_synthetic(&db, *region, &dir.path().join(region.code())).await;
                     }
                     let mut settings = settings(&pki, *node, policy, manifest.clone());
+                    // Checkpoints when a test asks for them (`checkpoint_now`, or its own
+                    // `checkpoint_entries`), so no push lands in the middle of a test's log.
+                    settings.checkpoint_entries = u64::MAX;
                     adjust(*node, &mut settings);
                     let started = zicht_node::start_on(settings, listener, Some(db.store.clone()))
                         .await
@@ -154,13 +157,30 @@ pub const JENN: [Region; 3] = [Region::Drenthe, Region::Friesland, Region::Groni
 /// A person asking one node's Outway over mutual TLS.
 pub struct Analyst {
     client: zicht_proto::v1::outway_client::OutwayClient<tonic::transport::Channel>,
+    /// Signs a delegation of each question for the node asked, as `zicht query` does.
+    delegation: Option<(zicht_node::identity::Delegator, NodeName)>,
 }
 
 impl Analyst {
-    /// A person at the Outway at the other end of `channel` (whose certificate says who).
+    /// A person at the Outway at the other end of `channel` (whose certificate says who),
+    /// giving no delegation: peers then treat the node as the caller.
     pub fn on(channel: tonic::transport::Channel) -> Analyst {
         Analyst {
             client: zicht_proto::v1::outway_client::OutwayClient::new(channel),
+            delegation: None,
+        }
+    }
+
+    /// The same person, delegating each question to `node` with their certificate and key.
+    pub fn delegating(
+        self,
+        holder: &(std::path::PathBuf, std::path::PathBuf),
+        node: NodeName,
+    ) -> Analyst {
+        let delegator = zicht_node::identity::Delegator::from_files(&holder.0, &holder.1).unwrap();
+        Analyst {
+            delegation: Some((delegator, node)),
+            ..self
         }
     }
 
@@ -180,10 +200,15 @@ impl Analyst {
         deadline: Duration,
     ) -> Result<pb::FederatedResult, tonic::Status> {
         let mut request = tonic::Request::new(pb::FederatedQueryRequest {
-            query: Some(query),
+            query: Some(query.clone()),
             peers: peers.iter().map(|p| (*p).to_owned()).collect(),
             network: String::new(),
         });
+        if let Some((delegator, node)) = &self.delegation {
+            delegator
+                .attach(*node, &query, request.metadata_mut())
+                .unwrap();
+        }
         request.set_timeout(deadline);
         self.client
             .federated_query(request)
@@ -193,10 +218,12 @@ impl Analyst {
 }
 
 impl Federation {
-    /// `person` (a certificate of the dev federation) at `node`'s Outway.
+    /// `person` (a certificate of the dev federation) at `node`'s Outway, delegating each
+    /// question as `zicht query` does.
     pub async fn analyst(&self, person: &str, node: NodeName) -> Analyst {
-        let channel = channel(&self.pki, self.pki.person(person), self.address(node)).await;
-        Analyst::on(channel)
+        let holder = self.pki.person(person);
+        let channel = channel(&self.pki, holder.clone(), self.address(node)).await;
+        Analyst::on(channel).delegating(&holder, node)
     }
 
     /// Writes the federation's manifest and a client profile of `person` (a certificate of the

@@ -81,7 +81,14 @@ pub async fn spawn_node_on(
         health_listen: Some("127.0.0.1:0".parse().unwrap()),
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         limits,
-        ..settings(&pki, NodeName::Region(Region::Drenthe), policy, Vec::new())
+        // No peer runs: checkpoints only when a test asks for them.
+        checkpoint_entries: u64::MAX,
+        ..settings(
+            &pki,
+            NodeName::Region(Region::Drenthe),
+            policy,
+            dev_manifest(NodeName::Region(Region::Drenthe)),
+        )
     };
     adjust(&mut settings, dir.path());
     let node = zicht_node::start(settings, Some(db.store.clone()))
@@ -93,6 +100,19 @@ pub async fn spawn_node_on(
         db,
         _dir: dir,
     }
+}
+
+/// The manifest of the dev federation as `own` holds it: every other node with its dev PeerID
+/// (so the node serves their certificates), at an address where nothing listens.
+pub fn dev_manifest(own: NodeName) -> Vec<zicht_node::ManifestPeer> {
+    NodeName::all()
+        .filter(|node| *node != own)
+        .map(|node| zicht_node::ManifestPeer {
+            node,
+            address: SocketAddr::from(([127, 0, 0, 1], 9)).into(),
+            peer_id: node.dev_peer_id(),
+        })
+        .collect()
 }
 
 /// Generates `region`'s synthetic files (seed 1) in `dir` and imports them into `db`.

@@ -201,9 +201,10 @@ async fn guard(State(monitor): State<Arc<Monitor>>, request: Request, next: Next
     response
 }
 
-/// Whether a browser says the request comes from another site (`Sec-Fetch-Site`), for any
-/// path but the stylesheet and icon: a link on another site must not make the monitor ask the
-/// federation in the person's name.
+/// Whether a browser says the request comes from another site, for any path but the
+/// stylesheet and icon: a link on another site must not make the monitor ask the federation in
+/// the person's name. `Sec-Fetch-Site` where the browser sends it; otherwise (older browsers)
+/// an `Origin` or `Referer` that is not the monitor's own address. Neither: typed in.
 fn cross_site(request: &Request) -> bool {
     if matches!(
         request.uri().path(),
@@ -211,14 +212,31 @@ fn cross_site(request: &Request) -> bool {
     ) {
         return false;
     }
-    match request
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(site) => site != "same-origin" && site != "none",
-        None => false,
+    let headers = request.headers();
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        return site != "same-origin" && site != "none";
     }
+    let own = text(header::HOST).unwrap_or("");
+    let elsewhere = |url: &str| authority(url).is_none_or(|from| !from.eq_ignore_ascii_case(own));
+    match (text(header::ORIGIN), text(header::REFERER)) {
+        (Some(origin), _) => elsewhere(origin),
+        (None, Some(referer)) => elsewhere(referer),
+        (None, None) => false,
+    }
+}
+
+/// The `host:port` of an http(s) URL or origin (none for `null` and anything else).
+fn authority(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|a| !a.is_empty())
 }
 
 async fn stylesheet() -> impl IntoResponse {

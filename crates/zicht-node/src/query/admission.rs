@@ -7,7 +7,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock, Reference};
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
-use zicht_model::{CodeList, Dimension, PeerId, Query};
+use zicht_model::{CodeList, Dimension, PeerId, PeerIdentity, Query, Role};
 use zicht_proto::v1 as pb;
 
 use crate::convert::{asked, Asked};
@@ -22,10 +22,20 @@ type KeyedLimiter<K, C> = RateLimiter<
     governor::middleware::NoOpMiddleware<<C as Clock>::Instant>,
 >;
 
+/// Whom a quota or refusal budget belongs to: a certificate's PeerID with the role it carries,
+/// so a mis-issued certificate that repeats another's PeerID under another role cannot spend
+/// (or mute) the other's budget.
+pub type Principal = (PeerId, Role);
+
+/// The principal of a verified identity.
+pub(crate) fn principal(identity: &PeerIdentity) -> Principal {
+    (identity.peer_id, identity.role.clone())
+}
+
 /// Whose quota a request takes from: the calling certificate, and for a node asking on behalf
-/// of one of its analysts (the Outway's `zicht-on-behalf-of` header), that analyst; so one
-/// analyst cannot use up the share of the others of their region.
-pub type Caller = (PeerId, Option<PeerId>);
+/// of a person (proven by the person's delegation), that person; so one analyst cannot use up
+/// the share of the others of their region.
+pub type Caller = (Principal, Option<Principal>);
 
 /// A rate per caller (governor's GCRA), burst up to the per-minute rate.
 pub(crate) struct PerPeer<K: std::hash::Hash + Eq + Clone = PeerId, C: Clock = DefaultClock> {
@@ -70,7 +80,7 @@ pub const ANALYSTS_SHARE: u32 = 4;
 /// Per-grant, per-caller rate limits, burst up to the per-minute quota.
 pub struct Quotas<C: Clock = DefaultClock> {
     /// Per grant: each caller's quota, and each node's total for calls on behalf of analysts.
-    limiters: Vec<(PerPeer<Caller, C>, PerPeer<PeerId, C>)>,
+    limiters: Vec<(PerPeer<Caller, C>, PerPeer<Principal, C>)>,
 }
 
 impl<C: Clock + Clone> Quotas<C> {
@@ -96,10 +106,13 @@ impl<C: Clock + Clone> Quotas<C> {
         let Some((each, total)) = self.limiters.get(grant) else {
             return Ok(());
         };
+        let node = caller.0.clone();
+        let on_behalf = caller.1.is_some();
         each.check(caller)?;
-        match caller {
-            (node, Some(_)) => total.check(node),
-            (_, None) => Ok(()),
+        if on_behalf {
+            total.check(node)
+        } else {
+            Ok(())
         }
     }
 }
@@ -132,8 +145,8 @@ fn cardinality(dimension: Dimension) -> u64 {
 /// entry says how many were turned away. So the log stays complete without growing by a
 /// record per refused request of a flood.
 pub struct RefusalGuard<C: Clock = DefaultClock> {
-    budget: PerPeer<PeerId, C>,
-    muted: std::sync::Mutex<std::collections::HashMap<PeerId, Muted<C::Instant>>>,
+    budget: PerPeer<Principal, C>,
+    muted: std::sync::Mutex<std::collections::HashMap<Principal, Muted<C::Instant>>>,
 }
 
 /// A muted caller: until when, and how many requests were turned away meanwhile.
@@ -165,24 +178,24 @@ impl<C: Clock + Clone> RefusalGuard<C> {
 
     fn muted(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<PeerId, Muted<C::Instant>>> {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Principal, Muted<C::Instant>>> {
         self.muted
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Before anything else: is `peer` muted?
-    pub(crate) fn before(&self, peer: PeerId) -> Guarded {
+    pub(crate) fn before(&self, peer: &Principal) -> Guarded {
         let now = self.budget.clock.now();
         let mut muted = self.muted();
-        match muted.get_mut(&peer) {
+        match muted.get_mut(peer) {
             Some(mute) if now < mute.until => {
                 mute.turned_away += 1;
                 let wait = mute.until.duration_since(now);
                 Guarded::TurnAway(wait.as_u64().div_ceil(1_000_000))
             }
             Some(_) => {
-                let turned_away = muted.remove(&peer).map_or(0, |m| m.turned_away);
+                let turned_away = muted.remove(peer).map_or(0, |m| m.turned_away);
                 Guarded::AdmitAfter(turned_away)
             }
             None => Guarded::Admit,
@@ -191,7 +204,7 @@ impl<C: Clock + Clone> RefusalGuard<C> {
 
     /// After a refusal of `peer`: spends one of its refusals; past its budget it is muted until
     /// the budget refills.
-    pub(crate) fn refused(&self, peer: PeerId) {
+    pub(crate) fn refused(&self, peer: Principal) {
         if let Err(not_until) = self.budget.take(&peer) {
             let until = not_until.earliest_possible();
             self.muted().entry(peer).or_insert(Muted {
@@ -217,7 +230,7 @@ pub(crate) struct Checked {
     /// The record fields that may leave (`consented_records`): those asked for, or every
     /// field the grant lists when none were; a youth's consent narrows them further.
     pub(crate) fields: Vec<&'static str>,
-    /// The person a node asks for (its `zicht-on-behalf-of`), if any.
+    /// The person a node asks for, proven by the person's delegation, if any.
     pub(crate) on_behalf_of: Option<PeerId>,
 }
 
@@ -313,25 +326,43 @@ mod tests {
         assert_eq!(parse_grpc_timeout(""), None);
     }
 
+    fn node(region: zicht_model::Region) -> Principal {
+        (
+            zicht_model::NodeName::Region(region).dev_peer_id(),
+            Role::Region(region),
+        )
+    }
+
     #[test]
     fn a_caller_refused_too_often_is_muted_then_summarised() {
         let clock = governor::clock::FakeRelativeClock::default();
         let guard = RefusalGuard::new(2, clock.clone());
-        let peer = zicht_model::NodeName::Region(zicht_model::Region::Drenthe).dev_peer_id();
-        let other = zicht_model::NodeName::Region(zicht_model::Region::Twente).dev_peer_id();
+        let drenthe = zicht_model::Region::Drenthe;
+        let peer = node(drenthe);
+        let other = node(zicht_model::Region::Twente);
         for _ in 0..2 {
-            assert_eq!(guard.before(peer), Guarded::Admit);
-            guard.refused(peer);
+            assert_eq!(guard.before(&peer), Guarded::Admit);
+            guard.refused(peer.clone());
         }
-        assert_eq!(guard.before(peer), Guarded::Admit);
-        guard.refused(peer); // over budget: muted until a refusal refills (30 s)
+        assert_eq!(guard.before(&peer), Guarded::Admit);
+        guard.refused(peer.clone()); // over budget: muted until a refusal refills (30 s)
         for _ in 0..5 {
-            assert!(matches!(guard.before(peer), Guarded::TurnAway(ms) if ms <= 30_000));
+            assert!(matches!(guard.before(&peer), Guarded::TurnAway(ms) if ms <= 30_000));
         }
-        assert_eq!(guard.before(other), Guarded::Admit, "per caller");
+        assert_eq!(guard.before(&other), Guarded::Admit, "per caller");
+        // A certificate repeating drenthe's PeerID under a person's role is another caller:
+        // its refusals never mute the node.
+        let impostor = (
+            peer.0,
+            Role::Analyst {
+                region: drenthe,
+                name: "x".to_owned(),
+            },
+        );
+        assert_eq!(guard.before(&impostor), Guarded::Admit);
         clock.advance(Duration::from_secs(30));
-        assert_eq!(guard.before(peer), Guarded::AdmitAfter(5));
-        assert_eq!(guard.before(peer), Guarded::Admit);
+        assert_eq!(guard.before(&peer), Guarded::AdmitAfter(5));
+        assert_eq!(guard.before(&peer), Guarded::Admit);
     }
 
     #[test]
@@ -343,11 +374,11 @@ mod tests {
         .unwrap();
         let clock = governor::clock::FakeRelativeClock::default();
         let quotas = Quotas::new(&policy, clock.clone());
-        let peer = zicht_model::NodeName::Region(zicht_model::Region::Drenthe).dev_peer_id();
-        let other = zicht_model::NodeName::Region(zicht_model::Region::Twente).dev_peer_id();
-        assert!(quotas.check(0, (peer, None)).is_ok());
-        assert!(quotas.check(0, (peer, None)).is_ok());
-        match quotas.check(0, (peer, None)) {
+        let peer = node(zicht_model::Region::Drenthe);
+        let other = node(zicht_model::Region::Twente);
+        assert!(quotas.check(0, (peer.clone(), None)).is_ok());
+        assert!(quotas.check(0, (peer.clone(), None)).is_ok());
+        match quotas.check(0, (peer.clone(), None)) {
             Err(Error::Quota {
                 per_minute: 2,
                 retry_after_ms,
@@ -355,19 +386,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(
-            quotas.check(0, (other, None)).is_ok(),
+            quotas.check(0, (other.clone(), None)).is_ok(),
             "quotas are per caller"
         );
         assert!(
-            quotas.check(0, (peer, Some(other))).is_ok(),
-            "and per analyst a node asks for"
+            quotas.check(0, (peer.clone(), Some(other.clone()))).is_ok(),
+            "and per person a node asks for"
         );
-        // A node naming ever new analysts is bounded by its total (4 x 2 a minute).
+        // A node asking for ever new analysts is bounded by its total (4 x 2 a minute).
         let asked = (0..20u64)
             .filter(|n| {
-                let analyst =
-                    zicht_model::PeerId::parse(&format!("{:020}", 98_000_000_000 + n)).unwrap();
-                quotas.check(0, (other, Some(analyst))).is_ok()
+                let analyst = (
+                    zicht_model::PeerId::parse(&format!("{:020}", 98_000_000_000 + n)).unwrap(),
+                    Role::Analyst {
+                        region: zicht_model::Region::Twente,
+                        name: format!("a{n}"),
+                    },
+                );
+                quotas.check(0, (other.clone(), Some(analyst))).is_ok()
             })
             .count();
         assert_eq!(asked, 8);

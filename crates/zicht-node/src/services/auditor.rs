@@ -12,9 +12,9 @@ use zicht_store::{AuditFilter, AuditLog, Store};
 
 use crate::audit::Operation;
 use crate::error::{respond, Error};
+use crate::identity::identity;
 use crate::query::admission::PerPeer;
 use crate::query::execute::log_activity;
-use crate::services::inway::identity;
 use crate::services::state::NodeState;
 use crate::transport::accept::PeerInfo;
 use crate::transport::peers::Peers;
@@ -60,7 +60,7 @@ async fn admit_auditor(
         .await
         .map_err(Error::unlogged("access log", "read"))?;
     if !allowed {
-        state.refusals.refused(identity.peer_id);
+        state.refused(identity);
         return Err(Error::Role(format!(
             "{} ({}) may not read audit logs; only the auditor role may",
             identity.peer_id,
@@ -196,18 +196,26 @@ impl Auditor {
     }
 }
 
-/// The `Checkpoints` service: keeps the signed chain heads peers send (size-capped, rate-limited
-/// per peer, each push logged, the latest few per peer kept), and shows them to auditors.
+/// The `Checkpoints` service: keeps the signed chain heads peers send (only from the manifest's
+/// certificate of each node, size-capped, rate-limited per peer, each push logged, only ones
+/// newer than the newest held, a spread of them kept by position), and shows them to
+/// auditors.
 pub struct Checkpoints {
     state: Arc<NodeState>,
     rate: PerPeer,
+    /// Held while a push is checked against the newest held and stored.
+    pushes: tokio::sync::Mutex<()>,
 }
 
 impl Checkpoints {
     /// The service over the node's store (in its shared state, whose limits it applies).
     pub fn new(state: Arc<NodeState>) -> Checkpoints {
         let rate = PerPeer::new(state.limits.checkpoints_per_minute, Default::default());
-        Checkpoints { state, rate }
+        Checkpoints {
+            state,
+            rate,
+            pushes: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
@@ -234,9 +242,11 @@ impl pb::checkpoints_server::Checkpoints for Checkpoints {
 }
 
 impl Checkpoints {
-    /// Keeps a checkpoint a peer handed in, once it names the sender and its signature
-    /// matches the sender's TLS certificate. Every push is logged, kept or refused, before the
-    /// answer; then the sender's older checkpoints beyond the limit are pruned.
+    /// Keeps a checkpoint a peer handed in, once it comes from the manifest's certificate of
+    /// the node it names, its signature matches that certificate, and it is newer than every
+    /// one held of that node (a replay, or a checkpoint of a history cut since, never evicts
+    /// the newest). Pushes are taken one at a time; every push is logged, kept or refused,
+    /// before the answer.
     async fn keep(
         &self,
         request: Request<pb::SignedCheckpoint>,
@@ -251,10 +261,23 @@ impl Checkpoints {
         let Some(store) = &self.state.store else {
             return Err(Error::NoDatabase(""));
         };
+        let _one_at_a_time = self.pushes.lock().await;
         let started = std::time::Instant::now();
-        let checked = self.check(&info, request.into_inner());
+        let checked = match self.check(&info, request.into_inner()) {
+            Ok(checkpoint) => store
+                .store_checkpoint(&checkpoint, self.state.limits.checkpoints_kept)
+                .await
+                .map_err(Error::store("keep the checkpoint"))
+                .and_then(|kept| {
+                    kept.then_some(()).ok_or(Error::BadCheckpoint(
+                        "it is not newer than the newest checkpoint held of this node (a \
+                         replay, or a history cut since)",
+                    ))
+                }),
+            Err(refused) => Err(refused),
+        };
         let outcome = match &checked {
-            Ok(_) => "kept checkpoint".to_owned(),
+            Ok(()) => "kept checkpoint".to_owned(),
             Err(error) => format!("refused: {}", error.rule()),
         };
         self.state
@@ -266,20 +289,17 @@ impl Checkpoints {
             checked.as_ref().map_or_else(Error::rule, |_| "kept"),
             started.elapsed(),
         );
-        let checkpoint = checked.inspect_err(|error| {
-            if !matches!(error, Error::Quota { .. }) {
-                self.state.refusals.refused(info.identity.peer_id);
+        checked.inspect_err(|error| {
+            if !matches!(error, Error::Quota { .. } | Error::Store { .. }) {
+                self.state.refused(&info.identity);
             }
         })?;
-        store
-            .store_checkpoint(&checkpoint, self.state.limits.checkpoints_kept)
-            .await
-            .map_err(Error::store("keep the checkpoint"))?;
         Ok(Response::new(pb::CheckpointAck {}))
     }
 
-    /// What a push must be, cheapest checks first: from a node, within the size limit and the
-    /// sender's rate, a checkpoint naming the sender, signed with the sender's certificate.
+    /// What a push must be, cheapest checks first: from a node the manifest lists with this
+    /// certificate's PeerID, within the size limit and the sender's rate, a checkpoint naming
+    /// the sender, signed with the sender's certificate.
     fn check(
         &self,
         info: &PeerInfo,
@@ -289,6 +309,7 @@ impl Checkpoints {
         if !matches!(info.identity.role, Role::Region(_) | Role::Network(_)) {
             return Err(Error::Role("only nodes hand in checkpoints".to_owned()));
         }
+        self.state.callers.listed(&info.identity)?;
         let size = signed.body.len() + signed.signature.len() + signed.certificate.len();
         let limit = self.state.limits.checkpoint_max_bytes;
         if size > limit {
@@ -316,6 +337,8 @@ impl Checkpoints {
             body: signed.body,
             signature: zicht_audit::hex(&signed.signature),
             certificate: zicht_audit::hex(&info.certificate),
+            processing_seq: checkpoint.processing.seq,
+            access_seq: checkpoint.access.seq,
         })
     }
 
@@ -341,13 +364,24 @@ impl Checkpoints {
     }
 }
 
-/// Signs this node's chain heads with its node key and hands them to every peer of the
-/// manifest. Logged before it leaves (no log, nothing sent). Returns each peer's outcome.
+/// What one push of this node's checkpoint did: each peer's outcome, and the chain position
+/// (both chains' sequence numbers added) it signed.
+#[derive(Debug)]
+pub struct Pushed {
+    /// Each peer asked, and whether it kept the checkpoint (or why not).
+    pub outcomes: Vec<(zicht_model::NodeName, Result<(), String>)>,
+    /// The position of the chains the checkpoint names.
+    pub position: i64,
+}
+
+/// Signs this node's chain heads with its node key and hands them to `targets` (peers of the
+/// manifest). Logged before it leaves (no log, nothing sent).
 pub async fn push_checkpoint(
     state: &NodeState,
     key: &std::path::Path,
     peers: &Peers,
-) -> Result<Vec<(zicht_model::NodeName, Result<(), String>)>, Error> {
+    targets: &[zicht_model::NodeName],
+) -> Result<Pushed, Error> {
     let Some(store) = &state.store else {
         return Err(Error::NoDatabase(""));
     };
@@ -356,7 +390,7 @@ pub async fn push_checkpoint(
         Error::NoCheckpoint("read or log its chains")
     };
     let operation = Operation::start("zicht.v1.Checkpoints/Push", &state.resource);
-    let outcome = format!("forwarded checkpoint to {} peers", peers.nodes().count());
+    let outcome = format!("forwarded checkpoint to {} peers", targets.len());
     log_activity(
         store,
         &operation,
@@ -377,12 +411,13 @@ pub async fn push_checkpoint(
         access: store.chain_head(AuditLog::Access).await.map_err(failed)?,
         time: crate::audit::now_ms(),
     };
+    let position = checkpoint.processing.seq + checkpoint.access.seq;
     let body = zicht_audit::body(&checkpoint);
     let key_pem = std::fs::read(key).map_err(|_| Error::NoCheckpoint("read its key"))?;
     let signature =
         zicht_pki::sign(&key_pem, body.as_bytes()).map_err(|_| Error::NoCheckpoint("sign"))?;
     let mut outcomes = Vec::new();
-    for node in peers.nodes() {
+    for &node in targets {
         let Some(channel) = peers.channel(node) else {
             continue;
         };
@@ -400,5 +435,153 @@ pub async fn push_checkpoint(
             .map_err(|status| status.message().chars().take(200).collect());
         outcomes.push((node, outcome));
     }
-    Ok(outcomes)
+    Ok(Pushed { outcomes, position })
+}
+
+/// When this node hands out its next checkpoint: at start when its chains hold entries (the
+/// history before a restart is covered at once); then every `interval`, and as soon as its
+/// chains grew by `entries` since the last one, but never sooner than `gap` after it (peers
+/// take a few a minute); peers a push missed are asked again with a backoff (from `poll`,
+/// doubling up to `interval`), so a peer that starts later still gets one soon.
+#[derive(Debug)]
+pub(crate) struct CheckpointSchedule {
+    interval: std::time::Duration,
+    gap: std::time::Duration,
+    entries: i64,
+    /// The position signed last and when (none before the first look).
+    last: Option<(i64, tokio::time::Instant)>,
+    /// Peers the last push missed, and when to try them again with what backoff.
+    missed: Vec<zicht_model::NodeName>,
+    retry: Option<(tokio::time::Instant, std::time::Duration)>,
+}
+
+/// What the schedule says to do now.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// Nothing.
+    Wait,
+    /// A new checkpoint to every peer.
+    All,
+    /// A new checkpoint to the peers the last one missed.
+    Missed(Vec<zicht_model::NodeName>),
+}
+
+impl CheckpointSchedule {
+    /// Every `interval`, and after `entries` new entries but at most once per `gap`, for a node
+    /// whose chains were at `started` (their position) when it started at `now`: a checkpoint
+    /// at once if they hold entries (a checkpoint of nothing protects nothing).
+    pub(crate) fn new(
+        interval: std::time::Duration,
+        entries: u64,
+        gap: std::time::Duration,
+        started: (i64, tokio::time::Instant),
+    ) -> CheckpointSchedule {
+        CheckpointSchedule {
+            interval,
+            gap: gap.min(interval),
+            entries: i64::try_from(entries).unwrap_or(i64::MAX),
+            last: (started.0 == 0).then_some(started),
+            missed: Vec::new(),
+            retry: None,
+        }
+    }
+
+    /// What to push at `now`, with the chains at `position`.
+    pub(crate) fn due(&self, now: tokio::time::Instant, position: i64) -> Due {
+        let Some((signed, at)) = self.last else {
+            return Due::All;
+        };
+        let since = now.duration_since(at);
+        if since >= self.interval || (position - signed >= self.entries && since >= self.gap) {
+            return Due::All;
+        }
+        match self.retry {
+            Some((when, _)) if now >= when && !self.missed.is_empty() => {
+                Due::Missed(self.missed.clone())
+            }
+            _ => Due::Wait,
+        }
+    }
+
+    /// Notes a push at `now` (of all peers when `all`) and what it did; `poll` is the first
+    /// backoff for the peers it missed.
+    pub(crate) fn pushed(
+        &mut self,
+        now: tokio::time::Instant,
+        all: bool,
+        pushed: &Pushed,
+        poll: std::time::Duration,
+    ) {
+        let missed: Vec<_> = pushed
+            .outcomes
+            .iter()
+            .filter(|(_, outcome)| outcome.is_err())
+            .map(|(node, _)| *node)
+            .collect();
+        let backoff = match (all, self.retry) {
+            (false, Some((_, backoff))) => (backoff * 2).min(self.interval),
+            _ => poll,
+        };
+        if all {
+            self.last = Some((pushed.position, now));
+        }
+        self.retry = (!missed.is_empty()).then_some((now + backoff, backoff));
+        self.missed = missed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use zicht_model::{NodeName, Region};
+
+    #[test]
+    fn checkpoints_go_out_at_start_after_many_entries_and_again_to_peers_that_missed_one() {
+        let start = tokio::time::Instant::now();
+        let five_minutes = Duration::from_secs(300);
+        let fresh = CheckpointSchedule::new(five_minutes, 100, Duration::ZERO, (0, start));
+        assert_eq!(
+            fresh.due(start, 0),
+            Due::Wait,
+            "empty chains: nothing to cover"
+        );
+        assert_eq!(fresh.due(start, 99), Due::Wait);
+        assert_eq!(fresh.due(start, 100), Due::All, "until they grew");
+        let gap = Duration::from_secs(10);
+        let mut schedule = CheckpointSchedule::new(five_minutes, 100, gap, (7, start));
+        assert_eq!(
+            schedule.due(start, 7),
+            Due::All,
+            "a restart with history: at once"
+        );
+        let friesland = NodeName::Region(Region::Friesland);
+        let twente = NodeName::Region(Region::Twente);
+        let pushed = Pushed {
+            outcomes: vec![(friesland, Err("down".to_owned())), (twente, Ok(()))],
+            position: 2,
+        };
+        let poll = Duration::from_secs(2);
+        schedule.pushed(start, true, &pushed, poll);
+        assert_eq!(schedule.due(start + Duration::from_secs(1), 50), Due::Wait);
+        let retry = start + Duration::from_secs(2);
+        assert_eq!(schedule.due(retry, 50), Due::Missed(vec![friesland]));
+        // Missed again: the next try waits twice as long.
+        let again = Pushed {
+            outcomes: vec![(friesland, Err("down".to_owned()))],
+            position: 3,
+        };
+        schedule.pushed(retry, false, &again, poll);
+        assert_eq!(schedule.due(retry + Duration::from_secs(3), 50), Due::Wait);
+        assert_eq!(
+            schedule.due(retry + Duration::from_secs(4), 50),
+            Due::Missed(vec![friesland])
+        );
+        // 100 entries after the one signed: a new checkpoint for everyone, once the gap since
+        // the last one is over.
+        assert_ne!(schedule.due(start + Duration::from_secs(9), 102), Due::All);
+        assert_eq!(schedule.due(start + Duration::from_secs(10), 102), Due::All);
+        // And once the interval is up.
+        assert_eq!(schedule.due(start + Duration::from_secs(300), 3), Due::All);
+    }
 }

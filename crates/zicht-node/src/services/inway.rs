@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use zicht_model::{PeerId, PeerIdentity, Role};
+use zicht_model::Role;
 use zicht_proto::v1 as pb;
 use zicht_store::Store;
 
@@ -13,10 +13,10 @@ use crate::audit::Operation;
 use crate::convert::{self, RequestText};
 use crate::disclosure::Disclosure;
 use crate::error::{respond, Error};
+use crate::identity::identity;
 use crate::policy::Policy;
 use crate::services::state::NodeState;
 use crate::settings::Limits;
-use crate::transport::accept::PeerInfo;
 
 /// The `Inway` service of one node.
 pub struct Inway {
@@ -37,31 +37,6 @@ impl Inway {
     }
 }
 
-/// The header in which a node's Outway names the analyst it asks for.
-pub(crate) const ON_BEHALF_OF: &str = "zicht-on-behalf-of";
-
-/// The analyst a node asks on behalf of: read only from nodes (their mutual-TLS identity
-/// vouches for it, as it does for everything they send); from anyone else, or malformed, none.
-fn on_behalf_of(
-    identity: &PeerIdentity,
-    metadata: &tonic::metadata::MetadataMap,
-) -> Option<PeerId> {
-    if !matches!(identity.role, Role::Region(_) | Role::Network(_)) {
-        return None;
-    }
-    let value = metadata.get(ON_BEHALF_OF)?.to_str().ok()?;
-    PeerId::parse(value).ok()
-}
-
-/// The caller's verified identity, as the accept loop attached it to the request.
-pub(crate) fn identity<T>(request: &Request<T>) -> Result<PeerIdentity, Error> {
-    request
-        .extensions()
-        .get::<PeerInfo>()
-        .map(|info| info.identity.clone())
-        .ok_or(Error::NoIdentity)
-}
-
 #[tonic::async_trait]
 impl pb::inway_server::Inway for Inway {
     async fn query(
@@ -74,19 +49,31 @@ impl pb::inway_server::Inway for Inway {
             .await
             .map_err(respond)?;
         let size = prost::Message::encoded_len(request.get_ref());
-        let for_person = on_behalf_of(&identity, request.metadata());
-        let admitted = self
-            .state
-            .admit(
-                &identity,
-                for_person,
-                request.get_ref(),
-                size,
-                request.metadata(),
-            )
-            .map(|(checked, _)| checked);
-        if let Err(Error::Invalid(_) | Error::Denied(_)) = &admitted {
-            self.state.refusals.refused(identity.peer_id);
+        // A node is served only as the manifest's; the person it asks for only as proven.
+        let callers = &self.state.callers;
+        let person = callers
+            .listed(&identity)
+            .and_then(|()| callers.person(&identity, request.metadata(), request.get_ref()));
+        let for_person = person
+            .as_ref()
+            .ok()
+            .and_then(|p| p.as_ref().map(|p| p.peer_id));
+        let admitted = person.and_then(|person| {
+            self.state
+                .admit(
+                    &identity,
+                    person.as_ref(),
+                    request.get_ref(),
+                    size,
+                    request.metadata(),
+                )
+                .map(|(checked, _)| checked)
+        });
+        if let Err(
+            Error::Invalid(_) | Error::Denied(_) | Error::Delegation(_) | Error::Unlisted(..),
+        ) = &admitted
+        {
+            self.state.refused(&identity);
         }
         let traceparent = request
             .metadata()
@@ -132,13 +119,15 @@ impl Inway {
         let identity = identity(request)?;
         const RPC: &str = "zicht.v1.Inway/GetDisclosureSettings";
         self.state.guard(RPC, &identity).await?;
-        let allowed = matches!(identity.role, Role::Region(_) | Role::Network(_))
-            || self
-                .state
-                .policy
-                .grants
-                .iter()
-                .any(|g| g.who.matches(&identity));
+        // A node certificate only as the manifest's; then the federation's nodes and grantees.
+        let allowed = self.state.callers.listed(&identity).is_ok()
+            && (matches!(identity.role, Role::Region(_) | Role::Network(_))
+                || self
+                    .state
+                    .policy
+                    .grants
+                    .iter()
+                    .any(|g| g.who.matches(&identity)));
         if let Some(store) = &self.state.store {
             let outcome = if allowed {
                 "released disclosure settings"
@@ -151,7 +140,7 @@ impl Inway {
                 .map_err(Error::unlogged("release log", "released"))?;
         }
         if !allowed {
-            self.state.refusals.refused(identity.peer_id);
+            self.state.refused(&identity);
             return Err(Error::Role(format!(
                 "{identity} has no grant at this node; its disclosure settings are for the \
                  federation's nodes and its grantees"

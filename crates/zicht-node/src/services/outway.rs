@@ -12,8 +12,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 use zicht_model::{
-    CodeList, Dimension, NaiveDate, Network, NodeName, PeerId, PeerIdentity, Region, Table,
-    Template,
+    CodeList, Dimension, NaiveDate, Network, NodeName, PeerIdentity, Region, Table, Template,
 };
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::inway_client::InwayClient;
@@ -22,10 +21,10 @@ use zicht_store::Store;
 use crate::audit::{Logged, Operation, Subject};
 use crate::convert::{self, RequestText};
 use crate::error::{respond, Error};
+use crate::identity::identity;
 use crate::query::admission::Checked;
 use crate::query::execute::{log_entry, log_outcome};
 use crate::query::merge::merge;
-use crate::services::inway::{identity, ON_BEHALF_OF};
 use crate::services::state::NodeState;
 use crate::transport::peers::Peers;
 
@@ -116,7 +115,8 @@ pub struct PeerQuery {
     pub dimensions: Vec<Dimension>,
 }
 
-/// Asks one peer under `deadline` on behalf of `analyst`, retrying once when the call failed
+/// Asks one peer under `deadline` (with the person's `delegation`, when they gave one),
+/// retrying once when the call failed
 /// before the peer could act on it (UNAVAILABLE: refused or reset connection). A query is
 /// idempotent: a repeat releases the same populations. Past the deadline the call is dropped,
 /// which cancels it. An answer that does not fit the request counts as unreachable, never as
@@ -126,7 +126,7 @@ pub async fn ask_peer(
     query: &PeerQuery,
     deadline: Instant,
     traceparent: &str,
-    analyst: PeerId,
+    delegation: Option<&[u8]>,
 ) -> PeerOutcome {
     let mut client = InwayClient::new(channel);
     let mut last = None;
@@ -144,9 +144,10 @@ pub async fn ask_peer(
         if let Ok(value) = traceparent.parse() {
             request.metadata_mut().insert("traceparent", value);
         }
-        // The analyst: the peer logs them and keeps their quota apart from their colleagues'.
-        if let Ok(value) = analyst.as_str().parse() {
-            request.metadata_mut().insert(ON_BEHALF_OF, value);
+        // The person, in their own signed words: the peer checks it, logs them and keeps
+        // their quota apart from their colleagues'.
+        if let Some(delegation) = delegation {
+            crate::identity::attach(delegation, request.metadata_mut());
         }
         match tokio::time::timeout_at(deadline, client.query(request)).await {
             Err(_) => return PeerOutcome::TimedOut,
@@ -191,13 +192,24 @@ fn merged(
 }
 
 /// One federated call as the fan-out needs it: the logged forward operation the targets'
-/// operations continue, the analyst, the request as logged and as admitted, and the deadline.
+/// operations continue, the person and their delegation (if they gave one), the request as
+/// logged and as admitted, and the deadline.
 struct FanOut<'a> {
     forward: &'a Operation,
     identity: &'a PeerIdentity,
+    delegation: Option<Arc<Vec<u8>>>,
     text: &'a RequestText,
     checked: &'a Checked,
     deadline: Instant,
+}
+
+/// What an Outway admitted: the checked query, the caller's deadline, the targets and the
+/// person's delegation to forward.
+struct Admitted {
+    checked: Checked,
+    deadline: Duration,
+    targets: Vec<NodeName>,
+    delegation: Option<Arc<Vec<u8>>>,
 }
 
 /// The Outway's one RPC, as logs and metrics name it.
@@ -284,7 +296,7 @@ impl Outway {
         identity: &PeerIdentity,
         request: &Request<pb::FederatedQueryRequest>,
         query: &pb::QueryRequest,
-    ) -> Result<(Checked, Duration, Vec<NodeName>, Store), Error> {
+    ) -> Result<(Admitted, Store), Error> {
         let Some(store) = self.state.store.clone() else {
             return Err(Error::NoDatabase(" for its release log; nothing was asked"));
         };
@@ -303,13 +315,12 @@ impl Outway {
             .map_err(Error::unlogged("release log", "asked"))?;
             if matches!(
                 refusal,
-                Error::Invalid(_) | Error::Denied(_) | Error::Role(_)
+                Error::Invalid(_) | Error::Denied(_) | Error::Role(_) | Error::Delegation(_)
             ) {
-                self.state.refusals.refused(identity.peer_id);
+                self.state.refused(identity);
             }
         }
-        let (checked, deadline, targets) = admitted?;
-        Ok((checked, deadline, targets, store))
+        Ok((admitted?, store))
     }
 
     /// The checks of [`Outway::admit`], before anything is written.
@@ -318,7 +329,7 @@ impl Outway {
         identity: &PeerIdentity,
         request: &Request<pb::FederatedQueryRequest>,
         query: &pb::QueryRequest,
-    ) -> Result<(Checked, Duration, Vec<NodeName>), Error> {
+    ) -> Result<Admitted, Error> {
         // The outway serves people of this node; nodes ask each other through Inway.Query.
         if !identity.role.is_person() {
             return Err(Error::Role(format!(
@@ -332,7 +343,18 @@ impl Outway {
                 .admit(identity, None, query, size, request.metadata())?;
         let on = checked.query.scope.reference_date();
         let targets = self.targets(request.get_ref(), on)?;
-        Ok((checked, deadline, targets))
+        // The person's delegation, if they gave one, must be theirs, for this node and this
+        // question: peers would refuse it otherwise.
+        let delegation =
+            self.state
+                .callers
+                .own_delegation(identity, self.node, request.metadata(), query)?;
+        Ok(Admitted {
+            checked,
+            deadline,
+            targets,
+            delegation: delegation.map(Arc::new),
+        })
     }
 
     async fn answer(
@@ -342,7 +364,13 @@ impl Outway {
         let identity = identity(&request)?;
         self.state.guard(RPC, &identity).await?;
         let query = request.get_ref().query.clone().unwrap_or_default();
-        let (checked, deadline, targets, store) = self.admit(&identity, &request, &query).await?;
+        let (admitted, store) = self.admit(&identity, &request, &query).await?;
+        let Admitted {
+            checked,
+            deadline,
+            targets,
+            delegation,
+        } = admitted;
         let text = RequestText::of(&query);
         // Leave a tenth of the caller's deadline (at least 20 ms) to merge and log.
         let budget = deadline.saturating_sub((deadline / 10).max(Duration::from_millis(20)));
@@ -374,6 +402,7 @@ impl Outway {
         let call = FanOut {
             forward: &forward,
             identity: &identity,
+            delegation,
             text: &text,
             checked: &checked,
             deadline: fan_out_deadline,
@@ -443,11 +472,12 @@ impl Outway {
                 });
             } else if let Some(channel) = self.peers.channel(node) {
                 let traceparent = call.forward.traceparent();
-                let analyst = call.identity.peer_id;
+                let delegation = call.delegation.clone();
                 let query = query.clone();
                 calls.spawn(async move {
+                    let delegation = delegation.as_deref().map(Vec::as_slice);
                     let outcome =
-                        match ask_peer(channel, &query, deadline, &traceparent, analyst).await {
+                        match ask_peer(channel, &query, deadline, &traceparent, delegation).await {
                             // Its records are the records of the node asked, whatever it says.
                             PeerOutcome::Answered(mut table) => {
                                 for record in &mut table.records {
@@ -497,6 +527,7 @@ impl Outway {
     ) -> Result<pb::CallerGrants, Error> {
         let identity = identity(request)?;
         self.state.guard(GRANTS_RPC, &identity).await?;
+        self.state.callers.listed(&identity)?;
         let Some(store) = self.state.store.as_ref() else {
             return Err(Error::NoDatabase(" for its release log; nothing was told"));
         };

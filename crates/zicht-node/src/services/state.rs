@@ -15,8 +15,9 @@ use crate::audit::Operation;
 use crate::convert::{complete, RequestText};
 use crate::disclosure::Disclosure;
 use crate::error::Error;
+use crate::identity::Callers;
 use crate::policy::Policy;
-use crate::query::admission::{check_query, Checked, Guarded, Quotas, RefusalGuard};
+use crate::query::admission::{check_query, principal, Checked, Guarded, Quotas, RefusalGuard};
 use crate::query::execute::{execute, log_outcome, today, Call, Released};
 use crate::settings::Limits;
 use crate::telemetry::metrics::Metrics;
@@ -38,6 +39,8 @@ pub struct NodeState {
     pub(crate) resource: String,
     /// Request and audit-write metrics.
     pub(crate) metrics: Arc<Metrics>,
+    /// Who calls: the manifest's node PeerIDs and the check of persons' delegations.
+    pub(crate) callers: Callers,
     /// Held from counting a requester's populations of the day until the release is
     /// recorded, so two concurrent queries cannot both pass the per-day limit.
     release_locks: std::sync::Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
@@ -61,8 +64,15 @@ impl NodeState {
             holds_data: true,
             resource: "urn:zicht:node".to_owned(),
             metrics: Arc::default(),
+            callers: Callers::default(),
             release_locks: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same service checking its callers with `callers` (a node without: no node
+    /// certificate is served, and no delegation verifies).
+    pub(crate) fn with_callers(self, callers: Callers) -> NodeState {
+        NodeState { callers, ..self }
     }
 
     /// The same service enforcing `disclosure`.
@@ -124,12 +134,17 @@ impl NodeState {
 }
 
 impl NodeState {
-    /// Limits, policy and quota for one call of `identity`; returns the checked query and
-    /// the caller's deadline.
+    /// Counts a refusal against `identity`'s refusal budget.
+    pub(crate) fn refused(&self, identity: &PeerIdentity) {
+        self.refusals.refused(principal(identity));
+    }
+
+    /// Limits, policy and quota for one call of `identity` (for `person`, proven by their
+    /// delegation); returns the checked query and the caller's deadline.
     pub(crate) fn admit(
         &self,
         identity: &PeerIdentity,
-        on_behalf_of: Option<PeerId>,
+        person: Option<&PeerIdentity>,
         query: &pb::QueryRequest,
         size: usize,
         metadata: &tonic::metadata::MetadataMap,
@@ -149,12 +164,13 @@ impl NodeState {
         } else {
             asked.fields.clone()
         };
-        self.quotas.check(index, (identity.peer_id, on_behalf_of))?;
+        self.quotas
+            .check(index, (principal(identity), person.map(principal)))?;
         let checked = Checked {
             query: complete(asked, query)?,
             exact,
             fields,
-            on_behalf_of,
+            on_behalf_of: person.map(|p| p.peer_id),
         };
         Ok((checked, deadline))
     }
@@ -261,7 +277,7 @@ impl NodeState {
         if crate::settings::unguarded() {
             return Ok(());
         }
-        match self.refusals.before(identity.peer_id) {
+        match self.refusals.before(&principal(identity)) {
             Guarded::Admit | Guarded::AdmitAfter(0) => Ok(()),
             Guarded::TurnAway(retry_after_ms) => {
                 self.metrics

@@ -5,6 +5,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use zicht_model::PeerIdentity;
+
 use crate::settings::TlsFiles;
 use crate::transport::accept::Connections;
 
@@ -236,6 +238,8 @@ pub struct ReloadingTls {
     crl_grace: Duration,
     current: RwLock<Current>,
     connections: Arc<Connections>,
+    /// Raised on every rebuild, so what was checked under older files is checked again.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for ReloadingTls {
@@ -268,6 +272,7 @@ impl ReloadingTls {
             crl_grace,
             current: RwLock::new(Current { built, stamps }),
             connections: Arc::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -326,8 +331,32 @@ impl ReloadingTls {
             guard.stamps = stamp;
             guard.built = rebuilt?;
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.close_refused();
         Ok(true)
+    }
+
+    /// How often the files were rebuilt: a check made under an older generation is stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The identity of a certificate chain (end entity first) the current files accept now,
+    /// as a handshake would: trust bundle, validity, CRL (and its grace), a zicht identity.
+    /// The reason for a refusal names the check, never the certificate's contents.
+    pub fn verify_chain(&self, chain: &[CertificateDer<'_>]) -> Result<PeerIdentity, String> {
+        let Some((end_entity, intermediates)) = chain.split_first() else {
+            return Err("no certificate".to_owned());
+        };
+        let verifier = self.read().built.verifier.clone();
+        verifier
+            .verify_client_cert(end_entity, intermediates, UnixTime::now())
+            .map_err(|error| match error {
+                rustls::Error::InvalidCertificate(reason) => format!("{reason:?}"),
+                other => other.to_string(),
+            })?;
+        zicht_pki::identity_of(end_entity).map_err(|_| "no zicht identity".to_owned())
     }
 
     /// Closes every live connection whose certificate chain the current verifier refuses now
