@@ -133,6 +133,7 @@ impl Region_ {
             query: &query,
             exact,
             requester,
+            person: None,
             today: zicht_node::today(),
         };
         let outcome = execute(&call).await;
@@ -571,6 +572,7 @@ both_backends!(
                     query: &query,
                     exact: false,
                     requester: "inspector",
+                    person: None,
                     today: zicht_node::today(),
                 };
                 let published = execute(&call)
@@ -793,5 +795,118 @@ both_backends!(
         r.run("owner", &by(Dimension::CareType), true)
             .await
             .unwrap();
+    }
+);
+
+/// What drenthe's node (`f`) releases to jenn asking for `person` (a dev PKI name, with their
+/// delegation; none: jenn on its own): youth in care in 2024 grouped by `by`.
+async fn through_jenn(
+    f: &zicht_testkit::node::NodeFixture,
+    person: Option<&str>,
+    by: &str,
+) -> Result<tonic::Response<pb::ProtectedResult>, tonic::Status> {
+    let jenn = zicht_model::NodeName::Network(zicht_model::Network::Jenn);
+    let mut request = Ask::youth_in_care(2024).by(by).request();
+    if let Some(person) = person {
+        let (cert, key) = f.pki.person(person);
+        let query = request.get_ref().clone();
+        zicht_node::identity::Delegator::from_files(&cert, &key)
+            .unwrap()
+            .attach(jenn, &query, request.metadata_mut())
+            .unwrap();
+    }
+    let mut client = pb::inway_client::InwayClient::new(f.channel_as_node(jenn).await);
+    client.query(request).await
+}
+
+// Budgets of distinct populations are each person's own (a node asking for its people spends
+// theirs and, four times as large, its own), they run over a day and over 365 days, and they
+// are stored: a restart does not give them back. Over mutual TLS, as jenn asking drenthe.
+both_backends!(
+    a_persons_budget_is_their_own_and_survives_a_restart,
+    |db| async move {
+        let backend = db.store.backend();
+        drop(db);
+        const POLICY: &str = r#"
+[[grant]]
+role = "network:jenn"
+templates = ["youth_in_care"]
+purposes = ["bovenregionale-sturing"]
+group_by = ["stay_group", "age_band", "legal_basis", "care_type", "origin_region", "placement_region"]
+quota_per_minute = 100000
+"#;
+        let limited = Settings {
+            max_populations_per_day: 3,
+            max_populations_per_year: 4,
+            ..Settings::default()
+        };
+        let mut f = zicht_testkit::node::spawn_node_on(
+            backend,
+            POLICY,
+            zicht_node::Limits::default(),
+            move |settings, _| {
+                settings.disclosure = Disclosure::new(
+                    limited,
+                    Some(Region::Drenthe),
+                    Some(RecordKeySecret::from_bytes([5; 32])),
+                )
+                .unwrap();
+            },
+        )
+        .await;
+        let by = [
+            "stay_group",
+            "age_band",
+            "legal_basis",
+            "care_type",
+            "origin_region",
+            "placement_region",
+        ];
+        let refused = |result: Result<tonic::Response<pb::ProtectedResult>, tonic::Status>| {
+            let status = result.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+            status.message().to_owned()
+        };
+        // Drenthe's analyst: three a day.
+        for dimension in &by[..3] {
+            through_jenn(&f, Some("analyst-drenthe"), dimension)
+                .await
+                .unwrap();
+        }
+        through_jenn(&f, Some("analyst-drenthe"), by[0])
+            .await
+            .expect("a repeat does not count");
+        assert_eq!(
+            refused(through_jenn(&f, Some("analyst-drenthe"), by[3]).await),
+            "refused by disclosure control: distinct-populations: you were given 3 distinct \
+             populations today, this node's limit; ask again tomorrow"
+        );
+        // Friesland's analyst, through the same node, has a budget of their own.
+        for dimension in &by[2..5] {
+            through_jenn(&f, Some("analyst-friesland"), dimension)
+                .await
+                .unwrap();
+        }
+        // A restart gives nothing back: the budgets are in the database.
+        f.restart().await;
+        assert!(
+            refused(through_jenn(&f, Some("analyst-drenthe"), by[4]).await)
+                .contains("you were given 3")
+        );
+        through_jenn(&f, Some("analyst-drenthe"), by[1])
+            .await
+            .expect("a question asked before is still a repeat");
+        // Asking on its own, jenn has a person's budget: its people's five distinct questions
+        // (within its own four-fold budget for them) leave it none of its own today.
+        assert!(refused(through_jenn(&f, None, by[5]).await)
+            .contains("you were given 3 distinct populations today"));
+        let rows =
+            f.db.scalar("SELECT COUNT(*) FROM released_populations")
+                .await;
+        assert_eq!(
+            rows,
+            3 + 3 + 5,
+            "each person's three, and jenn's five distinct ones"
+        );
     }
 );

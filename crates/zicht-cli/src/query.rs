@@ -501,6 +501,7 @@ async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()
                 // The region's own database on its own host: its data team owns it.
                 exact: true,
                 requester: REQUESTER,
+                person: None,
                 today: zicht_node::today(),
             };
             execute(&call).await
@@ -583,6 +584,11 @@ pub fn settings_text(settings: &pb::DisclosureSettings) -> String {
             "max_populations_per_day",
             settings.max_populations_per_day.to_string(),
             format!("<= {}", floor.max_populations_per_day),
+        ),
+        (
+            "max_populations_per_year",
+            settings.max_populations_per_year.to_string(),
+            format!("<= {}", floor.max_populations_per_year),
         ),
         (
             "magnitude_min_youths",

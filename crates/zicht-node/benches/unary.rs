@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
+use tonic::metadata::BinaryMetadataValue;
 use tonic::transport::Channel;
 use zicht_model::NodeName;
 use zicht_node::identity::Delegator;
@@ -53,11 +54,10 @@ enum Delegating<'a> {
     /// It does not: the caller asks on its own.
     No,
     /// The same delegation on every request (one question, asked again).
-    Once(&'a [u8]),
+    Once(&'a BinaryMetadataValue),
     /// A new one signed for every request.
     Each(&'a Delegator),
 }
-
 fn request() -> tonic::Request<pb::QueryRequest> {
     let mut request = tonic::Request::new(
         zicht_testkit::queries::Ask::capacity()
@@ -82,32 +82,33 @@ async fn load_as(
 ) -> (f64, Duration, Duration) {
     let per_task = total / concurrency;
     let jenn = NodeName::Network(zicht_model::Network::Jenn);
+    // Signed and encoded before the clock starts: what is measured is the node.
+    let headers: Vec<Vec<Option<BinaryMetadataValue>>> = (0..concurrency)
+        .map(|_| {
+            (0..per_task)
+                .map(|_| match delegating {
+                    Delegating::No => None,
+                    Delegating::Once(header) => Some(header.clone()),
+                    Delegating::Each(delegator) => {
+                        let delegation = delegator.delegate(jenn, request().get_ref()).unwrap();
+                        Some(BinaryMetadataValue::from_bytes(&delegation.encode_to_vec()))
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    for delegations in headers {
         let mut client = pb::inway_client::InwayClient::new(channel.clone());
-        // Signed here, before the clock of each request starts: what is measured is the node.
-        let delegations: Vec<Option<Vec<u8>>> = (0..per_task)
-            .map(|_| match delegating {
-                Delegating::No => None,
-                Delegating::Once(encoded) => Some(encoded.to_vec()),
-                Delegating::Each(delegator) => Some(
-                    delegator
-                        .delegate(jenn, request().get_ref())
-                        .unwrap()
-                        .encode_to_vec(),
-                ),
-            })
-            .collect();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_task);
             for delegation in delegations {
                 let mut asked = request();
-                if let Some(encoded) = delegation {
-                    asked.metadata_mut().insert_bin(
-                        zicht_node::identity::DELEGATION,
-                        tonic::metadata::BinaryMetadataValue::from_bytes(&encoded),
-                    );
+                if let Some(header) = delegation {
+                    asked
+                        .metadata_mut()
+                        .insert_bin(zicht_node::identity::DELEGATION, header);
                 }
                 let one = Instant::now();
                 client.query(asked).await.unwrap();
@@ -288,10 +289,12 @@ async fn delegations(fixture: &zicht_testkit::node::NodeFixture, total: usize, c
     let node = fixture.channel_as_node(jenn).await;
     let (cert, key) = fixture.pki.person("analyst-drenthe");
     let delegator = Delegator::from_files(&cert, &key).unwrap();
-    let once = delegator
-        .delegate(jenn, request().get_ref())
-        .unwrap()
-        .encode_to_vec();
+    let once = BinaryMetadataValue::from_bytes(
+        &delegator
+            .delegate(jenn, request().get_ref())
+            .unwrap()
+            .encode_to_vec(),
+    );
     let kinds = [
         ("node on its own           ", Delegating::No),
         ("for a person, delegated   ", Delegating::Once(&once)),
@@ -301,9 +304,13 @@ async fn delegations(fixture: &zicht_testkit::node::NodeFixture, total: usize, c
         load_as(node.clone(), 1_000, concurrency, delegating).await;
     }
     let mut rates = [Vec::new(), Vec::new(), Vec::new()];
-    for round in 1..=2 {
-        for (index, (label, delegating)) in kinds.iter().enumerate() {
-            let (rate, p50, p99) = load_as(node.clone(), total / 2, concurrency, *delegating).await;
+    // Four rounds, the order turned each round, so drift on a shared machine hits all alike.
+    for round in 1..=4 {
+        let mut order = [0, 1, 2];
+        order.rotate_left(round % 3);
+        for index in order {
+            let (label, delegating) = kinds[index];
+            let (rate, p50, p99) = load_as(node.clone(), total / 4, concurrency, delegating).await;
             println!(
                 "round {round} jenn, {label}  {rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
                 p50.as_secs_f64() * 1e3,

@@ -136,6 +136,7 @@ async fn answer(store: &Store, disclosure: &Disclosure, exact: bool) -> (Duratio
         query: &domain,
         exact,
         requester: "bench",
+        person: None,
         today: zicht_node::today(),
     };
     let started = Instant::now();

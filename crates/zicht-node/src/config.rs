@@ -51,7 +51,8 @@
 //! js = 2              # no published count in 1..js
 //! population_floor = 10
 //! period_granularity = "month"   # or quarter, year
-//! max_populations_per_day = 1000 # at most 2000: a region may only lower it
+//! max_populations_per_day = 500   # per person (a node asking for its people: 4x); at most 2000
+//! max_populations_per_year = 10000 # per person, any 365 days; at most 40000
 //! magnitude_min_youths = 10
 //! dominance_max_share_percent = 50
 //! ```
@@ -184,6 +185,7 @@ struct PrivacySection {
     population_floor: Option<Spanned<u64>>,
     period_granularity: Option<Spanned<String>>,
     max_populations_per_day: Option<Spanned<u64>>,
+    max_populations_per_year: Option<Spanned<u64>>,
     magnitude_min_youths: Option<Spanned<u64>>,
     dominance_max_share_percent: Option<Spanned<u64>>,
 }
@@ -422,6 +424,7 @@ pub const KEYS: &[&str] = &[
     "privacy.population_floor",
     "privacy.period_granularity",
     "privacy.max_populations_per_day",
+    "privacy.max_populations_per_year",
     "privacy.magnitude_min_youths",
     "privacy.dominance_max_share_percent",
 ];
@@ -905,7 +908,7 @@ fn privacy_settings(
 ) -> Result<zicht_privacy::Settings, ConfigError> {
     let mut settings = zicht_privacy::Settings::default();
     let mut places: Vec<(&'static str, Place)> = Vec::new();
-    let fields: [(&'static str, &Option<Spanned<u64>>, &mut u32); 6] = [
+    let fields: [(&'static str, &Option<Spanned<u64>>, &mut u32); 7] = [
         (
             "privacy.max_deviation",
             &section.max_deviation,
@@ -921,6 +924,11 @@ fn privacy_settings(
             "privacy.max_populations_per_day",
             &section.max_populations_per_day,
             &mut settings.max_populations_per_day,
+        ),
+        (
+            "privacy.max_populations_per_year",
+            &section.max_populations_per_year,
+            &mut settings.max_populations_per_year,
         ),
         (
             "privacy.magnitude_min_youths",

@@ -150,16 +150,9 @@ impl Delegator {
     }
 }
 
-/// Puts an encoded delegation into `metadata` (the Outway forwards the client's as it came).
-pub(crate) fn attach(encoded: &[u8], metadata: &mut MetadataMap) {
+/// Puts an encoded delegation into `metadata`.
+fn attach(encoded: &[u8], metadata: &mut MetadataMap) {
     metadata.insert_bin(DELEGATION, BinaryMetadataValue::from_bytes(encoded));
-}
-
-/// The encoded delegation in `metadata`, if any.
-pub(crate) fn delegation_bytes(metadata: &MetadataMap) -> Option<Vec<u8>> {
-    metadata
-        .get_bin(DELEGATION)
-        .map(|value| value.to_bytes().map(|b| b.to_vec()).unwrap_or_default())
 }
 
 fn signed_bytes(claims: &[u8]) -> Vec<u8> {
@@ -254,43 +247,46 @@ impl Callers {
                  signed delegation in {DELEGATION}"
             )));
         }
-        let Some(encoded) = delegation_bytes(metadata) else {
+        let Some(header) = metadata.get_bin(DELEGATION) else {
             return Ok(None);
         };
-        let verified = self.verify(&encoded)?;
+        let verified = self.verify(header)?;
         let person = verified.check(forwarder, request, now_ms())?;
         belongs(&person, forwarder)?;
         Ok(Some(person))
     }
 
     /// For an Outway: the delegation `person` (the connection's identity) sent with
-    /// `request` to this node `own`, checked and returned encoded, to forward as it came;
-    /// none when the client sent none.
+    /// `request` to this node `own`, checked and returned as the header value it came in, to
+    /// forward unchanged; none when the client sent none.
     pub(crate) fn own_delegation(
         &self,
         person: &PeerIdentity,
         own: NodeName,
         metadata: &MetadataMap,
         request: &pb::QueryRequest,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let Some(encoded) = delegation_bytes(metadata) else {
+    ) -> Result<Option<BinaryMetadataValue>, Error> {
+        let Some(header) = metadata.get_bin(DELEGATION) else {
             return Ok(None);
         };
-        let verified = self.verify(&encoded)?;
+        let verified = self.verify(header)?;
         let signer = verified.check(own, request, now_ms())?;
         if signer.peer_id != person.peer_id || signer.role != person.role {
             return Err(Error::Delegation(
                 "the delegation is signed by someone other than the caller".to_owned(),
             ));
         }
-        Ok(Some(encoded))
+        Ok(Some(header.clone()))
     }
 
-    /// The signature and chain of an encoded delegation, checked (or found checked under the
-    /// current trust files).
-    fn verify(&self, encoded: &[u8]) -> Result<Verified, Error> {
+    /// The signature and chain of a delegation as its header carries it, checked (or found
+    /// checked under the current trust files: the header's own bytes are the cache's key, so
+    /// a delegation seen before is neither decoded nor checked again).
+    fn verify(&self, header: &BinaryMetadataValue) -> Result<Verified, Error> {
         let invalid = |why: &str| Error::Delegation(why.to_owned());
-        if encoded.len() > MAX_BYTES {
+        let sent = header.as_encoded_bytes();
+        // base64: four characters for every three bytes.
+        if sent.len() > MAX_BYTES / 3 * 4 + 4 {
             return Err(invalid("larger than 16 KiB"));
         }
         let Some(tls) = &self.tls else {
@@ -299,14 +295,17 @@ impl Callers {
             ));
         };
         let generation = tls.generation();
-        let key: [u8; 32] = Sha256::digest(encoded).into();
+        let key: [u8; 32] = Sha256::digest(sent).into();
         if let Some(hit) = self.cache().get(&key) {
             if hit.generation == generation {
                 return Ok(hit.clone());
             }
         }
+        let encoded = header
+            .to_bytes()
+            .map_err(|_| invalid("its header is not base64"))?;
         let delegation =
-            pb::Delegation::decode(encoded).map_err(|_| invalid("not a delegation"))?;
+            pb::Delegation::decode(encoded.as_ref()).map_err(|_| invalid("not a delegation"))?;
         if delegation.chain.is_empty() || delegation.chain.len() > MAX_CHAIN {
             return Err(invalid(
                 "it must carry the person's certificate chain (1-4 certificates)",

@@ -2,7 +2,11 @@
 //! the youth's pseudonym under the node's secret (HMAC-SHA-256), so the keys survive
 //! re-imports and rebuilt databases but cannot be computed without the secret. A cell's key is
 //! the sum of its youths' record keys modulo 2^32: the same set of youths always has the same
-//! cell key, whoever asks and however the table is cut.
+//! cell key, whoever asks and however the table is cut. The perturbation table is not looked
+//! up with the cell key itself but with a keyed pseudo-random function of it ([`CellNoise`]):
+//! two cells that differ by the same youths have keys that differ by the same offset, and a
+//! table laid out in key order would give their deviations a shared structure an attacker
+//! averaging over decompositions could use; through the function they are independent.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -42,12 +46,25 @@ impl RecordKeySecret {
     /// The record-key function under this secret, prepared once for many youths (the keyed
     /// hash state is computed once and copied per youth).
     pub fn record_keys(&self) -> RecordKeyer {
+        RecordKeyer(self.keyed(b"zicht record key v1\0"))
+    }
+
+    /// HMAC-SHA-256 under the secret, started with `domain` (which keeps the secret's uses
+    /// apart: no id or key it is then fed starts like another use's domain).
+    fn keyed(&self, domain: &[u8]) -> Hmac<Sha256> {
         // HMAC accepts a key of any length, so this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(b"zicht record key v1\0");
-        RecordKeyer(mac)
+        mac.update(domain);
+        mac
     }
+}
+
+/// The first 32 bits of the digest of `mac` after `data`.
+fn first_u32(mut mac: Hmac<Sha256>, data: &[u8]) -> u32 {
+    mac.update(data);
+    let digest = mac.finalize().into_bytes();
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
 /// [`RecordKeySecret::record_key`] for many youths. Holds the keyed hash state, so it is as
@@ -64,10 +81,7 @@ impl std::fmt::Debug for RecordKeyer {
 impl RecordKeyer {
     /// The record key of the youth with pseudonym `youth_id`.
     pub fn key(&self, youth_id: &str) -> u32 {
-        let mut mac = self.0.clone();
-        mac.update(youth_id.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+        first_u32(self.0.clone(), youth_id.as_bytes())
     }
 }
 
@@ -76,15 +90,37 @@ impl RecordKeySecret {
     /// `youth_id` in consented records: 32 hex digits of HMAC-SHA-256 under the secret,
     /// stable for that recipient and unlinkable between recipients without the secret.
     pub fn pseudonym(&self, youth_id: &str, recipient: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        // Distinct from record keys, which hash the bare id (ids have no NUL).
-        mac.update(b"zicht pseudonym v1\0");
+        let mut mac = self.keyed(b"zicht pseudonym v1\0");
         mac.update(recipient.as_bytes());
         mac.update(b"\0");
         mac.update(youth_id.as_bytes());
         let digest = mac.finalize().into_bytes();
         crate::hex::encode(&digest[..16])
+    }
+
+    /// The lookup function of the perturbation table under this secret.
+    pub fn cell_noise(&self) -> CellNoise {
+        CellNoise(self.keyed(b"zicht cell noise v1\0"))
+    }
+}
+
+/// Where a cell looks its deviation up in the perturbation table: HMAC-SHA-256 of its cell key
+/// under the node secret, mapped onto the key range. The same youths still give the same
+/// lookup key (and so the same published count) everywhere, but cells that differ by the same
+/// youths no longer share an offset. As secret as the secret (its `Debug` shows nothing).
+#[derive(Clone)]
+pub struct CellNoise(Hmac<Sha256>);
+
+impl std::fmt::Debug for CellNoise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CellNoise(..)")
+    }
+}
+
+impl CellNoise {
+    /// The perturbation table's lookup key of a cell whose record keys add up to `key_sum`.
+    pub fn lookup_key(&self, key_sum: u64) -> u32 {
+        first_u32(self.0.clone(), &cell_key(key_sum).to_be_bytes())
     }
 }
 
@@ -111,6 +147,22 @@ mod tests {
         );
         assert_eq!(RecordKeySecret::from_hex("zz"), None);
         assert_eq!(format!("{secret:?}"), "RecordKeySecret(..)");
+    }
+
+    #[test]
+    fn lookup_keys_follow_the_cell_key_and_the_secret_only() {
+        let secret = RecordKeySecret::from_bytes([7; 32]);
+        let noise = secret.cell_noise();
+        let wide = u64::from(u32::MAX) + 1 + 41;
+        assert_eq!(
+            noise.lookup_key(41),
+            noise.lookup_key(wide),
+            "sums modulo 2^32"
+        );
+        assert_ne!(noise.lookup_key(41), noise.lookup_key(42));
+        let other = RecordKeySecret::from_bytes([8; 32]).cell_noise();
+        assert_ne!(noise.lookup_key(41), other.lookup_key(41));
+        assert_eq!(format!("{noise:?}"), "CellNoise(..)");
     }
 
     #[test]

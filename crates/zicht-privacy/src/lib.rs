@@ -18,7 +18,7 @@ mod period;
 mod ptable;
 mod settings;
 
-pub use cellkey::{cell_key, RecordKeySecret, RecordKeyer};
+pub use cellkey::{cell_key, CellNoise, RecordKeySecret, RecordKeyer};
 pub use consent::{SubjectKey, NONCE_BYTES};
 pub use magnitude::{magnitudes, Magnitudes};
 pub use period::PeriodGranularity;
@@ -39,12 +39,67 @@ pub enum Refusal {
     /// The period is not whole units of the node's granularity.
     #[error("{0}")]
     PeriodGranularity(String),
-    /// The requester asked for too many distinct populations today.
-    #[error("distinct-populations: you were given {limit} distinct populations today, this node's limit; ask again tomorrow")]
+    /// A budget of distinct populations is spent: the requester's own, or (for a node asking
+    /// for its people) the node's.
+    #[error(
+        "distinct-populations: {} given {limit} distinct populations {}, this node's limit; {}",
+        .holder.text(),
+        .window.text(),
+        .window.when()
+    )]
     DistinctPopulations {
-        /// The limit per requester per day.
+        /// The limit.
         limit: u32,
+        /// Over which time.
+        window: BudgetWindow,
+        /// Whose budget.
+        holder: BudgetHolder,
     },
+}
+
+/// The time a budget of distinct populations runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetWindow {
+    /// Today (UTC).
+    Day,
+    /// The last 365 days.
+    Year,
+}
+
+impl BudgetWindow {
+    fn text(self) -> &'static str {
+        match self {
+            BudgetWindow::Day => "today",
+            BudgetWindow::Year => "in the last 365 days",
+        }
+    }
+
+    fn when(self) -> &'static str {
+        match self {
+            BudgetWindow::Day => "ask again tomorrow",
+            BudgetWindow::Year => {
+                "it frees as those releases become a year old (questions asked before do not count again)"
+            }
+        }
+    }
+}
+
+/// Whose budget of distinct populations is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetHolder {
+    /// The requester's own (a person's, or a node asking for itself).
+    You,
+    /// The budget of the node that asks for the person, shared by all its people.
+    YourNode,
+}
+
+impl BudgetHolder {
+    fn text(self) -> &'static str {
+        match self {
+            BudgetHolder::You => "you were",
+            BudgetHolder::YourNode => "the node that asks for you (its people together) was",
+        }
+    }
 }
 
 impl Refusal {

@@ -20,9 +20,13 @@ pub struct Settings {
     pub population_floor: u32,
     /// The finest period a query may ask for.
     pub period_granularity: PeriodGranularity,
-    /// Distinct populations (template, scope, filters, grouping) one requester may be given
-    /// per day: bounds averaging over many decompositions of one population. A ceiling.
+    /// Distinct populations (template, scope, filters, grouping) one person may be given per
+    /// day (a node asking for its people: four times that, for them together): bounds how
+    /// fast anyone can average over many decompositions of one population. A ceiling.
     pub max_populations_per_day: u32,
+    /// ... and in any 365 days: the budget does not reset. A population given again within
+    /// the year does not count again. A ceiling.
+    pub max_populations_per_year: u32,
     /// Length-of-stay figures only for groups whose published count reaches this.
     pub magnitude_min_youths: u32,
     /// ... and in which no youth makes up more than this share (percent) of the days. A
@@ -38,7 +42,8 @@ impl Default for Settings {
             js: 2,
             population_floor: 5,
             period_granularity: PeriodGranularity::Month,
-            max_populations_per_day: 1_000,
+            max_populations_per_day: 500,
+            max_populations_per_year: 10_000,
             magnitude_min_youths: 10,
             dominance_max_share_percent: 50,
         }
@@ -62,8 +67,8 @@ impl fmt::Display for SettingProblem {
 
 impl Settings {
     /// The network floor: the loosest value of each setting any node may run with.
-    /// `max_populations_per_day` and `dominance_max_share_percent` are ceilings (lower is
-    /// stricter).
+    /// `max_populations_per_day`, `max_populations_per_year` and `dominance_max_share_percent`
+    /// are ceilings (lower is stricter).
     pub const FLOOR: Settings = Settings {
         max_deviation: 2,
         variance: 1.0,
@@ -71,6 +76,7 @@ impl Settings {
         population_floor: 5,
         period_granularity: PeriodGranularity::Month,
         max_populations_per_day: 2_000,
+        max_populations_per_year: 40_000,
         magnitude_min_youths: 5,
         dominance_max_share_percent: 50,
     };
@@ -135,6 +141,11 @@ impl Settings {
             "max_populations_per_day",
             self.max_populations_per_day,
             floor.max_populations_per_day,
+        );
+        above(
+            "max_populations_per_year",
+            self.max_populations_per_year,
+            floor.max_populations_per_year,
         );
         above(
             "dominance_max_share_percent",
@@ -241,6 +252,7 @@ mod tests {
             population_floor: 20,
             period_granularity: PeriodGranularity::Quarter,
             max_populations_per_day: 100,
+            max_populations_per_year: 1_000,
             magnitude_min_youths: 20,
             dominance_max_share_percent: 30,
         };

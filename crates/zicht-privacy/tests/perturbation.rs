@@ -96,3 +96,77 @@ fn the_same_youths_publish_the_same_count_in_any_order_or_grouping() {
         ptable.perturb(37, key(&youths))
     );
 }
+
+/// An attacker's differences `N(A_i + T) - N(A_i)` for `pairs` random larger groups `A_i` of
+/// 30-200 youths and a small target `T` of `t` youths whose record keys add up to `target`:
+/// how many of them are exactly `t`, with the table looked up by the cell key itself (as
+/// before) and through the node's keyed function of it.
+fn exact_differences(
+    ptable: &PerturbationTable,
+    secret: &RecordKeySecret,
+    t: u64,
+    target: u64,
+    pairs: u32,
+) -> (u32, u32) {
+    let noise = secret.cell_noise();
+    let (mut raw, mut keyed) = (0, 0);
+    for i in 0..pairs {
+        let size = 30 + u64::from(i % 170);
+        let base: u64 = (0..size)
+            .map(|j| u64::from(secret.record_key(&format!("A{target}-{i}-{j}"))))
+            .sum();
+        let exact = |lookup: &dyn Fn(u64) -> u32| {
+            let with = ptable.perturb(size + t, lookup(base + target));
+            let without = ptable.perturb(size, lookup(base));
+            u32::from(with.wrapping_sub(without) == t)
+        };
+        raw += exact(&|sum| cell_key(sum));
+        keyed += exact(&|sum| noise.lookup_key(sum));
+    }
+    (raw, keyed)
+}
+
+#[test]
+fn decompositions_differing_by_the_same_youths_share_no_offset() {
+    // With the table laid out in key order, every pair differing by the same youths has the
+    // same key offset, so whether their difference is exact depends on the target: for some
+    // targets nearly every pair is exact. Through the keyed function each pair is exact only
+    // as often as two independent deviations cancel, whatever the target.
+    let ptable = table(&Settings::default());
+    let secret = RecordKeySecret::from_bytes([3; 32]);
+    let pairs = 400;
+    let (mut worst_raw, mut worst_keyed) = (0.0f64, 0.0f64);
+    for target in 0..40u64 {
+        let t = 1 + target % 4;
+        let key_sum: u64 = (0..t)
+            .map(|j| u64::from(secret.record_key(&format!("T{target}-{j}"))))
+            .sum();
+        let (raw, keyed) = exact_differences(&ptable, &secret, t, key_sum, pairs);
+        worst_raw = worst_raw.max(f64::from(raw) / f64::from(pairs));
+        worst_keyed = worst_keyed.max(f64::from(keyed) / f64::from(pairs));
+    }
+    let cancel = ptable_cancel_chance(&ptable);
+    println!(
+        "most exact pairs of one target, of 40: raw lookup {worst_raw:.2}, keyed {worst_keyed:.2}; two deviations cancel {cancel:.2}"
+    );
+    // Binomial noise of 400 pairs: a standard error of about 0.02 around the chance.
+    assert!(
+        worst_keyed < cancel + 0.08,
+        "keyed lookup: a target's pairs are exact {worst_keyed:.2} of the time, chance {cancel:.2}"
+    );
+    assert!(
+        worst_raw > cancel + 0.2,
+        "the raw lookup's shared offset ({worst_raw:.2}) is what the keyed one removes"
+    );
+}
+
+/// The chance that two independent deviations of the table's last (symmetric) row cancel.
+fn ptable_cancel_chance(ptable: &PerturbationTable) -> f64 {
+    let Some(last) = ptable.rows().last() else {
+        return 0.0;
+    };
+    last.deviations
+        .iter()
+        .map(|d| d.probability().powi(2))
+        .sum()
+}

@@ -22,8 +22,8 @@ pub use consented::{
 pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
 pub use record_keys::RecordKeys;
 pub use release_log::{
-    checkpoints_to_prune, AccessEntry, AuditEntries, AuditFilter, AuditLog, ProcessingEntry,
-    ReleaseEntry, ReleasedPopulation, StoredCheckpoint,
+    checkpoints_to_prune, AccessEntry, AuditEntries, AuditFilter, AuditLog, PopulationsGiven,
+    ProcessingEntry, ReleaseEntry, ReleasedPopulation, StoredCheckpoint,
 };
 
 use std::fmt;

@@ -26,12 +26,13 @@ pub struct ReleaseEntry {
     pub result_rows: i64,
 }
 
-/// A population released to a requester on a day: the hash of what defines it (template,
-/// scope, filters, grouping), never its counts.
+/// A population released on a day to the budgets it spends: the hash of what defines it
+/// (template, scope, filters, grouping), never its counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleasedPopulation {
-    /// Who was given it (PeerID).
-    pub requester: String,
+    /// Whose budgets it spends (PeerIDs: the caller, and the person a node asks for); a
+    /// budget it was given to within the year before is not listed (it does not count again).
+    pub requesters: Vec<String>,
     /// The day it was released.
     pub released_on: NaiveDate,
     /// What defines it, hashed.
@@ -516,13 +517,15 @@ impl Store {
                     .map_err(query_error("write access log"))?;
             }
             for released in ready.iter().filter_map(|one| one.population.as_ref()) {
-                sqlx::query(POPULATION)
-                    .bind(&released.requester)
-                    .bind(released.released_on)
-                    .bind(&released.population)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_error("write released population"))?;
+                for requester in &released.requesters {
+                    sqlx::query(POPULATION)
+                        .bind(requester)
+                        .bind(released.released_on)
+                        .bind(&released.population)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_error("write released population"))?;
+                }
             }
             tx.commit().await.map_err(query_error("commit release"))?;
             Ok(outcomes)
@@ -764,28 +767,45 @@ impl Store {
         })
     }
 
-    /// How many distinct populations `requester` was given on `day`, and whether
-    /// `population` is one of them.
-    pub async fn populations_released(
+    /// What `requester` was given of its budget of distinct populations as of `day`: how
+    /// many today and in the 365 days up to today, and whether `population` is one of those
+    /// of the year (then it does not count again).
+    pub async fn populations_given(
         &self,
         requester: &str,
         day: NaiveDate,
         population: &str,
-    ) -> Result<(i64, bool), StoreError> {
-        const SQL: &str =
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN population = $3 THEN 1 ELSE 0 END), 0) \
-             FROM released_populations WHERE requester = $1 AND released_on = $2";
+    ) -> Result<PopulationsGiven, StoreError> {
+        const SQL: &str = "SELECT \
+             COUNT(DISTINCT CASE WHEN released_on = $2 THEN population END), \
+             COUNT(DISTINCT population), \
+             COALESCE(SUM(CASE WHEN population = $3 THEN 1 ELSE 0 END), 0) \
+             FROM released_populations WHERE requester = $1 AND released_on > $4 \
+             AND released_on <= $2";
+        let year_before = day - chrono::Days::new(365);
         on_pool!(self, pool => {
-            let (count, this): (i64, i64) = sqlx::query_as(SQL)
+            let (today, year, again): (i64, i64, i64) = sqlx::query_as(SQL)
                 .bind(requester)
                 .bind(day)
                 .bind(population)
+                .bind(year_before)
                 .fetch_one(pool)
                 .await
                 .map_err(query_error("read released populations"))?;
-            Ok((count, this > 0))
+            Ok(PopulationsGiven { today, year, again: again > 0 })
         })
     }
+}
+
+/// What a requester was given of its budget of distinct populations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PopulationsGiven {
+    /// Distinct populations given today.
+    pub today: i64,
+    /// Distinct populations given in the 365 days up to today.
+    pub year: i64,
+    /// Whether the population asked is one of those: a repeat, which does not count again.
+    pub again: bool,
 }
 
 #[cfg(test)]

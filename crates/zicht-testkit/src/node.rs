@@ -28,10 +28,21 @@ pub struct NodeFixture {
     pub node: RunningNode,
     /// Its database.
     pub db: TestDb,
+    /// What it was started with, to start it again.
+    settings: NodeSettings,
     _dir: tempfile::TempDir,
 }
 
 impl NodeFixture {
+    /// Stops the node and starts it again with the same settings on the same database, as
+    /// after a restart (on a new port: `node.address` follows).
+    pub async fn restart(&mut self) {
+        let again = zicht_node::start(self.settings.clone(), Some(self.db.store.clone()))
+            .await
+            .unwrap();
+        std::mem::replace(&mut self.node, again).stop().await;
+    }
+
     /// A channel to the node over mutual TLS as `person` of the dev federation
     /// (`analyst-drenthe`, `auditor`).
     pub async fn channel_as_person(&self, person: &str) -> Channel {
@@ -91,13 +102,14 @@ pub async fn spawn_node_on(
         )
     };
     adjust(&mut settings, dir.path());
-    let node = zicht_node::start(settings, Some(db.store.clone()))
+    let node = zicht_node::start(settings.clone(), Some(db.store.clone()))
         .await
         .unwrap();
     NodeFixture {
         pki,
         node,
         db,
+        settings,
         _dir: dir,
     }
 }

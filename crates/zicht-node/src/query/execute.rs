@@ -14,7 +14,7 @@ use zicht_model::{
     CodeList, Dimension, Filter, NaiveDate, Published, Query, Region, Row, Scope, Statistic, Table,
     Template,
 };
-use zicht_privacy::{cell_key, magnitudes, Magnitudes, PerturbationTable, Settings};
+use zicht_privacy::{magnitudes, CellNoise, Magnitudes, PerturbationTable, Settings};
 
 use crate::audit::{entries, Logged, Operation, Subject};
 use crate::convert::RequestText;
@@ -25,7 +25,7 @@ use zicht_store::{
     UnsupportedDimension,
 };
 
-/// Today's date (UTC), for the per-day population limit.
+/// Today's date (UTC), for the budgets of distinct populations.
 pub fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
@@ -35,7 +35,7 @@ pub fn today() -> NaiveDate {
 pub struct Released {
     /// The protected table.
     pub table: Table,
-    /// The population released (perturbed person counts only), for the per-day limit.
+    /// The population released (perturbed person counts only), for the budgets.
     pub population: Option<ReleasedPopulation>,
     /// The population's total as published (the processing record's `population`).
     pub population_published: Option<u64>,
@@ -53,8 +53,13 @@ pub struct Call<'a> {
     /// Whether the caller owns the data (exact counts): the region's own analysts under an
     /// `owner` grant, or `zicht query` on the node's own database.
     pub exact: bool,
-    /// Who is given the result (a PeerID, or `local`), for the per-day population limit.
+    /// Who is given the result (a PeerID, or `local`): the budget of distinct populations it
+    /// spends.
     pub requester: &'a str,
+    /// The person a node asks for (proven by their delegation), whose own budget it spends
+    /// too; the node's budget then holds [`crate::query::admission::ANALYSTS_SHARE`] times a
+    /// person's, for all its people together.
+    pub person: Option<&'a str>,
     /// The day of the release.
     pub today: NaiveDate,
 }
@@ -275,24 +280,27 @@ impl CellCount {
     }
 }
 
-/// How counts are published: exactly (the owner) or perturbed under the cell key method.
+/// How counts are published: exactly (the owner) or perturbed under the cell key method, the
+/// table looked up through the node's keyed function of each cell key.
 enum Publish<'a> {
     Exact,
-    Perturbed(&'a PerturbationTable, u32),
+    Perturbed(&'a PerturbationTable, Box<CellNoise>, u32),
 }
 
 impl Publish<'_> {
     fn published(&self, cell: CellCount) -> u64 {
         match self {
             Publish::Exact => cell.youths,
-            Publish::Perturbed(ptable, _) => ptable.perturb(cell.youths, cell_key(cell.key_sum)),
+            Publish::Perturbed(ptable, noise, _) => {
+                ptable.perturb(cell.youths, noise.lookup_key(cell.key_sum))
+            }
         }
     }
 
     fn value(&self, cell: CellCount) -> Published {
         match self {
             Publish::Exact => Published::exact(cell.youths),
-            Publish::Perturbed(_, bound) => Published {
+            Publish::Perturbed(_, _, bound) => Published {
                 value: self.published(cell),
                 max_deviation: *bound,
             },
@@ -354,14 +362,13 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
     let settings = &disclosure.settings;
     let (scope, from, to) = count_scope(query.scope);
     let publish = publishing(call, scope)?;
-    let population = (!owner).then(|| ReleasedPopulation {
-        requester: call.requester.to_owned(),
-        released_on: call.today,
-        population: population_key(template, from, to, filters, group_by),
-    });
-    if let Some(population) = &population {
-        within_daily_limit(call, population).await?;
-    }
+    let population = match owner {
+        true => None,
+        false => {
+            let key = population_key(template, from, to, filters, group_by);
+            Some(within_budgets(call, key).await?)
+        }
+    };
     let count_query = CountQuery {
         template,
         scope,
@@ -410,9 +417,9 @@ fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Err
         return Ok(Publish::Exact);
     }
     let disclosure = call.disclosure;
-    if disclosure.secret.is_none() {
+    let Some(secret) = &disclosure.secret else {
         return Err(Error::NoSecret);
-    }
+    };
     if let CountScope::Period { from, to } = scope {
         disclosure
             .settings
@@ -422,27 +429,62 @@ fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Err
     }
     Ok(Publish::Perturbed(
         &disclosure.ptable,
+        Box::new(secret.cell_noise()),
         disclosure.settings.max_deviation,
     ))
 }
 
-/// The per-day limit of distinct populations, decided on the request alone: a population
-/// given before today does not count again.
-async fn within_daily_limit(call: &Call<'_>, population: &ReleasedPopulation) -> Result<(), Error> {
-    let (given, again) = call
-        .store
-        .populations_released(
-            &population.requester,
-            population.released_on,
-            &population.population,
-        )
-        .await
-        .map_err(Error::store("run the query"))?;
-    let limit = call.disclosure.settings.max_populations_per_day;
-    if !again && given >= i64::from(limit) {
-        return Err(zicht_privacy::Refusal::DistinctPopulations { limit }.into());
+/// The budgets of distinct populations, decided on the request alone: the requester's, and
+/// the person's a node asks for; each per day and over 365 days. A population given to a
+/// budget within the year does not count again (and is not recorded again). Returns the
+/// population to record, with the budgets it spends.
+async fn within_budgets(call: &Call<'_>, population: String) -> Result<ReleasedPopulation, Error> {
+    use zicht_privacy::{BudgetHolder, BudgetWindow, Refusal};
+    let settings = &call.disclosure.settings;
+    let share = crate::query::admission::ANALYSTS_SHARE;
+    // (whose, their daily and yearly limits, what a refusal calls them)
+    let holders = match call.person {
+        Some(person) => vec![
+            (person, 1, BudgetHolder::You),
+            (call.requester, share, BudgetHolder::YourNode),
+        ],
+        None => vec![(call.requester, 1, BudgetHolder::You)],
+    };
+    let mut requesters = Vec::with_capacity(holders.len());
+    for (holder, times, named) in holders {
+        let given = call
+            .store
+            .populations_given(holder, call.today, &population)
+            .await
+            .map_err(Error::store("run the query"))?;
+        if given.again {
+            continue;
+        }
+        let day = settings.max_populations_per_day.saturating_mul(times);
+        let year = settings.max_populations_per_year.saturating_mul(times);
+        let spent = |given: i64, limit: u32| given >= i64::from(limit);
+        let window = if spent(given.today, day) {
+            Some((day, BudgetWindow::Day))
+        } else if spent(given.year, year) {
+            Some((year, BudgetWindow::Year))
+        } else {
+            None
+        };
+        if let Some((limit, window)) = window {
+            return Err(Refusal::DistinctPopulations {
+                limit,
+                window,
+                holder: named,
+            }
+            .into());
+        }
+        requesters.push(holder.to_owned());
     }
-    Ok(())
+    Ok(ReleasedPopulation {
+        requesters,
+        released_on: call.today,
+        population,
+    })
 }
 
 /// A person-count table: every combination of the dimensions' values (zeros included), each

@@ -160,6 +160,7 @@ pub fn settings_message(disclosure: &Disclosure) -> pb::DisclosureSettings {
         population_floor: settings.population_floor,
         period_granularity: settings.period_granularity.code().to_owned(),
         max_populations_per_day: settings.max_populations_per_day,
+        max_populations_per_year: settings.max_populations_per_year,
         magnitude_min_youths: settings.magnitude_min_youths,
         dominance_max_share_percent: settings.dominance_max_share_percent,
         floor: None,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tonic::metadata::BinaryMetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 use zicht_model::{
@@ -126,7 +127,7 @@ pub async fn ask_peer(
     query: &PeerQuery,
     deadline: Instant,
     traceparent: &str,
-    delegation: Option<&[u8]>,
+    delegation: Option<&BinaryMetadataValue>,
 ) -> PeerOutcome {
     let mut client = InwayClient::new(channel);
     let mut last = None;
@@ -147,7 +148,9 @@ pub async fn ask_peer(
         // The person, in their own signed words: the peer checks it, logs them and keeps
         // their quota apart from their colleagues'.
         if let Some(delegation) = delegation {
-            crate::identity::attach(delegation, request.metadata_mut());
+            request
+                .metadata_mut()
+                .insert_bin(crate::identity::DELEGATION, delegation.clone());
         }
         match tokio::time::timeout_at(deadline, client.query(request)).await {
             Err(_) => return PeerOutcome::TimedOut,
@@ -197,7 +200,7 @@ fn merged(
 struct FanOut<'a> {
     forward: &'a Operation,
     identity: &'a PeerIdentity,
-    delegation: Option<Arc<Vec<u8>>>,
+    delegation: Option<BinaryMetadataValue>,
     text: &'a RequestText,
     checked: &'a Checked,
     deadline: Instant,
@@ -209,7 +212,7 @@ struct Admitted {
     checked: Checked,
     deadline: Duration,
     targets: Vec<NodeName>,
-    delegation: Option<Arc<Vec<u8>>>,
+    delegation: Option<BinaryMetadataValue>,
 }
 
 /// The Outway's one RPC, as logs and metrics name it.
@@ -353,7 +356,7 @@ impl Outway {
             checked,
             deadline,
             targets,
-            delegation: delegation.map(Arc::new),
+            delegation,
         })
     }
 
@@ -475,7 +478,7 @@ impl Outway {
                 let delegation = call.delegation.clone();
                 let query = query.clone();
                 calls.spawn(async move {
-                    let delegation = delegation.as_deref().map(Vec::as_slice);
+                    let delegation = delegation.as_ref();
                     let outcome =
                         match ask_peer(channel, &query, deadline, &traceparent, delegation).await {
                             // Its records are the records of the node asked, whatever it says.

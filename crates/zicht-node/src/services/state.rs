@@ -254,12 +254,14 @@ impl NodeState {
             return Err(Error::NoData);
         };
         let requester = identity.peer_id.to_string();
+        let person = checked.on_behalf_of.map(|p| p.to_string());
         let call = Call {
             store,
             disclosure: &self.disclosure,
             query: &checked.query,
             exact: checked.exact,
             requester: &requester,
+            person: person.as_deref(),
             today: today(),
         };
         execute(&call).await
