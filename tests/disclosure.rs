@@ -680,8 +680,80 @@ both_backends!(an_ordinary_session_is_answered, |db| async move {
         );
         assert!(refused.len() <= 1, "{region}: {refused:#?}");
         assert!(mean < 1.5, "{region}: mean absolute deviation {mean}");
+        let watched = r
+            .db
+            .strings("SELECT outcome FROM release_log WHERE outcome LIKE '%decomposition-watch%'")
+            .await;
+        assert!(
+            watched.is_empty(),
+            "an ordinary session warns no auditor: {watched:?}"
+        );
     }
 });
+
+// The auditor sees an averaging attack coming: the release that makes a requester's distinct
+// populations of one template and period a multiple of 20 in 365 days is logged with the rule
+// `decomposition-watch` (a node counts it in `zicht_decomposition_watch_total` too); other
+// periods and other requesters count apart.
+both_backends!(
+    many_decompositions_of_one_template_and_period_warn_the_auditor,
+    |db| async move {
+        let r = Region_::drenthe(db).await;
+        let dimensions = [
+            Dimension::StayGroup,
+            Dimension::AgeBand,
+            Dimension::LegalBasis,
+            Dimension::CareType,
+            Dimension::OriginRegion,
+            Dimension::PlacementRegion,
+        ];
+        let mut variants: Vec<Q> = dimensions
+            .iter()
+            .map(|&d| Q::new(Template::YouthInCare, year(2024)).by(d))
+            .collect();
+        for (i, &a) in dimensions.iter().enumerate() {
+            for &b in &dimensions[i + 1..] {
+                variants.push(Q::new(Template::YouthInCare, year(2024)).by(a).by(b));
+            }
+        }
+        let watched = "SELECT outcome FROM release_log WHERE outcome LIKE '%decomposition-watch%'";
+        for (n, q) in variants.iter().take(19).enumerate() {
+            r.run(ATTACKER, q, false)
+                .await
+                .unwrap_or_else(|e| panic!("{n}: {e}"));
+        }
+        // Another period and another requester are other families: no warning yet.
+        r.run(
+            ATTACKER,
+            &Q::new(Template::YouthInCare, year(2023)).by(Dimension::AgeBand),
+            false,
+        )
+        .await
+        .unwrap();
+        r.run("00000099000000000102", &variants[19], false)
+            .await
+            .unwrap();
+        r.run(ATTACKER, &variants[0], false)
+            .await
+            .expect("a repeat counts for nothing");
+        assert!(r.db.strings(watched).await.is_empty());
+        r.run(ATTACKER, &variants[19], false).await.unwrap();
+        let outcomes = r.db.strings(watched).await;
+        assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+        assert!(
+            outcomes[0].starts_with(&format!(
+                "released; decomposition-watch: {ATTACKER} was given 20 distinct populations of \
+                 youth_in_care over 2024-01-01..2024-12-31 in 365 days"
+            )),
+            "{outcomes:?}"
+        );
+        // The processing record says so too; the answer itself does not.
+        let decisions =
+            r.db.strings("SELECT body FROM processing_log WHERE body LIKE '%decomposition-watch%'")
+                .await;
+        assert_eq!(decisions.len(), 1);
+    }
+);
 
 // Record keys follow the data: youths imported beside a running node are counted with their
 // keys at once, each cell's key sum is exactly its youths' keys under the node's secret, and a

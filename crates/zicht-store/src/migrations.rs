@@ -72,6 +72,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "hashed columns",
         include_str!("../migrations/sqlite/0012_hashed_columns.sql"),
     ),
+    (
+        13,
+        "population families",
+        include_str!("../migrations/sqlite/0013_population_families.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -133,6 +138,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "hashed columns",
         include_str!("../migrations/postgres/0012_hashed_columns.sql"),
+    ),
+    (
+        13,
+        "population families",
+        include_str!("../migrations/postgres/0013_population_families.sql"),
     ),
 ];
 

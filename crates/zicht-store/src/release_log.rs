@@ -37,6 +37,8 @@ pub struct ReleasedPopulation {
     pub released_on: NaiveDate,
     /// What defines it, hashed.
     pub population: String,
+    /// Its template and period, hashed: what the decompositions of one set share.
+    pub family: String,
 }
 
 /// The audit entries of one request (see `zicht_audit`): its processing records and its
@@ -148,7 +150,7 @@ const LOG_ROWS: &str = "INSERT INTO release_log (logged_at, peer_id, role, templ
 /// Bind parameters per statement stay far below both engines' limits (9 per row).
 const ROWS_PER_STATEMENT: usize = 200;
 const POPULATION: &str = "INSERT INTO released_populations (requester, released_on, \
-     population) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+     population, family) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
 
 /// One link of a chain as it is inserted: (seq, previous hash, hash, entry).
 type Link<'a, E> = (i64, String, String, &'a E);
@@ -522,6 +524,7 @@ impl Store {
                         .bind(requester)
                         .bind(released.released_on)
                         .bind(&released.population)
+                        .bind(&released.family)
                         .execute(&mut *tx)
                         .await
                         .map_err(query_error("write released population"))?;
@@ -768,31 +771,34 @@ impl Store {
     }
 
     /// What `requester` was given of its budget of distinct populations as of `day`: how
-    /// many today and in the 365 days up to today, and whether `population` is one of those
-    /// of the year (then it does not count again).
+    /// many today, in the 365 days up to today and of `population`'s `family` in those days,
+    /// and whether `population` is one of those of the year (then it does not count again).
     pub async fn populations_given(
         &self,
         requester: &str,
         day: NaiveDate,
         population: &str,
+        family: &str,
     ) -> Result<PopulationsGiven, StoreError> {
         const SQL: &str = "SELECT \
              COUNT(DISTINCT CASE WHEN released_on = $2 THEN population END), \
              COUNT(DISTINCT population), \
-             COALESCE(SUM(CASE WHEN population = $3 THEN 1 ELSE 0 END), 0) \
+             COALESCE(SUM(CASE WHEN population = $3 THEN 1 ELSE 0 END), 0), \
+             COUNT(DISTINCT CASE WHEN family = $5 THEN population END) \
              FROM released_populations WHERE requester = $1 AND released_on > $4 \
              AND released_on <= $2";
         let year_before = day - chrono::Days::new(365);
         on_pool!(self, pool => {
-            let (today, year, again): (i64, i64, i64) = sqlx::query_as(SQL)
+            let (today, year, again, of_family): (i64, i64, i64, i64) = sqlx::query_as(SQL)
                 .bind(requester)
                 .bind(day)
                 .bind(population)
                 .bind(year_before)
+                .bind(family)
                 .fetch_one(pool)
                 .await
                 .map_err(query_error("read released populations"))?;
-            Ok(PopulationsGiven { today, year, again: again > 0 })
+            Ok(PopulationsGiven { today, year, again: again > 0, of_family })
         })
     }
 }
@@ -806,6 +812,8 @@ pub struct PopulationsGiven {
     pub year: i64,
     /// Whether the population asked is one of those: a repeat, which does not count again.
     pub again: bool,
+    /// Distinct populations of the family of the one asked, in the 365 days.
+    pub of_family: i64,
 }
 
 #[cfg(test)]

@@ -105,6 +105,7 @@ pub(crate) async fn release(
         table,
         population: None,
         population_published: None,
+        watch: None,
     })
 }
 

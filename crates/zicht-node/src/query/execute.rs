@@ -39,7 +39,16 @@ pub struct Released {
     pub population: Option<ReleasedPopulation>,
     /// The population's total as published (the processing record's `population`).
     pub population_published: Option<u64>,
+    /// For the auditor only (the log, never the answer): the requester's questions of this
+    /// template and period reached a multiple of [`DECOMPOSITION_WATCH`].
+    pub watch: Option<String>,
 }
+
+/// Distinct populations of one template and period (a family) one requester may be given in
+/// 365 days before the node warns its auditor, and again at every multiple: the
+/// decompositions of one small set all share its template and period, so an averaging attack
+/// asks many members of one family, and ordinary work a few.
+pub const DECOMPOSITION_WATCH: i64 = 20;
 
 /// One template call on a node's own data.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +98,9 @@ pub async fn log_outcome(
     outcome: Result<&Released, &str>,
 ) -> Result<(), StoreError> {
     let text = match outcome {
+        Ok(Released {
+            watch: Some(watch), ..
+        }) => format!("released; {watch}"),
         Ok(_) => "released".to_owned(),
         Err(rule) => format!("refused: {rule}"),
     };
@@ -200,6 +212,7 @@ async fn capacity(store: &Store, query: &Query) -> Result<Released, Error> {
         table,
         population: None,
         population_published: None,
+        watch: None,
     })
 }
 
@@ -336,6 +349,11 @@ fn population_key(
     zicht_audit::sha256_hex(text.as_bytes())
 }
 
+/// What a population's decompositions share: its template and period, hashed.
+fn family_key(template: Template, from: NaiveDate, to: NaiveDate) -> String {
+    zicht_audit::sha256_hex(format!("{template};{from};{to}").as_bytes())
+}
+
 /// Runs the count query; perturbed counts carry each group's record keys under the node's
 /// secret, which the store computes for every youth as it reads the data, so no youth is ever
 /// counted without its key.
@@ -362,11 +380,12 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
     let settings = &disclosure.settings;
     let (scope, from, to) = count_scope(query.scope);
     let publish = publishing(call, scope)?;
-    let population = match owner {
-        true => None,
+    let (population, watch) = match owner {
+        true => (None, None),
         false => {
             let key = population_key(template, from, to, filters, group_by);
-            Some(within_budgets(call, key).await?)
+            let (population, watch) = within_budgets(call, key, (from, to)).await?;
+            (Some(population), watch)
         }
     };
     let count_query = CountQuery {
@@ -407,6 +426,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         },
         population,
         population_published: Some(publish.published(counts.total)),
+        watch,
     })
 }
 
@@ -437,9 +457,16 @@ fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Err
 /// The budgets of distinct populations, decided on the request alone: the requester's, and
 /// the person's a node asks for; each per day and over 365 days. A population given to a
 /// budget within the year does not count again (and is not recorded again). Returns the
-/// population to record, with the budgets it spends.
-async fn within_budgets(call: &Call<'_>, population: String) -> Result<ReleasedPopulation, Error> {
+/// population to record, with the budgets it spends, and the auditor's warning when a
+/// budget's questions of this `family` (template and period) reach a multiple of
+/// [`DECOMPOSITION_WATCH`] (`from..to` is the population's period).
+async fn within_budgets(
+    call: &Call<'_>,
+    population: String,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<(ReleasedPopulation, Option<String>), Error> {
     use zicht_privacy::{BudgetHolder, BudgetWindow, Refusal};
+    let family = family_key(call.query.template, from, to);
     let settings = &call.disclosure.settings;
     let share = crate::query::admission::ANALYSTS_SHARE;
     // (whose, their daily and yearly limits, what a refusal calls them)
@@ -451,10 +478,11 @@ async fn within_budgets(call: &Call<'_>, population: String) -> Result<ReleasedP
         None => vec![(call.requester, 1, BudgetHolder::You)],
     };
     let mut requesters = Vec::with_capacity(holders.len());
+    let mut watch = None;
     for (holder, times, named) in holders {
         let given = call
             .store
-            .populations_given(holder, call.today, &population)
+            .populations_given(holder, call.today, &population, &family)
             .await
             .map_err(Error::store("run the query"))?;
         if given.again {
@@ -478,13 +506,23 @@ async fn within_budgets(call: &Call<'_>, population: String) -> Result<ReleasedP
             }
             .into());
         }
+        let of_family = given.of_family + 1;
+        if watch.is_none() && of_family % DECOMPOSITION_WATCH == 0 {
+            watch = Some(format!(
+                "decomposition-watch: {holder} was given {of_family} distinct populations of \
+                 {} over {from}..{to} in 365 days",
+                call.query.template,
+            ));
+        }
         requesters.push(holder.to_owned());
     }
-    Ok(ReleasedPopulation {
+    let population = ReleasedPopulation {
         requesters,
         released_on: call.today,
         population,
-    })
+        family,
+    };
+    Ok((population, watch))
 }
 
 /// A person-count table: every combination of the dimensions' values (zeros included), each

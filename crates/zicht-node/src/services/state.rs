@@ -228,6 +228,12 @@ impl NodeState {
             outcome.as_ref().map_or_else(Error::rule, |_| "released"),
             started.elapsed(),
         );
+        if outcome
+            .as_ref()
+            .is_ok_and(|released| released.watch.is_some())
+        {
+            self.metrics.decomposition_watch();
+        }
         if let Some(store) = &self.store {
             let write = std::time::Instant::now();
             let logged = log_outcome(

@@ -42,6 +42,7 @@ pub struct Metrics {
     latency: Histogram<f64>,
     audit_write: Histogram<f64>,
     connections_refused: Counter<u64>,
+    decomposition_watch: Counter<u64>,
     gauges: [OtelGauge<f64>; 4],
 }
 
@@ -114,6 +115,13 @@ impl Metrics {
                 .u64_counter("zicht.connections.refused")
                 .with_description("Connections closed at once because a cap was reached.")
                 .build(),
+            decomposition_watch: meter
+                .u64_counter("zicht.decomposition.watch")
+                .with_description(
+                    "Releases after which a requester had been given a multiple of 20 distinct \
+                     populations of one template and period in 365 days (logged for the auditor).",
+                )
+                .build(),
             gauges: [
                 gauge("zicht.connections.open", "", "Verified connections open."),
                 gauge(
@@ -167,6 +175,11 @@ impl Metrics {
     pub fn connection_refused(&self, reason: &'static str) {
         self.connections_refused
             .add(1, &[KeyValue::new("reason", reason)]);
+    }
+
+    /// Counts one release that reached the decomposition watch for its requester.
+    pub fn decomposition_watch(&self) {
+        self.decomposition_watch.add(1, &[]);
     }
 
     /// Sets `gauge` to `value`.
