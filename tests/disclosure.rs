@@ -982,3 +982,78 @@ quota_per_minute = 100000
         );
     }
 );
+
+/// How many distinct released counts can contain one small cell of `template` (its period,
+/// and a value for some of `dimensions`), when each of `dimensions` may be left free, or
+/// constrained by a filter or grouping cell that keeps the cell's value: counts of other
+/// periods never contain it. With the vocabulary a constraint is one value or one group, kept
+/// or left out; with arbitrary sets it was any set holding the value, or any left-out set not
+/// holding it. Returns (with the vocabulary, with arbitrary sets) as the worst value gives.
+fn counts_containing_a_cell(dimensions: &[Dimension], on: zicht_model::NaiveDate) -> (f64, f64) {
+    let mut vocabulary = 1.0f64;
+    let mut arbitrary = 1.0f64;
+    for &dimension in dimensions {
+        let values = dimension.domain().unwrap_or_default();
+        let n = values.len().max(1) as f64;
+        let mut groups = zicht_model::filter_groups(dimension, on);
+        for group in &mut groups {
+            group.sort_unstable();
+        }
+        groups.sort();
+        groups.dedup();
+        let worst = values
+            .iter()
+            .map(|value| {
+                let holding = groups.iter().filter(|g| g.contains(value)).count() as f64;
+                let others = groups.len() as f64 - holding;
+                // free, = value, = a group holding it, != another value, != a group without it
+                1.0 + 1.0 + holding + (n - 1.0) + others
+            })
+            .fold(1.0, f64::max);
+        vocabulary *= worst;
+        // free, any set holding the value (2^(n-1)), any left-out set without it (2^(n-1) - 1)
+        arbitrary *= 1.0 + 2f64.powf(n - 1.0) + 2f64.powf(n - 1.0) - 1.0;
+    }
+    (vocabulary, arbitrary)
+}
+
+/// Per template, under the network grant the shipped policies give (`deploy/policies`, the
+/// grants to `network:jenn`): how many released counts can contain one small cell, with the
+/// vocabulary against arbitrary value sets (printed for `docs/privacy.md`).
+#[test]
+fn the_vocabulary_bounds_the_counts_that_contain_a_small_cell() {
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/policies/drenthe.toml"
+    ))
+    .unwrap();
+    let policy = zicht_node::policy::parse_policy(&policy, None).unwrap();
+    let grant = policy
+        .grants
+        .iter()
+        .find(|g| {
+            g.templates.contains(&Template::YouthInCare)
+                && g.who == zicht_node::policy::Who::Network(Some(zicht_model::Network::Jenn))
+        })
+        .unwrap();
+    let on = zicht_model::NaiveDate::from_ymd_opt(2025, 12, 31).unwrap();
+    for template in [
+        Template::YouthInCare,
+        Template::Flows,
+        Template::LengthOfStay,
+        Template::Transition18,
+    ] {
+        let dimensions: Vec<Dimension> = template
+            .dimensions()
+            .iter()
+            .copied()
+            .filter(|d| grant.group_by.contains(d))
+            .collect();
+        let (vocabulary, arbitrary) = counts_containing_a_cell(&dimensions, on);
+        eprintln!(
+            "{template}: {} granted dimensions; counts containing one cell per period: {vocabulary:.3e} with the vocabulary, {arbitrary:.3e} with arbitrary sets",
+            dimensions.len()
+        );
+        assert!(vocabulary < arbitrary || dimensions.is_empty());
+    }
+}

@@ -27,7 +27,7 @@ pub use date::{age_on, parse_date, InvalidDate, InvalidTimestamp, Timestamp};
 pub use identity::{InvalidRole, PeerIdentity, Role};
 pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};
 pub use purpose::Purpose;
-pub use query::{Filter, Query, Scope, DATE_RANGE};
+pub use query::{filter_groups, Filter, Query, Scope, DATE_RANGE};
 pub use records::{
     Capacity, Consent, InvalidName, Name, Placement, Recipient, Transition18Check, Violation,
 };

@@ -39,6 +39,9 @@ pub enum Refusal {
     /// The period is not whole units of the node's granularity.
     #[error("{0}")]
     PeriodGranularity(String),
+    /// A filter of a perturbed release is neither one value nor one group of its code lists.
+    #[error("filter-vocabulary: a filter on {0} takes one value, or one group the code lists define (the care types of a stay group; the regions of a landsdeel or network), kept or left out (!=); ask each value or group as its own question")]
+    FilterVocabulary(String),
     /// A budget of distinct populations is spent: the requester's own, or (for a node asking
     /// for its people) the node's.
     #[error(
@@ -108,6 +111,7 @@ impl Refusal {
         match self {
             Refusal::PopulationFloor { .. } => "population-floor",
             Refusal::PeriodGranularity(_) => "period-granularity",
+            Refusal::FilterVocabulary(_) => "filter-vocabulary",
             Refusal::DistinctPopulations { .. } => "distinct-populations",
         }
     }

@@ -765,10 +765,12 @@ pub async fn flows(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response {
         purpose,
         scope,
         &[Dimension::OutflowDestination, Dimension::FlowKind],
+        // Uitstroom and doorplaatsing: every flow but instroom (a filter takes one value or
+        // one group, kept or left out).
         vec![pb::Filter {
             dimension: Dimension::FlowKind.code().to_owned(),
-            values: vec!["doorplaatsing".to_owned(), "uitstroom".to_owned()],
-            exclude: false,
+            values: vec!["instroom".to_owned()],
+            exclude: true,
         }],
     );
     let (kinds, destinations) = tokio::join!(

@@ -431,7 +431,8 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
 }
 
 /// How this call's counts are published: exactly for the data's owner; otherwise perturbed,
-/// which needs the node's secret and a period of whole units.
+/// which needs the node's secret, a period of whole units and filters of the vocabulary (one
+/// value or one group each).
 fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Error> {
     if call.exact {
         return Ok(Publish::Exact);
@@ -446,6 +447,12 @@ fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Err
             .period_granularity
             .check(from, to)
             .map_err(zicht_privacy::Refusal::PeriodGranularity)?;
+    }
+    let on = call.query.scope.reference_date();
+    if let Some(filter) = call.query.filters.iter().find(|f| !f.in_vocabulary(on)) {
+        return Err(
+            zicht_privacy::Refusal::FilterVocabulary(filter.dimension.code().to_owned()).into(),
+        );
     }
     Ok(Publish::Perturbed(
         &disclosure.ptable,
