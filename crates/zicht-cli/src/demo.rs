@@ -670,7 +670,7 @@ async fn jeugdhulp_plus_via_jenn(analysts: &Analysts) -> anyhow::Result<pb::Quer
 async fn uitstroom_via_ben_nh(analysts: &Analysts) -> anyhow::Result<()> {
     section(
         3,
-        "Where youths leaving open residential care went, 2021-2025, via BEN-NH",
+        "Where youths leaving open residential care went in 2025, via BEN-NH",
         "analyst of Amsterdam-Amstelland asks the ben-nh aggregator, which asks the nine Noord-Holland regions",
     );
     let answer = ask(
@@ -679,7 +679,7 @@ async fn uitstroom_via_ben_nh(analysts: &Analysts) -> anyhow::Result<()> {
         query(
             "flows",
             "bovenregionale-sturing",
-            period((2021, 1, 1), (2025, 12, 31)),
+            period((2025, 1, 1), (2025, 12, 31)),
             &[
                 ("flow_kind", &["uitstroom"]),
                 ("care_type", &["open_residentieel"]),

@@ -581,6 +581,11 @@ pub fn settings_text(settings: &pb::DisclosureSettings) -> String {
             floor.period_granularity.clone(),
         ),
         (
+            "period_ranges",
+            settings.period_ranges.to_string(),
+            floor.period_ranges.to_string(),
+        ),
+        (
             "max_populations_per_day",
             settings.max_populations_per_day.to_string(),
             format!("<= {}", floor.max_populations_per_day),

@@ -51,6 +51,7 @@
 //! js = 2              # no published count in 1..js
 //! population_floor = 10
 //! period_granularity = "month"   # or quarter, year
+//! period_ranges = false          # true: ranges of whole units too (not only one month, quarter, half year, year)
 //! max_populations_per_day = 500   # per person (a node asking for its people: 4x); at most 2000
 //! max_populations_per_year = 10000 # per person, any 365 days; at most 40000
 //! magnitude_min_youths = 10
@@ -184,6 +185,7 @@ struct PrivacySection {
     js: Option<Spanned<u64>>,
     population_floor: Option<Spanned<u64>>,
     period_granularity: Option<Spanned<String>>,
+    period_ranges: Option<Spanned<bool>>,
     max_populations_per_day: Option<Spanned<u64>>,
     max_populations_per_year: Option<Spanned<u64>>,
     magnitude_min_youths: Option<Spanned<u64>>,
@@ -423,6 +425,7 @@ pub const KEYS: &[&str] = &[
     "privacy.js",
     "privacy.population_floor",
     "privacy.period_granularity",
+    "privacy.period_ranges",
     "privacy.max_populations_per_day",
     "privacy.max_populations_per_year",
     "privacy.magnitude_min_youths",
@@ -957,6 +960,9 @@ fn privacy_settings(
     ) {
         settings.period_granularity = zicht_privacy::PeriodGranularity::parse(&value.value)
             .ok_or_else(|| value.error("must be month, quarter or year"))?;
+    }
+    if let Some(ranges) = reader.boolean("privacy.period_ranges", section.period_ranges.as_ref())? {
+        settings.period_ranges = ranges;
     }
     if let Some(problem) = settings.problems().into_iter().next() {
         let key = format!("privacy.{}", problem.key);

@@ -20,6 +20,9 @@ pub struct Settings {
     pub population_floor: u32,
     /// The finest period a query may ask for.
     pub period_granularity: PeriodGranularity,
+    /// Whether periods may be ranges of whole units; otherwise each is one calendar unit
+    /// (month, quarter, half year, year). Off by default: a region may allow ranges.
+    pub period_ranges: bool,
     /// Distinct populations (template, scope, filters, grouping) one person may be given per
     /// day (a node asking for its people: four times that, for them together): bounds how
     /// fast anyone can average over many decompositions of one population. A ceiling.
@@ -42,6 +45,7 @@ impl Default for Settings {
             js: 2,
             population_floor: 5,
             period_granularity: PeriodGranularity::Month,
+            period_ranges: false,
             max_populations_per_day: 500,
             max_populations_per_year: 10_000,
             magnitude_min_youths: 10,
@@ -75,6 +79,7 @@ impl Settings {
         js: 1,
         population_floor: 5,
         period_granularity: PeriodGranularity::Month,
+        period_ranges: true,
         max_populations_per_day: 2_000,
         max_populations_per_year: 40_000,
         magnitude_min_youths: 5,
@@ -188,7 +193,14 @@ impl Settings {
                 "population-floor {} (published total)",
                 self.population_floor
             ),
-            format!("periods in whole {}s", self.period_granularity),
+            if self.period_ranges {
+                format!("periods in whole {}s", self.period_granularity)
+            } else {
+                format!(
+                    "periods are one calendar unit (whole {}s at the finest)",
+                    self.period_granularity
+                )
+            },
         ]
     }
 
@@ -251,6 +263,7 @@ mod tests {
             js: 3,
             population_floor: 20,
             period_granularity: PeriodGranularity::Quarter,
+            period_ranges: false,
             max_populations_per_day: 100,
             max_populations_per_year: 1_000,
             magnitude_min_youths: 20,

@@ -445,7 +445,7 @@ fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Err
         disclosure
             .settings
             .period_granularity
-            .check(from, to)
+            .check(from, to, disclosure.settings.period_ranges)
             .map_err(zicht_privacy::Refusal::PeriodGranularity)?;
     }
     let on = call.query.scope.reference_date();
