@@ -668,4 +668,25 @@ async fn the_monitor_in_a_real_browser() {
     analysts.stop().await;
     auditors.stop().await;
     assert!(screenshots().join("capacity.png").exists());
+
+    // A day of monitor use by one data team (every page above, and the same questions once
+    // more on the command line) spends a fraction of a person's daily budget of distinct
+    // populations at every region: at least five times room.
+    let pem = std::fs::read(f.pki.person("analyst-drenthe").0).unwrap();
+    let analyst = zicht_pki::identity_of(&zicht_pki::pem_to_der(&pem).unwrap())
+        .unwrap()
+        .peer_id;
+    let mut most = 0;
+    for db in f.dbs.values() {
+        let spent = db
+            .scalar(&format!(
+                "SELECT COUNT(DISTINCT population) FROM released_populations \
+                 WHERE requester = '{analyst}'"
+            ))
+            .await;
+        most = most.max(spent);
+    }
+    let budget = i64::from(zicht_privacy::Settings::default().max_populations_per_day);
+    eprintln!("a day of monitor use: at most {most} distinct populations at one region (budget {budget} a day)");
+    assert!(most > 0 && most * 5 <= budget, "{most} of {budget}");
 }
