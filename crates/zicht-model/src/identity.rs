@@ -106,6 +106,15 @@ impl Role {
         matches!(self, Role::Analyst { .. } | Role::Team { .. })
     }
 
+    /// The node this role is, for a node's certificate (a region's or a network's).
+    pub fn node(&self) -> Option<crate::NodeName> {
+        match self {
+            Role::Region(region) => Some(crate::NodeName::Region(*region)),
+            Role::Network(network) => Some(crate::NodeName::Network(*network)),
+            _ => None,
+        }
+    }
+
     /// The region whose organisation the role belongs to: a region's node, its analysts and
     /// its teams.
     pub fn region(&self) -> Option<Region> {

@@ -18,7 +18,7 @@ use rustls::pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 use tonic::metadata::{BinaryMetadataValue, MetadataMap};
 use tonic::Request;
-use zicht_model::{NodeName, PeerId, PeerIdentity, Role};
+use zicht_model::{NodeName, PeerId, PeerIdentity};
 use zicht_proto::v1 as pb;
 
 use crate::error::Error;
@@ -214,10 +214,8 @@ impl Callers {
     /// A node's identity is served only when it is the manifest's for that node (a person's is
     /// its certificate's).
     pub(crate) fn listed(&self, identity: &PeerIdentity) -> Result<(), Error> {
-        let node = match identity.role {
-            Role::Region(region) => NodeName::Region(region),
-            Role::Network(network) => NodeName::Network(network),
-            _ => return Ok(()),
+        let Some(node) = identity.role.node() else {
+            return Ok(());
         };
         match self.manifest.get(&node) {
             Some(listed) if *listed == identity.peer_id => Ok(()),
@@ -234,12 +232,10 @@ impl Callers {
         metadata: &MetadataMap,
         request: &pb::QueryRequest,
     ) -> Result<Option<PeerIdentity>, Error> {
-        let forwarder = match caller.role {
-            Role::Region(region) => NodeName::Region(region),
-            Role::Network(network) => NodeName::Network(network),
-            // A person asking directly is the caller; a delegation sent along is ignored here
-            // (an Outway checks the one it forwards).
-            _ => return Ok(None),
+        // A person asking directly is the caller; a delegation sent along is ignored here (an
+        // Outway checks the one it forwards).
+        let Some(forwarder) = caller.role.node() else {
+            return Ok(None);
         };
         if metadata.contains_key(ON_BEHALF_OF) {
             return Err(Error::Delegation(format!(
@@ -417,7 +413,7 @@ fn belongs(person: &PeerIdentity, forwarder: NodeName) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zicht_model::{Network, Region};
+    use zicht_model::{Network, Region, Role};
 
     fn person(role: Role) -> PeerIdentity {
         PeerIdentity {
