@@ -134,8 +134,17 @@ impl Region_ {
 
     /// Runs `q` for `requester` through the query path and its log; exact for the owner.
     async fn run(&self, requester: &str, q: &Q, exact: bool) -> Result<Table, Error> {
-        let request = q.request();
-        let query = zicht_node::convert::query(&request)?;
+        self.run_request(requester, &q.request(), exact).await
+    }
+
+    /// [`Region_::run`] for a request as it goes on the wire.
+    async fn run_request(
+        &self,
+        requester: &str,
+        request: &pb::QueryRequest,
+        exact: bool,
+    ) -> Result<Table, Error> {
+        let query = zicht_node::convert::query(request)?;
         let call = Call {
             store: &self.db.store,
             disclosure: &self.disclosure,
@@ -151,7 +160,7 @@ impl Region_ {
             &zicht_node::audit::Operation::start("test", "test"),
             requester,
             "test",
-            &zicht_node::convert::RequestText::of(&request),
+            &zicht_node::convert::RequestText::of(request),
             outcome.as_ref().map_err(|e| e.rule()),
         )
         .await
@@ -162,7 +171,7 @@ impl Region_ {
                 published.max_deviation,
                 if exact { 0 } else { 3 },
                 "{}",
-                q.template
+                request.template
             );
             published.value
         };
@@ -198,10 +207,15 @@ impl Region_ {
     /// What the attacker is given, or `None` when the population floor refuses it (a refusal
     /// is decided on the published total, so it tells no more; see family 9).
     async fn attempt(&self, q: &Q) -> Option<Table> {
-        match self.run(ATTACKER, q, false).await {
+        self.attempt_request(&q.request()).await
+    }
+
+    /// [`Region_::attempt`] for a request as it goes on the wire.
+    async fn attempt_request(&self, request: &pb::QueryRequest) -> Option<Table> {
+        match self.run_request(ATTACKER, request, false).await {
             Ok(table) => Some(table),
             Err(Error::Disclosure(Refusal::PopulationFloor { .. })) => None,
-            Err(other) => panic!("{q:?}: {other}"),
+            Err(other) => panic!("{request:?}: {other}"),
         }
     }
 
@@ -1084,3 +1098,99 @@ fn the_vocabulary_bounds_the_counts_that_contain_a_small_cell() {
         assert!(vocabulary < arbitrary || dimensions.is_empty());
     }
 }
+
+/// Values of `dimension` in the synthetic data (its domain where it has one).
+fn values_of(dimension: Dimension) -> Vec<&'static str> {
+    dimension.domain().unwrap_or_default()
+}
+
+// The averaging attack on small cells as the vocabulary allows it: a cell `care_type = X` of
+// the youths placed in region P in 2024 (1-9 youths) is the sum of its two parts split by a
+// third dimension D (`D = v` and `D != v`), each read as a cell of a table grouped by care
+// type; every value v of every D gives one more estimate, and the attacker averages them. This
+// measures how far it gets (printed for docs/privacy.md) and checks what must hold: every
+// estimate is the cell's true count plus noise of at most 2D, and the auditor is warned
+// (decomposition-watch) at every 20th distinct population the attacker collects.
+both_backends!(
+    averaging_over_decompositions_is_measured_and_the_auditor_warned,
+    |db| async move {
+        use Dimension::*;
+        let r = Region_::drenthe(db).await;
+        let cells = Q::new(Template::YouthInCare, year(2024))
+            .by(CareType)
+            .by(PlacementRegion);
+        let (truth, own) = (r.truth(&cells).await, r.published(&cells).await);
+        let mut targets: Vec<(Vec<String>, u64)> = truth
+            .cells
+            .iter()
+            .filter(|(_, n)| (1..=9).contains(*n))
+            .map(|(key, n)| (key.clone(), *n))
+            .collect();
+        targets.sort();
+        targets.truncate(24);
+        assert!(targets.len() >= 20, "only {} small targets", targets.len());
+        let splits = [AgeBand, LegalBasis, LandsdeelInside, OriginRegion];
+        let ks = [1usize, 2, 5, 10, 20];
+        // Per k: targets with k estimates, and of those, how many the mean gets exactly.
+        let mut tried = vec![0usize; ks.len()];
+        let mut exact = vec![0usize; ks.len()];
+        let mut by_own = 0;
+        for (key, n) in &targets {
+            let (care, placement) = (key[0].as_str(), key[1].as_str());
+            by_own += usize::from(own.cell(&[care, placement]) == *n);
+            let mut estimates: Vec<f64> = Vec::new();
+            for dimension in splits {
+                for value in values_of(dimension) {
+                    let with = Q::new(Template::YouthInCare, year(2024))
+                        .filter(PlacementRegion, &[placement])
+                        .filter(dimension, &[value])
+                        .by(CareType)
+                        .request();
+                    // The same value left out: the other part.
+                    let mut without = with.clone();
+                    if let Some(last) = without.filters.last_mut() {
+                        last.exclude = true;
+                    }
+                    let (Some(a), Some(b)) = (
+                        r.attempt_request(&with).await,
+                        r.attempt_request(&without).await,
+                    ) else {
+                        continue;
+                    };
+                    let estimate = a.cell(&[care]) + b.cell(&[care]);
+                    assert!(estimate.abs_diff(*n) <= 6, "{estimate} for {n}");
+                    estimates.push(estimate as f64);
+                }
+            }
+            for (i, &k) in ks.iter().enumerate() {
+                if estimates.len() >= k {
+                    let mean = estimates[..k].iter().sum::<f64>() / k as f64;
+                    tried[i] += 1;
+                    exact[i] += usize::from(mean.round() as u64 == *n);
+                }
+            }
+        }
+        let rates: Vec<String> = ks
+            .iter()
+            .zip(tried.iter().zip(&exact))
+            .map(|(k, (t, e))| format!("k={k}: {e} of {t}"))
+            .collect();
+        eprintln!(
+            "averaging over decompositions, {} targets of 1-9 youths: own published cell exact {by_own}; mean of k decompositions exact {}",
+            targets.len(),
+            rates.join(", ")
+        );
+        let given = r
+            .db
+            .scalar(&format!(
+                "SELECT COUNT(DISTINCT population) FROM released_populations WHERE requester = '{ATTACKER}'"
+            ))
+            .await;
+        let warned = r
+            .db
+            .scalar("SELECT COUNT(*) FROM release_log WHERE outcome LIKE '%decomposition-watch%'")
+            .await;
+        assert!(given >= 40, "{given} populations");
+        assert_eq!(warned, given / 20, "a warning at every 20th of {given}");
+    }
+);
