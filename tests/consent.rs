@@ -790,7 +790,7 @@ fn delegated(
 ) -> Vec<u8> {
     let claims = pb::DelegationClaims {
         forwarder: forwarder.to_owned(),
-        request_sha256: zicht_node::identity::request_digest(request).to_vec(),
+        request_sha256: zicht_node::convert::request_digest(request).to_vec(),
         not_before_ms: from_ms,
         not_after_ms: from_ms + for_ms,
     };
@@ -896,7 +896,7 @@ zicht_testkit::both_backends!(
                     // Signed with another key than the team certificate's.
                     let claims = pb::DelegationClaims {
                         forwarder: "ijsselland".to_owned(),
-                        request_sha256: zicht_node::identity::request_digest(&query).to_vec(),
+                        request_sha256: zicht_node::convert::request_digest(&query).to_vec(),
                         not_before_ms: now,
                         not_after_ms: now + 5 * minute,
                     };

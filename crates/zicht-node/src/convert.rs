@@ -278,9 +278,16 @@ impl RequestText {
             purpose: request.purpose.chars().take(64).collect(),
             group_by: request.group_by.join(",").chars().take(64).collect(),
             template_version: request.template_version,
-            parameter_hash: zicht_audit::sha256_hex(&prost::Message::encode_to_vec(request)),
+            parameter_hash: zicht_audit::hex(&request_digest(request)),
         }
     }
+}
+
+/// SHA-256 of a request as it is encoded: the log's parameter hash (in hex), and what a
+/// person's delegation names.
+pub fn request_digest(request: &pb::QueryRequest) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(prost::Message::encode_to_vec(request)).into()
 }
 
 /// What a wire cell says about its count; `None` for a cell with no value.

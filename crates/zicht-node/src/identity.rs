@@ -21,6 +21,7 @@ use tonic::Request;
 use zicht_model::{NodeName, PeerId, PeerIdentity};
 use zicht_proto::v1 as pb;
 
+use crate::convert::RequestText;
 use crate::error::Error;
 use crate::settings::ManifestPeer;
 use crate::transport::accept::PeerInfo;
@@ -54,12 +55,6 @@ const MAX_BYTES: usize = 16 * 1024;
 /// Verified delegations kept, so a repeated question costs a hash instead of a signature
 /// and a chain check.
 const CACHE_ENTRIES: usize = 4096;
-
-/// SHA-256 of a request as it is encoded: what a delegation names, and (in hex) the log's
-/// parameter hash.
-pub fn request_digest(request: &pb::QueryRequest) -> [u8; 32] {
-    Sha256::digest(request.encode_to_vec()).into()
-}
 
 fn now_ms() -> i64 {
     crate::audit::now_ms()
@@ -124,7 +119,7 @@ impl Delegator {
         let now = now_ms();
         let claims = pb::DelegationClaims {
             forwarder: forwarder.code().to_owned(),
-            request_sha256: request_digest(request).to_vec(),
+            request_sha256: crate::convert::request_digest(request).to_vec(),
             not_before_ms: now,
             not_after_ms: now + VALIDITY.as_millis() as i64,
         }
@@ -167,7 +162,8 @@ fn signed_bytes(claims: &[u8]) -> Vec<u8> {
 struct Verified {
     person: PeerIdentity,
     forwarder: String,
-    request: Vec<u8>,
+    /// The request's SHA-256 in hex, as the log's parameter hash has it.
+    request: String,
     not_before_ms: i64,
     not_after_ms: i64,
     /// The trust files' generation it was checked under: a reload (a new CRL) checks again.
@@ -230,7 +226,7 @@ impl Callers {
         &self,
         caller: &PeerIdentity,
         metadata: &MetadataMap,
-        request: &pb::QueryRequest,
+        request: &RequestText,
     ) -> Result<Option<PeerIdentity>, Error> {
         // A person asking directly is the caller; a delegation sent along is ignored here (an
         // Outway checks the one it forwards).
@@ -260,7 +256,7 @@ impl Callers {
         person: &PeerIdentity,
         own: NodeName,
         metadata: &MetadataMap,
-        request: &pb::QueryRequest,
+        request: &RequestText,
     ) -> Result<Option<BinaryMetadataValue>, Error> {
         let Some(header) = metadata.get_bin(DELEGATION) else {
             return Ok(None);
@@ -331,7 +327,7 @@ impl Callers {
         let verified = Verified {
             person,
             forwarder: claims.forwarder,
-            request: claims.request_sha256,
+            request: zicht_audit::hex(&claims.request_sha256),
             not_before_ms: claims.not_before_ms,
             not_after_ms: claims.not_after_ms,
             generation,
@@ -357,7 +353,7 @@ impl Verified {
     fn check(
         &self,
         forwarder: NodeName,
-        request: &pb::QueryRequest,
+        request: &RequestText,
         now: i64,
     ) -> Result<PeerIdentity, Error> {
         let invalid = |why: String| Err(Error::Delegation(why));
@@ -372,7 +368,7 @@ impl Verified {
                 "it was given to another node than {forwarder}, which forwards it"
             ));
         }
-        if self.request.as_slice() != request_digest(request) {
+        if self.request != request.parameter_hash {
             return invalid("it was given for another request".to_owned());
         }
         let window = self.not_after_ms.saturating_sub(self.not_before_ms);
@@ -423,11 +419,11 @@ mod tests {
         }
     }
 
-    fn verified(role: Role, forwarder: &str, request: &pb::QueryRequest) -> Verified {
+    fn verified(role: Role, forwarder: &str, request: &RequestText) -> Verified {
         Verified {
             person: person(role),
             forwarder: forwarder.to_owned(),
-            request: request_digest(request).to_vec(),
+            request: request.parameter_hash.clone(),
             not_before_ms: 1_000_000,
             not_after_ms: 1_000_000 + VALIDITY.as_millis() as i64,
             generation: 0,
@@ -443,14 +439,14 @@ mod tests {
 
     #[test]
     fn a_delegation_holds_for_its_request_forwarder_and_window_only() {
-        let asked = pb::QueryRequest {
+        let asked = RequestText::of(&pb::QueryRequest {
             template: "capacity".to_owned(),
             ..Default::default()
-        };
-        let other = pb::QueryRequest {
+        });
+        let other = RequestText::of(&pb::QueryRequest {
             template: "flows".to_owned(),
             ..Default::default()
-        };
+        });
         let drenthe = NodeName::Region(Region::Drenthe);
         let d = verified(analyst(Region::Drenthe), "drenthe", &asked);
         let at = 1_000_000 + 1_000;

@@ -49,11 +49,13 @@ impl pb::inway_server::Inway for Inway {
             .await
             .map_err(respond)?;
         let size = prost::Message::encoded_len(request.get_ref());
+        // What the log keeps of the request, and the hash a delegation must name.
+        let text = RequestText::of(request.get_ref());
         // A node is served only as the manifest's; the person it asks for only as proven.
         let callers = &self.state.callers;
         let person = callers
             .listed(&identity)
-            .and_then(|()| callers.person(&identity, request.metadata(), request.get_ref()));
+            .and_then(|()| callers.person(&identity, request.metadata(), &text));
         let for_person = person
             .as_ref()
             .ok()
@@ -86,7 +88,6 @@ impl pb::inway_server::Inway for Inway {
             &identity.role.uri(),
         )
         .on_behalf_of(for_person);
-        let text = RequestText::of(request.get_ref());
         let released = self
             .state
             .run_logged(&operation, &identity, &text, admitted)

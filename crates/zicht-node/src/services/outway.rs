@@ -299,11 +299,12 @@ impl Outway {
         identity: &PeerIdentity,
         request: &Request<pb::FederatedQueryRequest>,
         query: &pb::QueryRequest,
+        text: &RequestText,
     ) -> Result<(Admitted, Store), Error> {
         let Some(store) = self.state.store.clone() else {
             return Err(Error::NoDatabase(" for its release log; nothing was asked"));
         };
-        let admitted = self.check(identity, request, query);
+        let admitted = self.check(identity, request, query, text);
         if let Err(refusal) = &admitted {
             let operation = Operation::start(RPC, &self.state.resource);
             log_outcome(
@@ -311,7 +312,7 @@ impl Outway {
                 &operation,
                 &identity.peer_id.to_string(),
                 &identity.role.uri(),
-                &RequestText::of(query),
+                text,
                 Err(refusal.rule()),
             )
             .await
@@ -332,6 +333,7 @@ impl Outway {
         identity: &PeerIdentity,
         request: &Request<pb::FederatedQueryRequest>,
         query: &pb::QueryRequest,
+        text: &RequestText,
     ) -> Result<Admitted, Error> {
         // The outway serves people of this node; nodes ask each other through Inway.Query.
         if !identity.role.is_person() {
@@ -351,7 +353,7 @@ impl Outway {
         let delegation =
             self.state
                 .callers
-                .own_delegation(identity, self.node, request.metadata(), query)?;
+                .own_delegation(identity, self.node, request.metadata(), text)?;
         Ok(Admitted {
             checked,
             deadline,
@@ -367,14 +369,14 @@ impl Outway {
         let identity = identity(&request)?;
         self.state.guard(RPC, &identity).await?;
         let query = request.get_ref().query.clone().unwrap_or_default();
-        let (admitted, store) = self.admit(&identity, &request, &query).await?;
+        let text = RequestText::of(&query);
+        let (admitted, store) = self.admit(&identity, &request, &query, &text).await?;
         let Admitted {
             checked,
             deadline,
             targets,
             delegation,
         } = admitted;
-        let text = RequestText::of(&query);
         // Leave a tenth of the caller's deadline (at least 20 ms) to merge and log.
         let budget = deadline.saturating_sub((deadline / 10).max(Duration::from_millis(20)));
         let fan_out_deadline = Instant::now() + budget;
