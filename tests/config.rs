@@ -133,7 +133,7 @@ fn bad_values_name_place_key_and_reason() {
     assert_eq!(
         load_with(&lowered, &moved).unwrap_err().to_string(),
         format!(
-            "{}:{line}: key `privacy.max_deviation`: 1 is below the network floor of 2; a region may only raise it",
+            "{}:{line}: key `privacy.max_deviation`: 1 is below the network floor of 4; a region may only raise it",
             lowered.display()
         )
     );

@@ -169,7 +169,7 @@ impl Region_ {
         let value = |published: &Published| {
             assert_eq!(
                 published.max_deviation,
-                if exact { 0 } else { 3 },
+                if exact { 0 } else { 4 },
                 "{}",
                 request.template
             );
@@ -690,8 +690,8 @@ fn ordinary_session() -> Vec<Q> {
     ]
 }
 
-// Usefulness: the ordinary questions of a session are answered (at most one refused per
-// region), and the published cells stay close to the truth.
+// Usefulness: every ordinary question of a session is answered (none refused, in any of three
+// regions), and the published cells stay close to the truth.
 both_backends!(an_ordinary_session_is_answered, |db| async move {
     let mut r = Region_::drenthe(db).await;
     for region in [Region::Drenthe, Region::AmsterdamAmstelland, Region::Twente] {
@@ -706,7 +706,7 @@ both_backends!(an_ordinary_session_is_answered, |db| async move {
                     let truth = r.truth(&q).await;
                     for (key, value) in &published.cells {
                         let true_value = truth.cells.get(key).copied().unwrap_or(0);
-                        assert!(value.abs_diff(true_value) <= 3);
+                        assert!(value.abs_diff(true_value) <= 4);
                         deviation += value.abs_diff(true_value);
                         cells += 1;
                     }
@@ -719,7 +719,7 @@ both_backends!(an_ordinary_session_is_answered, |db| async move {
             "{region}: {} of 20 refused, {cells} cells, mean absolute deviation {mean:.2}",
             refused.len()
         );
-        assert!(refused.len() <= 1, "{region}: {refused:#?}");
+        assert!(refused.is_empty(), "{region}: {refused:#?}");
         assert!(mean < 1.5, "{region}: mean absolute deviation {mean}");
         let watched = r
             .db
@@ -733,7 +733,7 @@ both_backends!(an_ordinary_session_is_answered, |db| async move {
 });
 
 // The auditor sees an averaging attack coming: the release that makes a requester's distinct
-// populations of one template and period a multiple of 20 in 365 days is logged with the rule
+// populations of one template and period a multiple of 10 in 365 days is logged with the rule
 // `decomposition-watch` (a node counts it in `zicht_decomposition_watch_total` too); other
 // periods and other requesters count apart.
 both_backends!(
@@ -758,7 +758,7 @@ both_backends!(
             }
         }
         let watched = "SELECT outcome FROM release_log WHERE outcome LIKE '%decomposition-watch%'";
-        for (n, q) in variants.iter().take(19).enumerate() {
+        for (n, q) in variants.iter().take(9).enumerate() {
             r.run(ATTACKER, q, false)
                 .await
                 .unwrap_or_else(|e| panic!("{n}: {e}"));
@@ -771,19 +771,19 @@ both_backends!(
         )
         .await
         .unwrap();
-        r.run("00000099000000000102", &variants[19], false)
+        r.run("00000099000000000102", &variants[9], false)
             .await
             .unwrap();
         r.run(ATTACKER, &variants[0], false)
             .await
             .expect("a repeat counts for nothing");
         assert!(r.db.strings(watched).await.is_empty());
-        r.run(ATTACKER, &variants[19], false).await.unwrap();
+        r.run(ATTACKER, &variants[9], false).await.unwrap();
         let outcomes = r.db.strings(watched).await;
         assert_eq!(outcomes.len(), 1, "{outcomes:?}");
         assert!(
             outcomes[0].starts_with(&format!(
-                "released; decomposition-watch: {ATTACKER} was given 20 distinct populations of \
+                "released; decomposition-watch: {ATTACKER} was given 10 distinct populations of \
                  youth_in_care over 2024-01-01..2024-12-31 in 365 days"
             )),
             "{outcomes:?}"
@@ -1024,45 +1024,36 @@ quota_per_minute = 100000
     }
 );
 
-/// How many distinct released counts can contain one small cell of `template` (its period,
-/// and a value for some of `dimensions`), when each of `dimensions` may be left free, or
-/// constrained by a filter or grouping cell that keeps the cell's value: counts of other
-/// periods never contain it. With the vocabulary a constraint is one value or one group, kept
-/// or left out; with arbitrary sets it was any set holding the value, or any left-out set not
-/// holding it. Returns (with the vocabulary, with arbitrary sets) as the worst value gives.
-fn counts_containing_a_cell(dimensions: &[Dimension], on: zicht_model::NaiveDate) -> (f64, f64) {
-    let mut vocabulary = 1.0f64;
-    let mut arbitrary = 1.0f64;
-    for &dimension in dimensions {
-        let values = dimension.domain().unwrap_or_default();
-        let n = values.len().max(1) as f64;
-        let mut groups = zicht_model::filter_groups(dimension, on);
-        for group in &mut groups {
-            group.sort_unstable();
+/// How many ways one small cell of one dimension (a care type, a flow kind, an outcome) can be
+/// written as a sum of other released cells of its template and period, each an independent
+/// estimate of it, when `dimensions` are granted. With the vocabulary (at most two dimensions
+/// per question, filters keep one value or one group): one per other dimension (grouped by
+/// it), and one more where the dimension's groups partition its values (the landsdelen, the
+/// stay groups), asked one group at a time. Before (any value set, kept or left out, on any
+/// number of dimensions), every split of another dimension's values into a set and its
+/// complement was one, and so was every combination of such splits; only the single splits are
+/// counted here. Returns (with the vocabulary, before) for the worst target dimension.
+fn decompositions_of_a_cell(dimensions: &[Dimension], on: zicht_model::NaiveDate) -> (u64, f64) {
+    let mut worst = (0u64, 0f64);
+    for &target in dimensions {
+        let mut now = 0u64;
+        let mut before = 0f64;
+        for &other in dimensions.iter().filter(|d| **d != target) {
+            let partitioned = !zicht_model::filter_groups(other, on).is_empty();
+            now += 1 + u64::from(partitioned);
+            let n = other.domain().map_or(2, |values| values.len()) as f64;
+            before += 2f64.powf(n - 1.0) - 1.0 + 1.0;
         }
-        groups.sort();
-        groups.dedup();
-        let worst = values
-            .iter()
-            .map(|value| {
-                let holding = groups.iter().filter(|g| g.contains(value)).count() as f64;
-                let others = groups.len() as f64 - holding;
-                // free, = value, = a group holding it, != another value, != a group without it
-                1.0 + 1.0 + holding + (n - 1.0) + others
-            })
-            .fold(1.0, f64::max);
-        vocabulary *= worst;
-        // free, any set holding the value (2^(n-1)), any left-out set without it (2^(n-1) - 1)
-        arbitrary *= 1.0 + 2f64.powf(n - 1.0) + 2f64.powf(n - 1.0) - 1.0;
+        worst = (worst.0.max(now), worst.1.max(before));
     }
-    (vocabulary, arbitrary)
+    worst
 }
 
 /// Per template, under the network grant the shipped policies give (`deploy/policies`, the
-/// grants to `network:jenn`): how many released counts can contain one small cell, with the
-/// vocabulary against arbitrary value sets (printed for `docs/privacy.md`).
+/// grants to `network:jenn`): how many independent estimates of one small cell the vocabulary
+/// leaves, against before (printed for `docs/privacy.md`).
 #[test]
-fn the_vocabulary_bounds_the_counts_that_contain_a_small_cell() {
+fn the_vocabulary_bounds_the_decompositions_of_a_small_cell() {
     let policy = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../deploy/policies/drenthe.toml"
@@ -1090,107 +1081,12 @@ fn the_vocabulary_bounds_the_counts_that_contain_a_small_cell() {
             .copied()
             .filter(|d| grant.group_by.contains(d))
             .collect();
-        let (vocabulary, arbitrary) = counts_containing_a_cell(&dimensions, on);
+        let (now, before) = decompositions_of_a_cell(&dimensions, on);
         eprintln!(
-            "{template}: {} granted dimensions; counts containing one cell per period: {vocabulary:.3e} with the vocabulary, {arbitrary:.3e} with arbitrary sets",
+            "{template}: {} granted dimensions; independent estimates of one small cell per period: at most {now} with the vocabulary, {before:.3e} before",
             dimensions.len()
         );
-        assert!(vocabulary < arbitrary || dimensions.is_empty());
+        assert!((now as f64) < before || dimensions.len() < 2);
+        assert!(now <= 2 * dimensions.len() as u64);
     }
 }
-
-/// Values of `dimension` in the synthetic data (its domain where it has one).
-fn values_of(dimension: Dimension) -> Vec<&'static str> {
-    dimension.domain().unwrap_or_default()
-}
-
-// The averaging attack on small cells as the vocabulary allows it: a cell `care_type = X` of
-// the youths placed in region P in 2024 (1-9 youths) is the sum of its two parts split by a
-// third dimension D (`D = v` and `D != v`), each read as a cell of a table grouped by care
-// type; every value v of every D gives one more estimate, and the attacker averages them. This
-// measures how far it gets (printed for docs/privacy.md) and checks what must hold: every
-// estimate is the cell's true count plus noise of at most 2D, and the auditor is warned
-// (decomposition-watch) at every 20th distinct population the attacker collects.
-both_backends!(
-    averaging_over_decompositions_is_measured_and_the_auditor_warned,
-    |db| async move {
-        use Dimension::*;
-        let r = Region_::drenthe(db).await;
-        let cells = Q::new(Template::YouthInCare, year(2024))
-            .by(CareType)
-            .by(PlacementRegion);
-        let (truth, own) = (r.truth(&cells).await, r.published(&cells).await);
-        let mut targets: Vec<(Vec<String>, u64)> = truth
-            .cells
-            .iter()
-            .filter(|(_, n)| (1..=9).contains(*n))
-            .map(|(key, n)| (key.clone(), *n))
-            .collect();
-        targets.sort();
-        targets.truncate(24);
-        assert!(targets.len() >= 20, "only {} small targets", targets.len());
-        let splits = [AgeBand, LegalBasis, LandsdeelInside, OriginRegion];
-        let ks = [1usize, 2, 5, 10, 20];
-        // Per k: targets with k estimates, and of those, how many the mean gets exactly.
-        let mut tried = vec![0usize; ks.len()];
-        let mut exact = vec![0usize; ks.len()];
-        let mut by_own = 0;
-        for (key, n) in &targets {
-            let (care, placement) = (key[0].as_str(), key[1].as_str());
-            by_own += usize::from(own.cell(&[care, placement]) == *n);
-            let mut estimates: Vec<f64> = Vec::new();
-            for dimension in splits {
-                for value in values_of(dimension) {
-                    let with = Q::new(Template::YouthInCare, year(2024))
-                        .filter(PlacementRegion, &[placement])
-                        .filter(dimension, &[value])
-                        .by(CareType)
-                        .request();
-                    // The same value left out: the other part.
-                    let mut without = with.clone();
-                    if let Some(last) = without.filters.last_mut() {
-                        last.exclude = true;
-                    }
-                    let (Some(a), Some(b)) = (
-                        r.attempt_request(&with).await,
-                        r.attempt_request(&without).await,
-                    ) else {
-                        continue;
-                    };
-                    let estimate = a.cell(&[care]) + b.cell(&[care]);
-                    assert!(estimate.abs_diff(*n) <= 6, "{estimate} for {n}");
-                    estimates.push(estimate as f64);
-                }
-            }
-            for (i, &k) in ks.iter().enumerate() {
-                if estimates.len() >= k {
-                    let mean = estimates[..k].iter().sum::<f64>() / k as f64;
-                    tried[i] += 1;
-                    exact[i] += usize::from(mean.round() as u64 == *n);
-                }
-            }
-        }
-        let rates: Vec<String> = ks
-            .iter()
-            .zip(tried.iter().zip(&exact))
-            .map(|(k, (t, e))| format!("k={k}: {e} of {t}"))
-            .collect();
-        eprintln!(
-            "averaging over decompositions, {} targets of 1-9 youths: own published cell exact {by_own}; mean of k decompositions exact {}",
-            targets.len(),
-            rates.join(", ")
-        );
-        let given = r
-            .db
-            .scalar(&format!(
-                "SELECT COUNT(DISTINCT population) FROM released_populations WHERE requester = '{ATTACKER}'"
-            ))
-            .await;
-        let warned = r
-            .db
-            .scalar("SELECT COUNT(*) FROM release_log WHERE outcome LIKE '%decomposition-watch%'")
-            .await;
-        assert!(given >= 40, "{given} populations");
-        assert_eq!(warned, given / 20, "a warning at every 20th of {given}");
-    }
-);

@@ -136,14 +136,14 @@ async fn a_network_count_is_the_sum_of_its_members_published_counts_within_its_b
     let merged = answer.result.unwrap();
 
     // The members' own releases to jenn, added by hand: every merged cell is their sum, and
-    // its bound is ±3 per member.
+    // its bound is ±4 per member.
     let mut expected: HashMap<Vec<String>, u64> = HashMap::new();
     let mut sum = 0;
     for member in JENN {
         let part = f.ask_as_node(JENN_NODE, member, &query).await.unwrap();
         sum += total(&part).value;
         for (key, cell) in cells(&part) {
-            assert_eq!(cell.max_deviation, 3, "{member} perturbs with D = 3");
+            assert_eq!(cell.max_deviation, 4, "{member} perturbs with D = 4");
             *expected.entry(key).or_default() += cell.value;
         }
     }
@@ -151,7 +151,7 @@ async fn a_network_count_is_the_sum_of_its_members_published_counts_within_its_b
         total(&merged),
         Published {
             value: sum,
-            max_deviation: 9
+            max_deviation: 12
         },
         "the network total is the sum of the members' published totals"
     );
@@ -162,7 +162,7 @@ async fn a_network_count_is_the_sum_of_its_members_published_counts_within_its_b
             shown[key],
             Published {
                 value: *value,
-                max_deviation: 9
+                max_deviation: 12
             },
             "{key:?}"
         );
@@ -228,8 +228,8 @@ async fn coverage_names_every_peer_that_did_not_answer_and_why() {
     }
     let result = answer.result.unwrap();
     let published = total(&result);
-    assert_eq!(published.max_deviation, 6, "two regions answered");
-    assert!(published.value.abs_diff(answered_total) <= 6);
+    assert_eq!(published.max_deviation, 8, "two regions answered");
+    assert!(published.value.abs_diff(answered_total) <= 8);
     assert!(
         result.rules_applied[0].starts_with("merged over 2 node(s)"),
         "{:?}",
@@ -1078,7 +1078,7 @@ async fn the_same_youths_publish_the_same_counts_through_every_route() {
         cells(&via_jenn.result.unwrap()),
         cells(&direct),
     ];
-    assert!(routes[0].values().all(|c| c.max_deviation == 3));
+    assert!(routes[0].values().all(|c| c.max_deviation == 4));
     assert_eq!(routes[0], routes[1], "own node and aggregator");
     assert_eq!(routes[0], routes[2], "aggregator and a direct call");
 }

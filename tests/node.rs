@@ -374,7 +374,7 @@ async fn disclosure_settings_are_for_peers_and_grantees_and_logged() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(settings.max_deviation, 3);
+    assert_eq!(settings.max_deviation, 4);
     // The auditor has no grant at this node.
     let status = ask(f.pki.person("auditor")).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
@@ -641,7 +641,7 @@ async fn person_counts_leave_only_after_disclosure_control() {
     let youths = youths_in_care_2024(&f).await;
     let published = |cell: &Option<pb::CellValue>| match cell.as_ref().unwrap().value.as_ref() {
         Some(pb::cell_value::Value::Perturbed(p)) => {
-            assert_eq!(p.max_deviation, 3);
+            assert_eq!(p.max_deviation, 4);
             assert!(p.value == 0 || p.value > 2, "never 1..js");
             p.value
         }
@@ -655,7 +655,7 @@ async fn person_counts_leave_only_after_disclosure_control() {
     assert!(result
         .rules_applied
         .iter()
-        .any(|r| r.starts_with("cell-key perturbation (D=3 V=2 js=2)")));
+        .any(|r| r.starts_with("cell-key perturbation (D=4 V=2 js=3)")));
     // The same question again publishes the same numbers.
     let again = client.query(request()).await.unwrap().into_inner();
     assert_eq!(again, result);
@@ -692,10 +692,12 @@ async fn person_counts_leave_only_after_disclosure_control() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(settings.max_deviation, 3);
-    assert_eq!(settings.js, 2);
+    assert_eq!(settings.max_deviation, 4);
+    assert_eq!(settings.js, 3);
+    assert_eq!(settings.max_dimensions, 2);
     assert_eq!(settings.period_granularity, "month");
-    assert_eq!(settings.floor.as_ref().unwrap().max_deviation, 2);
+    assert_eq!(settings.floor.as_ref().unwrap().max_deviation, 4);
+    assert_eq!(settings.floor.as_ref().unwrap().max_dimensions, 3);
     assert!(settings.ptable_problems.is_empty());
 }
 
@@ -1111,30 +1113,12 @@ fn issued(
     peer_id: &str,
     role: Role,
 ) -> (std::path::PathBuf, std::path::PathBuf) {
-    let subject = Subject {
-        identity: PeerIdentity {
-            peer_id: zicht_model::PeerId::parse(peer_id).unwrap(),
-            organisation: "Mis-issued".to_owned(),
-            role,
-        },
-        dns_names: Vec::new(),
-        ips: Vec::new(),
+    let identity = PeerIdentity {
+        peer_id: zicht_model::PeerId::parse(peer_id).unwrap(),
+        organisation: "Mis-issued".to_owned(),
+        role,
     };
-    let issued = f
-        .pki
-        .authority()
-        .unwrap()
-        .issue(&subject, Validity::days_from(now(), 1))
-        .unwrap();
-    let dir = f.pki.ca_cert().parent().unwrap().join("mis-issued");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (
-        dir.join(format!("{name}.pem")),
-        dir.join(format!("{name}.key")),
-    );
-    std::fs::write(&cert, &issued.cert_pem).unwrap();
-    zicht_pki::write_private(&key, &issued.key_pem).unwrap();
-    (cert, key)
+    f.issue(name, identity)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -586,6 +586,11 @@ pub fn settings_text(settings: &pb::DisclosureSettings) -> String {
             floor.period_ranges.to_string(),
         ),
         (
+            "max_dimensions",
+            settings.max_dimensions.to_string(),
+            format!("<= {}", floor.max_dimensions),
+        ),
+        (
             "max_populations_per_day",
             settings.max_populations_per_day.to_string(),
             format!("<= {}", floor.max_populations_per_day),

@@ -248,7 +248,7 @@ fn query_prints_protected_results_as_table_json_and_csv() {
     assert!(settings.status.success());
     let shown = text(&settings.stdout);
     assert!(
-        shown.contains("max_deviation (D)                       3          2\n"),
+        shown.contains("max_deviation (D)                       4          4\n"),
         "{shown}"
     );
     assert!(

@@ -12,8 +12,11 @@
 //!   path), first right after the import (it reads the rows and stores the snapshot in the
 //!   database), then again (it reads the stored snapshot); and perturbed, as a node's first
 //!   answer (the stored snapshot has no record keys, so it reads the rows with every youth's
-//!   key). Warm (a node that answered before), perturbed and exact. And the templates' plain
-//!   SQL in the database (the path before the engine, exact).
+//!   key). Warm (a node that answered before): perturbed (each cell's deviation looked up
+//!   through the keyed function of its cell key, and the requester's budgets of distinct
+//!   populations checked, a repeat: one read of the populations released) and exact (neither:
+//!   the baseline disclosure control is measured against). And the templates' plain SQL in
+//!   the database (the path before the engine, exact).
 //!
 //! Each measured step runs in a fresh child process of this benchmark, so its peak RSS
 //! (VmHWM) is its own. Figures are medians; the ratios are against DuckDB in the same run.

@@ -46,12 +46,13 @@
 //! [privacy]           # optional; defaults shown; a region may only make them stricter
 //! record_key_secret = "../../data/drenthe.secret"  # created (0600) on first start; back it up
 //! subject_key = "../../data/drenthe.subject-key"   # consented records: created (0600); back it up
-//! max_deviation = 3   # D: published counts within ±D of the true count
+//! max_deviation = 4   # D: published counts within ±D of the true count
 //! variance = 2.0      # V: variance of the perturbation
-//! js = 2              # no published count in 1..js
+//! js = 3              # no published count in 1..js
 //! population_floor = 10
 //! period_granularity = "month"   # or quarter, year
 //! period_ranges = false          # true: ranges of whole units too (not only one month, quarter, half year, year)
+//! max_dimensions = 2             # filters and groupings of one question together; 1 to 3
 //! max_populations_per_day = 500   # per person (a node asking for its people: 4x); at most 2000
 //! max_populations_per_year = 10000 # per person, any 365 days; at most 40000
 //! magnitude_min_youths = 10
@@ -186,6 +187,7 @@ struct PrivacySection {
     population_floor: Option<Spanned<u64>>,
     period_granularity: Option<Spanned<String>>,
     period_ranges: Option<Spanned<bool>>,
+    max_dimensions: Option<Spanned<u64>>,
     max_populations_per_day: Option<Spanned<u64>>,
     max_populations_per_year: Option<Spanned<u64>>,
     magnitude_min_youths: Option<Spanned<u64>>,
@@ -426,6 +428,7 @@ pub const KEYS: &[&str] = &[
     "privacy.population_floor",
     "privacy.period_granularity",
     "privacy.period_ranges",
+    "privacy.max_dimensions",
     "privacy.max_populations_per_day",
     "privacy.max_populations_per_year",
     "privacy.magnitude_min_youths",
@@ -911,7 +914,7 @@ fn privacy_settings(
 ) -> Result<zicht_privacy::Settings, ConfigError> {
     let mut settings = zicht_privacy::Settings::default();
     let mut places: Vec<(&'static str, Place)> = Vec::new();
-    let fields: [(&'static str, &Option<Spanned<u64>>, &mut u32); 7] = [
+    let fields: [(&'static str, &Option<Spanned<u64>>, &mut u32); 8] = [
         (
             "privacy.max_deviation",
             &section.max_deviation,
@@ -922,6 +925,11 @@ fn privacy_settings(
             "privacy.population_floor",
             &section.population_floor,
             &mut settings.population_floor,
+        ),
+        (
+            "privacy.max_dimensions",
+            &section.max_dimensions,
+            &mut settings.max_dimensions,
         ),
         (
             "privacy.max_populations_per_day",

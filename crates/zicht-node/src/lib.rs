@@ -26,7 +26,9 @@ pub use error::Error;
 pub use node::{start, start_on, RunningNode, StartError};
 #[cfg(feature = "unaudited")]
 pub use query::execute::UNAUDITED;
-pub use query::execute::{execute, log_entry, log_outcome, today, Call, Released};
+pub use query::execute::{
+    execute, log_entry, log_outcome, today, Call, Released, DECOMPOSITION_WATCH,
+};
 pub use services::auditor::AUDIT_ACTIVITY;
 pub use services::inway::{settings_message, Inway};
 #[cfg(feature = "unaudited")]

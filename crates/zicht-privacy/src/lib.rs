@@ -40,8 +40,18 @@ pub enum Refusal {
     #[error("{0}")]
     PeriodGranularity(String),
     /// A filter of a perturbed release is neither one value nor one group of its code lists.
-    #[error("filter-vocabulary: a filter on {0} takes one value, or one group the code lists define (the care types of a stay group; the regions of a landsdeel or network), kept or left out (!=); ask each value or group as its own question")]
+    #[error("filter-vocabulary: a filter on {0} keeps one value, or one group the code lists define (the care types of a stay group; the regions of a landsdeel or network); ask each value or group as its own question")]
     FilterVocabulary(String),
+    /// A filter of a perturbed release leaves values out (`!=`): a part and its complement
+    /// are two independent estimates of every cell they split.
+    #[error("filter-vocabulary: a filter on {0} leaves values out (!=), which only the data's owner may ask; keep a value or group instead, or group by {0} and skip its rows")]
+    LeaveOut(String),
+    /// A perturbed release constrains more dimensions than the node allows.
+    #[error("dimensions: this node answers questions on at most {limit} dimensions, filters and groupings together (privacy.max_dimensions); drop one, or ask the region for the finer table")]
+    Dimensions {
+        /// The node's `max_dimensions`.
+        limit: u32,
+    },
     /// A budget of distinct populations is spent: the requester's own, or (for a node asking
     /// for its people) the node's.
     #[error(
@@ -111,7 +121,8 @@ impl Refusal {
         match self {
             Refusal::PopulationFloor { .. } => "population-floor",
             Refusal::PeriodGranularity(_) => "period-granularity",
-            Refusal::FilterVocabulary(_) => "filter-vocabulary",
+            Refusal::FilterVocabulary(_) | Refusal::LeaveOut(_) => "filter-vocabulary",
+            Refusal::Dimensions { .. } => "dimensions",
             Refusal::DistinctPopulations { .. } => "distinct-populations",
         }
     }

@@ -254,6 +254,26 @@ fn make_row(count: u32, params: &PtableParams) -> (Row, Option<RowProblem>) {
     let negative = values.iter().copied().filter(|&v| v < 0).max();
     let positive = values.iter().copied().filter(|&v| v > 0).min();
     let has_zero = values.contains(&0);
+    if count > 0 && has_zero && negative.is_none() {
+        // Only `count` itself and targets above it: mean 0 forces every key onto 0, and the
+        // row would publish its true count every time.
+        let row = Row {
+            count,
+            deviations: vec![Deviation {
+                value: 0,
+                lower: 0,
+                upper: KEY_RANGE,
+            }],
+        };
+        return (
+            row,
+            problem(format!(
+                "no allowed target lies below {count} (D {} does not reach past js {} to 0): \
+                 it would always publish {count} unperturbed",
+                params.max_deviation, params.js
+            )),
+        );
+    }
     if !has_zero && (negative.is_none() || positive.is_none()) {
         // Every target on one side: no mean-0 distribution; the nearest target.
         let nearest = values.iter().copied().min_by_key(|v| v.abs()).unwrap_or(0);
@@ -469,6 +489,14 @@ mod tests {
         let rows: Vec<u32> = t.problems().iter().map(|p| p.count).collect();
         assert!(rows.contains(&1) && rows.contains(&4), "{rows:?}");
         assert_eq!(t.perturb(1, 12345), 0);
+        // js 3 with D 3: a true 4 has no target below it but 0, which D cannot reach; it
+        // would always be published as 4.
+        let t = table(3, 2.0, 3);
+        let problems = t.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].count, 4);
+        assert!(problems[0].reason.contains("always publish 4 unperturbed"));
+        assert!(table(4, 2.0, 3).problems().is_empty());
         assert!(PerturbationTable::new(PtableParams {
             max_deviation: 0,
             variance: 1.0,

@@ -23,6 +23,12 @@ pub struct Settings {
     /// Whether periods may be ranges of whole units; otherwise each is one calendar unit
     /// (month, quarter, half year, year). Off by default: a region may allow ranges.
     pub period_ranges: bool,
+    /// How many dimensions one perturbed question may constrain, by filter or grouping
+    /// together (a dimension both filtered and grouped counts once). Two by default: a cell
+    /// of two dimensions then has no finer decompositions to average over (a third dimension
+    /// would split it into parts, each an independent estimate). A ceiling: a region may
+    /// lower it to 1, or allow 3.
+    pub max_dimensions: u32,
     /// Distinct populations (template, scope, filters, grouping) one person may be given per
     /// day (a node asking for its people: four times that, for them together): bounds how
     /// fast anyone can average over many decompositions of one population. A ceiling.
@@ -40,12 +46,13 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            max_deviation: 3,
+            max_deviation: 4,
             variance: 2.0,
-            js: 2,
+            js: 3,
             population_floor: 5,
             period_granularity: PeriodGranularity::Month,
             period_ranges: false,
+            max_dimensions: 2,
             max_populations_per_day: 500,
             max_populations_per_year: 10_000,
             magnitude_min_youths: 10,
@@ -71,15 +78,16 @@ impl fmt::Display for SettingProblem {
 
 impl Settings {
     /// The network floor: the loosest value of each setting any node may run with.
-    /// `max_populations_per_day`, `max_populations_per_year` and `dominance_max_share_percent`
-    /// are ceilings (lower is stricter).
+    /// `max_dimensions`, `max_populations_per_day`, `max_populations_per_year` and
+    /// `dominance_max_share_percent` are ceilings (lower is stricter).
     pub const FLOOR: Settings = Settings {
-        max_deviation: 2,
+        max_deviation: 4,
         variance: 1.0,
-        js: 1,
+        js: 3,
         population_floor: 5,
         period_granularity: PeriodGranularity::Month,
         period_ranges: true,
+        max_dimensions: 3,
         max_populations_per_day: 2_000,
         max_populations_per_year: 40_000,
         magnitude_min_youths: 5,
@@ -142,6 +150,7 @@ impl Settings {
                 });
             }
         };
+        above("max_dimensions", self.max_dimensions, floor.max_dimensions);
         above(
             "max_populations_per_day",
             self.max_populations_per_day,
@@ -230,16 +239,22 @@ mod tests {
             max_deviation: 1,
             dominance_max_share_percent: 80,
             variance: 0.5,
+            max_dimensions: 4,
             ..Settings::default()
         };
         let keys: Vec<_> = settings.problems().iter().map(|p| p.key).collect();
         assert_eq!(
             keys,
-            ["max_deviation", "variance", "dominance_max_share_percent"]
+            [
+                "max_deviation",
+                "variance",
+                "max_dimensions",
+                "dominance_max_share_percent"
+            ]
         );
         assert_eq!(
             settings.problems()[0].to_string(),
-            "max_deviation: 1 is below the network floor of 2; a region may only raise it"
+            "max_deviation: 1 is below the network floor of 4; a region may only raise it"
         );
     }
 
@@ -264,6 +279,7 @@ mod tests {
             population_floor: 20,
             period_granularity: PeriodGranularity::Quarter,
             period_ranges: false,
+            max_dimensions: 1,
             max_populations_per_day: 100,
             max_populations_per_year: 1_000,
             magnitude_min_youths: 20,

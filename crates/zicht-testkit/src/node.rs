@@ -43,6 +43,31 @@ impl NodeFixture {
         std::mem::replace(&mut self.node, again).stop().await;
     }
 
+    /// Issues a certificate of the dev federation's CA to `identity` (valid a day), beside
+    /// the dev PKI as `<name>.pem` and `<name>.key`: another person, or a mis-issued one.
+    pub fn issue(&self, name: &str, identity: zicht_model::PeerIdentity) -> (PathBuf, PathBuf) {
+        let subject = zicht_pki::Subject {
+            identity,
+            dns_names: Vec::new(),
+            ips: Vec::new(),
+        };
+        let issued = self
+            .pki
+            .authority()
+            .unwrap()
+            .issue(&subject, zicht_pki::Validity::days_from(now(), 1))
+            .unwrap();
+        let dir = self.pki.ca_cert().parent().unwrap().join("issued");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&cert, &issued.cert_pem).unwrap();
+        zicht_pki::write_private(&key, &issued.key_pem).unwrap();
+        (cert, key)
+    }
+
     /// A channel to the node over mutual TLS as `person` of the dev federation
     /// (`analyst-drenthe`, `auditor`).
     pub async fn channel_as_person(&self, person: &str) -> Channel {

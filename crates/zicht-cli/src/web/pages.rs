@@ -764,14 +764,10 @@ pub async fn flows(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response {
         Template::Flows,
         purpose,
         scope,
+        // Uitstroom and doorplaatsing are read from the rows (a perturbed question cannot
+        // leave values out; the cells are the same youths either way).
         &[Dimension::OutflowDestination, Dimension::FlowKind],
-        // Uitstroom and doorplaatsing: every flow but instroom (a filter takes one value or
-        // one group, kept or left out).
-        vec![pb::Filter {
-            dimension: Dimension::FlowKind.code().to_owned(),
-            values: vec!["instroom".to_owned()],
-            exclude: true,
-        }],
+        Vec::new(),
     );
     let (kinds, destinations) = tokio::join!(
         monitor.ask(node, federated(kinds, &[])),

@@ -48,7 +48,7 @@ pub struct Released {
 /// 365 days before the node warns its auditor, and again at every multiple: the
 /// decompositions of one small set all share its template and period, so an averaging attack
 /// asks many members of one family, and ordinary work a few.
-pub const DECOMPOSITION_WATCH: i64 = 20;
+pub const DECOMPOSITION_WATCH: i64 = 10;
 
 /// One template call on a node's own data.
 #[derive(Debug, Clone, Copy)]
@@ -448,17 +448,45 @@ fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Err
             .check(from, to, disclosure.settings.period_ranges)
             .map_err(zicht_privacy::Refusal::PeriodGranularity)?;
     }
-    let on = call.query.scope.reference_date();
-    if let Some(filter) = call.query.filters.iter().find(|f| !f.in_vocabulary(on)) {
-        return Err(
-            zicht_privacy::Refusal::FilterVocabulary(filter.dimension.code().to_owned()).into(),
-        );
-    }
+    vocabulary(call.query, disclosure.settings.max_dimensions)?;
     Ok(Publish::Perturbed(
         &disclosure.ptable,
         Box::new(secret.cell_noise()),
         disclosure.settings.max_deviation,
     ))
+}
+
+/// The vocabulary of a perturbed question, which bounds how many released counts can contain
+/// one small cell: each filter keeps one value or one group of the code lists (leaving values
+/// out would make every value and group of every dimension a part with its complement: two
+/// more estimates of each cell it splits), and at most `max_dimensions` dimensions are
+/// constrained, by filters and groupings together.
+fn vocabulary(query: &Query, max_dimensions: u32) -> Result<(), zicht_privacy::Refusal> {
+    use zicht_privacy::Refusal;
+    let on = query.scope.reference_date();
+    for filter in &query.filters {
+        let dimension = filter.dimension.code().to_owned();
+        if filter.exclude {
+            return Err(Refusal::LeaveOut(dimension));
+        }
+        if !filter.in_vocabulary(on) {
+            return Err(Refusal::FilterVocabulary(dimension));
+        }
+    }
+    let mut constrained: Vec<Dimension> = query
+        .filters
+        .iter()
+        .map(|filter| filter.dimension)
+        .chain(query.group_by.iter().copied())
+        .collect();
+    constrained.sort_unstable();
+    constrained.dedup();
+    if constrained.len() > max_dimensions as usize {
+        return Err(Refusal::Dimensions {
+            limit: max_dimensions,
+        });
+    }
+    Ok(())
 }
 
 /// The budgets of distinct populations, decided on the request alone: the requester's, and

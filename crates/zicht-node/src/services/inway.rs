@@ -161,6 +161,7 @@ pub fn settings_message(disclosure: &Disclosure) -> pb::DisclosureSettings {
         population_floor: settings.population_floor,
         period_granularity: settings.period_granularity.code().to_owned(),
         period_ranges: settings.period_ranges,
+        max_dimensions: settings.max_dimensions,
         max_populations_per_day: settings.max_populations_per_day,
         max_populations_per_year: settings.max_populations_per_year,
         magnitude_min_youths: settings.magnitude_min_youths,

@@ -118,7 +118,7 @@ impl Metrics {
             decomposition_watch: meter
                 .u64_counter("zicht.decomposition.watch")
                 .with_description(
-                    "Releases after which a requester had been given a multiple of 20 distinct \
+                    "Releases after which a requester had been given a multiple of 10 distinct \
                      populations of one template and period in 365 days (logged for the auditor).",
                 )
                 .build(),
