@@ -205,7 +205,14 @@ fn month(month: u32) -> Ask {
 fn decompositions(month_: u32) -> Vec<Vec<Ask>> {
     use Dimension::*;
     let mut all = Vec::new();
-    for d in [PlacementRegion, OriginRegion, LandsdeelInside, StayGroup] {
+    for d in [
+        PlacementRegion,
+        OriginRegion,
+        LandsdeelInside,
+        StayGroup,
+        AgeBand,
+        LegalBasis,
+    ] {
         all.push(vec![month(month_).by(CareType).by(d)]);
     }
     let on = zicht_model::NaiveDate::from_ymd_opt(2024, month_, 1).unwrap();

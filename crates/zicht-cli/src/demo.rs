@@ -249,6 +249,11 @@ fn client_path(dir: &Path, region: Region) -> PathBuf {
         .join(format!("analyst-{}.toml", region.code()))
 }
 
+fn coordinator_path(dir: &Path, network: zicht_model::Network) -> PathBuf {
+    dir.join("clients")
+        .join(format!("coordinator-{}.toml", network.code()))
+}
+
 fn team_path(dir: &Path) -> PathBuf {
     dir.join("clients").join("team-ijsselland.toml")
 }
@@ -317,8 +322,8 @@ async fn start_federation(
     Ok(Federation { nodes })
 }
 
-/// The client profiles of the demo's people: each region's analyst, IJsselland's lokaal team
-/// and an auditor.
+/// The client profiles of the demo's people: each region's analyst, each network's
+/// coordinator, IJsselland's lokaal team and an auditor.
 fn write_profiles(
     dir: &Path,
     pki: &zicht_pki::DevFederation,
@@ -339,6 +344,22 @@ fn write_profiles(
             &person,
         );
         std::fs::write(client_path(dir, region), profile).context("write a client profile")?;
+    }
+    for &network in zicht_model::Network::ALL {
+        let comment = format!(
+            "The coordinator of {} (role coordinator) asks bovenregionaal questions through the network's node.",
+            network.name_nl()
+        );
+        let person = format!("coordinator-{}", network.code());
+        let profile = client_profile(
+            pki,
+            manifest_path,
+            &comment,
+            NodeName::Network(network),
+            &person,
+        );
+        std::fs::write(coordinator_path(dir, network), profile)
+            .context("write a coordinator's client profile")?;
     }
     let comment = "The lokaal team of IJsselland (role team): receives the records youths consented to give it.";
     let profile = client_profile(

@@ -14,6 +14,7 @@ pub use query::ask;
 mod records;
 pub mod web;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -510,8 +511,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => health(address, std::time::Duration::from_millis(timeout_ms)).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "zicht", &mut std::io::stdout());
-            Ok(())
+            // Generated whole first: clap_complete panics on a write error, and a reader that
+            // stops early (`| head`) is a quiet end, not one.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "zicht", &mut script);
+            let mut out = std::io::stdout().lock();
+            match out.write_all(&script).and_then(|()| out.flush()) {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(error).context("write the completion script")
+                }
+                _ => Ok(()),
+            }
         }
         Command::Man { dir } => man(dir.as_deref()),
         Command::Web(args) => web::run(&args).await,

@@ -55,8 +55,28 @@ fn header(result: &pb::ProtectedResult) -> Vec<String> {
     });
     if let Some(row) = result.rows.first() {
         columns.extend(row.statistics.iter().map(|s| s.name.clone()));
+        if bezetting(row).is_some() {
+            columns.push("bezetting %".to_owned());
+        }
     }
     columns
+}
+
+/// Occupancy (bezetting): occupied places as a share of places, in percent, for a capacity
+/// row that has both; `-` where there are no places.
+fn bezetting(row: &pb::ResultRow) -> Option<String> {
+    let value = |name: &str| {
+        row.statistics
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.value)
+    };
+    let (places, occupied) = (value("places")?, value("occupied")?);
+    Some(if places > 0.0 {
+        format!("{:.1}", occupied / places * 100.0)
+    } else {
+        "-".to_owned()
+    })
 }
 
 fn lines(result: &pb::ProtectedResult) -> Vec<Vec<String>> {
@@ -67,6 +87,7 @@ fn lines(result: &pb::ProtectedResult) -> Vec<Vec<String>> {
             let mut line = row.key.clone();
             line.push(cell_text(row.count.as_ref()));
             line.extend(row.statistics.iter().map(statistic_text));
+            line.extend(bezetting(row));
             line
         })
         .collect()
@@ -379,6 +400,48 @@ mod tests {
             rules_applied: vec!["cell-key perturbation".to_owned()],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn capacity_shows_bezetting_beside_places_and_occupied() {
+        let row = |provider: &str, places: f64, occupied: f64| pb::ResultRow {
+            key: vec![provider.to_owned()],
+            count: cell(pb::cell_value::Value::Exact(2)),
+            statistics: vec![
+                pb::Statistic {
+                    name: "places".to_owned(),
+                    value: Some(places),
+                },
+                pb::Statistic {
+                    name: "occupied".to_owned(),
+                    value: Some(occupied),
+                },
+            ],
+        };
+        let result = pb::ProtectedResult {
+            template: "capacity".to_owned(),
+            template_version: 1,
+            dimensions: vec!["provider".to_owned()],
+            rows: vec![row("accare", 40.0, 34.0), row("leeg", 0.0, 0.0)],
+            total: cell(pb::cell_value::Value::Exact(4)),
+            ..Default::default()
+        };
+        let text = render(&result, Format::Table);
+        assert!(
+            text.contains(
+                "provider  facilities  places  occupied  bezetting %
+"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\naccare             2      40        34         85.0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nleeg               2       0         0            -\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -95,7 +95,8 @@ pub struct QueryArgs {
     /// Purpose from the register (doelbinding), e.g. capaciteitsmonitoring.
     #[arg(long)]
     purpose: String,
-    /// Period: a year (2024) or FROM..TO in ISO dates (youth_in_care, flows, length_of_stay).
+    /// Period (youth_in_care, flows, length_of_stay): a year (2024), half year (2024-H1),
+    /// quarter (2024-Q2) or month (2024-03), or FROM..TO of those or of ISO dates.
     #[arg(long)]
     period: Option<String>,
     /// Reference date YYYY-MM-DD (capacity, transition18).
@@ -123,21 +124,11 @@ pub(crate) fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
 }
 
 pub(crate) fn period(text: &str) -> anyhow::Result<pb::Period> {
-    let (from, to) = match text.split_once("..") {
-        Some((from, to)) => (from.to_owned(), to.to_owned()),
-        None if text.len() == 4 && text.chars().all(|c| c.is_ascii_digit()) => {
-            let year = text.parse().map_err(|_| usage("--period: a year"))?;
-            return Ok(zicht_node::convert::calendar_year(year));
-        }
-        None => {
-            return Err(usage(
-                "--period: give a year (2024) or FROM..TO (2024-01-01..2024-06-30)",
-            ))
-        }
-    };
+    let (from, to) =
+        zicht_model::parse_period(text).map_err(|e| usage(format!("--period: {e}")))?;
     Ok(pb::Period {
-        from: Some(date(&from, "--period")?),
-        to: Some(date(&to, "--period")?),
+        from: Some(zicht_node::convert::from_date(from)),
+        to: Some(zicht_node::convert::from_date(to)),
     })
 }
 
@@ -213,8 +204,12 @@ pub(crate) fn filter(template: Template, text: &str) -> anyhow::Result<pb::Filte
         }
         // Codes and names have letters, digits, spaces and - _ . ' & ( ) /; anything else
         // is a typing slip, never silently folded away.
+        // A code of the list as written (`18+`) is never a slip.
         let allowed = |c: char| c.is_alphanumeric() || " -_.'&()/".contains(c);
-        if let Some(stray) = value.chars().find(|c| !allowed(*c)) {
+        let listed = dimension
+            .domain()
+            .is_some_and(|codes| codes.contains(&value));
+        if let Some(stray) = value.chars().find(|c| !listed && !allowed(*c)) {
             return Err(usage(format!(
                 "--filter {dimension}: a value has a stray `{stray}`; separate values with commas only"
             )));
@@ -404,6 +399,15 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
         .iter()
         .map(|d| dimension(template, d, "--by"))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(twice) = group_by
+        .iter()
+        .enumerate()
+        .find_map(|(i, d)| group_by[..i].contains(d).then_some(d))
+    {
+        return Err(usage(format!(
+            "--by {twice}: given twice; name each dimension once"
+        )));
+    }
     let limits = zicht_node::Limits::default();
     if group_by.len() > limits.max_group_by {
         return Err(usage(format!(
@@ -424,23 +428,32 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
             "--fields: {template} takes no fields; fields are for consented_records"
         )));
     }
+    let on_a_day = template.takes_peildatum();
     let scope = match (&args.period, &args.peildatum) {
+        (Some(_), Some(_)) => return Err(usage("give --period or --peildatum, not both")),
+        (Some(_), None) if on_a_day => {
+            return Err(usage(format!(
+                "{template} is counted on a reference date: give --peildatum YYYY-MM-DD, not --period"
+            )))
+        }
+        (None, Some(_)) if !on_a_day => {
+            return Err(usage(format!(
+                "{template} is counted over a period: give --period (2024, 2024-H1, 2024-Q2, 2024-03 or FROM..TO), not --peildatum"
+            )))
+        }
         (Some(text), None) => Some(pb::query_request::Scope::Period(period(text)?)),
         (None, Some(text)) => Some(pb::query_request::Scope::Peildatum(date(
             text,
             "--peildatum",
         )?)),
-        (Some(_), Some(_)) => return Err(usage("give --period or --peildatum, not both")),
-        (None, None) => match template {
-            Template::Capacity | Template::Transition18 => {
-                return Err(usage(format!("{template} needs --peildatum YYYY-MM-DD")))
-            }
-            _ => {
-                return Err(usage(format!(
-                    "{template} needs --period (a year such as 2024, or FROM..TO)"
-                )))
-            }
-        },
+        (None, None) if on_a_day => {
+            return Err(usage(format!("{template} needs --peildatum YYYY-MM-DD")))
+        }
+        (None, None) => {
+            return Err(usage(format!(
+                "{template} needs --period (2024, 2024-H1, 2024-Q2, 2024-03 or FROM..TO)"
+            )))
+        }
     };
     let request = pb::QueryRequest {
         template: template.code().to_owned(),

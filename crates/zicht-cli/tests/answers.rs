@@ -586,7 +586,7 @@ fn values_fold_like_the_import_and_suggestions_are_close_ones() {
     );
     usage(
         &["--filter", "stay_group=pleegzorgg"],
-        "--filter stay_group: unknown stay_group code; closest valid code is `pleegzorg`",
+        "--filter stay_group: unknown stay_group code; closest valid code is `pleegzorg`; valid codes are pleegzorg, jeugdhulp_plus, andere_verblijfzorg, ambulant",
     );
     usage(
         &["--by", "origin"],
@@ -611,7 +611,9 @@ fn values_fold_like_the_import_and_suggestions_are_close_ones() {
         failure(&output),
         (
             2,
-            "error: --purpose: unknown purpose code; closest valid code is `bovenregionale-sturing`\n"
+            "error: --purpose: unknown purpose code; closest valid code is `bovenregionale-sturing`; \
+             valid codes are capaciteitsmonitoring, bovenregionale-sturing, 18plus-monitoring, \
+             triage-plaatsing, warme-overdracht\n"
                 .to_owned()
         )
     );

@@ -353,3 +353,108 @@ fn a_demo_runs_logs_are_structured_and_hold_no_youth_data() {
         assert!(!personal.contains(token), "youth data in the logs: {token}");
     }
 }
+
+// Usage mistakes are caught before anything is asked (exit 2, a message that says what to
+// write), every period form the messages suggest is taken, a code with a `+` is a code, and a
+// completion script piped into `head` ends quietly.
+#[test]
+fn usage_mistakes_exit_2_and_every_suggested_form_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "5");
+    let database = dir.path().join("twente.db");
+    let database = database.to_str().unwrap();
+    let files: Vec<String> = zicht_synth_files()
+        .iter()
+        .map(|f| dir.path().join("twente").join(f).display().to_string())
+        .collect();
+    let mut import = vec!["import", "--database", database];
+    import.extend(files.iter().map(String::as_str));
+    assert!(zicht(&import).status.success());
+    let ask = |template: &str, extra: &[&str]| {
+        let mut args = vec![
+            "query",
+            template,
+            "--database",
+            database,
+            "--purpose",
+            "bovenregionale-sturing",
+        ];
+        args.extend(extra);
+        zicht(&args)
+    };
+    for (template, extra, says) in [
+        (
+            "youth_in_care",
+            &["--peildatum", "2024-06-30"][..],
+            "youth_in_care is counted over a period: give --period",
+        ),
+        (
+            "capacity",
+            &["--period", "2024"][..],
+            "capacity is counted on a reference date: give --peildatum",
+        ),
+        (
+            "youth_in_care",
+            &["--period", "2024", "--by", "care_type", "--by", "care_type"][..],
+            "--by care_type: given twice",
+        ),
+        (
+            "youth_in_care",
+            &["--period", "2024-06..2024-01"][..],
+            "--period: the period ends before it starts",
+        ),
+        (
+            "youth_in_care",
+            &["--period", "2024-Q5"][..],
+            "--period: give a year (2025), a half year (2025-H1)",
+        ),
+        (
+            "youth_in_care",
+            &["--period", "2024", "--filter", "age_band=16-18"][..],
+            "valid codes are 0-5, 6-11, 12-15, 16-17, 18+",
+        ),
+    ] {
+        let output = ask(template, extra);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            text(&output.stderr).contains(says),
+            "{extra:?}: {}",
+            text(&output.stderr)
+        );
+    }
+    for period in ["2024", "2024-H1", "2024-Q2", "2024-03", "2024-01..2024-06"] {
+        let output = ask(
+            "youth_in_care",
+            &[
+                "--period",
+                period,
+                "--filter",
+                "age_band=18+",
+                "--by",
+                "stay_group",
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "{period}: {}",
+            text(&output.stderr)
+        );
+    }
+
+    // `zicht completions bash | head -1`: the reader stops early, zicht ends quietly.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zicht"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(!text(&output.stderr).contains("panicked"));
+}

@@ -25,7 +25,14 @@ pub struct UnknownCode {
 impl UnknownCode {
     /// What to write instead: the closest valid code, or the valid codes.
     pub fn hint(&self) -> String {
+        // A short list is shown whole, even beside the closest code: the right one may be
+        // another.
+        const FEW: usize = 8;
         match self.closest {
+            Some(code) if self.valid.len() <= FEW => format!(
+                "closest valid code is `{code}`; valid codes are {}",
+                self.valid.join(", ")
+            ),
             Some(code) => format!("closest valid code is `{code}`"),
             None => format!("valid codes are {}", self.valid.join(", ")),
         }
@@ -377,6 +384,14 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown care_type code; closest valid code is `pleegzorg`"
+        );
+        // A short list is named whole beside the closest code.
+        let error = crate::AgeBand::parse("16-18").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("valid codes are 0-5, 6-11, 12-15, 16-17, 18+"),
+            "{error}"
         );
         assert_eq!(
             Region::parse("Frieslnd").unwrap_err().closest,

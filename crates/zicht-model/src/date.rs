@@ -115,6 +115,80 @@ pub fn age_on(birth_date: NaiveDate, on: NaiveDate) -> i32 {
     age
 }
 
+/// A period that cannot be read: says which forms are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPeriod {
+    /// Not one of the forms.
+    #[error("give a year (2025), a half year (2025-H1), a quarter (2025-Q2), a month (2025-03), or FROM..TO of those or of dates (2025-01..2025-06, 2025-01-01..2025-06-30)")]
+    Shape,
+    /// A date or month that does not exist, or lies outside the range zicht takes.
+    #[error("{0}")]
+    Date(InvalidDate),
+    /// The period ends before it starts.
+    #[error("the period ends before it starts")]
+    Reversed,
+}
+
+/// Reads a period as the CLI and the monitor take it: a calendar unit (`2025`, `2025-H1`,
+/// `2025-Q2`, `2025-03`), a date range `FROM..TO` of dates, or a range of units
+/// (`2025-01..2025-06`: from the first day of the first to the last day of the last).
+/// Returns the first and last day, inclusive.
+pub fn parse_period(text: &str) -> Result<(NaiveDate, NaiveDate), InvalidPeriod> {
+    let text = text.trim();
+    let (first, last) = match text.split_once("..") {
+        Some((from, to)) => (unit(from.trim())?.0, unit(to.trim())?.1),
+        None => unit(text)?,
+    };
+    if last < first {
+        return Err(InvalidPeriod::Reversed);
+    }
+    Ok((first, last))
+}
+
+/// The first and last day of one calendar unit, or of a date (a day).
+fn unit(text: &str) -> Result<(NaiveDate, NaiveDate), InvalidPeriod> {
+    if text.len() == 10 {
+        let day = parse_date(text).map_err(InvalidPeriod::Date)?;
+        return Ok((day, day));
+    }
+    let (year, rest) = match text.split_once('-') {
+        Some((year, rest)) => (year, Some(rest)),
+        None => (text, None),
+    };
+    if year.len() != 4 || !year.chars().all(|c| c.is_ascii_digit()) {
+        return Err(InvalidPeriod::Shape);
+    }
+    let year: i32 = year.parse().map_err(|_| InvalidPeriod::Shape)?;
+    let (first_month, months) = match rest.map(str::to_ascii_uppercase).as_deref() {
+        None => (1, 12),
+        Some("H1") => (1, 6),
+        Some("H2") => (7, 6),
+        Some(q) if q.len() == 2 && q.starts_with('Q') => match &q[1..] {
+            n @ ("1" | "2" | "3" | "4") => ((n.as_bytes()[0] - b'0') as u32 * 3 - 2, 3),
+            _ => return Err(InvalidPeriod::Shape),
+        },
+        Some(m) if m.len() == 2 && m.chars().all(|c| c.is_ascii_digit()) => {
+            let month: u32 = m.parse().map_err(|_| InvalidPeriod::Shape)?;
+            if !(1..=12).contains(&month) {
+                return Err(InvalidPeriod::Date(InvalidDate::NoSuchDay));
+            }
+            (month, 1)
+        }
+        Some(_) => return Err(InvalidPeriod::Shape),
+    };
+    let first = NaiveDate::from_ymd_opt(year, first_month, 1)
+        .ok_or(InvalidPeriod::Date(InvalidDate::OutOfRange))?;
+    let last = first
+        .checked_add_months(chrono::Months::new(months))
+        .and_then(|next| next.pred_opt())
+        .ok_or(InvalidPeriod::Date(InvalidDate::OutOfRange))?;
+    let (earliest, latest) = crate::DATE_RANGE;
+    if first < earliest || last > latest {
+        return Err(InvalidPeriod::Date(InvalidDate::OutOfRange));
+    }
+    Ok((first, last))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +252,57 @@ mod tests {
             "3000-01-01",
         ] {
             assert_eq!(Timestamp::parse(bad), Err(InvalidTimestamp), "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods_are_calendar_units_or_ranges_of_them() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(
+            parse_period("2025"),
+            Ok((day(2025, 1, 1), day(2025, 12, 31)))
+        );
+        assert_eq!(
+            parse_period("2025-H2"),
+            Ok((day(2025, 7, 1), day(2025, 12, 31)))
+        );
+        assert_eq!(
+            parse_period("2025-q2"),
+            Ok((day(2025, 4, 1), day(2025, 6, 30)))
+        );
+        assert_eq!(
+            parse_period("2024-02"),
+            Ok((day(2024, 2, 1), day(2024, 2, 29)))
+        );
+        assert_eq!(
+            parse_period("2024-01..2024-06"),
+            Ok((day(2024, 1, 1), day(2024, 6, 30)))
+        );
+        assert_eq!(
+            parse_period("2024-01-01..2024-06-30"),
+            Ok((day(2024, 1, 1), day(2024, 6, 30)))
+        );
+        assert_eq!(
+            parse_period("2024-Q3..2024"),
+            Ok((day(2024, 7, 1), day(2024, 12, 31)))
+        );
+        assert_eq!(
+            parse_period("2025-06..2025-01"),
+            Err(InvalidPeriod::Reversed)
+        );
+        assert_eq!(
+            parse_period("2025-13"),
+            Err(InvalidPeriod::Date(InvalidDate::NoSuchDay))
+        );
+        for wrong in [
+            "25",
+            "2025-Q5",
+            "2025-H3",
+            "2025-1",
+            "next year",
+            "2025-02-30..2025-03",
+        ] {
+            assert!(parse_period(wrong).is_err(), "{wrong}");
         }
     }
 }

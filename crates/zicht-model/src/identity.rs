@@ -30,6 +30,15 @@ pub enum Role {
         /// A short account name (`a-z0-9._-`).
         name: String,
     },
+    /// A coordinator of a supra-regional network (JENN, BEN-NH, Overijssel), who asks
+    /// bovenregionaal questions through the network's node:
+    /// `urn:zicht:coordinator:<network>:<name>`.
+    Coordinator {
+        /// The network the coordinator works for.
+        network: Network,
+        /// A short account name (`a-z0-9._-`).
+        name: String,
+    },
     /// An auditor (FG, external auditor, inspectorate): `urn:zicht:auditor:<name>`.
     Auditor {
         /// A short account name (`a-z0-9._-`).
@@ -39,7 +48,7 @@ pub enum Role {
 
 /// A SAN URI that is not a zicht role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not a zicht role URI (urn:zicht:region:<code>, urn:zicht:network:<code>, urn:zicht:analyst:<region>:<name>, urn:zicht:team:<region>:<name>, urn:zicht:auditor:<name>)")]
+#[error("not a zicht role URI (urn:zicht:region:<code>, urn:zicht:network:<code>, urn:zicht:analyst:<region>:<name>, urn:zicht:team:<region>:<name>, urn:zicht:coordinator:<network>:<name>, urn:zicht:auditor:<name>)")]
 pub struct InvalidRole;
 
 fn valid_account(name: &str) -> bool {
@@ -59,6 +68,9 @@ impl Role {
                 format!("urn:zicht:analyst:{}:{name}", region.code())
             }
             Role::Team { region, name } => format!("urn:zicht:team:{}:{name}", region.code()),
+            Role::Coordinator { network, name } => {
+                format!("urn:zicht:coordinator:{}:{name}", network.code())
+            }
             Role::Auditor { name } => format!("urn:zicht:auditor:{name}"),
         }
     }
@@ -81,6 +93,10 @@ impl Role {
                 region: region(code)?,
                 name: (*name).to_owned(),
             }),
+            ["coordinator", code, name] if valid_account(name) => Ok(Role::Coordinator {
+                network: Network::from_code(code).ok_or(InvalidRole)?,
+                name: (*name).to_owned(),
+            }),
             ["auditor", name] if valid_account(name) => Ok(Role::Auditor {
                 name: (*name).to_owned(),
             }),
@@ -89,21 +105,34 @@ impl Role {
     }
 
     /// The role's kind as policy files name it: `region`, `network`, `analyst`, `team`,
-    /// `auditor`.
+    /// `coordinator`, `auditor`.
     pub fn kind(&self) -> &'static str {
         match self {
             Role::Region(_) => "region",
             Role::Network(_) => "network",
             Role::Analyst { .. } => "analyst",
             Role::Team { .. } => "team",
+            Role::Coordinator { .. } => "coordinator",
             Role::Auditor { .. } => "auditor",
         }
     }
 
-    /// Whether the role is a person's (an analyst or a team), served by their region's
-    /// Outway; nodes ask each other through their Inways.
+    /// Whether the role is a person's (an analyst, a team, a coordinator), served by their
+    /// own node's Outway (a region's, or a coordinator's network's); nodes ask each other
+    /// through their Inways.
     pub fn is_person(&self) -> bool {
-        matches!(self, Role::Analyst { .. } | Role::Team { .. })
+        matches!(
+            self,
+            Role::Analyst { .. } | Role::Team { .. } | Role::Coordinator { .. }
+        )
+    }
+
+    /// The network a network node or a coordinator belongs to.
+    pub fn network(&self) -> Option<Network> {
+        match self {
+            Role::Network(network) | Role::Coordinator { network, .. } => Some(*network),
+            _ => None,
+        }
     }
 
     /// The node this role is, for a node's certificate (a region's or a network's).
@@ -122,7 +151,7 @@ impl Role {
             Role::Region(region) | Role::Analyst { region, .. } | Role::Team { region, .. } => {
                 Some(*region)
             }
-            Role::Network(_) | Role::Auditor { .. } => None,
+            Role::Network(_) | Role::Coordinator { .. } | Role::Auditor { .. } => None,
         }
     }
 }
@@ -167,6 +196,10 @@ mod tests {
                 region: Region::Ijsselland,
                 name: "lokaal-team.zwolle".to_owned(),
             },
+            Role::Coordinator {
+                network: Network::BenNh,
+                name: "coordinator".to_owned(),
+            },
             Role::Auditor {
                 name: "fg-twente".to_owned(),
             },
@@ -190,6 +223,8 @@ mod tests {
             "urn:zicht:analyst:drenthe:Has Space",
             "urn:zicht:auditor:",
             "urn:zicht:admin:root",
+            "urn:zicht:coordinator:drenthe:x",
+            "urn:zicht:coordinator:jenn",
         ] {
             assert_eq!(Role::parse_uri(bad), Err(InvalidRole), "{bad}");
         }

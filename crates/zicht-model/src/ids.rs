@@ -124,7 +124,19 @@ impl NodeName {
         Network::parse(text)
             .map(NodeName::Network)
             .or_else(|_| Region::parse(text).map(NodeName::Region))
-            .map_err(|e| UnknownCode { list: "node", ..e })
+            .map_err(|unknown| {
+                // Suggest among every node, networks included (`bennh` is ben-nh).
+                let codes: Vec<&'static str> = NodeName::all().map(NodeName::code).collect();
+                let closest = match crate::codes::parse_among("node", &codes, text) {
+                    Err(among) => among.closest,
+                    Ok(code) => Some(code),
+                };
+                UnknownCode {
+                    list: "node",
+                    closest: closest.or(unknown.closest),
+                    valid: codes,
+                }
+            })
     }
 
     /// The PeerID this node has in the development federation that `zicht demo` builds:
@@ -170,6 +182,17 @@ mod tests {
         assert_eq!(
             PeerId::parse("0000000123456789000a"),
             Err(InvalidId::PeerId)
+        );
+    }
+
+    #[test]
+    fn an_unknown_node_is_matched_against_networks_too() {
+        let unknown = NodeName::parse("bennh").unwrap_err();
+        assert_eq!(unknown.closest, Some("ben-nh"));
+        assert_eq!(unknown.valid.len(), 17);
+        assert_eq!(
+            NodeName::parse("Fryslân"),
+            Ok(NodeName::Region(Region::Friesland))
         );
     }
 

@@ -23,7 +23,9 @@ pub use care::{
     CareType, Financing, LegalBasis, OutflowDestination, OutflowProfile, Setting, StayGroup,
 };
 pub use codes::{CodeList, UnknownCode};
-pub use date::{age_on, parse_date, InvalidDate, InvalidTimestamp, Timestamp};
+pub use date::{
+    age_on, parse_date, parse_period, InvalidDate, InvalidPeriod, InvalidTimestamp, Timestamp,
+};
 pub use identity::{InvalidRole, PeerIdentity, Role};
 pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};
 pub use purpose::Purpose;

@@ -167,6 +167,12 @@ impl Template {
         1
     }
 
+    /// Whether the template is asked on a reference date (peildatum) rather than over a
+    /// period: `capacity` and `transition18`.
+    pub fn takes_peildatum(self) -> bool {
+        matches!(self, Template::Capacity | Template::Transition18)
+    }
+
     /// The group-by dimensions this template allows (the finest it can ever answer).
     pub fn dimensions(self) -> &'static [Dimension] {
         use Dimension::*;

@@ -190,10 +190,10 @@ fn scope(template: Template, request: &pb::QueryRequest) -> Result<Scope, Error>
     use pb::query_request::Scope as S;
     let needs = |what: &str| Error::Invalid(format!("template {template} needs {what}"));
     match (template, &request.scope) {
-        (Template::Capacity | Template::Transition18, Some(S::Peildatum(date))) => {
+        (_, Some(S::Peildatum(date))) if template.takes_peildatum() => {
             Ok(Scope::Peildatum(to_date(date, "peildatum")?))
         }
-        (Template::Capacity | Template::Transition18, _) => Err(needs("a peildatum")),
+        (_, _) if template.takes_peildatum() => Err(needs("a peildatum")),
         // Records are released as consents hold at the moment of the request: the scope is
         // today (network membership is taken then), whatever the request says.
         (Template::ConsentedRecords, _) => Ok(Scope::Peildatum(chrono::Utc::now().date_naive())),

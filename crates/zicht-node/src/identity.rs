@@ -385,15 +385,16 @@ impl Verified {
     }
 }
 
-/// Whether `person` belongs to the node `forwarder`: a region's own people, or people of a
-/// member region of a network (on today's membership).
+/// Whether `person` belongs to the node `forwarder`: a region's own people; for a network,
+/// its coordinators and the people of its member regions (on today's membership).
 fn belongs(person: &PeerIdentity, forwarder: NodeName) -> Result<(), Error> {
     let region = person.role.region();
     let belongs = match forwarder {
         NodeName::Region(own) => region == Some(own),
         NodeName::Network(network) => {
             let today = crate::query::execute::today();
-            region.is_some_and(|r| network.members_on(today).any(|m| m == r))
+            person.role.network() == Some(network)
+                || region.is_some_and(|r| network.members_on(today).any(|m| m == r))
         }
     };
     if belongs {

@@ -50,6 +50,8 @@ pub enum Who {
     Analyst(Option<Region>),
     /// Teams (lokaal teams, care teams) of any region (`team:*`) or of one (`team:<region>`).
     Team(Option<Region>),
+    /// Coordinators of any network (`coordinator:*`) or of one (`coordinator:<network>`).
+    Coordinator(Option<Network>),
     /// Auditors (`auditor`).
     Auditor,
 }
@@ -68,6 +70,10 @@ impl Who {
             Some(("analyst", code)) => region(code).map(Who::Analyst),
             Some(("team", code)) => region(code).map(Who::Team),
             Some(("network", "*")) => Some(Who::Network(None)),
+            Some(("coordinator", "*")) => Some(Who::Coordinator(None)),
+            Some(("coordinator", code)) => {
+                Network::from_code(code).map(|n| Who::Coordinator(Some(n)))
+            }
             Some(("network", code)) => Network::from_code(code).map(|n| Who::Network(Some(n))),
             None if text == "auditor" => Some(Who::Auditor),
             _ => None,
@@ -82,6 +88,9 @@ impl Who {
             (Who::Network(wanted), Role::Network(network)) => wanted.is_none_or(|w| w == *network),
             (Who::Analyst(wanted), Role::Analyst { region, .. })
             | (Who::Team(wanted), Role::Team { region, .. }) => wanted.is_none_or(|w| w == *region),
+            (Who::Coordinator(wanted), Role::Coordinator { network, .. }) => {
+                wanted.is_none_or(|w| w == *network)
+            }
             (Who::Auditor, Role::Auditor { .. }) => true,
             _ => false,
         }

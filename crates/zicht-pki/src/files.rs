@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use zicht_model::{CodeList, NodeName, PeerId, PeerIdentity, Region, Role};
+use zicht_model::{CodeList, Network, NodeName, PeerId, PeerIdentity, Region, Role};
 
 use crate::{CertificateAuthority, PkiError, Subject, Validity};
 
@@ -147,7 +147,7 @@ fn person_peer_id(number: usize) -> PeerId {
 }
 
 /// Creates a complete dev federation in `dir`: root CA, the 17 node certificates, an analyst
-/// and a lokaal team per region, one auditor, and an empty CRL. Valid for a year from `now`.
+/// and a lokaal team per region, a coordinator per network, one auditor, and an empty CRL. Valid for a year from `now`.
 pub fn write_dev_federation(dir: &Path, now: i64) -> Result<DevFederation, PkiError> {
     let federation = DevFederation {
         dir: dir.to_owned(),
@@ -200,6 +200,22 @@ pub fn write_dev_federation(dir: &Path, now: i64) -> Result<DevFederation, PkiEr
             ips: Vec::new(),
         };
         (format!("team-{}", region.code()), subject)
+    }));
+    // A coordinator per network: asks bovenregionaal questions through the network's node.
+    people.extend(Network::ALL.iter().enumerate().map(|(i, &network)| {
+        let subject = Subject {
+            identity: PeerIdentity {
+                peer_id: person_peer_id(201 + i),
+                organisation: format!("Netwerk {}", network.name_nl()),
+                role: Role::Coordinator {
+                    network,
+                    name: "coordinator".to_owned(),
+                },
+            },
+            dns_names: Vec::new(),
+            ips: Vec::new(),
+        };
+        (format!("coordinator-{}", network.code()), subject)
     }));
     people.push((
         "auditor".to_owned(),

@@ -59,9 +59,9 @@ impl PeriodGranularity {
         let ends = next.is_some_and(|n| n.day() == 1 && (n.month() - 1) % months == 0);
         if !(starts && ends) {
             let example = match self {
-                PeriodGranularity::Month => "2024-01-01..2024-06-30",
-                PeriodGranularity::Quarter => "2024-04-01..2024-09-30",
-                PeriodGranularity::Year => "2024, i.e. 2024-01-01..2024-12-31",
+                PeriodGranularity::Month => "2024-03, or 2024-01..2024-06 where ranges are allowed",
+                PeriodGranularity::Quarter => "2024-Q2",
+                PeriodGranularity::Year => "2024",
             };
             return Err(format!(
                 "period-granularity: this node answers for whole {}s only: a period starts on \
@@ -75,7 +75,8 @@ impl PeriodGranularity {
         }
         Err(
             "period-granularity: a period is one month, quarter, half year or year (e.g. 2024, \
-             or 2024-07-01..2024-12-31); this node answers no other ranges (privacy.period_ranges)"
+             2024-H2, 2024-Q3 or 2024-07); this node answers no other ranges \
+             (privacy.period_ranges)"
                 .to_owned(),
         )
     }

@@ -338,7 +338,7 @@ impl Outway {
         // The outway serves people of this node; nodes ask each other through Inway.Query.
         if !identity.role.is_person() {
             return Err(Error::Role(format!(
-                "the outway serves analysts and teams; {} asks peers through Inway.Query",
+                "the outway serves analysts, teams and coordinators; {} asks peers through Inway.Query",
                 identity.role.uri()
             )));
         }

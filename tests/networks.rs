@@ -1,0 +1,184 @@
+//! The networks' own questions, asked as their coordinators ask them: over mutual TLS at the
+//! network node's Outway, with the coordinator's delegation, under the shipped policies
+//! (`deploy/policies`), on the members' synthetic data. The published cells are checked
+//! against the truth read from the members' own databases.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+
+use zicht_model::{Network, NodeName, Region};
+use zicht_node::{execute, Call, Disclosure};
+use zicht_proto::v1 as pb;
+use zicht_testkit::federation::{Behaviour, Federation, JENN};
+use zicht_testkit::queries::Ask;
+
+const JENN_NODE: NodeName = NodeName::Network(Network::Jenn);
+
+/// The shipped policy of `node`.
+fn shipped(node: NodeName) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../deploy/policies/{}.toml",
+        env!("CARGO_MANIFEST_DIR"),
+        node.code()
+    ))
+    .unwrap()
+}
+
+/// jenn and its three members, each with its shipped policy.
+async fn jenn() -> Federation {
+    let mut nodes = vec![(JENN_NODE, Behaviour::Serve(shipped(JENN_NODE)))];
+    for member in JENN {
+        let node = NodeName::Region(member);
+        nodes.push((node, Behaviour::Serve(shipped(node))));
+    }
+    Federation::start(&nodes).await
+}
+
+/// The cells of a result: key -> (value, bound).
+fn cells(result: &pb::ProtectedResult) -> BTreeMap<Vec<String>, (u64, u32)> {
+    result
+        .rows
+        .iter()
+        .map(|row| {
+            let value = match row.count.as_ref().and_then(|c| c.value.as_ref()) {
+                Some(pb::cell_value::Value::Exact(n)) => (*n, 0),
+                Some(pb::cell_value::Value::Perturbed(p)) => (p.value, p.max_deviation),
+                None => panic!("a cell without a value"),
+            };
+            (row.key.clone(), value)
+        })
+        .collect()
+}
+
+/// The true cells of `ask` summed over jenn's members (their owners' exact path).
+async fn truth(f: &Federation, ask: &Ask) -> BTreeMap<Vec<String>, u64> {
+    let query = zicht_node::convert::query(&ask.wire()).unwrap();
+    let mut sum = BTreeMap::new();
+    for member in JENN {
+        let disclosure = Disclosure::new(Default::default(), Some(member), None).unwrap();
+        let call = Call {
+            store: &f.dbs[&NodeName::Region(member)].store,
+            disclosure: &disclosure,
+            query: &query,
+            exact: true,
+            requester: "owner",
+            person: None,
+            today: zicht_node::today(),
+        };
+        for row in execute(&call).await.unwrap().table.rows {
+            *sum.entry(row.key).or_insert(0) += row.count.value;
+        }
+    }
+    sum
+}
+
+/// Asks `ask` as jenn's coordinator; every member must answer.
+async fn coordinator(f: &Federation, ask: &Ask) -> pb::ProtectedResult {
+    let mut asker = f.analyst("coordinator-jenn", JENN_NODE).await;
+    let answer = asker.ask(ask.wire()).await.unwrap();
+    let answered = answer
+        .coverage
+        .iter()
+        .filter(|p| p.status == pb::peer_status::Status::Answered as i32)
+        .count();
+    assert_eq!(answered, 3, "{:?}: {:?}", ask.wire(), answer.coverage);
+    answer.result.unwrap()
+}
+
+/// Every published cell is within its bound of the truth, and the bound is D per member.
+fn within_bounds(result: &pb::ProtectedResult, truth: &BTreeMap<Vec<String>, u64>, exact: bool) {
+    let shown = cells(result);
+    assert!(!shown.is_empty());
+    for (key, (value, bound)) in &shown {
+        let true_value = truth.get(key).copied().unwrap_or(0);
+        if exact {
+            assert_eq!((*value, *bound), (true_value, 0), "{key:?}");
+        } else {
+            assert_eq!(*bound, 4 * 3, "{key:?}: D per member");
+            assert!(value.abs_diff(true_value) <= u64::from(*bound), "{key:?}");
+        }
+    }
+    for (key, value) in truth {
+        assert!(shown.contains_key(key) || *value == 0, "{key:?} is missing");
+    }
+}
+
+// The plans' questions through jenn as its coordinator: capacity per provider and care type
+// (facility data, exact), JeugdhulpPlus by legal basis, uitstroom profiles, the BIG5 domains of
+// the 16+ check. Each member's log names the coordinator; a coordinator of another network
+// cannot ask through jenn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_asks_the_plans_questions_through_the_network() {
+    let f = jenn().await;
+
+    let capacity = Ask::capacity()
+        .peildatum(2025, 7, 1)
+        .by("provider")
+        .by("care_type");
+    let result = coordinator(&f, &capacity).await;
+    within_bounds(&result, &truth(&f, &capacity).await, true);
+
+    let jeugdhulp_plus = Ask::youth_in_care(2024)
+        .filter("stay_group", &["jeugdhulp_plus"])
+        .by("legal_basis");
+    let result = coordinator(&f, &jeugdhulp_plus).await;
+    within_bounds(&result, &truth(&f, &jeugdhulp_plus).await, false);
+
+    let uitstroom = Ask::new("flows")
+        .year(2024)
+        .filter("flow_kind", &["uitstroom"])
+        .by("outflow_profile");
+    let result = coordinator(&f, &uitstroom).await;
+    within_bounds(&result, &truth(&f, &uitstroom).await, false);
+
+    let big5 = Ask::new("transition18")
+        .purpose("18plus-monitoring")
+        .peildatum(2025, 6, 30)
+        .by("big5_domain")
+        .by("big5_status");
+    let result = coordinator(&f, &big5).await;
+    within_bounds(&result, &truth(&f, &big5).await, false);
+
+    // Every member logged the coordinator as the person jenn asked for.
+    let coordinator_id = {
+        let (cert, _) = f.pki.person("coordinator-jenn");
+        let pem = std::fs::read(cert).unwrap();
+        let der = zicht_pki::pem_to_der(&pem).unwrap();
+        zicht_pki::identity_of(&der).unwrap().peer_id.to_string()
+    };
+    for member in JENN {
+        let bodies = f.dbs[&NodeName::Region(member)]
+            .strings("SELECT body FROM processing_log")
+            .await;
+        let named = bodies
+            .iter()
+            .filter(|b| b.contains(&format!("\"on_behalf_of\":\"{coordinator_id}\"")))
+            .count();
+        assert_eq!(named, 4, "{member}: {bodies:?}");
+    }
+
+    // BEN-NH's coordinator has no grant at jenn.
+    let mut stranger = f.analyst("coordinator-ben-nh", JENN_NODE).await;
+    let refused = stranger.ask(capacity.wire()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused.message().contains("coordinator:ben-nh") || refused.message().contains("no grant"),
+        "{refused:?}"
+    );
+}
+
+// Every region's capacity is open to every other region and network by provider (facility
+// data), so a region's data team sees another landsdeel's providers in one question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_by_provider_is_open_to_every_region() {
+    let f = jenn().await;
+    let capacity = Ask::capacity().peildatum(2025, 7, 1).by("provider");
+    for member in [Region::Friesland, Region::Groningen] {
+        let released = f
+            .ask_as_node(NodeName::Region(Region::Drenthe), member, &capacity.wire())
+            .await
+            .unwrap();
+        assert!(!released.rows.is_empty(), "{member}");
+    }
+}
