@@ -443,6 +443,37 @@ async fn the_monitor_in_a_real_browser() {
     )
     .await;
 
+    // From the placing side: every region asked how many of its youths are placed in jenn's
+    // facilities, by origin region; the same as the command line asks it.
+    let placing = table(&browser, "placing").await;
+    let mut args = vec![
+        "youth_in_care",
+        "--node",
+        "jenn",
+        "--purpose",
+        "bovenregionale-sturing",
+        "--period",
+        "2024",
+        "--filter",
+        "placement_region=drenthe,friesland,groningen",
+        "--by",
+        "origin_region",
+    ];
+    for region in zicht_model::Region::ALL {
+        args.extend(["--peer", region.code()]);
+    }
+    let json = query_json(&analyst, &args);
+    let rows = json["rows"].as_array().unwrap();
+    assert!(rows.len() >= 3, "{json}");
+    for row in rows {
+        let origin = row["key"]["origin_region"].as_str().unwrap();
+        let line = placing
+            .iter()
+            .find(|l| l[0] == origin)
+            .unwrap_or_else(|| panic!("placing: no row {origin}"));
+        assert_eq!(line[1], cell(&row["count"]), "placing: {origin}");
+    }
+
     // Flows: the bars are the same query's counts.
     open(&browser, base, "/flows?period=2024&node=jenn", "flows").await;
     shows_the_query(&browser, &analyst, "kinds", "flows", "flow_kind").await;

@@ -666,9 +666,20 @@ pub async fn herkomst(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response
         &[Dimension::LandsdeelInside],
         Vec::new(),
     );
-    let (grid, inside) = tokio::join!(
+    // From the placing side: every region is asked how many of its youths are placed in the
+    // facilities of this node's region(s) (a network: its members), by origin region.
+    let (placing, placed_in) = placing_side(node, scope);
+    let placing = query(
+        Template::YouthInCare,
+        purpose,
+        scope,
+        &[Dimension::OriginRegion],
+        vec![placing],
+    );
+    let (grid, inside, placing) = tokio::join!(
         monitor.ask(node, federated(grid, &[])),
-        monitor.ask(node, federated(inside, &[]))
+        monitor.ask(node, federated(inside, &[])),
+        monitor.ask(node, federated(placing, Region::ALL))
     );
     let mut figures = Vec::new();
     let mut after = Vec::new();
@@ -741,9 +752,50 @@ pub async fn herkomst(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response
         }
         Err(message) => after.push(problem(message)),
     }
+    match &placing {
+        Ok(answer) => {
+            let result = answer.result.clone().unwrap_or_default();
+            let title =
+                format!("Youths in care in {text} placed in {placed_in}, by origin region (every region asked)");
+            after.push(layout::coverage("placed here, by origin region", answer));
+            figures.push(count_figure("placing", title, "origin_region", &result));
+        }
+        Err(message) => after.push(problem(message)),
+    }
     let form = period_form("/herkomst", &text, node);
     let after = html! { (layout::perturbation_note()) @for block in &after { (block) } };
     page(&monitor, "Herkomst", form, &figures, after, &params)
+}
+
+/// The filter of the placing side's question for `node` (its own region; a network's member
+/// regions, one code-list group) and how the page names it.
+fn placing_side(node: NodeName, scope: pb::query_request::Scope) -> (pb::Filter, String) {
+    let on = match scope {
+        pb::query_request::Scope::Period(ref period) => period
+            .to
+            .as_ref()
+            .and_then(|d| zicht_node::convert::to_date(d, "period.to").ok())
+            .unwrap_or_else(zicht_node::today),
+        pb::query_request::Scope::Peildatum(ref d) => {
+            zicht_node::convert::to_date(d, "peildatum").unwrap_or_else(|_| zicht_node::today())
+        }
+    };
+    let (values, name) = match node {
+        NodeName::Region(region) => (vec![region.code().to_owned()], region.name_nl().to_owned()),
+        NodeName::Network(network) => (
+            network
+                .members_on(on)
+                .map(|r| r.code().to_owned())
+                .collect(),
+            format!("the facilities of {}", network.name_nl()),
+        ),
+    };
+    let filter = pb::Filter {
+        dimension: Dimension::PlacementRegion.code().to_owned(),
+        values,
+        exclude: false,
+    };
+    (filter, name)
 }
 
 /// Flows: instroom, doorplaatsing and uitstroom in a period, and where youths went.

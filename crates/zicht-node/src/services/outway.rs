@@ -258,19 +258,15 @@ impl Outway {
         }
         let members = |network: Network| network.members_on(on).collect::<Vec<Region>>();
         let mut regions: Vec<Region> = match self.node {
-            // An aggregator asks its own network's members only.
+            // An aggregator asks its own network's members, or the regions named: a
+            // question from the placing side (whose youths are in our facilities) goes to
+            // every origin region, each answering under its own grant to the network.
             NodeName::Network(own) => {
                 if network.is_some_and(|n| n != own) {
                     return Err(invalid(format!("this node aggregates {own} only")));
                 }
-                let members = members(own);
-                if let Some(outside) = peers.iter().find(|p| !members.contains(p)) {
-                    return Err(invalid(format!(
-                        "{outside} is not a member of {own} on {on}"
-                    )));
-                }
                 if peers.is_empty() {
-                    members
+                    members(own)
                 } else {
                     peers
                 }
