@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use zicht_model::{Network, NodeName, Region};
+use zicht_model::{CodeList, Network, NodeName, Region};
 use zicht_node::{execute, Call, Disclosure};
 use zicht_proto::v1 as pb;
 use zicht_testkit::federation::{Behaviour, Federation, JENN};
@@ -181,4 +181,38 @@ async fn capacity_by_provider_is_open_to_every_region() {
             .unwrap();
         assert!(!released.rows.is_empty(), "{member}");
     }
+}
+
+// Per member in one answer: `member_region` first lists each member's own published cells
+// (the numbers it releases to the network) and then their sum (`totaal`), which is the network
+// answer without it. The members need no grant for it: it is no grouping of their data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_answer_lists_each_member_beside_the_sum() {
+    let f = jenn().await;
+    let plain = Ask::youth_in_care(2024).by("stay_group");
+    let listed = Ask::youth_in_care(2024)
+        .by("member_region")
+        .by("stay_group");
+    let sum = coordinator(&f, &plain).await;
+    let result = coordinator(&f, &listed).await;
+    assert_eq!(result.dimensions, ["member_region", "stay_group"]);
+    let shown = cells(&result);
+    for member in JENN {
+        let own = f
+            .ask_as_node(JENN_NODE, member, &plain.wire())
+            .await
+            .unwrap();
+        for (key, value) in cells(&own) {
+            let mut listed_key = vec![member.code().to_owned()];
+            listed_key.extend(key.clone());
+            assert_eq!(shown[&listed_key], value, "{member}: {key:?}");
+        }
+    }
+    for (key, value) in cells(&sum) {
+        let mut listed_key = vec![zicht_model::MEMBER_TOTAL.to_owned()];
+        listed_key.extend(key.clone());
+        assert_eq!(shown[&listed_key], value, "totaal: {key:?}");
+    }
+    assert_eq!(shown.len(), 4 * cells(&sum).len());
+    assert!(result.rules_applied[1].starts_with("member_region: each member's own"));
 }

@@ -394,10 +394,21 @@ fn network_hint(coverage: &[pb::PeerStatus], asked: NodeName) -> Option<String> 
 fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::QueryRequest)> {
     let template = Template::parse(&args.template).map_err(|e| usage(format!("template: {e}")))?;
     let purpose = Purpose::parse(&args.purpose).map_err(|e| usage(format!("--purpose: {e}")))?;
-    let group_by = args
-        .group_by
+    // `--by member_region` first: each member's published cells beside their sum, listed by
+    // the node asked (not a grouping of the data).
+    let member = Dimension::MemberRegion.code();
+    let by_member = args.group_by.first().is_some_and(|d| d == member);
+    if by_member && args.remote.client.is_none() {
+        return Err(usage(
+            "--by member_region lists the members of a federated answer (--client); a database answers for its own region",
+        ));
+    }
+    let group_by = args.group_by[usize::from(by_member)..]
         .iter()
-        .map(|d| dimension(template, d, "--by"))
+        .map(|d| match d == member {
+            true => Err(usage("--by member_region comes first, once")),
+            false => dimension(template, d, "--by"),
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(twice) = group_by
         .iter()
@@ -461,7 +472,12 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
         purpose: purpose.code().to_owned(),
         scope,
         filters,
-        group_by: group_by.iter().map(|d| d.code().to_owned()).collect(),
+        group_by: by_member
+            .then_some(member)
+            .into_iter()
+            .chain(group_by.iter().map(|d| d.code()))
+            .map(str::to_owned)
+            .collect(),
         fields: Vec::new(),
     };
     Ok((template, group_by, request))

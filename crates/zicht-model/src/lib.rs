@@ -35,6 +35,7 @@ pub use records::{
 };
 pub use region::{Landsdeel, Membership, Network, OriginRegion, PlacementRegion, Region};
 pub use result::{FieldValue, Published, Record, RecordKind, Row, Statistic, Table};
+pub use templates::MEMBER_TOTAL;
 pub use templates::{
     AgeBand, Dimension, FlowKind, LandsdeelInside, Template, NOT_APPLICABLE, UNKNOWN,
 };

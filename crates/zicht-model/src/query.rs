@@ -117,6 +117,10 @@ pub struct Query {
     /// The record fields asked for (`consented_records` only; empty: every field the grant
     /// allows), each once, from [`crate::Consent::field_list`].
     pub fields: Vec<&'static str>,
+    /// `member_region` was asked (first in the group-by): the asking node's Outway lists each
+    /// member's published cells beside their sum. A data-owning node answers for itself, so it
+    /// ignores it; it is never a grouping of the data and needs no grant.
+    pub by_member: bool,
 }
 
 impl Query {

@@ -39,8 +39,12 @@ code_list! {
         After18Funding = ("after18_funding", "Financiering na 18"),
         Big5Domain = ("big5_domain", "BIG5-domein"),
         Big5Status = ("big5_status", "BIG5-status"),
+        MemberRegion = ("member_region", "Regio (per lid van het netwerk)"),
     }
 }
+
+/// The `member_region` row that holds the sum over every member that answered.
+pub const MEMBER_TOTAL: &str = "totaal";
 
 code_list! {
     /// Age band at the reference date (the end of the period, or the peildatum).
@@ -138,6 +142,13 @@ impl Dimension {
             Dimension::After18Funding => codes::<After18Funding>(),
             Dimension::Big5Domain => codes::<Big5Domain>(),
             Dimension::Big5Status => codes::<Big5Status>(),
+            // Not a data dimension: the asking node lists each member's own published cells
+            // under its region, and their sum under `totaal`.
+            Dimension::MemberRegion => {
+                let mut values = codes::<Region>();
+                values.push(MEMBER_TOTAL);
+                values
+            }
             Dimension::Provider | Dimension::Setting | Dimension::LocationMunicipality => {
                 return None
             }
@@ -260,7 +271,11 @@ mod tests {
 
     #[test]
     fn every_dimension_is_used_by_some_template() {
-        for &dimension in Dimension::ALL {
+        // member_region is the asking node's, never a template's.
+        for &dimension in Dimension::ALL
+            .iter()
+            .filter(|d| **d != Dimension::MemberRegion)
+        {
             assert!(
                 Template::ALL
                     .iter()

@@ -25,6 +25,7 @@ pub(crate) struct Asked {
     pub(crate) group_by: Vec<Dimension>,
     pub(crate) filters: Vec<Filter>,
     pub(crate) fields: Vec<&'static str>,
+    pub(crate) by_member: bool,
 }
 
 impl Asked {
@@ -44,12 +45,14 @@ pub fn query(request: &pb::QueryRequest) -> Result<Query, Error> {
 /// The parts of a request policy judges.
 pub(crate) fn asked(request: &pb::QueryRequest) -> Result<Asked, Error> {
     let (template, purpose) = template_and_purpose(request)?;
+    let (by_member, group_by) = group_by(template, request)?;
     Ok(Asked {
         template,
         purpose,
-        group_by: group_by(template, request)?,
+        group_by,
         filters: filters(template, request)?,
         fields: fields(template, request)?,
+        by_member,
     })
 }
 
@@ -103,6 +106,7 @@ pub(crate) fn complete(asked: Asked, request: &pb::QueryRequest) -> Result<Query
         filters: asked.filters,
         group_by: asked.group_by,
         fields: asked.fields,
+        by_member: asked.by_member,
     })
 }
 
@@ -128,10 +132,27 @@ fn template_and_purpose(request: &pb::QueryRequest) -> Result<(Template, Purpose
     Ok((template, purpose))
 }
 
-/// The group-by dimensions: the template's, each once, in order.
-fn group_by(template: Template, request: &pb::QueryRequest) -> Result<Vec<Dimension>, Error> {
-    let mut group_by = Vec::with_capacity(request.group_by.len());
-    for name in &request.group_by {
+/// The group-by dimensions: the template's, each once, in order; and whether `member_region`
+/// came first (a listing per member by the asking node, not a grouping of the data).
+fn group_by(
+    template: Template,
+    request: &pb::QueryRequest,
+) -> Result<(bool, Vec<Dimension>), Error> {
+    let member = Dimension::MemberRegion.code();
+    let by_member = request.group_by.first().is_some_and(|name| name == member);
+    let names = &request.group_by[usize::from(by_member)..];
+    if names.iter().any(|name| name == member) {
+        return Err(Error::Invalid(
+            "member_region comes first in the group-by, once".to_owned(),
+        ));
+    }
+    if by_member && template == Template::ConsentedRecords {
+        return Err(Error::Invalid(format!(
+            "template {template} is not listed per member"
+        )));
+    }
+    let mut group_by = Vec::with_capacity(names.len());
+    for name in names {
         let dimension = Dimension::from_code(name)
             .filter(|d| template.dimensions().contains(d))
             .ok_or_else(|| {
@@ -144,7 +165,7 @@ fn group_by(template: Template, request: &pb::QueryRequest) -> Result<Vec<Dimens
         }
         group_by.push(dimension);
     }
-    Ok(group_by)
+    Ok((by_member, group_by))
 }
 
 /// The filters: dimensions of the template, each once, values from the dimension's code list,

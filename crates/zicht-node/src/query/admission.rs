@@ -120,7 +120,7 @@ impl<C: Clock + Clone> Quotas<C> {
 /// Upper bound of distinct values of a dimension (free-text ones are estimated).
 fn cardinality(dimension: Dimension) -> u64 {
     match dimension {
-        Dimension::OriginRegion | Dimension::PlacementRegion => 16,
+        Dimension::OriginRegion | Dimension::PlacementRegion | Dimension::MemberRegion => 16,
         Dimension::CareType => zicht_model::CareType::ALL.len() as u64,
         Dimension::StayGroup => 4,
         Dimension::LandsdeelInside => 2,

@@ -77,6 +77,44 @@ pub fn merge(template: Template, dimensions: &[Dimension], parts: &[&Table]) -> 
     }
 }
 
+/// The merged table `sum` listed per member (`--by member_region`): each member's own
+/// published cells under its node's code, then the sum under [`zicht_model::MEMBER_TOTAL`].
+/// Every number is one a member released (or their sum), so nothing new is published.
+pub fn per_member(sum: Table, members: &[(&str, &Table)]) -> Table {
+    let prefixed = |code: &str, row: &Row| Row {
+        key: std::iter::once(code.to_owned())
+            .chain(row.key.iter().cloned())
+            .collect(),
+        count: row.count,
+        statistics: row.statistics.clone(),
+    };
+    let mut rows: Vec<Row> = members
+        .iter()
+        .flat_map(|(code, table)| table.rows.iter().map(|row| prefixed(code, row)))
+        .collect();
+    rows.extend(
+        sum.rows
+            .iter()
+            .map(|row| prefixed(zicht_model::MEMBER_TOTAL, row)),
+    );
+    let mut rules = sum.rules;
+    rules.insert(
+        1,
+        format!(
+            "member_region: each member's own published counts, then their sum ({})",
+            zicht_model::MEMBER_TOTAL
+        ),
+    );
+    Table {
+        dimensions: std::iter::once(Dimension::MemberRegion)
+            .chain(sum.dimensions)
+            .collect(),
+        rows,
+        rules,
+        ..sum
+    }
+}
+
 /// The rule lines of a merged table: how it was merged, then each member's own rules.
 fn merged_rules(
     template: Template,

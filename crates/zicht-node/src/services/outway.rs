@@ -181,16 +181,24 @@ fn merged(
         .iter()
         .map(|(node, outcome)| outcome.status(*node))
         .collect();
-    let parts: Vec<&Table> = outcomes
+    let named: Vec<(&str, &Table)> = outcomes
         .iter()
-        .filter_map(|(_, outcome)| match outcome {
-            PeerOutcome::Answered(table) | PeerOutcome::AnsweredOwn(table, _) => Some(table),
+        .filter_map(|(node, outcome)| match outcome {
+            PeerOutcome::Answered(table) | PeerOutcome::AnsweredOwn(table, _) => {
+                Some((node.code(), table))
+            }
             _ => None,
         })
         .collect();
+    let parts: Vec<&Table> = named.iter().map(|(_, table)| *table).collect();
     let answered = parts.len();
-    let merged =
-        (!parts.is_empty()).then(|| merge(checked.query.template, &checked.query.group_by, &parts));
+    let merged = (!parts.is_empty()).then(|| {
+        let sum = merge(checked.query.template, &checked.query.group_by, &parts);
+        match checked.query.by_member {
+            true => crate::query::merge::per_member(sum, &named),
+            false => sum,
+        }
+    });
     (merged, coverage, answered)
 }
 
