@@ -45,7 +45,7 @@ async fn demo_runs_a_federation_and_its_headline_queries() {
             summary.transition18_checks as u64, counts.transition18,
             "{region}"
         );
-        // Twente holds the consents of question 8 too.
+        // Twente holds the consents of question 12 too.
         let added = if region == Region::Twente {
             zicht_cli::demo::CONSENTING_YOUTHS as u64
         } else {
@@ -54,7 +54,7 @@ async fn demo_runs_a_federation_and_its_headline_queries() {
         assert_eq!(summary.consents as u64, counts.consents + added, "{region}");
     }
 
-    // Question 8: Twente released the team's records twice, one fewer after the revocation,
+    // Question 12: Twente released the team's records twice, one fewer after the revocation,
     // and logged one processing record per youth each time.
     let twente = outcomes(&demo_dir.join("twente").join("region.db")).await;
     let released: Vec<u64> = twente
@@ -81,25 +81,42 @@ async fn demo_runs_a_federation_and_its_headline_queries() {
             .any(|o| o == "forwarded to drenthe,friesland,groningen"),
         "{jenn:?}"
     );
-    let merged: Vec<&String> = jenn
-        .iter()
-        .filter(|o| o.starts_with("released merged"))
-        .collect();
-    assert_eq!(
-        merged.last().map(|o| o.as_str()),
-        Some("released merged: 2 of 3 answered"),
-        "{jenn:?}"
-    );
-    // Then an auditor followed that query: its reads (entries and the chain check) are in the
-    // log after it, like every other access.
+    // Question 10 ran without friesland, which the demo stopped; then an auditor followed that
+    // query: its reads (entries and the chain check) are in the log after it, like every other
+    // access.
     let last_merge = jenn
         .iter()
         .rposition(|o| o.starts_with("released merged"))
         .unwrap();
     assert_eq!(
+        jenn[last_merge], "released merged: 2 of 3 answered",
+        "{jenn:?}"
+    );
+    assert_eq!(
         jenn[last_merge + 1..],
         ["released audit entries", "released audit entries"],
         "{jenn:?}"
+    );
+    // The JENN coordinator's herkomst from the placing side (question 6) went to every region
+    // (a region with fewer than 5 published youths placed there refuses by rule);
+    // BEN-NH's coordinator asked ben-nh (questions 7 and 8).
+    let placing = jenn
+        .iter()
+        .position(|o| o.starts_with("forwarded to") && o.split(',').count() == 14)
+        .unwrap_or_else(|| panic!("{jenn:?}"));
+    assert!(
+        jenn[placing + 1].starts_with("released merged: 1")
+            && jenn[placing + 1].ends_with(" of 14 answered"),
+        "{jenn:?}"
+    );
+    let ben_nh = outcomes(&demo_dir.join("ben-nh").join("log.db")).await;
+    assert!(
+        ben_nh
+            .iter()
+            .filter(|o| o.starts_with("released merged: 9 of 9 answered"))
+            .count()
+            >= 3,
+        "{ben_nh:?}"
     );
     // Every member refused the period one day short of whole months, and logged why.
     for region in ["drenthe", "friesland", "groningen"] {

@@ -1024,6 +1024,83 @@ quota_per_minute = 100000
     }
 );
 
+// The vocabulary of a perturbed question, decided on the request alone: a filter keeps one
+// value or one code-list group, never leaves values out, and a question constrains at most
+// `max_dimensions` dimensions (a filter keeping one flow kind picks the unit and does not
+// count). The data's owner asks anything; a region may allow three dimensions.
+both_backends!(the_vocabulary_of_a_perturbed_question, |db| async move {
+    use Dimension::*;
+    let mut r = Region_::drenthe(db).await;
+    let refusal = |result: Result<Table, Error>| match result {
+        Err(Error::Disclosure(refusal)) => refusal,
+        other => panic!("{:?}", other.map(|t| t.total)),
+    };
+    use zicht_model::CodeList;
+    let jeugdhulp_plus: Vec<&str> = zicht_model::CareType::ALL
+        .iter()
+        .filter(|c| c.stay_group() == zicht_model::StayGroup::JeugdhulpPlus)
+        .map(|c| c.code())
+        .collect();
+    let yic = || Q::new(Template::YouthInCare, year(2024));
+    let not_a_group = yic()
+        .filter(CareType, &["pleegzorg", "gezinshuis"])
+        .by(AgeBand);
+    assert!(matches!(
+        refusal(r.run(ATTACKER, &not_a_group, false).await),
+        Refusal::FilterVocabulary(_)
+    ));
+    let group = yic().filter(CareType, &jeugdhulp_plus).by(AgeBand);
+    r.run(ATTACKER, &group, false).await.unwrap();
+    let mut left_out = yic()
+        .filter(CareType, &jeugdhulp_plus)
+        .by(AgeBand)
+        .request();
+    left_out.filters[0].exclude = true;
+    assert!(matches!(
+        r.run_request(ATTACKER, &left_out, false).await,
+        Err(Error::Disclosure(Refusal::LeaveOut(_)))
+    ));
+    let three = yic()
+        .filter(PlacementRegion, &["drenthe"])
+        .by(CareType)
+        .by(AgeBand);
+    assert_eq!(
+        refusal(r.run(ATTACKER, &three, false).await),
+        Refusal::Dimensions { limit: 2 }
+    );
+    // A dimension both filtered and grouped counts once.
+    let once = yic()
+        .filter(CareType, &jeugdhulp_plus)
+        .by(CareType)
+        .by(AgeBand);
+    r.run(ATTACKER, &once, false).await.unwrap();
+    // One flow kind kept picks the unit; grouped by flow kind, it is a dimension.
+    let flows = || Q::new(Template::Flows, year(2024));
+    let uitstroom = flows()
+        .filter(FlowKind, &["uitstroom"])
+        .filter(CareType, &jeugdhulp_plus)
+        .by(OutflowProfile);
+    r.run(ATTACKER, &uitstroom, false).await.unwrap();
+    let by_kind = flows()
+        .filter(FlowKind, &["uitstroom"])
+        .filter(CareType, &jeugdhulp_plus)
+        .by(FlowKind)
+        .by(OutflowProfile);
+    assert_eq!(
+        refusal(r.run(ATTACKER, &by_kind, false).await),
+        Refusal::Dimensions { limit: 2 }
+    );
+    // The owner asks anything.
+    r.run("owner", &three, true).await.unwrap();
+    r.run_request("owner", &left_out, true).await.unwrap();
+    // A region may allow three.
+    r.set(Settings {
+        max_dimensions: 3,
+        ..Settings::default()
+    });
+    r.run(ATTACKER, &three, false).await.unwrap();
+});
+
 /// How many ways one small cell of one dimension (a care type, a flow kind, an outcome) can be
 /// written as a sum of other released cells of its template and period, each an independent
 /// estimate of it, when `dimensions` are granted. With the vocabulary (at most two dimensions

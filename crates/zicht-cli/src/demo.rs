@@ -125,7 +125,7 @@ pub async fn run(dir: &Path, seed: u64, once: bool) -> anyhow::Result<()> {
         return asked;
     }
     println!(
-        "the federation keeps running (friesland's node stays stopped, as in question 6); ask it from another terminal, e.g.:"
+        "the federation keeps running (friesland's node stays stopped, as in question 10); ask it from another terminal, e.g.:"
     );
     println!(
         "  zicht query youth_in_care --client {} --node jenn --purpose bovenregionale-sturing --period 2025 --by stay_group",
@@ -523,20 +523,26 @@ async fn headlines(dir: &Path, federation: &mut Federation) -> anyhow::Result<()
     let jhp = jeugdhulp_plus_via_jenn(&analysts).await?;
     uitstroom_via_ben_nh(&analysts).await?;
     toekomstplan_per_overijssel_region(&analysts).await?;
+    let coordinator = |network| load_client(&coordinator_path(dir, network), &no_env);
+    let coordinators = Coordinators {
+        jenn: coordinator(Network::Jenn)?,
+        ben_nh: coordinator(Network::BenNh)?,
+    };
+    coordinators.ask().await?;
     differencing_attempt(&analysts).await?;
     let trace_id = a_region_goes_down(&analysts, federation, jhp).await?;
     auditor_follows(dir, &trace_id).await?;
     warme_overdracht(dir).await
 }
 
-/// How many Twente youths the demo's consents name (question 8).
+/// How many Twente youths the demo's consents name (question 12).
 pub const CONSENTING_YOUTHS: usize = 5;
 
-/// Question 8: the lokaal team of IJsselland fetches the 18+ records consented to it from
+/// Question 12: the lokaal team of IJsselland fetches the 18+ records consented to it from
 /// Twente; one youth withdraws; the team asks again; that youth's own report.
 async fn warme_overdracht(dir: &Path) -> anyhow::Result<()> {
     section(
-        8,
+        12,
         "Warme overdracht: a lokaal team fetches the 18+ records youths consented to give it",
         "the lokaal team of IJsselland asks its own node, which asks Twente; Twente releases only consented fields, under a pseudonym for the team",
     );
@@ -665,7 +671,7 @@ async fn capacity_per_landsdeel(analysts: &Analysts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Question 2; returns its query, which question 6 asks again.
+/// Question 2; returns its query, which question 10 asks again.
 async fn jeugdhulp_plus_via_jenn(analysts: &Analysts) -> anyhow::Result<pb::QueryRequest> {
     section(
         2,
@@ -719,31 +725,125 @@ async fn toekomstplan_per_overijssel_region(analysts: &Analysts) -> anyhow::Resu
     section(
         4,
         "16- and 17-year-olds without a toekomstplan, per Overijssel region (peildatum 2025-07-01)",
-        "analyst of Twente asks the overijssel aggregator, one member region at a time",
+        "analyst of Twente asks the overijssel aggregator once, listed per member region (--by member_region)",
     );
+    let answer = ask(
+        &analysts.twente,
+        NodeName::Network(Network::Overijssel),
+        query(
+            "transition18",
+            "18plus-monitoring",
+            peildatum(2025, 7, 1),
+            &[],
+            &["member_region", "toekomstplan"],
+        ),
+        &[],
+    )
+    .await?;
     for member in [Region::Twente, Region::Ijsselland] {
-        let answer = ask(
-            &analysts.twente,
-            NodeName::Network(Network::Overijssel),
-            query(
-                "transition18",
-                "18plus-monitoring",
-                peildatum(2025, 7, 1),
-                &[],
-                &["toekomstplan"],
-            ),
-            &[member],
-        )
-        .await?;
         print_toekomstplan(member, &answer);
     }
     println!();
     Ok(())
 }
 
+/// The coordinators of JENN and BEN-NH, who ask through their network's node.
+struct Coordinators {
+    jenn: ClientProfile,
+    ben_nh: ClientProfile,
+}
+
+impl Coordinators {
+    /// Questions 5 to 8: the networks' own questions, as their coordinators ask them.
+    async fn ask(&self) -> anyhow::Result<()> {
+        let ben_nh = NodeName::Network(Network::BenNh);
+        section(
+            5,
+            "Capacity and bezetting per provider across 3Noord (peildatum 2025-07-01)",
+            "the JENN coordinator asks the jenn node, which asks its members (facility data, released exactly)",
+        );
+        let capacity = query(
+            "capacity",
+            "capaciteitsmonitoring",
+            peildatum(2025, 7, 1),
+            &[],
+            &["provider"],
+        );
+        let answer = ask(&self.jenn, JENN, capacity, &[]).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        println!();
+
+        section(
+            6,
+            "Herkomst from the placing side: whose youths were in 3Noord's facilities in 2025",
+            "the JENN coordinator asks every region how many of its youths were placed in Drenthe, Friesland or Groningen",
+        );
+        let placing = query(
+            "youth_in_care",
+            "bovenregionale-sturing",
+            period((2025, 1, 1), (2025, 12, 31)),
+            &[("placement_region", &["drenthe", "friesland", "groningen"])],
+            &["origin_region"],
+        );
+        let answer = ask(&self.jenn, JENN, placing, Region::ALL).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        println!();
+
+        section(
+            7,
+            "Uitstroom profiles of youths leaving JeugdhulpPlus in 2025, via BEN-NH",
+            "the BEN-NH coordinator asks the ben-nh node, which asks the nine Noord-Holland regions",
+        );
+        let jeugdhulp_plus: Vec<&str> = zicht_model::CareType::ALL
+            .iter()
+            .filter(|c| c.stay_group() == zicht_model::StayGroup::JeugdhulpPlus)
+            .map(|c| c.code())
+            .collect();
+        let uitstroom = query(
+            "flows",
+            "bovenregionale-sturing",
+            period((2025, 1, 1), (2025, 12, 31)),
+            &[
+                ("flow_kind", &["uitstroom"]),
+                ("care_type", &jeugdhulp_plus),
+            ],
+            &["outflow_profile"],
+        );
+        let answer = ask(&self.ben_nh, ben_nh, uitstroom, &[]).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        println!();
+
+        section(
+            8,
+            "The 16+ check per Noord-Holland region: toekomstplan, and the BIG5 domains (peildatum 2025-07-01)",
+            "the BEN-NH coordinator asks once, listed per member region; then the BIG5 domains over all nine",
+        );
+        let check = query(
+            "transition18",
+            "18plus-monitoring",
+            peildatum(2025, 7, 1),
+            &[],
+            &["member_region", "toekomstplan"],
+        );
+        let answer = ask(&self.ben_nh, ben_nh, check, &[]).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        let big5 = query(
+            "transition18",
+            "18plus-monitoring",
+            peildatum(2025, 7, 1),
+            &[],
+            &["big5_domain", "big5_status"],
+        );
+        let answer = ask(&self.ben_nh, ben_nh, big5, &[]).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        println!();
+        Ok(())
+    }
+}
+
 async fn differencing_attempt(analysts: &Analysts) -> anyhow::Result<()> {
     section(
-        5,
+        9,
         "A differencing attempt: the same question once more, and with the period one day shorter",
         "analyst of Drenthe asks jenn for 2025 again (the same youths give the same counts), then for 2025-01-01..2025-12-30: every region refuses a period that is not whole months, with no count",
     );
@@ -777,14 +877,14 @@ async fn differencing_attempt(analysts: &Analysts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Question 6: `jhp` again with Friesland stopped; returns the answer's trace id.
+/// Question 10: `jhp` again with Friesland stopped; returns the answer's trace id.
 async fn a_region_goes_down(
     analysts: &Analysts,
     federation: &mut Federation,
     jhp: pb::QueryRequest,
 ) -> anyhow::Result<String> {
     section(
-        6,
+        10,
         "A region goes down: question 2 again with the Friesland node stopped",
         "the answer covers the regions that answered and names the one that did not",
     );
@@ -799,8 +899,8 @@ async fn a_region_goes_down(
 
 async fn auditor_follows(dir: &Path, trace_id: &str) -> anyhow::Result<()> {
     section(
-        7,
-        "An auditor follows question 6 through every node it touched",
+        11,
+        "An auditor follows question 10 through every node it touched",
         &format!(
             "zicht audit trace {} --client {}: each node's records of the trace, how they link, and each node's own chain check",
             trace_id,
@@ -856,20 +956,41 @@ fn print_landsdelen(answer: &pb::FederatedResult) {
     println!();
 }
 
+/// One member's line of a `member_region, toekomstplan` answer: its published count without a
+/// toekomstplan, of its published youths checked.
 fn print_toekomstplan(region: Region, answer: &pb::FederatedResult) {
     let result = answer.result.clone().unwrap_or_default();
-    let without = result
-        .rows
+    let cell = |plan: &str| {
+        result
+            .rows
+            .iter()
+            .find(|row| row.key.len() == 2 && row.key[0] == region.code() && row.key[1] == plan)
+            .and_then(|row| row.count.as_ref())
+            .and_then(crate::output::published)
+    };
+    let status = answer
+        .coverage
         .iter()
-        .find(|row| row.key.first().is_some_and(|k| k == "nee"))
-        .map(|row| crate::output::cell_text(row.count.as_ref()));
-    let status = crate::output::coverage_lines(answer);
+        .find(|p| p.node == region.code())
+        .map_or("not asked", |p| {
+            if p.status == pb::peer_status::Status::Answered as i32 {
+                "answered"
+            } else {
+                "did not answer"
+            }
+        });
+    let text = |value: Option<(u64, u32)>| match value {
+        Some((n, 0)) => n.to_string(),
+        Some((n, bound)) => format!("{n} ±{bound}"),
+        None => "-".to_owned(),
+    };
+    let (without, with) = (cell("nee"), cell("ja"));
+    let checked = without.zip(with).map(|((a, da), (b, db))| (a + b, da + db));
     println!(
-        "{:<12} without toekomstplan: {:>6}   of {:>6} youths checked   ({})",
+        "{:<12} without toekomstplan: {:>6}   of {:>6} youths checked   ({status})",
         region.name_nl(),
-        without.unwrap_or_else(|| "-".to_owned()),
-        crate::output::cell_text(result.total.as_ref()),
-        status.get(1).map_or("", |s| s.trim())
+        text(without),
+        text(checked),
     );
 }
 

@@ -460,7 +460,8 @@ fn publishing<'a>(call: &Call<'a>, scope: CountScope) -> Result<Publish<'a>, Err
 /// one small cell: each filter keeps one value or one group of the code lists (leaving values
 /// out would make every value and group of every dimension a part with its complement: two
 /// more estimates of each cell it splits), and at most `max_dimensions` dimensions are
-/// constrained, by filters and groupings together.
+/// constrained, by filters and groupings together (one flow kind kept picks the unit and
+/// does not count).
 fn vocabulary(query: &Query, max_dimensions: u32) -> Result<(), zicht_privacy::Refusal> {
     use zicht_privacy::Refusal;
     let on = query.scope.reference_date();
@@ -473,9 +474,18 @@ fn vocabulary(query: &Query, max_dimensions: u32) -> Result<(), zicht_privacy::R
             return Err(Refusal::FilterVocabulary(dimension));
         }
     }
+    // A filter keeping one flow kind picks which flows are counted (instroom, doorplaatsing or
+    // uitstroom: three units, not a split of one): it does not count. Grouped by flow kind,
+    // it does.
+    let selects_the_unit = |filter: &&Filter| {
+        filter.dimension == Dimension::FlowKind
+            && filter.values.len() == 1
+            && !query.group_by.contains(&Dimension::FlowKind)
+    };
     let mut constrained: Vec<Dimension> = query
         .filters
         .iter()
+        .filter(|filter| !selects_the_unit(filter))
         .map(|filter| filter.dimension)
         .chain(query.group_by.iter().copied())
         .collect();
