@@ -18,13 +18,27 @@ pub enum Format {
     Csv,
 }
 
-/// How a cell reads: an exact number, or a perturbed one with its bound (`12 ±3`).
+/// How a cell reads: an exact number, or a perturbed one with its bound (`12 ±4`); where the
+/// bound reaches below 0, the range it allows (`0 (0–36)`): a count is never negative.
 pub fn cell_text(cell: Option<&pb::CellValue>) -> String {
     use pb::cell_value::Value;
     match cell.and_then(|c| c.value.as_ref()) {
         Some(Value::Exact(n)) => n.to_string(),
+        Some(Value::Perturbed(p)) if p.value < u64::from(p.max_deviation) => {
+            format!("{} (0–{})", p.value, p.value + u64::from(p.max_deviation))
+        }
         Some(Value::Perturbed(p)) => format!("{} ±{}", p.value, p.max_deviation),
         None => "?".to_owned(),
+    }
+}
+
+/// The typical error of a perturbed cell (one standard deviation of its noise), when known.
+pub fn typical_error(cell: Option<&pb::CellValue>) -> Option<f64> {
+    match cell.and_then(|c| c.value.as_ref()) {
+        Some(pb::cell_value::Value::Perturbed(p)) if p.variance_centi > 0 => {
+            Some((f64::from(p.variance_centi) / 100.0).sqrt())
+        }
+        _ => None,
     }
 }
 
@@ -108,6 +122,12 @@ pub fn footer(result: &pb::ProtectedResult) -> Vec<String> {
              is perturbed on its own, so cells need not add up to the total"
                 .to_owned(),
         );
+        if let Some(typical) = typical_error(result.total.as_ref()) {
+            footer.push(format!(
+                "typically within ±{typical:.1} (one standard deviation of the noise; ±b is the \
+                 most); n (0–u): the true count is between 0 and u"
+            ));
+        }
     }
     if result
         .rows
@@ -378,6 +398,7 @@ mod tests {
         pb::cell_value::Value::Perturbed(pb::Perturbed {
             value,
             max_deviation: 3,
+            variance_centi: 200,
         })
     }
 
@@ -450,13 +471,15 @@ mod tests {
         assert_eq!(
             text,
             "youth_in_care (v1)\n\
-             stay_group           youths\n\
-             pleegzorg            120 ±3\n\
-             jeugdhulp_plus         0 ±3\n\
-             andere_verblijfzorg   44 ±3\n\
+             stay_group            youths\n\
+             pleegzorg             120 ±3\n\
+             jeugdhulp_plus       0 (0–3)\n\
+             andere_verblijfzorg    44 ±3\n\
              total: 163 ±3\n\
              n ±b = a published count within b of the true count (cell key method); each count \
              is perturbed on its own, so cells need not add up to the total\n\
+             typically within ±1.4 (one standard deviation of the noise; ±b is the most); n (0–u): \
+             the true count is between 0 and u\n\
              rules: cell-key perturbation\n"
         );
     }

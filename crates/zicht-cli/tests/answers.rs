@@ -416,15 +416,28 @@ async fn federated_answers_explain_themselves() {
         );
         zicht_async(dir.path(), &args)
     };
-    let refusal = "missing grant: 00000099000000000001 (urn:zicht:region:drenthe) may not call \
-                   template youth_in_care";
+    // Regions grant each other youth_in_care by placement and origin region only (herkomst
+    // from the placing side); finer questions are the networks'.
+    let refusal = "missing grant: 00000099000000000001 (urn:zicht:region:drenthe) may not group \
+                   youth_in_care by stay_group for purpose bovenregionale-sturing";
     let hint = "hint: the regions grant this question to the expertise networks, not to each \
                 other's analysts: ask an aggregator with --node jenn, --node ben-nh or --node \
                 overijssel";
 
     // 3 + 11: no region answered: exit 3, the coverage with identical refusals on one line,
     // and the hint to ask a network; nothing on stdout.
-    let output = ask(&analyst, &["--peer", "groningen", "--peer", "twente"]).await;
+    let output = ask(
+        &analyst,
+        &[
+            "--peer",
+            "groningen",
+            "--peer",
+            "twente",
+            "--by",
+            "stay_group",
+        ],
+    )
+    .await;
     let (code, message) = failure(&output);
     assert_eq!(code, 3, "{message}");
     assert_eq!(stdout(&output), "");
@@ -439,7 +452,18 @@ async fn federated_answers_explain_themselves() {
     );
     assert_eq!(lines[5], hint);
     // For tools, JSON still carries the coverage, with the same exit code.
-    let output = ask(&analyst, &["--peer", "groningen", "--format", "json"]).await;
+    let output = ask(
+        &analyst,
+        &[
+            "--peer",
+            "groningen",
+            "--by",
+            "stay_group",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(3));
     let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(json["coverage"][0]["status"], "refused");

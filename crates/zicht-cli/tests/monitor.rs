@@ -200,9 +200,11 @@ fn query_json(profile: &Path, args: &[&str]) -> serde_json::Value {
 
 /// A JSON cell as the monitor writes it: `57 ±9`, or `57` when exact.
 fn cell(value: &serde_json::Value) -> String {
+    let n = value["value"].as_u64().unwrap();
     match value["max_deviation"].as_u64() {
-        Some(bound) => format!("{} ±{bound}", value["value"]),
-        None => value["value"].to_string(),
+        Some(bound) if n < bound => format!("{n} (0–{})", n + bound),
+        Some(bound) => format!("{n} ±{bound}"),
+        None => n.to_string(),
     }
 }
 

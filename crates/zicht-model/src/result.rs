@@ -7,13 +7,18 @@ use chrono::NaiveDate;
 
 use crate::{Dimension, Template};
 
-/// A count as published: a value and how far it may be from the true count.
+/// A count as published: a value, how far it may be from the true count, and how far it
+/// typically is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Published {
     /// The published value.
     pub value: u64,
     /// The largest deviation from the true count (0: exact).
     pub max_deviation: u32,
+    /// The variance of the deviation, in hundredths: the perturbing region's V (its setting,
+    /// never the true count's row), summed over the regions of a merged count. Its square
+    /// root is the typical error.
+    pub variance_centi: u32,
 }
 
 impl Published {
@@ -22,12 +27,27 @@ impl Published {
         Published {
             value,
             max_deviation: 0,
+            variance_centi: 0,
+        }
+    }
+
+    /// A perturbed count: within `max_deviation` of the true one, with variance `variance`.
+    pub fn perturbed(value: u64, max_deviation: u32, variance: f64) -> Published {
+        Published {
+            value,
+            max_deviation,
+            variance_centi: (variance * 100.0).round().clamp(0.0, f64::from(u32::MAX)) as u32,
         }
     }
 
     /// Whether the count is the true count.
     pub fn is_exact(self) -> bool {
         self.max_deviation == 0
+    }
+
+    /// The typical error: the standard deviation of the deviation.
+    pub fn typical_error(self) -> f64 {
+        (f64::from(self.variance_centi) / 100.0).sqrt()
     }
 }
 
@@ -39,6 +59,8 @@ impl std::ops::Add for Published {
         Published {
             value: self.value.saturating_add(other.value),
             max_deviation: self.max_deviation.saturating_add(other.max_deviation),
+            // Each region's deviation is its own draw: variances add.
+            variance_centi: self.variance_centi.saturating_add(other.variance_centi),
         }
     }
 }
@@ -178,17 +200,11 @@ mod tests {
 
     #[test]
     fn published_counts_add_with_their_bounds() {
-        let a = Published {
-            value: 12,
-            max_deviation: 3,
-        };
-        assert_eq!(
-            a + Published::exact(5),
-            Published {
-                value: 17,
-                max_deviation: 3
-            }
-        );
+        let a = Published::perturbed(12, 3, 2.0);
+        assert_eq!(a + Published::exact(5), Published::perturbed(17, 3, 2.0));
+        let nine = (0..9).fold(Published::exact(0), |sum, _| sum + a);
+        assert_eq!(nine.max_deviation, 27);
+        assert!((nine.typical_error() - 18f64.sqrt()).abs() < 1e-9);
         assert!(Published::exact(4).is_exact());
         assert!(!a.is_exact());
     }

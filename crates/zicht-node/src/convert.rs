@@ -319,6 +319,7 @@ pub fn published(cell: &pb::CellValue) -> Option<Published> {
         Value::Perturbed(p) => Some(Published {
             value: p.value,
             max_deviation: p.max_deviation,
+            variance_centi: p.variance_centi,
         }),
     }
 }
@@ -333,6 +334,7 @@ fn cell(count: Published) -> pb::CellValue {
             Value::Perturbed(pb::Perturbed {
                 value: count.value,
                 max_deviation: count.max_deviation,
+                variance_centi: count.variance_centi,
             })
         }),
     }
@@ -691,16 +693,10 @@ mod tests {
             dimensions: vec![Dimension::CareType],
             rows: vec![Row {
                 key: vec!["pleegzorg".to_owned()],
-                count: Published {
-                    value: 12,
-                    max_deviation: 3,
-                },
+                count: Published::perturbed(12, 3, 2.0),
                 statistics: vec![],
             }],
-            total: Published {
-                value: 12,
-                max_deviation: 3,
-            },
+            total: Published::perturbed(12, 3, 2.0),
             rules: vec![],
             records: vec![],
         })

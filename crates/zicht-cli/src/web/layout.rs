@@ -75,7 +75,7 @@ fn numeric(cell: &str) -> bool {
         || (cell.chars().any(|c| c.is_ascii_digit())
             && cell
                 .chars()
-                .all(|c| c.is_ascii_digit() || " ±%.,".contains(c)))
+                .all(|c| c.is_ascii_digit() || " ±%.,()–".contains(c)))
 }
 
 /// A CSV download.

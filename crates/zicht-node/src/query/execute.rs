@@ -313,10 +313,9 @@ impl Publish<'_> {
     fn value(&self, cell: CellCount) -> Published {
         match self {
             Publish::Exact => Published::exact(cell.youths),
-            Publish::Perturbed(_, _, bound) => Published {
-                value: self.published(cell),
-                max_deviation: *bound,
-            },
+            Publish::Perturbed(ptable, _, bound) => {
+                Published::perturbed(self.published(cell), *bound, ptable.params().variance)
+            }
         }
     }
 }

@@ -209,10 +209,7 @@ mod tests {
     use super::*;
 
     fn perturbed(value: u64) -> Published {
-        Published {
-            value,
-            max_deviation: 3,
-        }
+        Published::perturbed(value, 3, 2.0)
     }
 
     fn table(rows: &[(&str, Published)], total: Published) -> Table {
@@ -254,28 +251,13 @@ mod tests {
         );
         let b = table(&[("pleegzorg", perturbed(5))], perturbed(6));
         let m = merged(&[&a, &b]);
-        assert_eq!(
-            cell(&m, "pleegzorg"),
-            Published {
-                value: 17,
-                max_deviation: 6
-            }
-        );
+        assert_eq!(cell(&m, "pleegzorg"), Published::perturbed(17, 6, 4.0));
         assert_eq!(
             cell(&m, "gezinshuis"),
-            Published {
-                value: 0,
-                max_deviation: 3
-            },
+            Published::perturbed(0, 3, 2.0),
             "a key one node does not list counts 0 there"
         );
-        assert_eq!(
-            m.total,
-            Published {
-                value: 19,
-                max_deviation: 6
-            }
-        );
+        assert_eq!(m.total, Published::perturbed(19, 6, 4.0));
         assert!(m.rules[0].contains("±6"), "{:?}", m.rules);
     }
 
@@ -284,13 +266,7 @@ mod tests {
         let own = table(&[("pleegzorg", Published::exact(20))], Published::exact(20));
         let peer = table(&[("pleegzorg", perturbed(7))], perturbed(7));
         let m = merged(&[&own, &peer]);
-        assert_eq!(
-            cell(&m, "pleegzorg"),
-            Published {
-                value: 27,
-                max_deviation: 3
-            }
-        );
+        assert_eq!(cell(&m, "pleegzorg"), Published::perturbed(27, 3, 2.0));
         let m = merged(&[&own]);
         assert_eq!(m.rows[0].count, Published::exact(20));
     }
