@@ -116,6 +116,10 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+    /// Show cells that can never hold anyone too (structural zeros, such as instroom by
+    /// outflow destination); left out by default.
+    #[arg(long)]
+    zeros: bool,
 }
 
 pub(crate) fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
@@ -299,8 +303,41 @@ async fn remote(
         network,
     };
     let deadline = std::time::Duration::from_millis(args.remote.deadline_ms);
-    let answer = ask(&profile, node, request, deadline).await?;
+    let mut answer = ask(&profile, node, request.clone(), deadline).await?;
+    if let (Some(result), Some(query)) = (answer.result.as_mut(), request.query.as_ref()) {
+        if !args.zeros {
+            omit_structural_zeros(result, query);
+        }
+    }
     show(args, &answer, node)
+}
+
+/// Leaves out the cells of `result` that can never hold anyone (see
+/// [`Template::structural_zero`]); they are 0 wherever they are published.
+fn omit_structural_zeros(result: &mut pb::ProtectedResult, query: &pb::QueryRequest) {
+    let Some(template) = Template::from_code(&result.template) else {
+        return;
+    };
+    let dimensions: Vec<Dimension> = result
+        .dimensions
+        .iter()
+        .filter_map(|d| Dimension::from_code(d))
+        .collect();
+    let kind = query
+        .filters
+        .iter()
+        .find(|f| f.dimension == Dimension::FlowKind.code() && !f.exclude && f.values.len() == 1)
+        .map(|f| f.values[0].as_str());
+    let before = result.rows.len();
+    result
+        .rows
+        .retain(|row| !template.structural_zero(&dimensions, &row.key, kind));
+    if result.rows.len() < before {
+        result.rules_applied.push(format!(
+            "{} cell(s) that can never hold anyone left out (instroom has no outflow destination); --zeros shows them",
+            before - result.rows.len()
+        ));
+    }
 }
 
 /// Prints a federated answer asked of `node` with its coverage and hint, and ends with the
@@ -551,7 +588,10 @@ async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()
     store.close().await;
     match outcome {
         Ok(released) => {
-            let result = zicht_node::convert::result(&released.table);
+            let mut result = zicht_node::convert::result(&released.table);
+            if !args.zeros {
+                omit_structural_zeros(&mut result, &request);
+            }
             print!("{}", render(&result, args.format));
             if args.format == Format::Csv {
                 // CSV stays machine-readable; the footer goes to the terminal.

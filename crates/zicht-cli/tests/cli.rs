@@ -446,6 +446,31 @@ fn usage_mistakes_exit_2_and_every_suggested_form_is_taken() {
         );
     }
 
+    // Flows leave out the cells that can never hold anyone (instroom has no destination),
+    // unless --zeros.
+    let flows = |extra: &[&str]| {
+        let mut args = vec![
+            "--period",
+            "2024",
+            "--by",
+            "flow_kind",
+            "--by",
+            "outflow_destination",
+        ];
+        args.extend(extra);
+        let output = ask("flows", &args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let lean = flows(&[]);
+    assert!(lean.contains("\ninstroom       nvt"), "{lean}");
+    assert!(!lean.contains("\ninstroom       thuis"), "{lean}");
+    assert!(!lean.contains("\nuitstroom      nvt"), "{lean}");
+    assert!(lean.contains("left out (instroom has no outflow destination); --zeros shows them"));
+    let full = flows(&["--zeros"]);
+    assert!(full.contains("\ninstroom       thuis"), "{full}");
+    assert!(full.lines().count() > lean.lines().count());
+
     // `zicht completions bash | head -1`: the reader stops early, zicht ends quietly.
     let mut child = Command::new(env!("CARGO_BIN_EXE_zicht"))
         .args(["completions", "bash"])

@@ -184,6 +184,36 @@ impl Template {
         matches!(self, Template::Capacity | Template::Transition18)
     }
 
+    /// Whether the cell `key` (of a table grouped by `dimensions`) can never hold anyone: a
+    /// structural zero. In `flows`, instroom has no outflow destination or profile (`nvt`),
+    /// and doorplaatsing and uitstroom always have one. `kind` is the one flow kind a filter
+    /// kept, when the table is not grouped by it.
+    pub fn structural_zero(
+        self,
+        dimensions: &[Dimension],
+        key: &[String],
+        kind: Option<&str>,
+    ) -> bool {
+        if self != Template::Flows {
+            return false;
+        }
+        let value = |wanted: Dimension| {
+            dimensions
+                .iter()
+                .position(|d| *d == wanted)
+                .and_then(|i| key.get(i))
+                .map(String::as_str)
+        };
+        let Some(kind) = value(Dimension::FlowKind).or(kind) else {
+            return false;
+        };
+        let instroom = kind == FlowKind::Instroom.code();
+        [Dimension::OutflowDestination, Dimension::OutflowProfile]
+            .into_iter()
+            .filter_map(value)
+            .any(|v| (v == NOT_APPLICABLE) != instroom)
+    }
+
     /// The group-by dimensions this template allows (the finest it can ever answer).
     pub fn dimensions(self) -> &'static [Dimension] {
         use Dimension::*;
@@ -267,6 +297,25 @@ mod tests {
             unknown.to_string(),
             "unknown landsdeel_inside code; valid codes are binnen, buiten, onbekend"
         );
+    }
+
+    #[test]
+    fn instroom_has_no_destination_and_the_others_always_one() {
+        use Dimension::*;
+        let key = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+        let flows = Template::Flows;
+        let by = [FlowKind, OutflowDestination];
+        assert!(flows.structural_zero(&by, &key(&["instroom", "thuis"]), None));
+        assert!(!flows.structural_zero(&by, &key(&["instroom", "nvt"]), None));
+        assert!(flows.structural_zero(&by, &key(&["uitstroom", "nvt"]), None));
+        assert!(!flows.structural_zero(&by, &key(&["uitstroom", "thuis"]), None));
+        let profile = [OutflowProfile];
+        assert!(flows.structural_zero(&profile, &key(&["nvt"]), Some("uitstroom")));
+        assert!(
+            !flows.structural_zero(&profile, &key(&["nvt"]), None),
+            "all kinds"
+        );
+        assert!(!Template::YouthInCare.structural_zero(&[CareType], &key(&["pleegzorg"]), None));
     }
 
     #[test]
