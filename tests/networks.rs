@@ -140,6 +140,33 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
     let result = coordinator(&f, &big5).await;
     within_bounds(&result, &truth(&f, &big5).await, false);
 
+    // The 16+ check by age on the peildatum (16, 17) and by when youths turn 18.
+    let by_age = Ask::new("transition18")
+        .purpose("18plus-monitoring")
+        .peildatum(2025, 6, 30)
+        .by("age")
+        .by("toekomstplan");
+    let result = coordinator(&f, &by_age).await;
+    let truth_by_age = truth(&f, &by_age).await;
+    within_bounds(&result, &truth_by_age, false);
+    let sixteen: u64 = ["ja", "nee"]
+        .iter()
+        .map(|plan| {
+            truth_by_age
+                .get(&vec!["16".to_owned(), (*plan).to_owned()])
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(sixteen > 0, "16-year-olds were checked: {truth_by_age:?}");
+    let turning = Ask::new("transition18")
+        .purpose("18plus-monitoring")
+        .peildatum(2025, 6, 30)
+        .filter("toekomstplan", &["nee"])
+        .by("turns_18");
+    let result = coordinator(&f, &turning).await;
+    within_bounds(&result, &truth(&f, &turning).await, false);
+
     // Every member logged the coordinator as the person jenn asked for.
     let coordinator_id = {
         let (cert, _) = f.pki.person("coordinator-jenn");
@@ -155,7 +182,7 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
             .iter()
             .filter(|b| b.contains(&format!("\"on_behalf_of\":\"{coordinator_id}\"")))
             .count();
-        assert_eq!(named, 4, "{member}: {bodies:?}");
+        assert_eq!(named, 6, "{member}: {bodies:?}");
     }
 
     // BEN-NH's coordinator has no grant at jenn.

@@ -815,8 +815,8 @@ impl Coordinators {
 
         section(
             8,
-            "The 16+ check per Noord-Holland region: toekomstplan, and the BIG5 domains (peildatum 2025-07-01)",
-            "the BEN-NH coordinator asks once, listed per member region; then the BIG5 domains over all nine",
+            "The 16+ check per Noord-Holland region: toekomstplan; those without one by when they turn 18; the BIG5 domains (peildatum 2025-07-01)",
+            "the BEN-NH coordinator asks once, listed per member region; then over all nine",
         );
         let check = query(
             "transition18",
@@ -826,6 +826,15 @@ impl Coordinators {
             &["member_region", "toekomstplan"],
         );
         let answer = ask(&self.ben_nh, ben_nh, check, &[]).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        let by_age = query(
+            "transition18",
+            "18plus-monitoring",
+            peildatum(2025, 7, 1),
+            &[("toekomstplan", &["nee"])],
+            &["turns_18"],
+        );
+        let answer = ask(&self.ben_nh, ben_nh, by_age, &[]).await?;
         print!("{}", render_federated(&answer, Format::Table));
         let big5 = query(
             "transition18",

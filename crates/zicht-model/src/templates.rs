@@ -1,6 +1,8 @@
 //! The allow-listed query templates and the closed list of group-by dimensions each allows.
 //! Peers can only ask these; never free SQL.
 
+use chrono::NaiveDate;
+
 use crate::codes::{code_list, parse_among, CodeList, UnknownCode};
 use crate::{
     After18Funding, Big5Domain, Big5Status, CareType, LegalBasis, OriginRegion, OutflowDestination,
@@ -39,7 +41,57 @@ code_list! {
         After18Funding = ("after18_funding", "Financiering na 18"),
         Big5Domain = ("big5_domain", "BIG5-domein"),
         Big5Status = ("big5_status", "BIG5-status"),
+        AgeOnPeildatum = ("age", "Leeftijd op de peildatum"),
+        Turns18 = ("turns_18", "Wordt 18"),
         MemberRegion = ("member_region", "Regio (per lid van het netwerk)"),
+    }
+}
+
+/// The ages on the peildatum `transition18` lists (`age`): the 16+ check is for 16- and
+/// 17-year-olds; `onbekend` where no placement gives the youth's birth date.
+pub const AGES_ON_PEILDATUM: [&str; 5] = ["onder_16", "16", "17", "18_plus", UNKNOWN];
+
+/// When a youth turns 18, counted from the peildatum (`turns_18`): already, within 6 months,
+/// within 6 to 12 months, later; `onbekend` without a birth date.
+pub const TURNS_18: [&str; 5] = [
+    "al_18",
+    "binnen_6_maanden",
+    "binnen_12_maanden",
+    "later",
+    UNKNOWN,
+];
+
+/// How `age` and `turns_18` read a birth date on `peildatum`: the first `(cutoff, value)`
+/// whose cutoff the youth was born after, or else the last value (one rule for the engine and
+/// the SQL, so both place a birthday on the same side). `None` for other dimensions.
+pub fn birth_cutoffs(
+    dimension: Dimension,
+    peildatum: NaiveDate,
+) -> Option<(Vec<(NaiveDate, &'static str)>, &'static str)> {
+    let shifted = |plus: u32, minus_years: u32| {
+        peildatum
+            .checked_add_months(chrono::Months::new(plus))
+            .and_then(|d| d.checked_sub_months(chrono::Months::new(12 * minus_years)))
+            .unwrap_or(NaiveDate::MIN)
+    };
+    match dimension {
+        Dimension::AgeOnPeildatum => Some((
+            vec![
+                (shifted(0, 16), "onder_16"),
+                (shifted(0, 17), "16"),
+                (shifted(0, 18), "17"),
+            ],
+            "18_plus",
+        )),
+        Dimension::Turns18 => Some((
+            vec![
+                (shifted(12, 18), "later"),
+                (shifted(6, 18), "binnen_12_maanden"),
+                (shifted(0, 18), "binnen_6_maanden"),
+            ],
+            "al_18",
+        )),
+        _ => None,
     }
 }
 
@@ -142,6 +194,8 @@ impl Dimension {
             Dimension::After18Funding => codes::<After18Funding>(),
             Dimension::Big5Domain => codes::<Big5Domain>(),
             Dimension::Big5Status => codes::<Big5Status>(),
+            Dimension::AgeOnPeildatum => AGES_ON_PEILDATUM.to_vec(),
+            Dimension::Turns18 => TURNS_18.to_vec(),
             // Not a data dimension: the asking node lists each member's own published cells
             // under its region, and their sum under `totaal`.
             Dimension::MemberRegion => {
@@ -242,7 +296,14 @@ impl Template {
                 OutflowProfile,
             ],
             Template::LengthOfStay => &[CareType, StayGroup],
-            Template::Transition18 => &[Toekomstplan, After18Funding, Big5Domain, Big5Status],
+            Template::Transition18 => &[
+                Toekomstplan,
+                After18Funding,
+                Big5Domain,
+                Big5Status,
+                AgeOnPeildatum,
+                Turns18,
+            ],
             Template::ConsentedRecords => &[],
         }
     }
@@ -297,6 +358,30 @@ mod tests {
             unknown.to_string(),
             "unknown landsdeel_inside code; valid codes are binnen, buiten, onbekend"
         );
+    }
+
+    #[test]
+    fn ages_and_turning_18_are_read_on_the_peildatum() {
+        let peil = NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
+        let read = |dimension, birth: NaiveDate| {
+            let (cutoffs, last) = birth_cutoffs(dimension, peil).unwrap();
+            cutoffs
+                .iter()
+                .find(|(cutoff, _)| birth > *cutoff)
+                .map_or(last, |(_, value)| value)
+        };
+        let born = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        use Dimension::{AgeOnPeildatum as Age, Turns18};
+        assert_eq!(read(Age, born(2009, 7, 2)), "onder_16");
+        assert_eq!(read(Age, born(2009, 7, 1)), "16", "16 on the birthday");
+        assert_eq!(read(Age, born(2008, 7, 2)), "16");
+        assert_eq!(read(Age, born(2008, 7, 1)), "17");
+        assert_eq!(read(Age, born(2007, 7, 1)), "18_plus");
+        assert_eq!(read(Turns18, born(2007, 7, 1)), "al_18");
+        assert_eq!(read(Turns18, born(2007, 7, 2)), "binnen_6_maanden");
+        assert_eq!(read(Turns18, born(2008, 1, 1)), "binnen_6_maanden");
+        assert_eq!(read(Turns18, born(2008, 1, 2)), "binnen_12_maanden");
+        assert_eq!(read(Turns18, born(2008, 7, 2)), "later");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use zicht_model::{
 };
 
 use super::{CountQuery, CountRow, CountScope, StayFigures};
-use crate::snapshot::{day, Check, Day, Snapshot, Stay, NO_CODE, OPEN};
+use crate::snapshot::{day, Check, Day, Snapshot, Stay, NO_BIRTH, NO_CODE, OPEN};
 
 /// The values a query's units can take, numbered: first the snapshot's codes (a code's
 /// number is its index there), then the values the templates derive.
@@ -62,6 +62,10 @@ struct Derived {
     /// Outflow profile 0 (unknown) to 4.
     profiles: [u32; 5],
     domains: [u32; 5],
+    /// `age` and `turns_18` on the reference date: born after the day, that value; else the
+    /// last.
+    ages: (Vec<(Day, u32)>, u32),
+    turns_18: (Vec<(Day, u32)>, u32),
 }
 
 impl Derived {
@@ -110,6 +114,17 @@ impl Derived {
         for (slot, domain) in domains.iter_mut().zip(Big5Domain::ALL) {
             *slot = labels.id(domain.code());
         }
+        let mut births = |dimension| {
+            let (cutoffs, last) =
+                zicht_model::birth_cutoffs(dimension, reference).unwrap_or_default();
+            let cutoffs = cutoffs
+                .into_iter()
+                .map(|(cutoff, value)| (day(cutoff), labels.id(value)))
+                .collect();
+            (cutoffs, labels.id(last))
+        };
+        let ages = births(Dimension::AgeOnPeildatum);
+        let turns_18 = births(Dimension::Turns18);
         Derived {
             stay_group,
             landsdeel,
@@ -124,7 +139,20 @@ impl Derived {
             kinds,
             profiles,
             domains,
+            ages,
+            turns_18,
         }
+    }
+
+    /// A birth date read by `age` or `turns_18` (`onbekend` without one).
+    fn by_birth(&self, (cutoffs, last): &(Vec<(Day, u32)>, u32), birth: Day) -> u32 {
+        if birth == NO_BIRTH {
+            return self.unknown;
+        }
+        cutoffs
+            .iter()
+            .find(|(cutoff, _)| birth > *cutoff)
+            .map_or(*last, |(_, value)| *value)
     }
 
     fn age_band(&self, birth: Day) -> u32 {
@@ -453,6 +481,8 @@ fn transition18(
             Dimension::After18Funding => u32::from(check.after18_funding),
             Dimension::Big5Domain => derived.domains[domain],
             Dimension::Big5Status => u32::from(check.big5[domain]),
+            Dimension::AgeOnPeildatum => derived.by_birth(&derived.ages, check.birth),
+            Dimension::Turns18 => derived.by_birth(&derived.turns_18, check.birth),
             _ => derived.unknown,
         };
         if per_domain {

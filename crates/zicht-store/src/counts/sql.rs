@@ -138,6 +138,16 @@ fn expression(
             format!("CASE{arms} ELSE {} END", quoted(oldest))
         }
         Dimension::Toekomstplan => "CASE WHEN toekomstplan THEN 'ja' ELSE 'nee' END".to_owned(),
+        Dimension::AgeOnPeildatum | Dimension::Turns18 => {
+            let (cutoffs, last) =
+                zicht_model::birth_cutoffs(dimension, reference).unwrap_or_default();
+            let mut arms = format!(" WHEN birth_date IS NULL THEN {}", quoted(UNKNOWN));
+            for (cutoff, value) in cutoffs {
+                let cutoff = sql.date(cutoff);
+                arms.push_str(&format!(" WHEN birth_date > {cutoff} THEN {}", quoted(value)));
+            }
+            format!("CASE{arms} ELSE {} END", quoted(last))
+        }
         Dimension::Big5Status => case(
             "big5_domain",
             Big5Domain::ALL
@@ -232,9 +242,12 @@ const UNITS: &str = "COUNT(*), CAST(COALESCE(SUM(record_key), 0) AS BIGINT)";
 /// in a temporary table for the query (the database holds no keys).
 const KEYED_PLACEMENTS: &str = "(SELECT pl.*, k.record_key FROM placements pl \
      LEFT JOIN zicht_record_keys k ON k.youth_id = pl.youth_id)";
-/// The transition checks with their youths' record keys.
-const KEYED_TRANSITION18: &str = "(SELECT tr.*, k.record_key FROM transition18 tr \
-     LEFT JOIN zicht_record_keys k ON k.youth_id = tr.youth_id)";
+/// The transition checks with their youths' record keys and birth dates (from their
+/// placements, the latest; none for a youth without a placement).
+const KEYED_TRANSITION18: &str = "(SELECT tr.*, k.record_key, b.birth_date FROM transition18 tr \
+     LEFT JOIN zicht_record_keys k ON k.youth_id = tr.youth_id \
+     LEFT JOIN (SELECT youth_id, MAX(birth_date) AS birth_date FROM placements GROUP BY youth_id) b \
+     ON b.youth_id = tr.youth_id)";
 /// The placement columns a unit's dimensions read (not `p.*`: the window sort carries every
 /// selected column).
 const UNIT_COLUMNS: &str = "youth_id, record_key, origin_region, placement_region, \

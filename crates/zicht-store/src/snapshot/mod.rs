@@ -37,6 +37,9 @@ pub(crate) type Code = u16;
 /// No code (a placement that has not ended has no outflow destination).
 pub(crate) const NO_CODE: Code = Code::MAX;
 
+/// No birth date known (a checked youth without a placement).
+pub(crate) const NO_BIRTH: Day = Day::MIN;
+
 /// The day number of a date.
 pub(crate) fn day(date: NaiveDate) -> Day {
     date.num_days_from_ce()
@@ -69,6 +72,9 @@ pub(crate) struct Stay {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Check {
     pub date: Day,
+    /// The youth's birth date as their placements give it (the latest, as the SQL's `MAX`);
+    /// [`NO_BIRTH`] when the youth has no placement.
+    pub birth: Day,
     /// As [`Stay::record_key`].
     pub record_key: Option<u32>,
     pub toekomstplan: bool,
@@ -387,6 +393,7 @@ impl Reader {
         }
         let check = Check {
             date: parse_day(date)?,
+            birth: NO_BIRTH,
             record_key: self.check_youths.key(youth),
             toekomstplan: match plan {
                 "1" | "t" | "true" => true,
@@ -411,10 +418,22 @@ impl Reader {
             codes,
             providers,
             placement_youths,
+            check_youths,
             mut stays,
-            checks,
-            ..
+            mut checks,
         } = self;
+        // Each checked youth's birth date, from their placements (the latest of them).
+        let mut births = vec![NO_BIRTH; placement_youths.ids.names.len()];
+        for (youth, stay) in &stays {
+            let slot = &mut births[*youth as usize];
+            *slot = (*slot).max(stay.birth);
+        }
+        for (youth, check) in &mut checks {
+            let name = &check_youths.ids.names[*youth as usize];
+            if let Some(&placed) = placement_youths.ids.index.get(name) {
+                check.birth = births[placed as usize];
+            }
+        }
         let keys = placement_youths
             .keys
             .map(|(function, _)| function.fingerprint().to_owned());

@@ -13,7 +13,7 @@ use super::{Check, Code, PerYouth, Snapshot, Stay, NO_CODE};
 use crate::{on_pool, query_error, RecordKeys, Store, StoreError};
 
 /// The first bytes of a stored snapshot: the format's version.
-const TAG: &[u8; 8] = b"zicht:s1";
+const TAG: &[u8; 8] = b"zicht:s2";
 
 const LOAD: &str = "SELECT s.generation, s.record_keys, s.body FROM count_snapshot s \
      JOIN data_generation g ON g.generation = s.generation";
@@ -79,7 +79,7 @@ impl Reader<'_> {
 fn encode(snapshot: &Snapshot) -> Vec<u8> {
     let keyed = snapshot.keys.is_some();
     let mut w = Writer(Vec::with_capacity(
-        64 + snapshot.placements.rows.len() * 36 + snapshot.checks.rows.len() * 24,
+        64 + snapshot.placements.rows.len() * 36 + snapshot.checks.rows.len() * 28,
     ));
     w.0.extend_from_slice(TAG);
     w.u8(u8::from(keyed));
@@ -113,6 +113,7 @@ fn encode(snapshot: &Snapshot) -> Vec<u8> {
     w.len(snapshot.checks.rows.len());
     for c in &snapshot.checks.rows {
         w.i32(c.date);
+        w.i32(c.birth);
         if keyed {
             w.u32(c.record_key.unwrap_or(0));
         }
@@ -193,9 +194,10 @@ fn decode(body: &[u8], generation: i64, keys: Option<String>) -> Result<Snapshot
         });
     }
     let placements = per_youth(&mut r, stays)?;
-    let mut checks = Vec::with_capacity(r.len(17)?);
+    let mut checks = Vec::with_capacity(r.len(21)?);
     for _ in 0..checks.capacity() {
         let date = r.i32()?;
+        let birth = r.i32()?;
         let record_key = key(&mut r)?;
         let toekomstplan = match r.u8()? {
             0 => false,
@@ -209,6 +211,7 @@ fn decode(body: &[u8], generation: i64, keys: Option<String>) -> Result<Snapshot
         }
         checks.push(Check {
             date,
+            birth,
             record_key,
             toekomstplan,
             after18_funding,
@@ -313,6 +316,7 @@ mod tests {
         };
         let check = Check {
             date: 700_100,
+            birth: 694_000,
             record_key: key(9),
             toekomstplan: true,
             after18_funding: 2,
