@@ -4,8 +4,8 @@
 //! word: it is proven by the person's own signed, short-lived [`pb::Delegation`], which the
 //! person's client makes ([`Delegator`]) and the node forwards unchanged. The data-owning
 //! node checks the delegation's chain against its own trust bundle and CRL, the person's
-//! role, that the person belongs to the forwarding node (its region, or a member of its
-//! network), the request's hash and the validity window ([`Callers::person`]).
+//! role, that the person belongs to the forwarding node (its region, a member of its
+//! network, or the network's coordinator), the request's hash and the validity window ([`Callers::person`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -478,5 +478,13 @@ mod tests {
         assert!(belongs(&drenthe, NodeName::Network(Network::Jenn)).is_ok());
         assert!(belongs(&drenthe, NodeName::Region(Region::Friesland)).is_err());
         assert!(belongs(&drenthe, NodeName::Network(Network::BenNh)).is_err());
+        // A coordinator belongs to their network's node, and to no region's.
+        let coordinator = person(Role::Coordinator {
+            network: Network::Jenn,
+            name: "coordinator".to_owned(),
+        });
+        assert!(belongs(&coordinator, NodeName::Network(Network::Jenn)).is_ok());
+        assert!(belongs(&coordinator, NodeName::Network(Network::BenNh)).is_err());
+        assert!(belongs(&coordinator, NodeName::Region(Region::Drenthe)).is_err());
     }
 }

@@ -538,7 +538,7 @@ fn parse_who(
             if who.is_none() {
                 problems.add(
                     role.span().start,
-                    "role must be region:<code>|*, network:<code>|*, analyst:<region>|*, team:<region>|* or auditor"
+                    "role must be region:<code>|*, network:<code>|*, analyst:<region>|*, team:<region>|*, coordinator:<network>|* or auditor"
                         .to_owned(),
                 );
             }
@@ -596,6 +596,36 @@ quota_per_minute = 10
                 NodeName::Network(n) => Role::Network(n),
             },
         }
+    }
+
+    #[test]
+    fn a_coordinator_grant_covers_its_own_networks_coordinators_only() {
+        let policy = parse_policy(
+            "[[grant]]\nrole = \"coordinator:jenn\"\ntemplates = [\"capacity\"]\npurposes = [\"capaciteitsmonitoring\"]\nquota_per_minute = 10\n",
+            None,
+        )
+        .unwrap();
+        let coordinator = |network| PeerIdentity {
+            peer_id: NodeName::Network(network).dev_peer_id(),
+            organisation: "test".to_owned(),
+            role: Role::Coordinator {
+                network,
+                name: "coordinator".to_owned(),
+            },
+        };
+        let ask = |who: &PeerIdentity| {
+            policy.authorize(
+                who,
+                Template::Capacity,
+                Purpose::Capaciteitsmonitoring,
+                &[],
+                &[],
+                &[],
+            )
+        };
+        assert!(ask(&coordinator(Network::Jenn)).is_ok());
+        assert!(ask(&coordinator(Network::BenNh)).is_err());
+        assert!(ask(&identity(NodeName::Network(Network::Jenn))).is_err());
     }
 
     #[test]
@@ -713,7 +743,7 @@ quota_per_minute = 5
         assert_eq!(
             problems,
             vec![
-                "2:8: role must be region:<code>|*, network:<code>|*, analyst:<region>|*, team:<region>|* or auditor",
+                "2:8: role must be region:<code>|*, network:<code>|*, analyst:<region>|*, team:<region>|*, coordinator:<network>|* or auditor",
                 "3:14: unknown template; closest template is `capacity`",
                 "4:13: unknown registered purpose; closest registered purpose is `triage-plaatsing`",
                 "5:13: no template of this grant can group by this dimension",
