@@ -167,6 +167,16 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
     let result = coordinator(&f, &turning).await;
     within_bounds(&result, &truth(&f, &turning).await, false);
 
+    // Length of stay of JeugdhulpPlus through the network: counts per stay-length band,
+    // which add (medians do not).
+    let stays = Ask::new("length_of_stay")
+        .year(2024)
+        .filter("stay_group", &["jeugdhulp_plus"])
+        .by("stay_length");
+    let result = coordinator(&f, &stays).await;
+    within_bounds(&result, &truth(&f, &stays).await, false);
+    assert_eq!(result.rows.len(), zicht_model::STAY_LENGTHS.len());
+
     // Every member logged the coordinator as the person jenn asked for.
     let coordinator_id = {
         let (cert, _) = f.pki.person("coordinator-jenn");
@@ -182,7 +192,7 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
             .iter()
             .filter(|b| b.contains(&format!("\"on_behalf_of\":\"{coordinator_id}\"")))
             .count();
-        assert_eq!(named, 6, "{member}: {bodies:?}");
+        assert_eq!(named, 7, "{member}: {bodies:?}");
     }
 
     // BEN-NH's coordinator has no grant at jenn.

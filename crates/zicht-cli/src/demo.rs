@@ -759,8 +759,8 @@ impl Coordinators {
         let ben_nh = NodeName::Network(Network::BenNh);
         section(
             5,
-            "Capacity and bezetting per provider across 3Noord (peildatum 2025-07-01)",
-            "the JENN coordinator asks the jenn node, which asks its members (facility data, released exactly)",
+            "Capacity and bezetting per provider across 3Noord (peildatum 2025-07-01); length of stay in JeugdhulpPlus",
+            "the JENN coordinator asks the jenn node, which asks its members (facility data, released exactly; stays counted per band, which add)",
         );
         let capacity = query(
             "capacity",
@@ -770,6 +770,18 @@ impl Coordinators {
             &["provider"],
         );
         let answer = ask(&self.jenn, JENN, capacity, &[]).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        println!();
+
+        let stays = query(
+            "length_of_stay",
+            "bovenregionale-sturing",
+            period((2025, 1, 1), (2025, 12, 31)),
+            &[("stay_group", &["jeugdhulp_plus"])],
+            &["stay_length"],
+        );
+        println!("length of stay of JeugdhulpPlus stays that ended in 2025, per band:");
+        let answer = ask(&self.jenn, JENN, stays, &[]).await?;
         print!("{}", render_federated(&answer, Format::Table));
         println!();
 

@@ -37,8 +37,8 @@ pub use region::{Landsdeel, Membership, Network, OriginRegion, PlacementRegion, 
 pub use result::{FieldValue, Published, Record, RecordKind, Row, Statistic, Table};
 pub use templates::MEMBER_TOTAL;
 pub use templates::{
-    birth_cutoffs, AgeBand, Dimension, FlowKind, LandsdeelInside, Template, AGES_ON_PEILDATUM,
-    NOT_APPLICABLE, TURNS_18, UNKNOWN,
+    birth_cutoffs, stay_length_band, AgeBand, Dimension, FlowKind, LandsdeelInside, Template,
+    AGES_ON_PEILDATUM, NOT_APPLICABLE, STAY_LENGTHS, TURNS_18, UNKNOWN,
 };
 pub use transition::{After18Funding, Big5Domain, Big5Status};
 

@@ -42,6 +42,7 @@ code_list! {
         Big5Domain = ("big5_domain", "BIG5-domein"),
         Big5Status = ("big5_status", "BIG5-status"),
         AgeOnPeildatum = ("age", "Leeftijd op de peildatum"),
+        StayLength = ("stay_length", "Verblijfsduur"),
         Turns18 = ("turns_18", "Wordt 18"),
         MemberRegion = ("member_region", "Regio (per lid van het netwerk)"),
     }
@@ -93,6 +94,25 @@ pub fn birth_cutoffs(
         )),
         _ => None,
     }
+}
+
+/// The bands of `stay_length` (`length_of_stay`): each with the days it holds up to (not
+/// including); the last holds every longer stay. Counts per band are person counts, so a
+/// network can add them and read its median and p90 band from the sum.
+pub const STAY_LENGTHS: [(&str, i64); 5] = [
+    ("0_3_maanden", 91),
+    ("3_6_maanden", 183),
+    ("6_12_maanden", 365),
+    ("1_2_jaar", 730),
+    ("2_jaar_plus", i64::MAX),
+];
+
+/// The `stay_length` band of a stay of `days`.
+pub fn stay_length_band(days: i64) -> usize {
+    STAY_LENGTHS
+        .iter()
+        .position(|(_, below)| days < *below)
+        .unwrap_or(STAY_LENGTHS.len() - 1)
 }
 
 /// The `member_region` row that holds the sum over every member that answered.
@@ -195,6 +215,7 @@ impl Dimension {
             Dimension::Big5Domain => codes::<Big5Domain>(),
             Dimension::Big5Status => codes::<Big5Status>(),
             Dimension::AgeOnPeildatum => AGES_ON_PEILDATUM.to_vec(),
+            Dimension::StayLength => STAY_LENGTHS.iter().map(|(band, _)| *band).collect(),
             Dimension::Turns18 => TURNS_18.to_vec(),
             // Not a data dimension: the asking node lists each member's own published cells
             // under its region, and their sum under `totaal`.
@@ -295,7 +316,7 @@ impl Template {
                 OutflowDestination,
                 OutflowProfile,
             ],
-            Template::LengthOfStay => &[CareType, StayGroup],
+            Template::LengthOfStay => &[CareType, StayGroup, StayLength],
             Template::Transition18 => &[
                 Toekomstplan,
                 After18Funding,

@@ -135,7 +135,7 @@ fn cardinality(dimension: Dimension) -> u64 {
         Dimension::Toekomstplan => 2,
         Dimension::After18Funding => zicht_model::After18Funding::ALL.len() as u64,
         Dimension::Big5Domain => 5,
-        Dimension::AgeOnPeildatum | Dimension::Turns18 => 5,
+        Dimension::AgeOnPeildatum | Dimension::Turns18 | Dimension::StayLength => 5,
         Dimension::Big5Status => 4,
     }
 }

@@ -66,6 +66,8 @@ struct Derived {
     /// last.
     ages: (Vec<(Day, u32)>, u32),
     turns_18: (Vec<(Day, u32)>, u32),
+    /// The `stay_length` bands, in [`zicht_model::STAY_LENGTHS`] order.
+    stay_lengths: Vec<u32>,
 }
 
 impl Derived {
@@ -125,6 +127,10 @@ impl Derived {
         };
         let ages = births(Dimension::AgeOnPeildatum);
         let turns_18 = births(Dimension::Turns18);
+        let stay_lengths = zicht_model::STAY_LENGTHS
+            .iter()
+            .map(|(band, _)| labels.id(band))
+            .collect();
         Derived {
             stay_group,
             landsdeel,
@@ -141,6 +147,7 @@ impl Derived {
             domains,
             ages,
             turns_18,
+            stay_lengths,
         }
     }
 
@@ -296,6 +303,11 @@ fn stay_value(
             stay.origin_region,
             stay.placement_region,
         ),
+        // Only `length_of_stay` has it, over ended stays.
+        Dimension::StayLength => {
+            derived.stay_lengths
+                [zicht_model::stay_length_band(i64::from(stay.end) - i64::from(stay.start))]
+        }
         // `validate` lets no other dimension reach a placement-based template.
         _ => derived.unknown,
     }

@@ -6,7 +6,7 @@
 use chrono::{Months, NaiveDate};
 use zicht_model::{
     AgeBand, Big5Domain, CareType, CodeList, Dimension, Filter, FlowKind, Region, Template,
-    NOT_APPLICABLE, UNKNOWN,
+    NOT_APPLICABLE, STAY_LENGTHS, UNKNOWN,
 };
 
 use super::{validate, CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
@@ -138,6 +138,15 @@ fn expression(
             format!("CASE{arms} ELSE {} END", quoted(oldest))
         }
         Dimension::Toekomstplan => "CASE WHEN toekomstplan THEN 'ja' ELSE 'nee' END".to_owned(),
+        // `days` is the stay's length, which only `length_of_stay` computes.
+        Dimension::StayLength => {
+            let mut arms = String::new();
+            let (last, _) = STAY_LENGTHS[STAY_LENGTHS.len() - 1];
+            for (band, below) in &STAY_LENGTHS[..STAY_LENGTHS.len() - 1] {
+                arms.push_str(&format!(" WHEN days < {below} THEN {}", quoted(band)));
+            }
+            format!("CASE{arms} ELSE {} END", quoted(last))
+        }
         Dimension::AgeOnPeildatum | Dimension::Turns18 => {
             let (cutoffs, last) =
                 zicht_model::birth_cutoffs(dimension, reference).unwrap_or_default();
