@@ -22,7 +22,7 @@ use zicht_model::{
     CodeList, Dimension, Network, NodeName, PeerId, PeerIdentity, Region, Role, Template,
 };
 use zicht_node::identity::Delegator;
-use zicht_node::{execute, Call, Disclosure};
+use zicht_node::Disclosure;
 use zicht_privacy::{PerturbationTable, RecordKeySecret, Settings};
 use zicht_proto::v1 as pb;
 use zicht_testkit::both_backends;
@@ -127,24 +127,7 @@ impl Drenthe {
 
     /// The true counts of `ask` (the owner's exact path on the node's database).
     async fn truth(&self, ask: &Ask) -> Cells {
-        let query = zicht_node::convert::query(&ask.wire()).unwrap();
-        let disclosure = Disclosure::new(Settings::default(), Some(Region::Drenthe), None).unwrap();
-        let call = Call {
-            store: &self.f.db.store,
-            disclosure: &disclosure,
-            query: &query,
-            exact: true,
-            requester: "owner",
-            person: None,
-            today: zicht_node::today(),
-        };
-        let released = execute(&call).await.unwrap();
-        released
-            .table
-            .rows
-            .iter()
-            .map(|row| (row.key.clone(), row.count.value))
-            .collect()
+        zicht_testkit::queries::truth(&self.f.db.store, Region::Drenthe, &ask.wire()).await
     }
 
     /// The probability that the table publishes `n` youths as exactly `n`: how often the

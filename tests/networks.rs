@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 
 use zicht_model::{CodeList, Network, NodeName, Region};
-use zicht_node::{execute, Call, Disclosure};
 use zicht_proto::v1 as pb;
 use zicht_testkit::federation::{Behaviour, Federation, JENN};
 use zicht_testkit::queries::Ask;
@@ -53,21 +52,11 @@ fn cells(result: &pb::ProtectedResult) -> BTreeMap<Vec<String>, (u64, u32)> {
 
 /// The true cells of `ask` summed over jenn's members (their owners' exact path).
 async fn truth(f: &Federation, ask: &Ask) -> BTreeMap<Vec<String>, u64> {
-    let query = zicht_node::convert::query(&ask.wire()).unwrap();
     let mut sum = BTreeMap::new();
     for member in JENN {
-        let disclosure = Disclosure::new(Default::default(), Some(member), None).unwrap();
-        let call = Call {
-            store: &f.dbs[&NodeName::Region(member)].store,
-            disclosure: &disclosure,
-            query: &query,
-            exact: true,
-            requester: "owner",
-            person: None,
-            today: zicht_node::today(),
-        };
-        for row in execute(&call).await.unwrap().table.rows {
-            *sum.entry(row.key).or_insert(0) += row.count.value;
+        let store = &f.dbs[&NodeName::Region(member)].store;
+        for (key, n) in zicht_testkit::queries::truth(store, member, &ask.wire()).await {
+            *sum.entry(key).or_insert(0) += n;
         }
     }
     sum

@@ -148,19 +148,25 @@ fn unknown_region_suggests_the_closest() {
     assert!(text(&output.stderr).contains("closest valid code is `friesland`"));
 }
 
+/// Generates Twente's files (`seed`) in `dir` and imports them into `dir/twente.db`.
+fn twente_database(dir: &Path, seed: &str) -> String {
+    generate(dir, seed);
+    let database = dir.join("twente.db").display().to_string();
+    let files: Vec<String> = zicht_synth_files()
+        .iter()
+        .map(|f| dir.join("twente").join(f).display().to_string())
+        .collect();
+    let mut import = vec!["import", "--database", database.as_str()];
+    import.extend(files.iter().map(String::as_str));
+    assert!(zicht(&import).status.success());
+    database
+}
+
 #[test]
 fn query_prints_protected_results_as_table_json_and_csv() {
     let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), "3");
-    let database = dir.path().join("twente.db");
-    let database = database.to_str().unwrap();
-    let files: Vec<String> = zicht_synth_files()
-        .iter()
-        .map(|f| dir.path().join("twente").join(f).display().to_string())
-        .collect();
-    let mut import = vec!["import", "--database", database];
-    import.extend(files.iter().map(String::as_str));
-    assert!(zicht(&import).status.success());
+    let database = twente_database(dir.path(), "3");
+    let database = database.as_str();
 
     let query_output = |format: &str| {
         let output = zicht(&[
@@ -360,16 +366,8 @@ fn a_demo_runs_logs_are_structured_and_hold_no_youth_data() {
 #[test]
 fn usage_mistakes_exit_2_and_every_suggested_form_is_taken() {
     let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), "5");
-    let database = dir.path().join("twente.db");
-    let database = database.to_str().unwrap();
-    let files: Vec<String> = zicht_synth_files()
-        .iter()
-        .map(|f| dir.path().join("twente").join(f).display().to_string())
-        .collect();
-    let mut import = vec!["import", "--database", database];
-    import.extend(files.iter().map(String::as_str));
-    assert!(zicht(&import).status.success());
+    let database = twente_database(dir.path(), "5");
+    let database = database.as_str();
     let ask = |template: &str, extra: &[&str]| {
         let mut args = vec![
             "query",

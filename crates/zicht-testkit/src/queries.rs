@@ -187,3 +187,31 @@ impl Ask {
 pub fn date(year: i32, month: i32, day: i32) -> pb::Date {
     pb::Date { year, month, day }
 }
+
+/// The true cells of `request` on `store` (the data owner's exact path, as `zicht query
+/// --database` runs it): the truth an answer's published cells are checked against.
+pub async fn truth(
+    store: &zicht_store::Store,
+    region: zicht_model::Region,
+    request: &pb::QueryRequest,
+) -> std::collections::BTreeMap<Vec<String>, u64> {
+    let query = zicht_node::convert::query(request).unwrap();
+    let disclosure = zicht_node::Disclosure::new(Default::default(), Some(region), None).unwrap();
+    let call = zicht_node::Call {
+        store,
+        disclosure: &disclosure,
+        query: &query,
+        exact: true,
+        requester: "owner",
+        person: None,
+        today: zicht_node::today(),
+    };
+    zicht_node::execute(&call)
+        .await
+        .unwrap()
+        .table
+        .rows
+        .into_iter()
+        .map(|row| (row.key, row.count.value))
+        .collect()
+}
