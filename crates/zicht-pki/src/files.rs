@@ -166,72 +166,60 @@ pub fn write_dev_federation(dir: &Path, now: i64) -> Result<DevFederation, PkiEr
         write_public(&cert, &issued.cert_pem)?;
         write_private(&key, &issued.key_pem)?;
     }
-    let mut people: Vec<(String, Subject)> = Region::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, &region)| {
-            let subject = Subject {
-                identity: PeerIdentity {
-                    peer_id: person_peer_id(i + 1),
-                    organisation: format!("Jeugdhulpregio {}", region.name_nl()),
-                    role: Role::Analyst {
-                        region,
-                        name: "analist".to_owned(),
-                    },
-                },
-                dns_names: Vec::new(),
-                ips: Vec::new(),
-            };
-            (format!("analyst-{}", region.code()), subject)
-        })
-        .collect();
-    // A lokaal team per region: receives individual records where a youth consented.
-    people.extend(Region::ALL.iter().enumerate().map(|(i, &region)| {
-        let subject = Subject {
-            identity: PeerIdentity {
-                peer_id: person_peer_id(101 + i),
-                organisation: format!("Lokaal team, jeugdhulpregio {}", region.name_nl()),
-                role: Role::Team {
-                    region,
-                    name: "lokaal-team".to_owned(),
-                },
+    // (file name, PeerID number, organisation, role) of every person.
+    let mut people: Vec<(String, usize, String, Role)> = Vec::new();
+    for (i, &region) in Region::ALL.iter().enumerate() {
+        let name = region.name_nl();
+        people.push((
+            format!("analyst-{}", region.code()),
+            i + 1,
+            format!("Jeugdhulpregio {name}"),
+            Role::Analyst {
+                region,
+                name: "analist".to_owned(),
             },
-            dns_names: Vec::new(),
-            ips: Vec::new(),
-        };
-        (format!("team-{}", region.code()), subject)
-    }));
+        ));
+        // A lokaal team per region: receives individual records where a youth consented.
+        people.push((
+            format!("team-{}", region.code()),
+            101 + i,
+            format!("Lokaal team, jeugdhulpregio {name}"),
+            Role::Team {
+                region,
+                name: "lokaal-team".to_owned(),
+            },
+        ));
+    }
     // A coordinator per network: asks bovenregionaal questions through the network's node.
-    people.extend(Network::ALL.iter().enumerate().map(|(i, &network)| {
-        let subject = Subject {
-            identity: PeerIdentity {
-                peer_id: person_peer_id(201 + i),
-                organisation: format!("Netwerk {}", network.name_nl()),
-                role: Role::Coordinator {
-                    network,
-                    name: "coordinator".to_owned(),
-                },
+    for (i, &network) in Network::ALL.iter().enumerate() {
+        people.push((
+            format!("coordinator-{}", network.code()),
+            201 + i,
+            format!("Netwerk {}", network.name_nl()),
+            Role::Coordinator {
+                network,
+                name: "coordinator".to_owned(),
             },
-            dns_names: Vec::new(),
-            ips: Vec::new(),
-        };
-        (format!("coordinator-{}", network.code()), subject)
-    }));
+        ));
+    }
     people.push((
         "auditor".to_owned(),
-        Subject {
+        900,
+        "Auditdienst zicht".to_owned(),
+        Role::Auditor {
+            name: "auditor".to_owned(),
+        },
+    ));
+    for (name, number, organisation, role) in people {
+        let subject = Subject {
             identity: PeerIdentity {
-                peer_id: person_peer_id(900),
-                organisation: "Auditdienst zicht".to_owned(),
-                role: Role::Auditor {
-                    name: "auditor".to_owned(),
-                },
+                peer_id: person_peer_id(number),
+                organisation,
+                role,
             },
             dns_names: Vec::new(),
             ips: Vec::new(),
-        },
-    ));
-    for (name, subject) in people {
+        };
         let issued = ca.issue(&subject, validity)?;
         let (cert, key) = federation.person(&name);
         write_public(&cert, &issued.cert_pem)?;
