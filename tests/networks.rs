@@ -94,7 +94,7 @@ fn within_bounds(result: &pb::ProtectedResult, truth: &BTreeMap<Vec<String>, u64
 }
 
 // The plans' questions through jenn as its coordinator: capacity per provider and care type
-// (facility data, exact), JeugdhulpPlus by legal basis, uitstroom profiles, the BIG5 domains of
+// (facility data, exact; and per facility and financing), JeugdhulpPlus by legal basis, uitstroom profiles, the BIG5 domains of
 // the 16+ check. Each member's log names the coordinator; a coordinator of another network
 // cannot ask through jenn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,6 +107,11 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
         .by("care_type");
     let result = coordinator(&f, &capacity).await;
     within_bounds(&result, &truth(&f, &capacity).await, true);
+    for by in ["facility", "financing"] {
+        let capacity = Ask::capacity().peildatum(2025, 7, 1).by(by);
+        let result = coordinator(&f, &capacity).await;
+        within_bounds(&result, &truth(&f, &capacity).await, true);
+    }
 
     let jeugdhulp_plus = Ask::youth_in_care(2024)
         .filter("stay_group", &["jeugdhulp_plus"])
@@ -181,7 +186,7 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
             .iter()
             .filter(|b| b.contains(&format!("\"on_behalf_of\":\"{coordinator_id}\"")))
             .count();
-        assert_eq!(named, 7, "{member}: {bodies:?}");
+        assert_eq!(named, 9, "{member}: {bodies:?}");
     }
 
     // BEN-NH's coordinator has no grant at jenn.

@@ -34,6 +34,8 @@ code_list! {
         Provider = ("provider", "Aanbieder"),
         Setting = ("setting", "Setting"),
         LocationMunicipality = ("location_municipality", "Gemeente locatie"),
+        Facility = ("facility", "Voorziening"),
+        Financing = ("financing", "Financiering"),
         FlowKind = ("flow_kind", "Instroom, uitstroom of doorplaatsing"),
         OutflowDestination = ("outflow_destination", "Uitstroombestemming"),
         OutflowProfile = ("outflow_profile", "Uitstroomprofiel"),
@@ -224,9 +226,11 @@ impl Dimension {
                 values.push(MEMBER_TOTAL);
                 values
             }
-            Dimension::Provider | Dimension::Setting | Dimension::LocationMunicipality => {
-                return None
-            }
+            Dimension::Provider
+            | Dimension::Setting
+            | Dimension::LocationMunicipality
+            | Dimension::Facility
+            | Dimension::Financing => return None,
         })
     }
 }
@@ -296,9 +300,11 @@ impl Template {
             Template::Capacity => &[
                 PlacementRegion,
                 Provider,
+                Facility,
                 CareType,
                 Setting,
                 LocationMunicipality,
+                Financing,
             ],
             Template::YouthInCare => &[
                 OriginRegion,

@@ -26,6 +26,8 @@ fn column(dimension: Dimension) -> Option<&'static str> {
         Dimension::CareType => Some("c.care_type"),
         Dimension::Setting => Some("COALESCE(c.setting, '')"),
         Dimension::LocationMunicipality => Some("c.location_municipality"),
+        Dimension::Facility => Some("c.facility"),
+        Dimension::Financing => Some("COALESCE(c.financing, '')"),
         _ => None,
     }
 }

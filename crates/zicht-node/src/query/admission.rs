@@ -128,6 +128,8 @@ fn cardinality(dimension: Dimension) -> u64 {
         Dimension::LegalBasis => zicht_model::LegalBasis::ALL.len() as u64,
         Dimension::Provider => 100,
         Dimension::Setting => 3,
+        Dimension::Facility => 1000,
+        Dimension::Financing => 10,
         Dimension::LocationMunicipality => 100,
         Dimension::FlowKind => 3,
         Dimension::OutflowDestination => zicht_model::OutflowDestination::ALL.len() as u64,
