@@ -1000,10 +1000,8 @@ fn print_toekomstplan(region: Region, answer: &pb::FederatedResult) {
                 "did not answer"
             }
         });
-    let text = |value: Option<(u64, u32)>| match value {
-        Some((n, 0)) => n.to_string(),
-        Some((n, bound)) => format!("{n} ±{bound}"),
-        None => "-".to_owned(),
+    let text = |value: Option<(u64, u32)>| {
+        value.map_or_else(|| "-".to_owned(), |(n, b)| crate::output::bound_text(n, b))
     };
     let (without, with) = (cell("nee"), cell("ja"));
     let checked = without.zip(with).map(|((a, da), (b, db))| (a + b, da + db));

@@ -21,25 +21,23 @@ pub enum Format {
 /// How a cell reads: an exact number, or a perturbed one with its bound (`12 ±4`); where the
 /// bound reaches below 0, the range it allows (`0 (0–36)`): a count is never negative.
 pub fn cell_text(cell: Option<&pb::CellValue>) -> String {
-    use pb::cell_value::Value;
-    match cell.and_then(|c| c.value.as_ref()) {
-        Some(Value::Exact(n)) => n.to_string(),
-        Some(Value::Perturbed(p)) if p.value < u64::from(p.max_deviation) => {
-            format!("{} (0–{})", p.value, p.value + u64::from(p.max_deviation))
-        }
-        Some(Value::Perturbed(p)) => format!("{} ±{}", p.value, p.max_deviation),
-        None => "?".to_owned(),
+    cell.and_then(published)
+        .map_or_else(|| "?".to_owned(), |(n, bound)| bound_text(n, bound))
+}
+
+/// A count `n` within `bound` of the truth as it reads (`12 ±4`, `0 (0–36)`, `7` when exact).
+pub fn bound_text(n: u64, bound: u32) -> String {
+    match u64::from(bound) {
+        0 => n.to_string(),
+        b if n < b => format!("{n} (0–{})", n + b),
+        b => format!("{n} ±{b}"),
     }
 }
 
 /// The typical error of a perturbed cell (one standard deviation of its noise), when known.
-pub fn typical_error(cell: Option<&pb::CellValue>) -> Option<f64> {
-    match cell.and_then(|c| c.value.as_ref()) {
-        Some(pb::cell_value::Value::Perturbed(p)) if p.variance_centi > 0 => {
-            Some((f64::from(p.variance_centi) / 100.0).sqrt())
-        }
-        _ => None,
-    }
+fn typical_error(cell: Option<&pb::CellValue>) -> Option<f64> {
+    let count = zicht_node::convert::published(cell?)?;
+    (count.variance_centi > 0).then(|| count.typical_error())
 }
 
 /// A cell's value and bound (0: exact).

@@ -127,13 +127,19 @@ pub(crate) fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
     Ok(zicht_node::convert::from_date(date))
 }
 
-pub(crate) fn period(text: &str) -> anyhow::Result<pb::Period> {
-    let (from, to) =
-        zicht_model::parse_period(text).map_err(|e| usage(format!("--period: {e}")))?;
-    Ok(pb::Period {
+/// The first and last day of a `--period` (see [`zicht_model::parse_period`]).
+pub(crate) fn period_days(
+    text: &str,
+) -> anyhow::Result<(zicht_model::NaiveDate, zicht_model::NaiveDate)> {
+    zicht_model::parse_period(text).map_err(|e| usage(format!("--period: {e}")))
+}
+
+/// A period as the wire takes it.
+pub(crate) fn wire_period(from: zicht_model::NaiveDate, to: zicht_model::NaiveDate) -> pb::Period {
+    pb::Period {
         from: Some(zicht_node::convert::from_date(from)),
         to: Some(zicht_node::convert::from_date(to)),
-    })
+    }
 }
 
 /// A dimension of `template` named on the command line (folded like codes): the closest of
@@ -489,7 +495,10 @@ fn request(args: &QueryArgs) -> anyhow::Result<(Template, Vec<Dimension>, pb::Qu
                 "{template} is counted over a period: give --period (2024, 2024-H1, 2024-Q2, 2024-03 or FROM..TO), not --peildatum"
             )))
         }
-        (Some(text), None) => Some(pb::query_request::Scope::Period(period(text)?)),
+        (Some(text), None) => {
+            let (from, to) = period_days(text)?;
+            Some(pb::query_request::Scope::Period(wire_period(from, to)))
+        }
         (None, Some(text)) => Some(pb::query_request::Scope::Peildatum(date(
             text,
             "--peildatum",

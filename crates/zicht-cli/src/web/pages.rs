@@ -146,14 +146,16 @@ fn peildatum(params: &Params) -> Result<(NaiveDate, pb::query_request::Scope), S
     ))
 }
 
-/// The period asked: `period=` (a year or FROM..TO), default the last whole year.
-fn period(params: &Params) -> Result<(String, pb::query_request::Scope), String> {
+/// The period asked: `period=` (a year or FROM..TO), default the last whole year; with its
+/// last day (network membership is taken then).
+fn period(params: &Params) -> Result<(String, pb::query_request::Scope, NaiveDate), String> {
     let text = params.get("period").map_or_else(
         || (zicht_node::today().year() - 1).to_string(),
         str::to_owned,
     );
-    let period = crate::query::period(&text).map_err(|e| format!("{e}"))?;
-    Ok((text, pb::query_request::Scope::Period(period)))
+    let (from, to) = crate::query::period_days(&text).map_err(|e| format!("{e}"))?;
+    let scope = pb::query_request::Scope::Period(crate::query::wire_period(from, to));
+    Ok((text, scope, to))
 }
 
 /// A page with a form of its own parameters, what it found, and (if the asking failed) why.
@@ -615,13 +617,22 @@ fn period_page(
     monitor: &Monitor,
     uri: &Uri,
     title: &str,
-) -> Result<(Params, String, pb::query_request::Scope, NodeName), Box<Response>> {
+) -> Result<
+    (
+        Params,
+        String,
+        pb::query_request::Scope,
+        NaiveDate,
+        NodeName,
+    ),
+    Box<Response>,
+> {
     if let Some(refused) = analysts_only(monitor) {
         return Err(Box::new(refused));
     }
     let params = Params::of(uri);
     match (period(&params), node_param(&params, network_node(monitor))) {
-        (Ok((text, scope)), Ok(node)) => Ok((params, text, scope, node)),
+        (Ok((text, scope, last)), Ok(node)) => Ok((params, text, scope, last, node)),
         (Err(e), _) | (_, Err(e)) => Err(Box::new(page(
             monitor,
             title,
@@ -647,7 +658,7 @@ fn period_form(action: &str, text: &str, node: NodeName) -> Markup {
 /// Herkomst: where youths of each origin region are placed, and inside or outside their
 /// own landsdeel.
 pub async fn herkomst(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response {
-    let (params, text, scope, node) = match period_page(&monitor, &uri, "Herkomst") {
+    let (params, text, scope, last, node) = match period_page(&monitor, &uri, "Herkomst") {
         Ok(asked) => asked,
         Err(page) => return *page,
     };
@@ -668,7 +679,7 @@ pub async fn herkomst(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response
     );
     // From the placing side: every region is asked how many of its youths are placed in the
     // facilities of this node's region(s) (a network: its members), by origin region.
-    let (placing, placed_in) = placing_side(node, scope);
+    let (placing, placed_in) = placing_side(node, last);
     let placing = query(
         Template::YouthInCare,
         purpose,
@@ -768,18 +779,8 @@ pub async fn herkomst(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response
 }
 
 /// The filter of the placing side's question for `node` (its own region; a network's member
-/// regions, one code-list group) and how the page names it.
-fn placing_side(node: NodeName, scope: pb::query_request::Scope) -> (pb::Filter, String) {
-    let on = match scope {
-        pb::query_request::Scope::Period(ref period) => period
-            .to
-            .as_ref()
-            .and_then(|d| zicht_node::convert::to_date(d, "period.to").ok())
-            .unwrap_or_else(zicht_node::today),
-        pb::query_request::Scope::Peildatum(ref d) => {
-            zicht_node::convert::to_date(d, "peildatum").unwrap_or_else(|_| zicht_node::today())
-        }
-    };
+/// regions on `on`, one code-list group) and how the page names it.
+fn placing_side(node: NodeName, on: NaiveDate) -> (pb::Filter, String) {
     let (values, name) = match node {
         NodeName::Region(region) => (vec![region.code().to_owned()], region.name_nl().to_owned()),
         NodeName::Network(network) => (
@@ -800,7 +801,7 @@ fn placing_side(node: NodeName, scope: pb::query_request::Scope) -> (pb::Filter,
 
 /// Flows: instroom, doorplaatsing and uitstroom in a period, and where youths went.
 pub async fn flows(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response {
-    let (params, text, scope, node) = match period_page(&monitor, &uri, "Flows") {
+    let (params, text, scope, _, node) = match period_page(&monitor, &uri, "Flows") {
         Ok(asked) => asked,
         Err(page) => return *page,
     };

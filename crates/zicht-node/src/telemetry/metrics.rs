@@ -117,10 +117,11 @@ impl Metrics {
                 .build(),
             decomposition_watch: meter
                 .u64_counter("zicht.decomposition.watch")
-                .with_description(
-                    "Releases after which a requester had been given a multiple of 10 distinct \
+                .with_description(format!(
+                    "Releases after which a requester had been given a multiple of {} distinct \
                      populations of one template and period in 365 days (logged for the auditor).",
-                )
+                    crate::query::execute::DECOMPOSITION_WATCH
+                ))
                 .build(),
             gauges: [
                 gauge("zicht.connections.open", "", "Verified connections open."),
