@@ -94,8 +94,9 @@ fn within_bounds(result: &pb::ProtectedResult, truth: &BTreeMap<Vec<String>, u64
 }
 
 // The plans' questions through jenn as its coordinator: capacity per provider and care type
-// (facility data, exact; and per facility and financing), JeugdhulpPlus by legal basis, uitstroom profiles, the BIG5 domains of
-// the 16+ check. Each member's log names the coordinator; a coordinator of another network
+// (facility data, exact; and per facility and financing), JeugdhulpPlus by legal basis,
+// uitstroom profiles, the BIG5 domains of the 16+ check, separaties per facility and the share
+// of JeugdhulpPlus youths with one. Each member's log names the coordinator; a coordinator of another network
 // cannot ask through jenn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_asks_the_plans_questions_through_the_network() {
@@ -171,6 +172,40 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
     within_bounds(&result, &truth(&f, &stays).await, false);
     assert_eq!(result.rows.len(), zicht_model::STAY_LENGTHS.len());
 
+    // Vrijheidsbeperkende maatregelen per facility: youths with at least one measure in
+    // 2024. A facility only some members list counts 0 (and adds no bound) at the others.
+    // (Separaties alone are too few in Drenthe's year: its total is below the floor.)
+    let separaties = Ask::new("measures").year(2024).by("facility");
+    let result = coordinator(&f, &separaties).await;
+    let truth_separaties = truth(&f, &separaties).await;
+    assert!(
+        truth_separaties.values().sum::<u64>() > 0,
+        "someone was separated: {truth_separaties:?}"
+    );
+    for (key, (value, bound)) in cells(&result) {
+        let true_value = truth_separaties.get(&key).copied().unwrap_or(0);
+        assert!(bound > 0 && bound <= 4 * 3, "{key:?}: {bound}");
+        assert!(value.abs_diff(true_value) <= u64::from(bound), "{key:?}");
+    }
+    for (key, value) in &truth_separaties {
+        assert!(
+            *value == 0 || result.rows.iter().any(|r| &r.key == key),
+            "{key:?} is missing"
+        );
+    }
+    // The KPI: the share of JeugdhulpPlus youths with at least one separatie.
+    let share = Ask::youth_in_care(2024)
+        .filter("stay_group", &["jeugdhulp_plus"])
+        .by("separatie");
+    let result = coordinator(&f, &share).await;
+    let truth_share = truth(&f, &share).await;
+    within_bounds(&result, &truth_share, false);
+    assert!(truth_share[&vec!["ja".to_owned()]] > 0, "{truth_share:?}");
+    assert!(
+        truth_share[&vec!["nee".to_owned()]] > truth_share[&vec!["ja".to_owned()]],
+        "{truth_share:?}"
+    );
+
     // Every member logged the coordinator as the person jenn asked for.
     let coordinator_id = {
         let (cert, _) = f.pki.person("coordinator-jenn");
@@ -186,7 +221,7 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
             .iter()
             .filter(|b| b.contains(&format!("\"on_behalf_of\":\"{coordinator_id}\"")))
             .count();
-        assert_eq!(named, 9, "{member}: {bodies:?}");
+        assert_eq!(named, 11, "{member}: {bodies:?}");
     }
 
     // BEN-NH's coordinator has no grant at jenn.

@@ -803,8 +803,8 @@ impl Coordinators {
 
         section(
             7,
-            "Uitstroom profiles of youths leaving JeugdhulpPlus in 2025, via BEN-NH",
-            "the BEN-NH coordinator asks the ben-nh node, which asks the nine Noord-Holland regions",
+            "JeugdhulpPlus in 2025 via BEN-NH: uitstroom profiles of youths leaving it; separaties per facility; the share of its youths with a separatie",
+            "the BEN-NH coordinator asks the ben-nh node, which asks the nine Noord-Holland regions (a region with fewer than 5 published youths refuses by rule)",
         );
         let jeugdhulp_plus: Vec<&str> = zicht_model::CareType::ALL
             .iter()
@@ -822,6 +822,26 @@ impl Coordinators {
             &["outflow_profile"],
         );
         let answer = ask(&self.ben_nh, ben_nh, uitstroom, &[]).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        let separaties = query(
+            "measures",
+            "bovenregionale-sturing",
+            period((2025, 1, 1), (2025, 12, 31)),
+            &[("measure_kind", &["separatie"])],
+            &["facility"],
+        );
+        println!("youths with at least one separatie in 2025, per facility:");
+        let answer = ask(&self.ben_nh, ben_nh, separaties, &[]).await?;
+        print!("{}", render_federated(&answer, Format::Table));
+        let share = query(
+            "youth_in_care",
+            "bovenregionale-sturing",
+            period((2025, 1, 1), (2025, 12, 31)),
+            &[("stay_group", &["jeugdhulp_plus"])],
+            &["separatie"],
+        );
+        println!("JeugdhulpPlus youths in 2025 with (ja) and without (nee) a separatie:");
+        let answer = ask(&self.ben_nh, ben_nh, share, &[]).await?;
         print!("{}", render_federated(&answer, Format::Table));
         println!();
 

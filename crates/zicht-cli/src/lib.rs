@@ -94,7 +94,7 @@ enum Command {
     /// A whole federation on loopback: dev PKI, synthetic data for 14 regions, 17 nodes over
     /// mutual TLS, and the headline queries with their coverage.
     Demo(DemoArgs),
-    /// Import canonical CSV files (placements, capacity, transition18, consents); all-or-nothing.
+    /// Import canonical CSV files (placements, capacity, transition18, consents, measures); all-or-nothing.
     Import(ImportArgs),
     /// Generate deterministic synthetic CSV files for one or more regions.
     Generate(GenerateArgs),
@@ -265,8 +265,9 @@ pub(crate) const DATABASE_VARIABLE: &str = "ZICHT_DATABASE_URL";
 struct ImportArgs {
     #[command(flatten)]
     database: DatabaseArg,
-    /// Table of every file (placements, capacity, transition18, consents); default: from each
-    /// file's name.
+    /// Table of every file (placements, capacity, transition18, consents, measures); default:
+    /// from each file's name. Files are imported in that order of tables (measures name
+    /// placements and capacity).
     #[arg(long, value_parser = parse_table)]
     table: Option<Table>,
     /// Replace the table's contents with the file (a full export) instead of upserting rows.
@@ -554,6 +555,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  occupied (latest)  {:>9}", summary.occupied);
             println!("transition18 checks  {:>9}", summary.transition18_checks);
             println!("consents             {:>9}", summary.consents);
+            println!("measures             {:>9}", summary.measures);
             Ok(())
         }
     }
@@ -580,8 +582,16 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let options = ImportOptions {
         replace: args.replace,
     };
+    // Measures name placements and capacity: files go in table order (`zicht import *.csv`
+    // lists measures.csv before placements.csv), in the given order within a table.
+    let mut files: Vec<&PathBuf> = args.files.iter().collect();
+    files.sort_by_key(|file| {
+        args.table
+            .or_else(|| Table::from_file_name(file))
+            .and_then(|t| Table::ALL.iter().position(|&a| a == t))
+    });
     let mut failed = 0;
-    for file in &args.files {
+    for file in files {
         let mut bar = progress::Bar::for_file(file);
         let started = std::time::Instant::now();
         let result = import_file(&store, file, args.table, options, &mut bar).await;
@@ -692,13 +702,15 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         let counts = zicht_synth::generate_to_dir(&config, &dir)
             .with_context(|| format!("write {}", dir.display()))?;
         println!(
-            "{}: {} youths, {} placements, {} capacity rows, {} transition18 checks, {} consents",
+            "{}: {} youths, {} placements, {} capacity rows, {} transition18 checks, {} consents, \
+             {} measures",
             dir.display(),
             counts.youths,
             counts.placements,
             counts.capacity,
             counts.transition18,
-            counts.consents
+            counts.consents,
+            counts.measures
         );
     }
     Ok(())

@@ -616,12 +616,13 @@ fn values_fold_like_the_import_and_suggestions_are_close_ones() {
         &["--by", "origin"],
         "--by origin: youth_in_care has no such dimension; did you mean origin_region? (it \
          allows origin_region, placement_region, care_type, stay_group, landsdeel_inside, \
-         age_band, legal_basis)",
+         age_band, legal_basis, separatie)",
     );
     usage(
         &["--by", "setting"],
         "--by setting: youth_in_care cannot use setting; it allows origin_region, \
-         placement_region, care_type, stay_group, landsdeel_inside, age_band, legal_basis",
+         placement_region, care_type, stay_group, landsdeel_inside, age_band, legal_basis, \
+         separatie",
     );
     let args = question(
         "youth_in_care",
@@ -679,8 +680,9 @@ fn an_unknown_table_names_the_option_and_creates_nothing() {
         (
             2,
             "error: export.csv: cannot tell the table from the file name; name it \
-             placements.csv, capacity.csv, transition18.csv or consents.csv (a suffix such as \
-             placements-2024.csv is fine), or give --table placements|capacity|transition18|consents\n"
+             placements.csv, capacity.csv, transition18.csv, consents.csv or measures.csv (a \
+             suffix such as placements-2024.csv is fine), or give --table \
+             placements|capacity|transition18|consents|measures\n"
                 .to_owned()
         )
     );

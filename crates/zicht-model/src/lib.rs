@@ -10,6 +10,7 @@ pub mod codes;
 mod date;
 mod identity;
 mod ids;
+mod measures;
 mod purpose;
 mod query;
 mod records;
@@ -28,6 +29,7 @@ pub use date::{
 };
 pub use identity::{InvalidRole, PeerIdentity, Role};
 pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};
+pub use measures::{parse_duration, parse_time, Measure, MeasureKind};
 pub use purpose::Purpose;
 pub use query::{filter_groups, Filter, Query, Scope, DATE_RANGE};
 pub use records::{

@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 
 use crate::codes::{code_list, parse_among, CodeList, UnknownCode};
 use crate::{
-    After18Funding, Big5Domain, Big5Status, CareType, LegalBasis, OriginRegion, OutflowDestination,
-    OutflowProfile, PlacementRegion, Region, StayGroup,
+    After18Funding, Big5Domain, Big5Status, CareType, LegalBasis, MeasureKind, OriginRegion,
+    OutflowDestination, OutflowProfile, PlacementRegion, Region, StayGroup,
 };
 
 code_list! {
@@ -17,6 +17,7 @@ code_list! {
         Flows = ("flows", "Instroom, uitstroom en doorplaatsing"),
         LengthOfStay = ("length_of_stay", "Verblijfsduur"),
         Transition18 = ("transition18", "Overgang naar 18+"),
+        Measures = ("measures", "Vrijheidsbeperkende maatregelen"),
         ConsentedRecords = ("consented_records", "Records met toestemming"),
     }
 }
@@ -46,6 +47,8 @@ code_list! {
         AgeOnPeildatum = ("age", "Leeftijd op de peildatum"),
         StayLength = ("stay_length", "Verblijfsduur"),
         Turns18 = ("turns_18", "Wordt 18"),
+        MeasureKind = ("measure_kind", "Soort vrijheidsbeperkende maatregel"),
+        Separatie = ("separatie", "Ten minste een separatie in de periode"),
         MemberRegion = ("member_region", "Regio (per lid van het netwerk)"),
     }
 }
@@ -180,7 +183,8 @@ impl Dimension {
     /// Every value a person-count dimension can take, in reference order: a grouped result
     /// lists each combination, zeros too. `origin_region` lists every region and `onbekend`
     /// (a node narrows it to what it can hold); `None` for the facility dimensions of
-    /// `capacity`, whose values are not a closed list.
+    /// `capacity` and `measures`, whose values are not a closed list (a node lists the
+    /// facilities of its capacity table).
     pub fn domain(self) -> Option<Vec<&'static str>> {
         fn codes<T: CodeList>() -> Vec<&'static str> {
             T::ALL.iter().map(|c| c.code()).collect()
@@ -212,7 +216,8 @@ impl Dimension {
                 values.extend([UNKNOWN, NOT_APPLICABLE]);
                 values
             }
-            Dimension::Toekomstplan => vec!["ja", "nee"],
+            Dimension::Toekomstplan | Dimension::Separatie => vec!["ja", "nee"],
+            Dimension::MeasureKind => codes::<MeasureKind>(),
             Dimension::After18Funding => codes::<After18Funding>(),
             Dimension::Big5Domain => codes::<Big5Domain>(),
             Dimension::Big5Status => codes::<Big5Status>(),
@@ -314,6 +319,7 @@ impl Template {
                 LandsdeelInside,
                 AgeBand,
                 LegalBasis,
+                Separatie,
             ],
             Template::Flows => &[
                 FlowKind,
@@ -331,6 +337,7 @@ impl Template {
                 AgeOnPeildatum,
                 Turns18,
             ],
+            Template::Measures => &[MeasureKind, PlacementRegion, Provider, Facility],
             Template::ConsentedRecords => &[],
         }
     }
@@ -350,7 +357,15 @@ mod tests {
     fn every_person_dimension_has_a_domain_without_repeats() {
         for &template in Template::ALL.iter().filter(|t| t.is_person_data()) {
             for &dimension in template.dimensions() {
-                let mut values = dimension.domain().expect("person dimensions are closed");
+                // Measures name providers and facilities: open lists, as in capacity.
+                let Some(mut values) = dimension.domain() else {
+                    assert!(
+                        template == Template::Measures
+                            && matches!(dimension, Dimension::Provider | Dimension::Facility),
+                        "{template} {dimension} is open"
+                    );
+                    continue;
+                };
                 let len = values.len();
                 values.sort_unstable();
                 values.dedup();

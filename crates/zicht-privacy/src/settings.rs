@@ -216,8 +216,8 @@ impl Settings {
     /// The rule for length-of-stay figures.
     pub fn magnitude_rule(&self) -> String {
         format!(
-            "length-of-stay figures only for groups of at least {} published youths, none over \
-             {}% of the days",
+            "figures of a group (days of stay, number of measures) only for groups of at least \
+             {} published youths, no youth over {}% of the group's total",
             self.magnitude_min_youths, self.dominance_max_share_percent
         )
     }

@@ -19,7 +19,9 @@ pub use consented::{
     BuildRelease, ConsentRow, ConsentedRequest, ConsentedRows, Revoked, StoredCheck, StoredConsent,
     StoredPlacement,
 };
-pub use counts::{CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
+pub use counts::{
+    CountQuery, CountRow, CountScope, InvalidCountQuery, MeasureFigures, StayFigures,
+};
 pub use record_keys::RecordKeys;
 pub use release_log::{
     checkpoints_to_prune, AccessEntry, AuditEntries, AuditFilter, AuditLog, PopulationsGiven,
@@ -211,6 +213,8 @@ pub struct Summary {
     pub transition18_checks: i64,
     /// Consent records.
     pub consents: i64,
+    /// Vrijheidsbeperkende maatregelen.
+    pub measures: i64,
 }
 
 impl Store {
@@ -350,7 +354,8 @@ impl Store {
         const PLACEMENTS: &str = "SELECT COUNT(*), COUNT(DISTINCT youth_id), \
              COUNT(*) - COUNT(end_date) FROM placements";
         const OTHERS: &str = "SELECT (SELECT COUNT(*) FROM capacity), \
-             (SELECT COUNT(*) FROM transition18), (SELECT COUNT(*) FROM consents)";
+             (SELECT COUNT(*) FROM transition18), (SELECT COUNT(*) FROM consents), \
+             (SELECT COUNT(*) FROM measures)";
         // Places and occupancy as the `capacity` template computes them: the latest count per
         // facility and care type (no peildatum in the data lies after 9999-12-31).
         let latest = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
@@ -365,11 +370,11 @@ impl Store {
                 .fetch_one(pool)
                 .await
                 .map_err(query_error("count placements"))?;
-            let (capacity_rows, transition18_checks, consents): (i64, i64, i64) =
+            let (capacity_rows, transition18_checks, consents, measures): (i64, i64, i64, i64) =
                 sqlx::query_as(OTHERS)
                     .fetch_one(pool)
                     .await
-                    .map_err(query_error("count capacity, transition checks and consents"))?;
+                    .map_err(query_error("count capacity, checks, consents and measures"))?;
             Ok(Summary {
                 placements,
                 youths,
@@ -379,6 +384,7 @@ impl Store {
                 occupied,
                 transition18_checks,
                 consents,
+                measures,
             })
         })
     }

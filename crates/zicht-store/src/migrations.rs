@@ -77,6 +77,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "population families",
         include_str!("../migrations/sqlite/0013_population_families.sql"),
     ),
+    (
+        14,
+        "measures",
+        include_str!("../migrations/sqlite/0014_measures.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -143,6 +148,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         13,
         "population families",
         include_str!("../migrations/postgres/0013_population_families.sql"),
+    ),
+    (
+        14,
+        "measures",
+        include_str!("../migrations/postgres/0014_measures.sql"),
     ),
 ];
 

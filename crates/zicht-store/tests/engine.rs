@@ -45,7 +45,12 @@ async fn import_text(store: &Store, name: &str, text: &str, replace: bool) {
 async fn import_region(store: &Store, region: Region, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     zicht_synth::generate_to_dir(&zicht_synth::Config::new(region, seed), dir.path()).unwrap();
-    for name in ["placements.csv", "transition18.csv"] {
+    for name in [
+        "placements.csv",
+        "capacity.csv",
+        "transition18.csv",
+        "measures.csv",
+    ] {
         import_file(
             store,
             &dir.path().join(name),
@@ -77,6 +82,7 @@ fn case() -> impl Strategy<Value = Case> {
         Just(Template::Flows),
         Just(Template::LengthOfStay),
         Just(Template::Transition18),
+        Just(Template::Measures),
     ];
     (templates, 0i64..2600, 0i64..800, any::<u64>()).prop_map(|(template, start, length, seed)| {
         let mut rng = seed;
@@ -101,7 +107,13 @@ fn case() -> impl Strategy<Value = Case> {
             match next(6) {
                 0 | 1 => group_by.push(dimension),
                 2 => {
-                    let domain = dimension.domain().unwrap_or_default();
+                    // Providers and facilities are open: a few the synthetic data names.
+                    let domain = dimension.domain().unwrap_or(vec![
+                        "JeugdhulpPlus Noord",
+                        "JeugdhulpPlus Oost",
+                        "JeugdhulpPlus Noord Groningen",
+                        "JeugdhulpPlus Oost Hengelo",
+                    ]);
                     let mut values: Vec<String> = domain
                         .iter()
                         .filter(|_| next(3) == 0)
@@ -182,6 +194,7 @@ both_backends!(the_engine_counts_as_the_sql_does, |db| async move {
     );
     let strategy = case();
     let mut nonempty = 0;
+    let mut counted = std::collections::HashSet::new();
     // The first store builds the snapshot from the rows and stores it; a second one (a fresh
     // process) reads the stored one. Both must count as the SQL does.
     let fresh = Store::open(&db.url).await.unwrap();
@@ -191,7 +204,15 @@ both_backends!(the_engine_counts_as_the_sql_does, |db| async move {
         let (engine, sql) = both(store, &case).await;
         assert_eq!(engine, sql, "{case:?}");
         nonempty += usize::from(!engine.is_empty());
+        if !engine.is_empty() {
+            counted.insert(case.template);
+        }
     }
+    assert_eq!(
+        counted.len(),
+        5,
+        "every template counted someone: {counted:?}"
+    );
     assert!(
         nonempty >= 60,
         "only {nonempty} of 120 queries counted anyone"

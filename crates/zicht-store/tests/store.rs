@@ -13,7 +13,7 @@ use zicht_synth::{generate_to_dir, Config, FILE_NAMES};
 use zicht_testkit::{both_backends, TestDb};
 
 /// Writes a synthetic region's four CSV files into `dir`.
-fn synthetic_region(dir: &Path, region: Region, seed: u64) -> [PathBuf; 4] {
+fn synthetic_region(dir: &Path, region: Region, seed: u64) -> [PathBuf; 5] {
     generate_to_dir(&Config::new(region, seed), dir).unwrap();
     FILE_NAMES.map(|name| dir.join(name))
 }
@@ -71,7 +71,87 @@ both_backends!(
         }
         assert_eq!(db.store.summary().await.unwrap(), summary);
         assert_eq!(placement_lines(&db).await, before);
-        assert_eq!(db.scalar("SELECT COUNT(*) FROM imports").await, 8);
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM imports").await, 10);
+    }
+);
+
+const CAPACITY_HEADER: &str = "provider,facility,location_municipality,placement_region,care_type,setting,peildatum,places,occupied,financing";
+const MEASURES_HEADER: &str =
+    "youth_id,provider,facility,placement_region,start_date,start_time,duration_minutes,kind";
+
+both_backends!(
+    a_measure_names_a_stored_placement_and_facility,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        // Y1 stays with Provider A in IJmond through 2022; Y2 is placed elsewhere.
+        let placements = write(
+            dir.path(),
+            "placements.csv",
+            &[
+                row(1, "2022-12-31", "thuis"),
+                "Y2,2008-03-01,ijmond,Velsen,JeugdhulpPlus Noord,Groningen,groningen,jeugdhulp_plus,,machtiging_gesloten,2022-01-01,,,".to_owned(),
+            ],
+        );
+        import(&db.store, &placements, ImportOptions::default())
+            .await
+            .unwrap();
+        let capacity = dir.path().join("capacity.csv");
+        std::fs::write(
+            &capacity,
+            format!("{CAPACITY_HEADER}\nProvider A,De Kust,Velsen,ijmond,jeugdhulp_plus,,2022-01-01,10,8,\n"),
+        )
+        .unwrap();
+        import(&db.store, &capacity, ImportOptions::default())
+            .await
+            .unwrap();
+        let measures = |rows: &[&str]| {
+            let path = dir.path().join("measures.csv");
+            std::fs::write(&path, format!("{MEASURES_HEADER}\n{}\n", rows.join("\n"))).unwrap();
+            path
+        };
+        let good = "Y1,Provider A,De Kust,ijmond,2022-03-01,14:05,45,separatie";
+        // Groningen's facilities are not in this node's capacity: not checked, but the
+        // placement is.
+        let elsewhere = "Y2,JeugdhulpPlus Noord,JeugdhulpPlus Noord Groningen,groningen,2023-02-01,09:00,30,fixatie";
+        for (bad, expect) in [
+            (
+                "Y1,Provider A,De Kust,ijmond,2022-03-02,14:05,30,opsluiten",
+                "measures.csv:3:8: kind: unknown measure_kind code",
+            ),
+            (
+                "Y1,Provider A,De Kust,ijmond,2022-03-02,14:05,-30,separatie",
+                "measures.csv:3:7: duration_minutes: a duration cannot be below zero",
+            ),
+            (
+                "Y1,Provider A,De Kust,ijmond,2023-01-05,14:05,30,separatie",
+                "measures.csv:3:5: start_date: no placement of this youth with this provider and placement_region covers start_date",
+            ),
+            (
+                "Y1,Provider A,Het Duin,ijmond,2022-03-02,14:05,30,separatie",
+                "measures.csv:3:3: facility: not a facility of this provider in this placement_region in capacity.csv",
+            ),
+            (
+                "Y1,Provider A,De Kust,ijmond,2022-03-02,25:00,30,separatie",
+                "measures.csv:3:6: start_time: must be a time HH:MM",
+            ),
+        ] {
+            let error = import(&db.store, &measures(&[good, bad]), ImportOptions::default())
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expect), "{error}");
+            assert!(error.contains("nothing was stored"), "{error}");
+            assert_eq!(db.scalar("SELECT COUNT(*) FROM measures").await, 0);
+        }
+        let rows = import(
+            &db.store,
+            &measures(&[good, elsewhere]),
+            ImportOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(rows, 2);
+        assert_eq!(db.store.summary().await.unwrap().measures, 2);
     }
 );
 
@@ -425,7 +505,7 @@ fn documented_examples_import_cleanly() {
         assert_eq!(rows.len(), csv.lines().count() - 1);
         examples += 1;
     }
-    assert_eq!(examples, 4);
+    assert_eq!(examples, 5);
 }
 
 // After a clean close the SQLite file is complete on its own: its write-ahead log is empty

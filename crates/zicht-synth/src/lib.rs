@@ -5,7 +5,8 @@
 //! by size; pleegzorg (foster care) the largest group, residential care and a few percent
 //! JeugdhulpPlus; transfers between providers (doorplaatsing); outflow destinations and
 //! profiles that fit the youth's age; half-yearly 16+ checks with BIG5 statuses; capacity of the
-//! region's facilities (the SPUK 2021 reference where it has the provider); a few consents. Rare
+//! region's facilities (the SPUK 2021 reference where it has the provider); a few consents;
+//! vrijheidsbeperkende maatregelen during JeugdhulpPlus stays (about a third of them). Rare
 //! categories in small regions give small cells, so privacy code has something to protect.
 
 mod profile;
@@ -15,9 +16,9 @@ use std::io::{self, Write};
 
 use chrono::{Duration, NaiveDate};
 use zicht_model::{
-    age_on, spuk::SPUK_2021, After18Funding, Big5Status, CareType, CodeList, LegalBasis, Network,
-    NodeName, OutflowDestination, OutflowProfile, Placement, Purpose, Region, Setting,
-    Transition18Check,
+    age_on, spuk::SPUK_2021, After18Funding, Big5Status, CareType, CodeList, LegalBasis, Measure,
+    MeasureKind, Network, NodeName, OutflowDestination, OutflowProfile, Placement, Purpose, Region,
+    Setting, Transition18Check,
 };
 
 pub use profile::{municipalities, youth_population_thousands};
@@ -52,7 +53,7 @@ impl Config {
     }
 }
 
-/// Where the four CSV files go.
+/// Where the five CSV files go.
 pub struct Sinks<'a> {
     /// `placements.csv`.
     pub placements: &'a mut dyn Write,
@@ -62,6 +63,8 @@ pub struct Sinks<'a> {
     pub transition18: &'a mut dyn Write,
     /// `consents.csv`.
     pub consents: &'a mut dyn Write,
+    /// `measures.csv`.
+    pub measures: &'a mut dyn Write,
 }
 
 /// Rows written per file.
@@ -77,6 +80,8 @@ pub struct Counts {
     pub transition18: u64,
     /// Consent rows.
     pub consents: u64,
+    /// Measure rows.
+    pub measures: u64,
 }
 
 fn date(year: i32, month: u32, day: u32) -> NaiveDate {
@@ -102,42 +107,45 @@ fn opt(value: Option<&str>) -> &str {
     value.unwrap_or("")
 }
 
-/// Generates the four CSV files of one region.
+/// Generates the five CSV files of one region.
 pub fn generate(config: &Config, sinks: Sinks<'_>) -> io::Result<Counts> {
     let mut generator = Generator::new(config);
     write_record(sinks.placements, Placement::COLUMNS)?;
     write_record(sinks.capacity, zicht_model::Capacity::COLUMNS)?;
     write_record(sinks.transition18, Transition18Check::COLUMNS)?;
     write_record(sinks.consents, zicht_model::Consent::COLUMNS)?;
+    write_record(sinks.measures, Measure::COLUMNS)?;
     generator.capacity(sinks.capacity)?;
-    generator.youths(sinks.placements, sinks.transition18, sinks.consents)?;
+    generator.youths(sinks)?;
     Ok(generator.counts)
 }
 
-/// File names of the four tables, in [`Sinks`] order.
-pub const FILE_NAMES: [&str; 4] = [
+/// File names of the five tables, in [`Sinks`] order (and an order they import in: measures
+/// name placements and capacity).
+pub const FILE_NAMES: [&str; 5] = [
     "placements.csv",
     "capacity.csv",
     "transition18.csv",
     "consents.csv",
+    "measures.csv",
 ];
 
-/// Generates a region's four files into `dir` (created if missing). Each file is written to a
+/// Generates a region's five files into `dir` (created if missing). Each file is written to a
 /// temporary name and renamed into place, so a failed run leaves no half-written file.
 pub fn generate_to_dir(config: &Config, dir: &std::path::Path) -> io::Result<Counts> {
     std::fs::create_dir_all(dir)?;
     let temporary = FILE_NAMES.map(|name| dir.join(format!(".{name}.partial")));
-    let mut writers = Vec::with_capacity(4);
+    let mut writers = Vec::with_capacity(FILE_NAMES.len());
     for path in &temporary {
         writers.push(io::BufWriter::with_capacity(
             1 << 16,
             std::fs::File::create(path)?,
         ));
     }
-    let [p, c, t, k]: &mut [io::BufWriter<std::fs::File>; 4] = writers
+    let [p, c, t, k, m]: &mut [io::BufWriter<std::fs::File>; 5] = writers
         .as_mut_slice()
         .try_into()
-        .map_err(|_| io::Error::other("four writers expected"))?;
+        .map_err(|_| io::Error::other("five writers expected"))?;
     let counts = generate(
         config,
         Sinks {
@@ -145,6 +153,7 @@ pub fn generate_to_dir(config: &Config, dir: &std::path::Path) -> io::Result<Cou
             capacity: c,
             transition18: t,
             consents: k,
+            measures: m,
         },
     )?;
     for writer in writers {
@@ -163,6 +172,8 @@ struct Generator {
     config: Config,
     region_index: u64,
     rng: Rng,
+    /// Measures draw from their own stream, so the other files are what they were without.
+    measure_rng: Rng,
     window_start: NaiveDate,
     export_date: NaiveDate,
     counts: Counts,
@@ -172,6 +183,8 @@ struct Generator {
 struct Episode {
     start: NaiveDate,
     end: Option<NaiveDate>,
+    /// A JeugdhulpPlus stay's provider, facility and region (where measures are taken).
+    secure: Option<(String, String, String)>,
 }
 
 impl Generator {
@@ -184,6 +197,7 @@ impl Generator {
             config: *config,
             region_index,
             rng: Rng::new(config.seed, region_index),
+            measure_rng: Rng::new(config.seed ^ 0x6d65_6173_7572_6573, region_index),
             window_start: date(config.first_year - 2, 1, 1),
             export_date: date(config.last_year, 12, 31),
             counts: Counts::default(),
@@ -201,12 +215,7 @@ impl Generator {
         u64::from(youth_population_thousands(self.region())) * 6 * years
     }
 
-    fn youths(
-        &mut self,
-        placements: &mut dyn Write,
-        transition18: &mut dyn Write,
-        consents: &mut dyn Write,
-    ) -> io::Result<()> {
+    fn youths(&mut self, mut sinks: Sinks<'_>) -> io::Result<()> {
         let limit = self.natural_youths();
         let youth_key = mix64(self.config.seed) ^ (self.region_index << 56);
         let mut index = 0u64;
@@ -219,18 +228,19 @@ impl Generator {
             // mix64 is a bijection, so distinct indexes give distinct pseudonyms.
             let youth_id = format!("{:016x}", mix64(youth_key ^ index));
             index += 1;
-            self.youth(&youth_id, placements, transition18, consents)?;
+            self.youth(&youth_id, &mut sinks)?;
         }
         Ok(())
     }
 
-    fn youth(
-        &mut self,
-        youth_id: &str,
-        placements: &mut dyn Write,
-        transition18: &mut dyn Write,
-        consents: &mut dyn Write,
-    ) -> io::Result<()> {
+    fn youth(&mut self, youth_id: &str, sinks: &mut Sinks<'_>) -> io::Result<()> {
+        let Sinks {
+            placements,
+            transition18,
+            consents,
+            measures,
+            ..
+        } = sinks;
         let region = self.region();
         let rng = &mut self.rng;
         let mut care_type = first_care_type(rng);
@@ -287,7 +297,11 @@ impl Generator {
                 ],
             )?;
             self.counts.placements += 1;
-            episodes.push(Episode { start, end });
+            let secure = (care_type == CareType::JeugdhulpPlus).then(|| {
+                let facility = format!("{} {}", site.provider, opt(site.municipality));
+                (site.provider.clone(), facility, site.region.clone())
+            });
+            episodes.push(Episode { start, end, secure });
             let target_reached = self
                 .config
                 .placements
@@ -302,7 +316,74 @@ impl Generator {
         }
         self.counts.youths += 1;
         self.transition_checks(youth_id, birth_date, &episodes, transition18)?;
+        self.measures(youth_id, &episodes, measures)?;
         self.consent(youth_id, birth_date, &episodes, consents)
+    }
+
+    /// Vrijheidsbeperkende maatregelen during the youth's JeugdhulpPlus stays: about a third
+    /// of the stays see one to six, separatie and insluiten the most common.
+    fn measures(
+        &mut self,
+        youth_id: &str,
+        episodes: &[Episode],
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let rng = &mut self.measure_rng;
+        for episode in episodes {
+            let Some((provider, facility, region)) = &episode.secure else {
+                continue;
+            };
+            if !rng.chance(0.35) {
+                continue;
+            }
+            let last = episode
+                .end
+                .unwrap_or(self.export_date)
+                .min(self.export_date);
+            let span = (last - episode.start).num_days().max(0);
+            let mut taken = Vec::new();
+            for _ in 0..rng.range(1, 6) {
+                let kind = rng.weighted(&[
+                    (MeasureKind::Separatie, 25),
+                    (MeasureKind::InsluitenEigenKamer, 20),
+                    (MeasureKind::Fixatie, 12),
+                    (MeasureKind::OnderzoekKamer, 15),
+                    (MeasureKind::ControleMiddelen, 10),
+                    (MeasureKind::ToezichtCommunicatie, 6),
+                    (MeasureKind::TijdelijkeOverplaatsing, 6),
+                    (MeasureKind::Overig, 6),
+                ]);
+                let day = episode.start + Duration::days(rng.range(0, span));
+                let minute = rng.range(0, 24 * 60 - 1);
+                let duration = match kind {
+                    MeasureKind::Separatie => rng.range(30, 480),
+                    MeasureKind::InsluitenEigenKamer => rng.range(60, 720),
+                    MeasureKind::Fixatie => rng.range(5, 60),
+                    MeasureKind::TijdelijkeOverplaatsing => rng.range(1440, 10080),
+                    _ => 0,
+                };
+                // One measure of a kind per minute: the file's key.
+                if taken.contains(&(day, minute, kind)) {
+                    continue;
+                }
+                taken.push((day, minute, kind));
+                write_record(
+                    out,
+                    &[
+                        youth_id,
+                        provider,
+                        facility,
+                        region,
+                        &day.to_string(),
+                        &format!("{:02}:{:02}", minute / 60, minute % 60),
+                        &duration.to_string(),
+                        kind.code(),
+                    ],
+                )?;
+                self.counts.measures += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Where a placement of this care type is: provider, municipality, region, setting.
@@ -935,8 +1016,8 @@ fn provider_kind(care_type: CareType) -> &'static str {
 mod tests {
     use super::*;
 
-    fn run(config: &Config) -> ([Vec<u8>; 4], Counts) {
-        let (mut p, mut c, mut t, mut k) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    fn run(config: &Config) -> ([Vec<u8>; 5], Counts) {
+        let [mut p, mut c, mut t, mut k, mut m] = [(); 5].map(|()| Vec::new());
         let counts = generate(
             config,
             Sinks {
@@ -944,10 +1025,11 @@ mod tests {
                 capacity: &mut c,
                 transition18: &mut t,
                 consents: &mut k,
+                measures: &mut m,
             },
         )
         .unwrap();
-        ([p, c, t, k], counts)
+        ([p, c, t, k, m], counts)
     }
 
     #[test]

@@ -235,16 +235,26 @@ fn count_scope(scope: Scope) -> (CountScope, NaiveDate, NaiveDate) {
 const UNKNOWN_ORIGIN: &str = zicht_model::UNKNOWN;
 
 /// Every value of `dimension` a grouped result lists: its domain (for `origin_region`, the
-/// node's own region and `onbekend`; for a filtered dimension, the values asked for) plus
-/// anything present in the data.
+/// node's own region and `onbekend`; for an open dimension, the names `open` gives; for a
+/// filtered dimension, the values asked for) plus anything present in the data.
 fn domain(
     dimension: Dimension,
     region: Option<Region>,
     filters: &[Filter],
-    rows: &[CountRow],
+    (rows, open): (&[CountRow], &[(Dimension, Vec<String>)]),
     i: usize,
 ) -> Vec<String> {
     let filtered = filters.iter().find(|f| f.dimension == dimension);
+    let all = || -> Vec<String> {
+        match dimension.domain() {
+            Some(values) => values.into_iter().map(str::to_owned).collect(),
+            None => open
+                .iter()
+                .find(|(d, _)| *d == dimension)
+                .map(|(_, names)| names.clone())
+                .unwrap_or_default(),
+        }
+    };
     let mut values: Vec<String> = match (dimension, region, filtered) {
         // Asked for origins: of those, the ones a region holds (its own and onbekend). Other
         // regions' youths are not in its data, so they are no cells of its table.
@@ -253,23 +263,16 @@ fn domain(
             .filter(|v| filter.keeps(v))
             .map(str::to_owned)
             .collect(),
+        // An open dimension filtered lists the names asked for, whether or not any is known.
+        (_, _, Some(filter)) if dimension.domain().is_none() && !filter.exclude => {
+            filter.values.clone()
+        }
         // A filtered dimension lists the values it keeps, in domain order.
-        (_, _, Some(filter)) => dimension
-            .domain()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|v| filter.keeps(v))
-            .map(str::to_owned)
-            .collect(),
+        (_, _, Some(filter)) => all().into_iter().filter(|v| filter.keeps(v)).collect(),
         (Dimension::OriginRegion, Some(region), None) => {
             vec![region.code().to_owned(), UNKNOWN_ORIGIN.to_owned()]
         }
-        _ => dimension
-            .domain()
-            .unwrap_or_default()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+        _ => all(),
     };
     for row in rows {
         if !values.contains(&row.key[i]) {
@@ -394,7 +397,16 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         group_by,
     };
     let rows = count_rows(call, &count_query).await?;
-    let counts = CountTable::of(&rows, group_by, disclosure.region, filters);
+    let mut open = Vec::new();
+    for &dimension in group_by.iter().filter(|d| d.domain().is_none()) {
+        let names = call
+            .store
+            .measure_names(dimension)
+            .await
+            .map_err(Error::store("read the names measures list"))?;
+        open.push((dimension, names));
+    }
+    let counts = CountTable::of((&rows, &open), group_by, disclosure.region, filters);
     // Decided on the published total: the refusal says no more than the total would.
     if !owner && publish.published(counts.total) < u64::from(settings.population_floor) {
         return Err(zicht_privacy::Refusal::PopulationFloor {
@@ -402,7 +414,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         }
         .into());
     }
-    let stays = template == Template::LengthOfStay;
+    let figures = matches!(template, Template::LengthOfStay | Template::Measures);
     let mut rules = if owner {
         vec![
             "exact counts: for the data's owner (the region's own analysts and database)"
@@ -411,14 +423,14 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
     } else {
         settings.rules()
     };
-    if stays {
+    if figures {
         rules.push(settings.magnitude_rule());
     }
     Ok(Released {
         table: Table {
             template,
             dimensions: group_by.to_vec(),
-            rows: counts.rows(&publish, stays.then_some(settings)),
+            rows: counts.rows(&publish, figures.then_some((template, settings))),
             total: publish.value(counts.total),
             rules,
             records: Vec::new(),
@@ -581,7 +593,7 @@ struct CountTable<'a> {
 
 impl<'a> CountTable<'a> {
     fn of(
-        rows: &'a [CountRow],
+        (rows, open): (&'a [CountRow], &[(Dimension, Vec<String>)]),
         group_by: &[Dimension],
         region: Option<Region>,
         filters: &[Filter],
@@ -589,7 +601,7 @@ impl<'a> CountTable<'a> {
         let domains: Vec<Vec<String>> = group_by
             .iter()
             .enumerate()
-            .map(|(i, &d)| domain(d, region, filters, rows, i))
+            .map(|(i, &d)| domain(d, region, filters, (rows, open), i))
             .collect();
         let size: usize = domains.iter().map(Vec::len).product();
         let mut table = CountTable {
@@ -617,8 +629,9 @@ impl<'a> CountTable<'a> {
         table
     }
 
-    /// The published rows, with length-of-stay figures under `stays`' settings.
-    fn rows(&self, publish: &Publish<'_>, stays: Option<&Settings>) -> Vec<Row> {
+    /// The published rows, with the template's figures (length of stay, measures) under the
+    /// settings' magnitude rules.
+    fn rows(&self, publish: &Publish<'_>, figures: Option<(Template, &Settings)>) -> Vec<Row> {
         self.cells
             .iter()
             .enumerate()
@@ -629,9 +642,15 @@ impl<'a> CountTable<'a> {
                     .map(|(&c, values)| values[c].clone())
                     .collect(),
                 count: publish.value(cell),
-                statistics: stays.map_or_else(Vec::new, |settings| {
-                    stay_statistics(publish.published(cell), self.rows[index], settings)
-                }),
+                statistics: match figures {
+                    Some((Template::LengthOfStay, settings)) => {
+                        stay_statistics(publish.published(cell), self.rows[index], settings)
+                    }
+                    Some((Template::Measures, settings)) => {
+                        measure_statistics(publish.published(cell), self.rows[index], settings)
+                    }
+                    _ => Vec::new(),
+                },
             })
             .collect()
     }
@@ -647,6 +666,33 @@ fn coordinates(mut index: usize, domains: &[Vec<String>]) -> Vec<usize> {
     }
     coordinates
 }
+
+/// The number of measures of a `measures` group whose published count reaches the floor and
+/// in which no youth holds more than the dominance share of the measures; withheld
+/// otherwise. A count of measures is a magnitude of the youths, as days of stay are.
+fn measure_statistics(
+    published: u64,
+    row: Option<&CountRow>,
+    settings: &Settings,
+) -> Vec<Statistic> {
+    let figures = row.and_then(|r| r.measures).and_then(|m| {
+        let group = Magnitudes {
+            published_youths: published,
+            largest: m.max_per_youth as f64,
+            sum: m.measures as f64,
+        };
+        magnitudes(&group, settings)
+            .ok()
+            .map(|()| m.measures as f64)
+    });
+    vec![Statistic {
+        name: MEASURES.to_owned(),
+        value: figures,
+    }]
+}
+
+/// The figure of a `measures` cell: how many measures its youths underwent.
+pub const MEASURES: &str = "measures";
 
 /// Median, mean and p90 days of a length-of-stay group whose published count reaches the
 /// floor and that passes the dominance rule; withheld (no value) otherwise.

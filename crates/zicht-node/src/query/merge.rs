@@ -45,13 +45,15 @@ pub fn merge(template: Template, dimensions: &[Dimension], parts: &[&Table]) -> 
     } = sums;
     keys.sort_by_key(|key| order(key, dimensions));
     // Medians and percentiles do not add: figures pass through only from a single node.
+    // Capacity's places and the number of measures do.
     let single = parts.len() == 1;
+    let adds = matches!(template, Template::Capacity | Template::Measures);
     let rows = keys
         .into_iter()
         .map(|key| {
             let count = merged.get(&key).copied().unwrap_or_default();
             let figures = statistics.remove(&key).unwrap_or_default();
-            let statistics = if template == Template::Capacity || single {
+            let statistics = if adds || single {
                 figures
             } else {
                 figures.into_iter().map(Statistic::withheld).collect()

@@ -10,8 +10,8 @@ use zicht_model::{
     NOT_APPLICABLE, UNKNOWN,
 };
 
-use super::{CountQuery, CountRow, CountScope, StayFigures};
-use crate::snapshot::{day, Check, Day, Snapshot, Stay, NO_BIRTH, NO_CODE, OPEN};
+use super::{CountQuery, CountRow, CountScope, MeasureFigures, StayFigures};
+use crate::snapshot::{day, Check, Day, Mark, Snapshot, Stay, NO_BIRTH, NO_CODE, OPEN};
 
 /// The values a query's units can take, numbered: first the snapshot's codes (a code's
 /// number is its index there), then the values the templates derive.
@@ -188,6 +188,18 @@ struct Totals {
     youths: i64,
     record_key_sum: i64,
     days: Vec<i64>,
+    measures: i64,
+    max_per_youth: i64,
+}
+
+/// What a unit adds to its group beyond itself.
+#[derive(Clone, Copy)]
+enum Extra {
+    None,
+    /// `length_of_stay`: the stay's days.
+    Days(i64),
+    /// `measures`: the unit's measures.
+    Measures(i64),
 }
 
 /// Filters units and adds them to their groups.
@@ -221,14 +233,9 @@ impl<'q> Groups<'q> {
         }
     }
 
-    /// Adds a unit whose dimensions take `value(dimension)`, with its record key and (for
-    /// `length_of_stay`) its days.
-    fn add(
-        &mut self,
-        value: impl Fn(Dimension) -> u32,
-        record_key: Option<u32>,
-        days: Option<i64>,
-    ) {
+    /// Adds a unit whose dimensions take `value(dimension)`, with its record key and what
+    /// else its template counts.
+    fn add(&mut self, value: impl Fn(Dimension) -> u32, record_key: Option<u32>, extra: Extra) {
         if !self
             .filters
             .iter()
@@ -246,13 +253,18 @@ impl<'q> Groups<'q> {
         if let Some(key) = record_key {
             totals.record_key_sum += i64::from(key);
         }
-        if let Some(days) = days {
-            totals.days.push(days);
+        match extra {
+            Extra::None => {}
+            Extra::Days(days) => totals.days.push(days),
+            Extra::Measures(n) => {
+                totals.measures += n;
+                totals.max_per_youth = totals.max_per_youth.max(n);
+            }
         }
     }
 
     /// The groups as rows, ordered by key.
-    fn rows(self, labels: &Labels, stays: bool) -> Vec<CountRow> {
+    fn rows(self, labels: &Labels, template: Template) -> Vec<CountRow> {
         let mut rows: Vec<CountRow> = self
             .groups
             .into_iter()
@@ -263,7 +275,11 @@ impl<'q> Groups<'q> {
                     .collect(),
                 youths: totals.youths,
                 record_key_sum: totals.record_key_sum,
-                stay: stays.then(|| stay_figures(totals.days)),
+                measures: (template == Template::Measures).then_some(MeasureFigures {
+                    measures: totals.measures,
+                    max_per_youth: totals.max_per_youth,
+                }),
+                stay: (template == Template::LengthOfStay).then(|| stay_figures(totals.days)),
             })
             .collect();
         rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -326,17 +342,30 @@ pub(super) fn person_counts(snapshot: &Snapshot, query: &CountQuery<'_>) -> Vec<
         .iter()
         .position(|c| c == UNKNOWN)
         .map(|p| p as u16);
+    // The providers and facilities measures name, as values.
+    let names: Vec<u32> = snapshot.names.iter().map(|n| labels.id(n)).collect();
     let mut groups = Groups::new(query, &labels);
     match (query.template, query.scope) {
         (Template::YouthInCare, CountScope::Period { from, to }) => {
             let (from, to) = (day(from), day(to));
-            for stays in snapshot.placements.youths() {
+            let separatie = query.uses(Dimension::Separatie);
+            for (youth, stays) in snapshot.placements.youths().enumerate() {
                 // The most recent placement overlapping the period (rows are in key order).
                 if let Some(stay) = stays.iter().rev().find(|s| s.start <= to && s.end >= from) {
+                    let separated = separatie
+                        && snapshot
+                            .separaties
+                            .of(youth)
+                            .iter()
+                            .any(|d| (from..=to).contains(d));
                     groups.add(
-                        |d| stay_value(stay, d, &derived, unknown_code),
+                        |d| match d {
+                            Dimension::Separatie if separated => derived.yes,
+                            Dimension::Separatie => derived.no,
+                            d => stay_value(stay, d, &derived, unknown_code),
+                        },
                         stay.record_key,
-                        None,
+                        Extra::None,
                     );
                 }
             }
@@ -356,7 +385,7 @@ pub(super) fn person_counts(snapshot: &Snapshot, query: &CountQuery<'_>) -> Vec<
                     groups.add(
                         |d| stay_value(stay, d, &derived, unknown_code),
                         stay.record_key,
-                        Some(i64::from(stay.end) - i64::from(stay.start)),
+                        Extra::Days(i64::from(stay.end) - i64::from(stay.start)),
                     );
                 }
             }
@@ -364,10 +393,13 @@ pub(super) fn person_counts(snapshot: &Snapshot, query: &CountQuery<'_>) -> Vec<
         (Template::Transition18, CountScope::Peildatum(peildatum)) => {
             transition18(snapshot, query, peildatum, &derived, &mut groups);
         }
+        (Template::Measures, CountScope::Period { from, to }) => {
+            measures(snapshot, query, (day(from), day(to)), &names, &mut groups);
+        }
         // `validate` lets no other pair through.
         _ => {}
     }
-    groups.rows(&labels, query.template == Template::LengthOfStay)
+    groups.rows(&labels, query.template)
 }
 
 /// One flow event: the placement it comes from, its kind (index into `Derived::kinds`) and
@@ -461,7 +493,7 @@ fn flows<'s>(
                     _ => derived.unknown,
                 },
                 stay.record_key,
-                None,
+                Extra::None,
             );
         }
     }
@@ -499,10 +531,50 @@ fn transition18(
         };
         if per_domain {
             for domain in 0..Big5Domain::ALL.len() {
-                groups.add(|d| value(d, domain, check), check.record_key, None);
+                groups.add(|d| value(d, domain, check), check.record_key, Extra::None);
             }
         } else {
-            groups.add(|d| value(d, 0, check), check.record_key, None);
+            groups.add(|d| value(d, 0, check), check.record_key, Extra::None);
+        }
+    }
+}
+
+fn measures(
+    snapshot: &Snapshot,
+    query: &CountQuery<'_>,
+    (from, to): (Day, Day),
+    names: &[u32],
+    groups: &mut Groups<'_>,
+) {
+    let per_kind = query.uses(Dimension::MeasureKind);
+    let value = |d: Dimension, mark: &Mark| match d {
+        Dimension::MeasureKind => u32::from(mark.kind),
+        Dimension::PlacementRegion => u32::from(mark.placement_region),
+        Dimension::Provider => names[mark.provider as usize],
+        Dimension::Facility => names[mark.facility as usize],
+        _ => u32::MAX,
+    };
+    // Kinds seen for one youth, with their latest measure and how many.
+    let mut kinds: Vec<(u16, &Mark, i64)> = Vec::new();
+    for marks in snapshot.measures.youths() {
+        // Rows are in "latest" order: the last one in the period wins.
+        let in_period = marks.iter().filter(|m| m.day >= from && m.day <= to);
+        if per_kind {
+            kinds.clear();
+            for mark in in_period {
+                match kinds.iter_mut().find(|(k, _, _)| *k == mark.kind) {
+                    Some(seen) => *seen = (mark.kind, mark, seen.2 + 1),
+                    None => kinds.push((mark.kind, mark, 1)),
+                }
+            }
+            for &(_, mark, n) in &kinds {
+                groups.add(|d| value(d, mark), mark.record_key, Extra::Measures(n));
+            }
+        } else {
+            let (n, latest) = in_period.fold((0, None), |(n, _), m| (n + 1, Some(m)));
+            if let Some(mark) = latest {
+                groups.add(|d| value(d, mark), mark.record_key, Extra::Measures(n));
+            }
         }
     }
 }

@@ -21,6 +21,11 @@
 //!   ceil(n/2) and ceil(0.9 n) (as `percentile_disc`).
 //! - `transition18`: youths with a check in the half year up to the peildatum, each with their
 //!   latest check (once per BIG5 domain when grouped or filtered by domain).
+//! - `measures`: youths with a vrijheidsbeperkende maatregel starting in the period, each with
+//!   their latest measure (once per kind, with the latest of that kind, when grouped or
+//!   filtered by `measure_kind`); the group also counts the units' measures in the period (of
+//!   the unit's kind, when per kind). "Latest" is by start day, then provider and facility.
+//! - `youth_in_care`'s `separatie`: whether the youth had a separatie starting in the period.
 //!
 //! Where a youth has two candidate rows that the definition ranks equally, the rest of the
 //! table's key decides, compared bytewise (care type, then provider, then start date).
@@ -78,6 +83,15 @@ pub struct StayFigures {
     pub p90_days: i64,
 }
 
+/// The measures of one `measures` group, before the dominance rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeasureFigures {
+    /// The group's measures (each unit's measures in the period: of its kind, when per kind).
+    pub measures: i64,
+    /// The most measures one unit holds.
+    pub max_per_youth: i64,
+}
+
 /// One non-empty group of a person-count result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountRow {
@@ -90,6 +104,8 @@ pub struct CountRow {
     pub record_key_sum: i64,
     /// `length_of_stay` only.
     pub stay: Option<StayFigures>,
+    /// `measures` only.
+    pub measures: Option<MeasureFigures>,
 }
 
 /// Why a person-count query cannot be built. Messages name the parameter, never data.
@@ -172,6 +188,28 @@ impl CountQuery<'_> {
 }
 
 impl Store {
+    /// The values `measures` lists for an open dimension (`provider` or `facility`; none for
+    /// others): each JeugdhulpPlus one in `capacity` and each one named by any stored measure,
+    /// whatever the period, in byte order. So a table lists the same cells, zeros included,
+    /// for every period.
+    pub async fn measure_names(&self, dimension: Dimension) -> Result<Vec<String>, StoreError> {
+        let column = match dimension {
+            Dimension::Provider => "provider",
+            Dimension::Facility => "facility",
+            _ => return Ok(Vec::new()),
+        };
+        let sql = format!(
+            "SELECT {column} FROM capacity WHERE care_type = 'jeugdhulp_plus' \
+             UNION SELECT {column} FROM measures"
+        );
+        let mut names: Vec<String> = crate::on_pool!(self, pool => sqlx::query_scalar(&sql)
+            .fetch_all(pool)
+            .await
+            .map_err(crate::query_error("read the names measures list")))?;
+        names.sort_unstable();
+        Ok(names)
+    }
+
     /// Reads the counted tables into memory now, with record keys from `keys`, so the next
     /// count does not wait for it (a node calls this at start).
     pub async fn prepare_counts(&self, keys: Option<&RecordKeys>) -> Result<(), StoreError> {

@@ -9,7 +9,9 @@ use zicht_model::{
     NOT_APPLICABLE, STAY_LENGTHS, UNKNOWN,
 };
 
-use super::{validate, CountQuery, CountRow, CountScope, InvalidCountQuery, StayFigures};
+use super::{
+    validate, CountQuery, CountRow, CountScope, InvalidCountQuery, MeasureFigures, StayFigures,
+};
 use crate::{on_pool, query_error, Backend, RecordKeys, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -164,6 +166,7 @@ fn expression(
                 .map(|d| (d.code(), format!("big5_{}", d.code()))),
             "''",
         ),
+        Dimension::MeasureKind => "kind".to_owned(),
         other => other.code().to_owned(),
     })
 }
@@ -273,7 +276,10 @@ fn youth_in_care_sql(
     let (care, provider) = (sql.bytewise("care_type"), sql.bytewise("provider"));
     Ok(format!(
         "SELECT {select}{UNITS} FROM (SELECT {UNIT_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY youth_id \
-         ORDER BY start_date DESC, {care} DESC, {provider} DESC) AS rn FROM {KEYED_PLACEMENTS} p \
+         ORDER BY start_date DESC, {care} DESC, {provider} DESC) AS rn, \
+         CASE WHEN EXISTS (SELECT 1 FROM measures s WHERE s.youth_id = p.youth_id \
+         AND s.kind = 'separatie' AND s.start_date >= {from_p} AND s.start_date <= {to_p}) \
+         THEN 'ja' ELSE 'nee' END AS separatie FROM {KEYED_PLACEMENTS} p \
          WHERE start_date <= {to_p} AND (end_date IS NULL OR end_date >= {from_p})) u \
          WHERE rn = 1{filters}{group}",
         group = group_clause(&names),
@@ -331,9 +337,10 @@ fn length_of_stay_sql(
         format!("PARTITION BY {} ", names.join(", "))
     };
     Ok(format!(
-        "SELECT {keys}{UNITS}, CAST(SUM(days) AS BIGINT), CAST(MAX(days) AS BIGINT), \
-         CAST(MAX(CASE WHEN pos = (n + 1) / 2 THEN days END) AS BIGINT), \
-         CAST(MAX(CASE WHEN pos = (n * 9 + 9) / 10 THEN days END) AS BIGINT) FROM (\
+        "SELECT {keys}{UNITS}, CAST(COALESCE(SUM(days), 0) AS BIGINT), \
+         CAST(COALESCE(MAX(days), 0) AS BIGINT), \
+         CAST(COALESCE(MAX(CASE WHEN pos = (n + 1) / 2 THEN days END), 0) AS BIGINT), \
+         CAST(COALESCE(MAX(CASE WHEN pos = (n * 9 + 9) / 10 THEN days END), 0) AS BIGINT) FROM (\
          SELECT {keys}days, record_key, ROW_NUMBER() OVER ({partition}ORDER BY days) AS pos, \
          COUNT(*) OVER ({partition_all}) AS n FROM (\
          SELECT {select}days, record_key FROM (SELECT {UNIT_COLUMNS}, {days} AS days, \
@@ -375,6 +382,33 @@ fn transition18_sql(
     ))
 }
 
+/// The SQL of `measures`: per youth (and kind, when asked per kind) the latest measure in the
+/// period, with how many measures it stands for.
+fn measures_sql(
+    query: &CountQuery<'_>,
+    (from, to): (NaiveDate, NaiveDate),
+    sql: &mut Sql,
+) -> Result<String, InvalidCountQuery> {
+    let (from_p, to_p) = (sql.date(from), sql.date(to));
+    let (select, names, filters) = unit_clauses(query, to, sql)?;
+    let unit = if query.uses(Dimension::MeasureKind) {
+        "youth_id, kind"
+    } else {
+        "youth_id"
+    };
+    let (provider, facility) = (sql.bytewise("provider"), sql.bytewise("facility"));
+    Ok(format!(
+        "SELECT {select}{UNITS}, CAST(COALESCE(SUM(n), 0) AS BIGINT), \
+         CAST(COALESCE(MAX(n), 0) AS BIGINT) FROM (\
+         SELECT m.*, COUNT(*) OVER (PARTITION BY {unit}) AS n, ROW_NUMBER() OVER (\
+         PARTITION BY {unit} ORDER BY start_date DESC, {provider} DESC, {facility} DESC) AS rn \
+         FROM (SELECT ms.*, k.record_key FROM measures ms \
+         LEFT JOIN zicht_record_keys k ON k.youth_id = ms.youth_id) m \
+         WHERE start_date >= {from_p} AND start_date <= {to_p}) u WHERE rn = 1{filters}{group}",
+        group = group_clause(&names),
+    ))
+}
+
 /// Builds the SQL of a person-count query.
 fn build(
     query: &CountQuery<'_>,
@@ -397,6 +431,9 @@ fn build(
         }
         (Template::LengthOfStay, CountScope::Period { from, to }) => {
             length_of_stay_sql(query, (from, to), &mut sql)?
+        }
+        (Template::Measures, CountScope::Period { from, to }) => {
+            measures_sql(query, (from, to), &mut sql)?
         }
         // `validate` lets no other pair through.
         _ => return Err(InvalidCountQuery::NotCounting(query.template.code())),
@@ -421,13 +458,15 @@ impl Store {
         const STAGING: &str = "CREATE TEMPORARY TABLE zicht_record_keys \
              (youth_id TEXT PRIMARY KEY, record_key BIGINT NOT NULL)";
         const YOUTHS: &str =
-            "SELECT youth_id FROM placements UNION SELECT youth_id FROM transition18";
+            "SELECT youth_id FROM placements UNION SELECT youth_id FROM transition18 \
+             UNION SELECT youth_id FROM measures";
         let (text, params) = match build(query, self.backend()) {
             Ok(built) => built,
             Err(invalid) => return Ok(Err(invalid)),
         };
         let width = query.group_by.len();
         let stays = query.template == Template::LengthOfStay;
+        let measures = query.template == Template::Measures;
         let rows = on_pool!(self, pool => {
             use sqlx::Row;
             let mut tx = pool.begin().await.map_err(query_error("begin person counts"))?;
@@ -478,11 +517,20 @@ impl Store {
                     } else {
                         None
                     };
+                    let measures = if measures {
+                        Some(MeasureFigures {
+                            measures: row.try_get(width + 2)?,
+                            max_per_youth: row.try_get(width + 3)?,
+                        })
+                    } else {
+                        None
+                    };
                     Ok(CountRow {
                         key,
                         youths: row.try_get(width)?,
                         record_key_sum: row.try_get(width + 1)?,
                         stay,
+                        measures,
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()

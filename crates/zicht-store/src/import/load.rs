@@ -20,7 +20,7 @@ use std::future::Future;
 use chrono::{Datelike, NaiveDate};
 use sqlx::QueryBuilder;
 use tokio::sync::mpsc;
-use zicht_model::{Capacity, CodeList, Consent, Placement, Timestamp, Transition18Check};
+use zicht_model::{Capacity, CodeList, Consent, Measure, Placement, Timestamp, Transition18Check};
 
 use super::{ImportOptions, Phase, Progress, Rows, Table};
 use crate::{query_error, Pool, Store, StoreError};
@@ -81,7 +81,7 @@ fn key_index(table: Table) -> Option<&'static str> {
     match table {
         Table::Placements => Some("placements_key"),
         Table::Transition18 => Some("transition18_key"),
-        Table::Capacity | Table::Consents => None,
+        Table::Capacity | Table::Consents | Table::Measures => None,
     }
 }
 
@@ -180,6 +180,23 @@ fn consent(c: &Consent) -> [Value<'_>; 9] {
     ]
 }
 
+fn measure(m: &Measure) -> [Value<'_>; 8] {
+    [
+        text(m.youth_id.as_str()),
+        text(m.provider.as_str()),
+        text(m.facility.as_str()),
+        text(m.placement_region.code()),
+        Value::Date(m.start_date),
+        Value::Text(Cow::Owned(format!(
+            "{:02}:{:02}",
+            m.start_minute / 60,
+            m.start_minute % 60
+        ))),
+        Value::Int(m.duration_minutes.into()),
+        text(m.kind.code()),
+    ]
+}
+
 /// Runs `$body` with `$values` bound to an iterator over the rows' values (one array per
 /// row, in [`Table::columns`] order): once per table, written once.
 macro_rules! with_values {
@@ -199,6 +216,10 @@ macro_rules! with_values {
             }
             Rows::Consents(rows) => {
                 let $values = rows.iter().map(consent);
+                $body
+            }
+            Rows::Measures(rows) => {
+                let $values = rows.iter().map(measure);
                 $body
             }
         }

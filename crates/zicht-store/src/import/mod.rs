@@ -9,17 +9,20 @@
 mod load;
 mod parse;
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use zicht_model::{Capacity, Consent, Placement, Transition18Check};
+use zicht_model::{
+    Capacity, CodeList, Consent, Measure, NaiveDate, Placement, Transition18Check, Violation,
+};
 
 pub use parse::parse;
 
-use crate::{Store, StoreError};
+use crate::{on_pool, query_error, Store, StoreError};
 
 /// The tables a region imports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,15 +35,19 @@ pub enum Table {
     Transition18,
     /// `consents.csv`.
     Consents,
+    /// `measures.csv` (vrijheidsbeperkende maatregelen); needs `capacity` and `placements`
+    /// stored first, as it names their facilities and placements.
+    Measures,
 }
 
 impl Table {
     /// Every table, in import order.
-    pub const ALL: [Table; 4] = [
+    pub const ALL: [Table; 5] = [
         Table::Placements,
         Table::Capacity,
         Table::Transition18,
         Table::Consents,
+        Table::Measures,
     ];
 
     /// The table's name (also the database table and the file stem).
@@ -50,6 +57,7 @@ impl Table {
             Table::Capacity => "capacity",
             Table::Transition18 => "transition18",
             Table::Consents => "consents",
+            Table::Measures => "measures",
         }
     }
 
@@ -60,6 +68,7 @@ impl Table {
             Table::Capacity => Capacity::COLUMNS,
             Table::Transition18 => Transition18Check::COLUMNS,
             Table::Consents => Consent::COLUMNS,
+            Table::Measures => Measure::COLUMNS,
         }
     }
 
@@ -70,6 +79,7 @@ impl Table {
             Table::Capacity => &["provider", "facility", "care_type", "peildatum"],
             Table::Transition18 => &["youth_id", "check_date"],
             Table::Consents => &["consent_id"],
+            Table::Measures => &["youth_id", "start_date", "start_time", "kind"],
         }
     }
 
@@ -105,6 +115,8 @@ pub enum Rows {
     Transition18(Vec<Transition18Check>),
     /// Rows of `consents.csv`.
     Consents(Vec<Consent>),
+    /// Rows of `measures.csv`.
+    Measures(Vec<Measure>),
 }
 
 impl Rows {
@@ -115,6 +127,7 @@ impl Rows {
             Rows::Capacity(_) => Table::Capacity,
             Rows::Transition18(_) => Table::Transition18,
             Rows::Consents(_) => Table::Consents,
+            Rows::Measures(_) => Table::Measures,
         }
     }
 
@@ -125,6 +138,7 @@ impl Rows {
             Rows::Capacity(rows) => rows.len(),
             Rows::Transition18(rows) => rows.len(),
             Rows::Consents(rows) => rows.len(),
+            Rows::Measures(rows) => rows.len(),
         }
     }
 
@@ -140,6 +154,7 @@ impl Rows {
             Table::Capacity => Rows::Capacity(Vec::new()),
             Table::Transition18 => Rows::Transition18(Vec::new()),
             Table::Consents => Rows::Consents(Vec::new()),
+            Table::Measures => Rows::Measures(Vec::new()),
         }
     }
 
@@ -151,6 +166,7 @@ impl Rows {
             (Rows::Capacity(rows), Rows::Capacity(more)) => rows.extend(more),
             (Rows::Transition18(rows), Rows::Transition18(more)) => rows.extend(more),
             (Rows::Consents(rows), Rows::Consents(more)) => rows.extend(more),
+            (Rows::Measures(rows), Rows::Measures(more)) => rows.extend(more),
             _ => debug_assert!(false, "rows of two tables"),
         }
     }
@@ -196,7 +212,7 @@ pub enum ImportError {
         source: io::Error,
     },
     /// The table could not be told from the file name.
-    #[error("{file}: cannot tell the table from the file name; name it placements.csv, capacity.csv, transition18.csv or consents.csv (a suffix such as placements-2024.csv is fine), or give --table placements|capacity|transition18|consents")]
+    #[error("{file}: cannot tell the table from the file name; name it placements.csv, capacity.csv, transition18.csv, consents.csv or measures.csv (a suffix such as placements-2024.csv is fine), or give --table placements|capacity|transition18|consents|measures")]
     UnknownTable {
         /// The file as named by the user.
         file: String,
@@ -300,6 +316,13 @@ pub async fn import_file(
         source,
     };
     let file = File::open(path).map_err(read_error)?;
+    let links = match table {
+        Table::Measures => Some(store.links().await.map_err(|source| ImportError::Store {
+            file: file_label.clone(),
+            source,
+        })?),
+        _ => None,
+    };
     let total = file.metadata().map_err(read_error)?.len();
     progress.advance(Phase::Check, 0, total);
     let (sender, mut receiver) = tokio::sync::mpsc::channel(8);
@@ -308,9 +331,13 @@ pub async fn import_file(
             inner: BufReader::with_capacity(1 << 16, file),
             hasher: Sha256::new(),
         };
-        let rows = parse::stream(table, &mut reader, load::BATCH, &mut |batch, at| {
-            sender.blocking_send((batch, at)).is_ok()
-        })?;
+        let rows = parse::stream(
+            table,
+            &mut reader,
+            links.as_ref(),
+            load::BATCH,
+            &mut |batch, at| sender.blocking_send((batch, at)).is_ok(),
+        )?;
         Ok(load::Finished {
             rows,
             sha256: hex(&reader.hasher.finalize()),
@@ -362,6 +389,100 @@ pub async fn import_file(
 }
 
 pub use load::store_rows;
+
+/// What a `measures.csv` row must name among the stored rows: a placement of its youth with
+/// that provider, in that region, that covers the measure's start (a measure is taken during
+/// a stay); and, where this node holds the capacity of the facility's region, a facility of
+/// that provider there in `capacity` (a facility in a region whose capacity another node
+/// holds cannot be checked here). Held in memory while the file is checked.
+#[derive(Debug, Default)]
+pub struct Links {
+    /// The facilities of `capacity`: provider, facility, region.
+    facilities: HashSet<(String, String, String)>,
+    /// The regions `capacity` holds facilities in.
+    regions: HashSet<String>,
+    /// Each youth's placements.
+    stays: HashMap<String, Vec<LinkedStay>>,
+}
+
+/// A stored placement as a measure names it: provider, region, first day, last day (`None`
+/// while ongoing).
+type LinkedStay = (String, String, NaiveDate, Option<NaiveDate>);
+
+impl Links {
+    /// The first broken link of `measure`, if any.
+    fn check(&self, measure: &Measure) -> Option<Violation> {
+        let provider = measure.provider.as_str();
+        let region = measure.placement_region.code();
+        let facility = (
+            provider.to_owned(),
+            measure.facility.as_str().to_owned(),
+            region.to_owned(),
+        );
+        if self.regions.contains(region) && !self.facilities.contains(&facility) {
+            return Some(Violation {
+                column: "facility",
+                rule: "not a facility of this provider in this placement_region in capacity.csv",
+            });
+        }
+        let day = measure.start_date;
+        let covered = self
+            .stays
+            .get(measure.youth_id.as_str())
+            .is_some_and(|stays| {
+                stays.iter().any(|(p, r, start, end)| {
+                    p == provider
+                        && r == region
+                        && *start <= day
+                        && end.is_none_or(|end| day <= end)
+                })
+            });
+        (!covered).then_some(Violation {
+            column: "start_date",
+            rule: "no placement of this youth with this provider and placement_region covers \
+                   start_date (a measure is taken during a stay; import placements first)",
+        })
+    }
+}
+
+impl Store {
+    /// The stored rows a `measures.csv` file is checked against.
+    async fn links(&self) -> Result<Links, StoreError> {
+        let facilities: Vec<(String, String, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT DISTINCT provider, facility, placement_region FROM capacity"
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(query_error("read the facilities of capacity")))?;
+        let stays: Vec<(String, String, String, String, Option<String>)> = on_pool!(self, pool =>
+            sqlx::query_as(
+                "SELECT youth_id, provider, placement_region, CAST(start_date AS TEXT), \
+                 CAST(end_date AS TEXT) FROM placements"
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(query_error("read the placements measures name")))?;
+        let mut links = Links::default();
+        for (provider, facility, region) in facilities {
+            links.regions.insert(region.clone());
+            links.facilities.insert((provider, facility, region));
+        }
+        let date = |text: &str| {
+            zicht_model::parse_date(text)
+                .map_err(|_| StoreError::Snapshot("a stored placement has an unexpected date"))
+        };
+        for (youth, provider, region, start, end) in stays {
+            let stay = (
+                provider,
+                region,
+                date(&start)?,
+                end.as_deref().map(date).transpose()?,
+            );
+            links.stays.entry(youth).or_default().push(stay);
+        }
+        Ok(links)
+    }
+}
 
 /// Reads through, hashing every byte.
 struct HashingReader<R> {

@@ -11,12 +11,12 @@ use std::io::{self, Read};
 use csv::{ByteRecord, StringRecord};
 use zicht_model::{
     codes::levenshtein, parse_date, After18Funding, Big5Status, Capacity, CareType, CodeList,
-    Consent, ConsentId, Financing, LegalBasis, Name, OriginRegion, OutflowDestination,
-    OutflowProfile, Placement, PlacementRegion, Purpose, Recipient, Region, Setting, Timestamp,
-    Transition18Check, Violation, YouthId,
+    Consent, ConsentId, Financing, LegalBasis, Measure, MeasureKind, Name, OriginRegion,
+    OutflowDestination, OutflowProfile, Placement, PlacementRegion, Purpose, Recipient, Region,
+    Setting, Timestamp, Transition18Check, Violation, YouthId,
 };
 
-use super::{Problem, Rows, Table, MAX_PROBLEMS};
+use super::{Links, Problem, Rows, Table, MAX_PROBLEMS};
 
 /// Why a file did not parse.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ fn rejected(problem: Problem) -> Rejection {
 /// Reads a whole CSV file of `table` and checks every row; returns all rows or the problems.
 pub fn parse(table: Table, reader: impl Read) -> Result<Rows, Rejection> {
     let mut all: Option<Rows> = None;
-    stream(table, reader, usize::MAX, &mut |batch, _| {
+    stream(table, reader, None, usize::MAX, &mut |batch, _| {
         match &mut all {
             Some(rows) => rows.extend(batch),
             None => all = Some(batch),
@@ -55,10 +55,12 @@ pub fn parse(table: Table, reader: impl Read) -> Result<Rows, Rejection> {
 /// Reads a CSV file of `table`, checking every row, and hands the good rows to `emit` in
 /// batches of up to `batch` rows with the byte offset reached, while no problem was found
 /// (after the first problem only problems are collected). `emit` returns false to stop
-/// early. Returns the number of rows, or the problems.
+/// early. Returns the number of rows, or the problems. `links`, when given, are the stored
+/// rows a `measures.csv` row must name (its facility, a placement covering it).
 pub(crate) fn stream(
     table: Table,
     reader: impl Read,
+    links: Option<&Links>,
     batch: usize,
     emit: &mut dyn FnMut(Rows, u64) -> bool,
 ) -> Result<u64, Rejection> {
@@ -87,7 +89,7 @@ pub(crate) fn stream(
         Table::Placements => check_rows(
             &mut csv,
             &header,
-            placement,
+            (placement, &unlinked),
             placement_key,
             &mut sink,
             Rows::Placements,
@@ -95,7 +97,7 @@ pub(crate) fn stream(
         Table::Capacity => check_rows(
             &mut csv,
             &header,
-            capacity,
+            (capacity, &unlinked),
             capacity_key,
             &mut sink,
             Rows::Capacity,
@@ -103,7 +105,7 @@ pub(crate) fn stream(
         Table::Transition18 => check_rows(
             &mut csv,
             &header,
-            transition18,
+            (transition18, &unlinked),
             transition18_key,
             &mut sink,
             Rows::Transition18,
@@ -111,10 +113,18 @@ pub(crate) fn stream(
         Table::Consents => check_rows(
             &mut csv,
             &header,
-            consent,
+            (consent, &unlinked),
             consent_key,
             &mut sink,
             Rows::Consents,
+        ),
+        Table::Measures => check_rows(
+            &mut csv,
+            &header,
+            (measure, &|m: &Measure| links.and_then(|l| l.check(m))),
+            measure_key,
+            &mut sink,
+            Rows::Measures,
         ),
     }
 }
@@ -339,12 +349,24 @@ impl<'a> Cells<'a> {
     }
 }
 
-/// Checks one record of the right file: its fields, its table's rules, and that its key is
-/// new (`seen` maps key digests to their first line).
+/// A table whose rows name no stored rows.
+fn unlinked<T>(_: &T) -> Option<Violation> {
+    None
+}
+
+/// How a row is read: its fields and rules, then the stored rows it must name (a broken
+/// link, or `None`).
+type RowCheck<'l, T> = (
+    fn(&Cells<'_>) -> Result<T, Problem>,
+    &'l dyn Fn(&T) -> Option<Violation>,
+);
+
+/// Checks one record of the right file: its fields, its table's rules, the stored rows it
+/// names, and that its key is new (`seen` maps key digests to their first line).
 fn check_row<T, K: Hash + Eq>(
     header: &Header,
     record: &StringRecord,
-    row: fn(&Cells<'_>) -> Result<T, Problem>,
+    (row, link): RowCheck<'_, T>,
     key: fn(&T) -> K,
     seen: &mut HashMap<[u8; 16], u64, foldhash::fast::RandomState>,
 ) -> Result<T, Problem> {
@@ -368,6 +390,9 @@ fn check_row<T, K: Hash + Eq>(
         next: std::cell::Cell::new(0),
     };
     let value = row(&cells)?;
+    if let Some(broken) = link(&value) {
+        return Err(cells.violation(broken));
+    }
     match seen.entry(digest(&key(&value))) {
         Entry::Occupied(first) => Err(cells.problem(
             header.table.key_columns()[0],
@@ -387,7 +412,7 @@ fn check_row<T, K: Hash + Eq>(
 fn check_rows<R: Read, T, K: Hash + Eq>(
     csv: &mut csv::Reader<R>,
     header: &Header,
-    row: fn(&Cells<'_>) -> Result<T, Problem>,
+    row: RowCheck<'_, T>,
     key: fn(&T) -> K,
     sink: &mut Sink<'_>,
     wrap: fn(Vec<T>) -> Rows,
@@ -587,6 +612,25 @@ fn consent(c: &Cells<'_>) -> Result<Consent, Problem> {
 
 fn consent_key(c: &Consent) -> ConsentId {
     c.consent_id.clone()
+}
+
+fn measure(c: &Cells<'_>) -> Result<Measure, Problem> {
+    let violation = |v: Violation| c.violation(v);
+    Ok(Measure {
+        youth_id: c.required("youth_id", YouthId::parse)?,
+        provider: c.required("provider", Name::parse)?,
+        facility: c.required("facility", Name::parse)?,
+        placement_region: c.required("placement_region", Region::parse)?,
+        start_date: c.required("start_date", parse_date)?,
+        start_minute: zicht_model::parse_time(c.text("start_time")?).map_err(violation)?,
+        duration_minutes: zicht_model::parse_duration(c.text("duration_minutes")?)
+            .map_err(violation)?,
+        kind: c.required("kind", MeasureKind::parse)?,
+    })
+}
+
+fn measure_key(m: &Measure) -> (YouthId, zicht_model::NaiveDate, u16, MeasureKind) {
+    (m.youth_id.clone(), m.start_date, m.start_minute, m.kind)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The counted tables in memory: a compact, sorted copy of `placements` and `transition18`
-//! that the person-count templates run over (see `counts::engine`).
+//! The counted tables in memory: a compact, sorted copy of `placements`, `transition18` and
+//! `measures` that the person-count templates run over (see `counts::engine`).
 //!
 //! The database stays the system of record and the only thing written. The snapshot is built
 //! from it inside one read transaction together with the data generation (a number every
@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use futures_util::TryStreamExt;
+use zicht_model::CodeList;
 
 use crate::{on_pool, query_error, Pool, RecordKeys, Store, StoreError};
 
@@ -83,6 +84,21 @@ pub(crate) struct Check {
     pub big5: [Code; 5],
 }
 
+/// One vrijheidsbeperkende maatregel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    /// The day it started.
+    pub day: Day,
+    /// As [`Stay::record_key`].
+    pub record_key: Option<u32>,
+    pub kind: Code,
+    pub placement_region: Code,
+    /// Index into [`Snapshot::names`].
+    pub provider: u32,
+    /// Index into [`Snapshot::names`].
+    pub facility: u32,
+}
+
 /// Rows grouped per youth: `rows[bounds[i]..bounds[i + 1]]` are youth `i`'s, in key order.
 #[derive(Debug, Default)]
 pub(crate) struct PerYouth<T> {
@@ -101,6 +117,38 @@ impl<T> PerYouth<T> {
     /// How many rows there are.
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Youth `youth`'s rows in a table grouped over every youth (see [`PerYouth::dense`]).
+    pub fn of(&self, youth: usize) -> &[T] {
+        match (self.bounds.get(youth), self.bounds.get(youth + 1)) {
+            (Some(&from), Some(&to)) => &self.rows[from as usize..to as usize],
+            _ => &[],
+        }
+    }
+
+    /// Sorts `(youth, row)` pairs by youth and then `order`, with a boundary for every youth
+    /// `0..youths` (none for rows of youths beyond).
+    fn dense(
+        mut rows: Vec<(u32, T)>,
+        youths: usize,
+        order: impl Fn(&T, &T) -> std::cmp::Ordering,
+    ) -> PerYouth<T> {
+        rows.retain(|(youth, _)| (*youth as usize) < youths);
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| order(&a.1, &b.1)));
+        let mut bounds = Vec::with_capacity(youths + 1);
+        let mut at = 0;
+        for youth in 0..youths as u32 {
+            bounds.push(at as u32);
+            while rows.get(at).is_some_and(|(y, _)| *y == youth) {
+                at += 1;
+            }
+        }
+        bounds.push(rows.len() as u32);
+        PerYouth {
+            rows: rows.into_iter().map(|(_, row)| row).collect(),
+            bounds,
+        }
     }
 
     /// Sorts `(youth, row)` pairs by youth and then `order`, and keeps the boundaries.
@@ -135,6 +183,13 @@ pub(crate) struct Snapshot {
     pub placements: PerYouth<Stay>,
     /// Transition checks per youth, ordered by check date.
     pub checks: PerYouth<Check>,
+    /// The providers and facilities the measures name.
+    pub names: Vec<String>,
+    /// Measures per youth, ordered by start day, provider and facility (bytewise).
+    pub measures: PerYouth<Mark>,
+    /// The start days of each placed youth's separaties, in the order of `placements`' youths
+    /// (every one of them has a group, most empty).
+    pub separaties: PerYouth<Day>,
 }
 
 /// Gives each distinct text a small number, in order of first sight. (foldhash: a million
@@ -227,6 +282,31 @@ const CHECK_COLUMNS: &[(&str, Kind)] = &[
     ("big5_zorg_ondersteuning", Plain),
 ];
 
+/// The measure columns of a snapshot line.
+const MEASURE_COLUMNS: &[(&str, Kind)] = &[
+    ("youth_id", Plain),
+    ("start_date", Plain),
+    ("kind", Plain),
+    ("placement_region", Plain),
+    ("provider", Hex),
+    ("facility", Hex),
+];
+
+/// The text of a [`Hex`] field.
+fn unhex(field: &str) -> Result<String, StoreError> {
+    let bytes: Option<Vec<u8>> = (field.len() % 2 == 0 && field.is_ascii())
+        .then(|| {
+            (0..field.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&field[i..i + 2], 16).ok())
+                .collect()
+        })
+        .flatten();
+    bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(MALFORMED)
+}
+
 /// Rows per SQLite chunk (about 100 bytes of text each).
 const SQLITE_CHUNK: i64 = 50_000;
 
@@ -303,8 +383,11 @@ struct Reader {
     providers: Interner,
     placement_youths: Youths,
     check_youths: Youths,
+    measure_youths: Youths,
+    names: Interner,
     stays: Vec<(u32, Stay)>,
     checks: Vec<(u32, Check)>,
+    marks: Vec<(u32, Mark)>,
 }
 
 /// The youths of one table: a number for each, and their record keys (in number order) when
@@ -351,8 +434,11 @@ impl Reader {
             providers: Interner::default(),
             placement_youths: Youths::new(keys),
             check_youths: Youths::new(keys),
+            measure_youths: Youths::new(keys),
+            names: Interner::default(),
             stays: Vec::new(),
             checks: Vec::new(),
+            marks: Vec::new(),
         }
     }
 
@@ -407,6 +493,21 @@ impl Reader {
         Ok(())
     }
 
+    fn measure(&mut self, line: &str) -> Result<(), StoreError> {
+        let [youth, day, kind, region, provider, facility] = fields::<6>(line)?;
+        let youth = self.measure_youths.id(youth);
+        let mark = Mark {
+            day: parse_day(day)?,
+            record_key: self.measure_youths.key(youth),
+            kind: self.codes.code(kind)?,
+            placement_region: self.codes.code(region)?,
+            provider: self.names.id(&unhex(provider)?),
+            facility: self.names.id(&unhex(facility)?),
+        };
+        self.marks.push((youth, mark));
+        Ok(())
+    }
+
     fn lines(&mut self, text: &str, each: LineFn) -> Result<(), StoreError> {
         text.split('\n')
             .filter(|l| !l.is_empty())
@@ -419,8 +520,11 @@ impl Reader {
             providers,
             placement_youths,
             check_youths,
+            measure_youths,
+            names,
             mut stays,
             mut checks,
+            marks,
         } = self;
         // Each checked youth's birth date, from their placements (the latest of them).
         let mut births = vec![NO_BIRTH; placement_youths.ids.names.len()];
@@ -434,6 +538,24 @@ impl Reader {
                 check.birth = births[placed as usize];
             }
         }
+        // Each placed youth's separaties, under the youth's number among the placed.
+        let separatie = codes
+            .0
+            .index
+            .get(zicht_model::MeasureKind::Separatie.code());
+        let separaties: Vec<(u32, Day)> = marks
+            .iter()
+            .filter(|(_, mark)| separatie == Some(&u32::from(mark.kind)))
+            .filter_map(|(youth, mark)| {
+                let name = &measure_youths.ids.names[*youth as usize];
+                placement_youths
+                    .ids
+                    .index
+                    .get(name)
+                    .map(|&placed| (placed, mark.day))
+            })
+            .collect();
+        let placed = placement_youths.ids.names.len();
         let keys = placement_youths
             .keys
             .map(|(function, _)| function.fingerprint().to_owned());
@@ -456,6 +578,17 @@ impl Reader {
                 ))
             }),
             checks: PerYouth::group(checks, |a, b| a.date.cmp(&b.date)),
+            measures: PerYouth::group(marks, |a, b| {
+                let text = |m: &Mark| {
+                    (
+                        &names.names[m.provider as usize],
+                        &names.names[m.facility as usize],
+                    )
+                };
+                (a.day, text(a)).cmp(&(b.day, text(b)))
+            }),
+            names: names.names,
+            separaties: PerYouth::dense(separaties, placed, Day::cmp),
         }
     }
 }
@@ -506,6 +639,7 @@ impl Store {
             generation = snapshot.generation,
             placements = snapshot.placements.len(),
             checks = snapshot.checks.len(),
+            measures = snapshot.measures.len(),
             ms = started.elapsed().as_millis() as u64,
             "{how}"
         );
@@ -515,9 +649,10 @@ impl Store {
 
     /// Reads the generation and both tables in one read transaction (a consistent view).
     async fn build_snapshot(&self, keys: Option<&RecordKeys>) -> Result<Snapshot, StoreError> {
-        let tables: [(&str, Columns, LineFn); 2] = [
+        let tables: [(&str, Columns, LineFn); 3] = [
             ("placements", PLACEMENT_COLUMNS, Reader::placement),
             ("transition18", CHECK_COLUMNS, Reader::check),
+            ("measures", MEASURE_COLUMNS, Reader::measure),
         ];
         let mut reader = Reader::new(keys);
         let read = || query_error("read the counted tables for the snapshot");

@@ -9,11 +9,11 @@
 //! and per-youth boundaries. Record keys are in it when the snapshot was built with the key
 //! function (named by its fingerprint in the row, never the secret).
 
-use super::{Check, Code, PerYouth, Snapshot, Stay, NO_CODE};
+use super::{Check, Code, Mark, PerYouth, Snapshot, Stay, NO_CODE};
 use crate::{on_pool, query_error, RecordKeys, Store, StoreError};
 
 /// The first bytes of a stored snapshot: the format's version.
-const TAG: &[u8; 8] = b"zicht:s2";
+const TAG: &[u8; 8] = b"zicht:s3";
 
 const LOAD: &str = "SELECT s.generation, s.record_keys, s.body FROM count_snapshot s \
      JOIN data_generation g ON g.generation = s.generation";
@@ -83,11 +83,7 @@ fn encode(snapshot: &Snapshot) -> Vec<u8> {
     ));
     w.0.extend_from_slice(TAG);
     w.u8(u8::from(keyed));
-    w.len(snapshot.codes.len());
-    for code in &snapshot.codes {
-        w.len(code.len());
-        w.0.extend_from_slice(code.as_bytes());
-    }
+    texts(&mut w, &snapshot.codes);
     w.len(snapshot.placements.rows.len());
     for s in &snapshot.placements.rows {
         w.i32(s.start);
@@ -122,7 +118,42 @@ fn encode(snapshot: &Snapshot) -> Vec<u8> {
         c.big5.iter().for_each(|&b| w.u16(b));
     }
     bounds(&mut w, &snapshot.checks.bounds);
+    texts(&mut w, &snapshot.names);
+    w.len(snapshot.measures.rows.len());
+    for m in &snapshot.measures.rows {
+        w.i32(m.day);
+        if keyed {
+            w.u32(m.record_key.unwrap_or(0));
+        }
+        w.u16(m.kind);
+        w.u16(m.placement_region);
+        w.u32(m.provider);
+        w.u32(m.facility);
+    }
+    bounds(&mut w, &snapshot.measures.bounds);
+    w.len(snapshot.separaties.rows.len());
+    snapshot.separaties.rows.iter().for_each(|&d| w.i32(d));
+    bounds(&mut w, &snapshot.separaties.bounds);
     w.0
+}
+
+fn texts(w: &mut Writer, texts: &[String]) {
+    w.len(texts.len());
+    for text in texts {
+        w.len(text.len());
+        w.0.extend_from_slice(text.as_bytes());
+    }
+}
+
+fn read_texts(r: &mut Reader<'_>) -> Result<Vec<String>, Malformed> {
+    let mut texts = Vec::with_capacity(r.len(4)?);
+    for _ in 0..texts.capacity() {
+        let n = r.len(1)?;
+        let (text, rest) = r.0.split_at_checked(n).ok_or(Malformed)?;
+        texts.push(String::from_utf8(text.to_vec()).map_err(|_| Malformed)?);
+        r.0 = rest;
+    }
+    Ok(texts)
 }
 
 fn bounds(w: &mut Writer, bounds: &[u32]) {
@@ -145,13 +176,7 @@ fn decode(body: &[u8], generation: i64, keys: Option<String>) -> Result<Snapshot
     if keyed != keys.is_some() {
         return Err(Malformed);
     }
-    let mut codes = Vec::with_capacity(r.len(4)?);
-    for _ in 0..codes.capacity() {
-        let n = r.len(1)?;
-        let (text, rest) = r.0.split_at_checked(n).ok_or(Malformed)?;
-        codes.push(String::from_utf8(text.to_vec()).map_err(|_| Malformed)?);
-        r.0 = rest;
-    }
+    let codes = read_texts(&mut r)?;
     let code = |c: Code| match usize::from(c) < codes.len() {
         true => Ok(c),
         false => Err(Malformed),
@@ -219,6 +244,30 @@ fn decode(body: &[u8], generation: i64, keys: Option<String>) -> Result<Snapshot
         });
     }
     let checks = per_youth(&mut r, checks)?;
+    let names = read_texts(&mut r)?;
+    let name = |n: u32| match (n as usize) < names.len() {
+        true => Ok(n),
+        false => Err(Malformed),
+    };
+    let mut marks = Vec::with_capacity(r.len(16)?);
+    for _ in 0..marks.capacity() {
+        let day = r.i32()?;
+        let record_key = key(&mut r)?;
+        marks.push(Mark {
+            day,
+            record_key,
+            kind: code(r.u16()?)?,
+            placement_region: code(r.u16()?)?,
+            provider: name(r.u32()?)?,
+            facility: name(r.u32()?)?,
+        });
+    }
+    let measures = per_youth(&mut r, marks)?;
+    let mut days = Vec::with_capacity(r.len(4)?);
+    for _ in 0..days.capacity() {
+        days.push(r.i32()?);
+    }
+    let separaties = per_youth(&mut r, days)?;
     if !r.0.is_empty() {
         return Err(Malformed);
     }
@@ -228,6 +277,9 @@ fn decode(body: &[u8], generation: i64, keys: Option<String>) -> Result<Snapshot
         codes,
         placements,
         checks,
+        names,
+        measures,
+        separaties,
     })
 }
 
@@ -339,6 +391,22 @@ mod tests {
             checks: PerYouth {
                 rows: vec![check],
                 bounds: vec![0, 1],
+            },
+            names: vec!["Aanbieder".into(), "De Ruimte".into()],
+            measures: PerYouth {
+                rows: vec![Mark {
+                    day: 700_020,
+                    record_key: key(7),
+                    kind: 0,
+                    placement_region: 1,
+                    provider: 0,
+                    facility: 1,
+                }],
+                bounds: vec![0, 1],
+            },
+            separaties: PerYouth {
+                rows: vec![700_020],
+                bounds: vec![0, 1, 1],
             },
         }
     }
