@@ -169,8 +169,53 @@ async fn a_coordinator_asks_the_plans_questions_through_the_network() {
         .filter("stay_group", &["jeugdhulp_plus"])
         .by("stay_length");
     let result = coordinator(&f, &stays).await;
-    within_bounds(&result, &truth(&f, &stays).await, false);
+    let truth_stays = truth(&f, &stays).await;
+    within_bounds(&result, &truth_stays, false);
     assert_eq!(result.rows.len(), zicht_model::STAY_LENGTHS.len());
+    // The network states where the median and p90 lie, read from the merged bands, with the
+    // bands the counts' bounds allow; the true median and p90 lie within them.
+    let bands: Vec<&str> = zicht_model::STAY_LENGTHS.iter().map(|(b, _)| *b).collect();
+    let line = result
+        .rules_applied
+        .iter()
+        .find(|r| r.starts_with("all stays: median in "))
+        .unwrap_or_else(|| panic!("{:?}", result.rules_applied));
+    let true_counts: Vec<u64> = bands
+        .iter()
+        .map(|b| {
+            truth_stays
+                .get(&vec![(*b).to_owned()])
+                .copied()
+                .unwrap_or(0)
+        })
+        .collect();
+    let total: u64 = true_counts.iter().sum();
+    for (label, share) in [("median", 0.5), ("p90", 0.9)] {
+        let wanted = ((total as f64 * share).ceil() as u64).max(1);
+        let mut seen = 0;
+        let true_band = true_counts
+            .iter()
+            .position(|n| {
+                seen += n;
+                seen >= wanted
+            })
+            .unwrap();
+        let stated = line.split(&format!("{label} in ")).nth(1).unwrap();
+        let stated = stated.split(", p90 in ").next().unwrap();
+        let named = bands.iter().position(|b| stated.starts_with(b)).unwrap();
+        let (from, to) = match stated.split_once("(within the bounds: ") {
+            Some((_, range)) => {
+                let (from, rest) = range.split_once(" to ").unwrap();
+                let to = bands.iter().position(|b| rest.starts_with(b)).unwrap();
+                (bands.iter().position(|b| *b == from).unwrap(), to)
+            }
+            _ => (named, named),
+        };
+        assert!(
+            (from..=to).contains(&true_band) && (from..=to).contains(&named),
+            "{label}: true band {true_band} not within {line}"
+        );
+    }
 
     // Vrijheidsbeperkende maatregelen per facility: youths with at least one measure in
     // 2024. A facility only some members list counts 0 (and adds no bound) at the others.

@@ -134,65 +134,8 @@ pub fn footer(result: &pb::ProtectedResult) -> Vec<String> {
     {
         footer.push("- = withheld (too few youths, or one youth dominates)".to_owned());
     }
-    footer.extend(band_figures(result));
     footer.push(format!("rules: {}", result.rules_applied.join("; ")));
     footer
-}
-
-/// For `length_of_stay` by `stay_length` (last): the band that holds the median and the one
-/// that holds p90 of each group, read from the published band counts (a network's are the
-/// members' counts added: the medians of members do not add, their bands do). A band count
-/// is within its bound, so near a band's edge the band named may be its neighbour.
-fn band_figures(result: &pb::ProtectedResult) -> Vec<String> {
-    let stay_length = zicht_model::Dimension::StayLength.code();
-    if result.template != zicht_model::Template::LengthOfStay.code()
-        || result.dimensions.last().map(String::as_str) != Some(stay_length)
-    {
-        return Vec::new();
-    }
-    let bands: Vec<&str> = zicht_model::STAY_LENGTHS.iter().map(|(b, _)| *b).collect();
-    let mut groups: Vec<(Vec<String>, Vec<u64>)> = Vec::new();
-    for row in &result.rows {
-        let Some((band, group)) = row.key.split_last() else {
-            continue;
-        };
-        let Some(position) = bands.iter().position(|b| b == band) else {
-            continue;
-        };
-        let count = row.count.as_ref().and_then(published).map_or(0, |(n, _)| n);
-        match groups.iter_mut().find(|(key, _)| key == group) {
-            Some((_, counts)) => counts[position] = count,
-            None => {
-                let mut counts = vec![0; bands.len()];
-                counts[position] = count;
-                groups.push((group.to_vec(), counts));
-            }
-        }
-    }
-    groups
-        .into_iter()
-        .filter_map(|(group, counts)| {
-            let total: u64 = counts.iter().sum();
-            let band_at = |share: f64| {
-                let wanted = (total as f64 * share).ceil() as u64;
-                let mut seen = 0;
-                counts.iter().position(|n| {
-                    seen += n;
-                    seen >= wanted.max(1)
-                })
-            };
-            let (median, p90) = (band_at(0.5)?, band_at(0.9)?);
-            let name = if group.is_empty() {
-                "all".to_owned()
-            } else {
-                group.join(" ")
-            };
-            Some(format!(
-                "{name}: median in {}, p90 in {} (from the {total} published stays per band)",
-                bands[median], bands[p90]
-            ))
-        })
-        .collect()
 }
 
 /// The coverage of a federated answer (every targeted node, whether it answered, and why not)

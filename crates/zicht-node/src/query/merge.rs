@@ -48,7 +48,7 @@ pub fn merge(template: Template, dimensions: &[Dimension], parts: &[&Table]) -> 
     // Capacity's places and the number of measures do.
     let single = parts.len() == 1;
     let adds = matches!(template, Template::Capacity | Template::Measures);
-    let rows = keys
+    let rows: Vec<Row> = keys
         .into_iter()
         .map(|key| {
             let count = merged.get(&key).copied().unwrap_or_default();
@@ -65,12 +65,17 @@ pub fn merge(template: Template, dimensions: &[Dimension], parts: &[&Table]) -> 
             }
         })
         .collect();
+    let mut rules = merged_rules(template, parts.len(), total, perturbing, rules);
+    if template == Template::LengthOfStay {
+        // After the line that says how the table was merged.
+        rules.splice(1..1, band_figures(dimensions, &rows));
+    }
     Table {
         template,
         dimensions: dimensions.to_vec(),
         rows,
         total,
-        rules: merged_rules(template, parts.len(), total, perturbing, rules),
+        rules,
         // Records are not added up: every node's are listed, as it released them.
         records: parts
             .iter()
@@ -117,6 +122,103 @@ pub fn per_member(sum: Table, members: &[(&str, &Table)]) -> Table {
     }
 }
 
+/// Where the median and p90 stay of each group of a table by `stay_length` (its last
+/// dimension) lie, read from the merged counts per band: the band that holds them, and the
+/// bands they could lie in when every band count is anywhere within its bound (the earliest
+/// with the shorter bands at their most and the longer at their least, the latest the other
+/// way round). Nothing for a table not by `stay_length`.
+fn band_figures(dimensions: &[Dimension], rows: &[Row]) -> Vec<String> {
+    use zicht_model::STAY_LENGTHS;
+    if dimensions.last() != Some(&Dimension::StayLength) {
+        return Vec::new();
+    }
+    // Per group: (value, bound) per band, in band order.
+    let mut groups: Vec<(&[String], Vec<(u64, u64)>)> = Vec::new();
+    for row in rows {
+        let Some((band, group)) = row.key.split_last() else {
+            continue;
+        };
+        let Some(position) = STAY_LENGTHS.iter().position(|(b, _)| b == band) else {
+            continue;
+        };
+        let count = (row.count.value, u64::from(row.count.max_deviation));
+        match groups.iter_mut().find(|(key, _)| *key == group) {
+            Some((_, counts)) => counts[position] = count,
+            None => {
+                let mut counts = vec![(0, 0); STAY_LENGTHS.len()];
+                counts[position] = count;
+                groups.push((group, counts));
+            }
+        }
+    }
+    // The band holding rank ceil(share * n) of `counts`.
+    let band_at = |counts: &[u64], share: f64| {
+        let total: u64 = counts.iter().sum();
+        let wanted = ((total as f64 * share).ceil() as u64).max(1);
+        let mut seen = 0;
+        counts.iter().position(|n| {
+            seen += n;
+            seen >= wanted
+        })
+    };
+    let within = |counts: &[(u64, u64)], share: f64, split: usize, early: bool| {
+        let shifted: Vec<u64> = counts
+            .iter()
+            .enumerate()
+            .map(|(i, &(n, b))| match (i <= split) == early {
+                true => n + b,
+                false => n.saturating_sub(b),
+            })
+            .collect();
+        band_at(&shifted, share)
+    };
+    let name = |band: usize| STAY_LENGTHS[band].0;
+    let mut lines = Vec::new();
+    for (group, counts) in groups {
+        let values: Vec<u64> = counts.iter().map(|(n, _)| *n).collect();
+        let mut parts = Vec::new();
+        for (label, share) in [("median", 0.5), ("p90", 0.9)] {
+            let Some(band) = band_at(&values, share) else {
+                continue;
+            };
+            // The shorter bands at their most pull the figure down, the longer at their
+            // least push it up; each split gives a bound, the widest is the range.
+            let earliest = (0..STAY_LENGTHS.len())
+                .filter_map(|split| within(&counts, share, split, true))
+                .min()
+                .unwrap_or(band);
+            let latest = (0..STAY_LENGTHS.len())
+                .filter_map(|split| within(&counts, share, split, false))
+                .max()
+                .unwrap_or(band);
+            parts.push(if earliest == latest {
+                format!("{label} in {}", name(band))
+            } else {
+                format!(
+                    "{label} in {} (within the bounds: {} to {})",
+                    name(band),
+                    name(earliest),
+                    name(latest)
+                )
+            });
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        let total: u64 = values.iter().sum();
+        let group = if group.is_empty() {
+            "all stays".to_owned()
+        } else {
+            group.join(" ")
+        };
+        lines.push(format!(
+            "{group}: {} (read from the {total} published stays per stay_length band)",
+            parts.join(", ")
+        ));
+    }
+    lines
+}
+
 /// The rule lines of a merged table: how it was merged, then each member's own rules.
 fn merged_rules(
     template: Template,
@@ -141,7 +243,8 @@ fn merged_rules(
     }];
     if template == Template::LengthOfStay && parts > 1 {
         applied.push(
-            "length-of-stay figures are withheld when several nodes contribute (medians do not add)"
+            "length-of-stay figures are withheld when several nodes contribute (medians do not \
+             add); the stays per stay_length band do"
                 .to_owned(),
         );
     }
@@ -243,6 +346,47 @@ mod tests {
             .find(|r| r.key[0] == key)
             .map(|r| r.count)
             .expect("cell")
+    }
+
+    #[test]
+    fn the_median_band_is_read_from_the_merged_bands_with_its_range() {
+        let member = |counts: [u64; 5]| Table {
+            template: Template::LengthOfStay,
+            dimensions: vec![Dimension::StayLength],
+            rows: zicht_model::STAY_LENGTHS
+                .iter()
+                .zip(counts)
+                .map(|((band, _), n)| Row {
+                    key: vec![(*band).to_owned()],
+                    count: Published::perturbed(n, 4, 2.0),
+                    statistics: vec![],
+                })
+                .collect(),
+            total: Published::perturbed(counts.iter().sum(), 4, 2.0),
+            rules: vec![],
+            records: vec![],
+        };
+        // 100 stays per member, the median in 6-12 months, p90 in 1-2 years. The bounds (±8
+        // per band over two members) cannot move the median out of its band, but p90 (rank
+        // 180 of 200, with 10 stays above it) could be among the longest.
+        let a = member([10, 20, 40, 25, 5]);
+        let b = member([10, 20, 40, 25, 5]);
+        let sum = merge(Template::LengthOfStay, &[Dimension::StayLength], &[&a, &b]);
+        assert_eq!(
+            sum.rules[1],
+            "all stays: median in 6_12_maanden, p90 in 1_2_jaar (within the bounds: 1_2_jaar \
+             to 2_jaar_plus) (read from the 200 published stays per stay_length band)"
+        );
+        // A median at a band's edge (rank 50, 49 stays below its band): within the bounds it
+        // could be in the band before.
+        let edge = member([20, 29, 40, 6, 5]);
+        let sum = merge(Template::LengthOfStay, &[Dimension::StayLength], &[&edge]);
+        assert_eq!(
+            sum.rules[1],
+            "all stays: median in 6_12_maanden (within the bounds: 3_6_maanden to \
+             6_12_maanden), p90 in 1_2_jaar (within the bounds: 6_12_maanden to 2_jaar_plus) \
+             (read from the 100 published stays per stay_length band)"
+        );
     }
 
     #[test]
