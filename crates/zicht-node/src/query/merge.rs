@@ -133,7 +133,8 @@ fn band_figures(dimensions: &[Dimension], rows: &[Row]) -> Vec<String> {
         return Vec::new();
     }
     // Per group: (value, bound) per band, in band order.
-    let mut groups: Vec<(&[String], Vec<(u64, u64)>)> = Vec::new();
+    type Bands = Vec<(u64, u64)>;
+    let mut groups: Vec<(&[String], Bands)> = Vec::new();
     for row in rows {
         let Some((band, group)) = row.key.split_last() else {
             continue;
