@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use zicht_model::{CodeList, Network, NodeName, Region};
 use zicht_proto::v1 as pb;
+use zicht_store::Backend;
 use zicht_testkit::federation::{Behaviour, Federation, JENN};
 use zicht_testkit::queries::Ask;
 
@@ -24,14 +25,19 @@ fn shipped(node: NodeName) -> String {
     .unwrap()
 }
 
-/// jenn and its three members, each with its shipped policy.
-async fn jenn() -> Federation {
+/// jenn and its three members, each with its shipped policy, their stores on `backend`.
+async fn jenn_on(backend: Backend) -> Federation {
     let mut nodes = vec![(JENN_NODE, Behaviour::Serve(shipped(JENN_NODE)))];
     for member in JENN {
         let node = NodeName::Region(member);
         nodes.push((node, Behaviour::Serve(shipped(node))));
     }
-    Federation::start(&nodes).await
+    Federation::start_on(backend, &nodes).await
+}
+
+/// jenn and its members on SQLite.
+async fn jenn() -> Federation {
+    jenn_on(Backend::Sqlite).await
 }
 
 /// The cells of a result: key -> (value, bound).
@@ -100,7 +106,17 @@ fn within_bounds(result: &pb::ProtectedResult, truth: &BTreeMap<Vec<String>, u64
 // cannot ask through jenn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_asks_the_plans_questions_through_the_network() {
-    let f = jenn().await;
+    the_plans_questions(Backend::Sqlite).await;
+}
+
+// The same on PostgreSQL stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_asks_the_plans_questions_through_the_network_on_postgres() {
+    the_plans_questions(Backend::Postgres).await;
+}
+
+async fn the_plans_questions(backend: Backend) {
+    let f = jenn_on(backend).await;
 
     let capacity = Ask::capacity()
         .peildatum(2025, 7, 1)

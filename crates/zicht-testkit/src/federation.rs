@@ -48,9 +48,22 @@ impl Federation {
         Federation::start_with(nodes, |_, _| {}).await
     }
 
+    /// Starts `nodes` as [`Federation::start`] does, each serving node's store on `backend`.
+    pub async fn start_on(backend: Backend, nodes: &[(NodeName, Behaviour)]) -> Federation {
+        Federation::launch(backend, nodes, |_, _| {}).await
+    }
+
     /// Starts `nodes` as [`Federation::start`] does, with each serving node's settings passed
     /// through `adjust` first.
     pub async fn start_with(
+        nodes: &[(NodeName, Behaviour)],
+        adjust: impl Fn(NodeName, &mut zicht_node::NodeSettings),
+    ) -> Federation {
+        Federation::launch(Backend::Sqlite, nodes, adjust).await
+    }
+
+    async fn launch(
+        backend: Backend,
         nodes: &[(NodeName, Behaviour)],
         adjust: impl Fn(NodeName, &mut zicht_node::NodeSettings),
     ) -> Federation {
@@ -73,7 +86,7 @@ impl Federation {
         for ((node, behaviour), listener) in nodes.iter().zip(listeners) {
             match behaviour {
                 Behaviour::Serve(policy) => {
-                    let db = TestDb::new(Backend::Sqlite).await;
+                    let db = TestDb::new(backend).await;
                     if let NodeName::Region(region) = node {
                         import_synthetic(&db, *region, &dir.path().join(region.code())).await;
                     }

@@ -394,7 +394,8 @@ pub(super) fn person_counts(snapshot: &Snapshot, query: &CountQuery<'_>) -> Vec<
             transition18(snapshot, query, peildatum, &derived, &mut groups);
         }
         (Template::Measures, CountScope::Period { from, to }) => {
-            measures(snapshot, query, (day(from), day(to)), &names, &mut groups);
+            let values = (names.as_slice(), derived.unknown);
+            measures(snapshot, query, (day(from), day(to)), values, &mut groups);
         }
         // `validate` lets no other pair through.
         _ => {}
@@ -543,7 +544,7 @@ fn measures(
     snapshot: &Snapshot,
     query: &CountQuery<'_>,
     (from, to): (Day, Day),
-    names: &[u32],
+    (names, unknown): (&[u32], u32),
     groups: &mut Groups<'_>,
 ) {
     let per_kind = query.uses(Dimension::MeasureKind);
@@ -552,7 +553,8 @@ fn measures(
         Dimension::PlacementRegion => u32::from(mark.placement_region),
         Dimension::Provider => names[mark.provider as usize],
         Dimension::Facility => names[mark.facility as usize],
-        _ => u32::MAX,
+        // `validate` lets no other dimension reach `measures`.
+        _ => unknown,
     };
     // Kinds seen for one youth, with their latest measure and how many.
     let mut kinds: Vec<(u16, &Mark, i64)> = Vec::new();

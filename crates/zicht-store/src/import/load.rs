@@ -286,7 +286,9 @@ fn bind<'a>(
     };
 }
 
-/// Stores checked rows in one transaction: all of them, or (on any error) none.
+/// Stores checked rows in one transaction: all of them, or (on any error) none. Rows of
+/// `measures` are taken as checked: only [`super::import_file`] checks them against the
+/// placements and facilities they name.
 pub async fn store_rows(
     store: &Store,
     rows: Rows,
