@@ -397,15 +397,7 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         group_by,
     };
     let rows = count_rows(call, &count_query).await?;
-    let mut open = Vec::new();
-    for &dimension in group_by.iter().filter(|d| d.domain().is_none()) {
-        let names = call
-            .store
-            .measure_names(dimension)
-            .await
-            .map_err(Error::store("read the names measures list"))?;
-        open.push((dimension, names));
-    }
+    let open = open_names(call, group_by).await?;
     let counts = CountTable::of((&rows, &open), group_by, disclosure.region, filters);
     // Decided on the published total: the refusal says no more than the total would.
     if !owner && publish.published(counts.total) < u64::from(settings.population_floor) {
@@ -439,6 +431,24 @@ async fn person_counts(call: &Call<'_>) -> Result<Released, Error> {
         population_published: Some(publish.published(counts.total)),
         watch,
     })
+}
+
+/// The values each open dimension of `group_by` lists (`measures`' providers and
+/// facilities), read from the store whatever the period.
+async fn open_names(
+    call: &Call<'_>,
+    group_by: &[Dimension],
+) -> Result<Vec<(Dimension, Vec<String>)>, Error> {
+    let mut open = Vec::new();
+    for &dimension in group_by.iter().filter(|d| d.domain().is_none()) {
+        let names = call
+            .store
+            .measure_names(dimension)
+            .await
+            .map_err(Error::store("read the names measures list"))?;
+        open.push((dimension, names));
+    }
+    Ok(open)
 }
 
 /// How this call's counts are published: exactly for the data's owner; otherwise perturbed,
