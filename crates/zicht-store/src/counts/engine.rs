@@ -342,8 +342,12 @@ pub(super) fn person_counts(snapshot: &Snapshot, query: &CountQuery<'_>) -> Vec<
         .iter()
         .position(|c| c == UNKNOWN)
         .map(|p| p as u16);
-    // The providers and facilities measures name, as values.
-    let names: Vec<u32> = snapshot.names.iter().map(|n| labels.id(n)).collect();
+    // The providers and facilities measures name, as values (before the filters read the
+    // labels).
+    let names: Vec<u32> = match query.template {
+        Template::Measures => snapshot.names.iter().map(|n| labels.id(n)).collect(),
+        _ => Vec::new(),
+    };
     let mut groups = Groups::new(query, &labels);
     match (query.template, query.scope) {
         (Template::YouthInCare, CountScope::Period { from, to }) => {

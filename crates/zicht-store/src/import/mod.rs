@@ -454,30 +454,22 @@ impl Store {
         .fetch_all(pool)
         .await
         .map_err(query_error("read the facilities of capacity")))?;
-        let stays: Vec<(String, String, String, String, Option<String>)> = on_pool!(self, pool =>
-            sqlx::query_as(
-                "SELECT youth_id, provider, placement_region, CAST(start_date AS TEXT), \
-                 CAST(end_date AS TEXT) FROM placements"
+        let stays: Vec<(String, LinkedStay)> = on_pool!(self, pool =>
+            sqlx::query_as::<_, (String, String, String, NaiveDate, Option<NaiveDate>)>(
+                "SELECT youth_id, provider, placement_region, start_date, end_date FROM placements"
             )
             .fetch_all(pool)
             .await
-            .map_err(query_error("read the placements measures name")))?;
+            .map_err(query_error("read the placements measures name")))?
+        .into_iter()
+        .map(|(youth, provider, region, start, end)| (youth, (provider, region, start, end)))
+        .collect();
         let mut links = Links::default();
         for (provider, facility, region) in facilities {
             links.regions.insert(region.clone());
             links.facilities.insert((provider, facility, region));
         }
-        let date = |text: &str| {
-            zicht_model::parse_date(text)
-                .map_err(|_| StoreError::Snapshot("a stored placement has an unexpected date"))
-        };
-        for (youth, provider, region, start, end) in stays {
-            let stay = (
-                provider,
-                region,
-                date(&start)?,
-                end.as_deref().map(date).transpose()?,
-            );
+        for (youth, stay) in stays {
             links.stays.entry(youth).or_default().push(stay);
         }
         Ok(links)

@@ -294,16 +294,9 @@ const MEASURE_COLUMNS: &[(&str, Kind)] = &[
 
 /// The text of a [`Hex`] field.
 fn unhex(field: &str) -> Result<String, StoreError> {
-    let bytes: Option<Vec<u8>> = (field.len() % 2 == 0 && field.is_ascii())
-        .then(|| {
-            (0..field.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&field[i..i + 2], 16).ok())
-                .collect()
-        })
-        .flatten();
-    bytes
-        .and_then(|b| String::from_utf8(b).ok())
+    hex::decode(field)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or(MALFORMED)
 }
 
