@@ -167,7 +167,10 @@ impl Consents {
             ),
         )
         .unwrap();
-        let options = zicht_store::import::ImportOptions { replace: true };
+        let options = zicht_store::import::ImportOptions {
+            replace: true,
+            ..Default::default()
+        };
         zicht_store::import::import_file(&self.f.db.store, &path, None, options, &mut ())
             .await
             .unwrap();

@@ -196,7 +196,10 @@ async fn import_regions(dir: &Path, seed: u64) -> anyhow::Result<(Vec<(Region, S
                 &store,
                 &region_dir.join(name),
                 None,
-                ImportOptions { replace: true },
+                ImportOptions {
+                    replace: true,
+                    ..Default::default()
+                },
                 &mut (),
             )
             .await?;

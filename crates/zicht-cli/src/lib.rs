@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use zicht_model::{CodeList, Region};
-use zicht_store::import::{import_file, ImportError, ImportOptions, Table};
+use zicht_store::import::{import_file, ImportError, ImportOptions, RegionCheck, Table};
 
 /// zicht: a federated data-exchange gateway for Dutch youth-care regions (jeugdhulpregio's).
 #[derive(Debug, Parser)]
@@ -263,8 +263,40 @@ pub(crate) const DATABASE_VARIABLE: &str = "ZICHT_DATABASE_URL";
 
 #[derive(Debug, Args)]
 struct ImportArgs {
-    #[command(flatten)]
-    database: DatabaseArg,
+    /// Database: a SQLite file path (created if there is none), sqlite://PATH, or
+    /// postgres://... (never printed). Without --database and --config: ZICHT_DATABASE_URL.
+    #[arg(long)]
+    database: Option<String>,
+    /// A regional node's configuration file: its database (ZICHT_DATABASE_URL overrides it,
+    /// as for the node) and its region, which the placements must be of.
+    #[arg(long, conflicts_with = "database")]
+    config: Option<PathBuf>,
+    /// The region the placements must be of (by origin_region and origin_municipality);
+    /// default: the node's (--config), else the region the database holds.
+    #[arg(long, value_parser = parse_region)]
+    region: Option<Region>,
+    /// Import placements of other regions too (a file meant so, such as a municipality that
+    /// moved region).
+    #[arg(long)]
+    allow_other_regions: bool,
+    /// Field delimiter: `,`, `;` or `tab`; default: detected from the header line.
+    #[arg(long, value_parser = parse_delimiter_option)]
+    delimiter: Option<u8>,
+    /// Text encoding: `utf-8` or `cp1252` (Windows-1252, Excel's ANSI; also latin1);
+    /// default: detected.
+    #[arg(long, value_parser = parse_encoding)]
+    encoding: Option<zicht_store::import::TextEncoding>,
+    /// Dates: `iso` (YYYY-MM-DD), `dd-mm-jjjj` (DD-MM-YYYY, as Dutch Excel writes them), or
+    /// `either`.
+    #[arg(long, default_value = "either", value_parser = parse_date_format)]
+    date_format: zicht_model::DateFormat,
+    /// The sheet of an .xlsx workbook; default: the first.
+    #[arg(long)]
+    sheet: Option<String>,
+    /// A mapping file: the export's column names and its codes for zicht's code lists (see
+    /// docs/import-format.md).
+    #[arg(long)]
+    mapping: Option<PathBuf>,
     /// Table of every file (placements, capacity, transition18, consents, measures); default:
     /// from each file's name. Files are imported in that order of tables (measures name
     /// placements and capacity).
@@ -451,6 +483,24 @@ fn parse_table(text: &str) -> Result<Table, String> {
         .ok_or_else(|| "must be one of placements, capacity, transition18, consents".to_owned())
 }
 
+fn parse_delimiter_option(text: &str) -> Result<u8, String> {
+    zicht_store::import::parse_delimiter(text).ok_or_else(|| "must be `,`, `;` or `tab`".to_owned())
+}
+
+fn parse_encoding(text: &str) -> Result<zicht_store::import::TextEncoding, String> {
+    zicht_store::import::TextEncoding::parse(text)
+        .ok_or_else(|| "must be `utf-8` or `cp1252` (also windows-1252, latin1)".to_owned())
+}
+
+fn parse_date_format(text: &str) -> Result<zicht_model::DateFormat, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "either" => Ok(zicht_model::DateFormat::Either),
+        "iso" | "yyyy-mm-dd" | "jjjj-mm-dd" => Ok(zicht_model::DateFormat::Iso),
+        "dd-mm-jjjj" | "dd-mm-yyyy" | "dmy" => Ok(zicht_model::DateFormat::DayMonthYear),
+        _ => Err("must be `iso`, `dd-mm-jjjj` or `either`".to_owned()),
+    }
+}
+
 fn parse_region(text: &str) -> Result<Region, String> {
     Region::parse(text).map_err(|error| error.to_string())
 }
@@ -562,8 +612,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    // What can be told before anything is written: a missing file or an unknown table
-    // creates no database.
+    // What can be told before anything is written: a missing file, an unknown table or a
+    // bad mapping creates no database.
     for file in &args.files {
         if args.table.is_none() && Table::from_file_name(file).is_none() {
             let unknown = ImportError::UnknownTable {
@@ -578,9 +628,29 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let store = database::create_or_upgrade(&args.database.database, true).await?;
+    let mapping = match &args.mapping {
+        Some(path) => Some(std::sync::Arc::new(zicht_store::import::Mapping::load(
+            path,
+        )?)),
+        None => None,
+    };
+    let (database, node_region) = import_target(&args)?;
+    let store = database::create_or_upgrade(&database, true).await?;
+    let region = args.region.or(node_region);
     let options = ImportOptions {
         replace: args.replace,
+        dialect: zicht_store::import::Dialect {
+            delimiter: args.delimiter,
+            encoding: args.encoding,
+            date_format: args.date_format,
+            sheet: args.sheet.clone(),
+        },
+        mapping,
+        region: match region {
+            _ if args.allow_other_regions => RegionCheck::Off,
+            Some(region) => RegionCheck::Region(region),
+            None => RegionCheck::Held,
+        },
     };
     // Measures name placements and capacity: files go in table order (`zicht import *.csv`
     // lists measures.csv before placements.csv), in the given order within a table.
@@ -594,11 +664,11 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     for file in files {
         let mut bar = progress::Bar::for_file(file);
         let started = std::time::Instant::now();
-        let result = import_file(&store, file, args.table, options, &mut bar).await;
+        let result = import_file(&store, file, args.table, options.clone(), &mut bar).await;
         bar.finish();
         match result {
             Ok(report) => println!(
-                "{}: imported {} {} rows{} in {:.1}s (sha256 {})",
+                "{}: imported {} {} rows{} in {:.1}s ({}; sha256 {})",
                 file.display(),
                 report.rows,
                 report.table,
@@ -608,7 +678,8 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
                     ""
                 },
                 started.elapsed().as_secs_f64(),
-                &report.sha256[..16],
+                report.sniffed,
+                &report.sha256[..16.min(report.sha256.len())],
             ),
             Err(error @ ImportError::Rejected { .. }) => {
                 eprintln!("{error}");
@@ -625,6 +696,28 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         bail!("{failed} of {} file(s) not imported", args.files.len());
     }
     Ok(())
+}
+
+/// The database an import writes to, and the region of the node whose config named it.
+fn import_target(args: &ImportArgs) -> anyhow::Result<(String, Option<Region>)> {
+    let environment = |name: &str| std::env::var(name).ok();
+    match (&args.database, &args.config) {
+        (_, Some(config)) => {
+            let target = zicht_node::config::data_target(config, &environment)?;
+            match target.node {
+                zicht_model::NodeName::Region(region) => Ok((target.database, Some(region))),
+                zicht_model::NodeName::Network(network) => Err(exit::usage(format!(
+                    "{} is the config of network node {}, which holds no youth data; import into its member regions' nodes",
+                    config.display(),
+                    network.code()
+                ))),
+            }
+        }
+        (Some(database), None) => Ok((database.clone(), None)),
+        (None, None) => environment(DATABASE_VARIABLE)
+            .map(|database| (database, None))
+            .ok_or_else(|| exit::usage("give --database (or ZICHT_DATABASE_URL) or --config")),
+    }
 }
 
 fn policy_check(file: &std::path::Path, manifest: Option<&std::path::Path>) -> anyhow::Result<()> {

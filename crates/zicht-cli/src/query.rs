@@ -34,7 +34,7 @@ impl Target {
     fn database(&self) -> anyhow::Result<String> {
         let environment = |name: &str| std::env::var(name).ok();
         match (&self.config, &self.database) {
-            (Some(path), _) => Ok(zicht_node::config::database(path, &environment)?),
+            (Some(path), _) => Ok(zicht_node::config::data_target(path, &environment)?.database),
             (None, Some(database)) => Ok(database.clone()),
             // From the environment only when no option names one: a node config's database
             // honours ZICHT_DATABASE_URL itself, and --client asks no database.

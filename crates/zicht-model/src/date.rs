@@ -46,6 +46,58 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, InvalidDate> {
     Ok(date)
 }
 
+/// How dates are written in a spreadsheet export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DateFormat {
+    /// `YYYY-MM-DD` or `DD-MM-YYYY` (also `D-M-YYYY` and with `/`): the two cannot be
+    /// confused, as the year has four digits.
+    #[default]
+    Either,
+    /// `YYYY-MM-DD` only.
+    Iso,
+    /// `DD-MM-YYYY` (dd-mm-jjjj, as Dutch Excel writes dates; also `D-M-YYYY` and `/`) only.
+    DayMonthYear,
+}
+
+impl DateFormat {
+    /// Parses a date written in this format.
+    pub fn parse(self, text: &str) -> Result<NaiveDate, InvalidDate> {
+        match self {
+            DateFormat::Iso => parse_date(text),
+            DateFormat::DayMonthYear => parse_day_month_year(text),
+            DateFormat::Either => match parse_date(text) {
+                Err(InvalidDate::Shape) => parse_day_month_year(text),
+                other => other,
+            },
+        }
+    }
+}
+
+/// Parses `DD-MM-YYYY` (or `D-M-YYYY`, or with `/`) into a real date within
+/// [`crate::DATE_RANGE`].
+fn parse_day_month_year(text: &str) -> Result<NaiveDate, InvalidDate> {
+    let separator = if text.contains('/') { '/' } else { '-' };
+    let mut parts = text.split(separator);
+    let mut number = |digits: std::ops::RangeInclusive<usize>| {
+        parts
+            .next()
+            .filter(|p| digits.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<u32>().ok())
+            .ok_or(InvalidDate::Shape)
+    };
+    let (day, month, year) = (number(1..=2)?, number(1..=2)?, number(4..=4)?);
+    if parts.next().is_some() {
+        return Err(InvalidDate::Shape);
+    }
+    let year = i32::try_from(year).map_err(|_| InvalidDate::Shape)?;
+    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(InvalidDate::NoSuchDay)?;
+    let (first, last) = crate::DATE_RANGE;
+    if date < first || date > last {
+        return Err(InvalidDate::OutOfRange);
+    }
+    Ok(date)
+}
+
 /// A moment, as milliseconds since the Unix epoch (UTC). Written as RFC 3339
 /// (`2026-12-01T14:30:00Z`, any offset), or as a date (`2026-12-01`), which means the start
 /// of that day, 00:00 UTC.
@@ -192,6 +244,37 @@ fn unit(text: &str) -> Result<(NaiveDate, NaiveDate), InvalidPeriod> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_month_year_as_dutch_excel_writes_it() {
+        let day = NaiveDate::from_ymd_opt(2022, 3, 1).unwrap();
+        for text in ["01-03-2022", "1-3-2022", "01/03/2022", "2022-03-01"] {
+            assert_eq!(DateFormat::Either.parse(text), Ok(day), "{text}");
+        }
+        assert_eq!(DateFormat::DayMonthYear.parse("01-03-2022"), Ok(day));
+        assert_eq!(
+            DateFormat::DayMonthYear.parse("2022-03-01"),
+            Err(InvalidDate::Shape)
+        );
+        assert_eq!(DateFormat::Iso.parse("01-03-2022"), Err(InvalidDate::Shape));
+        assert_eq!(
+            DateFormat::Either.parse("31-06-2022"),
+            Err(InvalidDate::NoSuchDay)
+        );
+        for bad in [
+            "01-03-22",
+            "1-3-2022-1",
+            "01-03/2022",
+            "x1-03-2022",
+            "001-03-2022",
+        ] {
+            assert_eq!(
+                DateFormat::Either.parse(bad),
+                Err(InvalidDate::Shape),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn parses_only_real_iso_dates() {

@@ -14,6 +14,26 @@ pub enum InvalidId {
     /// Not exactly 20 ASCII digits.
     #[error("must be exactly 20 digits (OIN-style PeerID)")]
     PeerId,
+    /// Nine digits that pass the elfproef: a BSN, which a youth id never is.
+    #[error(
+        "looks like a BSN (nine digits passing the elfproef); a youth_id is a pseudonym, never a BSN: pseudonymise before import"
+    )]
+    Bsn,
+}
+
+/// Whether `text` is nine digits that pass the elfproef (the eleven-test of a
+/// burgerservicenummer): 9·d1 + 8·d2 + ... + 2·d8 − 1·d9 is a multiple of 11 and not 0.
+pub fn is_bsn(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() != 9 || !bytes.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let sum: i32 = bytes
+        .iter()
+        .zip([9, 8, 7, 6, 5, 4, 3, 2, -1])
+        .map(|(b, weight)| i32::from(b - b'0') * weight)
+        .sum();
+    sum != 0 && sum % 11 == 0
 }
 
 fn is_token(text: &str) -> bool {
@@ -23,17 +43,20 @@ fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// An opaque pseudonym of a youth, 1-64 of `A-Za-z0-9_-`. The node never sees a BSN.
+/// An opaque pseudonym of a youth, 1-64 of `A-Za-z0-9_-`. The node never sees a BSN: nine
+/// digits passing the elfproef are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct YouthId(String);
 
 impl YouthId {
     /// Validates a pseudonym.
     pub fn parse(text: &str) -> Result<Self, InvalidId> {
-        if is_token(text) {
-            Ok(YouthId(text.to_owned()))
-        } else {
+        if !is_token(text) {
             Err(InvalidId::Token)
+        } else if is_bsn(text) {
+            Err(InvalidId::Bsn)
+        } else {
+            Ok(YouthId(text.to_owned()))
         }
     }
 
@@ -173,6 +196,23 @@ mod tests {
         assert_eq!(YouthId::parse("has space"), Err(InvalidId::Token));
         assert_eq!(YouthId::parse(&"x".repeat(65)), Err(InvalidId::Token));
         assert!(YouthId::parse(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn a_bsn_is_never_a_youth_id() {
+        // 111222333: 9+8+7+12+10+8+9+6-3 = 66, a multiple of 11.
+        assert!(is_bsn("111222333"));
+        assert_eq!(YouthId::parse("111222333"), Err(InvalidId::Bsn));
+        // One digit off fails the elfproef: an ordinary number, an ordinary pseudonym.
+        assert!(!is_bsn("111222334"));
+        assert!(YouthId::parse("111222334").is_ok());
+        assert!(!is_bsn("000000000"));
+        assert!(!is_bsn("11122233"));
+        assert!(!is_bsn("1112223330"));
+        assert!(!YouthId::parse("111222333")
+            .unwrap_err()
+            .to_string()
+            .contains("111222333"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod date;
 mod identity;
 mod ids;
 mod measures;
+mod municipality;
 mod purpose;
 mod query;
 mod records;
@@ -25,11 +26,15 @@ pub use care::{
 };
 pub use codes::{CodeList, UnknownCode};
 pub use date::{
-    age_on, parse_date, parse_period, InvalidDate, InvalidPeriod, InvalidTimestamp, Timestamp,
+    age_on, parse_date, parse_period, DateFormat, InvalidDate, InvalidPeriod, InvalidTimestamp,
+    Timestamp,
 };
 pub use identity::{InvalidRole, PeerIdentity, Role};
-pub use ids::{ConsentId, InvalidId, NodeName, PeerId, YouthId};
+pub use ids::{is_bsn, ConsentId, InvalidId, NodeName, PeerId, YouthId};
 pub use measures::{parse_duration, parse_time, Measure, MeasureKind};
+pub use municipality::{
+    current_municipalities, region_of_municipality, Municipality, MUNICIPALITIES,
+};
 pub use purpose::Purpose;
 pub use query::{filter_groups, Filter, Query, Scope, DATE_RANGE};
 pub use records::{

@@ -10,6 +10,8 @@
 //! database = "sqlite://../../data/drenthe.db"   # aggregators: only their release log
 //! policy = "../policies/drenthe.toml"
 //! manifest = "../federation.toml"
+//! start_empty = false                         # optional: a new region may start before its
+//!                                             # first import (else a node refuses an empty one)
 //! checkpoint_seconds = 300                    # optional: how often to sign chain heads for peers
 //! checkpoint_entries = 100                    # optional: and after this many new log entries
 //! metrics_listen = "127.0.0.1:9401"           # optional: plaintext, Prometheus /metrics only
@@ -162,6 +164,7 @@ struct ConfigFile {
     listen: Spanned<String>,
     health_listen: Option<Spanned<String>>,
     database: Option<Spanned<String>>,
+    start_empty: Option<Spanned<bool>>,
     policy: Spanned<String>,
     manifest: Spanned<String>,
     tls: Spanned<TlsSection>,
@@ -391,6 +394,7 @@ pub const KEYS: &[&str] = &[
     "listen",
     "health_listen",
     "database",
+    "start_empty",
     "policy",
     "manifest",
     "checkpoint_seconds",
@@ -578,16 +582,37 @@ fn read_node_file<T>(
     then(&reader, file, node)
 }
 
-/// The database URL of a node's configuration, read without loading the rest: a command
-/// checks that the database exists before [`load`] creates the node's keys next to it.
-pub fn database(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+/// What a node's data is: which node, its database, and whether it may start on a database
+/// that holds no placements yet (`start_empty`, a new region).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataTarget {
+    /// Which node.
+    pub node: NodeName,
+    /// Its database URL.
+    pub database: String,
+    /// Whether a regional node may start with no placements.
+    pub start_empty: bool,
+}
+
+/// The node, database and `start_empty` of a node's configuration, read without loading the
+/// rest (nothing is created): for `zicht import --config` and the checks before a start.
+pub fn data_target(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<DataTarget, ConfigError> {
     read_node_file(path, env, |reader, file, node| {
-        database_url(reader, &file, node)
+        Ok(DataTarget {
+            node,
+            database: database_url(reader, &file, node)?,
+            start_empty: reader
+                .boolean("start_empty", file.start_empty.as_ref())?
+                .unwrap_or(false),
+        })
     })
 }
 
 /// Loads and validates a node's configuration. A region's record-key secret and data-subject
-/// key are created on first use (see [`database`] to check the database first).
+/// key are created on first use (see [`data_target`] to check the database first).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<NodeConfig, ConfigError> {
     read_node_file(path, env, node_config)
 }

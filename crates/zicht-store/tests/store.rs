@@ -272,7 +272,10 @@ both_backends!(
         let result = store_rows(
             &db.store,
             Rows::Placements(twice),
-            ImportOptions { replace: true },
+            ImportOptions {
+                replace: true,
+                ..Default::default()
+            },
             "x.csv",
             "00",
             &mut (),
@@ -358,9 +361,16 @@ both_backends!(upsert_updates_and_replace_replaces, |db| async move {
         vec!["thuis".to_owned()]
     );
     // A full export replaces the table.
-    import(&db.store, &second, ImportOptions { replace: true })
-        .await
-        .unwrap();
+    import(
+        &db.store,
+        &second,
+        ImportOptions {
+            replace: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         db.strings("SELECT youth_id FROM placements ORDER BY youth_id")
             .await,

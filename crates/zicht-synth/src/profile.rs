@@ -23,127 +23,22 @@ pub fn youth_population_thousands(region: Region) -> u32 {
     }
 }
 
-/// The region's municipalities (the first is the central city). A data table, hence its
-/// length.
+/// The region's municipalities today (the first is the central city), from the list the
+/// import's region check uses.
 pub fn municipalities(region: Region) -> &'static [&'static str] {
-    use Region::*;
-    match region {
-        Drenthe => &[
-            "Assen",
-            "Emmen",
-            "Hoogeveen",
-            "Meppel",
-            "Coevorden",
-            "Midden-Drenthe",
-            "Tynaarlo",
-            "Noordenveld",
-            "Aa en Hunze",
-            "Borger-Odoorn",
-            "De Wolden",
-            "Westerveld",
-        ],
-        Friesland => &[
-            "Leeuwarden",
-            "Súdwest-Fryslân",
-            "Smallingerland",
-            "Heerenveen",
-            "De Fryske Marren",
-            "Tytsjerksteradiel",
-            "Waadhoeke",
-            "Opsterland",
-            "Ooststellingwerf",
-            "Weststellingwerf",
-            "Noardeast-Fryslân",
-            "Harlingen",
-        ],
-        Groningen => &[
-            "Groningen",
-            "Midden-Groningen",
-            "Oldambt",
-            "Het Hogeland",
-            "Westerkwartier",
-            "Veendam",
-            "Eemsdelta",
-            "Stadskanaal",
-            "Pekela",
-            "Westerwolde",
-        ],
-        Twente => &[
-            "Enschede",
-            "Hengelo",
-            "Almelo",
-            "Borne",
-            "Hellendoorn",
-            "Oldenzaal",
-            "Rijssen-Holten",
-            "Wierden",
-            "Haaksbergen",
-            "Losser",
-            "Tubbergen",
-            "Twenterand",
-            "Hof van Twente",
-            "Dinkelland",
-        ],
-        Ijsselland => &[
-            "Zwolle",
-            "Deventer",
-            "Kampen",
-            "Raalte",
-            "Hardenberg",
-            "Steenwijkerland",
-            "Olst-Wijhe",
-            "Dalfsen",
-            "Staphorst",
-            "Zwartewaterland",
-            "Ommen",
-        ],
-        AmsterdamAmstelland => &[
-            "Amsterdam",
-            "Amstelveen",
-            "Aalsmeer",
-            "Diemen",
-            "Ouder-Amstel",
-            "Uithoorn",
-        ],
-        ZaanstreekWaterland => &[
-            "Zaanstad",
-            "Purmerend",
-            "Edam-Volendam",
-            "Waterland",
-            "Landsmeer",
-            "Oostzaan",
-            "Wormerland",
-        ],
-        ZuidKennemerland => &["Haarlem", "Zandvoort", "Bloemendaal", "Heemstede"],
-        Ijmond => &["Velsen", "Beverwijk", "Heemskerk"],
-        Haarlemmermeer => &["Haarlemmermeer"],
-        Alkmaar => &[
-            "Alkmaar",
-            "Bergen",
-            "Castricum",
-            "Heiloo",
-            "Dijk en Waard",
-            "Uitgeest",
-        ],
-        KopVanNoordHolland => &["Den Helder", "Hollands Kroon", "Schagen", "Texel"],
-        WestFriesland => &[
-            "Hoorn",
-            "Koggenland",
-            "Medemblik",
-            "Drechterland",
-            "Enkhuizen",
-            "Opmeer",
-            "Stede Broec",
-        ],
-        GooiEnVechtstreek => &[
-            "Hilversum",
-            "Gooise Meren",
-            "Huizen",
-            "Wijdemeren",
-            "Laren",
-            "Blaricum",
-        ],
-    }
+    static LISTS: std::sync::OnceLock<Vec<Vec<&'static str>>> = std::sync::OnceLock::new();
+    let lists = LISTS.get_or_init(|| {
+        Region::ALL
+            .iter()
+            .map(|&r| {
+                zicht_model::current_municipalities(r)
+                    .map(|m| m.name)
+                    .collect()
+            })
+            .collect()
+    });
+    let index = Region::ALL.iter().position(|&r| r == region).unwrap_or(0);
+    lists.get(index).map_or(&[], Vec::as_slice)
 }
 
 /// Municipalities of facilities outside the federation (Gelderland, Utrecht, Flevoland).

@@ -10,6 +10,7 @@ pub mod federation;
 pub mod node;
 pub mod otlp;
 pub mod queries;
+pub mod xlsx;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

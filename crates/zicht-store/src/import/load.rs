@@ -310,7 +310,7 @@ pub async fn store_rows(
     store_stream(
         store,
         table,
-        options,
+        options.replace,
         file_name,
         &mut receiver,
         0,
@@ -325,9 +325,9 @@ pub async fn store_rows(
 /// empty now drops its key index for a bulk load. Gives that index (`Some` when loading in
 /// bulk).
 macro_rules! begin_import {
-    ($tx:expr, $table:expr, $options:expr) => {{
+    ($tx:expr, $table:expr, $replace:expr) => {{
         let name = $table.name();
-        if $options.replace {
+        if $replace {
             sqlx::query(&format!("DELETE FROM {name}"))
                 .execute(&mut *$tx)
                 .await
@@ -335,7 +335,7 @@ macro_rules! begin_import {
         }
         match key_index($table) {
             Some(index) => {
-                let empty = $options.replace
+                let empty = $replace
                     || !sqlx::query_scalar::<_, bool>(&format!(
                         "SELECT EXISTS (SELECT 1 FROM {name})"
                     ))
@@ -358,7 +358,7 @@ macro_rules! begin_import {
 /// Closes the import in `$tx`: builds the key index again after a bulk load, logs the import,
 /// raises the data generation (dropping the stored snapshot) and commits.
 macro_rules! finish_import {
-    ($tx:expr, $table:expr, $options:expr, $bulk:expr, $file_name:expr, $finished:expr) => {{
+    ($tx:expr, $table:expr, $replace:expr, $bulk:expr, $file_name:expr, $finished:expr) => {{
         let name = $table.name();
         if let Some(index) = $bulk {
             let key = $table.key_columns().join(", ");
@@ -375,7 +375,7 @@ macro_rules! finish_import {
         .bind($file_name)
         .bind(&$finished.sha256)
         .bind(i64::try_from($finished.rows).unwrap_or(i64::MAX))
-        .bind($options.replace)
+        .bind($replace)
         .execute(&mut *$tx)
         .await
         .map_err(query_error("log import"))?;
@@ -402,7 +402,7 @@ macro_rules! finish_import {
 pub(crate) async fn store_stream<E>(
     store: &Store,
     table: Table,
-    options: ImportOptions,
+    replace: bool,
     file_name: &str,
     batches: &mut mpsc::Receiver<(Rows, u64)>,
     total: u64,
@@ -413,7 +413,7 @@ pub(crate) async fn store_stream<E>(
     let finished = match &store.pool {
         Pool::Sqlite(pool) => {
             let mut tx = pool.begin().await.map_err(query_error("begin import"))?;
-            let bulk = begin_import!(tx, table, options);
+            let bulk = begin_import!(tx, table, replace);
             let insert = format!("INSERT INTO {name} ({columns}) ");
             let conflict = on_conflict(table);
             while let Some((rows, at)) = batches.recv().await {
@@ -441,7 +441,7 @@ pub(crate) async fn store_stream<E>(
                 // Dropping the transaction rolls it back.
                 Err(error) => return Ok(Err(error)),
             };
-            finish_import!(tx, table, options, bulk, file_name, finished);
+            finish_import!(tx, table, replace, bulk, file_name, finished);
             finished
         }
         Pool::Postgres(pool) => {
@@ -452,7 +452,7 @@ pub(crate) async fn store_stream<E>(
                 .execute(&mut *tx)
                 .await
                 .map_err(query_error("lock the table for the import"))?;
-            let bulk = begin_import!(tx, table, options);
+            let bulk = begin_import!(tx, table, replace);
             let target = match bulk {
                 Some(_) => name,
                 None => {
@@ -507,7 +507,7 @@ pub(crate) async fn store_stream<E>(
                     .await
                     .map_err(query_error("stage rows"))?;
             }
-            finish_import!(tx, table, options, bulk, file_name, finished);
+            finish_import!(tx, table, replace, bulk, file_name, finished);
             finished
         }
     };

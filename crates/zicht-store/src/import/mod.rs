@@ -6,7 +6,9 @@
 //! may be youth data), and the transaction is rolled back, so nothing is stored. A good file
 //! is stored upserting on the table's key, so importing the same file again changes nothing.
 
+mod dialect;
 mod load;
+mod mapping;
 mod parse;
 
 use std::collections::{HashMap, HashSet};
@@ -20,6 +22,8 @@ use zicht_model::{
     Capacity, CodeList, Consent, Measure, NaiveDate, Placement, Transition18Check, Violation,
 };
 
+pub use dialect::{parse_delimiter, Dialect, Sniffed, TextEncoding, WorkbookError};
+pub use mapping::{Mapping, MappingError};
 pub use parse::parse;
 
 use crate::{on_pool, query_error, Store, StoreError};
@@ -227,6 +231,25 @@ pub enum ImportError {
         /// False when the check stopped at [`MAX_PROBLEMS`].
         complete: bool,
     },
+    /// An `.xlsx` workbook could not be read.
+    #[error("{file}: {source}; nothing was stored")]
+    Workbook {
+        /// The file as named by the user.
+        file: String,
+        /// Cause.
+        #[source]
+        source: WorkbookError,
+    },
+    /// The database holds another region's placements than the import is for.
+    #[error("{file}: the database holds the placements of {}, and this import is for {}; nothing was stored (is it the right database?)", held.code(), asked.code())]
+    OtherRegion {
+        /// The file as named by the user.
+        file: String,
+        /// The region the database holds.
+        held: zicht_model::Region,
+        /// The region the import is for.
+        asked: zicht_model::Region,
+    },
     /// The database refused or failed; the transaction was rolled back, nothing was stored.
     #[error("store {file}; nothing was stored")]
     Store {
@@ -252,11 +275,33 @@ fn rejected_message(file: &str, problems: &[Problem], complete: bool) -> String 
 }
 
 /// How to import.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// Replace the table's whole contents with the file (a full export), in the same
     /// transaction; by default rows are upserted on the table's key.
     pub replace: bool,
+    /// How the file is written (detected where it leaves something open).
+    pub dialect: Dialect,
+    /// The region's mapping of its export's column names and codes.
+    pub mapping: Option<std::sync::Arc<Mapping>>,
+    /// Which region the placements must be of.
+    pub region: RegionCheck,
+}
+
+/// Which region a placements file's rows must be of (by origin_region, and by the region its
+/// origin_municipality belonged to on the start date); rows of another region reject the
+/// file with a count per region.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RegionCheck {
+    /// The region the database holds: the one region of its stored placements, or for a
+    /// database without placements, the region of the file's first row.
+    #[default]
+    Held,
+    /// This region (from the node's config or `--region`); a database that holds another
+    /// region's placements refuses the file.
+    Region(zicht_model::Region),
+    /// No check (`--allow-other-regions`): the file is meant to hold other regions' rows.
+    Off,
 }
 
 /// What an import stored.
@@ -270,6 +315,8 @@ pub struct ImportReport {
     pub replaced: bool,
     /// SHA-256 of the file, hex.
     pub sha256: String,
+    /// What the file turned out to be: delimiter and encoding, or workbook sheet.
+    pub sniffed: Sniffed,
 }
 
 /// The phase an import is in, for progress reports.
@@ -315,41 +362,67 @@ pub async fn import_file(
         file: file_label.clone(),
         source,
     };
+    let store_error = |source| ImportError::Store {
+        file: file_label.clone(),
+        source,
+    };
     let file = File::open(path).map_err(read_error)?;
     let links = match table {
-        Table::Measures => Some(store.links().await.map_err(|source| ImportError::Store {
-            file: file_label.clone(),
-            source,
-        })?),
+        Table::Measures => Some(store.links().await.map_err(store_error)?),
         _ => None,
+    };
+    let (region, infer_region) = match table {
+        Table::Placements => store
+            .region_to_check(options.region)
+            .await
+            .map_err(store_error)?
+            .map_err(|held| ImportError::OtherRegion {
+                file: file_label.clone(),
+                held,
+                asked: match options.region {
+                    RegionCheck::Region(asked) => asked,
+                    _ => held,
+                },
+            })?,
+        _ => (None, false),
     };
     let total = file.metadata().map_err(read_error)?.len();
     progress.advance(Phase::Check, 0, total);
     let (sender, mut receiver) = tokio::sync::mpsc::channel(8);
+    let workbook = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xlsm"));
+    let label = file_label.clone();
     let checker = tokio::task::spawn_blocking(move || {
-        let mut reader = HashingReader {
-            inner: BufReader::with_capacity(1 << 16, file),
-            hasher: Sha256::new(),
+        let source = Source::open(file, workbook, &options.dialect).map_err(|e| match e {
+            SourceError::Io(source) => ImportError::Read {
+                file: label.clone(),
+                source,
+            },
+            SourceError::Workbook(source) => ImportError::Workbook {
+                file: label.clone(),
+                source,
+            },
+        })?;
+        let reading = parse::Reading {
+            delimiter: Some(source.sniffed.delimiter),
+            date_format: options.dialect.date_format,
+            mapping: options.mapping.clone(),
+            detected_utf8: source.sniffed.detected && source.sniffed.encoding == TextEncoding::Utf8,
+            region,
+            infer_region,
+            region_given: matches!(options.region, RegionCheck::Region(_)),
         };
         let rows = parse::stream(
             table,
-            &mut reader,
+            source.reader,
+            &reading,
             links.as_ref(),
             load::BATCH,
             &mut |batch, at| sender.blocking_send((batch, at)).is_ok(),
-        )?;
-        Ok(load::Finished {
-            rows,
-            sha256: hex(&reader.hasher.finalize()),
-        })
-    });
-    let label = file_label.clone();
-    let source = async move {
-        let checked = checker.await.map_err(|join| ImportError::Read {
-            file: label.clone(),
-            source: io::Error::other(join.to_string()),
-        })?;
-        checked.map_err(|rejection| match rejection {
+        )
+        .map_err(|rejection| match rejection {
             parse::Rejection::Io(source) => ImportError::Read {
                 file: label.clone(),
                 source,
@@ -359,16 +432,34 @@ pub async fn import_file(
                 problems,
                 complete,
             },
-        })
+        })?;
+        let sha256 = source
+            .hasher
+            .lock()
+            .map_or_else(|_| String::new(), |hasher| hex(&hasher.clone().finalize()));
+        Ok((load::Finished { rows, sha256 }, source.sniffed))
+    });
+    let label = file_label.clone();
+    let sniffed = std::sync::Mutex::new(None);
+    let source = async {
+        let (finished, found) = checker.await.map_err(|join| ImportError::Read {
+            file: label.clone(),
+            source: io::Error::other(join.to_string()),
+        })??;
+        if let Ok(mut slot) = sniffed.lock() {
+            *slot = Some(found);
+        }
+        Ok::<_, ImportError>(finished)
     };
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let replace = options.replace;
     let finished = load::store_stream(
         store,
         table,
-        options,
+        replace,
         &file_name,
         &mut receiver,
         total,
@@ -380,12 +471,69 @@ pub async fn import_file(
         file: file_label,
         source,
     })??;
+    let sniffed = sniffed.into_inner().ok().flatten().unwrap_or(Sniffed {
+        delimiter: b',',
+        encoding: TextEncoding::Utf8,
+        detected: true,
+        sheet: None,
+    });
     Ok(ImportReport {
         table,
         rows: finished.rows,
-        replaced: options.replace,
+        replaced: replace,
         sha256: finished.sha256,
+        sniffed,
     })
+}
+
+/// A file opened for checking: its text as UTF-8 CSV, what it turned out to be, and the
+/// hash of its bytes as read.
+struct Source {
+    reader: Box<dyn Read + Send>,
+    sniffed: Sniffed,
+    hasher: std::sync::Arc<std::sync::Mutex<Sha256>>,
+}
+
+enum SourceError {
+    Io(io::Error),
+    Workbook(WorkbookError),
+}
+
+impl Source {
+    /// Opens `file`: an `.xlsx` workbook (by name, or by its zip signature) is read whole
+    /// into CSV; a text file is streamed through its encoding.
+    fn open(file: File, workbook: bool, dialect: &Dialect) -> Result<Source, SourceError> {
+        use std::io::BufRead;
+        let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
+        let mut reader = HashingReader {
+            inner: BufReader::with_capacity(1 << 16, file),
+            hasher: hasher.clone(),
+        };
+        let zipped =
+            workbook || dialect::is_workbook(reader.inner.fill_buf().map_err(SourceError::Io)?);
+        if zipped {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes).map_err(SourceError::Io)?;
+            let (csv, sheet) = dialect::workbook_as_csv(bytes, dialect.sheet.as_deref())
+                .map_err(SourceError::Workbook)?;
+            return Ok(Source {
+                reader: Box::new(io::Cursor::new(csv)),
+                sniffed: Sniffed {
+                    delimiter: b',',
+                    encoding: TextEncoding::Utf8,
+                    detected: false,
+                    sheet: Some(sheet),
+                },
+                hasher,
+            });
+        }
+        let (reader, sniffed) = dialect::open(reader, dialect).map_err(SourceError::Io)?;
+        Ok(Source {
+            reader,
+            sniffed,
+            hasher,
+        })
+    }
 }
 
 pub use load::store_rows;
@@ -446,6 +594,51 @@ impl Links {
 }
 
 impl Store {
+    /// The federation regions the stored placements are of (`onbekend` left out).
+    pub async fn held_regions(&self) -> Result<Vec<zicht_model::Region>, StoreError> {
+        let codes: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT DISTINCT origin_region FROM placements WHERE origin_region <> 'onbekend'"
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(query_error("read the regions of the placements")))?;
+        Ok(codes
+            .iter()
+            .filter_map(|(code,)| zicht_model::Region::parse(code).ok())
+            .collect())
+    }
+
+    /// Whether any placement is stored.
+    pub async fn has_placements(&self) -> Result<bool, StoreError> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM placements)"
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(query_error("look for placements")))
+    }
+
+    /// The region a placements file is checked against, and whether to take it from the
+    /// file; `Err` names the region the database holds when it is not the one asked for.
+    async fn region_to_check(
+        &self,
+        check: RegionCheck,
+    ) -> Result<Result<(Option<zicht_model::Region>, bool), zicht_model::Region>, StoreError> {
+        let held = match check {
+            RegionCheck::Off => return Ok(Ok((None, false))),
+            _ => self.held_regions().await?,
+        };
+        Ok(match (check, held.as_slice()) {
+            (RegionCheck::Region(asked), [held, ..]) if held != &asked => Err(*held),
+            (RegionCheck::Region(asked), [_, other, ..]) if other != &asked => Err(*other),
+            (RegionCheck::Region(asked), _) => Ok((Some(asked), false)),
+            (_, []) => Ok((None, true)),
+            (_, [held]) => Ok((Some(*held), false)),
+            // A database that holds several regions' placements on purpose.
+            _ => Ok((None, false)),
+        })
+    }
+
     /// The stored rows a `measures.csv` file is checked against.
     async fn links(&self) -> Result<Links, StoreError> {
         let facilities: Vec<(String, String, String)> = on_pool!(self, pool => sqlx::query_as(
@@ -479,13 +672,15 @@ impl Store {
 /// Reads through, hashing every byte.
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: std::sync::Arc<std::sync::Mutex<Sha256>>,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Ok(mut hasher) = self.hasher.lock() {
+            hasher.update(&buf[..n]);
+        }
         Ok(n)
     }
 }

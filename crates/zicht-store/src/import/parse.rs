@@ -10,13 +10,37 @@ use std::io::{self, Read};
 
 use csv::{ByteRecord, StringRecord};
 use zicht_model::{
-    codes::levenshtein, parse_date, After18Funding, Big5Status, Capacity, CareType, CodeList,
-    Consent, ConsentId, Financing, LegalBasis, Measure, MeasureKind, Name, OriginRegion,
+    codes::levenshtein, region_of_municipality, After18Funding, Big5Status, Capacity, CareType,
+    CodeList, Consent, ConsentId, Financing, LegalBasis, Measure, MeasureKind, Name, OriginRegion,
     OutflowDestination, OutflowProfile, Placement, PlacementRegion, Purpose, Recipient, Region,
     Setting, Timestamp, Transition18Check, Violation, YouthId,
 };
 
+use super::mapping::{fold, is_code_column, Mapping};
 use super::{Links, Problem, Rows, Table, MAX_PROBLEMS};
+
+/// How to read a file's text: what the dialect and the mapping say, and which region its
+/// placements must be of.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    /// The field delimiter.
+    pub delimiter: Option<u8>,
+    /// How dates are written.
+    pub date_format: zicht_model::DateFormat,
+    /// The region's mapping, if any.
+    pub mapping: Option<std::sync::Arc<Mapping>>,
+    /// Whether the encoding was detected as UTF-8 (then invalid UTF-8 further on hints at
+    /// `--encoding cp1252`).
+    pub detected_utf8: bool,
+    /// The region the placements must be of: `Some` to check against it, `None` with
+    /// `infer` to take the first row's, neither to check nothing.
+    pub region: Option<zicht_model::Region>,
+    /// Take the region from the first placement that names one.
+    pub infer_region: bool,
+    /// Whether the region was given (by the node's config or `--region`), rather than held
+    /// by the database or taken from the file.
+    pub region_given: bool,
+}
 
 /// Why a file did not parse.
 #[derive(Debug)]
@@ -42,13 +66,20 @@ fn rejected(problem: Problem) -> Rejection {
 /// Reads a whole CSV file of `table` and checks every row; returns all rows or the problems.
 pub fn parse(table: Table, reader: impl Read) -> Result<Rows, Rejection> {
     let mut all: Option<Rows> = None;
-    stream(table, reader, None, usize::MAX, &mut |batch, _| {
-        match &mut all {
-            Some(rows) => rows.extend(batch),
-            None => all = Some(batch),
-        }
-        true
-    })?;
+    stream(
+        table,
+        reader,
+        &Reading::default(),
+        None,
+        usize::MAX,
+        &mut |batch, _| {
+            match &mut all {
+                Some(rows) => rows.extend(batch),
+                None => all = Some(batch),
+            }
+            true
+        },
+    )?;
     Ok(all.unwrap_or_else(|| Rows::empty(table)))
 }
 
@@ -60,6 +91,7 @@ pub fn parse(table: Table, reader: impl Read) -> Result<Rows, Rejection> {
 pub(crate) fn stream(
     table: Table,
     reader: impl Read,
+    reading: &Reading,
     links: Option<&Links>,
     batch: usize,
     emit: &mut dyn FnMut(Rows, u64) -> bool,
@@ -67,6 +99,7 @@ pub(crate) fn stream(
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .delimiter(reading.delimiter.unwrap_or(b','))
         .from_reader(reader);
     let mut record = ByteRecord::new();
     if !read_record(&mut csv, &mut record)? {
@@ -80,7 +113,7 @@ pub(crate) fn stream(
             ),
         }));
     }
-    let header = Header::read(table, &record).map_err(|problems| Rejection::Problems {
+    let header = Header::read(table, &record, reading).map_err(|problems| Rejection::Problems {
         problems,
         complete: true,
     })?;
@@ -93,7 +126,11 @@ pub(crate) fn stream(
             placement_key,
             &mut sink,
             Rows::Placements,
-        ),
+        )
+        .and_then(|(count, tally)| {
+            tally.verdict(reading.region_given)?;
+            Ok(count)
+        }),
         Table::Capacity => check_rows(
             &mut csv,
             &header,
@@ -101,7 +138,8 @@ pub(crate) fn stream(
             capacity_key,
             &mut sink,
             Rows::Capacity,
-        ),
+        )
+        .map(|(count, _)| count),
         Table::Transition18 => check_rows(
             &mut csv,
             &header,
@@ -109,7 +147,8 @@ pub(crate) fn stream(
             transition18_key,
             &mut sink,
             Rows::Transition18,
-        ),
+        )
+        .map(|(count, _)| count),
         Table::Consents => check_rows(
             &mut csv,
             &header,
@@ -117,7 +156,8 @@ pub(crate) fn stream(
             consent_key,
             &mut sink,
             Rows::Consents,
-        ),
+        )
+        .map(|(count, _)| count),
         Table::Measures => check_rows(
             &mut csv,
             &header,
@@ -125,7 +165,8 @@ pub(crate) fn stream(
             measure_key,
             &mut sink,
             Rows::Measures,
-        ),
+        )
+        .map(|(count, _)| count),
     }
 }
 
@@ -191,32 +232,65 @@ struct Header {
     table: Table,
     /// `positions[i]` is the file's field index of canonical column `i`.
     positions: Vec<usize>,
-    width: usize,
+    /// Fields up to the last named column; fields after it (Excel's trailing empty column)
+    /// must be empty.
+    significant: usize,
+    /// How the file is read.
+    reading: Reading,
+}
+
+/// Whether a header field looks like a column name (letters, spaces, `_`, `-`, `.`), so a
+/// message may repeat it: a data row read as a header holds digits (dates, ids).
+fn looks_like_a_name(text: &str) -> bool {
+    (1..=40).contains(&text.chars().count())
+        && text
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, ' ' | '_' | '-' | '.'))
 }
 
 impl Header {
-    fn read(table: Table, record: &ByteRecord) -> Result<Header, Vec<Problem>> {
+    fn read(table: Table, record: &ByteRecord, reading: &Reading) -> Result<Header, Vec<Problem>> {
         let columns = table.columns();
         let mut positions = vec![usize::MAX; columns.len()];
         let mut problems = Vec::new();
-        for (index, field) in record.iter().enumerate() {
-            let field = if index == 0 {
-                field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
-            } else {
-                field
-            };
+        let names: Vec<Result<&str, ()>> = record
+            .iter()
+            .enumerate()
+            .map(|(index, field)| {
+                let field = if index == 0 {
+                    field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
+                } else {
+                    field
+                };
+                std::str::from_utf8(field).map(str::trim).map_err(drop)
+            })
+            .collect();
+        // Excel's trailing empty columns are no columns.
+        let significant = names
+            .iter()
+            .rposition(|name| name.as_ref().map_or(true, |n| !n.is_empty()))
+            .map_or(0, |last| last + 1);
+        for (index, name) in names.iter().enumerate().take(significant) {
             let problem = |reason: String| Problem {
                 line: 1,
                 column: index + 1,
                 column_name: None,
                 reason,
             };
-            let Ok(name) = std::str::from_utf8(field) else {
-                problems.push(problem("invalid UTF-8 in header".to_owned()));
+            let Ok(name) = name else {
+                problems.push(problem(invalid_utf8_reason(reading, "in header")));
                 continue;
             };
-            let name = name.trim();
-            match columns.iter().position(|&c| c == name) {
+            let mapped = reading.mapping.as_ref().and_then(|m| m.column(name));
+            let folded = fold(name);
+            let found = mapped
+                .and_then(|m| columns.iter().position(|&c| c == m))
+                .or_else(|| {
+                    columns
+                        .iter()
+                        .position(|&c| c == folded || c.replace('_', " ") == folded)
+                });
+            match found {
                 Some(canonical) if positions[canonical] != usize::MAX => {
                     problems.push(problem(format!(
                         "column `{}` appears twice",
@@ -224,16 +298,19 @@ impl Header {
                     )));
                 }
                 Some(canonical) => positions[canonical] = index,
+                None if name.is_empty() => {
+                    problems.push(problem("a column without a name".to_owned()))
+                }
                 None => {
-                    // The unknown name is not repeated: a file without a header row would put
-                    // a youth's data here.
+                    // The unknown name is not repeated: a file without a header row would
+                    // put a youth's data here.
                     let closest = columns
                         .iter()
-                        .min_by_key(|c| levenshtein(c, name))
+                        .min_by_key(|c| levenshtein(c, &folded))
                         .copied()
                         .unwrap_or_default();
                     problems.push(problem(format!(
-                        "unknown column for {table}.csv; closest expected column is `{closest}`"
+                        "unknown column for {table}.csv; closest expected column is `{closest}` (an export's own column names go in a mapping's [columns])"
                     )));
                 }
             }
@@ -244,10 +321,18 @@ impl Header {
             .filter(|(_, &p)| p == usize::MAX)
             .map(|(&c, _)| c)
             .collect();
+        if missing.len() == columns.len() {
+            // Nothing matched: say what the file looks like rather than list 14 guesses.
+            return Err(vec![unrecognised_header(
+                table,
+                &names[..significant],
+                reading,
+            )]);
+        }
         if !missing.is_empty() {
             problems.push(Problem {
                 line: 1,
-                column: record.len() + 1,
+                column: significant + 1,
                 column_name: None,
                 reason: format!("missing column(s): {}", missing.join(", ")),
             });
@@ -256,7 +341,8 @@ impl Header {
             Ok(Header {
                 table,
                 positions,
-                width: record.len(),
+                significant,
+                reading: reading.clone(),
             })
         } else {
             Err(problems)
@@ -270,8 +356,64 @@ impl Header {
             line,
             column: field + 1,
             column_name: canonical.map(|c| self.table.columns()[c]),
-            reason: "invalid UTF-8".to_owned(),
+            reason: invalid_utf8_reason(&self.reading, ""),
         }
+    }
+}
+
+fn invalid_utf8_reason(reading: &Reading, place: &str) -> String {
+    let place = if place.is_empty() {
+        String::new()
+    } else {
+        format!(" {place}")
+    };
+    if reading.detected_utf8 {
+        format!(
+            "invalid UTF-8{place}; if the file was saved as ANSI or Windows-1252 (as Excel does), give --encoding cp1252"
+        )
+    } else {
+        format!("invalid UTF-8{place}")
+    }
+}
+
+/// The problem of a header row that names no column of `table`: what the file looks like.
+fn unrecognised_header(table: Table, names: &[Result<&str, ()>], reading: &Reading) -> Problem {
+    let delimiter = match reading.delimiter {
+        Some(b';') => "`;`",
+        Some(b'\t') => "tab",
+        _ => "`,`",
+    };
+    // A line with a digit anywhere is data (every table has a date), and none of it is
+    // repeated: it may be a youth's.
+    let data = names.iter().any(|n| {
+        n.as_ref()
+            .map_or(true, |n| n.bytes().any(|b| b.is_ascii_digit()))
+    });
+    let shown: Vec<String> = names
+        .iter()
+        .take(4)
+        .map(|n| match n {
+            Ok(name) if !data && looks_like_a_name(name) => format!("`{name}`"),
+            _ => "(not a name)".to_owned(),
+        })
+        .collect();
+    let hint = if names.len() <= 1 && !data {
+        "; the line does not split: is the delimiter right (--delimiter , ; or tab)?"
+    } else if data {
+        "; the first line looks like data: the file needs a header row"
+    } else {
+        "; columns named otherwise go in a mapping's [columns] (--mapping)"
+    };
+    Problem {
+        line: 1,
+        column: 1,
+        column_name: None,
+        reason: format!(
+            "the header names no column of {table}.csv: read as {} {delimiter}-separated field(s) starting {}{hint}; expected: {}",
+            names.len(),
+            shown.join(", "),
+            table.columns().join(",")
+        ),
     }
 }
 
@@ -309,16 +451,23 @@ impl<'a> Cells<'a> {
         }
     }
 
-    /// The trimmed text of a column; empty means absent.
+    /// The trimmed text of a column, through the mapping's value map; empty means absent.
     fn text(&self, column: &'static str) -> Result<&'a str, Problem> {
         let canonical = self.canonical(column);
-        Ok(self
+        let text = self
             .header
             .positions
             .get(canonical)
             .and_then(|&p| self.record.get(p))
             .unwrap_or_default()
-            .trim())
+            .trim();
+        Ok(self
+            .header
+            .reading
+            .mapping
+            .as_deref()
+            .and_then(|m| m.value(column, text))
+            .unwrap_or(text))
     }
 
     fn optional<T, E: Display>(
@@ -332,7 +481,29 @@ impl<'a> Cells<'a> {
         }
         parse(text)
             .map(Some)
-            .map_err(|error| self.problem(column, error.to_string()))
+            .map_err(|error| self.problem(column, self.unparsed(column, text, error)))
+    }
+
+    /// Why `text` of `column` did not parse. A code column says how an export's own codes
+    /// are mapped; where the mapping maps the column, its value is named: a code, never youth
+    /// data.
+    fn unparsed(&self, column: &'static str, text: &str, error: impl Display) -> String {
+        if !is_code_column(column) {
+            return error.to_string();
+        }
+        let mapped = self
+            .header
+            .reading
+            .mapping
+            .as_deref()
+            .is_some_and(|m| m.maps(column));
+        if mapped && text.chars().count() <= 60 {
+            format!(
+                "`{text}` is neither in the mapping's [values.{column}] nor a {column} code ({error}); add \"{text}\" = \"<code>\" to [values.{column}]"
+            )
+        } else {
+            format!("{error}; an export's own codes go in a mapping's [values.{column}]")
+        }
     }
 
     fn required<T, E: Display>(
@@ -342,6 +513,21 @@ impl<'a> Cells<'a> {
     ) -> Result<T, Problem> {
         self.optional(column, parse)?
             .ok_or_else(|| self.problem(column, "required value is missing"))
+    }
+
+    /// A date in the file's date format.
+    fn date(&self, column: &'static str) -> Result<zicht_model::NaiveDate, Problem> {
+        let format = self.header.reading.date_format;
+        self.required(column, |text| parse_date_as(format, text))
+    }
+
+    /// An optional date in the file's date format.
+    fn optional_date(
+        &self,
+        column: &'static str,
+    ) -> Result<Option<zicht_model::NaiveDate>, Problem> {
+        let format = self.header.reading.date_format;
+        self.optional(column, |text| parse_date_as(format, text))
     }
 
     fn violation(&self, violation: Violation) -> Problem {
@@ -371,14 +557,16 @@ fn check_row<T, K: Hash + Eq>(
     seen: &mut HashMap<[u8; 16], u64, foldhash::fast::RandomState>,
 ) -> Result<T, Problem> {
     let line = record.position().map_or(0, |p| p.line());
-    if record.len() != header.width {
+    let extra_filled = (header.significant..record.len())
+        .find(|&i| record.get(i).is_some_and(|f| !f.trim().is_empty()));
+    if record.len() < header.significant || extra_filled.is_some() {
         return Err(Problem {
             line,
-            column: record.len().min(header.width) + 1,
+            column: extra_filled.unwrap_or(record.len()) + 1,
             column_name: None,
             reason: format!(
                 "expected {} fields as in the header, found {}",
-                header.width,
+                header.significant,
                 record.len()
             ),
         });
@@ -416,10 +604,14 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
     key: fn(&T) -> K,
     sink: &mut Sink<'_>,
     wrap: fn(Vec<T>) -> Rows,
-) -> Result<u64, Rejection> {
+) -> Result<(u64, RegionTally), Rejection>
+where
+    T: Regional,
+{
     let mut rows = Vec::new();
     let mut count = 0u64;
     let mut problems = Vec::new();
+    let mut tally = RegionTally::new(&header.reading);
     // Keys seen, by a 128-bit digest: a few dozen bytes a row, whatever the key's size. The
     // digests are uniform already: foldhash only spreads them over the table.
     let mut seen: HashMap<[u8; 16], u64, foldhash::fast::RandomState> = HashMap::default();
@@ -438,11 +630,12 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
         match result {
             Ok(value) if problems.is_empty() => {
                 count += 1;
+                tally.add(&value, record.position().map_or(0, |p| p.line()));
                 rows.push(value);
                 if rows.len() >= sink.batch {
                     let at = record.position().map_or(0, |p| p.byte());
                     if !(sink.emit)(wrap(std::mem::take(&mut rows)), at) {
-                        return Ok(count);
+                        return Ok((count, tally));
                     }
                 }
             }
@@ -469,7 +662,107 @@ fn check_rows<R: Read, T, K: Hash + Eq>(
         let at = record.position().map_or(0, |p| p.byte());
         (sink.emit)(wrap(rows), at);
     }
-    Ok(count)
+    Ok((count, tally))
+}
+
+/// The regions a row is of, by its own columns: a placement's origin region and the region
+/// its origin municipality belonged to on its start date.
+trait Regional {
+    fn regions(&self) -> [Option<Region>; 2] {
+        [None, None]
+    }
+}
+
+impl Regional for Placement {
+    fn regions(&self) -> [Option<Region>; 2] {
+        let by_code = match self.origin_region {
+            OriginRegion::Region(region) => Some(region),
+            OriginRegion::Onbekend => None,
+        };
+        let by_municipality = self
+            .origin_municipality
+            .as_ref()
+            .and_then(|m| region_of_municipality(m.as_str(), self.start_date));
+        [by_code, by_municipality]
+    }
+}
+
+impl Regional for Capacity {}
+impl Regional for Transition18Check {}
+impl Regional for Consent {}
+impl Regional for Measure {}
+
+/// The rows of another region than the database's, counted per region.
+pub(crate) struct RegionTally {
+    /// The region rows must be of (taken from the first row when inferred).
+    expected: Option<Region>,
+    infer: bool,
+    check: bool,
+    others: std::collections::BTreeMap<Region, u64>,
+    first: Option<u64>,
+}
+
+impl RegionTally {
+    fn new(reading: &Reading) -> RegionTally {
+        RegionTally {
+            expected: reading.region,
+            infer: reading.infer_region && reading.region.is_none(),
+            check: reading.region.is_some() || reading.infer_region,
+            others: Default::default(),
+            first: None,
+        }
+    }
+
+    fn add(&mut self, row: &impl Regional, line: u64) {
+        if !self.check {
+            return;
+        }
+        let regions = row.regions();
+        if self.infer && self.expected.is_none() {
+            self.expected = regions.iter().flatten().next().copied();
+        }
+        let Some(expected) = self.expected else {
+            return;
+        };
+        if let Some(other) = regions.into_iter().flatten().find(|&r| r != expected) {
+            *self.others.entry(other).or_default() += 1;
+            self.first.get_or_insert(line);
+        }
+    }
+
+    /// A rejection when rows of other regions were found; `given` when the region was given
+    /// (rather than held or taken from the file).
+    fn verdict(&self, given: bool) -> Result<(), Rejection> {
+        let Some(expected) = self.expected else {
+            return Ok(());
+        };
+        if self.others.is_empty() {
+            return Ok(());
+        }
+        let counts: Vec<String> = self
+            .others
+            .iter()
+            .map(|(region, n)| format!("{n} of {}", region.code()))
+            .collect();
+        let whose = if given {
+            "this import is for"
+        } else if self.infer {
+            "the file's first row is of"
+        } else {
+            "this database holds"
+        };
+        Err(rejected(Problem {
+            line: self.first.unwrap_or(0),
+            column: 1,
+            column_name: Some("origin_region"),
+            reason: format!(
+                "{whose} {}, but {} row(s) are of other regions by origin_region or origin_municipality on start_date ({}); import them into their own region's node, or give --allow-other-regions if the file is meant so (a municipality that moved region)",
+                expected.code(),
+                self.others.values().sum::<u64>(),
+                counts.join(", ")
+            ),
+        }))
+    }
 }
 
 /// Feeds what a key hashes into SHA-256 (the key types' `Hash` writes their contents with
@@ -496,6 +789,23 @@ fn digest<K: Hash>(key: &K) -> [u8; 16] {
     first
 }
 
+/// A date in `format`, with a reason that names the forms it takes.
+fn parse_date_as(
+    format: zicht_model::DateFormat,
+    text: &str,
+) -> Result<zicht_model::NaiveDate, String> {
+    use zicht_model::{DateFormat, InvalidDate};
+    format.parse(text).map_err(|error| match (error, format) {
+        (InvalidDate::Shape, DateFormat::Either) => {
+            "not a date in YYYY-MM-DD or DD-MM-YYYY form".to_owned()
+        }
+        (InvalidDate::Shape, DateFormat::DayMonthYear) => {
+            "not a date in DD-MM-YYYY form (--date-format dd-mm-jjjj)".to_owned()
+        }
+        (error, _) => error.to_string(),
+    })
+}
+
 fn yes_no(text: &str) -> Result<bool, &'static str> {
     match text.to_ascii_lowercase().as_str() {
         "ja" => Ok(true),
@@ -518,7 +828,7 @@ fn count(text: &str) -> Result<u32, &'static str> {
 fn placement(c: &Cells<'_>) -> Result<Placement, Problem> {
     let placement = Placement {
         youth_id: c.required("youth_id", YouthId::parse)?,
-        birth_date: c.required("birth_date", parse_date)?,
+        birth_date: c.date("birth_date")?,
         origin_region: c.required("origin_region", OriginRegion::parse)?,
         origin_municipality: c.optional("origin_municipality", Name::parse)?,
         provider: c.required("provider", Name::parse)?,
@@ -527,8 +837,8 @@ fn placement(c: &Cells<'_>) -> Result<Placement, Problem> {
         care_type: c.required("care_type", CareType::parse)?,
         setting: c.optional("setting", Setting::parse)?,
         legal_basis: c.required("legal_basis", LegalBasis::parse)?,
-        start_date: c.required("start_date", parse_date)?,
-        end_date: c.optional("end_date", parse_date)?,
+        start_date: c.date("start_date")?,
+        end_date: c.optional_date("end_date")?,
         outflow_destination: c.optional("outflow_destination", OutflowDestination::parse)?,
         outflow_profile: c.optional("outflow_profile", OutflowProfile::parse)?,
     };
@@ -555,7 +865,7 @@ fn capacity(c: &Cells<'_>) -> Result<Capacity, Problem> {
         placement_region: c.required("placement_region", Region::parse)?,
         care_type: c.required("care_type", CareType::parse)?,
         setting: c.optional("setting", Setting::parse)?,
-        peildatum: c.required("peildatum", parse_date)?,
+        peildatum: c.date("peildatum")?,
         places: c.required("places", count)?,
         occupied: c.required("occupied", count)?,
         financing: c.optional("financing", Financing::parse)?,
@@ -576,7 +886,7 @@ fn capacity_key(c: &Capacity) -> (Name, Name, CareType, zicht_model::NaiveDate) 
 fn transition18(c: &Cells<'_>) -> Result<Transition18Check, Problem> {
     Ok(Transition18Check {
         youth_id: c.required("youth_id", YouthId::parse)?,
-        check_date: c.required("check_date", parse_date)?,
+        check_date: c.date("check_date")?,
         toekomstplan: c.required("toekomstplan", yes_no)?,
         lokaal_team: c.required("lokaal_team", yes_no)?,
         clientondersteuner: c.required("clientondersteuner", yes_no)?,
@@ -621,7 +931,7 @@ fn measure(c: &Cells<'_>) -> Result<Measure, Problem> {
         provider: c.required("provider", Name::parse)?,
         facility: c.required("facility", Name::parse)?,
         placement_region: c.required("placement_region", Region::parse)?,
-        start_date: c.required("start_date", parse_date)?,
+        start_date: c.date("start_date")?,
         start_minute: zicht_model::parse_time(c.text("start_time")?).map_err(violation)?,
         duration_minutes: zicht_model::parse_duration(c.text("duration_minutes")?)
             .map_err(violation)?,
@@ -685,7 +995,7 @@ mod tests {
         check(
             b"youth_id,birth_date,origin_region,origin_municipality,provider,location_municipality,placement_region,care_typ,setting,legal_basis,start_date,end_date,outflow_destination,outflow_profile,youth_id\n",
             &[
-                "1:8: unknown column for placements.csv; closest expected column is `care_type`",
+                "1:8: unknown column for placements.csv; closest expected column is `care_type` (an export's own column names go in a mapping's [columns])",
                 "1:15: column `youth_id` appears twice",
                 "1:16: missing column(s): care_type",
             ],
@@ -696,11 +1006,11 @@ mod tests {
     fn unknown_code_suggests_closest() {
         check(
             &with_rows(&[&GOOD.replace("open_residentieel", "open-residentiel")]),
-            &["2:8: care_type: unknown care_type code; closest valid code is `open_residentieel`"],
+            &["2:8: care_type: unknown care_type code; closest valid code is `open_residentieel`; an export's own codes go in a mapping's [values.care_type]"],
         );
         check(
             &with_rows(&[&GOOD.replacen("drenthe", "drente", 1)]),
-            &["2:3: origin_region: unknown origin_region code; closest valid code is `drenthe`"],
+            &["2:3: origin_region: unknown origin_region code; closest valid code is `drenthe`; an export's own codes go in a mapping's [values.origin_region]"],
         );
     }
 
@@ -828,7 +1138,7 @@ mod tests {
             Err(Rejection::Problems { problems, .. }) => {
                 assert_eq!(
                     problems[0].to_string(),
-                    "2:12: uit_beeld: must be `ja` or `nee`"
+                    "2:12: uit_beeld: must be `ja` or `nee`; an export's own codes go in a mapping's [values.uit_beeld]"
                 );
             }
             other => panic!("unexpected {other:?}"),

@@ -1,0 +1,238 @@
+//! A region's mapping file (`--mapping mapping.toml`): the names its exports give columns,
+//! and its own codes and words for zicht's code lists.
+//!
+//! ```toml
+//! [columns]                     # the export's header -> zicht's column
+//! "Geboortedatum" = "birth_date"
+//! "Soort hulp" = "care_type"
+//!
+//! [values.care_type]            # the export's value -> zicht's code
+//! "Residentiele jeugdhulp" = "open_residentieel"
+//! "43" = "open_residentieel"    # iJw productcategorie 43
+//! ```
+//!
+//! Names and values match whatever their case and surrounding spaces. Value maps are allowed
+//! for the columns that hold codes only, so a mapping never holds youth data, and an export's
+//! value that is neither mapped nor a code can be named in the error.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use zicht_model::{
+    After18Funding, Big5Status, CareType, CodeList, Financing, LegalBasis, MeasureKind,
+    OriginRegion, OutflowDestination, OutflowProfile, PlacementRegion, Setting,
+};
+
+use super::Table;
+
+/// The columns that hold codes from a code list, and how each is checked.
+const CODE_COLUMNS: &[(&str, fn(&str) -> Result<(), String>)] = &[
+    ("care_type", |t| code::<CareType>(t)),
+    ("setting", |t| code::<Setting>(t)),
+    ("legal_basis", |t| code::<LegalBasis>(t)),
+    ("outflow_destination", |t| code::<OutflowDestination>(t)),
+    ("outflow_profile", |t| code::<OutflowProfile>(t)),
+    ("origin_region", |t| {
+        OriginRegion::parse(t).map(drop).map_err(|e| e.to_string())
+    }),
+    ("placement_region", |t| {
+        PlacementRegion::parse(t)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }),
+    ("financing", |t| code::<Financing>(t)),
+    ("after18_funding", |t| code::<After18Funding>(t)),
+    ("big5_support", |t| code::<Big5Status>(t)),
+    ("big5_wonen", |t| code::<Big5Status>(t)),
+    ("big5_werk_school", |t| code::<Big5Status>(t)),
+    ("big5_inkomen_schulden", |t| code::<Big5Status>(t)),
+    ("big5_zorg_ondersteuning", |t| code::<Big5Status>(t)),
+    ("kind", |t| code::<MeasureKind>(t)),
+    ("toekomstplan", yes_no),
+    ("lokaal_team", yes_no),
+    ("clientondersteuner", yes_no),
+    ("uit_beeld", yes_no),
+];
+
+fn code<C: CodeList>(text: &str) -> Result<(), String> {
+    C::parse(text).map(drop).map_err(|e| e.to_string())
+}
+
+fn yes_no(text: &str) -> Result<(), String> {
+    matches!(text, "ja" | "nee")
+        .then_some(())
+        .ok_or_else(|| "must be `ja` or `nee`".to_owned())
+}
+
+/// Whether `column` holds codes (and so may have a value map, and its values may be named in
+/// errors).
+pub(crate) fn is_code_column(column: &str) -> bool {
+    CODE_COLUMNS.iter().any(|(c, _)| *c == column)
+}
+
+/// A loaded, checked mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mapping {
+    /// Folded export header -> canonical column.
+    columns: HashMap<String, &'static str>,
+    /// Canonical column -> folded export value -> zicht code.
+    values: HashMap<&'static str, HashMap<String, String>>,
+}
+
+/// A mapping file that cannot be used, with where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {reason}")]
+pub struct MappingError {
+    /// The file as named.
+    pub file: String,
+    /// What is wrong and where (TOML line and column, or the table and key).
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    columns: HashMap<String, String>,
+    #[serde(default)]
+    values: HashMap<String, HashMap<String, String>>,
+}
+
+/// Lower case, trimmed, inner runs of spaces as one: how export names and values are matched.
+pub(crate) fn fold(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The canonical column named `name` in any table.
+fn canonical(name: &str) -> Option<&'static str> {
+    Table::ALL
+        .iter()
+        .flat_map(|t| t.columns().iter().copied())
+        .find(|&c| c == name)
+}
+
+impl Mapping {
+    /// Reads and checks a mapping file.
+    pub fn load(path: &Path) -> Result<Mapping, MappingError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+            file: file.clone(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Mapping::parse(&text).map_err(|reason| MappingError { file, reason })
+    }
+
+    /// Parses and checks a mapping's text.
+    pub fn parse(text: &str) -> Result<Mapping, String> {
+        let raw: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut mapping = Mapping::default();
+        for (from, to) in raw.columns {
+            let target = canonical(to.trim()).ok_or_else(|| {
+                format!(
+                    "[columns] `{from}`: `{to}` is not a zicht column (see docs/import-format.md)"
+                )
+            })?;
+            mapping.columns.insert(fold(&from), target);
+        }
+        for (column, values) in raw.values {
+            let (target, check) = CODE_COLUMNS
+                .iter()
+                .find(|(c, _)| *c == column)
+                .ok_or_else(|| {
+                    format!(
+                        "[values.{column}]: values can be mapped for the columns that hold codes only: {}",
+                        CODE_COLUMNS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+            let mut map = HashMap::new();
+            for (from, to) in values {
+                check(to.trim())
+                    .map_err(|reason| format!("[values.{column}] `{from}` = `{to}`: {reason}"))?;
+                map.insert(fold(&from), to.trim().to_owned());
+            }
+            mapping.values.insert(target, map);
+        }
+        Ok(mapping)
+    }
+
+    /// The canonical column an export's header names, if the mapping names it.
+    pub(crate) fn column(&self, header: &str) -> Option<&'static str> {
+        self.columns.get(&fold(header)).copied()
+    }
+
+    /// Whether the mapping has a value map for `column`.
+    pub(crate) fn maps(&self, column: &str) -> bool {
+        self.values.contains_key(column)
+    }
+
+    /// The zicht code an export's `value` of `column` maps to.
+    pub(crate) fn value(&self, column: &str, value: &str) -> Option<&str> {
+        self.values
+            .get(column)
+            .and_then(|map| map.get(&fold(value)))
+            .map(String::as_str)
+    }
+}
+
+impl fmt::Display for Mapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} column name(s), value maps for {}",
+            self.columns.len(),
+            if self.values.is_empty() {
+                "no column".to_owned()
+            } else {
+                let mut columns: Vec<_> = self.values.keys().copied().collect();
+                columns.sort_unstable();
+                columns.join(", ")
+            }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_names_columns_and_codes() {
+        let mapping = Mapping::parse(
+            r#"
+            [columns]
+            "Geboortedatum" = "birth_date"
+            [values.care_type]
+            "Residentiele  jeugdhulp" = "open_residentieel"
+            "43" = "open_residentieel"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(mapping.column(" geboortedatum "), Some("birth_date"));
+        assert_eq!(
+            mapping.value("care_type", "residentiele jeugdhulp"),
+            Some("open_residentieel")
+        );
+        assert_eq!(mapping.value("care_type", "44"), None);
+        assert!(mapping.maps("care_type") && !mapping.maps("legal_basis"));
+    }
+
+    #[test]
+    fn a_bad_mapping_says_where() {
+        let error = Mapping::parse("[values.care_type]\n\"43\" = \"residentieel\"\n").unwrap_err();
+        assert!(
+            error.contains("[values.care_type] `43` = `residentieel`"),
+            "{error}"
+        );
+        let error = Mapping::parse("[values.youth_id]\n\"a\" = \"b\"\n").unwrap_err();
+        assert!(error.contains("columns that hold codes only"), "{error}");
+        let error = Mapping::parse("[columns]\n\"Geboortedatum\" = \"geboorte\"\n").unwrap_err();
+        assert!(error.contains("not a zicht column"), "{error}");
+        let error = Mapping::parse("[colums]\n").unwrap_err();
+        assert!(error.contains("line 1"), "{error}");
+    }
+}
