@@ -173,6 +173,19 @@ fn overlay(node: &Node) -> String {
         metrics,
     } = node.ports;
     let instance = "app.kubernetes.io~1instance";
+    // A regional node holds youth data and gets the import path; a network node holds none.
+    let import = match node.name {
+        NodeName::Region(_) => "components:\n  - ../../components/import\n".to_owned(),
+        NodeName::Network(_) => String::new(),
+    };
+    let import_patch = match node.name {
+        NodeName::Region(_) => format!(
+            "\x20 - target:\n      kind: CronJob\n      name: zicht-import\n    patch: |-\n\
+             \x20     - {{op: replace, path: /spec/jobTemplate/spec/template/spec/containers/0/env/0/valueFrom/secretKeyRef/name, value: zicht-postgres-{code}}}\n\
+             \x20     - {{op: add, path: /spec/jobTemplate/spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/0/labelSelector/matchLabels/{instance}, value: {code}}}\n"
+        ),
+        NodeName::Network(_) => String::new(),
+    };
     format!(
         "# The zicht node {code}: generated from deploy/nodes/{code}.toml by tests/deploy.rs\n\
          # (ZICHT_BLESS=1 cargo test -p zicht-tests --test deploy); edit the source, not this file.\n\
@@ -182,6 +195,7 @@ fn overlay(node: &Node) -> String {
          resources:\n  - ../../base\n\
          nameSuffix: -{code}\n\
          labels:\n  - pairs:\n      app.kubernetes.io/instance: {code}\n    includeTemplates: true\n\
+         {import}\
          configMapGenerator:\n  - name: zicht-config\n    files:\n      - node.toml\n      - policy.toml\n\
          patches:\n\
          \x20 - target:\n      kind: Deployment\n      name: zicht\n    patch: |-\n\
@@ -201,7 +215,8 @@ fn overlay(node: &Node) -> String {
          \x20 - target:\n      kind: NetworkPolicy\n      name: zicht\n    patch: |-\n\
          \x20     - {{op: add, path: /spec/podSelector/matchLabels/{instance}, value: {code}}}\n\
          \x20 - target:\n      kind: PodDisruptionBudget\n      name: zicht\n    patch: |-\n\
-         \x20     - {{op: add, path: /spec/selector/matchLabels/{instance}, value: {code}}}\n"
+         \x20     - {{op: add, path: /spec/selector/matchLabels/{instance}, value: {code}}}\n\
+         {import_patch}"
     )
 }
 
@@ -641,6 +656,15 @@ fn the_systemd_unit_is_hardened_fits_the_connection_cap_and_verifies() {
         assert_eq!(unit[key], [value], "{key}");
     }
     assert_eq!(unit["StateDirectory"], ["zicht/%i"]);
+    // The import runs as the node's user, on its config, from its drop folder.
+    let import = std::fs::read_to_string(deploy().join("systemd/zicht-import@.service")).unwrap();
+    let import = unit_settings(&import);
+    assert_eq!(unit["User"], ["zicht-%i"]);
+    assert_eq!(import["User"], unit["User"]);
+    assert_eq!(
+        import["ExecStart"],
+        ["/usr/local/bin/zicht import --config /etc/zicht/%i.toml --folder /var/lib/zicht-import/%i --archive"]
+    );
     // The node keeps 128 descriptors beside its connection cap (transport/accept.rs).
     let nofile: usize = unit["LimitNOFILE"][0].parse().unwrap();
     assert!(nofile >= zicht_node::Limits::default().max_connections + 128);
@@ -653,15 +677,24 @@ fn the_systemd_unit_is_hardened_fits_the_connection_cap_and_verifies() {
     } else {
         PathBuf::from("/bin/true")
     };
-    let instance = dir.path().join("zicht-node@drenthe.service");
-    std::fs::write(
-        &instance,
-        text.replace("/usr/local/bin/zicht", &binary.display().to_string()),
-    )
-    .unwrap();
+    let mut instances = Vec::new();
+    for (unit, name) in [
+        ("zicht-node@.service", "zicht-node@drenthe.service"),
+        ("zicht-import@.service", "zicht-import@drenthe.service"),
+        ("zicht-import@.path", "zicht-import@drenthe.path"),
+    ] {
+        let text = std::fs::read_to_string(deploy().join("systemd").join(unit)).unwrap();
+        let instance = dir.path().join(name);
+        std::fs::write(
+            &instance,
+            text.replace("/usr/local/bin/zicht", &binary.display().to_string()),
+        )
+        .unwrap();
+        instances.push(instance);
+    }
     let verified = std::process::Command::new("systemd-analyze")
         .arg("verify")
-        .arg(&instance)
+        .args(&instances)
         .output()
         .expect("systemd-analyze (Debian's systemd package; .ci/run installs it)");
     let complaints = String::from_utf8_lossy(&verified.stderr);

@@ -297,6 +297,14 @@ struct ImportArgs {
     /// docs/import-format.md).
     #[arg(long)]
     mapping: Option<PathBuf>,
+    /// The youth_id column holds the source's identifiers (BSNs): store their keyed hashes
+    /// under the region's pseudonymisation key instead, never the identifiers.
+    #[arg(long)]
+    pseudonymise: bool,
+    /// The pseudonymisation key file (created 0600 on first use; back it up with the
+    /// database); default: `[privacy] pseudonym_key` of the node config.
+    #[arg(long, requires = "pseudonymise")]
+    pseudonym_key: Option<PathBuf>,
     /// Table of every file (placements, capacity, transition18, consents, measures); default:
     /// from each file's name. Files are imported in that order of tables (measures name
     /// placements and capacity).
@@ -305,8 +313,16 @@ struct ImportArgs {
     /// Replace the table's contents with the file (a full export) instead of upserting rows.
     #[arg(long)]
     replace: bool,
-    /// CSV files to import, each in its own transaction.
-    #[arg(required = true)]
+    /// A drop folder: import every .csv, .tsv, .txt and .xlsx file in it (named by table:
+    /// placements*.csv, ...), with its mapping.toml if there is one and no --mapping.
+    #[arg(long)]
+    folder: Option<PathBuf>,
+    /// After each file, move it into the folder's `imported/<time>/` or `rejected/<time>/`
+    /// (for a drop folder a watcher runs on, so no file is read twice).
+    #[arg(long, requires = "folder")]
+    archive: bool,
+    /// CSV, TSV or .xlsx files to import, each in its own transaction.
+    #[arg(required_unless_present = "folder")]
     files: Vec<PathBuf>,
 }
 
@@ -611,7 +627,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn import(args: ImportArgs) -> anyhow::Result<()> {
+/// The files a drop folder holds for import, sorted by name; its `mapping.toml`, if any.
+fn folder_files(folder: &std::path::Path) -> anyhow::Result<(Vec<PathBuf>, Option<PathBuf>)> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(folder)
+        .with_context(|| format!("read the folder {}", folder.display()))?;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("read the folder {}", folder.display()))?
+            .path();
+        let importable = path.is_file()
+            && path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                ["csv", "tsv", "txt", "xlsx", "xlsm"]
+                    .iter()
+                    .any(|x| e.eq_ignore_ascii_case(x))
+            });
+        if importable {
+            files.push(path);
+        }
+    }
+    files.sort();
+    let mapping = Some(folder.join("mapping.toml")).filter(|m| m.is_file());
+    Ok((files, mapping))
+}
+
+/// Moves an imported (or rejected) file of a drop folder into `<folder>/<outcome>/<stamp>/`.
+fn archive(
+    folder: &std::path::Path,
+    file: &std::path::Path,
+    outcome: &str,
+    stamp: &str,
+) -> anyhow::Result<()> {
+    let target = folder.join(outcome).join(stamp);
+    std::fs::create_dir_all(&target).with_context(|| format!("create {}", target.display()))?;
+    let name = file.file_name().unwrap_or_default();
+    std::fs::rename(file, target.join(name))
+        .with_context(|| format!("move {} into {}", file.display(), target.display()))
+}
+
+async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
+    if let Some(folder) = &args.folder {
+        let (files, mapping) = folder_files(folder)?;
+        if files.is_empty() {
+            println!("{}: nothing to import", folder.display());
+            return Ok(());
+        }
+        args.files.extend(files);
+        if args.mapping.is_none() {
+            args.mapping = mapping;
+        }
+    }
     // What can be told before anything is written: a missing file, an unknown table or a
     // bad mapping creates no database.
     for file in &args.files {
@@ -634,7 +699,26 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         )?)),
         None => None,
     };
-    let (database, node_region) = import_target(&args)?;
+    let (database, node_region, config_key) = import_target(&args)?;
+    let pseudonymise = match (args.pseudonymise, args.pseudonym_key.clone().or(config_key)) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(exit::usage(
+                "--pseudonymise needs a pseudonymisation key: --pseudonym-key FILE, or [privacy] pseudonym_key in the node config (--config)",
+            ))
+        }
+        (true, Some(path)) => {
+            let (key, created) = zicht_node::secret::load_or_create_pseudonym_key(&path)
+                .map_err(|e| anyhow::anyhow!("pseudonymisation key: {e}"))?;
+            if created {
+                println!(
+                    "created {} (mode 0600): back it up with the database; another key gives every youth another pseudonym",
+                    path.display()
+                );
+            }
+            Some(std::sync::Arc::new(key))
+        }
+    };
     let store = database::create_or_upgrade(&database, true).await?;
     let region = args.region.or(node_region);
     let options = ImportOptions {
@@ -651,6 +735,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
             Some(region) => RegionCheck::Region(region),
             None => RegionCheck::Held,
         },
+        pseudonymise,
     };
     // Measures name placements and capacity: files go in table order (`zicht import *.csv`
     // lists measures.csv before placements.csv), in the given order within a table.
@@ -661,11 +746,20 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
             .and_then(|t| Table::ALL.iter().position(|&a| a == t))
     });
     let mut failed = 0;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     for file in files {
         let mut bar = progress::Bar::for_file(file);
         let started = std::time::Instant::now();
         let result = import_file(&store, file, args.table, options.clone(), &mut bar).await;
         bar.finish();
+        if let (Some(folder), true) = (&args.folder, args.archive) {
+            let outcome = if result.is_ok() {
+                "imported"
+            } else {
+                "rejected"
+            };
+            archive(folder, file, outcome, &stamp)?;
+        }
         match result {
             Ok(report) => println!(
                 "{}: imported {} {} rows{} in {:.1}s ({}; sha256 {})",
@@ -698,14 +792,17 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The database an import writes to, and the region of the node whose config named it.
-fn import_target(args: &ImportArgs) -> anyhow::Result<(String, Option<Region>)> {
+/// The database an import writes to, and the region and pseudonymisation key of the node
+/// whose config named it.
+fn import_target(args: &ImportArgs) -> anyhow::Result<(String, Option<Region>, Option<PathBuf>)> {
     let environment = |name: &str| std::env::var(name).ok();
     match (&args.database, &args.config) {
         (_, Some(config)) => {
             let target = zicht_node::config::data_target(config, &environment)?;
             match target.node {
-                zicht_model::NodeName::Region(region) => Ok((target.database, Some(region))),
+                zicht_model::NodeName::Region(region) => {
+                    Ok((target.database, Some(region), target.pseudonym_key))
+                }
                 zicht_model::NodeName::Network(network) => Err(exit::usage(format!(
                     "{} is the config of network node {}, which holds no youth data; import into its member regions' nodes",
                     config.display(),
@@ -713,9 +810,9 @@ fn import_target(args: &ImportArgs) -> anyhow::Result<(String, Option<Region>)> 
                 ))),
             }
         }
-        (Some(database), None) => Ok((database.clone(), None)),
+        (Some(database), None) => Ok((database.clone(), None, None)),
         (None, None) => environment(DATABASE_VARIABLE)
-            .map(|database| (database, None))
+            .map(|database| (database, None, None))
             .ok_or_else(|| exit::usage("give --database (or ZICHT_DATABASE_URL) or --config")),
     }
 }

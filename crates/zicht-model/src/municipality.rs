@@ -230,6 +230,28 @@ pub fn region_of_municipality(name: &str, day: NaiveDate) -> Option<Region> {
         .map(|m| m.region)
 }
 
+/// Every region `name` (as [`region_of_municipality`] reads it) has belonged to, in the
+/// list's order; empty for a municipality outside the fourteen regions or not known. A
+/// municipality that moved region (Weesp) belongs to both: its successor holds its records
+/// from before the move.
+pub fn regions_of_municipality(name: &str) -> Vec<Region> {
+    let wanted = fold(name);
+    let code = wanted.strip_prefix("gm").unwrap_or(&wanted);
+    let by_code = code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit());
+    let mut regions = Vec::new();
+    for m in MUNICIPALITIES {
+        let same = if by_code {
+            m.code[2..] == *code
+        } else {
+            fold(m.name) == wanted
+        };
+        if same && !regions.contains(&m.region) {
+            regions.push(m.region);
+        }
+    }
+    regions
+}
+
 /// Lower case, accents off, spaces and hyphens alike: `Súdwest-Fryslân` = `sudwest fryslan`.
 fn fold(text: &str) -> String {
     text.trim()
@@ -291,6 +313,12 @@ mod tests {
             Some(AmsterdamAmstelland)
         );
         assert_eq!(region_of_municipality("Delfzijl", today), None);
+        assert_eq!(
+            regions_of_municipality("weesp"),
+            [GooiEnVechtstreek, AmsterdamAmstelland]
+        );
+        assert_eq!(regions_of_municipality("GM0106"), [Drenthe]);
+        assert!(regions_of_municipality("Utrecht").is_empty());
         assert_eq!(
             region_of_municipality("Delfzijl", day(2019, 1, 1)),
             Some(Groningen)

@@ -48,6 +48,8 @@
 //! [privacy]           # optional; defaults shown; a region may only make them stricter
 //! record_key_secret = "../../data/drenthe.secret"  # created (0600) on first start; back it up
 //! subject_key = "../../data/drenthe.subject-key"   # consented records: created (0600); back it up
+//! pseudonym_key = "../../data/drenthe.pseudonym-key"  # import --pseudonymise: BSN -> pseudonym;
+//!                                                     # created (0600) on first use; back it up
 //! max_deviation = 4   # D: published counts within ±D of the true count
 //! variance = 2.0      # V: variance of the perturbation
 //! js = 3              # no published count in 1..js
@@ -184,6 +186,7 @@ struct ConfigFile {
 struct PrivacySection {
     record_key_secret: Option<Spanned<String>>,
     subject_key: Option<Spanned<String>>,
+    pseudonym_key: Option<Spanned<String>>,
     max_deviation: Option<Spanned<u64>>,
     variance: Option<Spanned<toml::Value>>,
     js: Option<Spanned<u64>>,
@@ -425,6 +428,7 @@ pub const KEYS: &[&str] = &[
     "limits.checkpoints_per_minute",
     "limits.checkpoints_kept",
     "privacy.record_key_secret",
+    "privacy.pseudonym_key",
     "privacy.subject_key",
     "privacy.max_deviation",
     "privacy.variance",
@@ -592,6 +596,8 @@ pub struct DataTarget {
     pub database: String,
     /// Whether a regional node may start with no placements.
     pub start_empty: bool,
+    /// The pseudonymisation key file (`[privacy] pseudonym_key`), if the config names one.
+    pub pseudonym_key: Option<PathBuf>,
 }
 
 /// The node, database and `start_empty` of a node's configuration, read without loading the
@@ -607,6 +613,12 @@ pub fn data_target(
             start_empty: reader
                 .boolean("start_empty", file.start_empty.as_ref())?
                 .unwrap_or(false),
+            pseudonym_key: reader
+                .string(
+                    "privacy.pseudonym_key",
+                    file.privacy.as_ref().and_then(|p| p.pseudonym_key.as_ref()),
+                )
+                .map(|value| reader.relative(&value.value)),
         })
     })
 }

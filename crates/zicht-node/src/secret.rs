@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use zicht_privacy::{RecordKeySecret, SubjectKey};
+use zicht_privacy::{PseudonymKey, RecordKeySecret, SubjectKey};
 
 /// Reads the secret at `path`, or creates it (0600) when there is no file yet. The error says
 /// what is wrong with the file, never its contents.
@@ -31,6 +31,18 @@ pub fn load_or_create_subject_key(path: &Path) -> Result<(SubjectKey, bool), Str
         SubjectKey::from_hex,
         SubjectKey::from_bytes,
         SubjectKey::to_hex,
+    )
+}
+
+/// Reads the pseudonymisation key at `path` (the key a source's identifier, a BSN, becomes a
+/// youth's pseudonym under at import), or creates it (0600) when there is no file yet.
+pub fn load_or_create_pseudonym_key(path: &Path) -> Result<(PseudonymKey, bool), String> {
+    load_or_create_key(
+        path,
+        "a pseudonymisation key",
+        PseudonymKey::from_hex,
+        PseudonymKey::from_bytes,
+        PseudonymKey::to_hex,
     )
 }
 

@@ -15,6 +15,7 @@ mod consent;
 mod hex;
 mod magnitude;
 mod period;
+mod pseudonym;
 mod ptable;
 mod settings;
 
@@ -22,6 +23,7 @@ pub use cellkey::{cell_key, CellNoise, RecordKeySecret, RecordKeyer};
 pub use consent::{SubjectKey, NONCE_BYTES};
 pub use magnitude::{magnitudes, Magnitudes};
 pub use period::PeriodGranularity;
+pub use pseudonym::PseudonymKey;
 pub use ptable::{Deviation, PerturbationTable, PtableError, PtableParams, Row, RowProblem};
 pub use settings::{SettingProblem, Settings};
 

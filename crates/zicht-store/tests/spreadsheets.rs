@@ -332,7 +332,7 @@ both_backends!(
             "{error}"
         );
 
-        // A row whose municipality lies in another region is caught by the municipality.
+        // A row whose municipality never belonged to this region is caught by it.
         let text = std::fs::read_to_string(&held).unwrap();
         let moved = text.replacen(",drenthe,Assen,", ",drenthe,Leeuwarden,", 1);
         assert_ne!(moved, text);
@@ -422,5 +422,82 @@ both_backends!(
             "{error}"
         );
         assert_eq!(db.scalar("SELECT COUNT(*) FROM placements").await, 0);
+    }
+);
+
+/// Nine-digit numbers that pass the elfproef, from 900000000 up (synthetic test numbers).
+fn synthetic_bsns() -> impl Iterator<Item = String> {
+    (900_000_000u32..)
+        .map(|candidate| candidate.to_string())
+        .filter(|candidate| zicht_model::is_bsn(candidate))
+}
+
+both_backends!(
+    a_bsn_export_is_pseudonymised_and_never_stored,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let (header, rows) = placements(dir.path(), Region::Ijmond);
+        // The export keys youths by BSN: the same youth, the same BSN, in every row.
+        let mut bsns = std::collections::HashMap::new();
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|mut row| {
+                let next = bsns.len() as u32;
+                row[0] = bsns
+                    .entry(row[0].clone())
+                    .or_insert_with(|| synthetic_bsn(next))
+                    .clone();
+                row
+            })
+            .collect();
+        assert!(bsns.values().all(|b| zicht_model::is_bsn(b)));
+        let export = write(
+            dir.path(),
+            "placements-bsn.csv",
+            joined(&header, &rows, ",", "\n").as_bytes(),
+        );
+        // As it is, the export is refused: a youth_id is never a BSN.
+        let error = import(&db, &export, ImportOptions::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("looks like a BSN"), "{error}");
+        assert!(
+            bsns.values().all(|b| !error.contains(b.as_str())),
+            "{error}"
+        );
+
+        let key = Arc::new(zicht_privacy::PseudonymKey::from_bytes([42; 32]));
+        let options = ImportOptions {
+            pseudonymise: Some(key.clone()),
+            ..ImportOptions::default()
+        };
+        let stored = import(&db, &export, options.clone()).await.unwrap();
+        assert_eq!(stored as usize, rows.len());
+        // Every youth keeps one pseudonym, the keyed hash of its BSN; no BSN is stored.
+        let youths = db
+            .strings("SELECT DISTINCT youth_id FROM placements ORDER BY 1")
+            .await;
+        let mut expected: Vec<String> = bsns.values().map(|b| key.pseudonym(b)).collect();
+        expected.sort();
+        assert_eq!(youths, expected);
+        let all = db
+            .strings("SELECT youth_id || birth_date || origin_region || provider FROM placements")
+            .await
+            .join("\n");
+        assert!(bsns.values().all(|b| !all.contains(b.as_str())));
+        if let Some(file) = zicht_store::sqlite_file(&db.url) {
+            // Nor in the database file's bytes (or its write-ahead log).
+            let mut bytes = std::fs::read(&file).unwrap();
+            bytes.extend(std::fs::read(format!("{}-wal", file.display())).unwrap_or_default());
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(bsns.values().all(|b| !text.contains(b.as_str())));
+        }
+        // Again, the same pseudonyms: the import is idempotent.
+        import(&db, &export, options).await.unwrap();
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM placements").await as usize,
+            rows.len()
+        );
     }
 );

@@ -286,6 +286,9 @@ pub struct ImportOptions {
     pub mapping: Option<std::sync::Arc<Mapping>>,
     /// Which region the placements must be of.
     pub region: RegionCheck,
+    /// Pseudonymise the youth_id column under this key (the export holds the source's
+    /// identifiers, such as BSNs, which are then never stored).
+    pub pseudonymise: Option<std::sync::Arc<zicht_privacy::PseudonymKey>>,
 }
 
 /// Which region a placements file's rows must be of (by origin_region, and by the region its
@@ -413,6 +416,7 @@ pub async fn import_file(
             region,
             infer_region,
             region_given: matches!(options.region, RegionCheck::Region(_)),
+            pseudonymise: options.pseudonymise.clone(),
         };
         let rows = parse::stream(
             table,

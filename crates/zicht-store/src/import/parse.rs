@@ -10,10 +10,11 @@ use std::io::{self, Read};
 
 use csv::{ByteRecord, StringRecord};
 use zicht_model::{
-    codes::levenshtein, region_of_municipality, After18Funding, Big5Status, Capacity, CareType,
-    CodeList, Consent, ConsentId, Financing, LegalBasis, Measure, MeasureKind, Name, OriginRegion,
-    OutflowDestination, OutflowProfile, Placement, PlacementRegion, Purpose, Recipient, Region,
-    Setting, Timestamp, Transition18Check, Violation, YouthId,
+    codes::levenshtein, region_of_municipality, regions_of_municipality, After18Funding,
+    Big5Status, Capacity, CareType, CodeList, Consent, ConsentId, Financing, LegalBasis, Measure,
+    MeasureKind, Name, OriginRegion, OutflowDestination, OutflowProfile, Placement,
+    PlacementRegion, Purpose, Recipient, Region, Setting, Timestamp, Transition18Check, Violation,
+    YouthId,
 };
 
 use super::mapping::{fold, is_code_column, Mapping};
@@ -40,6 +41,9 @@ pub struct Reading {
     /// Whether the region was given (by the node's config or `--region`), rather than held
     /// by the database or taken from the file.
     pub region_given: bool,
+    /// The key the file's youth_id values (the source's identifiers, such as BSNs) become
+    /// pseudonyms under; `None` takes them as pseudonyms already.
+    pub pseudonymise: Option<std::sync::Arc<zicht_privacy::PseudonymKey>>,
 }
 
 /// Why a file did not parse.
@@ -515,6 +519,15 @@ impl<'a> Cells<'a> {
             .ok_or_else(|| self.problem(column, "required value is missing"))
     }
 
+    /// The youth's pseudonym: the column's value, or with a pseudonymisation key, the keyed
+    /// hash of the source's identifier (which is dropped with the record).
+    fn youth_id(&self) -> Result<YouthId, Problem> {
+        match &self.header.reading.pseudonymise {
+            None => self.required("youth_id", YouthId::parse),
+            Some(key) => self.required("youth_id", |text| YouthId::parse(&key.pseudonym(text))),
+        }
+    }
+
     /// A date in the file's date format.
     fn date(&self, column: &'static str) -> Result<zicht_model::NaiveDate, Problem> {
         let format = self.header.reading.date_format;
@@ -665,25 +678,46 @@ where
     Ok((count, tally))
 }
 
-/// The regions a row is of, by its own columns: a placement's origin region and the region
-/// its origin municipality belonged to on its start date.
+/// Which region a row is of, by its own columns. Only placements say: by their origin region
+/// and the regions their origin municipality has belonged to.
 trait Regional {
-    fn regions(&self) -> [Option<Region>; 2] {
-        [None, None]
+    /// The region the row names first: its origin region, else its municipality's region on
+    /// the start date (to take a file's region from its first row).
+    fn region(&self) -> Option<Region> {
+        None
+    }
+
+    /// The other region the row is of when it is not of `expected`.
+    fn other_than(&self, _expected: Region) -> Option<Region> {
+        None
     }
 }
 
 impl Regional for Placement {
-    fn regions(&self) -> [Option<Region>; 2] {
-        let by_code = match self.origin_region {
+    fn region(&self) -> Option<Region> {
+        match self.origin_region {
             OriginRegion::Region(region) => Some(region),
-            OriginRegion::Onbekend => None,
-        };
-        let by_municipality = self
-            .origin_municipality
-            .as_ref()
-            .and_then(|m| region_of_municipality(m.as_str(), self.start_date));
-        [by_code, by_municipality]
+            OriginRegion::Onbekend => self
+                .origin_municipality
+                .as_ref()
+                .and_then(|m| region_of_municipality(m.as_str(), self.start_date)),
+        }
+    }
+
+    fn other_than(&self, expected: Region) -> Option<Region> {
+        if let OriginRegion::Region(region) = self.origin_region {
+            if region != expected {
+                return Some(region);
+            }
+        }
+        // A municipality that moved region belongs to both: its successor holds its records
+        // from before the move.
+        let municipality = self.origin_municipality.as_ref()?;
+        let regions = regions_of_municipality(municipality.as_str());
+        if regions.is_empty() || regions.contains(&expected) {
+            return None;
+        }
+        region_of_municipality(municipality.as_str(), self.start_date).or(regions.first().copied())
     }
 }
 
@@ -717,14 +751,13 @@ impl RegionTally {
         if !self.check {
             return;
         }
-        let regions = row.regions();
         if self.infer && self.expected.is_none() {
-            self.expected = regions.iter().flatten().next().copied();
+            self.expected = row.region();
         }
         let Some(expected) = self.expected else {
             return;
         };
-        if let Some(other) = regions.into_iter().flatten().find(|&r| r != expected) {
+        if let Some(other) = row.other_than(expected) {
             *self.others.entry(other).or_default() += 1;
             self.first.get_or_insert(line);
         }
@@ -756,7 +789,7 @@ impl RegionTally {
             column: 1,
             column_name: Some("origin_region"),
             reason: format!(
-                "{whose} {}, but {} row(s) are of other regions by origin_region or origin_municipality on start_date ({}); import them into their own region's node, or give --allow-other-regions if the file is meant so (a municipality that moved region)",
+                "{whose} {}, but {} row(s) are of other regions by origin_region or origin_municipality ({}); import them into their own region's node, or give --allow-other-regions if the file is meant so",
                 expected.code(),
                 self.others.values().sum::<u64>(),
                 counts.join(", ")
@@ -827,7 +860,7 @@ fn count(text: &str) -> Result<u32, &'static str> {
 
 fn placement(c: &Cells<'_>) -> Result<Placement, Problem> {
     let placement = Placement {
-        youth_id: c.required("youth_id", YouthId::parse)?,
+        youth_id: c.youth_id()?,
         birth_date: c.date("birth_date")?,
         origin_region: c.required("origin_region", OriginRegion::parse)?,
         origin_municipality: c.optional("origin_municipality", Name::parse)?,
@@ -885,7 +918,7 @@ fn capacity_key(c: &Capacity) -> (Name, Name, CareType, zicht_model::NaiveDate) 
 
 fn transition18(c: &Cells<'_>) -> Result<Transition18Check, Problem> {
     Ok(Transition18Check {
-        youth_id: c.required("youth_id", YouthId::parse)?,
+        youth_id: c.youth_id()?,
         check_date: c.date("check_date")?,
         toekomstplan: c.required("toekomstplan", yes_no)?,
         lokaal_team: c.required("lokaal_team", yes_no)?,
@@ -907,7 +940,7 @@ fn transition18_key(t: &Transition18Check) -> (YouthId, zicht_model::NaiveDate) 
 fn consent(c: &Cells<'_>) -> Result<Consent, Problem> {
     let consent = Consent {
         consent_id: c.required("consent_id", ConsentId::parse)?,
-        youth_id: c.required("youth_id", YouthId::parse)?,
+        youth_id: c.youth_id()?,
         purpose: c.required("purpose", Purpose::parse)?,
         recipient: c.required("recipient", Recipient::parse)?,
         fields: c.required("fields", Consent::parse_fields)?,
@@ -927,7 +960,7 @@ fn consent_key(c: &Consent) -> ConsentId {
 fn measure(c: &Cells<'_>) -> Result<Measure, Problem> {
     let violation = |v: Violation| c.violation(v);
     Ok(Measure {
-        youth_id: c.required("youth_id", YouthId::parse)?,
+        youth_id: c.youth_id()?,
         provider: c.required("provider", Name::parse)?,
         facility: c.required("facility", Name::parse)?,
         placement_region: c.required("placement_region", Region::parse)?,
