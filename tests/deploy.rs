@@ -483,6 +483,18 @@ fn kubernetes_manifests_parse_and_agree_with_the_node_configs() {
             overlay["nameSuffix"].as_str(),
             Some(format!("-{}", node.name.code()).as_str())
         );
+        // A regional node has the import path (a drop volume and a CronJob); a network node,
+        // which holds no youth data, has not.
+        let components: Vec<&str> = overlay["components"]
+            .as_vec()
+            .map(|c| c.iter().filter_map(|c| c.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            components == ["../../components/import"],
+            matches!(node.name, NodeName::Region(_)),
+            "{}",
+            node.name.code()
+        );
         let patches = overlay["patches"].as_vec().unwrap();
         let deployment_patch = YamlLoader::load_from_str(patches[0]["patch"].as_str().unwrap())
             .unwrap()
