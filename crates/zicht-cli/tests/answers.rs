@@ -369,6 +369,90 @@ fn reads_never_create_a_database() {
         .parse::<u32>()
         .unwrap();
     assert!(version >= 9);
+
+    // The database migrate made holds no placements: the node does not answer with zeros.
+    let output = zicht(
+        dir.path(),
+        &["node", "--config", "deploy/nodes/drenthe.toml"],
+    );
+    let (code, message) = failure(&output);
+    assert_eq!(code, 1);
+    assert!(
+        message.contains("the database holds no placements") && message.contains("start_empty"),
+        "{message}"
+    );
+    // A drop folder goes in with the node's config; each file moves aside as it is read.
+    let drop = dir.path().join("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    for table in ["placements", "capacity"] {
+        std::fs::copy(
+            Fixture::get().file(table),
+            drop.join(format!("{table}.csv")),
+        )
+        .unwrap();
+    }
+    std::fs::write(drop.join("transition18.csv"), "not,a,header\n").unwrap();
+    let output = zicht(
+        dir.path(),
+        &[
+            "import",
+            "--config",
+            "deploy/nodes/drenthe.toml",
+            "--folder",
+            "drop",
+            "--archive",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("imported") && stderr(&output).contains("transition18.csv"),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let moved = |outcome: &str| -> Vec<String> {
+        let Ok(stamps) = std::fs::read_dir(drop.join(outcome)) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = stamps
+            .flat_map(|stamp| std::fs::read_dir(stamp.unwrap().path()).unwrap())
+            .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(moved("imported"), ["capacity.csv", "placements.csv"]);
+    assert_eq!(moved("rejected"), ["transition18.csv"]);
+    assert!(!drop.join("placements.csv").exists());
+    // Nothing left: the next run imports nothing.
+    let output = zicht(
+        dir.path(),
+        &[
+            "import",
+            "--config",
+            "deploy/nodes/drenthe.toml",
+            "--folder",
+            "drop",
+        ],
+    );
+    assert!(
+        stdout(&output).contains("nothing to import"),
+        "{}",
+        stdout(&output)
+    );
+    // Another region's database is refused by the node (before it serves anything).
+    let other = Command::new(env!("CARGO_BIN_EXE_zicht"))
+        .args(["node", "--config", "deploy/nodes/drenthe.toml"])
+        .current_dir(dir.path())
+        .env("ZICHT_NODE", "friesland")
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let (_, message) = failure(&other);
+    assert!(
+        message.contains("the database holds placements of drenthe, and this node is friesland"),
+        "{message}"
+    );
 }
 
 // 3, 9, 11, 12 and --require-all: a small federation on loopback with the regions' own

@@ -210,24 +210,35 @@ pub fn current_municipalities(region: Region) -> impl Iterator<Item = &'static M
         .filter(move |m| m.region == region && m.current())
 }
 
+/// The spans of the municipality `name` names: its name in any case, with or without accents,
+/// or its CBS code (`GM0106` or `0106`). Looked up in an index built once.
+fn spans(name: &str) -> &'static [&'static Municipality] {
+    static INDEX: std::sync::OnceLock<
+        std::collections::HashMap<String, Vec<&'static Municipality>>,
+    > = std::sync::OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut index: std::collections::HashMap<String, Vec<&'static Municipality>> =
+            std::collections::HashMap::new();
+        for m in MUNICIPALITIES {
+            for key in [fold(m.name), m.code[2..].to_owned()] {
+                index.entry(key).or_default().push(m);
+            }
+        }
+        index
+    });
+    let wanted = fold(name);
+    let key = match wanted.strip_prefix("gm") {
+        Some(code) if code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()) => code,
+        _ => wanted.as_str(),
+    };
+    index.get(key).map_or(&[], Vec::as_slice)
+}
+
 /// The region `name` (a municipality's name in any case, with or without accents, or its CBS
 /// code `GM0106` / `0106`) belonged to on `day`; `None` for a municipality outside the
 /// fourteen regions or not known.
 pub fn region_of_municipality(name: &str, day: NaiveDate) -> Option<Region> {
-    let wanted = fold(name);
-    let code = wanted.strip_prefix("gm").unwrap_or(&wanted);
-    let by_code = code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit());
-    MUNICIPALITIES
-        .iter()
-        .filter(|m| {
-            if by_code {
-                m.code[2..] == *code
-            } else {
-                fold(m.name) == wanted
-            }
-        })
-        .find(|m| m.on(day))
-        .map(|m| m.region)
+    spans(name).iter().find(|m| m.on(day)).map(|m| m.region)
 }
 
 /// Every region `name` (as [`region_of_municipality`] reads it) has belonged to, in the
@@ -235,17 +246,9 @@ pub fn region_of_municipality(name: &str, day: NaiveDate) -> Option<Region> {
 /// municipality that moved region (Weesp) belongs to both: its successor holds its records
 /// from before the move.
 pub fn regions_of_municipality(name: &str) -> Vec<Region> {
-    let wanted = fold(name);
-    let code = wanted.strip_prefix("gm").unwrap_or(&wanted);
-    let by_code = code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit());
     let mut regions = Vec::new();
-    for m in MUNICIPALITIES {
-        let same = if by_code {
-            m.code[2..] == *code
-        } else {
-            fold(m.name) == wanted
-        };
-        if same && !regions.contains(&m.region) {
+    for m in spans(name) {
+        if !regions.contains(&m.region) {
             regions.push(m.region);
         }
     }

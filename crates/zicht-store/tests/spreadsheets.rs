@@ -439,13 +439,13 @@ both_backends!(
         let (header, rows) = placements(dir.path(), Region::Ijmond);
         // The export keys youths by BSN: the same youth, the same BSN, in every row.
         let mut bsns = std::collections::HashMap::new();
+        let mut numbers = synthetic_bsns();
         let rows: Vec<Vec<String>> = rows
             .into_iter()
             .map(|mut row| {
-                let next = bsns.len() as u32;
                 row[0] = bsns
                     .entry(row[0].clone())
-                    .or_insert_with(|| synthetic_bsn(next))
+                    .or_insert_with(|| numbers.next().unwrap())
                     .clone();
                 row
             })
