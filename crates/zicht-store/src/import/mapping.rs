@@ -27,8 +27,11 @@ use zicht_model::{
 
 use super::Table;
 
+/// How a code column's value is checked: why it is not a code.
+type CodeCheck = fn(&str) -> Result<(), String>;
+
 /// The columns that hold codes from a code list, and how each is checked.
-const CODE_COLUMNS: &[(&str, fn(&str) -> Result<(), String>)] = &[
+const CODE_COLUMNS: &[(&str, CodeCheck)] = &[
     ("care_type", |t| code::<CareType>(t)),
     ("setting", |t| code::<Setting>(t)),
     ("legal_basis", |t| code::<LegalBasis>(t)),
