@@ -39,7 +39,10 @@ pub(crate) struct Finished {
     pub rows: u64,
     /// SHA-256 of the file, hex.
     pub sha256: String,
+    /// What the file turned out to be (`None` for rows handed in checked).
+    pub sniffed: Option<super::Sniffed>,
 }
+
 /// How a re-import updates `column` of a stored row: with the file's value, except that a
 /// consent's revocation is never undone or moved later (an older export without it, say):
 /// the earlier of the two moments stays.
@@ -301,6 +304,7 @@ pub async fn store_rows(
     let finished = Finished {
         rows: rows.len() as u64,
         sha256: sha256.to_owned(),
+        sniffed: None,
     };
     let (sender, mut receiver) = mpsc::channel(1);
     // Cannot fail: the channel is new, has room for one, and its receiver is here.
@@ -438,8 +442,14 @@ pub(crate) async fn store_stream<E>(
             }
             let finished = match source.await {
                 Ok(finished) => finished,
-                // Dropping the transaction rolls it back.
-                Err(error) => return Ok(Err(error)),
+                Err(error) => {
+                    // Rolled back now, not when the connection is next used: the next import
+                    // may take another connection of the pool, and SQLite has one writer.
+                    tx.rollback()
+                        .await
+                        .map_err(query_error("roll back the import"))?;
+                    return Ok(Err(error));
+                }
             };
             finish_import!(tx, table, replace, bulk, file_name, finished);
             finished
@@ -487,9 +497,12 @@ pub(crate) async fn store_stream<E>(
             let finished = match source.await {
                 Ok(finished) => finished,
                 Err(error) => {
-                    // The transaction rolls back as it is dropped; the abort only ends the
-                    // COPY cleanly first.
+                    // The abort ends the COPY cleanly, then the transaction is rolled back
+                    // at once (not when the connection is next used).
                     let _ = copy.abort("the file was rejected").await;
+                    tx.rollback()
+                        .await
+                        .map_err(query_error("roll back the import"))?;
                     return Ok(Err(error));
                 }
             };

@@ -355,18 +355,18 @@ pub async fn import_file(
     options: ImportOptions,
     progress: &mut dyn Progress,
 ) -> Result<ImportReport, ImportError> {
-    let file_label = path.display().to_string();
+    let label = path.display().to_string();
     let table = table
         .or_else(|| Table::from_file_name(path))
         .ok_or_else(|| ImportError::UnknownTable {
-            file: file_label.clone(),
+            file: label.clone(),
         })?;
     let read_error = |source| ImportError::Read {
-        file: file_label.clone(),
+        file: label.clone(),
         source,
     };
     let store_error = |source| ImportError::Store {
-        file: file_label.clone(),
+        file: label.clone(),
         source,
     };
     let file = File::open(path).map_err(read_error)?;
@@ -374,13 +374,13 @@ pub async fn import_file(
         Table::Measures => Some(store.links().await.map_err(store_error)?),
         _ => None,
     };
-    let (region, infer_region) = match table {
+    let region = match table {
         Table::Placements => store
             .region_to_check(options.region)
             .await
             .map_err(store_error)?
             .map_err(|held| ImportError::OtherRegion {
-                file: file_label.clone(),
+                file: label.clone(),
                 held,
                 asked: match options.region {
                     RegionCheck::Region(asked) => asked,
@@ -396,9 +396,79 @@ pub async fn import_file(
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xlsm"));
-    let label = file_label.clone();
+    let replace = options.replace;
+    let checking = Checking {
+        label: label.clone(),
+        table,
+        workbook,
+        options,
+        region,
+        links,
+    };
     let checker = tokio::task::spawn_blocking(move || {
-        let source = Source::open(file, workbook, &options.dialect).map_err(|e| match e {
+        checking.run(file, &mut |batch, at| {
+            sender.blocking_send((batch, at)).is_ok()
+        })
+    });
+    let joined = label.clone();
+    let source = async move {
+        checker.await.map_err(|join| ImportError::Read {
+            file: joined,
+            source: io::Error::other(join.to_string()),
+        })?
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let finished = load::store_stream(
+        store,
+        table,
+        replace,
+        &file_name,
+        &mut receiver,
+        total,
+        source,
+        progress,
+    )
+    .await
+    .map_err(store_error)??;
+    Ok(ImportReport {
+        table,
+        rows: finished.rows,
+        replaced: replace,
+        sha256: finished.sha256,
+        sniffed: finished.sniffed.unwrap_or(Sniffed {
+            delimiter: b',',
+            encoding: TextEncoding::Utf8,
+            detected: true,
+            sheet: None,
+        }),
+    })
+}
+
+/// What the checking thread needs: the file's label and table, how to read it, the region
+/// its placements must be of (and whether to take it from the file), and the stored rows a
+/// measure must name.
+struct Checking {
+    label: String,
+    table: Table,
+    workbook: bool,
+    options: ImportOptions,
+    region: (Option<zicht_model::Region>, bool),
+    links: Option<Links>,
+}
+
+impl Checking {
+    /// Opens, reads and checks the file, handing good rows to `emit` in batches.
+    fn run(
+        self,
+        file: File,
+        emit: &mut dyn FnMut(Rows, u64) -> bool,
+    ) -> Result<load::Finished, ImportError> {
+        let label = self.label;
+        let options = self.options;
+        let source = Source::open(file, self.workbook, &options.dialect).map_err(|e| match e {
             SourceError::Io(source) => ImportError::Read {
                 file: label.clone(),
                 source,
@@ -411,20 +481,20 @@ pub async fn import_file(
         let reading = parse::Reading {
             delimiter: Some(source.sniffed.delimiter),
             date_format: options.dialect.date_format,
-            mapping: options.mapping.clone(),
             detected_utf8: source.sniffed.detected && source.sniffed.encoding == TextEncoding::Utf8,
-            region,
-            infer_region,
+            region: self.region.0,
+            infer_region: self.region.1,
             region_given: matches!(options.region, RegionCheck::Region(_)),
-            pseudonymise: options.pseudonymise.clone(),
+            mapping: options.mapping,
+            pseudonymise: options.pseudonymise,
         };
         let rows = parse::stream(
-            table,
+            self.table,
             source.reader,
             &reading,
-            links.as_ref(),
+            self.links.as_ref(),
             load::BATCH,
-            &mut |batch, at| sender.blocking_send((batch, at)).is_ok(),
+            emit,
         )
         .map_err(|rejection| match rejection {
             parse::Rejection::Io(source) => ImportError::Read {
@@ -441,53 +511,12 @@ pub async fn import_file(
             .hasher
             .lock()
             .map_or_else(|_| String::new(), |hasher| hex(&hasher.clone().finalize()));
-        Ok((load::Finished { rows, sha256 }, source.sniffed))
-    });
-    let label = file_label.clone();
-    let sniffed = std::sync::Mutex::new(None);
-    let source = async {
-        let (finished, found) = checker.await.map_err(|join| ImportError::Read {
-            file: label.clone(),
-            source: io::Error::other(join.to_string()),
-        })??;
-        if let Ok(mut slot) = sniffed.lock() {
-            *slot = Some(found);
-        }
-        Ok::<_, ImportError>(finished)
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let replace = options.replace;
-    let finished = load::store_stream(
-        store,
-        table,
-        replace,
-        &file_name,
-        &mut receiver,
-        total,
-        source,
-        progress,
-    )
-    .await
-    .map_err(|source| ImportError::Store {
-        file: file_label,
-        source,
-    })??;
-    let sniffed = sniffed.into_inner().ok().flatten().unwrap_or(Sniffed {
-        delimiter: b',',
-        encoding: TextEncoding::Utf8,
-        detected: true,
-        sheet: None,
-    });
-    Ok(ImportReport {
-        table,
-        rows: finished.rows,
-        replaced: replace,
-        sha256: finished.sha256,
-        sniffed,
-    })
+        Ok(load::Finished {
+            rows,
+            sha256,
+            sniffed: Some(source.sniffed),
+        })
+    }
 }
 
 /// A file opened for checking: its text as UTF-8 CSV, what it turned out to be, and the
