@@ -11,33 +11,14 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// The node secret record keys are derived under: 32 random bytes the node keeps in a file
-/// of its own. It never leaves the node and is never logged (its `Debug` shows nothing).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RecordKeySecret([u8; 32]);
-
-impl std::fmt::Debug for RecordKeySecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RecordKeySecret(..)")
-    }
-}
+crate::hex::node_key!(
+    /// The node secret record keys are derived under: 32 random bytes the node keeps in a
+    /// file of its own. It never leaves the node and is never logged (its `Debug` shows
+    /// nothing).
+    RecordKeySecret
+);
 
 impl RecordKeySecret {
-    /// The secret of these bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> RecordKeySecret {
-        RecordKeySecret(bytes)
-    }
-
-    /// The secret as lowercase hex (for its file).
-    pub fn to_hex(&self) -> String {
-        crate::hex::encode(&self.0)
-    }
-
-    /// Reads the secret from its file form: 64 hex digits, surrounding whitespace allowed.
-    pub fn from_hex(text: &str) -> Option<RecordKeySecret> {
-        crate::hex::key(text).map(RecordKeySecret)
-    }
-
     /// The record key of the youth with pseudonym `youth_id`.
     pub fn record_key(&self, youth_id: &str) -> u32 {
         self.record_keys().key(youth_id)

@@ -11,33 +11,13 @@ pub const NONCE_BYTES: usize = 12;
 /// Binds a ciphertext to its use, so it cannot pass for another of the node's ciphertexts.
 const CONTEXT: &[u8] = b"zicht data subject v1";
 
-/// The node's data-subject key: 32 bytes it keeps in a file of its own (never in the
-/// database, never logged: its `Debug` shows nothing).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SubjectKey([u8; 32]);
-
-impl std::fmt::Debug for SubjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SubjectKey(..)")
-    }
-}
+crate::hex::node_key!(
+    /// The node's data-subject key: 32 bytes it keeps in a file of its own (never in the
+    /// database, never logged: its `Debug` shows nothing).
+    SubjectKey
+);
 
 impl SubjectKey {
-    /// The key of these bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> SubjectKey {
-        SubjectKey(bytes)
-    }
-
-    /// The key as lowercase hex (for its file).
-    pub fn to_hex(&self) -> String {
-        crate::hex::encode(&self.0)
-    }
-
-    /// Reads the key from its file form: 64 hex digits, surrounding whitespace allowed.
-    pub fn from_hex(text: &str) -> Option<SubjectKey> {
-        crate::hex::key(text).map(SubjectKey)
-    }
-
     fn aead(&self) -> LessSafeKey {
         // A 32-byte key is what AES-256 takes, so this cannot fail.
         LessSafeKey::new(

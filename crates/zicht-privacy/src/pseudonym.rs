@@ -4,33 +4,14 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// A region's pseudonymisation key, 32 bytes kept beside its record-key secret. The same key
-/// gives the same youth the same pseudonym in every import; another key, another pseudonym.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PseudonymKey([u8; 32]);
-
-impl std::fmt::Debug for PseudonymKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PseudonymKey(..)")
-    }
-}
+crate::hex::node_key!(
+    /// A region's pseudonymisation key, 32 bytes kept beside its record-key secret. The same
+    /// key gives the same youth the same pseudonym in every import; another key, another
+    /// pseudonym.
+    PseudonymKey
+);
 
 impl PseudonymKey {
-    /// The key of these bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> PseudonymKey {
-        PseudonymKey(bytes)
-    }
-
-    /// The key as lowercase hex (for its file).
-    pub fn to_hex(&self) -> String {
-        crate::hex::encode(&self.0)
-    }
-
-    /// Reads the key from its file form: 64 hex digits, surrounding whitespace allowed.
-    pub fn from_hex(text: &str) -> Option<PseudonymKey> {
-        crate::hex::key(text).map(PseudonymKey)
-    }
-
     /// The pseudonym of the youth the source knows as `identifier`: 32 hex digits of an
     /// HMAC-SHA256 under the key (domain-separated from the record keys), which never pass for
     /// a BSN and cannot be turned back into the identifier without the key.
