@@ -753,12 +753,16 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
         let result = import_file(&store, file, args.table, options.clone(), &mut bar).await;
         bar.finish();
         if let (Some(folder), true) = (&args.folder, args.archive) {
-            let outcome = if result.is_ok() {
-                "imported"
-            } else {
-                "rejected"
+            // A file the database could not take (it is down, say) stays for the next run;
+            // a file that is wrong goes aside until someone mends it.
+            let outcome = match &result {
+                Ok(_) => Some("imported"),
+                Err(ImportError::Store { .. } | ImportError::Read { .. }) => None,
+                Err(_) => Some("rejected"),
             };
-            archive(folder, file, outcome, &stamp)?;
+            if let Some(outcome) = outcome {
+                archive(folder, file, outcome, &stamp)?;
+            }
         }
         match result {
             Ok(report) => println!(
