@@ -282,8 +282,8 @@ struct ImportArgs {
     /// Field delimiter: `,`, `;` or `tab`; default: detected from the header line.
     #[arg(long, value_parser = parse_delimiter_option)]
     delimiter: Option<u8>,
-    /// Text encoding: `utf-8` or `cp1252` (Windows-1252, Excel's ANSI; also latin1);
-    /// default: detected.
+    /// Text encoding: `utf-8`, `cp1252` (Windows-1252, Excel's ANSI; also latin1) or
+    /// `utf-16` (Excel's Unicode text); default: detected.
     #[arg(long, value_parser = parse_encoding)]
     encoding: Option<zicht_store::import::TextEncoding>,
     /// Dates: `iso` (YYYY-MM-DD), `dd-mm-jjjj` (DD-MM-YYYY, as Dutch Excel writes them), or
@@ -504,8 +504,9 @@ fn parse_delimiter_option(text: &str) -> Result<u8, String> {
 }
 
 fn parse_encoding(text: &str) -> Result<zicht_store::import::TextEncoding, String> {
-    zicht_store::import::TextEncoding::parse(text)
-        .ok_or_else(|| "must be `utf-8` or `cp1252` (also windows-1252, latin1)".to_owned())
+    zicht_store::import::TextEncoding::parse(text).ok_or_else(|| {
+        "must be `utf-8`, `cp1252` (also windows-1252, latin1) or `utf-16`".to_owned()
+    })
 }
 
 fn parse_date_format(text: &str) -> Result<zicht_model::DateFormat, String> {

@@ -15,6 +15,8 @@ pub enum TextEncoding {
     Utf8,
     /// Windows-1252 ("ANSI" in Excel; read for Latin-1 too, which it extends).
     Windows1252,
+    /// UTF-16 with its byte order mark, as Excel saves "Unicode-tekst" (tab-separated).
+    Utf16,
 }
 
 impl TextEncoding {
@@ -25,6 +27,7 @@ impl TextEncoding {
             "cp1252" | "windows-1252" | "ansi" | "latin1" | "latin-1" | "iso-8859-1" => {
                 Some(TextEncoding::Windows1252)
             }
+            "utf-16" | "utf16" | "unicode" => Some(TextEncoding::Utf16),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl fmt::Display for TextEncoding {
         f.write_str(match self {
             TextEncoding::Utf8 => "UTF-8",
             TextEncoding::Windows1252 => "Windows-1252",
+            TextEncoding::Utf16 => "UTF-16",
         })
     }
 }
@@ -108,9 +112,10 @@ pub fn open(
     let mut head = Vec::with_capacity(HEAD);
     (&mut reader).take(HEAD as u64).read_to_end(&mut head)?;
     let encoding = dialect.encoding.unwrap_or_else(|| detect_encoding(&head));
-    let delimiter = dialect
-        .delimiter
-        .unwrap_or_else(|| detect_delimiter(first_line(&head)));
+    let delimiter = dialect.delimiter.unwrap_or_else(|| match encoding {
+        TextEncoding::Utf16 => detect_delimiter(first_line(utf16_head(&head).as_bytes())),
+        _ => detect_delimiter(first_line(&head)),
+    });
     let sniffed = Sniffed {
         delimiter,
         encoding,
@@ -125,13 +130,34 @@ pub fn open(
                 .encoding(Some(encoding_rs::WINDOWS_1252))
                 .build(whole),
         ),
+        // The byte order mark says which UTF-16 (little-endian without one, as Windows
+        // writes it) and is dropped.
+        TextEncoding::Utf16 => Box::new(
+            encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding_rs::UTF_16LE))
+                .bom_override(true)
+                .strip_bom(true)
+                .build(whole),
+        ),
     };
     Ok((text, sniffed))
 }
 
-/// UTF-8 when the head is UTF-8 (a character cut at the head's end does not count), else
-/// Windows-1252: a file of plain ASCII is both.
+/// The head of a UTF-16 file as text (for the delimiter).
+fn utf16_head(head: &[u8]) -> String {
+    let (text, _) = encoding_rs::Encoding::for_bom(head)
+        .map_or(encoding_rs::UTF_16LE, |(encoding, _)| encoding)
+        .decode_with_bom_removal(head);
+    text.into_owned()
+}
+
+/// UTF-16 when the head starts with its byte order mark; UTF-8 when the head is UTF-8 (a
+/// character cut at the head's end does not count); else Windows-1252: a file of plain ASCII
+/// is both.
 fn detect_encoding(head: &[u8]) -> TextEncoding {
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return TextEncoding::Utf16;
+    }
     match std::str::from_utf8(head) {
         Ok(_) => TextEncoding::Utf8,
         Err(error) if error.error_len().is_none() => TextEncoding::Utf8,
@@ -309,6 +335,18 @@ mod tests {
         assert_eq!(detect_encoding(b"S\xfadwest"), TextEncoding::Windows1252);
         // A character cut at the end of the head is still UTF-8.
         assert_eq!(detect_encoding(&"ú".as_bytes()[..1]), TextEncoding::Utf8);
+    }
+
+    #[test]
+    fn utf_16_as_excel_saves_unicode_text() {
+        let text = "a\tb\nS\u{fa}dwest\t\u{20ac}\n";
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let (mut reader, sniffed) = open(Cursor::new(bytes), &Dialect::default()).unwrap();
+        let mut out = String::new();
+        reader.read_to_string(&mut out).unwrap();
+        assert_eq!(out, text);
+        assert_eq!(sniffed.to_string(), "tab-separated, UTF-16");
     }
 
     #[test]
