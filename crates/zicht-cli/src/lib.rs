@@ -667,15 +667,35 @@ fn archive(
 }
 
 async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    // A drop folder's file whose table its name does not tell is set aside (with --archive)
+    // and counted, so one stray file neither stops the rest nor comes back every run.
+    let mut unnamed = 0;
     if let Some(folder) = &args.folder {
         let (files, mapping) = folder_files(folder)?;
         if files.is_empty() {
             println!("{}: nothing to import", folder.display());
             return Ok(());
         }
-        args.files.extend(files);
+        for file in files {
+            if args.table.is_none() && Table::from_file_name(&file).is_none() {
+                let unknown = ImportError::UnknownTable {
+                    file: file.display().to_string(),
+                };
+                eprintln!("{unknown}");
+                if args.archive {
+                    archive(folder, &file, "rejected", &stamp)?;
+                }
+                unnamed += 1;
+            } else {
+                args.files.push(file);
+            }
+        }
         if args.mapping.is_none() {
             args.mapping = mapping;
+        }
+        if args.files.is_empty() {
+            bail!("{unnamed} file(s) not imported");
         }
     }
     // What can be told before anything is written: a missing file, an unknown table or a
@@ -746,8 +766,7 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
             .or_else(|| Table::from_file_name(file))
             .and_then(|t| Table::ALL.iter().position(|&a| a == t))
     });
-    let mut failed = 0;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let mut failed = unnamed;
     for file in files {
         let mut bar = progress::Bar::for_file(file);
         let started = std::time::Instant::now();
@@ -792,7 +811,10 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
     }
     store.close().await;
     if failed > 0 {
-        bail!("{failed} of {} file(s) not imported", args.files.len());
+        bail!(
+            "{failed} of {} file(s) not imported",
+            args.files.len() + unnamed
+        );
     }
     Ok(())
 }

@@ -392,6 +392,7 @@ fn reads_never_create_a_database() {
         .unwrap();
     }
     std::fs::write(drop.join("transition18.csv"), "not,a,header\n").unwrap();
+    std::fs::write(drop.join("export.csv"), "a,b\n").unwrap();
     let output = zicht(
         dir.path(),
         &[
@@ -422,7 +423,12 @@ fn reads_never_create_a_database() {
         names
     };
     assert_eq!(moved("imported"), ["capacity.csv", "placements.csv"]);
-    assert_eq!(moved("rejected"), ["transition18.csv"]);
+    assert_eq!(moved("rejected"), ["export.csv", "transition18.csv"]);
+    assert!(
+        stderr(&output).contains("2 of 4 file(s) not imported"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!drop.join("placements.csv").exists());
     // Nothing left: the next run imports nothing.
     let output = zicht(
