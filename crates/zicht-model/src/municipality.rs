@@ -7,6 +7,7 @@
 
 use chrono::NaiveDate;
 
+use crate::codes::fold;
 use crate::region::Region;
 
 /// One municipality in one region over a span of days.
@@ -253,22 +254,6 @@ pub fn regions_of_municipality(name: &str) -> Vec<Region> {
         }
     }
     regions
-}
-
-/// Lower case, accents off, spaces and hyphens alike: `Súdwest-Fryslân` = `sudwest fryslan`.
-fn fold(text: &str) -> String {
-    text.trim()
-        .chars()
-        .map(|c| match c {
-            'á' | 'à' | 'â' | 'ä' | 'Á' | 'Â' => 'a',
-            'é' | 'è' | 'ê' | 'ë' | 'É' => 'e',
-            'í' | 'ï' | 'î' => 'i',
-            'ó' | 'ô' | 'ö' => 'o',
-            'ú' | 'û' | 'ü' => 'u',
-            '-' => ' ',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
 }
 
 #[cfg(test)]

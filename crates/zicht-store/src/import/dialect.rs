@@ -80,14 +80,12 @@ pub struct Sniffed {
     pub sheet: Option<String>,
 }
 
-impl Sniffed {
-    /// The delimiter as people name it.
-    pub fn delimiter_name(&self) -> &'static str {
-        match self.delimiter {
-            b';' => "`;`",
-            b'\t' => "tab",
-            _ => "`,`",
-        }
+/// A delimiter as people name it.
+pub(crate) fn delimiter_name(delimiter: u8) -> &'static str {
+    match delimiter {
+        b';' => "`;`",
+        b'\t' => "tab",
+        _ => "`,`",
     }
 }
 
@@ -95,7 +93,12 @@ impl fmt::Display for Sniffed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.sheet {
             Some(sheet) => write!(f, "xlsx sheet `{sheet}`"),
-            None => write!(f, "{}-separated, {}", self.delimiter_name(), self.encoding),
+            None => write!(
+                f,
+                "{}-separated, {}",
+                delimiter_name(self.delimiter),
+                self.encoding
+            ),
         }
     }
 }

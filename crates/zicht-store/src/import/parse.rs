@@ -382,11 +382,7 @@ fn invalid_utf8_reason(reading: &Reading, place: &str) -> String {
 
 /// The problem of a header row that names no column of `table`: what the file looks like.
 fn unrecognised_header(table: Table, names: &[Result<&str, ()>], reading: &Reading) -> Problem {
-    let delimiter = match reading.delimiter {
-        Some(b';') => "`;`",
-        Some(b'\t') => "tab",
-        _ => "`,`",
-    };
+    let delimiter = super::dialect::delimiter_name(reading.delimiter.unwrap_or(b','));
     // A line with a digit anywhere is data (every table has a date), and none of it is
     // repeated: it may be a youth's.
     let data = names.iter().any(|n| {
