@@ -302,9 +302,15 @@ struct ImportArgs {
     #[arg(long)]
     pseudonymise: bool,
     /// The pseudonymisation key file (created 0600 on first use; back it up with the
-    /// database); default: `[privacy] pseudonym_key` of the node config.
-    #[arg(long, requires = "pseudonymise")]
+    /// database): for --pseudonymise and for iJw messages; default: `[privacy]
+    /// pseudonym_key` of the node config.
+    #[arg(long)]
     pseudonym_key: Option<PathBuf>,
+    /// How the files are written: `csv` (CSV, TSV and .xlsx, one table each), `ijw` (iJw 3.2
+    /// JW301/JW305/JW307 messages, .xml files and .zip batches, imported together as
+    /// placements), or `auto` (.xml and .zip files are iJw).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "csv", "ijw"])]
+    format: String,
     /// Table of every file (placements, capacity, transition18, consents, measures); default:
     /// from each file's name. Files are imported in that order of tables (measures name
     /// placements and capacity).
@@ -321,7 +327,8 @@ struct ImportArgs {
     /// (for a drop folder a watcher runs on, so no file is read twice).
     #[arg(long, requires = "folder")]
     archive: bool,
-    /// CSV, TSV or .xlsx files to import, each in its own transaction.
+    /// CSV, TSV or .xlsx files to import, each in its own transaction; iJw messages (.xml,
+    /// .zip) together in one.
     #[arg(required_unless_present = "folder")]
     files: Vec<PathBuf>,
 }
@@ -334,7 +341,7 @@ struct GenerateArgs {
     /// Seed; the same seed gives byte-identical files.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
-    /// Output folder; each region gets a sub-folder with four CSV files.
+    /// Output folder; each region gets a sub-folder with its files.
     #[arg(long, default_value = "synthetic")]
     out: PathBuf,
     /// Exact number of placement rows per region (for benchmarks) instead of the natural size.
@@ -346,6 +353,11 @@ struct GenerateArgs {
     /// Last year of the reporting window (its 31 December is the export date).
     #[arg(long, default_value_t = 2025)]
     last_year: i32,
+    /// `csv`: the canonical CSV files; `ijw`: the placements as a gemeente's iJw 3.2 exchange
+    /// (berichten.zip with the region's mapping.toml) and the other tables as CSV, all with
+    /// synthetic BSNs (import with a pseudonymisation key).
+    #[arg(long, default_value = "csv", value_parser = ["csv", "ijw"])]
+    format: String,
 }
 
 #[derive(Debug, Args)]
@@ -639,7 +651,7 @@ fn folder_files(folder: &std::path::Path) -> anyhow::Result<(Vec<PathBuf>, Optio
             .path();
         let importable = path.is_file()
             && path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                ["csv", "tsv", "txt", "xlsx", "xlsm"]
+                ["csv", "tsv", "txt", "xlsx", "xlsm", "xml", "zip"]
                     .iter()
                     .any(|x| e.eq_ignore_ascii_case(x))
             });
@@ -650,6 +662,17 @@ fn folder_files(folder: &std::path::Path) -> anyhow::Result<(Vec<PathBuf>, Optio
     files.sort();
     let mapping = Some(folder.join("mapping.toml")).filter(|m| m.is_file());
     Ok((files, mapping))
+}
+
+/// Where an import's files go in a drop folder: a file the database could not take (it is
+/// down, say) stays for the next run (`None`); a file that is wrong goes aside until someone
+/// mends it.
+fn archive_outcome(result: Result<(), &ImportError>) -> Option<&'static str> {
+    match result {
+        Ok(()) => Some("imported"),
+        Err(ImportError::Store { .. } | ImportError::Read { .. }) => None,
+        Err(_) => Some("rejected"),
+    }
 }
 
 /// Moves an imported (or rejected) file of a drop folder into `<folder>/<outcome>/<stamp>/`.
@@ -678,7 +701,9 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         for file in files {
-            if args.table.is_none() && Table::from_file_name(&file).is_none() {
+            let ijw = args.format == "ijw"
+                || (args.format == "auto" && zicht_store::import::is_ijw_file(&file));
+            if !ijw && args.table.is_none() && Table::from_file_name(&file).is_none() {
                 let unknown = ImportError::UnknownTable {
                     file: file.display().to_string(),
                 };
@@ -698,8 +723,24 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
             bail!("{unnamed} file(s) not imported");
         }
     }
+    // iJw messages are imported together, apart from the tables' files.
+    let (messages, tables): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(&mut args.files)
+        .into_iter()
+        .partition(|file| {
+            args.format == "ijw"
+                || (args.format == "auto" && zicht_store::import::is_ijw_file(file))
+        });
+    args.files = tables;
     // What can be told before anything is written: a missing file, an unknown table or a
     // bad mapping creates no database.
+    for file in &messages {
+        if let Err(error) = std::fs::metadata(file) {
+            bail!(
+                "cannot read {}: {error}; nothing was imported",
+                file.display()
+            );
+        }
+    }
     for file in &args.files {
         if args.table.is_none() && Table::from_file_name(file).is_none() {
             let unknown = ImportError::UnknownTable {
@@ -721,12 +762,20 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
         None => None,
     };
     let (database, node_region, config_key) = import_target(&args)?;
-    let pseudonymise = match (args.pseudonymise, args.pseudonym_key.clone().or(config_key)) {
+    if !messages.is_empty() && mapping.is_none() {
+        return Err(exit::usage(
+            "iJw messages name aanbieders by AGB code and products by the region's own codes: give the region's --mapping (see docs/import-format.md)",
+        ));
+    }
+    let needs_key = args.pseudonymise || !messages.is_empty();
+    let pseudonymise = match (needs_key, args.pseudonym_key.clone().or(config_key)) {
         (false, _) => None,
         (true, None) => {
-            return Err(exit::usage(
-                "--pseudonymise needs a pseudonymisation key: --pseudonym-key FILE, or [privacy] pseudonym_key in the node config (--config)",
-            ))
+            return Err(exit::usage(if args.pseudonymise {
+                "--pseudonymise needs a pseudonymisation key: --pseudonym-key FILE, or [privacy] pseudonym_key in the node config (--config)"
+            } else {
+                "iJw messages carry BSNs, which become pseudonyms as they are read: give the region's pseudonymisation key (--pseudonym-key FILE, or [privacy] pseudonym_key in the node config with --config)"
+            }))
         }
         (true, Some(path)) => {
             let (key, created) = zicht_node::secret::load_or_create_pseudonym_key(&path)
@@ -758,6 +807,48 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
         },
         pseudonymise,
     };
+    let mut failed = unnamed;
+    if !messages.is_empty() {
+        let started = std::time::Instant::now();
+        let mut bar = progress::Bar::for_file(&messages[0]);
+        let result =
+            zicht_store::import::import_messages(&store, &messages, options.clone(), &mut bar)
+                .await;
+        bar.finish();
+        if let (Some(folder), true) = (&args.folder, args.archive) {
+            if let Some(outcome) = archive_outcome(result.as_ref().map(drop)) {
+                for file in &messages {
+                    archive(folder, file, outcome, &stamp)?;
+                }
+            }
+        }
+        let label = match messages.as_slice() {
+            [one] => one.display().to_string(),
+            more => format!("{} iJw files", more.len()),
+        };
+        match result {
+            Ok(report) => println!(
+                "{label}: imported {} placements{} from iJw messages ({}) in {:.1}s (sha256 {})",
+                report.rows,
+                if report.replaced {
+                    ", replacing the table"
+                } else {
+                    ""
+                },
+                report.counts,
+                started.elapsed().as_secs_f64(),
+                &report.sha256[..16.min(report.sha256.len())],
+            ),
+            Err(error @ (ImportError::Rejected { .. } | ImportError::Messages { .. })) => {
+                eprintln!("{error}");
+                failed += messages.len();
+            }
+            Err(error) => {
+                eprintln!("error: {:#}", anyhow::Error::from(error));
+                failed += messages.len();
+            }
+        }
+    }
     // Measures name placements and capacity: files go in table order (`zicht import *.csv`
     // lists measures.csv before placements.csv), in the given order within a table.
     let mut files: Vec<&PathBuf> = args.files.iter().collect();
@@ -766,21 +857,13 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
             .or_else(|| Table::from_file_name(file))
             .and_then(|t| Table::ALL.iter().position(|&a| a == t))
     });
-    let mut failed = unnamed;
     for file in files {
         let mut bar = progress::Bar::for_file(file);
         let started = std::time::Instant::now();
         let result = import_file(&store, file, args.table, options.clone(), &mut bar).await;
         bar.finish();
         if let (Some(folder), true) = (&args.folder, args.archive) {
-            // A file the database could not take (it is down, say) stays for the next run;
-            // a file that is wrong goes aside until someone mends it.
-            let outcome = match &result {
-                Ok(_) => Some("imported"),
-                Err(ImportError::Store { .. } | ImportError::Read { .. }) => None,
-                Err(_) => Some("rejected"),
-            };
-            if let Some(outcome) = outcome {
+            if let Some(outcome) = archive_outcome(result.as_ref().map(drop)) {
                 archive(folder, file, outcome, &stamp)?;
             }
         }
@@ -813,7 +896,7 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
     if failed > 0 {
         bail!(
             "{failed} of {} file(s) not imported",
-            args.files.len() + unnamed
+            args.files.len() + messages.len() + unnamed
         );
     }
     Ok(())
@@ -914,10 +997,14 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
             first_year: args.first_year,
             last_year: args.last_year,
             placements: args.placements,
+            youth_ids: zicht_synth::YouthIds::Pseudonyms,
         };
         let dir = args.out.join(region.code());
-        let counts = zicht_synth::generate_to_dir(&config, &dir)
-            .with_context(|| format!("write {}", dir.display()))?;
+        let counts = match args.format.as_str() {
+            "ijw" => zicht_synth::generate_ijw_to_dir(&config, &dir),
+            _ => zicht_synth::generate_to_dir(&config, &dir),
+        }
+        .with_context(|| format!("write {}", dir.display()))?;
         println!(
             "{}: {} youths, {} placements, {} capacity rows, {} transition18 checks, {} consents, \
              {} measures",

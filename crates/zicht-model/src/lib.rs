@@ -33,8 +33,8 @@ pub use identity::{InvalidRole, PeerIdentity, Role};
 pub use ids::{is_bsn, ConsentId, InvalidId, NodeName, PeerId, YouthId};
 pub use measures::{parse_duration, parse_time, Measure, MeasureKind};
 pub use municipality::{
-    current_municipalities, region_of_municipality, regions_of_municipality, Municipality,
-    MUNICIPALITIES,
+    current_municipalities, municipality, region_of_municipality, regions_of_municipality,
+    Municipality, MUNICIPALITIES,
 };
 pub use purpose::Purpose;
 pub use query::{filter_groups, Filter, Query, Scope, DATE_RANGE};

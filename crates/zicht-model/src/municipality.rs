@@ -242,6 +242,14 @@ pub fn region_of_municipality(name: &str, day: NaiveDate) -> Option<Region> {
     spans(name).iter().find(|m| m.on(day)).map(|m| m.region)
 }
 
+/// The municipality `name` (as [`region_of_municipality`] reads it) names: its span on `day`,
+/// else its latest span (a municipality outside the federation's regions on that day, such
+/// as Weesp before its move for a record of another region); `None` when not known.
+pub fn municipality(name: &str, day: NaiveDate) -> Option<&'static Municipality> {
+    let spans = spans(name);
+    spans.iter().find(|m| m.on(day)).or(spans.last()).copied()
+}
+
 /// Every region `name` (as [`region_of_municipality`] reads it) has belonged to, in the
 /// list's order; empty for a municipality outside the fourteen regions or not known. A
 /// municipality that moved region (Weesp) belongs to both: its successor holds its records

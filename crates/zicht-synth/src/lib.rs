@@ -9,6 +9,7 @@
 //! vrijheidsbeperkende maatregelen during JeugdhulpPlus stays (about a third of them). Rare
 //! categories in small regions give small cells, so privacy code has something to protect.
 
+pub mod ijw;
 mod profile;
 mod rng;
 
@@ -38,6 +39,42 @@ pub struct Config {
     /// Exact number of placement rows to produce (for benchmarks); `None` for the region's
     /// natural size.
     pub placements: Option<u64>,
+    /// What identifies a youth in the files.
+    pub youth_ids: YouthIds,
+}
+
+/// What identifies a youth in the generated files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum YouthIds {
+    /// Pseudonyms, as the canonical import format takes them.
+    #[default]
+    Pseudonyms,
+    /// Synthetic BSNs (nine digits passing the elfproef, from a counter, never from a
+    /// register), as a gemeente's own systems and iJw messages hold them: imported with
+    /// `--pseudonymise`.
+    Bsn,
+}
+
+/// The synthetic BSN of the youth with `index`: `99` (or `98` where `99` gives no check digit)
+/// followed by six digits of the index and the elfproef's check digit; the next million use
+/// `97`/`96`, and so on.
+pub fn synthetic_bsn(index: u64) -> String {
+    let pair = (index / 1_000_000) % 5;
+    let rest = index % 1_000_000;
+    for lead in [99 - 2 * pair, 98 - 2 * pair] {
+        let first = format!("{lead:02}{rest:06}");
+        let sum: u32 = first
+            .bytes()
+            .zip([9, 8, 7, 6, 5, 4, 3, 2])
+            .map(|(b, w)| u32::from(b - b'0') * w)
+            .sum();
+        let check = sum % 11;
+        if check < 10 {
+            return format!("{first}{check}");
+        }
+    }
+    // Two leads eight apart mod 11 never both need a check digit of 10.
+    unreachable!("no check digit for index {index}")
 }
 
 impl Config {
@@ -49,14 +86,33 @@ impl Config {
             first_year: 2021,
             last_year: 2025,
             placements: None,
+            youth_ids: YouthIds::Pseudonyms,
         }
+    }
+}
+
+/// Where placements go: a CSV file (any writer), or iJw messages ([`ijw::Writer`]).
+pub trait PlacementSink {
+    /// Writes what comes before the first placement.
+    fn header(&mut self) -> io::Result<()>;
+    /// Writes one placement, its fields in [`Placement::COLUMNS`] order.
+    fn placement(&mut self, fields: &[&str; 14]) -> io::Result<()>;
+}
+
+impl<W: Write> PlacementSink for W {
+    fn header(&mut self) -> io::Result<()> {
+        write_record(self, Placement::COLUMNS)
+    }
+
+    fn placement(&mut self, fields: &[&str; 14]) -> io::Result<()> {
+        write_record(self, fields)
     }
 }
 
 /// Where the five CSV files go.
 pub struct Sinks<'a> {
-    /// `placements.csv`.
-    pub placements: &'a mut dyn Write,
+    /// `placements.csv`, or the region's iJw messages.
+    pub placements: &'a mut dyn PlacementSink,
     /// `capacity.csv`.
     pub capacity: &'a mut dyn Write,
     /// `transition18.csv`.
@@ -110,7 +166,7 @@ fn opt(value: Option<&str>) -> &str {
 /// Generates the five CSV files of one region.
 pub fn generate(config: &Config, sinks: Sinks<'_>) -> io::Result<Counts> {
     let mut generator = Generator::new(config);
-    write_record(sinks.placements, Placement::COLUMNS)?;
+    sinks.placements.header()?;
     write_record(sinks.capacity, zicht_model::Capacity::COLUMNS)?;
     write_record(sinks.transition18, Transition18Check::COLUMNS)?;
     write_record(sinks.consents, zicht_model::Consent::COLUMNS)?;
@@ -133,23 +189,81 @@ pub const FILE_NAMES: [&str; 5] = [
 /// Generates a region's five files into `dir` (created if missing). Each file is written to a
 /// temporary name and renamed into place, so a failed run leaves no half-written file.
 pub fn generate_to_dir(config: &Config, dir: &std::path::Path) -> io::Result<Counts> {
+    generate_files(config, dir, None)
+}
+
+/// File names of a region generated as a gemeente's iJw exchange ([`generate_ijw_to_dir`]).
+pub const IJW_FILE_NAMES: [&str; 6] = [
+    "berichten.zip",
+    "mapping.toml",
+    "capacity.csv",
+    "transition18.csv",
+    "consents.csv",
+    "measures.csv",
+];
+
+/// Generates a region as its gemeenten's systems hold it: the placements as iJw 3.2 messages
+/// in `berichten.zip` with the region's `mapping.toml`, and the other four tables as CSV, all
+/// with synthetic BSNs (imported with the region's pseudonymisation key). The same config
+/// gives the same youths, placements and rows as [`generate_to_dir`], but for the youth ids.
+pub fn generate_ijw_to_dir(config: &Config, dir: &std::path::Path) -> io::Result<Counts> {
+    let config = Config {
+        youth_ids: YouthIds::Bsn,
+        ..*config
+    };
     std::fs::create_dir_all(dir)?;
-    let temporary = FILE_NAMES.map(|name| dir.join(format!(".{name}.partial")));
-    let mut writers = Vec::with_capacity(FILE_NAMES.len());
+    let batch = dir.join(".berichten.zip.partial");
+    let mut writer = ijw::Writer::create(&batch, date(config.last_year, 12, 31))?;
+    let counts = generate_files(&config, dir, Some(&mut writer))?;
+    writer.finish(&dir.join("mapping.toml"))?;
+    std::fs::rename(batch, dir.join("berichten.zip"))?;
+    Ok(counts)
+}
+
+/// Writes the tables into `dir` through temporary names; the placements go to `placements`
+/// when given, else to `placements.csv`.
+fn generate_files(
+    config: &Config,
+    dir: &std::path::Path,
+    placements: Option<&mut dyn PlacementSink>,
+) -> io::Result<Counts> {
+    std::fs::create_dir_all(dir)?;
+    let names: Vec<&str> = match placements {
+        Some(_) => FILE_NAMES[1..].to_vec(),
+        None => FILE_NAMES.to_vec(),
+    };
+    let temporary: Vec<_> = names
+        .iter()
+        .map(|name| dir.join(format!(".{name}.partial")))
+        .collect();
+    let mut writers = Vec::with_capacity(names.len());
     for path in &temporary {
         writers.push(io::BufWriter::with_capacity(
             1 << 16,
             std::fs::File::create(path)?,
         ));
     }
-    let [p, c, t, k, m]: &mut [io::BufWriter<std::fs::File>; 5] = writers
-        .as_mut_slice()
+    let (csv_placements, rest) = match placements {
+        Some(_) => (None, writers.as_mut_slice()),
+        None => {
+            let (first, rest) = writers
+                .split_first_mut()
+                .ok_or_else(|| io::Error::other("five writers expected"))?;
+            (Some(first), rest)
+        }
+    };
+    let [c, t, k, m]: &mut [io::BufWriter<std::fs::File>; 4] = rest
         .try_into()
-        .map_err(|_| io::Error::other("five writers expected"))?;
+        .map_err(|_| io::Error::other("four writers expected"))?;
+    let placements: &mut dyn PlacementSink = match (placements, csv_placements) {
+        (Some(sink), _) => sink,
+        (None, Some(csv)) => csv,
+        (None, None) => return Err(io::Error::other("no placements sink")),
+    };
     let counts = generate(
         config,
         Sinks {
-            placements: p,
+            placements,
             capacity: c,
             transition18: t,
             consents: k,
@@ -162,7 +276,7 @@ pub fn generate_to_dir(config: &Config, dir: &std::path::Path) -> io::Result<Cou
             .map_err(|e| e.into_error())?
             .sync_all()?;
     }
-    for (path, name) in temporary.iter().zip(FILE_NAMES) {
+    for (path, name) in temporary.iter().zip(names) {
         std::fs::rename(path, dir.join(name))?;
     }
     Ok(counts)
@@ -226,7 +340,10 @@ impl Generator {
                 _ => {}
             }
             // mix64 is a bijection, so distinct indexes give distinct pseudonyms.
-            let youth_id = format!("{:016x}", mix64(youth_key ^ index));
+            let youth_id = match self.config.youth_ids {
+                YouthIds::Pseudonyms => format!("{:016x}", mix64(youth_key ^ index)),
+                YouthIds::Bsn => synthetic_bsn(index),
+            };
             index += 1;
             self.youth(&youth_id, &mut sinks)?;
         }
@@ -277,25 +394,22 @@ impl Generator {
             let start_text = start.to_string();
             let end_text = end.map(|e| e.to_string());
             let birth_text = birth_date.to_string();
-            write_record(
-                placements,
-                &[
-                    youth_id,
-                    &birth_text,
-                    origin_region,
-                    opt(origin_municipality),
-                    &site.provider,
-                    opt(site.municipality),
-                    &site.region,
-                    care_type.code(),
-                    opt(site.setting.map(Setting::code)),
-                    legal_basis.code(),
-                    &start_text,
-                    opt(end_text.as_deref()),
-                    opt(destination.map(OutflowDestination::code)),
-                    opt(profile.map(OutflowProfile::code)),
-                ],
-            )?;
+            placements.placement(&[
+                youth_id,
+                &birth_text,
+                origin_region,
+                opt(origin_municipality),
+                &site.provider,
+                opt(site.municipality),
+                &site.region,
+                care_type.code(),
+                opt(site.setting.map(Setting::code)),
+                legal_basis.code(),
+                &start_text,
+                opt(end_text.as_deref()),
+                opt(destination.map(OutflowDestination::code)),
+                opt(profile.map(OutflowProfile::code)),
+            ])?;
             self.counts.placements += 1;
             let secure = (care_type == CareType::JeugdhulpPlus).then(|| {
                 let facility = format!("{} {}", site.provider, opt(site.municipality));

@@ -11,6 +11,17 @@
 //! "43" = "open_residentieel"    # iJw productcategorie 43
 //! ```
 //!
+//! For iJw messages, `[providers]` names the aanbieder behind each AGB code (the messages
+//! carry only the code) and where its placements are:
+//!
+//! ```toml
+//! [providers."73730001"]
+//! name = "Jeugdhulp Noord"
+//! region = "drenthe"            # placement_region
+//! municipality = "Assen"        # location_municipality (optional)
+//! setting = "op_terrein"        # optional
+//! ```
+//!
 //! Names and values match whatever their case and surrounding spaces. Value maps are allowed
 //! for the columns that hold codes only, so a mapping never holds youth data, and an export's
 //! value that is neither mapped nor a code can be named in the error.
@@ -21,7 +32,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use zicht_model::{
-    After18Funding, Big5Status, CareType, CodeList, Financing, LegalBasis, MeasureKind,
+    After18Funding, Big5Status, CareType, CodeList, Financing, LegalBasis, MeasureKind, Name,
     OriginRegion, OutflowDestination, OutflowProfile, PlacementRegion, Setting,
 };
 
@@ -82,6 +93,52 @@ pub struct Mapping {
     columns: HashMap<String, &'static str>,
     /// Canonical column -> folded export value -> zicht code.
     values: HashMap<&'static str, HashMap<String, String>>,
+    /// AGB code -> the aanbieder and where its placements are (iJw).
+    providers: HashMap<String, Provider>,
+}
+
+/// An aanbieder as a region's mapping names it for iJw messages, which carry its AGB code only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// The provider's name, as `placements.provider`.
+    pub name: Name,
+    /// Where its placements are.
+    pub region: PlacementRegion,
+    /// The municipality of its location, if one.
+    pub municipality: Option<Name>,
+    /// On an institution's grounds or in a neighbourhood, if known.
+    pub setting: Option<Setting>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderEntry {
+    name: String,
+    region: String,
+    municipality: Option<String>,
+    setting: Option<String>,
+}
+
+impl ProviderEntry {
+    fn check(self, agb: &str) -> Result<Provider, String> {
+        let at = |reason: String| format!("[providers.\"{agb}\"] {reason}");
+        if agb.len() != 8 || !agb.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(at("an AGB code is eight digits".to_owned()));
+        }
+        Ok(Provider {
+            name: Name::parse(&self.name).map_err(|e| at(format!("name: {e}")))?,
+            region: PlacementRegion::parse(self.region.trim())
+                .map_err(|e| at(format!("region: {e}")))?,
+            municipality: self
+                .municipality
+                .map(|m| Name::parse(&m).map_err(|e| at(format!("municipality: {e}"))))
+                .transpose()?,
+            setting: self
+                .setting
+                .map(|s| Setting::parse(s.trim()).map_err(|e| at(format!("setting: {e}"))))
+                .transpose()?,
+        })
+    }
 }
 
 /// A mapping file that cannot be used, with where.
@@ -101,6 +158,8 @@ struct File {
     columns: HashMap<String, String>,
     #[serde(default)]
     values: HashMap<String, HashMap<String, String>>,
+    #[serde(default)]
+    providers: HashMap<String, ProviderEntry>,
 }
 
 /// Lower case, trimmed, inner runs of spaces as one: how export names and values are matched.
@@ -160,6 +219,10 @@ impl Mapping {
             }
             mapping.values.insert(target, map);
         }
+        for (agb, entry) in raw.providers {
+            let provider = entry.check(agb.trim())?;
+            mapping.providers.insert(agb.trim().to_owned(), provider);
+        }
         Ok(mapping)
     }
 
@@ -171,6 +234,11 @@ impl Mapping {
     /// Whether the mapping has a value map for `column`.
     pub(crate) fn maps(&self, column: &str) -> bool {
         self.values.contains_key(column)
+    }
+
+    /// The aanbieder with AGB code `agb`, if the mapping names it.
+    pub(crate) fn provider(&self, agb: &str) -> Option<&Provider> {
+        self.providers.get(agb)
     }
 
     /// The zicht code an export's `value` of `column` maps to.
@@ -186,8 +254,9 @@ impl fmt::Display for Mapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} column name(s), value maps for {}",
+            "{} column name(s), {} provider(s), value maps for {}",
             self.columns.len(),
+            self.providers.len(),
             if self.values.is_empty() {
                 "no column".to_owned()
             } else {

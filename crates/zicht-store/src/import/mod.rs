@@ -7,6 +7,7 @@
 //! is stored upserting on the table's key, so importing the same file again changes nothing.
 
 mod dialect;
+mod ijw;
 mod load;
 mod mapping;
 mod parse;
@@ -23,7 +24,8 @@ use zicht_model::{
 };
 
 pub use dialect::{parse_delimiter, Dialect, Sniffed, TextEncoding, WorkbookError};
-pub use mapping::{Mapping, MappingError};
+pub use ijw::{is_ijw_file, MessageCounts, MessageProblem, LEGAL_STATUS};
+pub use mapping::{Mapping, MappingError, Provider};
 pub use parse::parse;
 
 use crate::{on_pool, query_error, Store, StoreError};
@@ -231,6 +233,22 @@ pub enum ImportError {
         /// False when the check stopped at [`MAX_PROBLEMS`].
         complete: bool,
     },
+    /// iJw messages broke the format or could not be mapped; nothing was stored.
+    #[error("{}", messages_message(file, problems, *complete))]
+    Messages {
+        /// The files as named by the user.
+        file: String,
+        /// The problems found.
+        problems: Vec<MessageProblem>,
+        /// False when the check stopped at [`MAX_PROBLEMS`].
+        complete: bool,
+    },
+    /// iJw messages carry BSNs: they are read only with the region's pseudonymisation key.
+    #[error("{file}: iJw messages carry BSNs, which zicht turns into pseudonyms as it reads them: give the region's pseudonymisation key (--pseudonym-key FILE, or [privacy] pseudonym_key of the node config); nothing was stored")]
+    NoPseudonymKey {
+        /// The files as named by the user.
+        file: String,
+    },
     /// An `.xlsx` workbook could not be read.
     #[error("{file}: {source}; nothing was stored")]
     Workbook {
@@ -262,9 +280,19 @@ pub enum ImportError {
 }
 
 fn rejected_message(file: &str, problems: &[Problem], complete: bool) -> String {
+    let lines = problems.iter().map(|problem| format!("{file}:{problem}"));
+    problems_message(file, lines, complete)
+}
+
+fn messages_message(file: &str, problems: &[MessageProblem], complete: bool) -> String {
+    problems_message(file, problems.iter().map(ToString::to_string), complete)
+}
+
+/// `file: rejected` and a problem a line.
+fn problems_message(file: &str, lines: impl Iterator<Item = String>, complete: bool) -> String {
     let mut message = format!("{file}: rejected, nothing was stored");
-    for problem in problems {
-        message.push_str(&format!("\n  {file}:{problem}"));
+    for line in lines {
+        message.push_str(&format!("\n  {line}"));
     }
     if !complete {
         message.push_str(&format!(
@@ -444,6 +472,103 @@ pub async fn import_file(
             detected: true,
             sheet: None,
         }),
+    })
+}
+
+/// What an iJw import stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagesReport {
+    /// Placements stored.
+    pub rows: u64,
+    /// Whether the placements' earlier contents were replaced.
+    pub replaced: bool,
+    /// The messages read.
+    pub counts: MessageCounts,
+    /// SHA-256 over the files' bytes in the order given, hex.
+    pub sha256: String,
+}
+
+/// Imports iJw 3.2 messages (`.xml` files and `.zip` batches of them) as placements, all in
+/// one transaction: every message is read and joined first (a JW307 may come before its
+/// JW305), so a bad message or a truncated batch stores nothing. The BSNs become pseudonyms
+/// under `options.pseudonymise`, which must be given; `options.mapping` names the aanbieders
+/// and maps the codes (see `ijw`). `progress` hears the rows stored.
+pub async fn import_messages(
+    store: &Store,
+    files: &[std::path::PathBuf],
+    options: ImportOptions,
+    progress: &mut dyn Progress,
+) -> Result<MessagesReport, ImportError> {
+    let label = match files {
+        [one] => one.display().to_string(),
+        _ => format!("{} iJw files", files.len()),
+    };
+    let Some(key) = options.pseudonymise.clone() else {
+        return Err(ImportError::NoPseudonymKey { file: label });
+    };
+    let store_error = |source| ImportError::Store {
+        file: label.clone(),
+        source,
+    };
+    let (region, infer) = store
+        .region_to_check(options.region)
+        .await
+        .map_err(store_error)?
+        .map_err(|held| ImportError::OtherRegion {
+            file: label.clone(),
+            held,
+            asked: match options.region {
+                RegionCheck::Region(asked) => asked,
+                _ => held,
+            },
+        })?;
+    let reading = parse::Reading {
+        region,
+        infer_region: infer,
+        region_given: matches!(options.region, RegionCheck::Region(_)),
+        ..Default::default()
+    };
+    let mapping = options.mapping.clone().unwrap_or_default();
+    let owned: Vec<std::path::PathBuf> = files.to_vec();
+    let joined = label.clone();
+    let converted = tokio::task::spawn_blocking(move || {
+        let mut tally = parse::RegionTally::new(&reading);
+        ijw::convert(&owned, &key, &mapping, &mut tally, reading.region_given)
+    })
+    .await
+    .map_err(|join| ImportError::Read {
+        file: joined,
+        source: io::Error::other(join.to_string()),
+    })?
+    .map_err(|failure| match failure {
+        ijw::Failure::Io(file, source) => ImportError::Read { file, source },
+        ijw::Failure::Problems(problems, complete) => ImportError::Messages {
+            file: label.clone(),
+            problems,
+            complete,
+        },
+    })?;
+    let file_name = files
+        .first()
+        .and_then(|f| f.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rows = converted.rows.len() as u64;
+    load::store_rows(
+        store,
+        converted.rows,
+        options.clone(),
+        &file_name,
+        &converted.sha256,
+        progress,
+    )
+    .await
+    .map_err(store_error)?;
+    Ok(MessagesReport {
+        rows,
+        replaced: options.replace,
+        counts: converted.counts,
+        sha256: converted.sha256,
     })
 }
 

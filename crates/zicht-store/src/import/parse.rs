@@ -733,7 +733,7 @@ pub(crate) struct RegionTally {
 }
 
 impl RegionTally {
-    fn new(reading: &Reading) -> RegionTally {
+    pub(crate) fn new(reading: &Reading) -> RegionTally {
         RegionTally {
             expected: reading.region,
             infer: reading.infer_region && reading.region.is_none(),
@@ -759,14 +759,30 @@ impl RegionTally {
         }
     }
 
+    /// Tallies a placement found at `line`.
+    pub(crate) fn add_placement(&mut self, placement: &Placement, line: u64) {
+        self.add(placement, line);
+    }
+
     /// A rejection when rows of other regions were found; `given` when the region was given
     /// (rather than held or taken from the file).
     fn verdict(&self, given: bool) -> Result<(), Rejection> {
-        let Some(expected) = self.expected else {
-            return Ok(());
-        };
+        match self.reason(given) {
+            None => Ok(()),
+            Some(reason) => Err(rejected(Problem {
+                line: self.first.unwrap_or(0),
+                column: 1,
+                column_name: Some("origin_region"),
+                reason,
+            })),
+        }
+    }
+
+    /// Why the rows are refused, when rows of other regions were found.
+    pub(crate) fn reason(&self, given: bool) -> Option<String> {
+        let expected = self.expected?;
         if self.others.is_empty() {
-            return Ok(());
+            return None;
         }
         let counts: Vec<String> = self
             .others
@@ -780,17 +796,12 @@ impl RegionTally {
         } else {
             "this database holds"
         };
-        Err(rejected(Problem {
-            line: self.first.unwrap_or(0),
-            column: 1,
-            column_name: Some("origin_region"),
-            reason: format!(
-                "{whose} {}, but {} row(s) are of other regions by origin_region or origin_municipality ({}); import them into their own region's node, or give --allow-other-regions if the file is meant so",
-                expected.code(),
-                self.others.values().sum::<u64>(),
-                counts.join(", ")
-            ),
-        }))
+        Some(format!(
+            "{whose} {}, but {} row(s) are of other regions by origin_region or origin_municipality ({}); import them into their own region's node, or give --allow-other-regions if the file is meant so",
+            expected.code(),
+            self.others.values().sum::<u64>(),
+            counts.join(", ")
+        ))
     }
 }
 

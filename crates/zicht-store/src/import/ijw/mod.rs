@@ -1,0 +1,619 @@
+//! iJw 3.2 import: a gemeente's JW301 (toewijzing), JW305 (start zorg) and JW307 (stop zorg)
+//! messages, as single `.xml` files or as the `.zip` batches its system exports, turned into
+//! placements.
+//!
+//! A placement is one delivery of a product: a JW305's start, the JW307 that stops it (same
+//! client, ToewijzingNummer and Begindatum; without one the placement goes on), and the
+//! JW301 that assigned its toewijzing (the client's legal status). What the messages do not
+//! carry comes from the region's mapping: the aanbieder behind each AGB code and where its
+//! placements are (`[providers]`), the care type of each product code or category
+//! (`[values.care_type]`), the outflow destination of each reden beëindiging
+//! (`[values.outflow_destination]`, else `onbekend`), and the legal basis of each juridische
+//! status (`[values.legal_basis]`, over the defaults in [`LEGAL_STATUS`]). The origin is the
+//! gemeente the messages are exchanged with, by the CBS code lists zicht carries (or
+//! `[values.origin_region]` for a code the list does not hold).
+//!
+//! All messages of one import are read before anything is stored (a stop may come before its
+//! start), then stored in one transaction: a truncated batch or one bad message stores
+//! nothing. The BSN becomes its pseudonym under the region's key as it is read.
+
+mod message;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use zicht_model::{
+    CareType, CodeList, LegalBasis, NaiveDate, Name, OriginRegion, OutflowDestination, Placement,
+    YouthId,
+};
+use zicht_privacy::PseudonymKey;
+
+use self::message::{At, Kind, Message, Outcome};
+use super::mapping::Mapping;
+use super::parse::RegionTally;
+use super::{Rows, MAX_PROBLEMS};
+
+/// The legal basis of a JuridischeStatus (WJ232) where a region's mapping does not say
+/// otherwise. Statuses 01-03 and 05 (machtigingen, inbewaringstelling) mean different things
+/// per region's practice and must be mapped; a client without a status is `vrijwillig`, or
+/// `voogdij` when the WettelijkeVertegenwoordiging (WJ003) is 06.
+pub const LEGAL_STATUS: &[(&str, LegalBasis)] = &[
+    ("04", LegalBasis::Ots),
+    ("11", LegalBasis::Strafrechtelijk),
+    ("12", LegalBasis::Strafrechtelijk),
+];
+
+/// One reason an iJw import was rejected: `file:line:column: element path: reason`. Never a
+/// value read (no BSN, name or date of birth); codes of products, aanbieders, gemeenten and
+/// reasons are named, as they say how to fix the mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageProblem {
+    /// The file, and for a batch the message in it (`batch.zip!jw305/0001.xml`).
+    pub file: String,
+    /// Line of the element's start (1-based).
+    pub line: u64,
+    /// Column of the element's `<` (1-based, in bytes).
+    pub column: u64,
+    /// The element's path from `Bericht`.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for MessageProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// What the messages of an import held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    /// JW301 messages read.
+    pub jw301: u64,
+    /// JW305 messages read.
+    pub jw305: u64,
+    /// JW307 messages read.
+    pub jw307: u64,
+    /// Other iJw 3.2 messages (retourberichten, JW315, ...), skipped, by kind.
+    pub skipped: Vec<(String, u64)>,
+    /// Entries of a batch that are not XML (skipped).
+    pub not_xml: u64,
+}
+
+impl fmt::Display for MessageCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} JW301, {} JW305, {} JW307",
+            self.jw301, self.jw305, self.jw307
+        )?;
+        for (kind, n) in &self.skipped {
+            write!(f, "; {n} {kind} skipped")?;
+        }
+        if self.not_xml > 0 {
+            write!(f, "; {} non-XML batch entries skipped", self.not_xml)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why messages were not turned into placements.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A file could not be read.
+    Io(String, io::Error),
+    /// The messages broke the format or could not be mapped.
+    Problems(Vec<MessageProblem>, bool),
+}
+
+/// The placements of a set of message files, their counts, and the SHA-256 over the files'
+/// bytes in order.
+pub(crate) struct Converted {
+    pub rows: Rows,
+    pub counts: MessageCounts,
+    pub sha256: String,
+}
+
+/// What the join keeps of an assignment (JW301's ToegewezenProduct).
+struct Assignment {
+    legal_status: Option<String>,
+    guardian: Option<String>,
+    category: Option<String>,
+    code: Option<String>,
+    assigned: (NaiveDate, String),
+}
+
+/// What the join keeps of a start (JW305's StartProduct).
+struct Start {
+    agb: String,
+    gemeente: String,
+    birth: NaiveDate,
+    category: Option<String>,
+    code: Option<String>,
+    at: Located,
+}
+
+/// What the join keeps of a stop (JW307's StopProduct).
+struct Stop {
+    end: NaiveDate,
+    reason: String,
+    at: Located,
+}
+
+/// A place in the input: the file index, and where in it.
+#[derive(Clone)]
+struct Located {
+    file: usize,
+    at: At,
+}
+
+/// The delivery a start or stop belongs to: client, toewijzing (or for a product without
+/// one, its category and code), begin date.
+type DeliveryKey = (String, String, NaiveDate);
+
+#[derive(Default)]
+struct Exchange {
+    /// (client, ToewijzingNummer) -> the latest assignment.
+    assignments: HashMap<(String, String), Assignment>,
+    starts: HashMap<DeliveryKey, Start>,
+    stops: HashMap<DeliveryKey, Stop>,
+    /// The files (and batch entries) read, for problems' names.
+    names: Vec<String>,
+    counts: MessageCounts,
+    problems: Vec<MessageProblem>,
+}
+
+impl Exchange {
+    fn problem(&mut self, file: usize, at: &At, reason: impl Into<String>) {
+        if self.problems.len() < MAX_PROBLEMS + 1 {
+            self.problems.push(MessageProblem {
+                file: self.names.get(file).cloned().unwrap_or_default(),
+                line: at.line,
+                column: at.column,
+                path: at.path.clone(),
+                reason: reason.into(),
+            });
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.problems.len() > MAX_PROBLEMS
+    }
+
+    /// Takes one message in.
+    fn take(&mut self, file: usize, kind: Kind, message: Message) {
+        match kind {
+            Kind::Jw301 => self.counts.jw301 += 1,
+            Kind::Jw305 => self.counts.jw305 += 1,
+            Kind::Jw307 => self.counts.jw307 += 1,
+        }
+        let birth = message.birth.unwrap_or(NaiveDate::MIN);
+        for product in message.products {
+            let at = Located {
+                file,
+                at: product.at.unwrap_or(At {
+                    line: 1,
+                    column: 1,
+                    path: String::new(),
+                }),
+            };
+            let toewijzing = product.toewijzing.clone().unwrap_or_else(|| {
+                format!(
+                    "product {}{}",
+                    product.category.as_deref().unwrap_or(""),
+                    product.code.as_deref().unwrap_or("")
+                )
+            });
+            let delivery = |begin: NaiveDate| (message.youth.clone(), toewijzing.clone(), begin);
+            match kind {
+                Kind::Jw301 => {
+                    let (Some(number), Some(assigned)) = (product.toewijzing, product.assigned)
+                    else {
+                        continue;
+                    };
+                    let assignment = Assignment {
+                        legal_status: message.legal_status.clone(),
+                        guardian: message.guardian.clone(),
+                        category: product.category,
+                        code: product.code,
+                        assigned,
+                    };
+                    // A changed assignment (a later Toewijzingsdatum and -tijd) replaces it.
+                    match self.assignments.entry((message.youth.clone(), number)) {
+                        std::collections::hash_map::Entry::Occupied(mut held) => {
+                            if held.get().assigned <= assignment.assigned {
+                                held.insert(assignment);
+                            }
+                        }
+                        std::collections::hash_map::Entry::Vacant(free) => {
+                            free.insert(assignment);
+                        }
+                    }
+                }
+                Kind::Jw305 => {
+                    let Some(begin) = product.begin else { continue };
+                    let key = delivery(begin);
+                    if product.status == Some(3) {
+                        self.starts.remove(&key);
+                        continue;
+                    }
+                    self.starts.insert(
+                        key,
+                        Start {
+                            agb: message.agb.clone(),
+                            gemeente: message.gemeente.clone(),
+                            birth,
+                            category: product.category,
+                            code: product.code,
+                            at,
+                        },
+                    );
+                }
+                Kind::Jw307 => {
+                    let (Some(begin), Some(end), Some(reason)) =
+                        (product.begin, product.end, product.reason.clone())
+                    else {
+                        continue;
+                    };
+                    let key = delivery(begin);
+                    if product.status == Some(3) {
+                        self.stops.remove(&key);
+                        continue;
+                    }
+                    self.stops.insert(key, Stop { end, reason, at });
+                }
+            }
+        }
+    }
+
+    /// Reads one message from `source`, named `name`.
+    fn read(&mut self, name: String, source: impl io::BufRead, key: &PseudonymKey) {
+        self.names.push(name);
+        let file = self.names.len() - 1;
+        match message::read(source, key) {
+            Ok(Outcome::Message(kind, message)) => self.take(file, kind, message),
+            Ok(Outcome::Other(kind)) => {
+                match self.counts.skipped.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, n)) => *n += 1,
+                    None => self.counts.skipped.push((kind, 1)),
+                }
+            }
+            Err(flaw) => self.problem(file, &flaw.at, flaw.reason),
+        }
+    }
+}
+
+/// Whether `path` is read as iJw: an `.xml` file, or a `.zip` batch.
+pub fn is_ijw_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("xml") || e.eq_ignore_ascii_case("zip"))
+}
+
+/// Reads every message of `files` (`.xml` messages and `.zip` batches of them) and joins them
+/// into placements; `tally` checks their region (`given`: the region was given rather than
+/// held by the database).
+pub(crate) fn convert(
+    files: &[PathBuf],
+    key: &PseudonymKey,
+    mapping: &Mapping,
+    tally: &mut RegionTally,
+    given: bool,
+) -> Result<Converted, Failure> {
+    let mut exchange = Exchange::default();
+    let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
+    for path in files {
+        let label = path.display().to_string();
+        let io_failure = |e| Failure::Io(label.clone(), e);
+        let file = File::open(path).map_err(io_failure)?;
+        let counted = super::HashingReader {
+            inner: file,
+            hasher: hasher.clone(),
+        };
+        let zipped = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+        let mut reader = BufReader::with_capacity(1 << 16, counted);
+        if zipped {
+            loop {
+                let entry = match zip::read::read_zipfile_from_stream(&mut reader) {
+                    Ok(Some(entry)) => entry,
+                    Ok(None) => break,
+                    Err(error) => {
+                        let at = At {
+                            line: 0,
+                            column: 0,
+                            path: String::new(),
+                        };
+                        exchange.names.push(label.clone());
+                        let index = exchange.names.len() - 1;
+                        exchange.problem(
+                            index,
+                            &at,
+                            format!(
+                                "the batch is damaged or truncated ({error}); nothing was stored"
+                            ),
+                        );
+                        break;
+                    }
+                };
+                let name = entry.name().chars().take(200).collect::<String>();
+                if entry.is_dir() {
+                    continue;
+                }
+                if !name.to_ascii_lowercase().ends_with(".xml") {
+                    exchange.counts.not_xml += 1;
+                    continue;
+                }
+                let mut entry_reader = BufReader::with_capacity(1 << 14, entry);
+                exchange.read(format!("{label}!{name}"), &mut entry_reader, key);
+                // A damaged entry (its checksum) shows when it is read to its end.
+                let mut rest = entry_reader;
+                if let Err(error) = io::copy(&mut rest, &mut io::sink()) {
+                    let at = At {
+                        line: 0,
+                        column: 0,
+                        path: String::new(),
+                    };
+                    let index = exchange.names.len() - 1;
+                    exchange.problem(
+                        index,
+                        &at,
+                        format!(
+                            "the batch entry is damaged or truncated ({}); nothing was stored",
+                            error.kind()
+                        ),
+                    );
+                    break;
+                }
+                drop(rest);
+                if exchange.full() {
+                    break;
+                }
+            }
+        } else {
+            exchange.read(label.clone(), &mut reader, key);
+        }
+        // The rest of the file, so the hash covers it whole.
+        io::copy(&mut reader, &mut io::sink()).map_err(|e| Failure::Io(label.clone(), e))?;
+        if exchange.full() {
+            break;
+        }
+    }
+    let rows = exchange.placements(mapping, tally, given);
+    if !exchange.problems.is_empty() {
+        let complete = exchange.problems.len() <= MAX_PROBLEMS;
+        exchange.problems.truncate(MAX_PROBLEMS);
+        return Err(Failure::Problems(exchange.problems, complete));
+    }
+    let sha256 = hasher
+        .lock()
+        .map_or_else(|_| String::new(), |h| super::hex(&h.clone().finalize()));
+    Ok(Converted {
+        rows: Rows::Placements(rows),
+        counts: exchange.counts,
+        sha256,
+    })
+}
+
+impl Exchange {
+    /// Joins starts, stops and assignments into placements; problems go to `self.problems`.
+    fn placements(
+        &mut self,
+        mapping: &Mapping,
+        tally: &mut RegionTally,
+        given: bool,
+    ) -> Vec<Placement> {
+        let mut starts: Vec<(DeliveryKey, Start)> =
+            std::mem::take(&mut self.starts).into_iter().collect();
+        // File order, so problems and rows come in the order they were read.
+        starts.sort_by_key(|(_, start)| (start.at.file, start.at.at.line));
+        let mut rows = Vec::with_capacity(starts.len());
+        let mut keys = std::collections::HashSet::with_capacity(starts.len());
+        for (key, start) in starts {
+            if self.full() {
+                break;
+            }
+            let stop = self.stops.remove(&key);
+            match self.placement(&key, &start, stop.as_ref(), mapping) {
+                Ok(placement) => {
+                    let row_key = (
+                        placement.youth_id.clone(),
+                        placement.start_date,
+                        placement.care_type,
+                        placement.provider.clone(),
+                    );
+                    if !keys.insert(row_key) {
+                        let at = start.at.at.clone();
+                        self.problem(
+                            start.at.file,
+                            &at,
+                            "a second delivery of this client with the same aanbieder, care type and Begindatum under another ToewijzingNummer; zicht keeps one placement per client, start date, care type and provider",
+                        );
+                        continue;
+                    }
+                    tally.add_placement(&placement, start.at.at.line);
+                    rows.push(placement);
+                }
+                Err(reason) => {
+                    let at = start.at.at.clone();
+                    self.problem(start.at.file, &at, reason);
+                }
+            }
+        }
+        let mut orphans: Vec<Stop> = std::mem::take(&mut self.stops).into_values().collect();
+        orphans.sort_by_key(|stop| (stop.at.file, stop.at.at.line));
+        for stop in orphans.into_iter().take(MAX_PROBLEMS) {
+            self.problem(
+                stop.at.file,
+                &stop.at.at,
+                "a JW307 stop without the JW305 start of this client, ToewijzingNummer and Begindatum in the import; import the gemeente's JW305 messages with their JW307 messages",
+            );
+        }
+        if let Some(reason) = tally.reason(given) {
+            let at = At {
+                line: 0,
+                column: 0,
+                path: String::new(),
+            };
+            self.names.push("(all messages)".to_owned());
+            let index = self.names.len() - 1;
+            self.problem(index, &at, reason);
+        }
+        rows
+    }
+
+    /// The placement of one start, its stop and its assignment.
+    fn placement(
+        &self,
+        (youth, toewijzing, begin): &DeliveryKey,
+        start: &Start,
+        stop: Option<&Stop>,
+        mapping: &Mapping,
+    ) -> Result<Placement, String> {
+        let assignment = self.assignments.get(&(youth.clone(), toewijzing.clone()));
+        let assignment = match assignment {
+            Some(assignment) => Some(assignment),
+            None if toewijzing.starts_with("product ") => None,
+            None => {
+                return Err("a JW305 start of a toewijzing no JW301 in the import assigns; import the gemeente's JW301 messages with the JW305 and JW307 messages".to_owned())
+            }
+        };
+        let category = start
+            .category
+            .as_deref()
+            .or(assignment.and_then(|a| a.category.as_deref()));
+        let code = start
+            .code
+            .as_deref()
+            .or(assignment.and_then(|a| a.code.as_deref()));
+        let care_type = care_type(category, code, mapping)?;
+        let provider = mapping.provider(&start.agb).ok_or_else(|| {
+            format!(
+                "aanbieder AGB {} is not in the mapping; add [providers.\"{}\"] with name and region (see docs/import-format.md)",
+                start.agb, start.agb
+            )
+        })?;
+        let (origin_region, origin_municipality) = origin(&start.gemeente, *begin, mapping)?;
+        let legal_basis = legal_basis(assignment, mapping)?;
+        let (end_date, outflow_destination) = match stop {
+            Some(stop) => (Some(stop.end), Some(destination(&stop.reason, mapping))),
+            None => (None, None),
+        };
+        let placement = Placement {
+            youth_id: YouthId::parse(youth).map_err(|e| e.to_string())?,
+            birth_date: start.birth,
+            origin_region,
+            origin_municipality,
+            provider: provider.name.clone(),
+            location_municipality: provider.municipality.clone(),
+            placement_region: provider.region,
+            care_type,
+            setting: provider.setting,
+            legal_basis,
+            start_date: *begin,
+            end_date,
+            outflow_destination,
+            outflow_profile: None,
+        };
+        placement
+            .check()
+            .map_err(|violation| format!("{}: {}", violation.column, violation.rule))?;
+        Ok(placement)
+    }
+}
+
+/// The care type of a product: its code, else its category, through `[values.care_type]`.
+fn care_type(
+    category: Option<&str>,
+    code: Option<&str>,
+    mapping: &Mapping,
+) -> Result<CareType, String> {
+    let mapped = code
+        .and_then(|c| mapping.value("care_type", c))
+        .or_else(|| category.and_then(|c| mapping.value("care_type", c)));
+    match mapped {
+        Some(mapped) => CareType::parse(mapped).map_err(|e| e.to_string()),
+        None => Err(match (category, code) {
+            (_, Some(code)) => format!(
+                "product {code} (productcategorie {}) has no care type in the mapping; add \"{code}\" = \"<care_type>\" (or its category) to [values.care_type]",
+                category.unwrap_or("-")
+            ),
+            (Some(category), None) => format!(
+                "productcategorie {category} has no care type in the mapping; add \"{category}\" = \"<care_type>\" to [values.care_type]"
+            ),
+            (None, None) => "neither the JW305 nor its JW301 names a product".to_owned(),
+        }),
+    }
+}
+
+/// The origin of a placement: the gemeente's region on the begin date and its name.
+fn origin(
+    gemeente: &str,
+    begin: NaiveDate,
+    mapping: &Mapping,
+) -> Result<(OriginRegion, Option<Name>), String> {
+    let known = zicht_model::municipality(gemeente, begin);
+    if let Some(mapped) = mapping.value("origin_region", gemeente) {
+        let region = OriginRegion::parse(mapped).map_err(|e| e.to_string())?;
+        let name = match region {
+            OriginRegion::Onbekend => None,
+            OriginRegion::Region(_) => known.and_then(|m| Name::parse(m.name).ok()),
+        };
+        return Ok((region, name));
+    }
+    let Some(municipality) = known else {
+        return Err(format!(
+            "gemeente {gemeente} is not a gemeente of the federation's regions in zicht's CBS list; map it in [values.origin_region] (\"{gemeente}\" = \"<region>\" or \"onbekend\")"
+        ));
+    };
+    let region =
+        zicht_model::region_of_municipality(gemeente, begin).unwrap_or(municipality.region);
+    Ok((
+        OriginRegion::Region(region),
+        Name::parse(municipality.name).ok(),
+    ))
+}
+
+/// The legal basis of an assignment's client.
+fn legal_basis(assignment: Option<&Assignment>, mapping: &Mapping) -> Result<LegalBasis, String> {
+    let Some(assignment) = assignment else {
+        return Ok(LegalBasis::Vrijwillig);
+    };
+    match &assignment.legal_status {
+        Some(status) => {
+            if let Some(mapped) = mapping.value("legal_basis", status) {
+                return LegalBasis::parse(mapped).map_err(|e| e.to_string());
+            }
+            LEGAL_STATUS
+                .iter()
+                .find(|(code, _)| code == status)
+                .map(|(_, basis)| *basis)
+                .ok_or_else(|| {
+                    format!(
+                        "JuridischeStatus {status} has no legal basis in the mapping; add \"{status}\" = \"<legal_basis>\" to [values.legal_basis]"
+                    )
+                })
+        }
+        None if assignment.guardian.as_deref() == Some("06") => Ok(LegalBasis::Voogdij),
+        None => Ok(LegalBasis::Vrijwillig),
+    }
+}
+
+/// The outflow destination a reden beëindiging maps to, else `onbekend`.
+fn destination(reason: &str, mapping: &Mapping) -> OutflowDestination {
+    mapping
+        .value("outflow_destination", reason)
+        .and_then(|d| OutflowDestination::parse(d).ok())
+        .unwrap_or(OutflowDestination::Onbekend)
+}
