@@ -481,3 +481,101 @@ fn usage_mistakes_exit_2_and_every_suggested_form_is_taken() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(!text(&output.stderr).contains("panicked"));
 }
+
+#[test]
+fn an_ijw_exchange_goes_in_through_the_cli_and_no_bsn_reaches_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("synthetic");
+    let output = zicht(&[
+        "generate",
+        "--region",
+        "drenthe",
+        "--format",
+        "ijw",
+        "--placements",
+        "300",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let region = out.join("drenthe");
+    let batch = region.join("berichten.zip");
+    let mapping = region.join("mapping.toml");
+    let key = dir.path().join("drenthe.key");
+    let database = dir.path().join("drenthe.db");
+    let import = |files: &[&Path], extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zicht"));
+        command
+            .args(["import", "--database"])
+            .arg(&database)
+            .arg("--pseudonym-key")
+            .arg(&key)
+            .arg("--mapping")
+            .arg(&mapping)
+            .args(extra)
+            .args(files)
+            .env("RUST_LOG", "debug")
+            .env_remove("ZICHT_DATABASE_URL");
+        command.output().unwrap()
+    };
+
+    // Without the key the messages are refused before anything is created.
+    let refused = zicht(&[
+        "import",
+        "--database",
+        database.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        batch.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("pseudonymisation key"));
+    assert!(!database.exists());
+
+    let first = import(&[&batch], &[]);
+    let csvs: Vec<std::path::PathBuf> = [
+        "capacity.csv",
+        "transition18.csv",
+        "consents.csv",
+        "measures.csv",
+    ]
+    .iter()
+    .map(|name| region.join(name))
+    .collect();
+    let csv_refs: Vec<&Path> = csvs.iter().map(|p| p.as_path()).collect();
+    let tables = import(&csv_refs, &["--pseudonymise"]);
+    // A broken message: its BSN must not show in the error.
+    let broken = dir.path().join("broken.xml");
+    let bsn = zicht_synth::synthetic_bsn(0);
+    std::fs::write(
+        &broken,
+        format!(
+            "<Bericht xmlns=\"http://www.istandaarden.nl/ijw/3_2/jw305/schema\"><Header><BerichtCode>438</BerichtCode></Header><Client><Bsn>{bsn}</Bsn><Bsn>{bsn}</Bsn></Client></Bericht>"
+        ),
+    )
+    .unwrap();
+    let failed = import(&[&broken], &[]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(tables.status.success(), "{}", text(&tables.stderr));
+    assert!(!failed.status.success());
+    let said = text(&first.stdout);
+    assert!(
+        said.contains("imported 300 placements from iJw messages"),
+        "{said}"
+    );
+    assert!(
+        text(&failed.stderr).contains("broken.xml:1:"),
+        "{}",
+        text(&failed.stderr)
+    );
+    let everything = [&first, &tables, &failed]
+        .iter()
+        .map(|o| text(&o.stdout) + &text(&o.stderr))
+        .collect::<String>();
+    for index in 0..300 {
+        let bsn = zicht_synth::synthetic_bsn(index);
+        assert!(!everything.contains(&bsn), "a BSN in the output");
+    }
+    let stored = std::fs::read(&database).unwrap();
+    assert!(!String::from_utf8_lossy(&stored).contains(&bsn));
+}

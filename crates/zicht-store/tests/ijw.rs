@@ -173,6 +173,21 @@ both_backends!(an_exchange_imports_as_its_csv_does, |db| async move {
     assert_eq!(again, stored);
     assert_eq!(placements(&db).await, from_messages);
 
+    // The same messages twice in one import (a batch exported twice) count once.
+    let copy = exchange.path().join("berichten-kopie.zip");
+    std::fs::copy(exchange.path().join("berichten.zip"), &copy).unwrap();
+    let twice = import_messages(
+        &db.store,
+        &[exchange.path().join("berichten.zip"), copy],
+        options(Some(&exchange.path().join("mapping.toml"))),
+        &mut (),
+    )
+    .await
+    .unwrap();
+    assert_eq!(twice.rows, stored);
+    assert_eq!(twice.counts.jw305, 2 * stored);
+    assert_eq!(placements(&db).await, from_messages);
+
     // No BSN anywhere in what was stored.
     let bsns: Vec<String> = (0..200).map(synthetic_bsn).collect();
     let mut ids = Vec::new();

@@ -22,8 +22,9 @@ mod message;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read as _};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 use zicht_model::{
@@ -275,19 +276,35 @@ impl Exchange {
         }
     }
 
-    /// Reads one message from `source`, named `name`.
-    fn read(&mut self, name: String, source: impl io::BufRead, key: &PseudonymKey) {
+    /// Takes one item of the reading in.
+    fn apply(&mut self, item: Item) {
+        let name = match &item {
+            Item::Message(name, _) | Item::Damaged(name, _) => name.clone(),
+            Item::NotXml => {
+                self.counts.not_xml += 1;
+                return;
+            }
+        };
         self.names.push(name);
         let file = self.names.len() - 1;
-        match message::read(source, key) {
-            Ok(Outcome::Message(kind, message)) => self.take(file, kind, message),
-            Ok(Outcome::Other(kind)) => {
+        match item {
+            Item::Message(_, Ok(Outcome::Message(kind, message))) => self.take(file, kind, message),
+            Item::Message(_, Ok(Outcome::Other(kind))) => {
                 match self.counts.skipped.iter_mut().find(|(k, _)| *k == kind) {
                     Some((_, n)) => *n += 1,
                     None => self.counts.skipped.push((kind, 1)),
                 }
             }
-            Err(flaw) => self.problem(file, &flaw.at, flaw.reason),
+            Item::Message(_, Err(flaw)) => self.problem(file, &flaw.at, flaw.reason),
+            Item::Damaged(_, reason) => {
+                let at = At {
+                    line: 0,
+                    column: 0,
+                    path: String::new(),
+                };
+                self.problem(file, &at, format!("{reason}; nothing was stored"));
+            }
+            Item::NotXml => {}
         }
     }
 }
@@ -309,87 +326,42 @@ pub(crate) fn convert(
     tally: &mut RegionTally,
     given: bool,
 ) -> Result<Converted, Failure> {
-    let mut exchange = Exchange::default();
     let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
-    for path in files {
-        let label = path.display().to_string();
-        let io_failure = |e| Failure::Io(label.clone(), e);
-        let file = File::open(path).map_err(io_failure)?;
-        let counted = super::HashingReader {
-            inner: file,
-            hasher: hasher.clone(),
-        };
-        let zipped = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
-        let mut reader = BufReader::with_capacity(1 << 16, counted);
-        if zipped {
-            loop {
-                let entry = match zip::read::read_zipfile_from_stream(&mut reader) {
-                    Ok(Some(entry)) => entry,
-                    Ok(None) => break,
-                    Err(error) => {
-                        let at = At {
-                            line: 0,
-                            column: 0,
-                            path: String::new(),
-                        };
-                        exchange.names.push(label.clone());
-                        let index = exchange.names.len() - 1;
-                        exchange.problem(
-                            index,
-                            &at,
-                            format!(
-                                "the batch is damaged or truncated ({error}); nothing was stored"
-                            ),
-                        );
+    // The batches' messages are parsed on two threads while this one inflates the next; a
+    // collector takes them in in reading order (a later message may change an earlier one).
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (results, collected) = mpsc::sync_channel::<(u64, Vec<Item>)>(8);
+    let mut exchange = std::thread::scope(|scope| {
+        let collector = scope.spawn(|| collect(collected, &stop));
+        let mut workers = Vec::new();
+        for _ in 0..PARSERS {
+            let (jobs, queue) = mpsc::sync_channel::<(u64, Vec<Entry>)>(4);
+            let results = results.clone();
+            scope.spawn(move || {
+                for (seq, entries) in queue {
+                    let items = entries
+                        .into_iter()
+                        .map(|(name, bytes)| {
+                            Item::Message(name, message::read(bytes.as_slice(), key))
+                        })
+                        .collect();
+                    if results.send((seq, items)).is_err() {
                         break;
                     }
-                };
-                let name = entry.name().chars().take(200).collect::<String>();
-                if entry.is_dir() {
-                    continue;
                 }
-                if !name.to_ascii_lowercase().ends_with(".xml") {
-                    exchange.counts.not_xml += 1;
-                    continue;
-                }
-                let mut entry_reader = BufReader::with_capacity(1 << 14, entry);
-                exchange.read(format!("{label}!{name}"), &mut entry_reader, key);
-                // A damaged entry (its checksum) shows when it is read to its end.
-                let mut rest = entry_reader;
-                if let Err(error) = io::copy(&mut rest, &mut io::sink()) {
-                    let at = At {
-                        line: 0,
-                        column: 0,
-                        path: String::new(),
-                    };
-                    let index = exchange.names.len() - 1;
-                    exchange.problem(
-                        index,
-                        &at,
-                        format!(
-                            "the batch entry is damaged or truncated ({}); nothing was stored",
-                            error.kind()
-                        ),
-                    );
-                    break;
-                }
-                drop(rest);
-                if exchange.full() {
-                    break;
-                }
-            }
-        } else {
-            exchange.read(label.clone(), &mut reader, key);
+            });
+            workers.push(jobs);
         }
-        // The rest of the file, so the hash covers it whole.
-        io::copy(&mut reader, &mut io::sink()).map_err(|e| Failure::Io(label.clone(), e))?;
-        if exchange.full() {
-            break;
-        }
-    }
+        let read = read_files(files, key, &hasher, &results, &workers, &stop);
+        drop((results, workers));
+        let exchange = collector.join().map_err(|_| {
+            Failure::Io(
+                "(iJw messages)".to_owned(),
+                io::Error::other("a parser stopped"),
+            )
+        })?;
+        read.map(|()| exchange)
+    })?;
     let rows = exchange.placements(mapping, tally, given);
     if !exchange.problems.is_empty() {
         let complete = exchange.problems.len() <= MAX_PROBLEMS;
@@ -404,6 +376,151 @@ pub(crate) fn convert(
         counts: exchange.counts,
         sha256,
     })
+}
+
+/// Threads that parse messages.
+const PARSERS: usize = 2;
+
+/// A batch entry's name and bytes.
+type Entry = (String, Vec<u8>);
+
+/// Batch entries a parser gets at a time.
+const ENTRIES: usize = 64;
+
+/// What the reading of the files found, in reading order.
+enum Item {
+    /// A message, read (or not) from the named file or batch entry.
+    Message(String, Result<Outcome, message::Flaw>),
+    /// A batch entry that is not XML.
+    NotXml,
+    /// A batch that could not be read on, named, with why.
+    Damaged(String, String),
+}
+
+/// Takes the items in in their order, until the channel closes; tells `stop` when the
+/// problems are enough.
+fn collect(
+    items: mpsc::Receiver<(u64, Vec<Item>)>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Exchange {
+    let mut exchange = Exchange::default();
+    let mut pending = std::collections::BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, item) in items {
+        pending.insert(seq, item);
+        while let Some(items) = pending.remove(&next) {
+            next += 1;
+            items.into_iter().for_each(|item| exchange.apply(item));
+        }
+        if exchange.full() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    // Items after a gap (a parser that stopped) are taken in as they are.
+    for (_, items) in pending {
+        items.into_iter().for_each(|item| exchange.apply(item));
+    }
+    exchange
+}
+
+/// Reads `files`, handing each batch entry to a parser and parsing a plain `.xml` file here
+/// (streamed: it may be large); every item gets the next number.
+fn read_files(
+    files: &[PathBuf],
+    key: &PseudonymKey,
+    hasher: &std::sync::Arc<std::sync::Mutex<Sha256>>,
+    results: &mpsc::SyncSender<(u64, Vec<Item>)>,
+    workers: &[mpsc::SyncSender<(u64, Vec<Entry>)>],
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(), Failure> {
+    let mut seq = 0u64;
+    let mut entries: Vec<Entry> = Vec::with_capacity(ENTRIES);
+    // Hands the entries gathered to a parser, under the next number.
+    let dispatch = |entries: &mut Vec<Entry>, seq: &mut u64| {
+        if entries.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(entries, Vec::with_capacity(ENTRIES));
+        let worker = &workers[(*seq as usize) % workers.len()];
+        let sent = worker.send((*seq, batch)).is_ok();
+        *seq += 1;
+        sent
+    };
+    // Sends an item found here, after the entries before it.
+    let send = |item: Item, entries: &mut Vec<Entry>, seq: &mut u64| {
+        dispatch(entries, seq);
+        let _ = results.send((*seq, vec![item]));
+        *seq += 1;
+    };
+    for path in files {
+        let label = path.display().to_string();
+        let file = File::open(path).map_err(|e| Failure::Io(label.clone(), e))?;
+        let hashing = super::HashingReader {
+            inner: file,
+            hasher: hasher.clone(),
+        };
+        let zipped = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+        let mut reader = BufReader::with_capacity(1 << 16, hashing);
+        if zipped {
+            loop {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let mut entry = match zip::read::read_zipfile_from_stream(&mut reader) {
+                    Ok(Some(entry)) => entry,
+                    Ok(None) => break,
+                    Err(error) => {
+                        let reason = format!("the batch is damaged or truncated ({error})");
+                        send(Item::Damaged(label.clone(), reason), &mut entries, &mut seq);
+                        break;
+                    }
+                };
+                if entry.is_dir() {
+                    continue;
+                }
+                let name = entry.name().chars().take(200).collect::<String>();
+                if !name.to_ascii_lowercase().ends_with(".xml") {
+                    send(Item::NotXml, &mut entries, &mut seq);
+                    continue;
+                }
+                let name = format!("{label}!{name}");
+                // The whole entry (its checksum is checked at its end), up to one byte over
+                // the bound a message may have, which the parser then names.
+                let bound = message::MAX_MESSAGE + 1;
+                let mut bytes = Vec::with_capacity(entry.size().min(bound) as usize);
+                let read = io::Read::take(&mut entry, bound)
+                    .read_to_end(&mut bytes)
+                    .and_then(|_| io::copy(&mut entry, &mut io::sink()));
+                if let Err(error) = read {
+                    let reason =
+                        format!("the batch entry is damaged or truncated ({})", error.kind());
+                    send(Item::Damaged(name, reason), &mut entries, &mut seq);
+                    break;
+                }
+                entries.push((name, bytes));
+                if entries.len() == ENTRIES && !dispatch(&mut entries, &mut seq) {
+                    break;
+                }
+            }
+            dispatch(&mut entries, &mut seq);
+        } else {
+            let outcome = message::read(&mut reader, key);
+            send(
+                Item::Message(label.clone(), outcome),
+                &mut entries,
+                &mut seq,
+            );
+        }
+        // The rest of the file, so the hash covers it whole.
+        io::copy(&mut reader, &mut io::sink()).map_err(|e| Failure::Io(label.clone(), e))?;
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 impl Exchange {
