@@ -366,7 +366,7 @@ both_backends!(
         let error = try_import(&db, dir.path(), std::slice::from_ref(&huge))
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("64 KiB"), "{error}");
+        assert!(error.to_string().contains("larger than 16 MiB"), "{error}");
         std::fs::remove_file(&huge).unwrap();
 
         // A truncated batch: nothing of it is stored, not even its complete messages.

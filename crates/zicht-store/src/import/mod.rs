@@ -403,18 +403,7 @@ pub async fn import_file(
         _ => None,
     };
     let region = match table {
-        Table::Placements => store
-            .region_to_check(options.region)
-            .await
-            .map_err(store_error)?
-            .map_err(|held| ImportError::OtherRegion {
-                file: label.clone(),
-                held,
-                asked: match options.region {
-                    RegionCheck::Region(asked) => asked,
-                    _ => held,
-                },
-            })?,
+        Table::Placements => store.checked_region(options.region, &label).await?,
         _ => (None, false),
     };
     let total = file.metadata().map_err(read_error)?.len();
@@ -510,18 +499,7 @@ pub async fn import_messages(
         file: label.clone(),
         source,
     };
-    let (region, infer) = store
-        .region_to_check(options.region)
-        .await
-        .map_err(store_error)?
-        .map_err(|held| ImportError::OtherRegion {
-            file: label.clone(),
-            held,
-            asked: match options.region {
-                RegionCheck::Region(asked) => asked,
-                _ => held,
-            },
-        })?;
+    let (region, infer) = store.checked_region(options.region, &label).await?;
     let reading = parse::Reading {
         region,
         infer_region: infer,
@@ -795,6 +773,28 @@ impl Store {
             // A database that holds several regions' placements on purpose.
             _ => Ok((None, false)),
         })
+    }
+
+    /// [`Store::region_to_check`] for the import of `file`, its refusal as an error.
+    async fn checked_region(
+        &self,
+        check: RegionCheck,
+        file: &str,
+    ) -> Result<(Option<zicht_model::Region>, bool), ImportError> {
+        self.region_to_check(check)
+            .await
+            .map_err(|source| ImportError::Store {
+                file: file.to_owned(),
+                source,
+            })?
+            .map_err(|held| ImportError::OtherRegion {
+                file: file.to_owned(),
+                held,
+                asked: match check {
+                    RegionCheck::Region(asked) => asked,
+                    _ => held,
+                },
+            })
     }
 
     /// The stored rows a `measures.csv` file is checked against.

@@ -1,14 +1,14 @@
-//! Reading one iJw 3.2 message (`Bericht`) as a stream of XML events: what zicht takes from a
-//! JW301, JW305 or JW307, checked against the message's structure; everything else (names,
-//! addresses, contacts, comments) is skipped unread.
+//! Reading one iJw 3.2 message (`Bericht`) as XML events over its bytes (quick-xml's namespace
+//! reader, no copy): what zicht takes from a JW301, JW305 or JW307, checked against the
+//! message's structure; everything else (names, addresses, contacts, comments) is skipped
+//! unread.
 //!
-//! Hostile input is bounded: a DTD (and with it every entity declaration) is refused, entity
-//! references other than XML's five and character references are refused, a run of more
-//! than [`MAX_RUN`] bytes without markup or a nesting deeper than [`MAX_DEPTH`] stops the
-//! read, and a message is at most [`MAX_MESSAGE`] bytes. The BSN becomes its pseudonym the
-//! moment its element ends; no error names a value read.
-
-use std::io::{self, BufRead, Read};
+//! Hostile input is bounded: a message is held in memory only up to [`MAX_MESSAGE`] bytes (a
+//! larger file is refused after that many are read), a DTD (and with it every entity
+//! declaration) is refused, entity references other than XML's five and character references
+//! are refused, and nesting deeper than [`MAX_DEPTH`] stops the read. Lines and columns are
+//! counted only for a problem. The BSN becomes its pseudonym the moment its element ends; no
+//! error names a value read.
 
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
@@ -21,9 +21,6 @@ const IJW: &str = "http://www.istandaarden.nl/ijw/";
 /// The namespace of the basisschema's types (dates, products, identifications).
 const BASIS: &[u8] = b"http://www.istandaarden.nl/ijw/3_2/basisschema/schema";
 
-/// Bytes without a `<` or `>` in them before the read stops (the longest text iJw allows is
-/// a comment of 1,000 characters).
-pub(super) const MAX_RUN: u64 = 64 * 1024;
 /// Elements nested deeper than this stop the read (iJw nests seven deep).
 pub(super) const MAX_DEPTH: usize = 32;
 /// Bytes of one message (a message holds one client).
@@ -284,59 +281,27 @@ fn basis_group(group: &str) -> bool {
     )
 }
 
-/// Reads through, failing once a run of more than [`MAX_RUN`] bytes without markup has been
-/// read (so a huge text or tag is never buffered whole).
-struct Bounded<R> {
-    inner: R,
-    run: u64,
-}
-
-impl<R: BufRead> Read for Bounded<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = self.fill_buf()?.len().min(out.len());
-        out[..n].copy_from_slice(&self.inner.fill_buf()?[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Bounded<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.run > MAX_RUN {
-            return Err(io::Error::other("a run without markup"));
-        }
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, n: usize) {
-        if let Ok(bytes) = self.inner.fill_buf() {
-            let bytes = &bytes[..n.min(bytes.len())];
-            match memrchr2(bytes) {
-                Some(last) => self.run = (bytes.len() - last - 1) as u64,
-                None => self.run += bytes.len() as u64,
-            }
-        }
-        self.inner.consume(n);
-    }
-}
-
-/// The position of the last `<` or `>` in `bytes`.
-fn memrchr2(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().rposition(|&b| b == b'<' || b == b'>')
-}
-
-/// Reads one message from `source` (at most [`MAX_MESSAGE`] bytes): the BSN is pseudonymised
-/// under `key` as it is read.
-pub(super) fn read(source: impl BufRead, key: &PseudonymKey) -> Result<Outcome, Flaw> {
-    let bounded = Bounded {
-        inner: source.take(MAX_MESSAGE + 1),
-        run: 0,
-    };
-    let mut reader = Reading {
-        xml: NsReader::from_reader(bounded),
-        buf: Vec::with_capacity(512),
+/// Reads one message, `text` (at most [`MAX_MESSAGE`] bytes): the BSN is pseudonymised under
+/// `key` as it is read.
+pub(super) fn read(text: &[u8], key: &PseudonymKey) -> Result<Outcome, Flaw> {
+    let start = At {
         line: 1,
-        line_start: 0,
+        column: 1,
+        path: String::new(),
+    };
+    if text.len() as u64 > MAX_MESSAGE {
+        return Err(flaw(
+            start,
+            "the message is larger than 16 MiB: not an iJw message",
+        ));
+    }
+    // A byte order mark of UTF-16 or UTF-32: iJw messages are UTF-8.
+    if text.starts_with(&[0xFF, 0xFE]) || text.starts_with(&[0xFE, 0xFF]) {
+        return Err(flaw(start, "the message is UTF-16; iJw messages are UTF-8"));
+    }
+    let mut reader = Reading {
+        xml: NsReader::from_reader(text),
+        text,
         path: Vec::new(),
         kind: None,
         key,
@@ -347,12 +312,10 @@ pub(super) fn read(source: impl BufRead, key: &PseudonymKey) -> Result<Outcome, 
     reader.run()
 }
 
-struct Reading<'k, R: BufRead> {
-    xml: NsReader<Bounded<io::Take<R>>>,
-    buf: Vec<u8>,
-    /// Line of the reader's position, and the byte offset that line starts at.
-    line: u64,
-    line_start: u64,
+/// A message being read: the events of its text, the path of open elements.
+struct Reading<'t, 'k> {
+    xml: NsReader<&'t [u8]>,
+    text: &'t [u8],
     /// The open elements' local names.
     path: Vec<&'static str>,
     kind: Option<Kind>,
@@ -367,7 +330,8 @@ enum Next {
         /// The element's local name among those iJw 3.2 has, or as written (to name it).
         local: Result<&'static str, String>,
         namespace: Namespace,
-        at: At,
+        /// Byte offset of its `<`.
+        offset: u64,
     },
     /// Text (whitespace-only text is `Space`).
     Text(String),
@@ -401,119 +365,52 @@ impl Namespace {
     }
 }
 
-impl<R: BufRead> Reading<'_, R> {
+impl Reading<'_, '_> {
+    /// Line and column of byte `offset` (counted only when a place is needed), with the path
+    /// of the open elements.
     fn here(&self, offset: u64) -> At {
+        let before = &self.text[..(offset as usize).min(self.text.len())];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |newline| newline + 1);
         At {
-            line: self.line,
-            column: offset.saturating_sub(self.line_start) + 1,
+            line: 1 + before.iter().filter(|&&b| b == b'\n').count() as u64,
+            column: (before.len() - line_start) as u64 + 1,
             path: self.path.join("/"),
         }
     }
 
-    fn bounds(&self) -> Option<&'static str> {
-        let bounded = self.xml.get_ref();
-        if bounded.run > MAX_RUN {
-            Some("more than 64 KiB without markup: not an iJw message")
-        } else if bounded.inner.limit() == 0 {
-            Some("the message is larger than 16 MiB: not an iJw message")
-        } else {
-            None
-        }
-    }
-
-    /// The next event that matters, with lines counted over every event's bytes.
+    /// The next event that matters.
     fn next(&mut self) -> Result<Next, Flaw> {
         loop {
-            self.buf.clear();
             let start = self.xml.buffer_position();
-            // Where the event starts; the path is added to a problem only.
-            let here = At {
-                line: self.line,
-                column: start.saturating_sub(self.line_start) + 1,
-                path: String::new(),
-            };
-            let (next, prefix, newlines, last_newline) =
-                match self.xml.read_resolved_event_into(&mut self.buf) {
-                    Ok((resolved, event)) => {
-                        let namespace = Namespace::of(&resolved);
-                        if self.path.is_empty() && matches!(event, Event::Start(_)) {
-                            if let ResolveResult::Bound(ns) = &resolved {
-                                self.root_namespace =
-                                    String::from_utf8_lossy(ns.0).chars().take(120).collect();
-                            }
+            let next = match self.xml.read_resolved_event() {
+                Ok((resolved, event)) => {
+                    let namespace = Namespace::of(&resolved);
+                    if self.path.is_empty() && matches!(event, Event::Start(_)) {
+                        if let ResolveResult::Bound(ns) = &resolved {
+                            self.root_namespace =
+                                String::from_utf8_lossy(ns.0).chars().take(120).collect();
                         }
-                        let (prefix, bytes): (u64, &[u8]) = match &event {
-                            Event::Start(e) | Event::Empty(e) => (1, e),
-                            Event::End(e) => (2, e),
-                            Event::Text(e) => (0, e),
-                            Event::Comment(e) => (4, e),
-                            Event::DocType(e) => (9, e),
-                            Event::CData(e) => (9, e),
-                            Event::Decl(e) => (2, e),
-                            Event::PI(e) => (2, e),
-                            Event::GeneralRef(e) => (1, e),
-                            Event::Eof => (0, &[]),
-                        };
-                        let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-                        let last_newline = bytes.iter().rposition(|&b| b == b'\n');
-                        (
-                            translate(event, namespace, &here),
-                            prefix,
-                            newlines,
-                            last_newline,
-                        )
                     }
-                    Err(error) => {
-                        let at = self.here(self.xml.error_position());
-                        let reason = match self.bounds() {
-                            Some(bound) => bound.to_owned(),
-                            None => xml_error(&error),
-                        };
-                        return Err(flaw(at, reason));
-                    }
-                };
-            self.line += newlines;
-            if let Some(last) = last_newline {
-                self.line_start = start + prefix + last as u64 + 1;
-            }
-            let next = next.map_err(|mut problem| {
-                problem.at.path = self.path.join("/");
-                problem
-            })?;
-            match next {
-                Some(Next::Eof) => {
-                    if let Some(bound) = self.bounds() {
-                        return Err(flaw(self.here(start), bound));
-                    }
-                    return Ok(Next::Eof);
+                    translate(event, namespace, start)
                 }
-                Some(next) => return Ok(next),
-                None => {}
+                Err(error) => {
+                    let at = self.here(self.xml.error_position());
+                    return Err(flaw(at, xml_error(&error)));
+                }
+            };
+            if let Some(next) = next.map_err(|reason| flaw(self.here(start), reason))? {
+                return Ok(next);
             }
         }
     }
 
     fn run(&mut self) -> Result<Outcome, Flaw> {
-        // A byte order mark of UTF-16 or UTF-32: iJw messages are UTF-8.
-        let start = self.here(0);
-        let head = self
-            .xml
-            .get_mut()
-            .fill_buf()
-            .map_err(|e| flaw(start.clone(), format!("cannot read: {}", e.kind())))?;
-        if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
-            return Err(flaw(
-                self.here(0),
-                "the message is UTF-16; iJw messages are UTF-8",
-            ));
-        }
-        let (local, _, at) = loop {
+        let (local, offset) = loop {
             match self.next()? {
-                Next::Start {
-                    local,
-                    namespace,
-                    at,
-                } => break (local, namespace, at),
+                Next::Start { local, offset, .. } => break (local, offset),
                 Next::Space => {}
                 Next::Text(_) | Next::End => {
                     return Err(flaw(self.here(0), "text before the root element"))
@@ -521,6 +418,7 @@ impl<R: BufRead> Reading<'_, R> {
                 Next::Eof => return Err(flaw(self.here(0), "the file is empty")),
             }
         };
+        let at = self.here(offset);
         let namespace = std::mem::take(&mut self.root_namespace);
         let local = match local {
             Ok(local) => local.to_owned(),
@@ -556,15 +454,17 @@ impl<R: BufRead> Reading<'_, R> {
         self.path.push("Bericht");
         let mut message = Message::default();
         let mut product = None;
-        self.group(kind, "Bericht", &at, &mut message, &mut product)?;
+        self.group(kind, "Bericht", offset, &mut message, &mut product)?;
+        self.path.clear();
         // Nothing but whitespace and comments after the root element.
         loop {
+            let end = self.xml.buffer_position();
             match self.next()? {
                 Next::Eof => break,
                 Next::Space => {}
                 _ => {
                     return Err(flaw(
-                        self.here(0),
+                        self.here(end),
                         "content after the message's root element",
                     ))
                 }
@@ -573,36 +473,45 @@ impl<R: BufRead> Reading<'_, R> {
         Ok(Outcome::Message(kind, message))
     }
 
-    /// Reads the children of the open group `name` up to its end.
+    /// Where the text ends: for a message that ends too soon.
+    fn end(&self) -> At {
+        self.here(self.text.len() as u64)
+    }
+
+    /// Reads the children of the open group `name` (opened at byte `opened`) up to its end.
     fn group(
         &mut self,
         kind: Kind,
         name: &'static str,
-        opened: &At,
+        opened: u64,
         message: &mut Message,
         product: &mut Option<Product>,
     ) -> Result<(), Flaw> {
         let mut seen: Vec<&'static str> = Vec::new();
         if self.path.len() > MAX_DEPTH {
-            return Err(flaw(opened.clone(), "elements nested too deep"));
+            return Err(flaw(self.here(opened), "elements nested too deep"));
         }
         loop {
+            let before = self.xml.buffer_position();
             match self.next()? {
                 Next::End => break,
                 Next::Eof => {
                     return Err(flaw(
-                        self.here(0),
+                        self.end(),
                         format!("the file ends inside `{name}`: a truncated message"),
                     ))
                 }
                 Next::Space => {}
                 Next::Text(_) => {
-                    return Err(flaw(self.here(0), format!("text directly in `{name}`")))
+                    return Err(flaw(
+                        self.here(before),
+                        format!("text directly in `{name}`"),
+                    ))
                 }
                 Next::Start {
                     local,
                     namespace,
-                    mut at,
+                    offset,
                 } => {
                     let known = local.as_ref().ok().and_then(|l| known(kind, name, l));
                     let Some((child, role)) = known else {
@@ -610,7 +519,8 @@ impl<R: BufRead> Reading<'_, R> {
                             Ok(local) => local.to_owned(),
                             Err(local) => local.chars().take(40).collect(),
                         };
-                        at.path = format!("{}/{local}", self.path.join("/"));
+                        let mut at = self.here(offset);
+                        at.path = format!("{}/{local}", at.path);
                         return Err(flaw(
                             at,
                             format!(
@@ -619,15 +529,15 @@ impl<R: BufRead> Reading<'_, R> {
                             ),
                         ));
                     };
+                    self.path.push(child);
                     let namespace_ok = if basis_group(name) {
                         namespace == Namespace::Basis
                     } else {
                         namespace == Namespace::Message
                     };
                     if !namespace_ok && role != Role::Skip {
-                        at.path = format!("{}/{child}", self.path.join("/"));
                         return Err(flaw(
-                            at,
+                            self.here(offset),
                             if basis_group(name) {
                                 "not in the basisschema's namespace".to_owned()
                             } else {
@@ -638,20 +548,15 @@ impl<R: BufRead> Reading<'_, R> {
                     if seen.contains(&child)
                         && !matches!(child, "ToegewezenProduct" | "StartProduct" | "StopProduct")
                     {
-                        return Err(flaw(at, "occurs twice"));
+                        return Err(flaw(self.here(offset), "occurs twice"));
                     }
                     seen.push(child);
-                    self.path.push(child);
                     match role {
-                        Role::Skip => self.skip(&at)?,
+                        Role::Skip => self.skip(offset)?,
                         Role::Leaf(field) => {
-                            let text = self.leaf(&at)?;
-                            store(kind, field, &text, &at, message, product, self.key).map_err(
-                                |mut problem| {
-                                    problem.at.path = self.path.join("/");
-                                    problem
-                                },
-                            )?;
+                            let text = self.leaf(offset)?;
+                            store(kind, field, &text, message, product, self.key)
+                                .map_err(|reason| flaw(self.here(offset), reason))?;
                         }
                         Role::Group => {
                             let is_product = matches!(
@@ -659,13 +564,12 @@ impl<R: BufRead> Reading<'_, R> {
                                 "ToegewezenProduct" | "StartProduct" | "StopProduct"
                             );
                             if is_product {
-                                at.path = self.path.join("/");
                                 *product = Some(Product {
-                                    at: Some(at.clone()),
+                                    at: Some(self.here(offset)),
                                     ..Product::default()
                                 });
                             }
-                            self.group(kind, child, &at, message, product)?;
+                            self.group(kind, child, offset, message, product)?;
                             if is_product {
                                 message.products.extend(product.take());
                             }
@@ -676,32 +580,33 @@ impl<R: BufRead> Reading<'_, R> {
             }
         }
         if let Some(missing) = required(kind, name).iter().find(|r| !seen.contains(r)) {
-            let mut at = opened.clone();
-            at.path = self.path.join("/");
-            return Err(flaw(at, format!("`{missing}` is missing")));
+            return Err(flaw(self.here(opened), format!("`{missing}` is missing")));
         }
         Ok(())
     }
 
-    /// Reads a leaf's text up to its end.
-    fn leaf(&mut self, at: &At) -> Result<String, Flaw> {
+    /// Reads the text of the leaf opened at byte `opened` up to its end.
+    fn leaf(&mut self, opened: u64) -> Result<String, Flaw> {
         let mut text = String::new();
         loop {
             match self.next()? {
                 Next::Space => text.push(' '),
                 Next::Text(more) => {
                     if text.len() + more.len() > 4096 {
-                        return Err(flaw(at.clone(), "a value longer than 4,096 bytes"));
+                        return Err(flaw(self.here(opened), "a value longer than 4,096 bytes"));
                     }
                     text.push_str(&more);
                 }
                 Next::End => return Ok(text),
                 Next::Start { .. } => {
-                    return Err(flaw(at.clone(), "holds an element where a value belongs"))
+                    return Err(flaw(
+                        self.here(opened),
+                        "holds an element where a value belongs",
+                    ))
                 }
                 Next::Eof => {
                     return Err(flaw(
-                        at.clone(),
+                        self.end(),
                         "the file ends inside a value: a truncated message",
                     ))
                 }
@@ -709,22 +614,23 @@ impl<R: BufRead> Reading<'_, R> {
         }
     }
 
-    /// Skips an element zicht does not read, with everything in it (its text is not kept).
-    fn skip(&mut self, at: &At) -> Result<(), Flaw> {
+    /// Skips the element opened at byte `opened`, which zicht does not read, with everything
+    /// in it (its text is not kept).
+    fn skip(&mut self, opened: u64) -> Result<(), Flaw> {
         let mut depth = 1usize;
         while depth > 0 {
             match self.next()? {
                 Next::Start { .. } => {
                     depth += 1;
                     if self.path.len() + depth > MAX_DEPTH {
-                        return Err(flaw(at.clone(), "elements nested too deep"));
+                        return Err(flaw(self.here(opened), "elements nested too deep"));
                     }
                 }
                 Next::End => depth -= 1,
                 Next::Text(_) | Next::Space => {}
                 Next::Eof => {
                     return Err(flaw(
-                        at.clone(),
+                        self.end(),
                         "the file ends inside this element: a truncated message",
                     ))
                 }
@@ -734,12 +640,13 @@ impl<R: BufRead> Reading<'_, R> {
     }
 }
 
-/// What an event is to the message reader (`None`: nothing to it, such as a comment).
-fn translate(event: Event<'_>, namespace: Namespace, here: &At) -> Result<Option<Next>, Flaw> {
+/// What an event is to the message reader (`None`: nothing to it, such as a comment), or
+/// why it is refused.
+fn translate(event: Event<'_>, namespace: Namespace, offset: u64) -> Result<Option<Next>, String> {
     let utf8 = |bytes: &[u8]| {
         std::str::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|_| flaw(here.clone(), "text is not valid UTF-8"))
+            .map_err(|_| "text is not valid UTF-8".to_owned())
     };
     Ok(Some(match event {
         Event::Start(e) => {
@@ -751,7 +658,7 @@ fn translate(event: Event<'_>, namespace: Namespace, here: &At) -> Result<Option
                     .find(|n| n.as_bytes() == local.as_ref())
                     .ok_or_else(|| String::from_utf8_lossy(local.as_ref()).into_owned()),
                 namespace,
-                at: here.clone(),
+                offset,
             }
         }
         Event::End(_) => Next::End,
@@ -766,30 +673,27 @@ fn translate(event: Event<'_>, namespace: Namespace, here: &At) -> Result<Option
             b"quot" => "\"".to_owned(),
             _ => match e.resolve_char_ref() {
                 Ok(Some(c)) => c.to_string(),
-                _ => return Err(flaw(
-                    here.clone(),
-                    "an entity reference other than XML's own: iJw messages declare no entities",
-                )),
+                _ => return Err(
+                    "an entity reference other than XML's own: iJw messages declare no entities"
+                        .to_owned(),
+                ),
             },
         }),
         Event::DocType(_) => {
-            return Err(flaw(
-                here.clone(),
-                "a DOCTYPE declaration: iJw messages have none, and zicht reads no DTD or entity",
-            ))
+            return Err(
+                "a DOCTYPE declaration: iJw messages have none, and zicht reads no DTD or entity"
+                    .to_owned(),
+            )
         }
         Event::Decl(e) => {
             if let Some(Ok(encoding)) = e.encoding() {
                 if !encoding.eq_ignore_ascii_case(b"utf-8") {
-                    return Err(flaw(
-                        here.clone(),
-                        format!(
-                            "the message declares encoding {}; iJw messages are UTF-8",
-                            String::from_utf8_lossy(&encoding)
-                                .chars()
-                                .take(20)
-                                .collect::<String>()
-                        ),
+                    return Err(format!(
+                        "the message declares encoding {}; iJw messages are UTF-8",
+                        String::from_utf8_lossy(&encoding)
+                            .chars()
+                            .take(20)
+                            .collect::<String>()
                     ));
                 }
             }
@@ -881,27 +785,31 @@ fn store(
     kind: Kind,
     field: Field,
     text: &str,
-    at: &At,
     message: &mut Message,
     product: &mut Option<Product>,
     key: &PseudonymKey,
-) -> Result<(), Flaw> {
+) -> Result<(), String> {
     let text = text.trim();
-    let bad = |reason: &str| Err(flaw(at.clone(), reason.to_owned()));
+    let bad = |reason: &str| Err(reason.to_owned());
+    // A two-digit code, or why not.
+    let two_digits = |reason: &str| {
+        if digits(text, 2) {
+            Ok(Some(text.to_owned()))
+        } else {
+            Err(reason.to_owned())
+        }
+    };
     let gemeente_side = matches!(
         (kind, field),
         (Kind::Jw301, Field::Afzender) | (Kind::Jw305 | Kind::Jw307, Field::Ontvanger)
     );
     match field {
         Field::BerichtCode if text != kind.code() => {
-            return Err(flaw(
-                at.clone(),
-                format!(
-                    "BerichtCode of a {} is {}, not `{}`",
-                    kind.name(),
-                    kind.code(),
-                    text.chars().take(8).collect::<String>()
-                ),
+            return Err(format!(
+                "BerichtCode of a {} is {}, not `{}`",
+                kind.name(),
+                kind.code(),
+                text.chars().take(8).collect::<String>()
             ))
         }
         Field::BerichtVersie if text != "3" => return bad("not release 3 (BerichtVersie)"),
@@ -937,16 +845,11 @@ fn store(
             _ => return bad("not a DatumGebruik code (COD170: 1, 2 or 3)"),
         },
         Field::JuridischeStatus => {
-            if !digits(text, 2) {
-                return bad("not a JuridischeStatus code (WJ232, two digits)");
-            }
-            message.legal_status = Some(text.to_owned());
+            message.legal_status = two_digits("not a JuridischeStatus code (WJ232, two digits)")?;
         }
         Field::WettelijkeVertegenwoordiging => {
-            if !digits(text, 2) {
-                return bad("not a WettelijkeVertegenwoordiging code (WJ003, two digits)");
-            }
-            message.guardian = Some(text.to_owned());
+            message.guardian =
+                two_digits("not a WettelijkeVertegenwoordiging code (WJ003, two digits)")?;
         }
         _ => {
             let Some(product) = product.as_mut() else {
@@ -960,10 +863,7 @@ fn store(
                     product.toewijzing = Some(text.to_owned());
                 }
                 Field::Categorie => {
-                    if !digits(text, 2) {
-                        return bad("not a productcategorie (JZ020, two digits)");
-                    }
-                    product.category = Some(text.to_owned());
+                    product.category = two_digits("not a productcategorie (JZ020, two digits)")?;
                 }
                 Field::Code => {
                     if text.is_empty()
@@ -993,10 +893,7 @@ fn store(
                     product.assigned = Some((day, time));
                 }
                 Field::RedenBeeindiging => {
-                    if !digits(text, 2) {
-                        return bad("not a RedenBeeindiging code (JZ588, two digits)");
-                    }
-                    product.reason = Some(text.to_owned());
+                    product.reason = two_digits("not a RedenBeeindiging code (JZ588, two digits)")?;
                 }
                 Field::StatusAanlevering => match text {
                     "1" | "2" | "3" => product.status = text.parse().ok(),

@@ -55,7 +55,7 @@ pub const LEGAL_STATUS: &[(&str, LegalBasis)] = &[
 pub struct MessageProblem {
     /// The file, and for a batch the message in it (`batch.zip!jw305/0001.xml`).
     pub file: String,
-    /// Line of the element's start (1-based).
+    /// Line of the element's start (1-based; 0 for a problem of the whole file or batch).
     pub line: u64,
     /// Column of the element's `<` (1-based, in bytes).
     pub column: u64,
@@ -67,7 +67,11 @@ pub struct MessageProblem {
 
 impl fmt::Display for MessageProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if self.line == 0 {
+            write!(f, "{}: ", self.file)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        }
         if !self.path.is_empty() {
             write!(f, "{}: ", self.path)?;
         }
@@ -133,10 +137,11 @@ struct Assignment {
     assigned: (NaiveDate, String),
 }
 
-/// What the join keeps of a start (JW305's StartProduct).
+/// What the join keeps of a start (JW305's StartProduct): the aanbieder's AGB code and the
+/// gemeente's code as numbers (eight and four digits).
 struct Start {
-    agb: String,
-    gemeente: String,
+    agb: u32,
+    gemeente: u16,
     birth: NaiveDate,
     category: Option<String>,
     code: Option<String>,
@@ -154,19 +159,36 @@ struct Stop {
 #[derive(Clone)]
 struct Located {
     file: usize,
-    at: At,
+    line: u32,
+    column: u32,
+    path: &'static str,
 }
+
+impl Located {
+    fn at(&self) -> At {
+        At {
+            line: self.line.into(),
+            column: self.column.into(),
+            path: self.path.to_owned(),
+        }
+    }
+}
+
+/// The client as the join keys them: the pseudonym's 128 bits.
+type Client = u128;
 
 /// The delivery a start or stop belongs to: client, toewijzing (or for a product without
 /// one, its category and code), begin date.
-type DeliveryKey = (String, String, NaiveDate);
+type DeliveryKey = (Client, String, NaiveDate);
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Default)]
 struct Exchange {
     /// (client, ToewijzingNummer) -> the latest assignment.
-    assignments: HashMap<(String, String), Assignment>,
-    starts: HashMap<DeliveryKey, Start>,
-    stops: HashMap<DeliveryKey, Stop>,
+    assignments: Map<(Client, String), Assignment>,
+    starts: Map<DeliveryKey, Start>,
+    stops: Map<DeliveryKey, Stop>,
     /// The files (and batch entries) read, for problems' names.
     names: Vec<String>,
     counts: MessageCounts,
@@ -198,14 +220,25 @@ impl Exchange {
             Kind::Jw307 => self.counts.jw307 += 1,
         }
         let birth = message.birth.unwrap_or(NaiveDate::MIN);
+        // Both are checked digits; the pseudonym is 32 hex digits.
+        let client = u128::from_str_radix(&message.youth, 16).unwrap_or_default();
+        let agb: u32 = message.agb.parse().unwrap_or_default();
+        let gemeente: u16 = message.gemeente.parse().unwrap_or_default();
+        let path = match kind {
+            Kind::Jw301 => "Bericht/Client/ToegewezenProducten/ToegewezenProduct",
+            Kind::Jw305 => "Bericht/Client/StartProducten/StartProduct",
+            Kind::Jw307 => "Bericht/Client/StopProducten/StopProduct",
+        };
         for product in message.products {
+            let (line, column) = product
+                .at
+                .as_ref()
+                .map_or((1, 1), |at| (at.line, at.column));
             let at = Located {
                 file,
-                at: product.at.unwrap_or(At {
-                    line: 1,
-                    column: 1,
-                    path: String::new(),
-                }),
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                column: u32::try_from(column).unwrap_or(u32::MAX),
+                path,
             };
             let toewijzing = product.toewijzing.clone().unwrap_or_else(|| {
                 format!(
@@ -214,7 +247,7 @@ impl Exchange {
                     product.code.as_deref().unwrap_or("")
                 )
             });
-            let delivery = |begin: NaiveDate| (message.youth.clone(), toewijzing.clone(), begin);
+            let delivery = |begin: NaiveDate| (client, toewijzing.clone(), begin);
             match kind {
                 Kind::Jw301 => {
                     let (Some(number), Some(assigned)) = (product.toewijzing, product.assigned)
@@ -229,7 +262,7 @@ impl Exchange {
                         assigned,
                     };
                     // A changed assignment (a later Toewijzingsdatum and -tijd) replaces it.
-                    match self.assignments.entry((message.youth.clone(), number)) {
+                    match self.assignments.entry((client, number)) {
                         std::collections::hash_map::Entry::Occupied(mut held) => {
                             if held.get().assigned <= assignment.assigned {
                                 held.insert(assignment);
@@ -250,8 +283,8 @@ impl Exchange {
                     self.starts.insert(
                         key,
                         Start {
-                            agb: message.agb.clone(),
-                            gemeente: message.gemeente.clone(),
+                            agb,
+                            gemeente,
                             birth,
                             category: product.category,
                             code: product.code,
@@ -278,8 +311,9 @@ impl Exchange {
 
     /// Takes one item of the reading in.
     fn apply(&mut self, item: Item) {
-        let name = match &item {
-            Item::Message(name, _) | Item::Damaged(name, _) => name.clone(),
+        let (name, item) = match item {
+            Item::Message(name, outcome) => (name, Ok(outcome)),
+            Item::Damaged(name, reason) => (name, Err(reason)),
             Item::NotXml => {
                 self.counts.not_xml += 1;
                 return;
@@ -288,15 +322,15 @@ impl Exchange {
         self.names.push(name);
         let file = self.names.len() - 1;
         match item {
-            Item::Message(_, Ok(Outcome::Message(kind, message))) => self.take(file, kind, message),
-            Item::Message(_, Ok(Outcome::Other(kind))) => {
+            Ok(Ok(Outcome::Message(kind, message))) => self.take(file, kind, message),
+            Ok(Ok(Outcome::Other(kind))) => {
                 match self.counts.skipped.iter_mut().find(|(k, _)| *k == kind) {
                     Some((_, n)) => *n += 1,
                     None => self.counts.skipped.push((kind, 1)),
                 }
             }
-            Item::Message(_, Err(flaw)) => self.problem(file, &flaw.at, flaw.reason),
-            Item::Damaged(_, reason) => {
+            Ok(Err(flaw)) => self.problem(file, &flaw.at, flaw.reason),
+            Err(reason) => {
                 let at = At {
                     line: 0,
                     column: 0,
@@ -304,16 +338,28 @@ impl Exchange {
                 };
                 self.problem(file, &at, format!("{reason}; nothing was stored"));
             }
-            Item::NotXml => {}
         }
     }
 }
 
-/// Whether `path` is read as iJw: an `.xml` file, or a `.zip` batch.
+/// Whether `path` is read as iJw: a `.zip` batch or an `.xml` file, or a file of another
+/// name whose head is an XML element in an iJw namespace.
 pub fn is_ijw_file(path: &Path) -> bool {
-    path.extension()
+    let named = path
+        .extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("xml") || e.eq_ignore_ascii_case("zip"))
+        .is_some_and(|e| e.eq_ignore_ascii_case("xml") || e.eq_ignore_ascii_case("zip"));
+    if named {
+        return true;
+    }
+    let mut head = Vec::with_capacity(4096);
+    let read = File::open(path).and_then(|file| file.take(4096).read_to_end(&mut head));
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+    read.is_ok()
+        && text.trim_ascii_start().starts_with(b"<")
+        && text
+            .windows(b"istandaarden.nl/ijw/".len())
+            .any(|w| w == b"istandaarden.nl/ijw/")
 }
 
 /// Reads every message of `files` (`.xml` messages and `.zip` batches of them) and joins them
@@ -507,12 +553,22 @@ fn read_files(
             }
             dispatch(&mut entries, &mut seq);
         } else {
-            let outcome = message::read(&mut reader, key);
+            // A message is read whole, up to one byte over the bound it may have.
+            let mut bytes = Vec::new();
+            io::Read::take(&mut reader, message::MAX_MESSAGE + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Failure::Io(label.clone(), e))?;
+            let outcome = message::read(&bytes, key);
+            let refused = outcome.is_err();
             send(
                 Item::Message(label.clone(), outcome),
                 &mut entries,
                 &mut seq,
             );
+            if refused {
+                // A refused file is not read on (it may be huge); its hash is not needed.
+                continue;
+            }
         }
         // The rest of the file, so the hash covers it whole.
         io::copy(&mut reader, &mut io::sink()).map_err(|e| Failure::Io(label.clone(), e))?;
@@ -534,7 +590,7 @@ impl Exchange {
         let mut starts: Vec<(DeliveryKey, Start)> =
             std::mem::take(&mut self.starts).into_iter().collect();
         // File order, so problems and rows come in the order they were read.
-        starts.sort_by_key(|(_, start)| (start.at.file, start.at.at.line));
+        starts.sort_by_key(|(_, start)| (start.at.file, start.at.line));
         let mut rows = Vec::with_capacity(starts.len());
         let mut keys = std::collections::HashSet::with_capacity(starts.len());
         for (key, start) in starts {
@@ -551,7 +607,7 @@ impl Exchange {
                         placement.provider.clone(),
                     );
                     if !keys.insert(row_key) {
-                        let at = start.at.at.clone();
+                        let at = start.at.at();
                         self.problem(
                             start.at.file,
                             &at,
@@ -559,21 +615,21 @@ impl Exchange {
                         );
                         continue;
                     }
-                    tally.add_placement(&placement, start.at.at.line);
+                    tally.add_placement(&placement, start.at.line.into());
                     rows.push(placement);
                 }
                 Err(reason) => {
-                    let at = start.at.at.clone();
+                    let at = start.at.at();
                     self.problem(start.at.file, &at, reason);
                 }
             }
         }
         let mut orphans: Vec<Stop> = std::mem::take(&mut self.stops).into_values().collect();
-        orphans.sort_by_key(|stop| (stop.at.file, stop.at.at.line));
+        orphans.sort_by_key(|stop| (stop.at.file, stop.at.line));
         for stop in orphans.into_iter().take(MAX_PROBLEMS) {
             self.problem(
                 stop.at.file,
-                &stop.at.at,
+                &stop.at.at(),
                 "a JW307 stop without the JW305 start of this client, ToewijzingNummer and Begindatum in the import; import the gemeente's JW305 messages with their JW307 messages",
             );
         }
@@ -598,7 +654,7 @@ impl Exchange {
         stop: Option<&Stop>,
         mapping: &Mapping,
     ) -> Result<Placement, String> {
-        let assignment = self.assignments.get(&(youth.clone(), toewijzing.clone()));
+        let assignment = self.assignments.get(&(*youth, toewijzing.clone()));
         let assignment = match assignment {
             Some(assignment) => Some(assignment),
             None if toewijzing.starts_with("product ") => None,
@@ -615,20 +671,22 @@ impl Exchange {
             .as_deref()
             .or(assignment.and_then(|a| a.code.as_deref()));
         let care_type = care_type(category, code, mapping)?;
-        let provider = mapping.provider(&start.agb).ok_or_else(|| {
+        let agb = format!("{:08}", start.agb);
+        let provider = mapping.provider(&agb).ok_or_else(|| {
             format!(
                 "aanbieder AGB {} is not in the mapping; add [providers.\"{}\"] with name and region (see docs/import-format.md)",
-                start.agb, start.agb
+                agb, agb
             )
         })?;
-        let (origin_region, origin_municipality) = origin(&start.gemeente, *begin, mapping)?;
+        let (origin_region, origin_municipality) =
+            origin(&format!("{:04}", start.gemeente), *begin, mapping)?;
         let legal_basis = legal_basis(assignment, mapping)?;
         let (end_date, outflow_destination) = match stop {
             Some(stop) => (Some(stop.end), Some(destination(&stop.reason, mapping))),
             None => (None, None),
         };
         let placement = Placement {
-            youth_id: YouthId::parse(youth).map_err(|e| e.to_string())?,
+            youth_id: YouthId::parse(&format!("{youth:032x}")).map_err(|e| e.to_string())?,
             birth_date: start.birth,
             origin_region,
             origin_municipality,
@@ -733,4 +791,33 @@ fn destination(reason: &str, mapping: &Mapping) -> OutflowDestination {
         .value("outflow_destination", reason)
         .and_then(|d| OutflowDestination::parse(d).ok())
         .unwrap_or(OutflowDestination::Onbekend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ijw_message_is_told_by_its_name_or_its_namespace() {
+        let dir = std::env::temp_dir().join(format!("zicht-ijw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap_or_default();
+            path
+        };
+        let message = "\u{feff}<?xml version=\"1.0\"?>\n<Bericht xmlns=\"http://www.istandaarden.nl/ijw/3_2/jw305/schema\"/>";
+        assert!(is_ijw_file(&write("a.XML", "")));
+        assert!(is_ijw_file(&write("batch.zip", "")));
+        assert!(is_ijw_file(&write("export", message)));
+        assert!(!is_ijw_file(&write(
+            "placements.csv",
+            "youth_id,birth_date\n"
+        )));
+        assert!(!is_ijw_file(&write(
+            "other.txt",
+            "<html>istandaarden</html>"
+        )));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
