@@ -694,6 +694,16 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
     // A drop folder's file whose table its name does not tell is set aside (with --archive)
     // and counted, so one stray file neither stops the rest nor comes back every run.
     let mut unnamed = 0;
+    // iJw messages are imported together, apart from the tables' files; each file is told
+    // once (auto reads the head of a file without a telling name).
+    let format = args.format.clone();
+    let is_message = |file: &PathBuf| {
+        format == "ijw" || (format == "auto" && zicht_store::import::is_ijw_file(file))
+    };
+    let (mut messages, tables): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(&mut args.files)
+        .into_iter()
+        .partition(is_message);
+    args.files = tables;
     if let Some(folder) = &args.folder {
         let (files, mapping) = folder_files(folder)?;
         if files.is_empty() {
@@ -701,9 +711,9 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         for file in files {
-            let ijw = args.format == "ijw"
-                || (args.format == "auto" && zicht_store::import::is_ijw_file(&file));
-            if !ijw && args.table.is_none() && Table::from_file_name(&file).is_none() {
+            if is_message(&file) {
+                messages.push(file);
+            } else if args.table.is_none() && Table::from_file_name(&file).is_none() {
                 let unknown = ImportError::UnknownTable {
                     file: file.display().to_string(),
                 };
@@ -719,18 +729,10 @@ async fn import(mut args: ImportArgs) -> anyhow::Result<()> {
         if args.mapping.is_none() {
             args.mapping = mapping;
         }
-        if args.files.is_empty() {
+        if args.files.is_empty() && messages.is_empty() {
             bail!("{unnamed} file(s) not imported");
         }
     }
-    // iJw messages are imported together, apart from the tables' files.
-    let (messages, tables): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(&mut args.files)
-        .into_iter()
-        .partition(|file| {
-            args.format == "ijw"
-                || (args.format == "auto" && zicht_store::import::is_ijw_file(file))
-        });
-    args.files = tables;
     // What can be told before anything is written: a missing file, an unknown table or a
     // bad mapping creates no database.
     for file in &messages {

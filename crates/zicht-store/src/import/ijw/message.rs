@@ -513,7 +513,10 @@ impl Reading<'_, '_> {
                     namespace,
                     offset,
                 } => {
-                    let known = local.as_ref().ok().and_then(|l| known(kind, name, l));
+                    let known = local
+                        .as_ref()
+                        .ok()
+                        .and_then(|&child| role(kind, name, child).map(|role| (child, role)));
                     let Some((child, role)) = known else {
                         let local = match local {
                             Ok(local) => local.to_owned(),
@@ -702,11 +705,6 @@ fn translate(event: Event<'_>, namespace: Namespace, offset: u64) -> Result<Opti
         Event::Eof => Next::Eof,
         Event::Comment(_) | Event::PI(_) | Event::Empty(_) => return Ok(None),
     }))
-}
-
-/// The element `local` under `parent` as a static name, with its role.
-fn known(kind: Kind, parent: &str, local: &'static str) -> Option<(&'static str, Role)> {
-    role(kind, parent, local).map(|role| (local, role))
 }
 
 /// The element names of the messages zicht reads.
