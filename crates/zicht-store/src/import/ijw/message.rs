@@ -1,7 +1,8 @@
-//! Reading one iJw 3.2 message (`Bericht`) as XML events over its bytes (quick-xml's namespace
-//! reader, no copy): what zicht takes from a JW301, JW305 or JW307, checked against the
-//! message's structure; everything else (names, addresses, contacts, comments) is skipped
-//! unread.
+//! Reading one iJw 3.2 message (`Bericht`) as XML events over its bytes (quick-xml's reader
+//! and namespace resolver, no copy): what zicht takes from a JW301, JW305 or JW307, checked
+//! against the message's structure; everything else (names, addresses, contacts, comments) is
+//! skipped unread. Values are read where they lie in the text and kept as numbers and short
+//! inline codes, so a message costs a handful of allocations.
 //!
 //! Hostile input is bounded: a message is held in memory only up to [`MAX_MESSAGE`] bytes (a
 //! larger file is refused after that many are read), a DTD (and with it every entity
@@ -10,9 +11,12 @@
 //! counted only for a problem. The BSN becomes its pseudonym the moment its element ends; no
 //! error names a value read.
 
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
+use std::borrow::Cow;
+use std::fmt;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{NamespaceResolver, ResolveResult};
+use quick_xml::Reader;
 use zicht_model::NaiveDate;
 use zicht_privacy::PseudonymKey;
 
@@ -73,21 +77,68 @@ pub(super) struct At {
     pub path: String,
 }
 
+/// A short ASCII code held inline (at most `N` bytes): a two-digit code, a product code, a
+/// time.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct Short<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Short<N> {
+    /// `text` if it is ASCII and at most `N` bytes long.
+    fn new(text: &str) -> Option<Self> {
+        if text.len() > N || !text.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0; N];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Some(Short {
+            len: text.len() as u8,
+            bytes,
+        })
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> fmt::Debug for Short<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl<const N: usize> fmt::Display for Short<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A two-digit code of an iJw code list (JZ020, JZ588, WJ232, WJ003).
+pub(super) type Code = Short<2>;
+/// A productcode: 1-5 letters and digits.
+pub(super) type ProductCode = Short<5>;
+/// A Toewijzingstijd as written (its first 12 characters; they order as times do).
+pub(super) type Time = Short<12>;
+
 /// What a message says, as far as zicht reads it.
 #[derive(Debug, Default)]
 pub(super) struct Message {
-    /// The gemeente (four-digit CBS code): the sender of a JW301, the receiver of the others.
-    pub gemeente: String,
-    /// The aanbieder's AGB code: the receiver of a JW301, the sender of the others.
-    pub agb: String,
-    /// The client's pseudonym (the keyed hash of the BSN).
-    pub youth: String,
+    /// The gemeente's four-digit CBS code: the sender of a JW301, the receiver of the others.
+    pub gemeente: u16,
+    /// The aanbieder's eight-digit AGB code: the receiver of a JW301, the sender of the
+    /// others.
+    pub agb: u32,
+    /// The client's pseudonym (the keyed hash of the BSN) as a number.
+    pub youth: u128,
     /// The client's date of birth.
     pub birth: Option<NaiveDate>,
     /// JuridischeStatus (WJ232), in a JW301.
-    pub legal_status: Option<String>,
+    pub legal_status: Option<Code>,
     /// WettelijkeVertegenwoordiging (WJ003), in a JW301.
-    pub guardian: Option<String>,
+    pub guardian: Option<Code>,
     /// The products, in message order.
     pub products: Vec<Product>,
 }
@@ -95,20 +146,22 @@ pub(super) struct Message {
 /// One ToegewezenProduct, StartProduct or StopProduct.
 #[derive(Debug, Default)]
 pub(super) struct Product {
-    pub at: Option<At>,
+    /// Line and column of its element.
+    pub line: u64,
+    pub column: u64,
     pub toewijzing: Option<String>,
-    pub category: Option<String>,
-    pub code: Option<String>,
+    pub category: Option<Code>,
+    pub code: Option<ProductCode>,
     /// Begindatum (JW305, JW307) or Ingangsdatum (JW301).
     pub begin: Option<NaiveDate>,
     /// Einddatum (JW307).
     pub end: Option<NaiveDate>,
     /// RedenBeeindiging (JZ588, JW307).
-    pub reason: Option<String>,
+    pub reason: Option<Code>,
     /// StatusAanlevering (COD467): 1 first, 2 changed, 3 to be removed.
     pub status: Option<u8>,
     /// Toewijzingsdatum and -tijd (JW301): which assignment of a number is the latest.
-    pub assigned: Option<(NaiveDate, String)>,
+    pub assigned: Option<(NaiveDate, Option<Time>)>,
 }
 
 /// What a read found.
@@ -133,6 +186,97 @@ fn flaw(at: At, reason: impl Into<String>) -> Flaw {
         reason: reason.into(),
     }
 }
+
+/// The elements of the messages zicht reads, each with its name.
+macro_rules! elements {
+    ($($name:ident),* $(,)?) => {
+        /// An element of the messages zicht reads.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum El {
+            $($name),*
+        }
+
+        impl El {
+            fn name(self) -> &'static str {
+                match self {
+                    $(El::$name => stringify!($name)),*
+                }
+            }
+        }
+    };
+}
+
+elements!(
+    Bericht,
+    Header,
+    Client,
+    BerichtCode,
+    BerichtVersie,
+    BerichtSubversie,
+    Afzender,
+    Ontvanger,
+    BerichtIdentificatie,
+    XsdVersie,
+    Bsn,
+    Geboortedatum,
+    Datum,
+    DatumGebruik,
+    Geslacht,
+    Naam,
+    JuridischeStatus,
+    WettelijkeVertegenwoordiging,
+    Communicatie,
+    Commentaar,
+    Relaties,
+    Contactgegevens,
+    ToegewezenProducten,
+    StartProducten,
+    StopProducten,
+    ToegewezenProduct,
+    StartProduct,
+    StopProduct,
+    ToewijzingNummer,
+    Product,
+    Categorie,
+    Code,
+    Ingangsdatum,
+    Toewijzingsdatum,
+    Toewijzingstijd,
+    ReferentieAanbieder,
+    Einddatum,
+    RedenWijziging,
+    Omvang,
+    Budget,
+    ToewijzingIngangsdatum,
+    Begindatum,
+    StatusAanlevering,
+    RedenBeeindiging,
+);
+
+impl El {
+    /// Its bit in a set of elements seen (there are fewer than 64).
+    fn bit(self) -> u64 {
+        1 << (self as u32)
+    }
+
+    /// A product of a message, which may occur more than once.
+    fn is_product(self) -> bool {
+        matches!(
+            self,
+            El::ToegewezenProduct | El::StartProduct | El::StopProduct
+        )
+    }
+
+    /// A group whose children are the basisschema's (its composite types).
+    fn is_basis_group(self) -> bool {
+        matches!(
+            self,
+            El::Geboortedatum | El::Product | El::BerichtIdentificatie | El::XsdVersie
+        )
+    }
+}
+
+const _: () = assert!((El::RedenBeeindiging as u32) < 64);
 
 /// What an element is to the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,117 +312,142 @@ enum Field {
     Toewijzingstijd,
 }
 
-/// The role of `child` under `parent` in a message of `kind`; `None` where the structure has
-/// no such element.
-fn role(kind: Kind, parent: &str, child: &str) -> Option<Role> {
-    use Field::*;
+/// The elements `parent` may hold in a message of `kind`, with their roles.
+fn children(kind: Kind, parent: El) -> &'static [(El, Role)] {
+    use El::*;
     use Role::{Group, Leaf, Skip};
-    Some(match (parent, child) {
-        ("Bericht", "Header" | "Client") => Group,
-        ("Header", "BerichtCode") => Leaf(BerichtCode),
-        ("Header", "BerichtVersie") => Leaf(BerichtVersie),
-        ("Header", "BerichtSubversie") => Leaf(BerichtSubversie),
-        ("Header", "Afzender") => Leaf(Afzender),
-        ("Header", "Ontvanger") => Leaf(Ontvanger),
-        ("Header", "BerichtIdentificatie" | "XsdVersie") => Skip,
-        ("Client", "Bsn") => Leaf(Bsn),
-        ("Client", "Geboortedatum") => Group,
-        ("Geboortedatum", "Datum") => Leaf(Datum),
-        ("Geboortedatum", "DatumGebruik") => Leaf(DatumGebruik),
-        ("Client", "Geslacht" | "Naam") => Skip,
-        ("Client", "JuridischeStatus") if kind == Kind::Jw301 => Leaf(JuridischeStatus),
-        ("Client", "WettelijkeVertegenwoordiging") if kind == Kind::Jw301 => {
-            Leaf(WettelijkeVertegenwoordiging)
-        }
-        ("Client", "Communicatie" | "Commentaar" | "Relaties" | "Contactgegevens")
-            if kind == Kind::Jw301 =>
-        {
-            Skip
-        }
-        ("Client", "ToegewezenProducten") if kind == Kind::Jw301 => Group,
-        ("Client", "StartProducten") if kind == Kind::Jw305 => Group,
-        ("Client", "StopProducten") if kind == Kind::Jw307 => Group,
-        ("ToegewezenProducten", "ToegewezenProduct")
-        | ("StartProducten", "StartProduct")
-        | ("StopProducten", "StopProduct") => Group,
-        ("ToegewezenProduct" | "StartProduct" | "StopProduct", "ToewijzingNummer") => {
-            Leaf(ToewijzingNummer)
-        }
-        ("ToegewezenProduct" | "StartProduct" | "StopProduct", "Product") => Group,
-        ("Product", "Categorie") => Leaf(Categorie),
-        ("Product", "Code") => Leaf(Code),
-        ("ToegewezenProduct", "Ingangsdatum") => Leaf(Begindatum),
-        ("ToegewezenProduct", "Toewijzingsdatum") => Leaf(Toewijzingsdatum),
-        ("ToegewezenProduct", "Toewijzingstijd") => Leaf(Toewijzingstijd),
-        (
-            "ToegewezenProduct",
-            "ReferentieAanbieder"
-            | "Einddatum"
-            | "RedenWijziging"
-            | "Omvang"
-            | "Budget"
-            | "Commentaar",
-        ) => Skip,
-        ("StartProduct" | "StopProduct", "ToewijzingIngangsdatum") => Skip,
-        ("StartProduct" | "StopProduct", "Begindatum") => Leaf(Begindatum),
-        ("StartProduct" | "StopProduct", "StatusAanlevering") => Leaf(StatusAanlevering),
-        ("StopProduct", "RedenBeeindiging") => Leaf(RedenBeeindiging),
-        ("StopProduct", "Einddatum") => Leaf(Einddatum),
-        _ => return None,
-    })
-}
-
-/// The elements each group must hold.
-fn required(kind: Kind, group: &str) -> &'static [&'static str] {
-    match (group, kind) {
-        ("Bericht", _) => &["Header", "Client"],
-        ("Header", _) => &[
-            "BerichtCode",
-            "BerichtVersie",
-            "BerichtSubversie",
-            "Afzender",
-            "Ontvanger",
-            "BerichtIdentificatie",
-            "XsdVersie",
+    type F = Field;
+    match (parent, kind) {
+        (Bericht, _) => &[(Header, Group), (Client, Group)],
+        (Header, _) => &[
+            (BerichtCode, Leaf(F::BerichtCode)),
+            (BerichtVersie, Leaf(F::BerichtVersie)),
+            (BerichtSubversie, Leaf(F::BerichtSubversie)),
+            (Afzender, Leaf(F::Afzender)),
+            (Ontvanger, Leaf(F::Ontvanger)),
+            (BerichtIdentificatie, Skip),
+            (XsdVersie, Skip),
         ],
-        ("Client", Kind::Jw301) => &[
-            "Bsn",
-            "Geboortedatum",
-            "Geslacht",
-            "Naam",
-            "Contactgegevens",
-            "ToegewezenProducten",
+        (Client, Kind::Jw301) => &[
+            (Bsn, Leaf(F::Bsn)),
+            (Geboortedatum, Group),
+            (Geslacht, Skip),
+            (Naam, Skip),
+            (JuridischeStatus, Leaf(F::JuridischeStatus)),
+            (
+                WettelijkeVertegenwoordiging,
+                Leaf(F::WettelijkeVertegenwoordiging),
+            ),
+            (Communicatie, Skip),
+            (Commentaar, Skip),
+            (Relaties, Skip),
+            (Contactgegevens, Skip),
+            (ToegewezenProducten, Group),
         ],
-        ("Client", Kind::Jw305) => &["Bsn", "Geboortedatum", "Geslacht", "Naam", "StartProducten"],
-        ("Client", Kind::Jw307) => &["Bsn", "Geboortedatum", "Geslacht", "Naam", "StopProducten"],
-        ("Geboortedatum", _) => &["Datum"],
-        ("ToegewezenProducten", _) => &["ToegewezenProduct"],
-        ("StartProducten", _) => &["StartProduct"],
-        ("StopProducten", _) => &["StopProduct"],
-        ("ToegewezenProduct", _) => &[
-            "ToewijzingNummer",
-            "Toewijzingsdatum",
-            "Toewijzingstijd",
-            "Ingangsdatum",
+        (Client, Kind::Jw305) => &[
+            (Bsn, Leaf(F::Bsn)),
+            (Geboortedatum, Group),
+            (Geslacht, Skip),
+            (Naam, Skip),
+            (StartProducten, Group),
         ],
-        ("StartProduct", _) => &["Begindatum", "StatusAanlevering"],
-        ("StopProduct", _) => &[
-            "Begindatum",
-            "RedenBeeindiging",
-            "Einddatum",
-            "StatusAanlevering",
+        (Client, Kind::Jw307) => &[
+            (Bsn, Leaf(F::Bsn)),
+            (Geboortedatum, Group),
+            (Geslacht, Skip),
+            (Naam, Skip),
+            (StopProducten, Group),
         ],
-        ("Product", _) => &["Categorie"],
+        (Geboortedatum, _) => &[
+            (Datum, Leaf(F::Datum)),
+            (DatumGebruik, Leaf(F::DatumGebruik)),
+        ],
+        (ToegewezenProducten, _) => &[(ToegewezenProduct, Group)],
+        (StartProducten, _) => &[(StartProduct, Group)],
+        (StopProducten, _) => &[(StopProduct, Group)],
+        (ToegewezenProduct, _) => &[
+            (ToewijzingNummer, Leaf(F::ToewijzingNummer)),
+            (Product, Group),
+            (Ingangsdatum, Leaf(F::Begindatum)),
+            (Toewijzingsdatum, Leaf(F::Toewijzingsdatum)),
+            (Toewijzingstijd, Leaf(F::Toewijzingstijd)),
+            (ReferentieAanbieder, Skip),
+            (Einddatum, Skip),
+            (RedenWijziging, Skip),
+            (Omvang, Skip),
+            (Budget, Skip),
+            (Commentaar, Skip),
+        ],
+        (StartProduct, _) => &[
+            (ToewijzingNummer, Leaf(F::ToewijzingNummer)),
+            (Product, Group),
+            (ToewijzingIngangsdatum, Skip),
+            (Begindatum, Leaf(F::Begindatum)),
+            (StatusAanlevering, Leaf(F::StatusAanlevering)),
+        ],
+        (StopProduct, _) => &[
+            (ToewijzingNummer, Leaf(F::ToewijzingNummer)),
+            (Product, Group),
+            (ToewijzingIngangsdatum, Skip),
+            (Begindatum, Leaf(F::Begindatum)),
+            (RedenBeeindiging, Leaf(F::RedenBeeindiging)),
+            (Einddatum, Leaf(F::Einddatum)),
+            (StatusAanlevering, Leaf(F::StatusAanlevering)),
+        ],
+        (Product, _) => &[(Categorie, Leaf(F::Categorie)), (Code, Leaf(F::Code))],
         _ => &[],
     }
 }
 
-/// The groups whose children are the basisschema's (its composite types).
-fn basis_group(group: &str) -> bool {
-    matches!(
-        group,
-        "Geboortedatum" | "Product" | "BerichtIdentificatie" | "XsdVersie"
-    )
+/// The elements each group must hold.
+fn required(kind: Kind, group: El) -> &'static [El] {
+    use El::*;
+    match (group, kind) {
+        (Bericht, _) => &[Header, Client],
+        (Header, _) => &[
+            BerichtCode,
+            BerichtVersie,
+            BerichtSubversie,
+            Afzender,
+            Ontvanger,
+            BerichtIdentificatie,
+            XsdVersie,
+        ],
+        (Client, Kind::Jw301) => &[
+            Bsn,
+            Geboortedatum,
+            Geslacht,
+            Naam,
+            Contactgegevens,
+            ToegewezenProducten,
+        ],
+        (Client, Kind::Jw305) => &[Bsn, Geboortedatum, Geslacht, Naam, StartProducten],
+        (Client, Kind::Jw307) => &[Bsn, Geboortedatum, Geslacht, Naam, StopProducten],
+        (Geboortedatum, _) => &[Datum],
+        (ToegewezenProducten, _) => &[ToegewezenProduct],
+        (StartProducten, _) => &[StartProduct],
+        (StopProducten, _) => &[StopProduct],
+        (ToegewezenProduct, _) => &[
+            ToewijzingNummer,
+            Toewijzingsdatum,
+            Toewijzingstijd,
+            Ingangsdatum,
+        ],
+        (StartProduct, _) => &[Begindatum, StatusAanlevering],
+        (StopProduct, _) => &[Begindatum, RedenBeeindiging, Einddatum, StatusAanlevering],
+        (Product, _) => &[Categorie],
+        _ => &[],
+    }
+}
+
+/// Why a message larger than [`MAX_MESSAGE`] is refused.
+pub(super) fn too_large() -> Flaw {
+    let at = At {
+        line: 1,
+        column: 1,
+        path: String::new(),
+    };
+    flaw(at, "the message is larger than 16 MiB: not an iJw message")
 }
 
 /// Reads one message, `text` (at most [`MAX_MESSAGE`] bytes): the BSN is pseudonymised under
@@ -290,51 +459,50 @@ pub(super) fn read(text: &[u8], key: &PseudonymKey) -> Result<Outcome, Flaw> {
         path: String::new(),
     };
     if text.len() as u64 > MAX_MESSAGE {
-        return Err(flaw(
-            start,
-            "the message is larger than 16 MiB: not an iJw message",
-        ));
+        return Err(too_large());
     }
     // A byte order mark of UTF-16 or UTF-32: iJw messages are UTF-8.
     if text.starts_with(&[0xFF, 0xFE]) || text.starts_with(&[0xFE, 0xFF]) {
         return Err(flaw(start, "the message is UTF-16; iJw messages are UTF-8"));
     }
+    let mut xml = Reader::from_reader(text);
+    xml.config_mut().expand_empty_elements = true;
+    xml.config_mut().check_end_names = true;
     let mut reader = Reading {
-        xml: NsReader::from_reader(text),
+        xml,
+        namespaces: NamespaceResolver::default(),
         text,
-        path: Vec::new(),
-        kind: None,
+        path: Vec::with_capacity(8),
         key,
-        root_namespace: String::new(),
+        root_namespace: None,
     };
-    reader.xml.config_mut().expand_empty_elements = true;
-    reader.xml.config_mut().check_end_names = true;
     reader.run()
 }
 
-/// A message being read: the events of its text, the path of open elements.
+/// A message being read: the events of its text, the namespaces in scope, the path of open
+/// elements.
 struct Reading<'t, 'k> {
-    xml: NsReader<&'t [u8]>,
+    xml: Reader<&'t [u8]>,
+    namespaces: NamespaceResolver,
     text: &'t [u8],
-    /// The open elements' local names.
-    path: Vec<&'static str>,
-    kind: Option<Kind>,
+    /// The open elements.
+    path: Vec<El>,
     key: &'k PseudonymKey,
     /// The root element's namespace, as written.
-    root_namespace: String,
+    root_namespace: Option<Vec<u8>>,
 }
 
 /// What the next event was, as the message reader needs it.
-enum Next {
+enum Next<'t> {
     Start {
-        /// The element's local name among those iJw 3.2 has, or as written (to name it).
-        local: Result<&'static str, String>,
+        /// The element's local name, as written.
+        local: &'t [u8],
         namespace: Namespace,
         /// Byte offset of its `<`.
         offset: u64,
     },
     /// Text (whitespace-only text is `Space`).
-    Text(String),
+    Text(Cow<'t, str>),
     Space,
     End,
     Eof,
@@ -345,66 +513,162 @@ enum Next {
 enum Namespace {
     /// The basisschema's.
     Basis,
-    /// An iJw message's own (`…/ijw/<version>/<message>/schema`).
+    /// The message's own: the root element's.
     Message,
     /// Another, or none.
     Other,
 }
 
-impl Namespace {
-    fn of(resolved: &ResolveResult<'_>) -> Namespace {
-        match resolved {
-            ResolveResult::Bound(ns) if ns.0 == BASIS => Namespace::Basis,
-            ResolveResult::Bound(ns)
-                if ns.0.starts_with(IJW.as_bytes()) && ns.0.ends_with(b"/schema") =>
-            {
-                Namespace::Message
-            }
-            _ => Namespace::Other,
-        }
+/// Text as UTF-8, borrowed where it lies.
+fn utf8(bytes: Cow<'_, [u8]>) -> Result<Cow<'_, str>, &'static str> {
+    const NOT_UTF8: &str = "text is not valid UTF-8";
+    match bytes {
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|_| NOT_UTF8),
+        Cow::Owned(bytes) => String::from_utf8(bytes)
+            .map(Cow::Owned)
+            .map_err(|_| NOT_UTF8),
     }
 }
 
-impl Reading<'_, '_> {
+/// Line and column (1-based, the column in bytes) of byte `offset` of `text`.
+fn line_column(text: &[u8], offset: u64) -> (u64, u64) {
+    let before = &text[..(offset as usize).min(text.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |newline| newline + 1);
+    (
+        1 + before.iter().filter(|&&b| b == b'\n').count() as u64,
+        (before.len() - line_start) as u64 + 1,
+    )
+}
+
+impl<'t> Reading<'t, '_> {
     /// Line and column of byte `offset` (counted only when a place is needed), with the path
     /// of the open elements.
     fn here(&self, offset: u64) -> At {
-        let before = &self.text[..(offset as usize).min(self.text.len())];
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |newline| newline + 1);
+        let (line, column) = line_column(self.text, offset);
         At {
-            line: 1 + before.iter().filter(|&&b| b == b'\n').count() as u64,
-            column: (before.len() - line_start) as u64 + 1,
-            path: self.path.join("/"),
+            line,
+            column,
+            path: self.path_text(),
         }
     }
 
+    fn path_text(&self) -> String {
+        let names: Vec<&str> = self.path.iter().map(|el| el.name()).collect();
+        names.join("/")
+    }
+
     /// The next event that matters.
-    fn next(&mut self) -> Result<Next, Flaw> {
+    fn next(&mut self) -> Result<Next<'t>, Flaw> {
         loop {
-            let start = self.xml.buffer_position();
-            let next = match self.xml.read_resolved_event() {
-                Ok((resolved, event)) => {
-                    let namespace = Namespace::of(&resolved);
-                    if self.path.is_empty() && matches!(event, Event::Start(_)) {
-                        if let ResolveResult::Bound(ns) = &resolved {
-                            self.root_namespace =
-                                String::from_utf8_lossy(ns.0).chars().take(120).collect();
-                        }
-                    }
-                    translate(event, namespace, start)
-                }
+            let offset = self.xml.buffer_position();
+            let event = match self.xml.read_event() {
+                Ok(event) => event,
                 Err(error) => {
                     let at = self.here(self.xml.error_position());
                     return Err(flaw(at, xml_error(&error)));
                 }
             };
-            if let Some(next) = next.map_err(|reason| flaw(self.here(start), reason))? {
-                return Ok(next);
-            }
+            let refused = |reason: &str| Err(flaw(self.here(offset), reason));
+            return match event {
+                Event::Start(e) => self.start(&e, offset),
+                Event::End(_) => {
+                    self.namespaces.pop();
+                    Ok(Next::End)
+                }
+                Event::Text(e) => {
+                    let text = e.into_inner();
+                    if text.iter().all(u8::is_ascii_whitespace) {
+                        Ok(Next::Space)
+                    } else {
+                        utf8(text).map(Next::Text).or_else(|reason| refused(reason))
+                    }
+                }
+                Event::CData(e) => utf8(e.into_inner())
+                    .map(Next::Text)
+                    .or_else(|reason| refused(reason)),
+                Event::GeneralRef(e) => Ok(Next::Text(match &*e {
+                    b"lt" => Cow::Borrowed("<"),
+                    b"gt" => Cow::Borrowed(">"),
+                    b"amp" => Cow::Borrowed("&"),
+                    b"apos" => Cow::Borrowed("'"),
+                    b"quot" => Cow::Borrowed("\""),
+                    _ => match e.resolve_char_ref() {
+                        Ok(Some(c)) => Cow::Owned(c.to_string()),
+                        _ => return refused(
+                            "an entity reference other than XML's own: iJw messages declare no entities",
+                        ),
+                    },
+                })),
+                Event::DocType(_) => refused(
+                    "a DOCTYPE declaration: iJw messages have none, and zicht reads no DTD or entity",
+                ),
+                Event::Decl(e) => {
+                    if let Some(Ok(encoding)) = e.encoding() {
+                        if !encoding.eq_ignore_ascii_case(b"utf-8") {
+                            return refused(&format!(
+                                "the message declares encoding {}; iJw messages are UTF-8",
+                                String::from_utf8_lossy(&encoding)
+                                    .chars()
+                                    .take(20)
+                                    .collect::<String>()
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                Event::Eof => Ok(Next::Eof),
+                Event::Comment(_) | Event::PI(_) | Event::Empty(_) => continue,
+            };
         }
+    }
+
+    /// An element's start at byte `offset`: its namespaces come into scope, and its name is
+    /// resolved.
+    fn start(&mut self, e: &BytesStart<'_>, offset: u64) -> Result<Next<'t>, Flaw> {
+        if self.namespaces.push(e).is_err() {
+            return Err(flaw(self.here(offset), "a malformed namespace declaration"));
+        }
+        let name = e.name();
+        let namespace = match self.namespaces.resolve_element(name).0 {
+            ResolveResult::Bound(ns) => {
+                let root = self.root_namespace.get_or_insert_with(|| ns.0.to_vec());
+                if ns.0 == root.as_slice() {
+                    Namespace::Message
+                } else if ns.0 == BASIS {
+                    Namespace::Basis
+                } else {
+                    Namespace::Other
+                }
+            }
+            _ => {
+                self.root_namespace.get_or_insert_with(Vec::new);
+                Namespace::Other
+            }
+        };
+        // The name as it lies in the text, right after the `<`.
+        let qualified = name.as_ref();
+        let at = offset as usize + 1;
+        let Some(written) = self
+            .text
+            .get(at..at + qualified.len())
+            .filter(|written| *written == qualified)
+        else {
+            return Err(flaw(self.here(offset), "not well-formed XML"));
+        };
+        let local = match written.iter().position(|&b| b == b':') {
+            Some(colon) => &written[colon + 1..],
+            None => written,
+        };
+        Ok(Next::Start {
+            local,
+            namespace,
+            offset,
+        })
     }
 
     fn run(&mut self) -> Result<Outcome, Flaw> {
@@ -419,12 +683,16 @@ impl Reading<'_, '_> {
             }
         };
         let at = self.here(offset);
-        let namespace = std::mem::take(&mut self.root_namespace);
-        let local = match local {
-            Ok(local) => local.to_owned(),
-            Err(local) => local,
-        };
-        let Some(rest) = namespace.strip_prefix(IJW) else {
+        let namespace: String =
+            String::from_utf8_lossy(self.root_namespace.as_deref().unwrap_or(&[]))
+                .chars()
+                .take(120)
+                .collect();
+        let local = String::from_utf8_lossy(local);
+        let Some(rest) = namespace
+            .strip_prefix(IJW)
+            .filter(|_| namespace.ends_with("/schema"))
+        else {
             return Err(flaw(
                 at,
                 format!(
@@ -450,11 +718,10 @@ impl Reading<'_, '_> {
         let Some(kind) = Kind::of(message) else {
             return Ok(Outcome::Other(message.to_ascii_uppercase()));
         };
-        self.kind = Some(kind);
-        self.path.push("Bericht");
+        self.path.push(El::Bericht);
         let mut message = Message::default();
         let mut product = None;
-        self.group(kind, "Bericht", offset, &mut message, &mut product)?;
+        self.group(kind, El::Bericht, offset, &mut message, &mut product)?;
         self.path.clear();
         // Nothing but whitespace and comments after the root element.
         loop {
@@ -482,15 +749,16 @@ impl Reading<'_, '_> {
     fn group(
         &mut self,
         kind: Kind,
-        name: &'static str,
+        name: El,
         opened: u64,
         message: &mut Message,
         product: &mut Option<Product>,
     ) -> Result<(), Flaw> {
-        let mut seen: Vec<&'static str> = Vec::new();
+        let mut seen = 0u64;
         if self.path.len() > MAX_DEPTH {
             return Err(flaw(self.here(opened), "elements nested too deep"));
         }
+        let allowed = children(kind, name);
         loop {
             let before = self.xml.buffer_position();
             match self.next()? {
@@ -498,14 +766,17 @@ impl Reading<'_, '_> {
                 Next::Eof => {
                     return Err(flaw(
                         self.end(),
-                        format!("the file ends inside `{name}`: a truncated message"),
+                        format!(
+                            "the file ends inside `{}`: a truncated message",
+                            name.name()
+                        ),
                     ))
                 }
                 Next::Space => {}
                 Next::Text(_) => {
                     return Err(flaw(
                         self.here(before),
-                        format!("text directly in `{name}`"),
+                        format!("text directly in `{}`", name.name()),
                     ))
                 }
                 Next::Start {
@@ -513,27 +784,25 @@ impl Reading<'_, '_> {
                     namespace,
                     offset,
                 } => {
-                    let known = local
-                        .as_ref()
-                        .ok()
-                        .and_then(|&child| role(kind, name, child).map(|role| (child, role)));
-                    let Some((child, role)) = known else {
-                        let local = match local {
-                            Ok(local) => local.to_owned(),
-                            Err(local) => local.chars().take(40).collect(),
-                        };
+                    let known = allowed
+                        .iter()
+                        .find(|(child, _)| child.name().as_bytes() == local);
+                    let Some(&(child, role)) = known else {
+                        let local: String =
+                            String::from_utf8_lossy(local).chars().take(40).collect();
                         let mut at = self.here(offset);
                         at.path = format!("{}/{local}", at.path);
                         return Err(flaw(
                             at,
                             format!(
-                                "`{local}` is not an element of `{name}` in an iJw 3.2 {}",
+                                "`{local}` is not an element of `{}` in an iJw 3.2 {}",
+                                name.name(),
                                 kind.name()
                             ),
                         ));
                     };
                     self.path.push(child);
-                    let namespace_ok = if basis_group(name) {
+                    let namespace_ok = if name.is_basis_group() {
                         namespace == Namespace::Basis
                     } else {
                         namespace == Namespace::Message
@@ -541,19 +810,17 @@ impl Reading<'_, '_> {
                     if !namespace_ok && role != Role::Skip {
                         return Err(flaw(
                             self.here(offset),
-                            if basis_group(name) {
+                            if name.is_basis_group() {
                                 "not in the basisschema's namespace".to_owned()
                             } else {
                                 format!("not in the {} namespace", kind.name())
                             },
                         ));
                     }
-                    if seen.contains(&child)
-                        && !matches!(child, "ToegewezenProduct" | "StartProduct" | "StopProduct")
-                    {
+                    if seen & child.bit() != 0 && !child.is_product() {
                         return Err(flaw(self.here(offset), "occurs twice"));
                     }
-                    seen.push(child);
+                    seen |= child.bit();
                     match role {
                         Role::Skip => self.skip(offset)?,
                         Role::Leaf(field) => {
@@ -562,18 +829,16 @@ impl Reading<'_, '_> {
                                 .map_err(|reason| flaw(self.here(offset), reason))?;
                         }
                         Role::Group => {
-                            let is_product = matches!(
-                                child,
-                                "ToegewezenProduct" | "StartProduct" | "StopProduct"
-                            );
-                            if is_product {
+                            if child.is_product() {
+                                let (line, column) = line_column(self.text, offset);
                                 *product = Some(Product {
-                                    at: Some(self.here(offset)),
+                                    line,
+                                    column,
                                     ..Product::default()
                                 });
                             }
                             self.group(kind, child, offset, message, product)?;
-                            if is_product {
+                            if child.is_product() {
                                 message.products.extend(product.take());
                             }
                         }
@@ -582,24 +847,23 @@ impl Reading<'_, '_> {
                 }
             }
         }
-        if let Some(missing) = required(kind, name).iter().find(|r| !seen.contains(r)) {
-            return Err(flaw(self.here(opened), format!("`{missing}` is missing")));
+        if let Some(missing) = required(kind, name).iter().find(|el| seen & el.bit() == 0) {
+            return Err(flaw(
+                self.here(opened),
+                format!("`{}` is missing", missing.name()),
+            ));
         }
         Ok(())
     }
 
-    /// Reads the text of the leaf opened at byte `opened` up to its end.
-    fn leaf(&mut self, opened: u64) -> Result<String, Flaw> {
-        let mut text = String::new();
+    /// Reads the text of the leaf opened at byte `opened` up to its end (borrowed from the
+    /// message where it is one piece).
+    fn leaf(&mut self, opened: u64) -> Result<Cow<'t, str>, Flaw> {
+        let mut text: Cow<'t, str> = Cow::Borrowed("");
         loop {
-            match self.next()? {
-                Next::Space => text.push(' '),
-                Next::Text(more) => {
-                    if text.len() + more.len() > 4096 {
-                        return Err(flaw(self.here(opened), "a value longer than 4,096 bytes"));
-                    }
-                    text.push_str(&more);
-                }
+            let more = match self.next()? {
+                Next::Space => Cow::Borrowed(" "),
+                Next::Text(more) => more,
                 Next::End => return Ok(text),
                 Next::Start { .. } => {
                     return Err(flaw(
@@ -613,6 +877,14 @@ impl Reading<'_, '_> {
                         "the file ends inside a value: a truncated message",
                     ))
                 }
+            };
+            if text.len() + more.len() > 4096 {
+                return Err(flaw(self.here(opened), "a value longer than 4,096 bytes"));
+            }
+            if text.is_empty() {
+                text = more;
+            } else {
+                text.to_mut().push_str(&more);
             }
         }
     }
@@ -643,118 +915,6 @@ impl Reading<'_, '_> {
     }
 }
 
-/// What an event is to the message reader (`None`: nothing to it, such as a comment), or
-/// why it is refused.
-fn translate(event: Event<'_>, namespace: Namespace, offset: u64) -> Result<Option<Next>, String> {
-    let utf8 = |bytes: &[u8]| {
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| "text is not valid UTF-8".to_owned())
-    };
-    Ok(Some(match event {
-        Event::Start(e) => {
-            let local = e.local_name();
-            Next::Start {
-                local: NAMES
-                    .iter()
-                    .copied()
-                    .find(|n| n.as_bytes() == local.as_ref())
-                    .ok_or_else(|| String::from_utf8_lossy(local.as_ref()).into_owned()),
-                namespace,
-                offset,
-            }
-        }
-        Event::End(_) => Next::End,
-        Event::Text(e) if e.iter().all(u8::is_ascii_whitespace) => Next::Space,
-        Event::Text(e) => Next::Text(utf8(&e)?),
-        Event::CData(e) => Next::Text(utf8(&e)?),
-        Event::GeneralRef(e) => Next::Text(match &*e {
-            b"lt" => "<".to_owned(),
-            b"gt" => ">".to_owned(),
-            b"amp" => "&".to_owned(),
-            b"apos" => "'".to_owned(),
-            b"quot" => "\"".to_owned(),
-            _ => match e.resolve_char_ref() {
-                Ok(Some(c)) => c.to_string(),
-                _ => return Err(
-                    "an entity reference other than XML's own: iJw messages declare no entities"
-                        .to_owned(),
-                ),
-            },
-        }),
-        Event::DocType(_) => {
-            return Err(
-                "a DOCTYPE declaration: iJw messages have none, and zicht reads no DTD or entity"
-                    .to_owned(),
-            )
-        }
-        Event::Decl(e) => {
-            if let Some(Ok(encoding)) = e.encoding() {
-                if !encoding.eq_ignore_ascii_case(b"utf-8") {
-                    return Err(format!(
-                        "the message declares encoding {}; iJw messages are UTF-8",
-                        String::from_utf8_lossy(&encoding)
-                            .chars()
-                            .take(20)
-                            .collect::<String>()
-                    ));
-                }
-            }
-            return Ok(None);
-        }
-        Event::Eof => Next::Eof,
-        Event::Comment(_) | Event::PI(_) | Event::Empty(_) => return Ok(None),
-    }))
-}
-
-/// The element names of the messages zicht reads.
-const NAMES: &[&str] = &[
-    "Header",
-    "Client",
-    "BerichtCode",
-    "BerichtVersie",
-    "BerichtSubversie",
-    "Afzender",
-    "Ontvanger",
-    "BerichtIdentificatie",
-    "XsdVersie",
-    "Bsn",
-    "Geboortedatum",
-    "Datum",
-    "DatumGebruik",
-    "Geslacht",
-    "Naam",
-    "JuridischeStatus",
-    "WettelijkeVertegenwoordiging",
-    "Communicatie",
-    "Commentaar",
-    "Relaties",
-    "Contactgegevens",
-    "ToegewezenProducten",
-    "StartProducten",
-    "StopProducten",
-    "ToegewezenProduct",
-    "StartProduct",
-    "StopProduct",
-    "ToewijzingNummer",
-    "Product",
-    "Categorie",
-    "Code",
-    "Ingangsdatum",
-    "Toewijzingsdatum",
-    "Toewijzingstijd",
-    "ReferentieAanbieder",
-    "Einddatum",
-    "RedenWijziging",
-    "Omvang",
-    "Budget",
-    "ToewijzingIngangsdatum",
-    "Begindatum",
-    "StatusAanlevering",
-    "RedenBeeindiging",
-    "Bericht",
-];
-
 fn xml_error(error: &quick_xml::Error) -> String {
     match error {
         quick_xml::Error::Io(e) => format!("cannot read: {}", e.kind()),
@@ -771,11 +931,19 @@ fn digits(text: &str, n: usize) -> bool {
     text.len() == n && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// An xs:date without a time zone, as iJw writes dates (LDT_Datum).
+/// An xs:date without a time zone, as iJw writes dates (LDT_Datum): `YYYY-MM-DD`.
 fn date(text: &str) -> Option<NaiveDate> {
-    (text.len() == 10)
-        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
-        .flatten()
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)
 }
 
 /// Takes a leaf's value into the message, checking its form; errors never repeat the value.
@@ -792,7 +960,7 @@ fn store(
     // A two-digit code, or why not.
     let two_digits = |reason: &str| {
         if digits(text, 2) {
-            Ok(Some(text.to_owned()))
+            Ok(Code::new(text))
         } else {
             Err(reason.to_owned())
         }
@@ -813,23 +981,19 @@ fn store(
         Field::BerichtVersie if text != "3" => return bad("not release 3 (BerichtVersie)"),
         Field::BerichtSubversie if text != "2" => return bad("not release 3.2 (BerichtSubversie)"),
         Field::BerichtCode | Field::BerichtVersie | Field::BerichtSubversie => {}
-        Field::Afzender | Field::Ontvanger if gemeente_side => {
-            if !digits(text, 4) {
-                return bad("a gemeente is its four-digit CBS code");
-            }
-            message.gemeente = text.to_owned();
-        }
-        Field::Afzender | Field::Ontvanger => {
-            if !digits(text, 8) {
-                return bad("an aanbieder is its eight-digit AGB code");
-            }
-            message.agb = text.to_owned();
-        }
+        Field::Afzender | Field::Ontvanger if gemeente_side => match text.parse() {
+            Ok(code) if digits(text, 4) => message.gemeente = code,
+            _ => return bad("a gemeente is its four-digit CBS code"),
+        },
+        Field::Afzender | Field::Ontvanger => match text.parse() {
+            Ok(code) if digits(text, 8) => message.agb = code,
+            _ => return bad("an aanbieder is its eight-digit AGB code"),
+        },
         Field::Bsn => {
             if !zicht_model::is_bsn(text) {
                 return bad("not a BSN (nine digits passing the elfproef)");
             }
-            message.youth = key.pseudonym(text);
+            message.youth = key.pseudonym_u128(text);
         }
         Field::Datum => match date(text) {
             Some(day) => message.birth = Some(day),
@@ -864,13 +1028,13 @@ fn store(
                     product.category = two_digits("not a productcategorie (JZ020, two digits)")?;
                 }
                 Field::Code => {
-                    if text.is_empty()
-                        || text.len() > 5
-                        || !text.bytes().all(|b| b.is_ascii_alphanumeric())
-                    {
+                    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
                         return bad("not a productcode (1-5 letters and digits)");
                     }
-                    product.code = Some(text.to_owned());
+                    product.code = Some(
+                        ProductCode::new(text)
+                            .ok_or("not a productcode (1-5 letters and digits)")?,
+                    );
                 }
                 Field::Begindatum | Field::Einddatum | Field::Toewijzingsdatum => {
                     let Some(day) = date(text) else {
@@ -880,15 +1044,18 @@ fn store(
                         Field::Begindatum => product.begin = Some(day),
                         Field::Einddatum => product.end = Some(day),
                         _ => {
-                            let time = product.assigned.take().map(|(_, t)| t).unwrap_or_default();
+                            let time = product.assigned.take().and_then(|(_, t)| t);
                             product.assigned = Some((day, time));
                         }
                     }
                 }
                 Field::Toewijzingstijd => {
-                    let time = text.chars().take(12).collect::<String>();
+                    let time = text.get(..text.len().min(12)).and_then(Time::new);
+                    let Some(time) = time else {
+                        return bad("not a time (hh:mm:ss)");
+                    };
                     let day = product.assigned.take().map_or(NaiveDate::MIN, |(d, _)| d);
-                    product.assigned = Some((day, time));
+                    product.assigned = Some((day, Some(time)));
                 }
                 Field::RedenBeeindiging => {
                     product.reason = two_digits("not a RedenBeeindiging code (JZ588, two digits)")?;

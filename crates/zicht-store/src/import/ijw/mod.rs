@@ -33,7 +33,7 @@ use zicht_model::{
 };
 use zicht_privacy::PseudonymKey;
 
-use self::message::{At, Kind, Message, Outcome};
+use self::message::{At, Code, Kind, Message, Outcome, ProductCode, Time};
 use super::mapping::Mapping;
 use super::parse::RegionTally;
 use super::{Rows, MAX_PROBLEMS};
@@ -130,11 +130,11 @@ pub(crate) struct Converted {
 
 /// What the join keeps of an assignment (JW301's ToegewezenProduct).
 struct Assignment {
-    legal_status: Option<String>,
-    guardian: Option<String>,
-    category: Option<String>,
-    code: Option<String>,
-    assigned: (NaiveDate, String),
+    legal_status: Option<Code>,
+    guardian: Option<Code>,
+    category: Option<Code>,
+    code: Option<ProductCode>,
+    assigned: (NaiveDate, Option<Time>),
 }
 
 /// What the join keeps of a start (JW305's StartProduct): the aanbieder's AGB code and the
@@ -143,15 +143,15 @@ struct Start {
     agb: u32,
     gemeente: u16,
     birth: NaiveDate,
-    category: Option<String>,
-    code: Option<String>,
+    category: Option<Code>,
+    code: Option<ProductCode>,
     at: Located,
 }
 
 /// What the join keeps of a stop (JW307's StopProduct).
 struct Stop {
     end: NaiveDate,
-    reason: String,
+    reason: Code,
     at: Located,
 }
 
@@ -190,7 +190,7 @@ struct Exchange {
     starts: Map<DeliveryKey, Start>,
     stops: Map<DeliveryKey, Stop>,
     /// The files (and batch entries) read, for problems' names.
-    names: Vec<String>,
+    names: Names,
     counts: MessageCounts,
     problems: Vec<MessageProblem>,
 }
@@ -199,7 +199,7 @@ impl Exchange {
     fn problem(&mut self, file: usize, at: &At, reason: impl Into<String>) {
         if self.problems.len() < MAX_PROBLEMS + 1 {
             self.problems.push(MessageProblem {
-                file: self.names.get(file).cloned().unwrap_or_default(),
+                file: self.names.get(file),
                 line: at.line,
                 column: at.column,
                 path: at.path.clone(),
@@ -220,31 +220,24 @@ impl Exchange {
             Kind::Jw307 => self.counts.jw307 += 1,
         }
         let birth = message.birth.unwrap_or(NaiveDate::MIN);
-        // Both are checked digits; the pseudonym is 32 hex digits.
-        let client = u128::from_str_radix(&message.youth, 16).unwrap_or_default();
-        let agb: u32 = message.agb.parse().unwrap_or_default();
-        let gemeente: u16 = message.gemeente.parse().unwrap_or_default();
+        let (client, agb, gemeente) = (message.youth, message.agb, message.gemeente);
         let path = match kind {
             Kind::Jw301 => "Bericht/Client/ToegewezenProducten/ToegewezenProduct",
             Kind::Jw305 => "Bericht/Client/StartProducten/StartProduct",
             Kind::Jw307 => "Bericht/Client/StopProducten/StopProduct",
         };
         for product in message.products {
-            let (line, column) = product
-                .at
-                .as_ref()
-                .map_or((1, 1), |at| (at.line, at.column));
             let at = Located {
                 file,
-                line: u32::try_from(line).unwrap_or(u32::MAX),
-                column: u32::try_from(column).unwrap_or(u32::MAX),
+                line: u32::try_from(product.line).unwrap_or(u32::MAX),
+                column: u32::try_from(product.column).unwrap_or(u32::MAX),
                 path,
             };
             let toewijzing = product.toewijzing.clone().unwrap_or_else(|| {
                 format!(
                     "product {}{}",
-                    product.category.as_deref().unwrap_or(""),
-                    product.code.as_deref().unwrap_or("")
+                    product.category.as_ref().map_or("", Code::as_str),
+                    product.code.as_ref().map_or("", ProductCode::as_str)
                 )
             });
             let delivery = |begin: NaiveDate| (client, toewijzing.clone(), begin);
@@ -255,8 +248,8 @@ impl Exchange {
                         continue;
                     };
                     let assignment = Assignment {
-                        legal_status: message.legal_status.clone(),
-                        guardian: message.guardian.clone(),
+                        legal_status: message.legal_status,
+                        guardian: message.guardian,
                         category: product.category,
                         code: product.code,
                         assigned,
@@ -294,7 +287,7 @@ impl Exchange {
                 }
                 Kind::Jw307 => {
                     let (Some(begin), Some(end), Some(reason)) =
-                        (product.begin, product.end, product.reason.clone())
+                        (product.begin, product.end, product.reason)
                     else {
                         continue;
                     };
@@ -319,8 +312,7 @@ impl Exchange {
                 return;
             }
         };
-        self.names.push(name);
-        let file = self.names.len() - 1;
+        let file = self.names.push(name);
         match item {
             Ok(Ok(Outcome::Message(kind, message))) => self.take(file, kind, message),
             Ok(Ok(Outcome::Other(kind))) => {
@@ -362,6 +354,60 @@ pub fn is_ijw_file(path: &Path) -> bool {
             .any(|w| w == b"istandaarden.nl/ijw/")
 }
 
+/// Where a message came from: a file (an index into the import's labels) and, in a batch, the
+/// entry's name.
+struct Source {
+    file: u32,
+    entry: Option<String>,
+}
+
+/// The names of the messages read, in one buffer (a batch holds millions of entries).
+#[derive(Default)]
+struct Names {
+    /// The files read (and a label for problems of all messages).
+    labels: Vec<String>,
+    /// The batch entries' names, one after the other.
+    entries: String,
+    /// Per message: its file, and where its entry name ends in `entries` (`None`: the file
+    /// itself).
+    spans: Vec<(u32, Option<usize>)>,
+}
+
+impl Names {
+    /// The index of a new label.
+    fn label(&mut self, label: &str) -> u32 {
+        self.labels.push(label.to_owned());
+        u32::try_from(self.labels.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// Keeps a message's name; its index.
+    fn push(&mut self, name: Source) -> usize {
+        let end = name.entry.map(|entry| {
+            self.entries.push_str(&entry);
+            self.entries.len()
+        });
+        self.spans.push((name.file, end));
+        self.spans.len() - 1
+    }
+
+    /// The name of message `index`: `file` or `batch.zip!entry`.
+    fn get(&self, index: usize) -> String {
+        let Some(&(file, end)) = self.spans.get(index) else {
+            return String::new();
+        };
+        let label = self.labels.get(file as usize).map_or("", String::as_str);
+        let Some(end) = end else {
+            return label.to_owned();
+        };
+        let start = self.spans[..index]
+            .iter()
+            .rev()
+            .find_map(|&(_, end)| end)
+            .unwrap_or(0);
+        format!("{label}!{}", self.entries.get(start..end).unwrap_or(""))
+    }
+}
+
 /// Reads every message of `files` (`.xml` messages and `.zip` batches of them) and joins them
 /// into placements; `tally` checks their region (`given`: the region was given rather than
 /// held by the database).
@@ -373,22 +419,30 @@ pub(crate) fn convert(
     given: bool,
 ) -> Result<Converted, Failure> {
     let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
-    // The batches' messages are parsed on two threads while this one inflates the next; a
+    let labels: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    // A batch's entries are inflated and parsed on two threads while this one reads on; a
     // collector takes them in in reading order (a later message may change an earlier one).
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (results, collected) = mpsc::sync_channel::<(u64, Vec<Item>)>(8);
     let mut exchange = std::thread::scope(|scope| {
-        let collector = scope.spawn(|| collect(collected, &stop));
+        let collector = scope.spawn(|| collect(&labels, collected, &stop));
         let mut workers = Vec::new();
         for _ in 0..PARSERS {
             let (jobs, queue) = mpsc::sync_channel::<(u64, Vec<Entry>)>(4);
             let results = results.clone();
             scope.spawn(move || {
+                let mut inflater = Inflater::new();
                 for (seq, entries) in queue {
                     let items = entries
                         .into_iter()
-                        .map(|(name, bytes)| {
-                            Item::Message(name, message::read(bytes.as_slice(), key))
+                        .map(|entry| {
+                            let read = inflater
+                                .inflate(&entry)
+                                .map(|bytes| message::read(bytes, key));
+                            match read {
+                                Ok(outcome) => Item::Message(entry.name, outcome),
+                                Err(reason) => Item::Damaged(entry.name, reason),
+                            }
                         })
                         .collect();
                     if results.send((seq, items)).is_err() {
@@ -424,11 +478,18 @@ pub(crate) fn convert(
     })
 }
 
-/// Threads that parse messages.
+/// Threads that inflate and parse messages.
 const PARSERS: usize = 2;
 
-/// A batch entry's name and bytes.
-type Entry = (String, Vec<u8>);
+/// A batch entry as stored: its name, how it is compressed, its checksum and size, and its
+/// compressed bytes.
+struct Entry {
+    name: Source,
+    method: zip::CompressionMethod,
+    crc32: u32,
+    size: u64,
+    stored: Vec<u8>,
+}
 
 /// Batch entries a parser gets at a time.
 const ENTRIES: usize = 64;
@@ -436,20 +497,22 @@ const ENTRIES: usize = 64;
 /// What the reading of the files found, in reading order.
 enum Item {
     /// A message, read (or not) from the named file or batch entry.
-    Message(String, Result<Outcome, message::Flaw>),
+    Message(Source, Result<Outcome, message::Flaw>),
     /// A batch entry that is not XML.
     NotXml,
-    /// A batch that could not be read on, named, with why.
-    Damaged(String, String),
+    /// A batch or batch entry that could not be read, named, with why.
+    Damaged(Source, String),
 }
 
 /// Takes the items in in their order, until the channel closes; tells `stop` when the
 /// problems are enough.
 fn collect(
+    labels: &[String],
     items: mpsc::Receiver<(u64, Vec<Item>)>,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Exchange {
     let mut exchange = Exchange::default();
+    exchange.names.labels = labels.to_vec();
     let mut pending = std::collections::BTreeMap::new();
     let mut next = 0u64;
     for (seq, item) in items {
@@ -469,8 +532,97 @@ fn collect(
     exchange
 }
 
-/// Reads `files`, handing each batch entry to a parser and parsing a plain `.xml` file here
-/// (streamed: it may be large); every item gets the next number.
+/// Inflates batch entries with one inflate state, reused.
+struct Inflater {
+    inflate: flate2::Decompress,
+    out: Vec<u8>,
+}
+
+impl Inflater {
+    fn new() -> Inflater {
+        Inflater {
+            inflate: flate2::Decompress::new(false),
+            out: Vec::new(),
+        }
+    }
+
+    /// The message an entry holds, inflated up to one byte over the bound a message may have
+    /// (which the parser then names), its size and checksum checked.
+    fn inflate<'a>(&'a mut self, entry: &'a Entry) -> Result<&'a [u8], String> {
+        let damaged = |what: &str| format!("the batch entry is damaged or truncated ({what})");
+        let bound = message::MAX_MESSAGE as usize + 1;
+        let bytes = match entry.method {
+            zip::CompressionMethod::Stored => entry.stored.as_slice(),
+            zip::CompressionMethod::Deflated => {
+                self.inflate.reset(false);
+                self.out.clear();
+                let mut input = entry.stored.as_slice();
+                loop {
+                    if self.out.len() == self.out.capacity() {
+                        if self.out.len() >= bound {
+                            break;
+                        }
+                        let more = (entry.size as usize).max(self.out.len()).max(4096);
+                        self.out.reserve(more.min(bound - self.out.len()));
+                    }
+                    let before = self.inflate.total_in();
+                    let status = self
+                        .inflate
+                        .decompress_vec(input, &mut self.out, flate2::FlushDecompress::Finish)
+                        .map_err(|_| damaged("its deflate data"))?;
+                    let used = (self.inflate.total_in() - before) as usize;
+                    input = input.get(used..).unwrap_or_default();
+                    match status {
+                        flate2::Status::StreamEnd => break,
+                        _ if input.is_empty() && self.out.len() < self.out.capacity() => {
+                            return Err(damaged("its deflate data ends early"))
+                        }
+                        _ => {}
+                    }
+                }
+                self.out.as_slice()
+            }
+            method => {
+                return Err(format!(
+                    "the batch entry is compressed with {method}; zicht reads stored and deflated entries"
+                ))
+            }
+        };
+        if bytes.len() < bound
+            && (bytes.len() as u64 != entry.size || crc32fast::hash(bytes) != entry.crc32)
+        {
+            return Err(damaged("its checksum or size does not match"));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Keeps the bytes read through it (up to a bound): what the zip crate reads of a batch entry
+/// as it steps over it, so the entry is inflated on a parser's thread rather than here.
+struct Recorder<R> {
+    inner: R,
+    bytes: Vec<u8>,
+    /// More was read than the bound: the entry is larger than any message.
+    over: bool,
+}
+
+/// Bytes of one batch entry kept: a message's bound, and room for its header.
+const RECORDED: usize = message::MAX_MESSAGE as usize + (1 << 18);
+
+impl<R: io::Read> io::Read for Recorder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.bytes.len() + n <= RECORDED {
+            self.bytes.extend_from_slice(&buf[..n]);
+        } else {
+            self.over = true;
+        }
+        Ok(n)
+    }
+}
+
+/// Reads `files`, handing each batch entry to a parser and parsing a plain `.xml` file here;
+/// every item gets the next number.
 fn read_files(
     files: &[PathBuf],
     key: &PseudonymKey,
@@ -498,8 +650,13 @@ fn read_files(
         let _ = results.send((*seq, vec![item]));
         *seq += 1;
     };
-    for path in files {
+    for (index, path) in files.iter().enumerate() {
         let label = path.display().to_string();
+        let file_index = u32::try_from(index).unwrap_or(u32::MAX);
+        let whole = || Source {
+            file: file_index,
+            entry: None,
+        };
         let file = File::open(path).map_err(|e| Failure::Io(label.clone(), e))?;
         let hashing = super::HashingReader {
             inner: file,
@@ -511,42 +668,71 @@ fn read_files(
             .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
         let mut reader = BufReader::with_capacity(1 << 16, hashing);
         if zipped {
+            let mut recorder = Recorder {
+                inner: &mut reader,
+                bytes: Vec::with_capacity(1 << 16),
+                over: false,
+            };
             loop {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                let mut entry = match zip::read::read_zipfile_from_stream(&mut reader) {
-                    Ok(Some(entry)) => entry,
-                    Ok(None) => break,
+                recorder.bytes.clear();
+                recorder.over = false;
+                let header = match zip::read::read_zipfile_from_stream(&mut recorder) {
+                    Ok(Some(entry)) => {
+                        let header =
+                            30 + entry.name_raw().len() + entry.extra_data().map_or(0, <[u8]>::len);
+                        let name = entry.name().chars().take(200).collect::<String>();
+                        let fields = (
+                            entry.is_dir(),
+                            entry.compression(),
+                            entry.crc32(),
+                            entry.size(),
+                            entry.compressed_size(),
+                        );
+                        // Dropped unread, the entry's data is stepped over (and recorded).
+                        drop(entry);
+                        Some((header, name, fields))
+                    }
+                    Ok(None) => None,
                     Err(error) => {
                         let reason = format!("the batch is damaged or truncated ({error})");
-                        send(Item::Damaged(label.clone(), reason), &mut entries, &mut seq);
+                        send(Item::Damaged(whole(), reason), &mut entries, &mut seq);
                         break;
                     }
                 };
-                if entry.is_dir() {
+                let Some((header, name, (dir, method, crc32, size, compressed))) = header else {
+                    break;
+                };
+                if dir {
                     continue;
                 }
-                let name = entry.name().chars().take(200).collect::<String>();
                 if !name.to_ascii_lowercase().ends_with(".xml") {
                     send(Item::NotXml, &mut entries, &mut seq);
                     continue;
                 }
-                let name = format!("{label}!{name}");
-                // The whole entry (its checksum is checked at its end), up to one byte over
-                // the bound a message may have, which the parser then names.
-                let bound = message::MAX_MESSAGE + 1;
-                let mut bytes = Vec::with_capacity(entry.size().min(bound) as usize);
-                let read = io::Read::take(&mut entry, bound)
-                    .read_to_end(&mut bytes)
-                    .and_then(|_| io::copy(&mut entry, &mut io::sink()));
-                if let Err(error) = read {
-                    let reason =
-                        format!("the batch entry is damaged or truncated ({})", error.kind());
+                let name = Source {
+                    file: file_index,
+                    entry: Some(name),
+                };
+                if recorder.over || size > message::MAX_MESSAGE {
+                    let flaw = message::too_large();
+                    send(Item::Message(name, Err(flaw)), &mut entries, &mut seq);
+                    continue;
+                }
+                if recorder.bytes.len() as u64 != header as u64 + compressed {
+                    let reason = "the batch entry is damaged or truncated".to_owned();
                     send(Item::Damaged(name, reason), &mut entries, &mut seq);
                     break;
                 }
-                entries.push((name, bytes));
+                entries.push(Entry {
+                    name,
+                    method,
+                    crc32,
+                    size,
+                    stored: recorder.bytes[header..].to_vec(),
+                });
                 if entries.len() == ENTRIES && !dispatch(&mut entries, &mut seq) {
                     break;
                 }
@@ -560,11 +746,7 @@ fn read_files(
                 .map_err(|e| Failure::Io(label.clone(), e))?;
             let outcome = message::read(&bytes, key);
             let refused = outcome.is_err();
-            send(
-                Item::Message(label.clone(), outcome),
-                &mut entries,
-                &mut seq,
-            );
+            send(Item::Message(whole(), outcome), &mut entries, &mut seq);
             if refused {
                 // A refused file is not read on (it may be huge); its hash is not needed.
                 continue;
@@ -639,8 +821,8 @@ impl Exchange {
                 column: 0,
                 path: String::new(),
             };
-            self.names.push("(all messages)".to_owned());
-            let index = self.names.len() - 1;
+            let file = self.names.label("(all messages)");
+            let index = self.names.push(Source { file, entry: None });
             self.problem(index, &at, reason);
         }
         rows
@@ -664,12 +846,14 @@ impl Exchange {
         };
         let category = start
             .category
-            .as_deref()
-            .or(assignment.and_then(|a| a.category.as_deref()));
+            .as_ref()
+            .or(assignment.and_then(|a| a.category.as_ref()))
+            .map(Code::as_str);
         let code = start
             .code
-            .as_deref()
-            .or(assignment.and_then(|a| a.code.as_deref()));
+            .as_ref()
+            .or(assignment.and_then(|a| a.code.as_ref()))
+            .map(ProductCode::as_str);
         let care_type = care_type(category, code, mapping)?;
         let agb = format!("{:08}", start.agb);
         let provider = mapping.provider(&agb).ok_or_else(|| {
@@ -682,7 +866,10 @@ impl Exchange {
             origin(&format!("{:04}", start.gemeente), *begin, mapping)?;
         let legal_basis = legal_basis(assignment, mapping)?;
         let (end_date, outflow_destination) = match stop {
-            Some(stop) => (Some(stop.end), Some(destination(&stop.reason, mapping))),
+            Some(stop) => (
+                Some(stop.end),
+                Some(destination(stop.reason.as_str(), mapping)),
+            ),
             None => (None, None),
         };
         let placement = Placement {
@@ -765,14 +952,14 @@ fn legal_basis(assignment: Option<&Assignment>, mapping: &Mapping) -> Result<Leg
     let Some(assignment) = assignment else {
         return Ok(LegalBasis::Vrijwillig);
     };
-    match &assignment.legal_status {
+    match assignment.legal_status.as_ref().map(Code::as_str) {
         Some(status) => {
             if let Some(mapped) = mapping.value("legal_basis", status) {
                 return LegalBasis::parse(mapped).map_err(|e| e.to_string());
             }
             LEGAL_STATUS
                 .iter()
-                .find(|(code, _)| code == status)
+                .find(|(code, _)| *code == status)
                 .map(|(_, basis)| *basis)
                 .ok_or_else(|| {
                     format!(
@@ -780,7 +967,9 @@ fn legal_basis(assignment: Option<&Assignment>, mapping: &Mapping) -> Result<Leg
                     )
                 })
         }
-        None if assignment.guardian.as_deref() == Some("06") => Ok(LegalBasis::Voogdij),
+        None if assignment.guardian.as_ref().map(Code::as_str) == Some("06") => {
+            Ok(LegalBasis::Voogdij)
+        }
         None => Ok(LegalBasis::Vrijwillig),
     }
 }
