@@ -396,6 +396,44 @@ both_backends!(
         let error = try_import(&other, dir.path(), &[cut]).await.unwrap_err();
         assert!(error.to_string().contains("truncated"), "{error}");
         assert_eq!(stored(&other).await, 0);
+
+        // Entries stored without compression import as deflated ones do; one changed byte in
+        // an entry fails its checksum, and nothing of the batch is stored.
+        let plain = dir.path().join("plain.zip");
+        {
+            let mut zip = zip::ZipWriter::new(std::fs::File::create(&plain).unwrap());
+            let stored = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            for i in 0..3 {
+                zip.start_file(format!("jw305/{i}.xml"), stored).unwrap();
+                zip.write_all(jw305(&synthetic_bsn(200 + i), "2024-03-01", "").as_bytes())
+                    .unwrap();
+            }
+            zip.finish().unwrap();
+        }
+        assert_eq!(
+            try_import(&other, dir.path(), std::slice::from_ref(&plain))
+                .await
+                .unwrap(),
+            3
+        );
+        let mut bytes = std::fs::read(&plain).unwrap();
+        let at = bytes
+            .windows(b"<Geslacht>".len())
+            .rposition(|w| w == b"<Geslacht>")
+            .unwrap();
+        bytes[at + 1] = b'g';
+        let changed = write(dir.path(), "changed.zip", &bytes);
+        let fresh = TestDb::new(db.store.backend()).await;
+        let error = try_import(&fresh, dir.path(), &[changed])
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("changed.zip!jw305/2.xml"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("checksum"), "{error}");
+        assert_eq!(stored(&fresh).await, 0);
     }
 );
 

@@ -77,18 +77,18 @@ pub(super) struct At {
     pub path: String,
 }
 
-/// A short ASCII code held inline (at most `N` bytes): a two-digit code, a product code, a
-/// time.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A short text held inline (at most `N` bytes): a two-digit code, a product code, a
+/// toewijzing's number, a time. Ordered as its text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Short<const N: usize> {
     len: u8,
     bytes: [u8; N],
 }
 
 impl<const N: usize> Short<N> {
-    /// `text` if it is ASCII and at most `N` bytes long.
-    fn new(text: &str) -> Option<Self> {
-        if text.len() > N || !text.is_ascii() {
+    /// `text` if it is at most `N` bytes long.
+    pub(super) fn new(text: &str) -> Option<Self> {
+        if text.len() > N {
             return None;
         }
         let mut bytes = [0; N];
@@ -101,6 +101,18 @@ impl<const N: usize> Short<N> {
 
     pub(super) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> Ord for Short<N> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl<const N: usize> PartialOrd for Short<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -120,6 +132,8 @@ impl<const N: usize> fmt::Display for Short<N> {
 pub(super) type Code = Short<2>;
 /// A productcode: 1-5 letters and digits.
 pub(super) type ProductCode = Short<5>;
+/// A ToewijzingNummer (1-20 characters), or for a product without one, its category and code.
+pub(super) type Toewijzing = Short<24>;
 /// A Toewijzingstijd as written (its first 12 characters; they order as times do).
 pub(super) type Time = Short<12>;
 
@@ -149,7 +163,7 @@ pub(super) struct Product {
     /// Line and column of its element.
     pub line: u64,
     pub column: u64,
-    pub toewijzing: Option<String>,
+    pub toewijzing: Option<Toewijzing>,
     pub category: Option<Code>,
     pub code: Option<ProductCode>,
     /// Begindatum (JW305, JW307) or Ingangsdatum (JW301).
@@ -450,9 +464,23 @@ pub(super) fn too_large() -> Flaw {
     flaw(at, "the message is larger than 16 MiB: not an iJw message")
 }
 
+/// What reading a message needs besides its text, kept from one message to the next by a
+/// thread that reads many: the namespaces in scope, the path of open elements, the root's
+/// namespace.
+#[derive(Default)]
+pub(super) struct Scratch {
+    namespaces: NamespaceResolver,
+    path: Vec<El>,
+    root_namespace: Vec<u8>,
+}
+
 /// Reads one message, `text` (at most [`MAX_MESSAGE`] bytes): the BSN is pseudonymised under
 /// `key` as it is read.
-pub(super) fn read(text: &[u8], key: &PseudonymKey) -> Result<Outcome, Flaw> {
+pub(super) fn read(
+    text: &[u8],
+    key: &PseudonymKey,
+    scratch: &mut Scratch,
+) -> Result<Outcome, Flaw> {
     let start = At {
         line: 1,
         column: 1,
@@ -470,26 +498,28 @@ pub(super) fn read(text: &[u8], key: &PseudonymKey) -> Result<Outcome, Flaw> {
     xml.config_mut().check_end_names = true;
     let mut reader = Reading {
         xml,
-        namespaces: NamespaceResolver::default(),
         text,
-        path: Vec::with_capacity(8),
         key,
-        root_namespace: None,
+        root_known: false,
+        scratch: std::mem::take(scratch),
     };
-    reader.run()
+    reader.scratch.namespaces.set_level(0);
+    reader.scratch.path.clear();
+    reader.scratch.root_namespace.clear();
+    let outcome = reader.run();
+    *scratch = reader.scratch;
+    outcome
 }
 
 /// A message being read: the events of its text, the namespaces in scope, the path of open
 /// elements.
 struct Reading<'t, 'k> {
     xml: Reader<&'t [u8]>,
-    namespaces: NamespaceResolver,
     text: &'t [u8],
-    /// The open elements.
-    path: Vec<El>,
     key: &'k PseudonymKey,
-    /// The root element's namespace, as written.
-    root_namespace: Option<Vec<u8>>,
+    /// Whether the root element's namespace is known (in `scratch`).
+    root_known: bool,
+    scratch: Scratch,
 }
 
 /// What the next event was, as the message reader needs it.
@@ -558,7 +588,7 @@ impl<'t> Reading<'t, '_> {
     }
 
     fn path_text(&self) -> String {
-        let names: Vec<&str> = self.path.iter().map(|el| el.name()).collect();
+        let names: Vec<&str> = self.scratch.path.iter().map(|el| el.name()).collect();
         names.join("/")
     }
 
@@ -577,7 +607,7 @@ impl<'t> Reading<'t, '_> {
             return match event {
                 Event::Start(e) => self.start(&e, offset),
                 Event::End(_) => {
-                    self.namespaces.pop();
+                    self.scratch.namespaces.pop();
                     Ok(Next::End)
                 }
                 Event::Text(e) => {
@@ -630,25 +660,24 @@ impl<'t> Reading<'t, '_> {
     /// An element's start at byte `offset`: its namespaces come into scope, and its name is
     /// resolved.
     fn start(&mut self, e: &BytesStart<'_>, offset: u64) -> Result<Next<'t>, Flaw> {
-        if self.namespaces.push(e).is_err() {
+        if self.scratch.namespaces.push(e).is_err() {
             return Err(flaw(self.here(offset), "a malformed namespace declaration"));
         }
         let name = e.name();
-        let namespace = match self.namespaces.resolve_element(name).0 {
-            ResolveResult::Bound(ns) => {
-                let root = self.root_namespace.get_or_insert_with(|| ns.0.to_vec());
-                if ns.0 == root.as_slice() {
-                    Namespace::Message
-                } else if ns.0 == BASIS {
-                    Namespace::Basis
-                } else {
-                    Namespace::Other
-                }
-            }
-            _ => {
-                self.root_namespace.get_or_insert_with(Vec::new);
-                Namespace::Other
-            }
+        let resolved = self.scratch.namespaces.resolve_element(name).0;
+        let bound = match resolved {
+            ResolveResult::Bound(ns) => Some(ns.0),
+            _ => None,
+        };
+        if !self.root_known {
+            self.root_known = true;
+            let root = &mut self.scratch.root_namespace;
+            root.extend_from_slice(bound.unwrap_or_default());
+        }
+        let namespace = match bound {
+            Some(ns) if ns == self.scratch.root_namespace.as_slice() => Namespace::Message,
+            Some(BASIS) => Namespace::Basis,
+            _ => Namespace::Other,
         };
         // The name as it lies in the text, right after the `<`.
         let qualified = name.as_ref();
@@ -683,11 +712,10 @@ impl<'t> Reading<'t, '_> {
             }
         };
         let at = self.here(offset);
-        let namespace: String =
-            String::from_utf8_lossy(self.root_namespace.as_deref().unwrap_or(&[]))
-                .chars()
-                .take(120)
-                .collect();
+        let namespace: String = String::from_utf8_lossy(&self.scratch.root_namespace)
+            .chars()
+            .take(120)
+            .collect();
         let local = String::from_utf8_lossy(local);
         let Some(rest) = namespace
             .strip_prefix(IJW)
@@ -718,11 +746,11 @@ impl<'t> Reading<'t, '_> {
         let Some(kind) = Kind::of(message) else {
             return Ok(Outcome::Other(message.to_ascii_uppercase()));
         };
-        self.path.push(El::Bericht);
+        self.scratch.path.push(El::Bericht);
         let mut message = Message::default();
         let mut product = None;
         self.group(kind, El::Bericht, offset, &mut message, &mut product)?;
-        self.path.clear();
+        self.scratch.path.clear();
         // Nothing but whitespace and comments after the root element.
         loop {
             let end = self.xml.buffer_position();
@@ -755,7 +783,7 @@ impl<'t> Reading<'t, '_> {
         product: &mut Option<Product>,
     ) -> Result<(), Flaw> {
         let mut seen = 0u64;
-        if self.path.len() > MAX_DEPTH {
+        if self.scratch.path.len() > MAX_DEPTH {
             return Err(flaw(self.here(opened), "elements nested too deep"));
         }
         let allowed = children(kind, name);
@@ -801,7 +829,7 @@ impl<'t> Reading<'t, '_> {
                             ),
                         ));
                     };
-                    self.path.push(child);
+                    self.scratch.path.push(child);
                     let namespace_ok = if name.is_basis_group() {
                         namespace == Namespace::Basis
                     } else {
@@ -843,7 +871,7 @@ impl<'t> Reading<'t, '_> {
                             }
                         }
                     }
-                    self.path.pop();
+                    self.scratch.path.pop();
                 }
             }
         }
@@ -897,7 +925,7 @@ impl<'t> Reading<'t, '_> {
             match self.next()? {
                 Next::Start { .. } => {
                     depth += 1;
-                    if self.path.len() + depth > MAX_DEPTH {
+                    if self.scratch.path.len() + depth > MAX_DEPTH {
                         return Err(flaw(self.here(opened), "elements nested too deep"));
                     }
                 }
@@ -1022,7 +1050,7 @@ fn store(
                     if text.is_empty() || text.len() > 20 {
                         return bad("not a ToewijzingNummer (1-20 characters)");
                     }
-                    product.toewijzing = Some(text.to_owned());
+                    product.toewijzing = Toewijzing::new(text);
                 }
                 Field::Categorie => {
                     product.category = two_digits("not a productcategorie (JZ020, two digits)")?;

@@ -33,7 +33,7 @@ use zicht_model::{
 };
 use zicht_privacy::PseudonymKey;
 
-use self::message::{At, Code, Kind, Message, Outcome, ProductCode, Time};
+use self::message::{At, Code, Kind, Message, Outcome, ProductCode, Time, Toewijzing};
 use super::mapping::Mapping;
 use super::parse::RegionTally;
 use super::{Rows, MAX_PROBLEMS};
@@ -179,14 +179,14 @@ type Client = u128;
 
 /// The delivery a start or stop belongs to: client, toewijzing (or for a product without
 /// one, its category and code), begin date.
-type DeliveryKey = (Client, String, NaiveDate);
+type DeliveryKey = (Client, Toewijzing, NaiveDate);
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Default)]
 struct Exchange {
     /// (client, ToewijzingNummer) -> the latest assignment.
-    assignments: Map<(Client, String), Assignment>,
+    assignments: Map<(Client, Toewijzing), Assignment>,
     starts: Map<DeliveryKey, Start>,
     stops: Map<DeliveryKey, Stop>,
     /// The files (and batch entries) read, for problems' names.
@@ -233,14 +233,15 @@ impl Exchange {
                 column: u32::try_from(product.column).unwrap_or(u32::MAX),
                 path,
             };
-            let toewijzing = product.toewijzing.clone().unwrap_or_else(|| {
-                format!(
+            let toewijzing = product.toewijzing.unwrap_or_else(|| {
+                let product = format!(
                     "product {}{}",
                     product.category.as_ref().map_or("", Code::as_str),
                     product.code.as_ref().map_or("", ProductCode::as_str)
-                )
+                );
+                Toewijzing::new(&product).unwrap_or_else(|| unreachable!("15 bytes at most"))
             });
-            let delivery = |begin: NaiveDate| (client, toewijzing.clone(), begin);
+            let delivery = |begin: NaiveDate| (client, toewijzing, begin);
             match kind {
                 Kind::Jw301 => {
                     let (Some(number), Some(assigned)) = (product.toewijzing, product.assigned)
@@ -432,13 +433,14 @@ pub(crate) fn convert(
             let results = results.clone();
             scope.spawn(move || {
                 let mut inflater = Inflater::new();
+                let mut scratch = message::Scratch::default();
                 for (seq, entries) in queue {
                     let items = entries
                         .into_iter()
                         .map(|entry| {
                             let read = inflater
                                 .inflate(&entry)
-                                .map(|bytes| message::read(bytes, key));
+                                .map(|bytes| message::read(bytes, key, &mut scratch));
                             match read {
                                 Ok(outcome) => Item::Message(entry.name, outcome),
                                 Err(reason) => Item::Damaged(entry.name, reason),
@@ -696,6 +698,13 @@ fn read_files(
                         Some((header, name, fields))
                     }
                     Ok(None) => None,
+                    Err(zip::result::ZipError::UnsupportedArchive(what)) => {
+                        let reason = format!(
+                            "the batch uses a zip feature zicht does not read ({what}); pack it again without encryption or data descriptors"
+                        );
+                        send(Item::Damaged(whole(), reason), &mut entries, &mut seq);
+                        break;
+                    }
                     Err(error) => {
                         let reason = format!("the batch is damaged or truncated ({error})");
                         send(Item::Damaged(whole(), reason), &mut entries, &mut seq);
@@ -744,7 +753,7 @@ fn read_files(
             io::Read::take(&mut reader, message::MAX_MESSAGE + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|e| Failure::Io(label.clone(), e))?;
-            let outcome = message::read(&bytes, key);
+            let outcome = message::read(&bytes, key, &mut message::Scratch::default());
             let refused = outcome.is_err();
             send(Item::Message(whole(), outcome), &mut entries, &mut seq);
             if refused {
@@ -774,21 +783,22 @@ impl Exchange {
         // File order, so problems and rows come in the order they were read.
         starts.sort_by_key(|(_, start)| (start.at.file, start.at.line));
         let mut rows = Vec::with_capacity(starts.len());
-        let mut keys = std::collections::HashSet::with_capacity(starts.len());
+        let mut keys: Map<_, ()> = Map::default();
+        let mut origins = Map::default();
         for (key, start) in starts {
             if self.full() {
                 break;
             }
             let stop = self.stops.remove(&key);
-            match self.placement(&key, &start, stop.as_ref(), mapping) {
+            match self.placement(&key, &start, stop.as_ref(), mapping, &mut origins) {
                 Ok(placement) => {
                     let row_key = (
-                        placement.youth_id.clone(),
+                        key.0,
                         placement.start_date,
                         placement.care_type,
                         placement.provider.clone(),
                     );
-                    if !keys.insert(row_key) {
+                    if keys.insert(row_key, ()).is_some() {
                         let at = start.at.at();
                         self.problem(
                             start.at.file,
@@ -835,11 +845,12 @@ impl Exchange {
         start: &Start,
         stop: Option<&Stop>,
         mapping: &Mapping,
+        origins: &mut Origins,
     ) -> Result<Placement, String> {
-        let assignment = self.assignments.get(&(*youth, toewijzing.clone()));
+        let assignment = self.assignments.get(&(*youth, *toewijzing));
         let assignment = match assignment {
             Some(assignment) => Some(assignment),
-            None if toewijzing.starts_with("product ") => None,
+            None if toewijzing.as_str().starts_with("product ") => None,
             None => {
                 return Err("a JW305 start of a toewijzing no JW301 in the import assigns; import the gemeente's JW301 messages with the JW305 and JW307 messages".to_owned())
             }
@@ -862,8 +873,10 @@ impl Exchange {
                 agb, agb
             )
         })?;
-        let (origin_region, origin_municipality) =
-            origin(&format!("{:04}", start.gemeente), *begin, mapping)?;
+        let (origin_region, origin_municipality) = origins
+            .entry((start.gemeente, *begin))
+            .or_insert_with(|| origin(&format!("{:04}", start.gemeente), *begin, mapping))
+            .clone()?;
         let legal_basis = legal_basis(assignment, mapping)?;
         let (end_date, outflow_destination) = match stop {
             Some(stop) => (
@@ -894,6 +907,9 @@ impl Exchange {
         Ok(placement)
     }
 }
+
+/// The origins already looked up, by gemeente and day (many placements share both).
+type Origins = Map<(u16, NaiveDate), Result<(OriginRegion, Option<Name>), String>>;
 
 /// The care type of a product: its code, else its category, through `[values.care_type]`.
 fn care_type(
