@@ -81,7 +81,7 @@ async fn main() {
     let started = Instant::now();
     let report = import_messages(
         &db.store,
-        &[batch],
+        std::slice::from_ref(&batch),
         ImportOptions {
             mapping: Some(Arc::new(mapping)),
             ..options

@@ -615,12 +615,12 @@ impl<'t> Reading<'t, '_> {
                     if text.iter().all(u8::is_ascii_whitespace) {
                         Ok(Next::Space)
                     } else {
-                        utf8(text).map(Next::Text).or_else(|reason| refused(reason))
+                        utf8(text).map(Next::Text).or_else(&refused)
                     }
                 }
                 Event::CData(e) => utf8(e.into_inner())
                     .map(Next::Text)
-                    .or_else(|reason| refused(reason)),
+                    .or_else(&refused),
                 Event::GeneralRef(e) => Ok(Next::Text(match &*e {
                     b"lt" => Cow::Borrowed("<"),
                     b"gt" => Cow::Borrowed(">"),
