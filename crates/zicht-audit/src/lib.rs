@@ -130,23 +130,12 @@ pub fn chain_hash(prev_hash: &str, body: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(body.as_bytes());
-    hex(&hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 /// SHA-256 of `bytes`, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(DIGITS[usize::from(byte >> 4)] as char);
-        text.push(DIGITS[usize::from(byte & 0x0f)] as char);
-    }
-    text
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The bytes of lower-case or upper-case hex, if it is hex.
@@ -350,7 +339,6 @@ mod tests {
             body(&access),
             r#"{"operation_id":"00000000000000ff","peer_id":"00000099000000000001","role":"urn:zicht:region:drenthe","action":"zicht.v1.Inway/Query","outcome":"released","time":1}"#
         );
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 
     #[test]

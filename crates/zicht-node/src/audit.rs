@@ -52,11 +52,11 @@ pub(crate) fn new_id<const N: usize>() -> [u8; N] {
 
 /// A fresh trace id (16 bytes) and operation id (8 bytes), as hex.
 fn fresh_trace_id() -> String {
-    zicht_audit::hex(&new_id::<16>())
+    hex::encode(new_id::<16>())
 }
 
 pub(crate) fn fresh_operation_id() -> String {
-    zicht_audit::hex(&new_id::<8>())
+    hex::encode(new_id::<8>())
 }
 
 /// Fills `bytes` from the operating system's random source.

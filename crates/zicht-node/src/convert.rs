@@ -299,7 +299,7 @@ impl RequestText {
             purpose: request.purpose.chars().take(64).collect(),
             group_by: request.group_by.join(",").chars().take(64).collect(),
             template_version: request.template_version,
-            parameter_hash: zicht_audit::hex(&request_digest(request)),
+            parameter_hash: hex::encode(request_digest(request)),
         }
     }
 }

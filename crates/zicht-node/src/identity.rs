@@ -327,7 +327,7 @@ impl Callers {
         let verified = Verified {
             person,
             forwarder: claims.forwarder,
-            request: zicht_audit::hex(&claims.request_sha256),
+            request: hex::encode(&claims.request_sha256),
             not_before_ms: claims.not_before_ms,
             not_after_ms: claims.not_after_ms,
             generation,

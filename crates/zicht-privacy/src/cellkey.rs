@@ -76,7 +76,7 @@ impl RecordKeySecret {
         mac.update(b"\0");
         mac.update(youth_id.as_bytes());
         let digest = mac.finalize().into_bytes();
-        crate::hex::encode(&digest[..16])
+        hex::encode(&digest[..16])
     }
 
     /// The lookup function of the perturbation table under this secret.

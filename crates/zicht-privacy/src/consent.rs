@@ -38,15 +38,15 @@ impl SubjectKey {
                 &mut sealed,
             )
             .unwrap_or_else(|_| unreachable!("an id is far below GCM's limit"));
-        let mut text = crate::hex::encode(&nonce);
-        text.push_str(&crate::hex::encode(&sealed));
+        let mut text = hex::encode(nonce);
+        text.push_str(&hex::encode(sealed));
         text
     }
 
     /// The youth id in `text` (as [`SubjectKey::encrypt`] wrote it under this key), or none
     /// if it was written under another key or altered.
     pub fn decrypt(&self, text: &str) -> Option<String> {
-        let bytes = crate::hex::decode(text)?;
+        let bytes = hex::decode(text).ok()?;
         if bytes.len() < NONCE_BYTES {
             return None;
         }

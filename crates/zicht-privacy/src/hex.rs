@@ -1,30 +1,11 @@
-//! Lowercase hex for the node's keys and ciphertexts (their files and the log).
+//! The node's keys in their file form: lowercase hex (the `hex` crate, as every hex in zicht).
 
-/// `bytes` as lowercase hex.
-pub(crate) fn encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        text.push(char::from(DIGITS[usize::from(b >> 4)]));
-        text.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    text
-}
-
-/// The bytes of hex `text` (either case), if it is hex.
-pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
-}
-
-/// A 32-byte key from its file form: 64 hex digits, surrounding whitespace allowed.
+/// A 32-byte key from its file form: 64 hex digits (either case), surrounding whitespace
+/// allowed.
 pub(crate) fn key(text: &str) -> Option<[u8; 32]> {
-    decode(text.trim())?.try_into().ok()
+    let mut key = [0; 32];
+    hex::decode_to_slice(text.trim(), &mut key).ok()?;
+    Some(key)
 }
 
 /// A node key: 32 bytes kept as hex in a private file of its own, never logged (`Debug` shows
@@ -49,7 +30,7 @@ macro_rules! node_key {
 
             /// The key as lowercase hex (for its file).
             pub fn to_hex(&self) -> String {
-                crate::hex::encode(&self.0)
+                hex::encode(self.0)
             }
 
             /// Reads the key from its file form: 64 hex digits, surrounding whitespace

@@ -16,7 +16,7 @@ impl PseudonymKey {
     /// HMAC-SHA256 under the key (domain-separated from the record keys), which never pass for
     /// a BSN and cannot be turned back into the identifier without the key.
     pub fn pseudonym(&self, identifier: &str) -> String {
-        crate::hex::encode(&self.digest(identifier))
+        hex::encode(self.digest(identifier))
     }
 
     /// The same pseudonym as a number: its 32 hex digits read as one 128-bit value (for a

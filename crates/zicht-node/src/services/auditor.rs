@@ -335,8 +335,8 @@ impl Checkpoints {
             node: role,
             received_at: crate::audit::now_ms(),
             body: signed.body,
-            signature: zicht_audit::hex(&signed.signature),
-            certificate: zicht_audit::hex(&info.certificate),
+            signature: hex::encode(&signed.signature),
+            certificate: hex::encode(&info.certificate),
             processing_seq: checkpoint.processing.seq,
             access_seq: checkpoint.access.seq,
         })

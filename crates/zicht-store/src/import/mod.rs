@@ -610,10 +610,10 @@ impl Checking {
                 complete,
             },
         })?;
-        let sha256 = source
-            .hasher
-            .lock()
-            .map_or_else(|_| String::new(), |hasher| hex(&hasher.clone().finalize()));
+        let sha256 = source.hasher.lock().map_or_else(
+            |_| String::new(),
+            |hasher| hex::encode(hasher.clone().finalize()),
+        );
         Ok(load::Finished {
             rows,
             sha256,
@@ -841,10 +841,6 @@ impl<R: Read> Read for HashingReader<R> {
         }
         Ok(n)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -472,7 +472,7 @@ pub(crate) fn convert(
     }
     let sha256 = hasher
         .lock()
-        .map_or_else(|_| String::new(), |h| super::hex(&h.clone().finalize()));
+        .map_or_else(|_| String::new(), |h| hex::encode(h.clone().finalize()));
     Ok(Converted {
         rows: Rows::Placements(rows),
         counts: exchange.counts,
