@@ -441,9 +441,8 @@ async fn start_node(
 fn demo_secret(seed: u64, region: Region) -> zicht_privacy::RecordKeySecret {
     let digest = zicht_audit::sha256_hex(format!("zicht demo secret {seed} {region}").as_bytes());
     let mut bytes = [0u8; 32];
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
+    // A SHA-256 in hex is 64 hex digits: it always decodes.
+    let _ = hex::decode_to_slice(digest, &mut bytes);
     zicht_privacy::RecordKeySecret::from_bytes(bytes)
 }
 

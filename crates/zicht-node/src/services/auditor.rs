@@ -356,8 +356,8 @@ impl Checkpoints {
         let stream = tokio_stream::iter(held.into_iter().map(|checkpoint| {
             Ok(pb::SignedCheckpoint {
                 body: checkpoint.body,
-                signature: zicht_audit::unhex(&checkpoint.signature).unwrap_or_default(),
-                certificate: zicht_audit::unhex(&checkpoint.certificate).unwrap_or_default(),
+                signature: hex::decode(&checkpoint.signature).unwrap_or_default(),
+                certificate: hex::decode(&checkpoint.certificate).unwrap_or_default(),
             })
         }));
         Ok(Response::new(Box::pin(stream)))
