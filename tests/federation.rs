@@ -981,7 +981,7 @@ async fn spans_reach_an_otlp_collector_as_one_trace_across_nodes_and_only_when_c
         (&collector_cert.cert_pem, &collector_cert.key_pem),
         &std::fs::read(f.pki.ca_cert()).unwrap(),
     );
-    let trace_bytes = zicht_audit::unhex(&trace).unwrap();
+    let trace_bytes = hex::decode(&trace).unwrap();
     let mut spans = Vec::new();
     for _ in 0..100 {
         spans = collector
@@ -997,7 +997,7 @@ async fn spans_reach_an_otlp_collector_as_one_trace_across_nodes_and_only_when_c
     let mut nodes: Vec<&str> = spans.iter().map(|(node, _)| node.as_str()).collect();
     nodes.sort_unstable();
     assert_eq!(nodes, ["drenthe", "friesland", "jenn", "jenn"], "{spans:?}");
-    let forward_id = zicht_audit::unhex(&forward).unwrap();
+    let forward_id = hex::decode(&forward).unwrap();
     for (node, span) in &spans {
         if node == "jenn" {
             continue;

@@ -567,7 +567,7 @@ impl Inflater {
                         let more = (entry.size as usize).max(self.out.len()).max(4096);
                         self.out.reserve(more.min(bound - self.out.len()));
                     }
-                    let before = self.inflate.total_in();
+                    let (before, produced) = (self.inflate.total_in(), self.out.len());
                     let status = self
                         .inflate
                         .decompress_vec(input, &mut self.out, flate2::FlushDecompress::Finish)
@@ -576,7 +576,8 @@ impl Inflater {
                     input = input.get(used..).unwrap_or_default();
                     match status {
                         flate2::Status::StreamEnd => break,
-                        _ if input.is_empty() && self.out.len() < self.out.capacity() => {
+                        // With room to write, a call that reads and writes nothing never will.
+                        _ if used == 0 && self.out.len() == produced => {
                             return Err(damaged("its deflate data ends early"))
                         }
                         _ => {}
