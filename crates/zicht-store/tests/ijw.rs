@@ -268,6 +268,12 @@ both_backends!(
             "{rows:?}"
         );
         assert!(!rows[0].contains(&bsn));
+
+        // A byte order mark and no XML declaration: read the same.
+        let message = jw305(&synthetic_bsn(8), "2024-03-01", "");
+        let (_, rest) = message.split_once('\n').unwrap();
+        let file = write(dir.path(), "bom.xml", format!("\u{feff}{rest}"));
+        assert_eq!(try_import(&db, dir.path(), &[file]).await.unwrap(), 1);
     }
 );
 

@@ -679,9 +679,15 @@ impl<'t> Reading<'t, '_> {
             Some(BASIS) => Namespace::Basis,
             _ => Namespace::Other,
         };
-        // The name as it lies in the text, right after the `<`.
+        // The name as it lies in the text, right after the `<` (the first at or after where
+        // the event began: a byte order mark may come before it).
         let qualified = name.as_ref();
-        let at = offset as usize + 1;
+        let lt = self
+            .text
+            .get(offset as usize..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'<'))
+            .map_or(offset, |skipped| offset + skipped as u64);
+        let at = lt as usize + 1;
         let Some(written) = self
             .text
             .get(at..at + qualified.len())
@@ -689,6 +695,7 @@ impl<'t> Reading<'t, '_> {
         else {
             return Err(flaw(self.here(offset), "not well-formed XML"));
         };
+        let offset = lt;
         let local = match written.iter().position(|&b| b == b':') {
             Some(colon) => &written[colon + 1..],
             None => written,
