@@ -490,5 +490,7 @@ both_backends!(a_stop_without_its_start_is_named, |db| async move {
         "{message}"
     );
     assert!(message.contains("zonder-start.zip!jw307/"), "{message}");
+    // The generated messages hold their client, and so the StopProduct, on line 4.
+    assert!(message.contains(".xml:4:"), "{message}");
     assert_eq!(stored(&db).await, 0);
 });

@@ -502,6 +502,7 @@ pub(super) fn read(
         key,
         root_known: false,
         scratch: std::mem::take(scratch),
+        counted: (0, 1, 0),
     };
     reader.scratch.namespaces.set_level(0);
     reader.scratch.path.clear();
@@ -520,6 +521,9 @@ struct Reading<'t, 'k> {
     /// Whether the root element's namespace is known (in `scratch`).
     root_known: bool,
     scratch: Scratch,
+    /// Lines counted so far for products' places: up to this byte, this many lines, the
+    /// last of them starting at this byte (so a message of many products is counted once).
+    counted: (usize, u64, usize),
 }
 
 /// What the next event was, as the message reader needs it.
@@ -585,6 +589,24 @@ impl<'t> Reading<'t, '_> {
             column,
             path: self.path_text(),
         }
+    }
+
+    /// Line and column of byte `offset`, counting on from the last place asked for (products
+    /// come in text order).
+    fn place(&mut self, offset: u64) -> (u64, u64) {
+        let offset = (offset as usize).min(self.text.len());
+        let (from, mut lines, mut line_start) = self.counted;
+        if offset < from {
+            return line_column(self.text, offset as u64);
+        }
+        for (i, &b) in self.text[from..offset].iter().enumerate() {
+            if b == b'\n' {
+                lines += 1;
+                line_start = from + i + 1;
+            }
+        }
+        self.counted = (offset, lines, line_start);
+        (lines, (offset - line_start) as u64 + 1)
     }
 
     fn path_text(&self) -> String {
@@ -865,7 +887,7 @@ impl<'t> Reading<'t, '_> {
                         }
                         Role::Group => {
                             if child.is_product() {
-                                let (line, column) = line_column(self.text, offset);
+                                let (line, column) = self.place(offset);
                                 *product = Some(Product {
                                     line,
                                     column,
