@@ -440,6 +440,52 @@ both_backends!(
         );
         assert!(error.to_string().contains("checksum"), "{error}");
         assert_eq!(stored(&fresh).await, 0);
+
+        // A batch written as a stream (sizes in data descriptors after each entry, as a
+        // system that zips while it exports writes it) imports like any other.
+        let mut streamed = Vec::new();
+        {
+            let mut zip = zip::ZipWriter::new_stream(&mut streamed);
+            for i in 0..3 {
+                zip.start_file(
+                    format!("jw305/{i}.xml"),
+                    zip::write::SimpleFileOptions::default(),
+                )
+                .unwrap();
+                zip.write_all(jw305(&synthetic_bsn(300 + i), "2024-03-01", "").as_bytes())
+                    .unwrap();
+            }
+            zip.finish().unwrap();
+        }
+        let descriptor = [0x50, 0x4b, 0x07, 0x08];
+        assert!(streamed.windows(4).any(|w| w == descriptor));
+        let streamed = write(dir.path(), "streamed.zip", &streamed);
+        assert_eq!(
+            try_import(&fresh, dir.path(), &[streamed]).await.unwrap(),
+            3
+        );
+
+        // Two directory records that point at the same entry (how a zip bomb overlaps its
+        // entries): refused, nothing stored.
+        let mut bytes = std::fs::read(&plain).unwrap();
+        let records: Vec<usize> = bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == [0x50, 0x4b, 0x01, 0x02])
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(records.len(), 3);
+        let first = records[0] + 42;
+        let offset: [u8; 4] = bytes[first..first + 4].try_into().unwrap();
+        let last = records[2] + 42;
+        bytes[last..last + 4].copy_from_slice(&offset);
+        let overlapping = write(dir.path(), "overlapping.zip", &bytes);
+        let other = TestDb::new(db.store.backend()).await;
+        let error = try_import(&other, dir.path(), &[overlapping])
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("overlap"), "{error}");
+        assert_eq!(stored(&other).await, 0);
     }
 );
 

@@ -22,7 +22,7 @@ mod message;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read as _};
+use std::io::{self, BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -487,7 +487,7 @@ const PARSERS: usize = 2;
 /// compressed bytes.
 struct Entry {
     name: Source,
-    method: zip::CompressionMethod,
+    method: rawzip::CompressionMethod,
     crc32: u32,
     size: u64,
     stored: Vec<u8>,
@@ -554,8 +554,8 @@ impl Inflater {
         let damaged = |what: &str| format!("the batch entry is damaged or truncated ({what})");
         let bound = message::MAX_MESSAGE as usize + 1;
         let bytes = match entry.method {
-            zip::CompressionMethod::Stored => entry.stored.as_slice(),
-            zip::CompressionMethod::Deflated => {
+            rawzip::CompressionMethod::STORE => entry.stored.as_slice(),
+            rawzip::CompressionMethod::DEFLATE => {
                 self.inflate.reset(false);
                 self.out.clear();
                 let mut input = entry.stored.as_slice();
@@ -600,32 +600,47 @@ impl Inflater {
     }
 }
 
-/// Keeps the bytes read through it (up to a bound): what the zip crate reads of a batch entry
-/// as it steps over it, so the entry is inflated on a parser's thread rather than here.
-struct Recorder<R> {
-    inner: R,
-    bytes: Vec<u8>,
-    /// More was read than the bound: the entry is larger than any message.
-    over: bool,
+/// Compressed bytes of one batch entry read at most: a message's bound, and room for what
+/// deflate adds in the worst case.
+const STORED_MAX: u64 = message::MAX_MESSAGE + (1 << 18);
+
+/// Hands what is read to the collector (items found here) and to the parsers (batch entries,
+/// [`ENTRIES`] at a time), numbered in reading order.
+struct Dispatch<'a> {
+    results: &'a mpsc::SyncSender<(u64, Vec<Item>)>,
+    workers: &'a [mpsc::SyncSender<(u64, Vec<Entry>)>],
+    seq: u64,
+    entries: Vec<Entry>,
 }
 
-/// Bytes of one batch entry kept: a message's bound, and room for its header.
-const RECORDED: usize = message::MAX_MESSAGE as usize + (1 << 18);
-
-impl<R: io::Read> io::Read for Recorder<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if self.bytes.len() + n <= RECORDED {
-            self.bytes.extend_from_slice(&buf[..n]);
-        } else {
-            self.over = true;
+impl Dispatch<'_> {
+    /// Hands the entries gathered to a parser; false when the parsers are gone.
+    fn flush(&mut self) -> bool {
+        if self.entries.is_empty() {
+            return true;
         }
-        Ok(n)
+        let batch = std::mem::replace(&mut self.entries, Vec::with_capacity(ENTRIES));
+        let worker = &self.workers[(self.seq as usize) % self.workers.len()];
+        let sent = worker.send((self.seq, batch)).is_ok();
+        self.seq += 1;
+        sent
+    }
+
+    /// Gathers a batch entry for a parser; false when the parsers are gone.
+    fn entry(&mut self, entry: Entry) -> bool {
+        self.entries.push(entry);
+        self.entries.len() < ENTRIES || self.flush()
+    }
+
+    /// Sends an item found here, after the entries before it.
+    fn item(&mut self, item: Item) {
+        self.flush();
+        let _ = self.results.send((self.seq, vec![item]));
+        self.seq += 1;
     }
 }
 
-/// Reads `files`, handing each batch entry to a parser and parsing a plain `.xml` file here;
-/// every item gets the next number.
+/// Reads `files`, handing each batch entry to a parser and parsing a plain `.xml` file here.
 fn read_files(
     files: &[PathBuf],
     key: &PseudonymKey,
@@ -634,35 +649,18 @@ fn read_files(
     workers: &[mpsc::SyncSender<(u64, Vec<Entry>)>],
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<(), Failure> {
-    let mut seq = 0u64;
-    let mut entries: Vec<Entry> = Vec::with_capacity(ENTRIES);
-    // Hands the entries gathered to a parser, under the next number.
-    let dispatch = |entries: &mut Vec<Entry>, seq: &mut u64| {
-        if entries.is_empty() {
-            return true;
-        }
-        let batch = std::mem::replace(entries, Vec::with_capacity(ENTRIES));
-        let worker = &workers[(*seq as usize) % workers.len()];
-        let sent = worker.send((*seq, batch)).is_ok();
-        *seq += 1;
-        sent
-    };
-    // Sends an item found here, after the entries before it.
-    let send = |item: Item, entries: &mut Vec<Entry>, seq: &mut u64| {
-        dispatch(entries, seq);
-        let _ = results.send((*seq, vec![item]));
-        *seq += 1;
+    let mut out = Dispatch {
+        results,
+        workers,
+        seq: 0,
+        entries: Vec::with_capacity(ENTRIES),
     };
     for (index, path) in files.iter().enumerate() {
         let label = path.display().to_string();
-        let file_index = u32::try_from(index).unwrap_or(u32::MAX);
-        let whole = || Source {
-            file: file_index,
-            entry: None,
-        };
-        let file = File::open(path).map_err(|e| Failure::Io(label.clone(), e))?;
+        let file = u32::try_from(index).unwrap_or(u32::MAX);
+        let opened = File::open(path).map_err(|e| Failure::Io(label.clone(), e))?;
         let hashing = super::HashingReader {
-            inner: file,
+            inner: opened,
             hasher: hasher.clone(),
         };
         let zipped = path
@@ -671,83 +669,8 @@ fn read_files(
             .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
         let mut reader = BufReader::with_capacity(1 << 16, hashing);
         if zipped {
-            let mut recorder = Recorder {
-                inner: &mut reader,
-                bytes: Vec::with_capacity(1 << 16),
-                over: false,
-            };
-            loop {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                recorder.bytes.clear();
-                recorder.over = false;
-                let header = match zip::read::read_zipfile_from_stream(&mut recorder) {
-                    Ok(Some(entry)) => {
-                        let header =
-                            30 + entry.name_raw().len() + entry.extra_data().map_or(0, <[u8]>::len);
-                        let name = entry.name().chars().take(200).collect::<String>();
-                        let fields = (
-                            entry.is_dir(),
-                            entry.compression(),
-                            entry.crc32(),
-                            entry.size(),
-                            entry.compressed_size(),
-                        );
-                        // Dropped unread, the entry's data is stepped over (and recorded).
-                        drop(entry);
-                        Some((header, name, fields))
-                    }
-                    Ok(None) => None,
-                    Err(zip::result::ZipError::UnsupportedArchive(what)) => {
-                        let reason = format!(
-                            "the batch uses a zip feature zicht does not read ({what}); pack it again without encryption or data descriptors"
-                        );
-                        send(Item::Damaged(whole(), reason), &mut entries, &mut seq);
-                        break;
-                    }
-                    Err(error) => {
-                        let reason = format!("the batch is damaged or truncated ({error})");
-                        send(Item::Damaged(whole(), reason), &mut entries, &mut seq);
-                        break;
-                    }
-                };
-                let Some((header, name, (dir, method, crc32, size, compressed))) = header else {
-                    break;
-                };
-                if dir {
-                    continue;
-                }
-                if !name.to_ascii_lowercase().ends_with(".xml") {
-                    send(Item::NotXml, &mut entries, &mut seq);
-                    continue;
-                }
-                let name = Source {
-                    file: file_index,
-                    entry: Some(name),
-                };
-                if recorder.over || size > message::MAX_MESSAGE {
-                    let flaw = message::too_large();
-                    send(Item::Message(name, Err(flaw)), &mut entries, &mut seq);
-                    continue;
-                }
-                if recorder.bytes.len() as u64 != header as u64 + compressed {
-                    let reason = "the batch entry is damaged or truncated".to_owned();
-                    send(Item::Damaged(name, reason), &mut entries, &mut seq);
-                    break;
-                }
-                entries.push(Entry {
-                    name,
-                    method,
-                    crc32,
-                    size,
-                    stored: recorder.bytes[header..].to_vec(),
-                });
-                if entries.len() == ENTRIES && !dispatch(&mut entries, &mut seq) {
-                    break;
-                }
-            }
-            dispatch(&mut entries, &mut seq);
+            read_batch(path, file, &mut reader, &mut out, stop)
+                .map_err(|e| Failure::Io(label.clone(), e))?;
         } else {
             // A message is read whole, up to one byte over the bound it may have.
             let mut bytes = Vec::new();
@@ -756,7 +679,8 @@ fn read_files(
                 .map_err(|e| Failure::Io(label.clone(), e))?;
             let outcome = message::read(&bytes, key, &mut message::Scratch::default());
             let refused = outcome.is_err();
-            send(Item::Message(whole(), outcome), &mut entries, &mut seq);
+            let whole = Source { file, entry: None };
+            out.item(Item::Message(whole, outcome));
             if refused {
                 // A refused file is not read on (it may be huge); its hash is not needed.
                 continue;
@@ -768,6 +692,104 @@ fn read_files(
             break;
         }
     }
+    Ok(())
+}
+
+/// Reads the `.zip` batch at `path`: its central directory says where each entry lies, and the
+/// entries are read in one pass through `reader` (which hashes what it reads), so the batch may
+/// use data descriptors and entries the directory does not name are stepped over. Entries
+/// that overlap or lie out of order are refused (a zip bomb's trick).
+fn read_batch(
+    path: &Path,
+    file: u32,
+    reader: &mut impl BufRead,
+    out: &mut Dispatch<'_>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> io::Result<()> {
+    let whole = || Source { file, entry: None };
+    let damaged = |error: &dyn fmt::Display| {
+        Item::Damaged(
+            whole(),
+            format!("the batch is damaged or truncated ({error})"),
+        )
+    };
+    let mut buffer = vec![0u8; rawzip::RECOMMENDED_BUFFER_SIZE];
+    let archive = match rawzip::ZipArchive::from_file(File::open(path)?, &mut buffer) {
+        Ok(archive) => archive,
+        Err(error) => {
+            out.item(damaged(&error));
+            return Ok(());
+        }
+    };
+    let mut directory = archive.entries(&mut buffer);
+    let mut position = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let record = match directory.next_entry() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(error) => {
+                out.item(damaged(&error));
+                break;
+            }
+        };
+        let path = record.file_path();
+        let name = String::from_utf8_lossy(path.as_ref());
+        if record.is_dir() {
+            continue;
+        }
+        if !name.to_ascii_lowercase().ends_with(".xml") {
+            out.item(Item::NotXml);
+            continue;
+        }
+        let name = Source {
+            file,
+            entry: Some(name.chars().take(200).collect()),
+        };
+        if record.flags().is_encrypted() {
+            let reason = "the batch entry is encrypted; pack the batch again without a password";
+            out.item(Item::Damaged(name, reason.to_owned()));
+            break;
+        }
+        let (method, crc32) = (record.compression_method(), record.crc32());
+        let size = record.uncompressed_size_hint();
+        let (start, end) = match archive.get_entry(record.wayfinder()) {
+            Ok(entry) => entry.compressed_data_range(),
+            Err(error) => {
+                let reason = format!("the batch entry is damaged ({error})");
+                out.item(Item::Damaged(name, reason));
+                break;
+            }
+        };
+        if start < position {
+            let reason = "the batch's entries overlap or are out of order".to_owned();
+            out.item(Item::Damaged(name, reason));
+            break;
+        }
+        // What lies before the entry's data: its local header, a data descriptor before it.
+        position += io::copy(&mut reader.by_ref().take(start - position), &mut io::sink())?;
+        if size > message::MAX_MESSAGE || end - start > STORED_MAX {
+            out.item(Item::Message(name, Err(message::too_large())));
+            continue;
+        }
+        let mut stored = Vec::with_capacity((end - start) as usize);
+        position += reader.by_ref().take(end - start).read_to_end(&mut stored)? as u64;
+        if position != end {
+            let reason = "the batch entry is damaged or truncated".to_owned();
+            out.item(Item::Damaged(name, reason));
+            break;
+        }
+        let entry = Entry {
+            name,
+            method,
+            crc32,
+            size,
+            stored,
+        };
+        if !out.entry(entry) {
+            break;
+        }
+    }
+    out.flush();
     Ok(())
 }
 
