@@ -116,8 +116,7 @@ fn log_name(kind: i32) -> &'static str {
 pub async fn run_trace(client: &std::path::Path, trace_id: &str) -> anyhow::Result<()> {
     let environment = |name: &str| std::env::var(name).ok();
     let profile = zicht_node::config::load_client(client, &environment)?;
-    if zicht_node::audit::parse_traceparent(&format!("00-{trace_id}-0000000000000001-01")).is_none()
-    {
+    if !zicht_node::audit::is_trace_id(trace_id) {
         anyhow::bail!("TRACE_ID: give the 32 lower-case hex digits of a trace id");
     }
     let traces = trace(&profile, trace_id).await;
@@ -423,9 +422,7 @@ pub async fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
     let environment = |name: &str| std::env::var(name).ok();
     let profile = zicht_node::config::load_client(&args.client, &environment)?;
     if let Some(trace) = &args.trace {
-        if zicht_node::audit::parse_traceparent(&format!("00-{trace}-0000000000000001-01"))
-            .is_none()
-        {
+        if !zicht_node::audit::is_trace_id(trace) {
             bail!("--trace: give the 32 lower-case hex digits of a trace id");
         }
     }

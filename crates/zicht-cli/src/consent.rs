@@ -11,7 +11,7 @@ use zicht_audit::ProcessingRecord;
 use zicht_model::{Timestamp, YouthId};
 use zicht_store::{Revoked, Store, StoredConsent};
 
-use crate::output::Format;
+use crate::format::Format;
 
 /// The consent commands.
 #[derive(Debug, Subcommand)]

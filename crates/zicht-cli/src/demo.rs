@@ -18,7 +18,8 @@ use zicht_proto::v1 as pb;
 use zicht_store::import::{import_file, ImportOptions};
 use zicht_store::{Store, Summary};
 
-use crate::output::{render_federated, Format};
+use crate::format::Format;
+use crate::output::render_federated;
 
 /// The federation's policies, as deploy/policies/ ships them (each region owns its own).
 const POLICIES: [(&str, &str); 17] = [

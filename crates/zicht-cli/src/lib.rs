@@ -6,6 +6,7 @@ pub mod consent;
 mod database;
 pub mod demo;
 pub mod exit;
+mod format;
 mod node;
 mod output;
 mod progress;

@@ -7,16 +7,7 @@ use zicht_model::CodeList as _;
 
 use zicht_proto::v1 as pb;
 
-/// Output format of `zicht query`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Aligned columns with a footer.
-    Table,
-    /// One JSON object.
-    Json,
-    /// RFC 4180 CSV with a header row.
-    Csv,
-}
+use crate::format::{csv_field, Format};
 
 /// How a cell reads: an exact number, or a perturbed one with its bound (`12 ±4`); where the
 /// bound reaches below 0, the range it allows (`0 (0–36)`): a count is never negative.
@@ -304,14 +295,6 @@ fn table(result: &pb::ProtectedResult) -> String {
     out
 }
 
-pub(crate) fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
 fn csv(result: &pb::ProtectedResult) -> String {
     let mut out = String::new();
     // For tools: the count column holds the number only, its bound a column of its own.
@@ -323,11 +306,7 @@ fn csv(result: &pb::ProtectedResult) -> String {
         .iter()
         .zip(lines(result))
         .map(|(row, mut line)| {
-            let published = row
-                .count
-                .as_ref()
-                .and_then(crate::output::published)
-                .unwrap_or_default();
+            let published = row.count.as_ref().and_then(published).unwrap_or_default();
             line[count] = published.0.to_string();
             line.insert(count + 1, published.1.to_string());
             line

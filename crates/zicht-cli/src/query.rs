@@ -11,7 +11,8 @@ use zicht_node::{execute, log_outcome, Call, Disclosure};
 use zicht_proto::v1 as pb;
 
 use crate::exit::usage;
-use crate::output::{render, Format};
+use crate::format::Format;
+use crate::output::render;
 
 /// Where a local query runs and what it enforces.
 #[derive(Debug, Args)]

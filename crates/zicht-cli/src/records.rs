@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use zicht_model::{Consent, Record, RecordKind, Table, Template};
 use zicht_proto::v1 as pb;
 
-use crate::output::Format;
+use crate::format::{csv_field, Format};
 
 /// The records of a `consented_records` result, as the node's edge reads them.
 pub fn records(result: &pb::ProtectedResult) -> Vec<Record> {
@@ -112,10 +112,7 @@ fn csv(records: &[Record]) -> String {
             record.subject.clone(),
         ];
         line.extend(fields.iter().map(|f| cell(record, f)));
-        let quoted: Vec<String> = line
-            .iter()
-            .map(|text| crate::output::csv_field(text))
-            .collect();
+        let quoted: Vec<String> = line.iter().map(|text| csv_field(text)).collect();
         out.push_str(&quoted.join(","));
         out.push('\n');
     }

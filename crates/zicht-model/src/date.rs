@@ -3,7 +3,20 @@
 
 use chrono::{Datelike, NaiveDate};
 
-/// A date that is not a real `YYYY-MM-DD` calendar date in [`crate::DATE_RANGE`].
+/// The first and last day a date in a query or an import may be: real calendar dates in this
+/// range are compared as dates on every backend.
+pub const DATE_RANGE: (NaiveDate, NaiveDate) = (
+    match NaiveDate::from_ymd_opt(1900, 1, 1) {
+        Some(date) => date,
+        None => NaiveDate::MIN,
+    },
+    match NaiveDate::from_ymd_opt(2100, 12, 31) {
+        Some(date) => date,
+        None => NaiveDate::MAX,
+    },
+);
+
+/// A date that is not a real `YYYY-MM-DD` calendar date in [`DATE_RANGE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidDate {
     /// Not `YYYY-MM-DD`.
@@ -18,7 +31,7 @@ pub enum InvalidDate {
 }
 
 /// Parses exactly `YYYY-MM-DD` (four-digit year, two-digit month and day) into a real date
-/// within [`crate::DATE_RANGE`].
+/// within [`DATE_RANGE`].
 pub fn parse_date(text: &str) -> Result<NaiveDate, InvalidDate> {
     let bytes = text.as_bytes();
     let shape_ok = bytes.len() == 10
@@ -39,7 +52,7 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, InvalidDate> {
     let year = i32::try_from(number(0..4)).map_err(|_| InvalidDate::Shape)?;
     let date =
         NaiveDate::from_ymd_opt(year, number(5..7), number(8..10)).ok_or(InvalidDate::NoSuchDay)?;
-    let (first, last) = crate::DATE_RANGE;
+    let (first, last) = DATE_RANGE;
     if date < first || date > last {
         return Err(InvalidDate::OutOfRange);
     }
@@ -74,7 +87,7 @@ impl DateFormat {
 }
 
 /// Parses `DD-MM-YYYY` (or `D-M-YYYY`, or with `/`) into a real date within
-/// [`crate::DATE_RANGE`].
+/// [`DATE_RANGE`].
 fn parse_day_month_year(text: &str) -> Result<NaiveDate, InvalidDate> {
     let separator = if text.contains('/') { '/' } else { '-' };
     let mut parts = text.split(separator);
@@ -91,7 +104,7 @@ fn parse_day_month_year(text: &str) -> Result<NaiveDate, InvalidDate> {
     }
     let year = i32::try_from(year).map_err(|_| InvalidDate::Shape)?;
     let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(InvalidDate::NoSuchDay)?;
-    let (first, last) = crate::DATE_RANGE;
+    let (first, last) = DATE_RANGE;
     if date < first || date > last {
         return Err(InvalidDate::OutOfRange);
     }
@@ -104,7 +117,7 @@ fn parse_day_month_year(text: &str) -> Result<NaiveDate, InvalidDate> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
-/// A moment that is neither `YYYY-MM-DD` nor RFC 3339 within [`crate::DATE_RANGE`].
+/// A moment that is neither `YYYY-MM-DD` nor RFC 3339 within [`DATE_RANGE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not a date (YYYY-MM-DD) or a moment in RFC 3339 (2026-12-01T14:30:00Z) from 1900 to 2100")]
 pub struct InvalidTimestamp;
@@ -134,7 +147,7 @@ impl Timestamp {
             return Ok(Timestamp::start_of(date));
         }
         let moment = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| InvalidTimestamp)?;
-        let (first, last) = crate::DATE_RANGE;
+        let (first, last) = DATE_RANGE;
         let day = moment.naive_utc().date();
         if day < first || day > last {
             return Err(InvalidTimestamp);
@@ -234,7 +247,7 @@ fn unit(text: &str) -> Result<(NaiveDate, NaiveDate), InvalidPeriod> {
         .checked_add_months(chrono::Months::new(months))
         .and_then(|next| next.pred_opt())
         .ok_or(InvalidPeriod::Date(InvalidDate::OutOfRange))?;
-    let (earliest, latest) = crate::DATE_RANGE;
+    let (earliest, latest) = DATE_RANGE;
     if first < earliest || last > latest {
         return Err(InvalidPeriod::Date(InvalidDate::OutOfRange));
     }

@@ -27,7 +27,7 @@ pub use care::{
 pub use codes::{CodeList, UnknownCode};
 pub use date::{
     age_on, parse_date, parse_period, DateFormat, InvalidDate, InvalidPeriod, InvalidTimestamp,
-    Timestamp,
+    Timestamp, DATE_RANGE,
 };
 pub use identity::{InvalidRole, PeerIdentity, Role};
 pub use ids::{is_bsn, ConsentId, InvalidId, NodeName, PeerId, YouthId};
@@ -37,7 +37,7 @@ pub use municipality::{
     Municipality, MUNICIPALITIES,
 };
 pub use purpose::Purpose;
-pub use query::{filter_groups, Filter, Query, Scope, DATE_RANGE};
+pub use query::{filter_groups, Filter, Query, Scope};
 pub use records::{
     Capacity, Consent, InvalidName, Name, Placement, Recipient, Transition18Check, Violation,
 };

@@ -130,19 +130,6 @@ impl Query {
     }
 }
 
-/// The first and last day a date in a query or an import may be: real calendar dates in this
-/// range are compared as dates on every backend.
-pub const DATE_RANGE: (NaiveDate, NaiveDate) = (
-    match NaiveDate::from_ymd_opt(1900, 1, 1) {
-        Some(date) => date,
-        None => NaiveDate::MIN,
-    },
-    match NaiveDate::from_ymd_opt(2100, 12, 31) {
-        Some(date) => date,
-        None => NaiveDate::MAX,
-    },
-);
-
 #[cfg(test)]
 mod vocabulary_tests {
     use super::*;

@@ -2,8 +2,10 @@
 //! access record per logged request, appended to the node's hash chains in the same
 //! transaction as the release log, before anything leaves.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use zicht_audit::{body, sha256_hex, AccessRecord, ForeignOperation, ProcessingRecord};
 use zicht_model::{CodeList, NodeName, Purpose, Role, Table};
 use zicht_store::{AccessEntry, AuditEntries, ProcessingEntry, ReleasedPopulation};
@@ -162,13 +164,23 @@ fn span_ids(span: &tracing::Span) -> Option<(String, String)> {
     })
 }
 
-/// The remote parent context of a W3C trace: the caller's trace and operation.
-fn remote_parent(trace_id: &str, operation_id: &str) -> Option<opentelemetry::Context> {
-    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
-    let trace = TraceId::from_hex(trace_id).ok()?;
-    let span = SpanId::from_hex(operation_id).ok()?;
-    let context = SpanContext::new(trace, span, TraceFlags::SAMPLED, true, Default::default());
-    Some(opentelemetry::Context::new().with_remote_span_context(context))
+/// The caller's trace context from a W3C `traceparent`, read by OpenTelemetry's own
+/// propagator: `None` when the header is invalid (the operation then starts a new trace).
+fn extract(traceparent: &str) -> Option<opentelemetry::Context> {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    context.span().span_context().is_valid().then_some(context)
+}
+
+/// Whether `text` is a trace id as W3C trace context writes it: 32 lower-case hex digits,
+/// not all zero.
+pub fn is_trace_id(text: &str) -> bool {
+    use opentelemetry::trace::TraceId;
+    text.len() == 32
+        && !text.bytes().any(|b| b.is_ascii_uppercase())
+        && TraceId::from_hex(text).is_ok_and(|id| id != TraceId::INVALID)
 }
 
 impl Operation {
@@ -177,22 +189,28 @@ impl Operation {
         Operation::rooted(name, resource, Kind::Server, None)
     }
 
-    /// A root operation, under a remote parent (`trace_id`, `operation_id`) if given.
+    /// A root operation, under a remote parent (a caller's trace context) if given.
     fn rooted(
         name: &'static str,
         resource: &str,
         kind: Kind,
-        remote: Option<(&str, &str)>,
+        remote: Option<opentelemetry::Context>,
     ) -> Operation {
+        use opentelemetry::trace::TraceContextExt;
         use tracing_opentelemetry::OpenTelemetrySpanExt;
         let span = operation_span(name, resource, kind, None);
-        if let Some(parent) = remote.and_then(|(trace, op)| remote_parent(trace, op)) {
+        let remote_trace = remote
+            .as_ref()
+            .map(|context| context.span().span_context().trace_id().to_string());
+        if let Some(parent) = remote {
             // Only fails when no OpenTelemetry layer is installed: the ids are then our own.
             let _ = span.set_parent(parent);
         }
         let (trace_id, operation_id) = span_ids(&span).unwrap_or_else(|| {
-            let trace = remote.map_or_else(fresh_trace_id, |(trace, _)| trace.to_owned());
-            (trace, fresh_operation_id())
+            (
+                remote_trace.unwrap_or_else(fresh_trace_id),
+                fresh_operation_id(),
+            )
         });
         Operation {
             trace_id,
@@ -215,17 +233,18 @@ impl Operation {
         traceparent: Option<&str>,
         caller: &str,
     ) -> Operation {
-        let Some((trace_id, parent)) = traceparent.and_then(parse_traceparent) else {
+        use opentelemetry::trace::TraceContextExt;
+        let Some(context) = traceparent.and_then(extract) else {
             return Operation::start(name, resource);
         };
-        let mut operation =
-            Operation::rooted(name, resource, Kind::Server, Some((&trace_id, &parent)));
+        let parent = context.span().span_context().span_id().to_string();
+        let mut operation = Operation::rooted(name, resource, Kind::Server, Some(context));
         let entity: String = caller.chars().take(200).collect();
         operation
             .span
             .record("zicht.foreign_entity", entity.as_str());
         operation.foreign = Some(ForeignOperation {
-            trace_id,
+            trace_id: operation.trace_id.clone(),
             operation_id: parent,
             entity,
             on_behalf_of: None,
@@ -242,10 +261,22 @@ impl Operation {
         self
     }
 
-    /// This operation as a W3C `traceparent` header (version 00, sampled), for the calls it
-    /// makes to other nodes.
+    /// This operation as a W3C `traceparent` header (sampled), written by OpenTelemetry's own
+    /// propagator, for the calls it makes to other nodes.
     pub fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, self.operation_id)
+        use opentelemetry::propagation::TextMapPropagator;
+        use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+        let span = SpanContext::new(
+            TraceId::from_hex(&self.trace_id).unwrap_or(TraceId::INVALID),
+            SpanId::from_hex(&self.operation_id).unwrap_or(SpanId::INVALID),
+            TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        );
+        let context = opentelemetry::Context::new().with_remote_span_context(span);
+        let mut carrier = HashMap::new();
+        TraceContextPropagator::new().inject_context(&context, &mut carrier);
+        carrier.remove("traceparent").unwrap_or_default()
     }
 
     /// An operation started by this one, in the same trace: a call to other nodes
@@ -288,32 +319,6 @@ impl Operation {
             span.record("otel.status_code", "error");
             span.record("otel.status_description", outcome);
         }
-    }
-}
-
-/// The trace id and parent id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`,
-/// lower case, ids not all zero).
-pub fn parse_traceparent(text: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = text.trim().split('-').collect();
-    let hex = |part: &str, len: usize| {
-        part.len() == len
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    match parts.as_slice() {
-        [version, trace, parent, flags]
-            if hex(version, 2)
-                && *version != "ff"
-                && hex(trace, 32)
-                && hex(parent, 16)
-                && hex(flags, 2)
-                && trace.bytes().any(|b| b != b'0')
-                && parent.bytes().any(|b| b != b'0') =>
-        {
-            Some(((*trace).to_owned(), (*parent).to_owned()))
-        }
-        _ => None,
     }
 }
 
@@ -509,12 +514,15 @@ mod tests {
             let fresh = Operation::called("x", "y", Some(bad), "z");
             assert!(fresh.foreign.is_none(), "{bad}");
         }
-        assert_eq!(
-            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            Some((
-                "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
-                "00f067aa0ba902b7".to_owned()
-            ))
-        );
+        assert!(is_trace_id("4bf92f3577b34da6a3ce929d0e0e4736"));
+        for bad in [
+            "",
+            "00000000000000000000000000000000",
+            "4BF92F3577B34DA6A3CE929D0E0E4736",
+            "4bf92f3577b34da6a3ce929d0e0e473",
+            "4bf92f3577b34da6a3ce929d0e0e47zz",
+        ] {
+            assert!(!is_trace_id(bad), "{bad}");
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! Consented records: the consents that hold for a recipient and purpose at a moment, and the
 //! records of their youths, read inside the transaction that logs their release
 //! ([`crate::Store::release_consented`]); revocation; and what a youth's own report needs.
-//! Which fields leave, and as whom, the node decides ([`BuildRelease`]); the store never sees
+//! Which fields leave, and as whom, the node decides ([`crate::BuildRelease`]); the store never sees
 //! a key.
 
 use chrono::NaiveDate;
 
-use crate::{on_pool, query_error, AuditEntries, ReleaseEntry, Store, StoreError};
+use crate::{on_pool, query_error, Store, StoreError};
 
 /// Which consents a release looks for: those for `purpose` naming one of `recipients` (the
 /// caller's PeerID, the person it asks for, its region or network, as the consents write
@@ -107,12 +107,6 @@ pub struct ConsentedRows {
     /// Their youths' transition checks.
     pub checks: Vec<StoredCheck>,
 }
-
-/// Makes a release of what was found: its release log entry and audit entries (or why it
-/// cannot, which fails that release alone). It runs inside the write's transaction, on the
-/// writer's task.
-pub type BuildRelease =
-    Box<dyn FnOnce(ConsentedRows) -> Result<(ReleaseEntry, AuditEntries), String> + Send>;
 
 pub(crate) type PlacementTuple = (
     String,

@@ -16,7 +16,7 @@ mod snapshot;
 
 pub use capacity::{CapacityRow, UnsupportedDimension};
 pub use consented::{
-    BuildRelease, ConsentRow, ConsentedRequest, ConsentedRows, Revoked, StoredCheck, StoredConsent,
+    ConsentRow, ConsentedRequest, ConsentedRows, Revoked, StoredCheck, StoredConsent,
     StoredPlacement,
 };
 pub use counts::{
@@ -24,8 +24,8 @@ pub use counts::{
 };
 pub use record_keys::RecordKeys;
 pub use release_log::{
-    checkpoints_to_prune, AccessEntry, AuditEntries, AuditFilter, AuditLog, PopulationsGiven,
-    ProcessingEntry, ReleaseEntry, ReleasedPopulation, StoredCheckpoint,
+    checkpoints_to_prune, AccessEntry, AuditEntries, AuditFilter, AuditLog, BuildRelease,
+    PopulationsGiven, ProcessingEntry, ReleaseEntry, ReleasedPopulation, StoredCheckpoint,
 };
 
 use std::fmt;

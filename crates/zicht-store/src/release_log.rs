@@ -113,6 +113,14 @@ fn lost() -> StoreError {
     }
 }
 
+/// Makes a release of what was found: its release log entry and audit entries (or why it
+/// cannot, which fails that release alone). It runs inside the write's transaction, on the
+/// writer's task.
+pub type BuildRelease = Box<
+    dyn FnOnce(crate::consented::ConsentedRows) -> Result<(ReleaseEntry, AuditEntries), String>
+        + Send,
+>;
+
 /// A release waiting for the next group commit.
 pub(crate) struct Pending {
     write: Write,
@@ -125,10 +133,7 @@ enum Write {
     Ready(Box<Ready>),
     /// A consented release: its records are read, and its entries made, inside the write's
     /// transaction, so a revocation committed before the write is never overtaken.
-    Consented(
-        crate::consented::ConsentedRequest,
-        crate::consented::BuildRelease,
-    ),
+    Consented(crate::consented::ConsentedRequest, BuildRelease),
 }
 
 /// One release's rows: its release log entry, the population released, its audit entries.
@@ -357,7 +362,7 @@ impl Store {
     pub async fn release_consented(
         &self,
         request: crate::consented::ConsentedRequest,
-        build: crate::consented::BuildRelease,
+        build: BuildRelease,
     ) -> Result<(), StoreError> {
         self.queue_and_write(Write::Consented(request, build)).await
     }

@@ -362,9 +362,7 @@ pub async fn trace(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Response {
     }
     let params = Params::of(&uri);
     let id = params.get("id").map(str::to_owned);
-    let valid = id.as_deref().is_some_and(|id| {
-        zicht_node::audit::parse_traceparent(&format!("00-{id}-0000000000000001-01")).is_some()
-    });
+    let valid = id.as_deref().is_some_and(zicht_node::audit::is_trace_id);
     let traces: Vec<NodeTrace> = match (&id, valid) {
         (Some(id), true) => crate::audit::trace(&monitor.profile, id).await,
         _ => Vec::new(),

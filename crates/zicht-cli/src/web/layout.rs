@@ -32,7 +32,7 @@ impl Figure {
     pub fn csv(&self) -> String {
         let mut out = String::new();
         for line in std::iter::once(&self.header).chain(&self.rows) {
-            let fields: Vec<String> = line.iter().map(|f| crate::output::csv_field(f)).collect();
+            let fields: Vec<String> = line.iter().map(|f| crate::format::csv_field(f)).collect();
             out.push_str(&fields.join(","));
             out.push_str("\r\n");
         }

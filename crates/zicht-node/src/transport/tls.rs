@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use zicht_model::PeerIdentity;
 
 use crate::settings::TlsFiles;
-use crate::transport::accept::Connections;
+use crate::transport::connections::Connections;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject;
