@@ -70,8 +70,8 @@ fn code_of(source: &str) -> String {
         let rest = &source[at..];
         if rest.starts_with("//") {
             at += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            at += rest[2..].find("*/").map_or(rest.len(), |end| end + 4);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            at += comment.find("*/").map_or(rest.len(), |end| end + 4);
             code.push(' ');
         } else if let Some(length) = raw_string(source, at) {
             at += length;
@@ -245,9 +245,12 @@ fn dependencies(src: &Path) -> BTreeMap<Module, BTreeSet<Module>> {
             }
             let statement = &code[at + 4..];
             let statement = &statement[..statement.find(';').unwrap_or(statement.len())];
-            let rooted = ["crate::", "super::", "self::"]
-                .iter()
-                .find_map(|base| statement.trim_start().strip_prefix(base).map(|r| (*base, r)));
+            let rooted = ["crate::", "super::", "self::"].iter().find_map(|base| {
+                statement
+                    .trim_start()
+                    .strip_prefix(base)
+                    .map(|r| (*base, r))
+            });
             let (base, rest) = rooted.unwrap_or(("self::", statement));
             let mut prefix = Vec::new();
             spread(rest, &mut prefix, &mut |path| {
@@ -362,7 +365,10 @@ fn the_reader_sees_cycles_through_re_exports_and_groups_only_in_code() {
     std::fs::create_dir_all(src.join("transport")).unwrap();
     let write = |name: &str, text: &str| std::fs::write(src.join(name), text).unwrap();
     write("lib.rs", "mod transport;\npub use transport::tls::Tls;\n");
-    write("transport/mod.rs", "pub(crate) mod accept;\npub(crate) mod tls;\n");
+    write(
+        "transport/mod.rs",
+        "pub(crate) mod accept;\npub(crate) mod tls;\n",
+    );
     write(
         "transport/accept.rs",
         "use crate::{transport::{tls::Tls}};\npub struct Connections;\n",
@@ -383,9 +389,6 @@ fn the_reader_sees_cycles_through_re_exports_and_groups_only_in_code() {
     );
     assert_eq!(
         cycles(src),
-        BTreeSet::from([(
-            "transport::accept".to_owned(),
-            "transport::tls".to_owned()
-        )])
+        BTreeSet::from([("transport::accept".to_owned(), "transport::tls".to_owned())])
     );
 }

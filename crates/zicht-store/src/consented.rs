@@ -161,6 +161,56 @@ impl From<PlacementTuple> for StoredPlacement {
     }
 }
 
+impl StoredPlacement {
+    /// The placement these columns hold; `Err` names the column a stored value is not valid
+    /// for (a database changed by hand).
+    pub fn placement(self) -> Result<zicht_model::Placement, String> {
+        use zicht_model::{
+            CareType, CodeList, LegalBasis, Name, OriginRegion, OutflowDestination, OutflowProfile,
+            PlacementRegion, Setting, YouthId,
+        };
+        let bad = |column: &str| {
+            format!("the stored placements' column {column} holds a value zicht does not read")
+        };
+        let name = |text: String, column: &str| Name::parse(&text).map_err(|_| bad(column));
+        Ok(zicht_model::Placement {
+            youth_id: YouthId::parse(&self.youth_id).map_err(|_| bad("youth_id"))?,
+            birth_date: self.birth_date,
+            origin_region: OriginRegion::parse(&self.origin_region)
+                .map_err(|_| bad("origin_region"))?,
+            origin_municipality: self
+                .origin_municipality
+                .map(|m| name(m, "origin_municipality"))
+                .transpose()?,
+            provider: name(self.provider, "provider")?,
+            location_municipality: self
+                .location_municipality
+                .map(|m| name(m, "location_municipality"))
+                .transpose()?,
+            placement_region: PlacementRegion::parse(&self.placement_region)
+                .map_err(|_| bad("placement_region"))?,
+            care_type: CareType::parse(&self.care_type).map_err(|_| bad("care_type"))?,
+            setting: self
+                .setting
+                .map(|s| Setting::parse(&s).map_err(|_| bad("setting")))
+                .transpose()?,
+            legal_basis: LegalBasis::parse(&self.legal_basis).map_err(|_| bad("legal_basis"))?,
+            start_date: self.start_date,
+            end_date: self.end_date,
+            outflow_destination: self
+                .outflow_destination
+                .map(|d| OutflowDestination::parse(&d).map_err(|_| bad("outflow_destination")))
+                .transpose()?,
+            outflow_profile: self
+                .outflow_profile
+                .map(|p| {
+                    OutflowProfile::from_number(i64::from(p)).ok_or_else(|| bad("outflow_profile"))
+                })
+                .transpose()?,
+        })
+    }
+}
+
 impl From<CheckTuple> for StoredCheck {
     fn from(t: CheckTuple) -> StoredCheck {
         StoredCheck {

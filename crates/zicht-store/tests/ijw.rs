@@ -489,6 +489,25 @@ both_backends!(
     }
 );
 
+/// Writes the entries of `batch` whose name `keep` takes to a new batch at `to`.
+fn part_of(batch: &Path, to: &Path, keep: impl Fn(&str) -> bool) {
+    let mut source = zip::ZipArchive::new(std::fs::File::open(batch).unwrap()).unwrap();
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(to).unwrap());
+    for i in 0..source.len() {
+        let mut entry = source.by_index(i).unwrap();
+        if !keep(entry.name()) {
+            continue;
+        }
+        zip.start_file(
+            entry.name().to_owned(),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        std::io::copy(&mut entry, &mut zip).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
 both_backends!(a_stop_without_its_start_is_named, |db| async move {
     let dir = tempfile::tempdir().unwrap();
     let exchange = tempfile::tempdir().unwrap();
@@ -501,24 +520,10 @@ both_backends!(a_stop_without_its_start_is_named, |db| async move {
     )
     .unwrap();
     // Only the JW301 and JW307 messages of the batch.
-    let mut source =
-        zip::ZipArchive::new(std::fs::File::open(exchange.path().join("berichten.zip")).unwrap())
-            .unwrap();
     let partial = dir.path().join("zonder-start.zip");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&partial).unwrap());
-    for i in 0..source.len() {
-        let mut entry = source.by_index(i).unwrap();
-        if entry.name().starts_with("jw305/") {
-            continue;
-        }
-        zip.start_file(
-            entry.name().to_owned(),
-            zip::write::SimpleFileOptions::default(),
-        )
-        .unwrap();
-        std::io::copy(&mut entry, &mut zip).unwrap();
-    }
-    zip.finish().unwrap();
+    part_of(&exchange.path().join("berichten.zip"), &partial, |name| {
+        !name.starts_with("jw305/")
+    });
     let error = import_messages(
         &db.store,
         &[partial],
@@ -540,3 +545,77 @@ both_backends!(a_stop_without_its_start_is_named, |db| async move {
     assert!(message.contains(".xml:4:"), "{message}");
     assert_eq!(stored(&db).await, 0);
 });
+
+// A gemeente exports month by month: the stop of a placement often comes in a later batch
+// than its start. Imported in two parts, the exchange stores what it stores in one.
+both_backends!(
+    a_stop_ends_the_placement_an_earlier_import_stored,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let exchange = tempfile::tempdir().unwrap();
+        generate_ijw_to_dir(
+            &Config {
+                placements: Some(60),
+                ..Config::new(Region::Drenthe, SEED)
+            },
+            exchange.path(),
+        )
+        .unwrap();
+        let batch = exchange.path().join("berichten.zip");
+        let starts = dir.path().join("januari.zip");
+        part_of(&batch, &starts, |name| !name.starts_with("jw307/"));
+        let stops = dir.path().join("maart.zip");
+        part_of(&batch, &stops, |name| name.starts_with("jw307/"));
+        let import = |files: Vec<PathBuf>| {
+            let store = db.store.clone();
+            let options = ImportOptions {
+                region: RegionCheck::Off,
+                ..options(Some(&exchange.path().join("mapping.toml")))
+            };
+            async move { import_messages(&store, &files, options, &mut ()).await }
+        };
+        let opened = import(vec![starts]).await.unwrap().rows;
+        let open = placements(&db).await;
+        assert_eq!(open.len() as u64, opened);
+        assert!(open.iter().all(|row| row.ends_with("|||")), "{open:?}");
+        let report = import(vec![stops.clone()]).await.unwrap();
+        assert!(report.rows > 0 && report.rows < opened, "{}", report.rows);
+        let two_parts = placements(&db).await;
+
+        let whole = TestDb::new(db.store.backend()).await;
+        import_messages(
+            &whole.store,
+            &[batch],
+            ImportOptions {
+                region: RegionCheck::Off,
+                ..options(Some(&exchange.path().join("mapping.toml")))
+            },
+            &mut (),
+        )
+        .await
+        .unwrap();
+        assert_eq!(two_parts, placements(&whole).await);
+        let ended = two_parts.iter().filter(|row| !row.ends_with("|||")).count();
+        assert_eq!(ended as u64, report.rows);
+
+        // The stops again change nothing.
+        import(vec![stops.clone()]).await.unwrap();
+        assert_eq!(placements(&db).await, two_parts);
+        // With --replace the import is to hold every placement: stops without their start
+        // are refused, and nothing is replaced.
+        let error = import_messages(
+            &db.store,
+            &[stops],
+            ImportOptions {
+                region: RegionCheck::Off,
+                replace: true,
+                ..options(Some(&exchange.path().join("mapping.toml")))
+            },
+            &mut (),
+        )
+        .await
+        .unwrap_err();
+        assert!(error.to_string().contains("--replace"), "{error}");
+        assert_eq!(placements(&db).await, two_parts);
+    }
+);

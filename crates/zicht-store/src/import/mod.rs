@@ -531,6 +531,11 @@ pub async fn import_messages(
         .and_then(|f| f.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let mut converted = converted;
+    let ended = end_earlier(store, &converted, options.replace, &label).await?;
+    if let Rows::Placements(rows) = &mut converted.rows {
+        rows.extend(ended);
+    }
     let rows = converted.rows.len() as u64;
     load::store_rows(
         store,
@@ -547,6 +552,80 @@ pub async fn import_messages(
         replaced: options.replace,
         counts: converted.counts,
         sha256: converted.sha256,
+    })
+}
+
+/// The stored placements the stops of `converted` without their start end, each ended. A stop
+/// that matches no stored placement of its client, aanbieder and Begindatum (and care type,
+/// where it names one), or more than one, or a placement another stop or row of the import
+/// already holds, is a problem; with `--replace` every such stop is (the import then holds
+/// every placement).
+async fn end_earlier(
+    store: &Store,
+    converted: &ijw::Converted,
+    replace: bool,
+    label: &str,
+) -> Result<Vec<Placement>, ImportError> {
+    let key = |p: &Placement| {
+        (
+            p.youth_id.clone(),
+            p.start_date,
+            p.care_type,
+            p.provider.clone(),
+        )
+    };
+    let mut held: HashSet<_> = match &converted.rows {
+        Rows::Placements(rows) => rows.iter().map(key).collect(),
+        _ => HashSet::new(),
+    };
+    let mut ended = Vec::new();
+    let mut problems = Vec::new();
+    for stop in &converted.earlier {
+        if problems.len() > MAX_PROBLEMS {
+            break;
+        }
+        let stored = if replace {
+            Vec::new()
+        } else {
+            store
+                .placements_started(&stop.youth_id, stop.start_date, &stop.provider)
+                .await
+                .map_err(|source| ImportError::Store {
+                    file: label.to_owned(),
+                    source,
+                })?
+        };
+        let mut matching: Vec<Placement> = stored
+            .into_iter()
+            .filter(|p| stop.care_type.is_none_or(|care| care == p.care_type))
+            .collect();
+        let reason = match (matching.pop(), matching.len()) {
+            (Some(one), 0) => match stop.end(one) {
+                Ok(placement) if held.insert(key(&placement)) => {
+                    ended.push(placement);
+                    continue;
+                }
+                Ok(_) => "a second JW307 stop of the same placement in the import".to_owned(),
+                Err(reason) => reason,
+            },
+            (None, _) if replace => "a JW307 stop without the JW305 start of this client, ToewijzingNummer and Begindatum in the import; with --replace the import holds every placement, so it must hold the start of every stop".to_owned(),
+            (None, _) => "a JW307 stop without the JW305 start of this client, ToewijzingNummer and Begindatum, in the import or stored by an earlier one; import the gemeente's JW305 messages with their JW307 messages".to_owned(),
+            (Some(_), others) => format!(
+                "a JW307 stop that matches {} stored placements of this client, aanbieder and Begindatum; zicht cannot tell which it ends (the stop's Product, or the JW301 of its toewijzing in the same import, names the care type)",
+                others + 1
+            ),
+        };
+        problems.push(stop.problem(&reason));
+    }
+    if problems.is_empty() {
+        return Ok(ended);
+    }
+    let complete = problems.len() <= MAX_PROBLEMS;
+    problems.truncate(MAX_PROBLEMS);
+    Err(ImportError::Messages {
+        file: label.to_owned(),
+        problems,
+        complete,
     })
 }
 
@@ -742,6 +821,42 @@ impl Store {
             .iter()
             .filter_map(|(code,)| zicht_model::Region::parse(code).ok())
             .collect())
+    }
+
+    /// The stored placements of `youth_id` that started on `start_date` with `provider`.
+    async fn placements_started(
+        &self,
+        youth_id: &zicht_model::YouthId,
+        start_date: NaiveDate,
+        provider: &zicht_model::Name,
+    ) -> Result<Vec<Placement>, StoreError> {
+        let rows: Vec<crate::consented::PlacementTuple> = on_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(format!(
+                "SELECT {} FROM placements WHERE youth_id = ",
+                crate::consented::PLACEMENT_COLUMNS
+            ));
+            query
+                .push_bind(youth_id.as_str())
+                .push(" AND start_date = ")
+                .push_bind(start_date)
+                .push(" AND provider = ")
+                .push_bind(provider.as_str());
+            query
+                .build_query_as()
+                .fetch_all(pool)
+                .await
+                .map_err(query_error("read stored placements"))
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                crate::StoredPlacement::from(row)
+                    .placement()
+                    .map_err(|reason| StoreError::Query {
+                        action: "read stored placements",
+                        source: sqlx::Error::Protocol(reason),
+                    })
+            })
+            .collect()
     }
 
     /// Whether any placement is stored.

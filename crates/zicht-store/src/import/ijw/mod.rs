@@ -126,6 +126,46 @@ pub(crate) struct Converted {
     pub rows: Rows,
     pub counts: MessageCounts,
     pub sha256: String,
+    /// Stops whose start is not among the messages: each ends a placement an earlier import
+    /// stored, or is a problem.
+    pub earlier: Vec<EarlierStop>,
+}
+
+/// A JW307 stop whose JW305 start is not among the messages imported: it ends the placement
+/// an earlier import stored for this client, aanbieder and Begindatum (and care type, where
+/// the stop's product or its toewijzing says it), if exactly one does.
+pub(crate) struct EarlierStop {
+    pub youth_id: YouthId,
+    pub start_date: NaiveDate,
+    pub provider: Name,
+    pub care_type: Option<CareType>,
+    pub end_date: NaiveDate,
+    pub destination: OutflowDestination,
+    /// Where the stop is, for the problem when no stored placement (or more than one) matches.
+    pub at: MessageProblem,
+}
+
+impl EarlierStop {
+    /// The problem of this stop, for `reason`.
+    pub fn problem(&self, reason: &str) -> MessageProblem {
+        MessageProblem {
+            reason: reason.to_owned(),
+            ..self.at.clone()
+        }
+    }
+
+    /// `stored` as this stop ends it.
+    pub fn end(&self, stored: Placement) -> Result<Placement, String> {
+        let ended = Placement {
+            end_date: Some(self.end_date),
+            outflow_destination: Some(self.destination),
+            ..stored
+        };
+        ended
+            .check()
+            .map_err(|violation| format!("{}: {}", violation.column, violation.rule))?;
+        Ok(ended)
+    }
 }
 
 /// What the join keeps of an assignment (JW301's ToegewezenProduct).
@@ -148,10 +188,14 @@ struct Start {
     at: Located,
 }
 
-/// What the join keeps of a stop (JW307's StopProduct).
+/// What the join keeps of a stop (JW307's StopProduct): for a stop of a placement an earlier
+/// import stored, also its aanbieder and product.
 struct Stop {
     end: NaiveDate,
     reason: Code,
+    agb: u32,
+    category: Option<Code>,
+    code: Option<ProductCode>,
     at: Located,
 }
 
@@ -297,7 +341,15 @@ impl Exchange {
                         self.stops.remove(&key);
                         continue;
                     }
-                    self.stops.insert(key, Stop { end, reason, at });
+                    let stop = Stop {
+                        end,
+                        reason,
+                        agb,
+                        category: product.category,
+                        code: product.code,
+                        at,
+                    };
+                    self.stops.insert(key, stop);
                 }
             }
         }
@@ -464,7 +516,7 @@ pub(crate) fn convert(
         })?;
         read.map(|()| exchange)
     })?;
-    let rows = exchange.placements(mapping, tally, given);
+    let (rows, earlier) = exchange.placements(mapping, tally, given);
     if !exchange.problems.is_empty() {
         let complete = exchange.problems.len() <= MAX_PROBLEMS;
         exchange.problems.truncate(MAX_PROBLEMS);
@@ -477,6 +529,7 @@ pub(crate) fn convert(
         rows: Rows::Placements(rows),
         counts: exchange.counts,
         sha256,
+        earlier,
     })
 }
 
@@ -794,13 +847,14 @@ fn read_batch(
 }
 
 impl Exchange {
-    /// Joins starts, stops and assignments into placements; problems go to `self.problems`.
+    /// Joins starts, stops and assignments into placements, and gives the stops without
+    /// their start apart; problems go to `self.problems`.
     fn placements(
         &mut self,
         mapping: &Mapping,
         tally: &mut RegionTally,
         given: bool,
-    ) -> Vec<Placement> {
+    ) -> (Vec<Placement>, Vec<EarlierStop>) {
         let mut starts: Vec<(DeliveryKey, Start)> =
             std::mem::take(&mut self.starts).into_iter().collect();
         // File order, so problems and rows come in the order they were read.
@@ -839,14 +893,18 @@ impl Exchange {
                 }
             }
         }
-        let mut orphans: Vec<Stop> = std::mem::take(&mut self.stops).into_values().collect();
-        orphans.sort_by_key(|stop| (stop.at.file, stop.at.line));
-        for stop in orphans.into_iter().take(MAX_PROBLEMS) {
-            self.problem(
-                stop.at.file,
-                &stop.at.at(),
-                "a JW307 stop without the JW305 start of this client, ToewijzingNummer and Begindatum in the import; import the gemeente's JW305 messages with their JW307 messages",
-            );
+        let mut orphans: Vec<(DeliveryKey, Stop)> =
+            std::mem::take(&mut self.stops).into_iter().collect();
+        orphans.sort_by_key(|(_, stop)| (stop.at.file, stop.at.line));
+        let mut earlier = Vec::new();
+        for (key, stop) in orphans {
+            if self.full() {
+                break;
+            }
+            match self.earlier_stop(&key, &stop, mapping) {
+                Ok(found) => earlier.push(found),
+                Err(reason) => self.problem(stop.at.file, &stop.at.at(), reason),
+            }
         }
         if let Some(reason) = tally.reason(given) {
             let at = At {
@@ -858,7 +916,55 @@ impl Exchange {
             let index = self.names.push(Source { file, entry: None });
             self.problem(index, &at, reason);
         }
-        rows
+        (rows, earlier)
+    }
+
+    /// A stop without its start, as what it ends of a stored placement: the client, the
+    /// aanbieder through the mapping, the Begindatum, and the care type where the stop's
+    /// product (or the JW301 of its toewijzing) names it.
+    fn earlier_stop(
+        &self,
+        (youth, toewijzing, begin): &DeliveryKey,
+        stop: &Stop,
+        mapping: &Mapping,
+    ) -> Result<EarlierStop, String> {
+        let assignment = self.assignments.get(&(*youth, *toewijzing));
+        let category = stop
+            .category
+            .as_ref()
+            .or(assignment.and_then(|a| a.category.as_ref()))
+            .map(Code::as_str);
+        let code = stop
+            .code
+            .as_ref()
+            .or(assignment.and_then(|a| a.code.as_ref()))
+            .map(ProductCode::as_str);
+        let care_type = match (category, code) {
+            (None, None) => None,
+            _ => Some(care_type(category, code, mapping)?),
+        };
+        let agb = format!("{:08}", stop.agb);
+        let provider = mapping.provider(&agb).ok_or_else(|| {
+            format!(
+                "aanbieder AGB {agb} is not in the mapping; add [providers.\"{agb}\"] with name and region (see docs/import-format.md)"
+            )
+        })?;
+        let at = stop.at.at();
+        Ok(EarlierStop {
+            youth_id: YouthId::parse(&format!("{youth:032x}")).map_err(|e| e.to_string())?,
+            start_date: *begin,
+            provider: provider.name.clone(),
+            care_type,
+            end_date: stop.end,
+            destination: destination(stop.reason.as_str(), mapping),
+            at: MessageProblem {
+                file: self.names.get(stop.at.file),
+                line: at.line,
+                column: at.column,
+                path: at.path,
+                reason: String::new(),
+            },
+        })
     }
 
     /// The placement of one start, its stop and its assignment.
