@@ -3,7 +3,7 @@
 //! could not do, never data and never internals. The cause chain of an internal failure goes to
 //! the node's log once, where a handler turns the error into its answer ([`respond`]).
 
-use tonic::Status;
+use tonic::{Code, Status};
 use zicht_model::Template;
 use zicht_store::StoreError;
 
@@ -148,44 +148,56 @@ impl Error {
     }
 }
 
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        let message = error.to_string();
-        match error {
-            Error::NoIdentity => Status::unauthenticated(message),
-            Error::Invalid(_) | Error::BadCheckpoint(_) => Status::invalid_argument(message),
+impl Error {
+    /// The gRPC code this error answers with: the one place a refusal or failure is sorted.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::NoIdentity => Code::Unauthenticated,
+            Error::Invalid(_) | Error::BadCheckpoint(_) => Code::InvalidArgument,
             Error::Denied(_) | Error::Role(_) | Error::Unlisted(..) | Error::Delegation(_) => {
-                Status::permission_denied(message)
+                Code::PermissionDenied
             }
-            Error::Quota { retry_after_ms, .. } | Error::RefusalFlood { retry_after_ms, .. } => {
-                let mut status = Status::resource_exhausted(message);
-                if let Ok(value) = retry_after_ms.to_string().parse() {
-                    status.metadata_mut().insert("retry-after-ms", value);
-                }
-                status
-            }
-            Error::NoData | Error::NotExecutable(_) | Error::NoSubjectKey => {
-                Status::unimplemented(message)
-            }
+            Error::Quota { .. } | Error::RefusalFlood { .. } => Code::ResourceExhausted,
+            Error::NoData | Error::NotExecutable(_) | Error::NoSubjectKey => Code::Unimplemented,
             Error::Disclosure(_) | Error::NoSecret | Error::NoCapacityData => {
-                Status::failed_precondition(message)
+                Code::FailedPrecondition
             }
             Error::Importing
             | Error::NoDatabase(_)
             | Error::Unlogged { .. }
-            | Error::NoCheckpoint(_) => Status::unavailable(message),
-            Error::Tampered(_) => Status::data_loss(message),
-            Error::Store { .. } => Status::internal(message),
+            | Error::NoCheckpoint(_) => Code::Unavailable,
+            Error::Tampered(_) => Code::DataLoss,
+            Error::Store { .. } => Code::Internal,
         }
+    }
+
+    /// Writes the cause chain of an internal failure to the node's log, once, where the error
+    /// becomes an answer (a status, or a coverage line for the node's own part).
+    pub(crate) fn log_cause(&self) {
+        if matches!(self, Error::Unlogged { .. } | Error::Store { .. }) {
+            tracing::error!(rule = self.rule(), cause = %chain(self), "request failed");
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        let mut status = Status::new(error.code(), error.to_string());
+        if let Error::Quota { retry_after_ms, .. } | Error::RefusalFlood { retry_after_ms, .. } =
+            error
+        {
+            if let Ok(value) = retry_after_ms.to_string().parse() {
+                status.metadata_mut().insert("retry-after-ms", value);
+            }
+        }
+        status
     }
 }
 
 /// The answer to `error`, where a handler meets it: an internal failure's cause chain goes to
 /// the node's log (once, here), the caller gets the status.
 pub fn respond(error: Error) -> Status {
-    if matches!(error, Error::Unlogged { .. } | Error::Store { .. }) {
-        tracing::error!(rule = error.rule(), cause = %chain(&error), "request failed");
-    }
+    error.log_cause();
     Status::from(error)
 }
 

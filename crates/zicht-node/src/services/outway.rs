@@ -80,14 +80,12 @@ fn own_note(template: Template, table: &Table) -> String {
     }
 }
 
-/// A peer's status message, shortened: it names a rule or grant, but it is the peer's text.
-fn reason(status: &Status) -> String {
-    status.message().chars().take(300).collect()
-}
-
-/// Sorts a peer's error into the coverage statuses.
-fn classify(status: &Status) -> PeerOutcome {
-    match status.code() {
+/// Sorts an error into the coverage statuses by its gRPC code: a peer's status as it came, or
+/// this node's own error for its own part (sorted by the same codes, never through a status).
+/// The message is shortened: it names a rule or grant, but for a peer it is the peer's text.
+fn classify(code: Code, message: &str) -> PeerOutcome {
+    let reason: String = message.chars().take(300).collect();
+    match code {
         Code::DeadlineExceeded | Code::Cancelled => PeerOutcome::TimedOut,
         Code::PermissionDenied
         | Code::FailedPrecondition
@@ -95,12 +93,25 @@ fn classify(status: &Status) -> PeerOutcome {
         | Code::InvalidArgument
         | Code::Unimplemented
         | Code::Unauthenticated
-        | Code::OutOfRange => PeerOutcome::Refused(reason(status)),
-        Code::Unavailable => PeerOutcome::Unreachable(match status.message() {
+        | Code::OutOfRange => PeerOutcome::Refused(reason),
+        Code::Unavailable => PeerOutcome::Unreachable(match reason.as_str() {
             "" => "unavailable".to_owned(),
-            _ => format!("unavailable: {}", reason(status)),
+            _ => format!("unavailable: {reason}"),
         }),
-        code => PeerOutcome::Unreachable(format!("{code:?}: {}", reason(status))),
+        code => PeerOutcome::Unreachable(format!("{code:?}: {reason}")),
+    }
+}
+
+impl From<&Status> for PeerOutcome {
+    fn from(status: &Status) -> PeerOutcome {
+        classify(status.code(), status.message())
+    }
+}
+
+impl From<Error> for PeerOutcome {
+    fn from(error: Error) -> PeerOutcome {
+        error.log_cause();
+        classify(error.code(), &error.to_string())
     }
 }
 
@@ -165,10 +176,10 @@ pub async fn ask_peer(
                 }
             }
             Ok(Err(status)) if status.code() == Code::Unavailable => last = Some(status),
-            Ok(Err(status)) => return classify(&status),
+            Ok(Err(status)) => return PeerOutcome::from(&status),
         }
     }
-    last.map_or(PeerOutcome::TimedOut, |status| classify(&status))
+    last.map_or(PeerOutcome::TimedOut, |status| PeerOutcome::from(&status))
 }
 
 /// The merged table of the targets' answers (none when no target answered), the coverage line
@@ -475,7 +486,7 @@ impl Outway {
                             let note = own_note(template, &released.table);
                             PeerOutcome::AnsweredOwn(released.table, note)
                         }
-                        Ok(Err(error)) => classify(&respond(error)),
+                        Ok(Err(error)) => PeerOutcome::from(error),
                     };
                     (position, outcome)
                 });
@@ -601,5 +612,41 @@ impl pb::outway_server::Outway for Outway {
         };
         self.state.metrics.request(RPC, &outcome, started.elapsed());
         answer.map(Response::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The own part's error reads in the coverage as the same error does from a peer.
+    #[test]
+    fn an_own_error_is_sorted_as_a_peers_status_of_it() {
+        let errors: Vec<fn() -> Error> = vec![
+            || Error::NoIdentity,
+            || Error::Invalid("group_by has 9 dimensions".to_owned()),
+            || Error::Role("only nodes hand in checkpoints".to_owned()),
+            || Error::Quota {
+                per_minute: 2,
+                retry_after_ms: 30_000,
+            },
+            || Error::NoCapacityData,
+            || Error::NoSubjectKey,
+            || Error::Importing,
+            || Error::NoDatabase(""),
+        ];
+        for error in errors {
+            let own = PeerOutcome::from(error());
+            let peer = PeerOutcome::from(&Status::from(error()));
+            assert_eq!(format!("{own:?}"), format!("{peer:?}"));
+        }
+        assert!(matches!(
+            PeerOutcome::from(Error::NoCapacityData),
+            PeerOutcome::Refused(_)
+        ));
+        assert!(matches!(
+            PeerOutcome::from(Error::Importing),
+            PeerOutcome::Unreachable(reason) if reason.starts_with("unavailable: ")
+        ));
     }
 }

@@ -929,26 +929,12 @@ impl Exchange {
         mapping: &Mapping,
     ) -> Result<EarlierStop, String> {
         let assignment = self.assignments.get(&(*youth, *toewijzing));
-        let category = stop
-            .category
-            .as_ref()
-            .or(assignment.and_then(|a| a.category.as_ref()))
-            .map(Code::as_str);
-        let code = stop
-            .code
-            .as_ref()
-            .or(assignment.and_then(|a| a.code.as_ref()))
-            .map(ProductCode::as_str);
+        let (category, code) = product(stop.category.as_ref(), stop.code.as_ref(), assignment);
         let care_type = match (category, code) {
             (None, None) => None,
             _ => Some(care_type(category, code, mapping)?),
         };
-        let agb = format!("{:08}", stop.agb);
-        let provider = mapping.provider(&agb).ok_or_else(|| {
-            format!(
-                "aanbieder AGB {agb} is not in the mapping; add [providers.\"{agb}\"] with name and region (see docs/import-format.md)"
-            )
-        })?;
+        let provider = provider(stop.agb, mapping)?;
         let at = stop.at.at();
         Ok(EarlierStop {
             youth_id: YouthId::parse(&format!("{youth:032x}")).map_err(|e| e.to_string())?,
@@ -984,24 +970,9 @@ impl Exchange {
                 return Err("a JW305 start of a toewijzing no JW301 in the import assigns; import the gemeente's JW301 messages with the JW305 and JW307 messages".to_owned())
             }
         };
-        let category = start
-            .category
-            .as_ref()
-            .or(assignment.and_then(|a| a.category.as_ref()))
-            .map(Code::as_str);
-        let code = start
-            .code
-            .as_ref()
-            .or(assignment.and_then(|a| a.code.as_ref()))
-            .map(ProductCode::as_str);
+        let (category, code) = product(start.category.as_ref(), start.code.as_ref(), assignment);
         let care_type = care_type(category, code, mapping)?;
-        let agb = format!("{:08}", start.agb);
-        let provider = mapping.provider(&agb).ok_or_else(|| {
-            format!(
-                "aanbieder AGB {} is not in the mapping; add [providers.\"{}\"] with name and region (see docs/import-format.md)",
-                agb, agb
-            )
-        })?;
+        let provider = provider(start.agb, mapping)?;
         let (origin_region, origin_municipality) = origins
             .entry((start.gemeente, *begin))
             .or_insert_with(|| origin(&format!("{:04}", start.gemeente), *begin, mapping))
@@ -1035,6 +1006,28 @@ impl Exchange {
             .map_err(|violation| format!("{}: {}", violation.column, violation.rule))?;
         Ok(placement)
     }
+}
+
+/// The product (categorie, code) a start or stop names, else the one the JW301 of its
+/// toewijzing assigns.
+fn product<'a>(
+    category: Option<&'a Code>,
+    code: Option<&'a ProductCode>,
+    assignment: Option<&'a Assignment>,
+) -> (Option<&'a str>, Option<&'a str>) {
+    let category = category.or(assignment.and_then(|a| a.category.as_ref()));
+    let code = code.or(assignment.and_then(|a| a.code.as_ref()));
+    (category.map(Code::as_str), code.map(ProductCode::as_str))
+}
+
+/// The aanbieder of an AGB code (eight digits), through the mapping's `[providers]`.
+fn provider(agb: u32, mapping: &Mapping) -> Result<&super::mapping::Provider, String> {
+    let agb = format!("{agb:08}");
+    mapping.provider(&agb).ok_or_else(|| {
+        format!(
+            "aanbieder AGB {agb} is not in the mapping; add [providers.\"{agb}\"] with name and region (see docs/import-format.md)"
+        )
+    })
 }
 
 /// The origins already looked up, by gemeente and day (many placements share both).
