@@ -356,7 +356,7 @@ async fn check_combinations(c: &Consents) {
         team_answer
             .total
             .as_ref()
-            .and_then(zicht_node::convert::published),
+            .and_then(zicht_proto::domain::published),
         Some(zicht_model::Published::exact(
             (team_answer.placements.len() + team_answer.transition18.len()) as u64
         ))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tonic::Code;
 use zicht_model::Published;
 use zicht_model::{CodeList, Dimension, NaiveDate, Network, NodeName, Region, Template};
-use zicht_node::convert::published;
+use zicht_proto::domain::published;
 use zicht_proto::v1 as pb;
 use zicht_proto::v1::peer_status::Status;
 use zicht_store::{CountQuery, CountScope};

@@ -16,28 +16,26 @@ pub fn cell_text(cell: Option<&pb::CellValue>) -> String {
         .map_or_else(|| "?".to_owned(), |(n, bound)| bound_text(n, bound))
 }
 
-/// A count `n` within `bound` of the truth as it reads (`12 ±4`, `0 (0–36)`, `7` when exact).
+/// A count `n` within `bound` of the truth as it reads ([`zicht_model::Published`]'s one
+/// `Display`: `12 ±4`, `0 (0–36)`, `7` when exact).
 pub fn bound_text(n: u64, bound: u32) -> String {
-    match u64::from(bound) {
-        0 => n.to_string(),
-        b if n < b => format!("{n} (0–{})", n + b),
-        b => format!("{n} ±{b}"),
+    zicht_model::Published {
+        value: n,
+        max_deviation: bound,
+        variance_centi: 0,
     }
+    .to_string()
 }
 
 /// The typical error of a perturbed cell (one standard deviation of its noise), when known.
 fn typical_error(cell: Option<&pb::CellValue>) -> Option<f64> {
-    let count = zicht_node::convert::published(cell?)?;
+    let count = zicht_proto::domain::published(cell?)?;
     (count.variance_centi > 0).then(|| count.typical_error())
 }
 
-/// A cell's value and bound (0: exact).
+/// A cell's value and bound (0: exact), read through the one reading of wire cells.
 pub fn published(cell: &pb::CellValue) -> Option<(u64, u32)> {
-    use pb::cell_value::Value;
-    match cell.value.as_ref()? {
-        Value::Exact(n) => Some((*n, 0)),
-        Value::Perturbed(p) => Some((p.value, p.max_deviation)),
-    }
+    zicht_proto::domain::published(cell).map(|count| (count.value, count.max_deviation))
 }
 
 fn statistic_text(statistic: &pb::Statistic) -> String {

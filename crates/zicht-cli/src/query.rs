@@ -125,7 +125,7 @@ pub struct QueryArgs {
 
 pub(crate) fn date(text: &str, what: &str) -> anyhow::Result<pb::Date> {
     let date = parse_date(text).map_err(|e| usage(format!("{what}: {e}")))?;
-    Ok(zicht_node::convert::from_date(date))
+    Ok(zicht_proto::domain::from_date(date))
 }
 
 /// The first and last day of a `--period` (see [`zicht_model::parse_period`]).
@@ -138,8 +138,8 @@ pub(crate) fn period_days(
 /// A period as the wire takes it.
 pub(crate) fn wire_period(from: zicht_model::NaiveDate, to: zicht_model::NaiveDate) -> pb::Period {
     pb::Period {
-        from: Some(zicht_node::convert::from_date(from)),
-        to: Some(zicht_node::convert::from_date(to)),
+        from: Some(zicht_proto::domain::from_date(from)),
+        to: Some(zicht_proto::domain::from_date(to)),
     }
 }
 
@@ -598,7 +598,7 @@ async fn local(args: &QueryArgs, request: pb::QueryRequest) -> anyhow::Result<()
     store.close().await;
     match outcome {
         Ok(released) => {
-            let mut result = zicht_node::convert::result(&released.table);
+            let mut result = zicht_proto::domain::result(&released.table);
             if !args.zeros {
                 omit_structural_zeros(&mut result, &request);
             }

@@ -12,7 +12,7 @@ use crate::format::{csv_field, Format};
 
 /// The records of a `consented_records` result, as the node's edge reads them.
 pub fn records(result: &pb::ProtectedResult) -> Vec<Record> {
-    zicht_node::convert::table(result.clone(), Template::ConsentedRecords, &[])
+    zicht_proto::domain::table(result.clone(), Template::ConsentedRecords, &[])
         .map(|table: Table| table.records)
         .unwrap_or_default()
 }

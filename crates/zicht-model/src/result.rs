@@ -51,6 +51,20 @@ impl Published {
     }
 }
 
+/// How a published count reads, wherever it is shown: exact as a number (`7`), perturbed with
+/// its bound (`12 ±4`), and where the bound reaches below 0 as the range it allows
+/// (`0 (0–36)`): a count is never negative.
+impl std::fmt::Display for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (n, bound) = (self.value, u64::from(self.max_deviation));
+        match bound {
+            0 => write!(f, "{n}"),
+            b if n < b => write!(f, "{n} (0–{})", n + b),
+            b => write!(f, "{n} ±{b}"),
+        }
+    }
+}
+
 /// Two published counts added: values add, and so do their bounds.
 impl std::ops::Add for Published {
     type Output = Published;
@@ -207,5 +221,13 @@ mod tests {
         assert!((nine.typical_error() - 18f64.sqrt()).abs() < 1e-9);
         assert!(Published::exact(4).is_exact());
         assert!(!a.is_exact());
+    }
+
+    #[test]
+    fn a_published_count_reads_with_its_bound() {
+        assert_eq!(Published::exact(7).to_string(), "7");
+        assert_eq!(Published::perturbed(12, 4, 2.0).to_string(), "12 ±4");
+        assert_eq!(Published::perturbed(0, 36, 2.0).to_string(), "0 (0–36)");
+        assert_eq!(Published::perturbed(4, 4, 2.0).to_string(), "4 ±4");
     }
 }

@@ -446,9 +446,9 @@ pub fn entries(logged: &Logged<'_>) -> (AuditEntries, ProcessingRecord) {
         decisions,
         // The hash of the table as it left, in its wire form.
         result_hash: logged.result.map(|table| {
-            sha256_hex(&prost::Message::encode_to_vec(&crate::convert::result(
-                table,
-            )))
+            sha256_hex(&prost::Message::encode_to_vec(
+                &zicht_proto::domain::result(table),
+            ))
         }),
         data_subject_id: None,
         consented: None,

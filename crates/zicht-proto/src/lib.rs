@@ -1,9 +1,10 @@
-//! Generated protobuf and gRPC types of `proto/zicht/v1`; nothing else. Domain code converts
-//! at the edge.
+//! The protobuf and gRPC types of `proto/zicht/v1`, generated, and beside them their one
+//! conversion to and from the domain types of `zicht-model` ([`domain`]).
 
-#![allow(missing_docs, clippy::all)]
+pub mod domain;
 
 /// `zicht.v1`: domain records, query requests, protected results, and the Inway/Outway services.
+#[allow(missing_docs, clippy::all)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/zicht.v1.rs"));
 }

@@ -66,7 +66,7 @@ impl Ask {
             Some(Template::Capacity | Template::Transition18) => {
                 pb::query_request::Scope::Peildatum(date(2025, 7, 1))
             }
-            _ => pb::query_request::Scope::Period(zicht_node::convert::calendar_year(2024)),
+            _ => pb::query_request::Scope::Period(zicht_proto::domain::calendar_year(2024)),
         };
         Ask {
             request: pb::QueryRequest {
@@ -99,7 +99,7 @@ impl Ask {
     /// Over calendar year `year`.
     pub fn year(self, year: i32) -> Ask {
         self.scope(pb::query_request::Scope::Period(
-            zicht_node::convert::calendar_year(year),
+            zicht_proto::domain::calendar_year(year),
         ))
     }
 

@@ -142,7 +142,7 @@ fn peildatum(params: &Params) -> Result<(NaiveDate, pb::query_request::Scope), S
     let date = zicht_model::parse_date(&text).map_err(|e| format!("peildatum: {e}"))?;
     Ok((
         date,
-        pb::query_request::Scope::Peildatum(zicht_node::convert::from_date(date)),
+        pb::query_request::Scope::Peildatum(zicht_proto::domain::from_date(date)),
     ))
 }
 
@@ -470,7 +470,7 @@ pub async fn capacity_trend(State(monitor): State<Arc<Monitor>>, uri: Uri) -> Re
         let request = query(
             Template::Capacity,
             Purpose::Capaciteitsmonitoring,
-            pb::query_request::Scope::Peildatum(zicht_node::convert::from_date(*date)),
+            pb::query_request::Scope::Peildatum(zicht_proto::domain::from_date(*date)),
             &[Dimension::PlacementRegion],
             Vec::new(),
         );

@@ -10,7 +10,7 @@ use zicht_proto::v1 as pb;
 use zicht_store::Store;
 
 use crate::audit::Operation;
-use crate::convert::{self, RequestText};
+use crate::convert::RequestText;
 use crate::disclosure::Disclosure;
 use crate::error::{respond, Error};
 use crate::identity::identity;
@@ -93,7 +93,7 @@ impl pb::inway_server::Inway for Inway {
             .run_logged(&operation, &identity, &text, admitted)
             .await
             .map_err(respond)?;
-        Ok(Response::new(convert::result(&released.table)))
+        Ok(Response::new(zicht_proto::domain::result(&released.table)))
     }
 
     async fn get_disclosure_settings(

@@ -20,7 +20,7 @@ use zicht_proto::v1::inway_client::InwayClient;
 use zicht_store::Store;
 
 use crate::audit::{Logged, Operation, Subject};
-use crate::convert::{self, RequestText};
+use crate::convert::RequestText;
 use crate::error::{respond, Error};
 use crate::identity::identity;
 use crate::query::admission::Checked;
@@ -166,7 +166,7 @@ pub async fn ask_peer(
         match tokio::time::timeout_at(deadline, client.query(request)).await {
             Err(_) => return PeerOutcome::TimedOut,
             Ok(Ok(response)) => {
-                return match convert::table(
+                return match zicht_proto::domain::table(
                     response.into_inner(),
                     query.template,
                     &query.dimensions,
@@ -444,8 +444,8 @@ impl Outway {
             .await
             .map_err(Error::unlogged("release log", "released"))?;
         let result = match &merged {
-            Some(table) => convert::result(table),
-            None => convert::unanswered(asked.template, &asked.dimensions),
+            Some(table) => zicht_proto::domain::result(table),
+            None => zicht_proto::domain::unanswered(asked.template, &asked.dimensions),
         };
         Ok(pb::FederatedResult {
             result: Some(result),
