@@ -578,26 +578,53 @@ async fn end_earlier(
         Rows::Placements(rows) => rows.iter().map(key).collect(),
         _ => HashSet::new(),
     };
+    // The stored placements of the stops' youths, read at once, by client, Begindatum and
+    // aanbieder (under --replace none count).
+    let mut youths: Vec<&zicht_model::YouthId> = converted
+        .earlier
+        .iter()
+        .map(|stop| &stop.youth_id)
+        .collect();
+    youths.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    youths.dedup();
+    let stored = match (replace, youths.is_empty()) {
+        (false, false) => {
+            store
+                .placements_of(&youths)
+                .await
+                .map_err(|source| ImportError::Store {
+                    file: label.to_owned(),
+                    source,
+                })?
+        }
+        _ => Vec::new(),
+    };
+    let mut started: HashMap<_, Vec<Placement>> = HashMap::new();
+    for placement in stored {
+        let at = (
+            placement.youth_id.clone(),
+            placement.start_date,
+            placement.provider.clone(),
+        );
+        started.entry(at).or_default().push(placement);
+    }
     let mut ended = Vec::new();
     let mut problems = Vec::new();
     for stop in &converted.earlier {
         if problems.len() > MAX_PROBLEMS {
             break;
         }
-        let stored = if replace {
-            Vec::new()
-        } else {
-            store
-                .placements_started(&stop.youth_id, stop.start_date, &stop.provider)
-                .await
-                .map_err(|source| ImportError::Store {
-                    file: label.to_owned(),
-                    source,
-                })?
-        };
-        let mut matching: Vec<Placement> = stored
+        let at = (
+            stop.youth_id.clone(),
+            stop.start_date,
+            stop.provider.clone(),
+        );
+        let mut matching: Vec<Placement> = started
+            .get(&at)
             .into_iter()
+            .flatten()
             .filter(|p| stop.care_type.is_none_or(|care| care == p.care_type))
+            .cloned()
             .collect();
         let reason = match (matching.pop(), matching.len()) {
             (Some(one), 0) => match stop.end(one) {
@@ -823,30 +850,31 @@ impl Store {
             .collect())
     }
 
-    /// The stored placements of `youth_id` that started on `start_date` with `provider`.
-    async fn placements_started(
+    /// The stored placements of `youths`, read a few hundred youths a query.
+    async fn placements_of(
         &self,
-        youth_id: &zicht_model::YouthId,
-        start_date: NaiveDate,
-        provider: &zicht_model::Name,
+        youths: &[&zicht_model::YouthId],
     ) -> Result<Vec<Placement>, StoreError> {
-        let rows: Vec<crate::consented::PlacementTuple> = on_pool!(self, pool => {
-            let mut query = sqlx::QueryBuilder::new(format!(
-                "SELECT {} FROM placements WHERE youth_id = ",
-                crate::consented::PLACEMENT_COLUMNS
-            ));
-            query
-                .push_bind(youth_id.as_str())
-                .push(" AND start_date = ")
-                .push_bind(start_date)
-                .push(" AND provider = ")
-                .push_bind(provider.as_str());
-            query
-                .build_query_as()
-                .fetch_all(pool)
-                .await
-                .map_err(query_error("read stored placements"))
-        })?;
+        let mut rows: Vec<crate::consented::PlacementTuple> = Vec::new();
+        for chunk in youths.chunks(500) {
+            let read: Vec<crate::consented::PlacementTuple> = on_pool!(self, pool => {
+                let mut query = sqlx::QueryBuilder::new(format!(
+                    "SELECT {} FROM placements WHERE youth_id IN (",
+                    crate::consented::PLACEMENT_COLUMNS
+                ));
+                let mut ids = query.separated(", ");
+                for youth in chunk {
+                    ids.push_bind(youth.as_str());
+                }
+                query.push(")");
+                query
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await
+                    .map_err(query_error("read stored placements"))
+            })?;
+            rows.extend(read);
+        }
         rows.into_iter()
             .map(|row| {
                 crate::StoredPlacement::from(row)
